@@ -1,0 +1,46 @@
+# The two commands a person needs: `make run` and `make test`.
+# Tools are installed outside the checkout (see .ci/setup.sh), once per machine.
+
+SHELL := /bin/bash
+ADDR ?= 127.0.0.1:3000
+CHAT_TOOLS_DIR ?= $(HOME)/.cache/chat-tools
+export CHAT_TOOLS_DIR
+export PATH := $(CHAT_TOOLS_DIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: setup run dev build test test-rust test-e2e lint fmt
+
+## Install the toolchain (idempotent: skips what is already installed).
+setup:
+	@bash .ci/setup.sh
+
+## Release build of the server and the WASM bundle.
+build: setup
+	cargo leptos build --release
+
+## Build a release and serve it on $(ADDR).
+run: build
+	LEPTOS_SITE_ADDR=$(ADDR) LEPTOS_SITE_ROOT=target/site ./target/release/chat
+
+## Development server with reload.
+dev: setup
+	cargo leptos watch
+
+## Every test: Rust unit and integration tests, then Playwright against a release build.
+test: setup
+	$(MAKE) --no-print-directory test-rust
+	$(MAKE) --no-print-directory test-e2e
+
+test-rust:
+	cargo test --features ssr
+
+test-e2e: build
+	cd end2end && npx playwright test
+
+## rustfmt check and clippy (server and browser side) with warnings denied.
+lint: setup
+	cargo fmt --check
+	cargo clippy --features ssr --all-targets -- -D warnings
+	cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
+fmt:
+	cargo fmt

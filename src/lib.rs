@@ -1,0 +1,27 @@
+//! A real-time chat: Leptos 0.8 pages rendered on the server and hydrated in
+//! the browser, and an axum WebSocket hub speaking protocol v1.
+//!
+//! Module map:
+//! - [`protocol`]: the wire types and validation rules, shared by server and browser.
+//! - [`ui`]: the Leptos components (server-rendered, hydrated in the browser).
+//! - `server` (feature `ssr`): routes, the broadcast hub and WebSocket connections.
+//! - `store` (feature `ssr`): the history store seam and its implementations.
+//!
+//! Integration tests live in `src/tests/` (a real server on an ephemeral port,
+//! real WebSocket clients); the browser suite lives in `end2end/`.
+
+pub mod protocol;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+/// The browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(ui::App);
+}

@@ -1,0 +1,437 @@
+//! Wire protocol v1: the one definition of every frame, shared by the server
+//! and the browser, plus the validation rules both sides apply.
+//!
+//! The contract is `README.md` § Protocol (the project's copy of
+//! `shared/protocol-v1.md`). Every frame is a JSON object with a `type` field.
+//! Compatible extensions made here are marked *extension* and documented in
+//! the README.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest WebSocket frame or message the server accepts (16 KiB); larger
+/// frames close the connection with code 1009.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Longest display name, in characters, after trimming.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest message text, in characters, after sanitizing.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// Longest room name, in bytes (room names are ASCII).
+pub const MAX_ROOM_LEN: usize = 32;
+/// `history` `limit` when the client gives none.
+pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
+/// Largest `history` `limit`.
+pub const HISTORY_MAX_LIMIT: u32 = 100;
+/// The room that always exists.
+pub const GENERAL_ROOM: &str = "general";
+
+/// Close code sent when a newer connection reclaims this identity with its token (*extension*).
+pub const CLOSE_REPLACED: u16 = 4000;
+/// Close code sent to a client whose outbound queue overflowed (*extension*).
+pub const CLOSE_TOO_SLOW: u16 = 4001;
+/// Close code sent to a client that stopped answering pings (*extension*).
+pub const CLOSE_PING_TIMEOUT: u16 = 4002;
+
+/// A frame from a client to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Claim a display name, or reclaim an identity with an earlier token.
+    Hello {
+        /// The display name wanted.
+        name: String,
+        /// The token of an earlier `welcome`, to reclaim that identity.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// Join (and if need be create) a room.
+    Join {
+        /// Room name.
+        room: String,
+        /// Replay every message with an id larger than this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+    },
+    /// Leave a room.
+    Leave {
+        /// Room name.
+        room: String,
+    },
+    /// Post a message to a joined room.
+    Send {
+        /// Room name.
+        room: String,
+        /// The text as typed.
+        text: String,
+        /// Client-chosen correlation string, echoed on the message and on errors.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
+    },
+    /// The user is typing in a joined room.
+    Typing {
+        /// Room name.
+        room: String,
+    },
+    /// Scroll-back in a joined room.
+    History {
+        /// Room name.
+        room: String,
+        /// Only messages with an id smaller than this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        /// How many messages, 1..=100 (default 50).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
+    /// Application-level heartbeat.
+    Ping,
+}
+
+impl ClientFrame {
+    /// Parses one text frame. Structural problems (not JSON, unknown `type`,
+    /// missing or mistyped field, `limit` out of range) are `bad_request`.
+    pub fn parse(text: &str) -> Result<ClientFrame, ProtocolError> {
+        let frame: ClientFrame = serde_json::from_str(text).map_err(|e| ProtocolError {
+            code: ErrorCode::BadRequest,
+            message: format!("malformed frame: {e}"),
+            nonce: nonce_of(text),
+        })?;
+        if let ClientFrame::History {
+            limit: Some(limit), ..
+        } = frame
+        {
+            if !(1..=i64::from(HISTORY_MAX_LIMIT)).contains(&limit) {
+                return Err(ProtocolError::new(
+                    ErrorCode::BadRequest,
+                    format!("history limit must be 1 to {HISTORY_MAX_LIMIT}"),
+                ));
+            }
+        }
+        Ok(frame)
+    }
+
+    /// The `nonce` this request carries, if any.
+    pub fn nonce(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Send { nonce, .. } => nonce.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Best effort: the string `nonce` of a frame that failed to parse as a request.
+fn nonce_of(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct NonceOnly {
+        nonce: Option<String>,
+    }
+    serde_json::from_str::<NonceOnly>(text).ok()?.nonce
+}
+
+/// A user as the server describes it in `welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Stable opaque id of the identity (kept across reconnects with the token).
+    pub id: String,
+    /// Current display name.
+    pub name: String,
+}
+
+/// One chat message, as broadcast and as returned by `joined` and `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Room the message was posted to.
+    pub room: String,
+    /// Per-room id: 1, 2, 3, … with no gaps, never reused.
+    pub id: u64,
+    /// Display name of the author.
+    pub user: String,
+    /// Sanitized text.
+    pub text: String,
+    /// `text` rendered by the server into safe HTML.
+    pub html: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// The sender's nonce, on live `message` frames only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// `presence` state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    /// The user joined the room.
+    Joined,
+    /// The user left the room (or disconnected).
+    Left,
+}
+
+/// A frame from the server to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Reply to `hello`.
+    Welcome {
+        /// The identity.
+        user: UserInfo,
+        /// Secret that reclaims the identity on a later `hello`.
+        token: String,
+        /// Every room that exists, sorted by name.
+        rooms: Vec<String>,
+    },
+    /// Reply to `join`.
+    Joined {
+        /// Room name.
+        room: String,
+        /// Display names of the members, sorted, the joiner included.
+        members: Vec<String>,
+        /// Recent messages (or those after `after`), oldest first.
+        messages: Vec<ChatMessage>,
+        /// *Extension*: true when `after` asked for more than the replay cap
+        /// and older messages were left out (use `history` to page back).
+        #[serde(default, skip_serializing_if = "is_false")]
+        missed: bool,
+    },
+    /// Reply to `leave`.
+    Left {
+        /// Room name.
+        room: String,
+    },
+    /// A chat message.
+    Message(ChatMessage),
+    /// Another member joined or left.
+    Presence {
+        /// Room name.
+        room: String,
+        /// Display name.
+        user: String,
+        /// Joined or left.
+        state: PresenceState,
+    },
+    /// Another member is typing.
+    Typing {
+        /// Room name.
+        room: String,
+        /// Display name.
+        user: String,
+    },
+    /// Reply to `history`.
+    History {
+        /// Room name.
+        room: String,
+        /// The page, oldest first.
+        messages: Vec<ChatMessage>,
+    },
+    /// Reply to `ping`.
+    Pong,
+    /// A request was refused.
+    Error {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// Human-readable reason.
+        message: String,
+        /// The refused request's nonce.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ServerFrame {
+    /// Serializes the frame to its JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+}
+
+/// Error codes of `error` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A frame other than `hello`/`ping` before a successful `hello`.
+    HelloRequired,
+    /// The name is empty, too long or has control characters.
+    BadName,
+    /// Another live connection holds the name.
+    NameTaken,
+    /// The room name does not match `^[a-z0-9][a-z0-9_-]{0,31}$`.
+    BadRoom,
+    /// The text is empty or longer than 2000 characters after sanitizing.
+    BadText,
+    /// The room is not joined on this connection.
+    NotInRoom,
+    /// Not JSON, unknown type, missing field, bad `limit`, binary frame.
+    BadRequest,
+    /// Too many `send` frames.
+    RateLimited,
+    /// *Extension*: the connection already joined the maximum number of rooms.
+    TooManyRooms,
+    /// *Extension*: the server could not store the message; nothing was posted.
+    Unavailable,
+}
+
+/// A refused request: the `error` frame to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    /// The code.
+    pub code: ErrorCode,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request's nonce.
+    pub nonce: Option<String>,
+}
+
+impl ProtocolError {
+    /// An error without a nonce.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ProtocolError {
+            code,
+            message: message.into(),
+            nonce: None,
+        }
+    }
+
+    /// The same error carrying the request's nonce.
+    pub fn with_nonce(mut self, nonce: Option<&str>) -> Self {
+        self.nonce = nonce.map(str::to_owned);
+        self
+    }
+
+    /// The `error` frame.
+    pub fn into_frame(self) -> ServerFrame {
+        ServerFrame::Error {
+            code: self.code,
+            message: self.message,
+            nonce: self.nonce,
+        }
+    }
+}
+
+/// Validates a display name: trimmed, 1..=32 characters, no control characters.
+/// Returns the trimmed name.
+pub fn validate_name(raw: &str) -> Result<&str, ProtocolError> {
+    let name = raw.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(ProtocolError::new(
+            ErrorCode::BadName,
+            format!("a name is 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ProtocolError::new(
+            ErrorCode::BadName,
+            "a name cannot contain control characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// True when `room` matches `^[a-z0-9][a-z0-9_-]{0,31}$`.
+pub fn is_valid_room(room: &str) -> bool {
+    let bytes = room.as_bytes();
+    let first_ok = matches!(bytes.first(), Some(b'a'..=b'z' | b'0'..=b'9'));
+    first_ok
+        && bytes.len() <= MAX_ROOM_LEN
+        && bytes[1..]
+            .iter()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+}
+
+/// Checks a room name, as [`is_valid_room`], with the `bad_room` error.
+pub fn validate_room(room: &str) -> Result<(), ProtocolError> {
+    if is_valid_room(room) {
+        Ok(())
+    } else {
+        Err(ProtocolError::new(
+            ErrorCode::BadRoom,
+            "a room name is 1 to 32 of a-z, 0-9, '_' and '-', starting with a letter or digit",
+        ))
+    }
+}
+
+/// Sanitizes message text: removes control characters other than newline and
+/// tab, trims surrounding whitespace, and checks 1..=2000 characters.
+pub fn sanitize_text(raw: &str) -> Result<String, ProtocolError> {
+    let kept: String = raw
+        .chars()
+        .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
+        .collect();
+    let text = kept.trim();
+    let chars = text.chars().count();
+    if chars == 0 || chars > MAX_TEXT_CHARS {
+        return Err(ProtocolError::new(
+            ErrorCode::BadText,
+            format!("a message is 1 to {MAX_TEXT_CHARS} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_follow_the_rule() {
+        for ok in ["general", "a", "0", "a-b_c", &"x".repeat(32)] {
+            assert!(is_valid_room(ok), "{ok}");
+        }
+        for bad in [
+            "", "-a", "_a", "General", "a b", "é", "a/b", &"x".repeat(33), "<b>",
+        ] {
+            assert!(!is_valid_room(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(validate_name("  alice ").unwrap(), "alice");
+        assert!(validate_name(&"é".repeat(32)).is_ok());
+        assert_eq!(
+            validate_name(&"é".repeat(33)).unwrap_err().code,
+            ErrorCode::BadName
+        );
+        assert_eq!(validate_name("   ").unwrap_err().code, ErrorCode::BadName);
+        assert_eq!(validate_name("a\u{7}b").unwrap_err().code, ErrorCode::BadName);
+    }
+
+    #[test]
+    fn text_loses_control_characters_but_keeps_newlines_and_tabs() {
+        assert_eq!(sanitize_text(" a\u{0}b\r\n\tc\u{1b} ").unwrap(), "ab\n\tc");
+        assert_eq!(sanitize_text("\u{7}\n ").unwrap_err().code, ErrorCode::BadText);
+        assert!(sanitize_text(&"x".repeat(2000)).is_ok());
+        assert!(sanitize_text(&"x".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn frames_round_trip_with_the_documented_field_names() {
+        let f = ClientFrame::parse(r#"{"type":"send","room":"general","text":"hi","nonce":"n1"}"#)
+            .unwrap();
+        assert_eq!(f.nonce(), Some("n1"));
+        let e = ClientFrame::parse(r#"{"type":"send","room":"general","nonce":"n2"}"#).unwrap_err();
+        assert_eq!((e.code, e.nonce.as_deref()), (ErrorCode::BadRequest, Some("n2")));
+        assert!(ClientFrame::parse(r#"{"type":"history","room":"a","limit":0}"#).is_err());
+        assert!(ClientFrame::parse(r#"{"type":"history","room":"a","limit":100}"#).is_ok());
+        assert!(ClientFrame::parse(r#"{"type":"nope"}"#).is_err());
+        let pong = ServerFrame::Pong.to_json();
+        assert_eq!(pong, r#"{"type":"pong"}"#);
+        let msg = ServerFrame::Message(ChatMessage {
+            room: "r".into(),
+            id: 1,
+            user: "u".into(),
+            text: "t".into(),
+            html: "t".into(),
+            ts: 5,
+            nonce: None,
+        })
+        .to_json();
+        assert_eq!(
+            msg,
+            r#"{"type":"message","room":"r","id":1,"user":"u","text":"t","html":"t","ts":5}"#
+        );
+    }
+}

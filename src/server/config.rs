@@ -1,0 +1,173 @@
+//! Server configuration from environment variables (see README § Configuration).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Limits and knobs of the hub. `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Origins allowed to open `/ws` besides the server's own (`http://` + `Host`).
+    pub allowed_origins: Vec<String>,
+    /// `send` frames refilled per second, per connection.
+    pub rate_per_sec: f64,
+    /// `send` frames a connection may burst.
+    pub rate_burst: f64,
+    /// Rooms one connection may have joined at once.
+    pub max_rooms_per_conn: usize,
+    /// Rooms the server will create in all.
+    pub max_rooms_total: usize,
+    /// Frames queued for one client before it is closed as too slow.
+    pub outbound_queue: usize,
+    /// How often the server sends a WebSocket ping.
+    pub ping_interval: Duration,
+    /// A connection that sends nothing (not even a pong) for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Messages kept per room by the in-memory store.
+    pub history_keep: usize,
+    /// Messages in a `joined` reply without `after`.
+    pub join_recent: usize,
+    /// Most messages replayed by `join` with `after`.
+    pub replay_cap: usize,
+    /// Identities (tokens) remembered, live or not; the oldest offline ones go first.
+    pub max_identities: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            allowed_origins: Vec::new(),
+            rate_per_sec: 10.0,
+            rate_burst: 20.0,
+            max_rooms_per_conn: 50,
+            max_rooms_total: 10_000,
+            outbound_queue: 1024,
+            ping_interval: Duration::from_secs(25),
+            idle_timeout: Duration::from_secs(60),
+            history_keep: 1000,
+            join_recent: 50,
+            replay_cap: 1000,
+            max_identities: 100_000,
+        }
+    }
+}
+
+/// A configuration variable that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable's name.
+    pub var: &'static str,
+    /// Its value.
+    pub value: String,
+    /// What it should be.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?} is not valid: expected {}",
+            self.var, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the `CHAT_*` variables; unset ones keep their defaults.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let num = |var: &'static str, default: f64| -> Result<f64, ConfigError> {
+            parse(&get, var, default, "a positive number", |v: &f64| *v > 0.0)
+        };
+        let count = |var: &'static str, default: usize| -> Result<usize, ConfigError> {
+            parse(&get, var, default, "a whole number of at least 1", |v| *v >= 1)
+        };
+        let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            num(var, default.as_secs_f64()).map(Duration::from_secs_f64)
+        };
+        let allowed_origins = get("CHAT_ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Config {
+            allowed_origins,
+            rate_per_sec: num("CHAT_RATE_PER_SEC", d.rate_per_sec)?,
+            rate_burst: num("CHAT_RATE_BURST", d.rate_burst)?,
+            max_rooms_per_conn: count("CHAT_MAX_ROOMS_PER_CONN", d.max_rooms_per_conn)?,
+            max_rooms_total: count("CHAT_MAX_ROOMS", d.max_rooms_total)?,
+            outbound_queue: count("CHAT_OUTBOUND_QUEUE", d.outbound_queue)?,
+            ping_interval: secs("CHAT_PING_INTERVAL_SECS", d.ping_interval)?,
+            idle_timeout: secs("CHAT_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
+            history_keep: count("CHAT_HISTORY_KEEP", d.history_keep)?,
+            join_recent: d.join_recent,
+            replay_cap: count("CHAT_REPLAY_CAP", d.replay_cap)?,
+            max_identities: count("CHAT_MAX_IDENTITIES", d.max_identities)?,
+        })
+    }
+}
+
+fn parse<T: FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    expected: &'static str,
+    valid: impl Fn(&T) -> bool,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<T>() {
+            Ok(v) if valid(&v) => Ok(v),
+            _ => Err(ConfigError {
+                var,
+                value: raw,
+                expected,
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_variables_and_keeps_defaults() {
+        let c = from(&[
+            ("CHAT_RATE_PER_SEC", "2.5"),
+            ("CHAT_ALLOWED_ORIGINS", "https://Chat.Example/, http://a:1"),
+        ])
+        .unwrap();
+        assert_eq!(c.rate_per_sec, 2.5);
+        assert_eq!(c.rate_burst, 20.0);
+        assert_eq!(c.allowed_origins, ["https://chat.example", "http://a:1"]);
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_variable_named() {
+        let e = from(&[("CHAT_OUTBOUND_QUEUE", "0")]).unwrap_err();
+        assert_eq!(e.var, "CHAT_OUTBOUND_QUEUE");
+        assert!(from(&[("CHAT_RATE_BURST", "lots")]).is_err());
+        assert!(from(&[("CHAT_PING_INTERVAL_SECS", "-1")]).is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! One WebSocket connection: the `/ws` upgrade, then two tasks.
+//!
+//! The reader (the upgrade task itself) parses frames and forwards them to
+//! the hub; it answers malformed ones itself. The writer drains the bounded
+//! outbound queue, batching whatever is queued into one flush, and pings the
+//! client. Either side ends the connection through the shared [`Closer`].
+
+use super::hub::{Closer, Command, ConnId, HubHandle, Outbox};
+use super::config::Config;
+use crate::protocol::{
+    ClientFrame, ErrorCode, ProtocolError, CLOSE_PING_TIMEOUT, MAX_FRAME_BYTES,
+};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Bytes tungstenite reads per call; its default (128 KiB, allocated up front
+/// per connection) alone would break the memory budget of idle connections.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Bytes tungstenite gathers before writing; a flush always writes everything.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Frames written per flush at most.
+const MAX_BATCH: usize = 256;
+/// How long a close frame may take to go out before the socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Close code for a frame over 16 KiB.
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// What the `/ws` route needs.
+#[derive(Clone)]
+pub struct WsState {
+    /// Limits.
+    pub config: Arc<Config>,
+    /// The hub.
+    pub hub: HubHandle,
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// True when the upgrade may go ahead: no `Origin` (non-browser clients), the
+/// server's own origin (`http://` + `Host`), or one of the configured origins.
+pub fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    let own = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| format!("http://{}", host.to_ascii_lowercase()));
+    own.as_deref() == Some(origin.as_str()) || config.allowed_origins.contains(&origin)
+}
+
+/// `GET /ws`.
+pub async fn ws_handler(
+    State(state): State<WsState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &state.config) {
+        tracing::info!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| run(socket, state))
+}
+
+async fn run(socket: WebSocket, state: WsState) {
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let (queue, rx) = mpsc::channel(state.config.outbound_queue);
+    let outbox = Outbox {
+        queue,
+        closer: Arc::new(Closer::default()),
+    };
+    let guard = state.hub.gauge.enter();
+    if !state
+        .hub
+        .send(Command::Connect {
+            conn,
+            outbox: outbox.clone(),
+        })
+        .await
+    {
+        return;
+    }
+    tracing::debug!(conn, "connected");
+    let (sink, stream) = socket.split();
+    let closer = outbox.closer.clone();
+    let ping_every = state.config.ping_interval;
+    tokio::spawn(async move {
+        write_loop(sink, rx, &closer, ping_every).await;
+        drop(guard);
+    });
+    read_loop(stream, conn, &outbox, &state).await;
+    drop(outbox);
+    state.hub.send(Command::Disconnect { conn }).await;
+    tracing::debug!(conn, "disconnected");
+}
+
+async fn read_loop(mut stream: SplitStream<WebSocket>, conn: ConnId, outbox: &Outbox, state: &WsState) {
+    let idle = state.config.idle_timeout;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = outbox.closer.closed() => return,
+            next = tokio::time::timeout(idle, stream.next()) => next,
+        };
+        let message = match next {
+            Err(_) => {
+                outbox
+                    .closer
+                    .close(CLOSE_PING_TIMEOUT, "no frame or pong within the idle timeout");
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(Err(e))) => {
+                if is_too_big(e) {
+                    outbox
+                        .closer
+                        .close(CLOSE_TOO_BIG, "frame larger than 16 KiB");
+                }
+                return;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        match message {
+            Message::Text(text) => match ClientFrame::parse(&text) {
+                Ok(frame) => {
+                    if !state.hub.send(Command::Frame { conn, frame }).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    outbox.send(&e.into_frame());
+                }
+            },
+            Message::Binary(_) => outbox.send(
+                &ProtocolError::new(
+                    ErrorCode::BadRequest,
+                    "binary frames are not supported: send JSON text frames",
+                )
+                .into_frame(),
+            ),
+            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
+}
+
+fn is_too_big(e: axum::Error) -> bool {
+    let inner = e.into_inner();
+    matches!(
+        inner.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Utf8Bytes>,
+    closer: &Closer,
+    ping_every: Duration,
+) {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let close = loop {
+        let write = tokio::select! {
+            biased;
+            reason = closer.closed() => break Some(reason),
+            first = rx.recv() => {
+                let Some(first) = first else { break None };
+                Write::Batch(first)
+            }
+            _ = ping.tick() => Write::Ping,
+        };
+        let sink = &mut sink;
+        let rx = &mut rx;
+        let written = async move {
+            match write {
+                Write::Ping => sink.send(Message::Ping(Default::default())).await,
+                Write::Batch(first) => {
+                    sink.feed(Message::Text(first)).await?;
+                    for _ in 1..MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(next) => sink.feed(Message::Text(next)).await?,
+                            Err(_) => break,
+                        }
+                    }
+                    sink.flush().await
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            reason = closer.closed() => break Some(reason),
+            result = written => if result.is_err() { break None },
+        }
+    };
+    let goodbye = match close {
+        Some((code, reason)) => {
+            tracing::debug!(code, reason, "closing connection");
+            sink.send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(reason),
+            })))
+            .await
+        }
+        None => sink.close().await,
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, async { goodbye }).await;
+}
+
+/// What the writer does next.
+enum Write {
+    /// Send a ping.
+    Ping,
+    /// Send this frame and whatever else is queued.
+    Batch(Utf8Bytes),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origin_rules() {
+        let mut config = Config::default();
+        assert!(origin_allowed(&headers(None, "a:1"), &config));
+        assert!(origin_allowed(&headers(Some("http://a:1"), "a:1"), &config));
+        assert!(origin_allowed(&headers(Some("HTTP://A:1/"), "a:1"), &config));
+        assert!(!origin_allowed(&headers(Some("http://evil"), "a:1"), &config));
+        assert!(!origin_allowed(&headers(Some("https://a:1"), "a:1"), &config));
+        assert!(!origin_allowed(&headers(Some("null"), "a:1"), &config));
+        config.allowed_origins = vec!["https://chat.example".into()];
+        assert!(origin_allowed(&headers(Some("https://chat.example"), "a:1"), &config));
+    }
+}

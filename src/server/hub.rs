@@ -1,0 +1,752 @@
+//! The broadcast hub: one task that owns every session, room and identity.
+//!
+//! Connection tasks ([`super::conn`]) parse frames and send [`Command`]s here;
+//! the hub answers through each connection's bounded outbound queue. Because a
+//! single task applies every change, a `joined` reply and the broadcasts that
+//! follow it are queued in order, and a room's messages reach every member in
+//! id order with no gap and no duplicate. Nothing here awaits while holding
+//! state: the loop takes a command and handles it synchronously.
+//!
+//! A broadcast is serialized once into a shared [`Utf8Bytes`] and cloned (a
+//! reference count) into each member's queue with `try_send`. A member whose
+//! queue is full is closed with [`CLOSE_TOO_SLOW`] and never holds the others
+//! up; its reader sees the close and sends [`Command::Disconnect`], which
+//! takes it out of its rooms.
+
+use super::config::Config;
+use super::render::render_html;
+use crate::protocol::{
+    sanitize_text, validate_name, validate_room, ChatMessage, ClientFrame, ErrorCode,
+    PresenceState, ProtocolError, ServerFrame, UserInfo, CLOSE_REPLACED, CLOSE_TOO_SLOW,
+    GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
+};
+use crate::store::{HistoryStore, NewMessage};
+use axum::extract::ws::Utf8Bytes;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, Notify};
+
+/// Identifies one WebSocket connection for its lifetime; never reused.
+pub type ConnId = u64;
+
+/// Close code for a server shutting down.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// A request to close one connection, shared by the hub, its reader and its writer.
+#[derive(Debug, Default)]
+pub struct Closer {
+    /// The close code and reason, once someone asked for a close.
+    reason: Mutex<Option<(u16, &'static str)>>,
+    /// Wakes the reader and writer waiting in [`Closer::closed`].
+    notify: Notify,
+}
+
+impl Closer {
+    /// Asks for the connection to be closed; the first reason wins.
+    pub fn close(&self, code: u16, reason: &'static str) {
+        let mut slot = self.reason.lock().expect("closer lock");
+        if slot.is_none() {
+            *slot = Some((code, reason));
+        }
+        drop(slot);
+        self.notify.notify_waiters();
+    }
+
+    /// Resolves with the close code and reason once [`Closer::close`] was called.
+    pub async fn closed(&self) -> (u16, &'static str) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(reason) = *self.reason.lock().expect("closer lock") {
+                return reason;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Where the hub sends frames for one connection.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    /// The bounded queue drained by the connection's writer task.
+    pub queue: mpsc::Sender<Utf8Bytes>,
+    /// Closes the connection.
+    pub closer: Arc<Closer>,
+}
+
+impl Outbox {
+    /// Queues one frame; a full queue closes the connection as too slow.
+    pub fn push(&self, json: Utf8Bytes) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(json) {
+            self.closer
+                .close(CLOSE_TOO_SLOW, "too slow: outbound queue full");
+        }
+    }
+
+    /// Queues one frame, serializing it.
+    pub fn send(&self, frame: &ServerFrame) {
+        self.push(Utf8Bytes::from(frame.to_json()));
+    }
+}
+
+/// What connection tasks ask of the hub.
+#[derive(Debug)]
+pub enum Command {
+    /// A new connection.
+    Connect {
+        /// Its id.
+        conn: ConnId,
+        /// Its outbound side.
+        outbox: Outbox,
+    },
+    /// A parsed frame from a connection.
+    Frame {
+        /// The sender.
+        conn: ConnId,
+        /// The frame.
+        frame: ClientFrame,
+    },
+    /// The connection is gone.
+    Disconnect {
+        /// Its id.
+        conn: ConnId,
+    },
+    /// Close every connection with 1001 and refuse new ones.
+    Shutdown,
+}
+
+/// Counts live connections (writer tasks) so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub struct ConnGauge {
+    /// Live writer tasks.
+    count: AtomicUsize,
+    /// Signalled each time a writer ends.
+    changed: Notify,
+}
+
+/// Decrements the [`ConnGauge`] when dropped.
+#[derive(Debug)]
+pub struct GaugeGuard(Arc<ConnGauge>);
+
+impl ConnGauge {
+    /// Counts one more live connection until the guard is dropped.
+    pub fn enter(self: &Arc<Self>) -> GaugeGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        GaugeGuard(self.clone())
+    }
+
+    /// Live connections now.
+    pub fn live(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no connection is live, or `limit` passes.
+    pub async fn drained(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.live() == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
+        self.0.changed.notify_waiters();
+    }
+}
+
+/// A cheap handle to the hub task.
+#[derive(Debug, Clone)]
+pub struct HubHandle {
+    /// Commands into the hub.
+    commands: mpsc::Sender<Command>,
+    /// Live connections.
+    pub gauge: Arc<ConnGauge>,
+}
+
+impl HubHandle {
+    /// Sends a command; false when the hub is gone.
+    pub async fn send(&self, command: Command) -> bool {
+        self.commands.send(command).await.is_ok()
+    }
+
+    /// Closes every connection with 1001 and waits (up to `limit`) for them to end.
+    pub async fn shutdown(&self, limit: Duration) {
+        if self.send(Command::Shutdown).await {
+            self.gauge.drained(limit).await;
+        }
+    }
+}
+
+/// Starts the hub task over `store`.
+pub fn spawn(config: Arc<Config>, store: Box<dyn HistoryStore>) -> HubHandle {
+    let (commands, mut rx) = mpsc::channel(8192);
+    let mut hub = Hub::new(config, store);
+    tokio::spawn(async move {
+        while let Some(command) = rx.recv().await {
+            hub.handle(command);
+        }
+    });
+    HubHandle {
+        commands,
+        gauge: Arc::new(ConnGauge::default()),
+    }
+}
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Tokens now.
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(burst: f64) -> Self {
+        Bucket {
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes one token if there is one.
+    fn take(&mut self, rate: f64, burst: f64) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Typing notices forwarded per connection: 2 a second, bursts of 4; the rest are dropped.
+const TYPING_RATE: f64 = 2.0;
+const TYPING_BURST: f64 = 4.0;
+
+/// One connection's state.
+#[derive(Debug)]
+struct Session {
+    /// Its outbound side.
+    outbox: Outbox,
+    /// Its identity, once `hello` succeeded: the token.
+    token: Option<Arc<str>>,
+    /// Its display name, once `hello` succeeded.
+    name: Arc<str>,
+    /// Rooms joined.
+    rooms: HashSet<Arc<str>>,
+    /// `send` rate limit.
+    sends: Bucket,
+    /// `typing` throttle.
+    typing: Bucket,
+}
+
+/// A remembered identity.
+#[derive(Debug)]
+struct Identity {
+    /// Public id.
+    id: String,
+    /// Last display name.
+    name: Arc<str>,
+    /// The connection holding it now.
+    conn: Option<ConnId>,
+    /// Last time a connection took it (for evicting old offline identities).
+    seen: Instant,
+}
+
+/// One room's live members.
+#[derive(Debug, Default)]
+struct Room {
+    /// Members by connection: their queue and name.
+    members: HashMap<ConnId, Outbox>,
+}
+
+/// The hub's state; see the module docs.
+struct Hub {
+    /// Limits.
+    config: Arc<Config>,
+    /// Where messages are kept.
+    store: Box<dyn HistoryStore>,
+    /// Live connections.
+    sessions: HashMap<ConnId, Session>,
+    /// Known rooms with their live members.
+    rooms: HashMap<Arc<str>, Room>,
+    /// Identities by token.
+    identities: HashMap<Arc<str>, Identity>,
+    /// Names held by live connections, lower-cased, to their connection.
+    live_names: HashMap<String, ConnId>,
+    /// Set by [`Command::Shutdown`].
+    shutting_down: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Hub {
+    fn new(config: Arc<Config>, store: Box<dyn HistoryStore>) -> Self {
+        let mut rooms = HashMap::new();
+        for name in store.rooms() {
+            rooms.insert(Arc::from(name), Room::default());
+        }
+        rooms
+            .entry(Arc::from(GENERAL_ROOM))
+            .or_insert_with(Room::default);
+        Hub {
+            config,
+            store,
+            sessions: HashMap::new(),
+            rooms,
+            identities: HashMap::new(),
+            live_names: HashMap::new(),
+            shutting_down: false,
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Connect { conn, outbox } => {
+                if self.shutting_down {
+                    outbox
+                        .closer
+                        .close(CLOSE_GOING_AWAY, "server shutting down");
+                    return;
+                }
+                let burst = self.config.rate_burst;
+                self.sessions.insert(
+                    conn,
+                    Session {
+                        outbox,
+                        token: None,
+                        name: Arc::from(""),
+                        rooms: HashSet::new(),
+                        sends: Bucket::full(burst),
+                        typing: Bucket::full(TYPING_BURST),
+                    },
+                );
+            }
+            Command::Frame { conn, frame } => {
+                let nonce = frame.nonce().map(str::to_owned);
+                if let Err(e) = self.on_frame(conn, frame) {
+                    let frame = e.with_nonce(nonce.as_deref()).into_frame();
+                    if let Some(s) = self.sessions.get(&conn) {
+                        s.outbox.send(&frame);
+                    }
+                }
+            }
+            Command::Disconnect { conn } => self.remove_session(conn),
+            Command::Shutdown => {
+                self.shutting_down = true;
+                for s in self.sessions.values() {
+                    s.outbox
+                        .closer
+                        .close(CLOSE_GOING_AWAY, "server shutting down");
+                }
+            }
+        }
+    }
+
+    fn session(&mut self, conn: ConnId) -> Result<&mut Session, ProtocolError> {
+        // A frame racing its connection's removal (a kicked client) is dropped.
+        self.sessions
+            .get_mut(&conn)
+            .ok_or_else(|| ProtocolError::new(ErrorCode::BadRequest, "connection closed"))
+    }
+
+    fn on_frame(&mut self, conn: ConnId, frame: ClientFrame) -> Result<(), ProtocolError> {
+        let session = self.session(conn)?;
+        let ready = session.token.is_some();
+        match frame {
+            ClientFrame::Ping => {
+                session.outbox.send(&ServerFrame::Pong);
+                Ok(())
+            }
+            ClientFrame::Hello { name, token } => self.on_hello(conn, &name, token.as_deref()),
+            _ if !ready => Err(ProtocolError::new(
+                ErrorCode::HelloRequired,
+                "say hello with a name first",
+            )),
+            ClientFrame::Join { room, after } => self.on_join(conn, &room, after),
+            ClientFrame::Leave { room } => self.on_leave(conn, &room),
+            ClientFrame::Send { room, text, nonce } => self.on_send(conn, room, &text, nonce),
+            ClientFrame::Typing { room } => self.on_typing(conn, &room),
+            ClientFrame::History {
+                room,
+                before,
+                limit,
+            } => self.on_history(conn, &room, before, limit),
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        conn: ConnId,
+        name: &str,
+        token: Option<&str>,
+    ) -> Result<(), ProtocolError> {
+        if self.session(conn)?.token.is_some() {
+            return Err(ProtocolError::new(
+                ErrorCode::BadRequest,
+                "this connection already said hello; reconnect to change name",
+            ));
+        }
+        let name = validate_name(name)?;
+        let key = name.to_lowercase();
+        let known: Option<Arc<str>> = token
+            .and_then(|t| self.identities.get_key_value(t))
+            .map(|(k, _)| k.clone());
+        if let Some(&holder) = self.live_names.get(&key) {
+            let holder_token = self.sessions.get(&holder).and_then(|s| s.token.clone());
+            if known.is_none() || holder_token != known {
+                return Err(ProtocolError::new(
+                    ErrorCode::NameTaken,
+                    format!("the name {name:?} is in use"),
+                ));
+            }
+        }
+        let token = match known {
+            Some(token) => {
+                let old = self.identities[&token].conn;
+                if let Some(old) = old.filter(|&old| old != conn) {
+                    if let Some(s) = self.sessions.get(&old) {
+                        s.outbox
+                            .closer
+                            .close(CLOSE_REPLACED, "replaced by a newer connection");
+                    }
+                    self.remove_session(old);
+                }
+                token
+            }
+            None => {
+                self.evict_identities();
+                let token: Arc<str> = Arc::from(random_hex(16));
+                self.identities.insert(
+                    token.clone(),
+                    Identity {
+                        id: random_hex(8),
+                        name: Arc::from(name),
+                        conn: None,
+                        seen: Instant::now(),
+                    },
+                );
+                token
+            }
+        };
+        let name: Arc<str> = Arc::from(name);
+        let identity = self.identities.get_mut(&token).expect("identity exists");
+        identity.name = name.clone();
+        identity.conn = Some(conn);
+        identity.seen = Instant::now();
+        let user = UserInfo {
+            id: identity.id.clone(),
+            name: name.to_string(),
+        };
+        self.live_names.insert(key, conn);
+        let session = self.sessions.get_mut(&conn).expect("checked above");
+        session.token = Some(token.clone());
+        session.name = name;
+        let rooms = self.store.rooms();
+        session.outbox.send(&ServerFrame::Welcome {
+            user,
+            token: token.to_string(),
+            rooms,
+        });
+        Ok(())
+    }
+
+    /// Forgets the least recently seen offline identities beyond the cap.
+    fn evict_identities(&mut self) {
+        let cap = self.config.max_identities;
+        if self.identities.len() < cap {
+            return;
+        }
+        let mut offline: Vec<(Instant, Arc<str>)> = self
+            .identities
+            .iter()
+            .filter(|(_, i)| i.conn.is_none())
+            .map(|(t, i)| (i.seen, t.clone()))
+            .collect();
+        offline.sort();
+        let excess = self.identities.len() + 1 - cap * 9 / 10;
+        for (_, token) in offline.into_iter().take(excess) {
+            self.identities.remove(&token);
+        }
+    }
+
+    fn joined_room(&self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        validate_room(room)?;
+        match self.sessions.get(&conn) {
+            Some(s) if s.rooms.contains(room) => Ok(()),
+            _ => Err(ProtocolError::new(
+                ErrorCode::NotInRoom,
+                format!("join {room:?} first"),
+            )),
+        }
+    }
+
+    fn on_join(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        after: Option<u64>,
+    ) -> Result<(), ProtocolError> {
+        validate_room(room)?;
+        let already = self.session(conn)?.rooms.contains(room);
+        if !already && self.session(conn)?.rooms.len() >= self.config.max_rooms_per_conn {
+            return Err(ProtocolError::new(
+                ErrorCode::TooManyRooms,
+                format!(
+                    "a connection can join at most {} rooms",
+                    self.config.max_rooms_per_conn
+                ),
+            ));
+        }
+        let room_key: Arc<str> = match self.rooms.get_key_value(room) {
+            Some((k, _)) => k.clone(),
+            None => {
+                if self.rooms.len() >= self.config.max_rooms_total {
+                    return Err(ProtocolError::new(
+                        ErrorCode::TooManyRooms,
+                        "the server has no room for more rooms",
+                    ));
+                }
+                self.store.ensure_room(room).map_err(unavailable)?;
+                let key: Arc<str> = Arc::from(room);
+                self.rooms.insert(key.clone(), Room::default());
+                key
+            }
+        };
+        let (messages, missed) = match after {
+            Some(after) => {
+                let replay = self
+                    .store
+                    .after(room, after, self.config.replay_cap)
+                    .map_err(unavailable)?;
+                (replay.messages, replay.missed)
+            }
+            None => (
+                self.store
+                    .recent(room, self.config.join_recent)
+                    .map_err(unavailable)?,
+                false,
+            ),
+        };
+        let members_now = &self.rooms[&room_key].members;
+        let me = self.sessions.get(&conn).expect("checked above");
+        let mut members: Vec<String> = members_now
+            .keys()
+            .filter(|&&c| c != conn)
+            .filter_map(|c| self.sessions.get(c).map(|s| s.name.to_string()))
+            .chain(std::iter::once(me.name.to_string()))
+            .collect();
+        members.sort();
+        me.outbox.send(&ServerFrame::Joined {
+            room: room.to_owned(),
+            members,
+            messages,
+            missed,
+        });
+        if already {
+            return Ok(());
+        }
+        let outbox = me.outbox.clone();
+        let name = me.name.to_string();
+        self.rooms
+            .get_mut(&room_key)
+            .expect("room exists")
+            .members
+            .insert(conn, outbox);
+        self.sessions
+            .get_mut(&conn)
+            .expect("checked above")
+            .rooms
+            .insert(room_key.clone());
+        self.broadcast(
+            &room_key,
+            &ServerFrame::Presence {
+                room: room.to_owned(),
+                user: name,
+                state: PresenceState::Joined,
+            },
+            Some(conn),
+        );
+        Ok(())
+    }
+
+    fn on_leave(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        self.joined_room(conn, room)?;
+        self.leave_room(conn, room);
+        if let Some(s) = self.sessions.get(&conn) {
+            s.outbox.send(&ServerFrame::Left {
+                room: room.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes `conn` out of `room` and tells the others.
+    fn leave_room(&mut self, conn: ConnId, room: &str) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        session.rooms.remove(room);
+        let name = session.name.to_string();
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.members.remove(&conn);
+        }
+        self.broadcast(
+            room,
+            &ServerFrame::Presence {
+                room: room.to_owned(),
+                user: name,
+                state: PresenceState::Left,
+            },
+            None,
+        );
+    }
+
+    fn on_send(
+        &mut self,
+        conn: ConnId,
+        room: String,
+        text: &str,
+        nonce: Option<String>,
+    ) -> Result<(), ProtocolError> {
+        let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
+        if !self.session(conn)?.sends.take(rate, burst) {
+            return Err(ProtocolError::new(
+                ErrorCode::RateLimited,
+                format!("slow down: at most {rate} messages a second (bursts of {burst})"),
+            ));
+        }
+        self.joined_room(conn, &room)?;
+        let text = sanitize_text(text)?;
+        let html = render_html(&text);
+        let user = self.session(conn)?.name.to_string();
+        let stored = self
+            .store
+            .append(NewMessage {
+                room,
+                user,
+                text,
+                html,
+                ts: now_ms(),
+            })
+            .map_err(unavailable)?;
+        let room = stored.room.clone();
+        self.broadcast(
+            &room,
+            &ServerFrame::Message(ChatMessage { nonce, ..stored }),
+            None,
+        );
+        Ok(())
+    }
+
+    fn on_typing(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        self.joined_room(conn, room)?;
+        let session = self.session(conn)?;
+        if !session.typing.take(TYPING_RATE, TYPING_BURST) {
+            return Ok(());
+        }
+        let user = session.name.to_string();
+        self.broadcast(
+            room,
+            &ServerFrame::Typing {
+                room: room.to_owned(),
+                user,
+            },
+            Some(conn),
+        );
+        Ok(())
+    }
+
+    fn on_history(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        before: Option<u64>,
+        limit: Option<i64>,
+    ) -> Result<(), ProtocolError> {
+        self.joined_room(conn, room)?;
+        let limit = limit.map_or(HISTORY_DEFAULT_LIMIT as usize, |l| l as usize);
+        let messages = self
+            .store
+            .before(room, before, limit)
+            .map_err(unavailable)?;
+        self.session(conn)?.outbox.send(&ServerFrame::History {
+            room: room.to_owned(),
+            messages,
+        });
+        Ok(())
+    }
+
+    /// Serializes `frame` once and queues it for every member of `room` but `except`.
+    fn broadcast(&mut self, room: &str, frame: &ServerFrame, except: Option<ConnId>) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        let json = Utf8Bytes::from(frame.to_json());
+        for (&member, outbox) in &r.members {
+            if Some(member) != except {
+                outbox.push(json.clone());
+            }
+        }
+    }
+
+    /// Forgets a connection: leaves its rooms (telling the others) and frees its name.
+    fn remove_session(&mut self, conn: ConnId) {
+        let rooms: Vec<Arc<str>> = match self.sessions.get(&conn) {
+            Some(s) => s.rooms.iter().cloned().collect(),
+            None => return,
+        };
+        for room in rooms {
+            self.leave_room(conn, &room);
+        }
+        let Some(session) = self.sessions.remove(&conn) else {
+            return;
+        };
+        if let Some(token) = session.token {
+            if let Some(identity) = self.identities.get_mut(&token) {
+                if identity.conn == Some(conn) {
+                    identity.conn = None;
+                }
+            }
+            let key = session.name.to_lowercase();
+            if self.live_names.get(&key) == Some(&conn) {
+                self.live_names.remove(&key);
+            }
+        }
+    }
+}
+
+fn unavailable(e: crate::store::StoreError) -> ProtocolError {
+    tracing::error!(error = %e, "store failure");
+    ProtocolError::new(
+        ErrorCode::Unavailable,
+        "the server could not store this; try again",
+    )
+}

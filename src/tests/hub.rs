@@ -1,0 +1,791 @@
+//! Integration tests of the WebSocket hub: a real server on an ephemeral port,
+//! real WebSocket clients (tokio-tungstenite), frames checked as JSON exactly
+//! as an outside client sees them.
+
+use chat::server::{config::Config, serve};
+use futures::{SinkExt, StreamExt};
+use leptos::prelude::LeptosOptions;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct TestServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    async fn start(config: Config) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = LeptosOptions::builder().output_name("chat").build();
+        let task = tokio::spawn(serve(listener, config, options, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    /// A client that said hello as `name`; returns it and its `welcome`.
+    async fn user(&self, name: &str) -> (Client, Value) {
+        let mut c = self.client().await;
+        c.send(json!({"type": "hello", "name": name})).await;
+        let welcome = c.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        (c, welcome)
+    }
+
+    /// A client that said hello and joined `room`.
+    async fn member(&self, name: &str, room: &str) -> Client {
+        let (mut c, _) = self.user(name).await;
+        c.join(room).await;
+        c
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("server stops in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn fast() -> Config {
+    Config {
+        rate_per_sec: 100_000.0,
+        rate_burst: 100_000.0,
+        ..Config::default()
+    }
+}
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .expect("upgrade");
+        Client { ws }
+    }
+
+    async fn send(&mut self, frame: Value) {
+        self.ws.send(Message::text(frame.to_string())).await.unwrap();
+    }
+
+    async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap();
+    }
+
+    /// The next JSON frame (pings and pongs skipped).
+    async fn recv(&mut self) -> Value {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("stream open")
+                .expect("no error");
+            match next {
+                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame of type `ty`, skipping others (presence, typing…).
+    async fn recv_type(&mut self, ty: &str) -> Value {
+        loop {
+            let v = self.recv().await;
+            if v["type"] == ty {
+                return v;
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for a little while.
+    async fn quiet(&mut self) {
+        if let Ok(Some(Ok(m))) =
+            tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await
+        {
+            panic!("expected silence, got {m:?}");
+        }
+    }
+
+    async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        let v = self.recv_type("joined").await;
+        assert_eq!(v["room"], room);
+        v
+    }
+
+    async fn error(&mut self, frame: Value) -> Value {
+        self.send(frame).await;
+        let v = self.recv_type("error").await;
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        v
+    }
+
+    async fn expect_error(&mut self, frame: Value, code: &str) {
+        let v = self.error(frame.clone()).await;
+        assert_eq!(v["code"], code, "{frame} → {v}");
+    }
+
+    /// Reads until the server's close frame; returns its code and reason.
+    async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close in time");
+            match next {
+                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                    return (u16::from(code), reason.to_string())
+                }
+                Some(Ok(Message::Close(None))) | None => panic!("closed without a code"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("error before close: {e}"),
+            }
+        }
+    }
+
+    /// Sends a ping and waits for the pong: the connection is alive and in order.
+    async fn alive(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        self.recv_type("pong").await;
+    }
+}
+
+fn ids(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn hello_welcome_and_ping() {
+    let server = TestServer::start(Config::default()).await;
+    let mut c = server.client().await;
+    c.send(json!({"type": "ping"})).await;
+    assert_eq!(c.recv().await, json!({"type": "pong"}));
+    c.send(json!({"type": "hello", "name": "  alice  "})).await;
+    let w = c.recv().await;
+    assert_eq!(w["type"], "welcome");
+    assert_eq!(w["user"]["name"], "alice");
+    assert!(w["user"]["id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(w["token"].as_str().is_some_and(|s| s.len() >= 32));
+    assert_eq!(w["rooms"], json!(["general"]));
+    c.expect_error(json!({"type": "hello", "name": "again"}), "bad_request")
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_frame_but_hello_and_ping_needs_hello() {
+    let server = TestServer::start(Config::default()).await;
+    let mut c = server.client().await;
+    for frame in [
+        json!({"type": "join", "room": "general"}),
+        json!({"type": "leave", "room": "general"}),
+        json!({"type": "typing", "room": "general"}),
+        json!({"type": "history", "room": "general"}),
+    ] {
+        c.expect_error(frame, "hello_required").await;
+    }
+    let e = c
+        .error(json!({"type": "send", "room": "general", "text": "hi", "nonce": "n-1"}))
+        .await;
+    assert_eq!((e["code"].clone(), e["nonce"].clone()), (json!("hello_required"), json!("n-1")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn names_are_checked_at_and_past_their_bounds() {
+    let server = TestServer::start(Config::default()).await;
+    let mut c = server.client().await;
+    for bad in ["", "   ", &"x".repeat(33), "ali\u{0007}ce", "a\nb"] {
+        c.expect_error(json!({"type": "hello", "name": bad}), "bad_name").await;
+    }
+    c.expect_error(json!({"type": "hello"}), "bad_request").await;
+    c.send(json!({"type": "hello", "name": "é".repeat(32)})).await;
+    assert_eq!(c.recv().await["user"]["name"], "é".repeat(32));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn names_are_unique_and_tokens_reclaim_them() {
+    let server = TestServer::start(Config::default()).await;
+    let (mut alice, welcome) = server.user("alice").await;
+    let token = welcome["token"].as_str().unwrap().to_owned();
+    alice.join("general").await;
+
+    let mut bob = server.client().await;
+    bob.expect_error(json!({"type": "hello", "name": "alice"}), "name_taken").await;
+    bob.expect_error(json!({"type": "hello", "name": "ALICE"}), "name_taken").await;
+    bob.expect_error(
+        json!({"type": "hello", "name": "alice", "token": "not-a-token"}),
+        "name_taken",
+    )
+    .await;
+    bob.send(json!({"type": "hello", "name": "bob"})).await;
+    bob.recv_type("welcome").await;
+    bob.join("general").await;
+
+    // A new connection with alice's token replaces the old one.
+    let mut alice2 = server.client().await;
+    alice2
+        .send(json!({"type": "hello", "name": "alice", "token": token}))
+        .await;
+    let w2 = alice2.recv_type("welcome").await;
+    assert_eq!(w2["user"]["id"], welcome["user"]["id"]);
+    assert_eq!(w2["token"], welcome["token"]);
+    let (code, reason) = alice.closed().await;
+    assert_eq!(code, 4000, "{reason}");
+    let left = bob.recv_type("presence").await;
+    assert_eq!(left, json!({"type": "presence", "room": "general", "user": "alice", "state": "left"}));
+
+    // Once alice2 is gone, the name is free for anyone.
+    drop(alice2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, w3) = server.user("Alice").await;
+    assert_ne!(w3["user"]["id"], welcome["user"]["id"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn join_leave_and_presence() {
+    let server = TestServer::start(Config::default()).await;
+    let mut alice = server.member("alice", "general").await;
+    let (mut bob, _) = server.user("bob").await;
+    let joined = bob.join("general").await;
+    assert_eq!(joined["members"], json!(["alice", "bob"]));
+    assert_eq!(joined["messages"], json!([]));
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "presence", "room": "general", "user": "bob", "state": "joined"})
+    );
+    bob.send(json!({"type": "leave", "room": "general"})).await;
+    assert_eq!(bob.recv().await, json!({"type": "left", "room": "general"}));
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "presence", "room": "general", "user": "bob", "state": "left"})
+    );
+    bob.expect_error(json!({"type": "leave", "room": "general"}), "not_in_room").await;
+    bob.join("general").await;
+    alice.recv_type("presence").await;
+    drop(bob);
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "presence", "room": "general", "user": "bob", "state": "left"})
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn messages_reach_every_member_escaped_with_ids_and_nonce() {
+    let server = TestServer::start(Config::default()).await;
+    let mut alice = server.member("alice", "general").await;
+    let mut bob = server.member("bob", "general").await;
+    alice.recv_type("presence").await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    alice
+        .send(json!({"type": "send", "room": "general", "text": "  <b>hi</b> & \"bye\"\r\nnext\u{0}  ", "nonce": "n1"}))
+        .await;
+    alice
+        .send(json!({"type": "send", "room": "general", "text": "second"}))
+        .await;
+    for c in [&mut alice, &mut bob] {
+        let m = c.recv().await;
+        assert_eq!(m["type"], "message");
+        assert_eq!(m["room"], "general");
+        assert_eq!(m["id"], 1);
+        assert_eq!(m["user"], "alice");
+        assert_eq!(m["text"], "<b>hi</b> & \"bye\"\nnext");
+        assert_eq!(m["html"], "&lt;b&gt;hi&lt;&#x2F;b&gt; &amp; &quot;bye&quot;<br>next");
+        assert_eq!(m["nonce"], "n1");
+        assert!(m["ts"].as_u64().unwrap() >= before);
+        let m2 = c.recv().await;
+        assert_eq!((m2["id"].as_u64(), m2.get("nonce")), (Some(2), None));
+    }
+    // A later joiner gets the recent messages, oldest first, without nonces.
+    let (mut carol, _) = server.user("carol").await;
+    let joined = carol.join("general").await;
+    assert_eq!(ids(&joined["messages"]), [1, 2]);
+    assert!(joined["messages"][0].get("nonce").is_none());
+    assert_eq!(joined["members"], json!(["alice", "bob", "carol"]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn room_names_and_creation() {
+    let server = TestServer::start(Config::default()).await;
+    let (mut c, _) = server.user("alice").await;
+    for bad in ["General", "-a", "_a", "a b", "", &"r".repeat(33), "<script>"] {
+        c.expect_error(json!({"type": "join", "room": bad}), "bad_room").await;
+    }
+    c.expect_error(json!({"type": "send", "room": "Bad!", "text": "x"}), "bad_room").await;
+    let max = "r".repeat(32);
+    c.join(&max).await;
+    c.join("a-b_c").await;
+    let (_, w) = server.user("bob").await;
+    assert_eq!(w["rooms"], json!(["a-b_c", "general", max]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn text_is_checked_at_and_past_its_bounds() {
+    let server = TestServer::start(Config::default()).await;
+    let mut c = server.member("alice", "general").await;
+    for bad in [String::new(), "  \n\t ".into(), "\u{0007}".into(), "x".repeat(2001)] {
+        let e = c
+            .error(json!({"type": "send", "room": "general", "text": bad, "nonce": "t"}))
+            .await;
+        assert_eq!((e["code"].as_str(), e["nonce"].as_str()), (Some("bad_text"), Some("t")));
+    }
+    c.send(json!({"type": "send", "room": "general", "text": "x".repeat(2000)}))
+        .await;
+    let m = c.recv_type("message").await;
+    assert_eq!((m["id"].as_u64(), m["text"].as_str().unwrap().len()), (Some(1), 2000));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn requests_for_rooms_not_joined_are_refused() {
+    let server = TestServer::start(Config::default()).await;
+    let (mut c, _) = server.user("alice").await;
+    for frame in [
+        json!({"type": "send", "room": "general", "text": "x"}),
+        json!({"type": "typing", "room": "general"}),
+        json!({"type": "history", "room": "general"}),
+        json!({"type": "leave", "room": "general"}),
+        json!({"type": "send", "room": "nowhere", "text": "x"}),
+    ] {
+        c.expect_error(frame, "not_in_room").await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_frames_are_bad_requests_and_the_connection_stays() {
+    let server = TestServer::start(Config::default()).await;
+    let mut c = server.member("alice", "general").await;
+    for raw in [
+        "not json",
+        "[]",
+        "{}",
+        r#"{"type":"shout"}"#,
+        r#"{"type":"join"}"#,
+        r#"{"type":"send","room":"general"}"#,
+        r#"{"type":"join","room":"general","after":-1}"#,
+        r#"{"type":"history","room":"general","limit":0}"#,
+        r#"{"type":"history","room":"general","limit":101}"#,
+        r#"{"type":"history","room":"general","limit":"5"}"#,
+    ] {
+        c.send_raw(Message::text(raw)).await;
+        let e = c.recv_type("error").await;
+        assert_eq!(e["code"], "bad_request", "{raw} → {e}");
+    }
+    c.send_raw(Message::binary(vec![1u8, 2, 3])).await;
+    assert_eq!(c.recv_type("error").await["code"], "bad_request");
+    for limit in [1, 100] {
+        c.send(json!({"type": "history", "room": "general", "limit": limit}))
+            .await;
+        assert_eq!(c.recv().await["type"], "history");
+    }
+    c.alive().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn history_pages_back_to_the_first_message() {
+    let server = TestServer::start(fast()).await;
+    let mut c = server.member("alice", "general").await;
+    for i in 1..=120 {
+        c.send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
+            .await;
+    }
+    for _ in 1..=120 {
+        c.recv_type("message").await;
+    }
+    c.send(json!({"type": "history", "room": "general"})).await;
+    let page = c.recv().await;
+    assert_eq!(page["type"], "history");
+    assert_eq!(ids(&page["messages"]), (71..=120).collect::<Vec<_>>());
+    c.send(json!({"type": "history", "room": "general", "before": 71, "limit": 100}))
+        .await;
+    let page = c.recv().await;
+    assert_eq!(ids(&page["messages"]), (1..=70).collect::<Vec<_>>());
+    assert_eq!(page["messages"][0]["text"], "m1");
+    c.send(json!({"type": "history", "room": "general", "before": 1}))
+        .await;
+    assert_eq!(c.recv().await["messages"], json!([]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn join_after_replays_exactly_the_missed_messages() {
+    let server = TestServer::start(fast()).await;
+    let mut alice = server.member("alice", "general").await;
+    for i in 1..=5 {
+        alice
+            .send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
+            .await;
+        alice.recv_type("message").await;
+    }
+    let (mut bob, _) = server.user("bob").await;
+    bob.send(json!({"type": "join", "room": "general", "after": 2}))
+        .await;
+    let joined = bob.recv_type("joined").await;
+    assert_eq!(ids(&joined["messages"]), [3, 4, 5]);
+    assert!(joined.get("missed").is_none());
+    bob.send(json!({"type": "join", "room": "general", "after": 5}))
+        .await;
+    assert_eq!(bob.recv_type("joined").await["messages"], json!([]));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn typing_reaches_the_others_only() {
+    let server = TestServer::start(Config::default()).await;
+    let mut alice = server.member("alice", "general").await;
+    let mut bob = server.member("bob", "general").await;
+    alice.recv_type("presence").await;
+    alice.send(json!({"type": "typing", "room": "general"})).await;
+    assert_eq!(
+        bob.recv().await,
+        json!({"type": "typing", "room": "general", "user": "alice"})
+    );
+    alice.quiet().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_allows_the_burst_and_refuses_one_more() {
+    let server = TestServer::start(Config {
+        rate_per_sec: 0.5,
+        rate_burst: 20.0,
+        ..Config::default()
+    })
+    .await;
+    let mut c = server.member("alice", "general").await;
+    for i in 1..=21 {
+        c.send(json!({"type": "send", "room": "general", "text": format!("m{i}"), "nonce": format!("n{i}")}))
+            .await;
+    }
+    for i in 1..=20u64 {
+        let m = c.recv().await;
+        assert_eq!((m["type"].as_str(), m["id"].as_u64()), (Some("message"), Some(i)));
+    }
+    let e = c.recv().await;
+    assert_eq!(
+        (e["code"].as_str(), e["nonce"].as_str()),
+        (Some("rate_limited"), Some("n21"))
+    );
+    c.send(json!({"type": "history", "room": "general", "limit": 100}))
+        .await;
+    assert_eq!(ids(&c.recv().await["messages"]).len(), 20);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_with_403() {
+    let mut config = Config::default();
+    config.allowed_origins = vec!["https://chat.example".into()];
+    let server = TestServer::start(config).await;
+    let url = format!("ws://{}/ws", server.addr);
+    let with_origin = |origin: &str| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert("Origin", origin.parse().unwrap());
+        req
+    };
+    match tokio_tungstenite::connect_async(with_origin("http://evil.example")).await {
+        Err(WsError::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let own = format!("http://{}", server.addr);
+    for origin in [own.as_str(), "https://chat.example"] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(with_origin(origin))
+            .await
+            .unwrap_or_else(|e| panic!("{origin}: {e}"));
+        ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_frame_over_16_kib_closes_with_1009() {
+    let server = TestServer::start(Config::default()).await;
+    let mut c = server.member("alice", "general").await;
+    let frame_of = |size: usize| {
+        let head = r#"{"type":"send","room":"general","text":""#;
+        let tail = r#""}"#;
+        let text = "x".repeat(size - head.len() - tail.len());
+        let f = format!("{head}{text}{tail}");
+        assert_eq!(f.len(), size);
+        Message::text(f)
+    };
+    c.send_raw(frame_of(16 * 1024)).await;
+    assert_eq!(c.recv_type("error").await["code"], "bad_text");
+    c.alive().await;
+    c.send_raw(frame_of(16 * 1024 + 1)).await;
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, 1009, "{reason}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_cannot_join_too_many_rooms() {
+    let server = TestServer::start(Config {
+        max_rooms_per_conn: 3,
+        ..Config::default()
+    })
+    .await;
+    let (mut c, _) = server.user("alice").await;
+    for room in ["a", "b", "c"] {
+        c.join(room).await;
+    }
+    c.expect_error(json!({"type": "join", "room": "d"}), "too_many_rooms").await;
+    c.join("a").await; // re-joining a joined room is fine
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rooms_are_isolated() {
+    let server = TestServer::start(Config::default()).await;
+    let mut a = server.member("alice", "room-a").await;
+    let mut b = server.member("bob", "room-b").await;
+    a.send(json!({"type": "send", "room": "room-a", "text": "only a"}))
+        .await;
+    b.send(json!({"type": "send", "room": "room-b", "text": "only b"}))
+        .await;
+    let ma = a.recv().await;
+    let mb = b.recv().await;
+    assert_eq!((ma["room"].as_str(), ma["id"].as_u64()), (Some("room-a"), Some(1)));
+    assert_eq!((mb["room"].as_str(), mb["id"].as_u64()), (Some("room-b"), Some(1)));
+    a.quiet().await;
+    b.quiet().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_are_delivered_in_one_order_without_gaps() {
+    let server = TestServer::start(fast()).await;
+    const SENDERS: usize = 5;
+    const EACH: usize = 50;
+    let mut readers = Vec::new();
+    for r in 0..3 {
+        readers.push(server.member(&format!("reader{r}"), "general").await);
+    }
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        senders.push(server.member(&format!("sender{s}"), "general").await);
+    }
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .map(|(s, mut c)| {
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    c.send(json!({"type": "send", "room": "general", "text": format!("{s}:{i}")}))
+                        .await;
+                }
+                c
+            })
+        })
+        .collect();
+    let mut reader_tasks = Vec::new();
+    for mut r in readers {
+        reader_tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while seen.len() < SENDERS * EACH {
+                let m = r.recv_type("message").await;
+                seen.push((m["id"].as_u64().unwrap(), m["text"].as_str().unwrap().to_owned()));
+            }
+            seen
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut first: Option<Vec<(u64, String)>> = None;
+    for t in reader_tasks {
+        let seen = t.await.unwrap();
+        let ids: Vec<u64> = seen.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, (1..=(SENDERS * EACH) as u64).collect::<Vec<_>>());
+        // Each sender's messages appear in the order it sent them.
+        let mut next = [0usize; SENDERS];
+        for (_, text) in &seen {
+            let (s, i) = text.split_once(':').unwrap();
+            let (s, i): (usize, usize) = (s.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(i, next[s]);
+            next[s] += 1;
+        }
+        match &first {
+            None => first = Some(seen),
+            Some(f) => assert_eq!(f, &seen, "every member sees the same order"),
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_clients_lose_duplicate_and_reorder_nothing() {
+    let server = TestServer::start(fast()).await;
+    const CLIENTS: usize = 200;
+    const SENDERS: usize = 10;
+    const EACH: usize = 20;
+    const TOTAL: u64 = (SENDERS * EACH) as u64;
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        clients.push(server.member(&format!("user{i}"), "general").await);
+    }
+    let mut tasks = Vec::new();
+    for (i, mut c) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            if i < SENDERS {
+                for k in 0..EACH {
+                    c.send(json!({"type": "send", "room": "general", "text": format!("{i}-{k}")}))
+                        .await;
+                }
+            }
+            let mut ids = Vec::new();
+            while ids.len() < TOTAL as usize {
+                ids.push(c.recv_type("message").await["id"].as_u64().unwrap());
+            }
+            c.quiet().await;
+            ids
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), (1..=TOTAL).collect::<Vec<_>>());
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_is_closed_and_the_others_keep_receiving() {
+    let server = TestServer::start(Config {
+        outbound_queue: 8,
+        ..fast()
+    })
+    .await;
+    let mut stalled = server.member("stalled", "general").await;
+    let mut sender = server.member("sender", "general").await;
+    let mut reader = server.member("reader", "general").await;
+    // The stalled client never reads while ~8 MB go out to each member.
+    const N: u64 = 4000;
+    let reading = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let mut stalled_left = false;
+        while got.len() < N as usize {
+            let v = reader.recv().await;
+            match v["type"].as_str() {
+                Some("message") => got.push(v["id"].as_u64().unwrap()),
+                Some("presence") if v["user"] == "stalled" => stalled_left = true,
+                _ => {}
+            }
+        }
+        (got, stalled_left)
+    });
+    let sending = tokio::spawn(async move {
+        let text = "y".repeat(2000);
+        for _ in 0..N {
+            sender
+                .send(json!({"type": "send", "room": "general", "text": text}))
+                .await;
+        }
+        sender
+    });
+    let (got, stalled_left) = reading.await.unwrap();
+    assert_eq!(got, (1..=N).collect::<Vec<_>>());
+    assert!(stalled_left, "the others are told the slow member left");
+    let _sender = sending.await.unwrap();
+    let (code, reason) = stalled.closed().await;
+    assert_eq!(code, 4001, "{reason}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_dropped() {
+    let server = TestServer::start(Config {
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(500),
+        ..Config::default()
+    })
+    .await;
+    let mut silent = server.member("silent", "general").await;
+    let mut lively = server.member("lively", "general").await;
+    // `lively` reads (and so answers pings) for well past the timeout.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    let mut saw_left = false;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(Some(Ok(Message::Text(t)))) =
+            tokio::time::timeout_at(deadline, lively.ws.next()).await
+        {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            saw_left |= v["type"] == "presence" && v["user"] == "silent" && v["state"] == "left";
+        }
+    }
+    assert!(saw_left, "the silent peer was dropped and the room told");
+    lively.alive().await;
+    let (code, _) = silent.closed().await;
+    assert_eq!(code, 4002);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_socket_with_1001() {
+    let server = TestServer::start(Config::default()).await;
+    let mut a = server.member("a", "general").await;
+    let mut b = server.client().await;
+    b.alive().await;
+    let addr = server.addr;
+    server.stop().await;
+    assert_eq!(a.closed().await.0, 1001);
+    assert_eq!(b.closed().await.0, 1001);
+    assert!(tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_the_hydration_scripts() {
+    let server = TestServer::start(Config::default()).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    tcp.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("data-testid=\"status\""));
+    assert!(body.contains("/pkg/chat.js"));
+    server.stop().await;
+}
