@@ -97,9 +97,9 @@ impl ClientFrame {
         })?;
         if let ClientFrame::History {
             limit: Some(limit), ..
-        } = frame
+        } = &frame
         {
-            if !(1..=i64::from(HISTORY_MAX_LIMIT)).contains(&limit) {
+            if !(1..=i64::from(HISTORY_MAX_LIMIT)).contains(limit) {
                 return Err(ProtocolError::new(
                     ErrorCode::BadRequest,
                     format!("history limit must be 1 to {HISTORY_MAX_LIMIT}"),

@@ -29,7 +29,9 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// Frames written per flush at most.
 const MAX_BATCH: usize = 256;
 /// How long a close frame may take to go out before the socket is dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// A slow client's close frame waits behind what the kernel already holds
+/// for it, so this is generous; the task holds little memory meanwhile.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Close code for a frame over 16 KiB.
 const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -209,18 +211,20 @@ async fn write_loop(
             result = written => if result.is_err() { break None },
         }
     };
-    let goodbye = match close {
-        Some((code, reason)) => {
-            tracing::debug!(code, reason, "closing connection");
-            sink.send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            })))
-            .await
+    let goodbye = async {
+        match close {
+            Some((code, reason)) => {
+                tracing::debug!(code, reason, "closing connection");
+                let frame = CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static(reason),
+                };
+                sink.send(Message::Close(Some(frame))).await
+            }
+            None => sink.close().await,
         }
-        None => sink.close().await,
     };
-    let _ = tokio::time::timeout(CLOSE_GRACE, async { goodbye }).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, goodbye).await;
 }
 
 /// What the writer does next.

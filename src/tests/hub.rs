@@ -630,8 +630,11 @@ async fn concurrent_senders_are_delivered_in_one_order_without_gaps() {
             seen
         }));
     }
+    // Keep the senders open until every reader is done: closing a socket with
+    // unread data resets it, and a reset can discard frames still in flight.
+    let mut _senders = Vec::new();
     for t in tasks {
-        t.await.unwrap();
+        _senders.push(t.await.unwrap());
     }
     let mut first: Option<Vec<(u64, String)>> = None;
     for t in reader_tasks {
@@ -678,12 +681,25 @@ async fn two_hundred_clients_lose_duplicate_and_reorder_nothing() {
             while ids.len() < TOTAL as usize {
                 ids.push(c.recv_type("message").await["id"].as_u64().unwrap());
             }
-            c.quiet().await;
-            ids
+            (ids, c)
         }));
     }
+    let mut clients = Vec::new();
     for t in tasks {
-        assert_eq!(t.await.unwrap(), (1..=TOTAL).collect::<Vec<_>>());
+        let (ids, c) = t.await.unwrap();
+        assert_eq!(ids, (1..=TOTAL).collect::<Vec<_>>());
+        clients.push(c);
+    }
+    // Nothing more: a pong (queued behind anything else) comes with no message before it.
+    for c in &mut clients {
+        c.send(json!({"type": "ping"})).await;
+        loop {
+            let v = c.recv().await;
+            assert_ne!(v["type"], "message", "an extra message: {v}");
+            if v["type"] == "pong" {
+                break;
+            }
+        }
     }
     server.stop().await;
 }
@@ -691,15 +707,17 @@ async fn two_hundred_clients_lose_duplicate_and_reorder_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_reader_is_closed_and_the_others_keep_receiving() {
     let server = TestServer::start(Config {
-        outbound_queue: 8,
+        outbound_queue: 64,
         ..fast()
     })
     .await;
     let mut stalled = server.member("stalled", "general").await;
     let mut sender = server.member("sender", "general").await;
     let mut reader = server.member("reader", "general").await;
-    // The stalled client never reads while ~8 MB go out to each member.
-    const N: u64 = 4000;
+    // The stalled client never reads while ~12 MB go out to each member: more
+    // than the kernel's socket buffers and its 64-frame queue can hold.
+    const N: u64 = 6000;
+    const WINDOW: u64 = 4;
     let reading = tokio::spawn(async move {
         let mut got = Vec::new();
         let mut stalled_left = false;
@@ -713,22 +731,82 @@ async fn a_stalled_reader_is_closed_and_the_others_keep_receiving() {
         }
         (got, stalled_left)
     });
-    let sending = tokio::spawn(async move {
-        let text = "y".repeat(2000);
-        for _ in 0..N {
-            sender
-                .send(json!({"type": "send", "room": "general", "text": text}))
-                .await;
-        }
+    // The sender keeps at most WINDOW of its messages in flight (it waits for
+    // its own echoes), so healthy members never have a deep queue.
+    let text = "y".repeat(2000);
+    let mut echoed = 0;
+    for sent in 1..=N {
         sender
-    });
+            .send(json!({"type": "send", "room": "general", "text": text}))
+            .await;
+        while echoed + WINDOW < sent || (sent == N && echoed < N) {
+            let id = sender.recv_type("message").await["id"].as_u64().unwrap();
+            assert_eq!(id, echoed + 1);
+            echoed = id;
+        }
+    }
     let (got, stalled_left) = reading.await.unwrap();
     assert_eq!(got, (1..=N).collect::<Vec<_>>());
     assert!(stalled_left, "the others are told the slow member left");
-    let _sender = sending.await.unwrap();
     let (code, reason) = stalled.closed().await;
     assert_eq!(code, 4001, "{reason}");
     server.stop().await;
+}
+
+/// A wire-level WebSocket client that never answers pings: a dead peer.
+/// (tokio-tungstenite answers pings whenever it reads, so it cannot play one.)
+struct RawClient {
+    tcp: TcpStream,
+}
+
+impl RawClient {
+    async fn connect(addr: SocketAddr) -> RawClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(tcp.read_u8().await.unwrap());
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        RawClient { tcp }
+    }
+
+    /// Sends one masked text frame (with a zero mask, so the payload is as is).
+    async fn send(&mut self, frame: Value) {
+        use tokio::io::AsyncWriteExt;
+        let payload = frame.to_string().into_bytes();
+        assert!(payload.len() < 126);
+        let mut bytes = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        bytes.extend(payload);
+        self.tcp.write_all(&bytes).await.unwrap();
+    }
+
+    /// Reads frames until the close frame; returns its code and the pings seen.
+    async fn closed(&mut self) -> (u16, usize) {
+        use tokio::io::AsyncReadExt;
+        let mut pings = 0;
+        loop {
+            let mut head = [0u8; 2];
+            self.tcp.read_exact(&mut head).await.expect("a frame before EOF");
+            let len = match head[1] & 0x7f {
+                126 => self.tcp.read_u16().await.unwrap() as usize,
+                127 => self.tcp.read_u64().await.unwrap() as usize,
+                n => n as usize,
+            };
+            let mut payload = vec![0u8; len];
+            self.tcp.read_exact(&mut payload).await.unwrap();
+            match head[0] & 0x0f {
+                0x8 => return (u16::from_be_bytes([payload[0], payload[1]]), pings),
+                0x9 => pings += 1,
+                _ => {}
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -739,7 +817,9 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
         ..Config::default()
     })
     .await;
-    let mut silent = server.member("silent", "general").await;
+    let mut silent = RawClient::connect(server.addr).await;
+    silent.send(json!({"type": "hello", "name": "silent"})).await;
+    silent.send(json!({"type": "join", "room": "general"})).await;
     let mut lively = server.member("lively", "general").await;
     // `lively` reads (and so answers pings) for well past the timeout.
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
@@ -754,8 +834,9 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     }
     assert!(saw_left, "the silent peer was dropped and the room told");
     lively.alive().await;
-    let (code, _) = silent.closed().await;
+    let (code, pings) = silent.closed().await;
     assert_eq!(code, 4002);
+    assert!(pings >= 3, "the server pinged before giving up ({pings})");
     server.stop().await;
 }
 
