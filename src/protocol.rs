@@ -381,7 +381,15 @@ mod tests {
             assert!(is_valid_room(ok), "{ok}");
         }
         for bad in [
-            "", "-a", "_a", "General", "a b", "é", "a/b", &"x".repeat(33), "<b>",
+            "",
+            "-a",
+            "_a",
+            "General",
+            "a b",
+            "é",
+            "a/b",
+            &"x".repeat(33),
+            "<b>",
         ] {
             assert!(!is_valid_room(bad), "{bad}");
         }
@@ -396,13 +404,19 @@ mod tests {
             ErrorCode::BadName
         );
         assert_eq!(validate_name("   ").unwrap_err().code, ErrorCode::BadName);
-        assert_eq!(validate_name("a\u{7}b").unwrap_err().code, ErrorCode::BadName);
+        assert_eq!(
+            validate_name("a\u{7}b").unwrap_err().code,
+            ErrorCode::BadName
+        );
     }
 
     #[test]
     fn text_loses_control_characters_but_keeps_newlines_and_tabs() {
         assert_eq!(sanitize_text(" a\u{0}b\r\n\tc\u{1b} ").unwrap(), "ab\n\tc");
-        assert_eq!(sanitize_text("\u{7}\n ").unwrap_err().code, ErrorCode::BadText);
+        assert_eq!(
+            sanitize_text("\u{7}\n ").unwrap_err().code,
+            ErrorCode::BadText
+        );
         assert!(sanitize_text(&"x".repeat(2000)).is_ok());
         assert!(sanitize_text(&"x".repeat(2001)).is_err());
     }
@@ -413,7 +427,10 @@ mod tests {
             .unwrap();
         assert_eq!(f.nonce(), Some("n1"));
         let e = ClientFrame::parse(r#"{"type":"send","room":"general","nonce":"n2"}"#).unwrap_err();
-        assert_eq!((e.code, e.nonce.as_deref()), (ErrorCode::BadRequest, Some("n2")));
+        assert_eq!(
+            (e.code, e.nonce.as_deref()),
+            (ErrorCode::BadRequest, Some("n2"))
+        );
         assert!(ClientFrame::parse(r#"{"type":"history","room":"a","limit":0}"#).is_err());
         assert!(ClientFrame::parse(r#"{"type":"history","room":"a","limit":100}"#).is_ok());
         assert!(ClientFrame::parse(r#"{"type":"nope"}"#).is_err());

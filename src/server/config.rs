@@ -88,7 +88,9 @@ impl Config {
             parse(&get, var, default, "a positive number", |v: &f64| *v > 0.0)
         };
         let count = |var: &'static str, default: usize| -> Result<usize, ConfigError> {
-            parse(&get, var, default, "a whole number of at least 1", |v| *v >= 1)
+            parse(&get, var, default, "a whole number of at least 1", |v| {
+                *v >= 1
+            })
         };
         let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             num(var, default.as_secs_f64()).map(Duration::from_secs_f64)

@@ -5,11 +5,9 @@
 //! outbound queue, batching whatever is queued into one flush, and pings the
 //! client. Either side ends the connection through the shared [`Closer`].
 
-use super::hub::{Closer, Command, ConnId, HubHandle, Outbox};
 use super::config::Config;
-use crate::protocol::{
-    ClientFrame, ErrorCode, ProtocolError, CLOSE_PING_TIMEOUT, MAX_FRAME_BYTES,
-};
+use super::hub::{Closer, Command, ConnId, HubHandle, Outbox};
+use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, CLOSE_PING_TIMEOUT, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -112,7 +110,12 @@ async fn run(socket: WebSocket, state: WsState) {
     tracing::debug!(conn, "disconnected");
 }
 
-async fn read_loop(mut stream: SplitStream<WebSocket>, conn: ConnId, outbox: &Outbox, state: &WsState) {
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    conn: ConnId,
+    outbox: &Outbox,
+    state: &WsState,
+) {
     let idle = state.config.idle_timeout;
     loop {
         let next = tokio::select! {
@@ -122,9 +125,10 @@ async fn read_loop(mut stream: SplitStream<WebSocket>, conn: ConnId, outbox: &Ou
         };
         let message = match next {
             Err(_) => {
-                outbox
-                    .closer
-                    .close(CLOSE_PING_TIMEOUT, "no frame or pong within the idle timeout");
+                outbox.closer.close(
+                    CLOSE_PING_TIMEOUT,
+                    "no frame or pong within the idle timeout",
+                );
                 return;
             }
             Ok(None) => return,
@@ -254,11 +258,23 @@ mod tests {
         let mut config = Config::default();
         assert!(origin_allowed(&headers(None, "a:1"), &config));
         assert!(origin_allowed(&headers(Some("http://a:1"), "a:1"), &config));
-        assert!(origin_allowed(&headers(Some("HTTP://A:1/"), "a:1"), &config));
-        assert!(!origin_allowed(&headers(Some("http://evil"), "a:1"), &config));
-        assert!(!origin_allowed(&headers(Some("https://a:1"), "a:1"), &config));
+        assert!(origin_allowed(
+            &headers(Some("HTTP://A:1/"), "a:1"),
+            &config
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil"), "a:1"),
+            &config
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("https://a:1"), "a:1"),
+            &config
+        ));
         assert!(!origin_allowed(&headers(Some("null"), "a:1"), &config));
         config.allowed_origins = vec!["https://chat.example".into()];
-        assert!(origin_allowed(&headers(Some("https://chat.example"), "a:1"), &config));
+        assert!(origin_allowed(
+            &headers(Some("https://chat.example"), "a:1"),
+            &config
+        ));
     }
 }

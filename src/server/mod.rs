@@ -76,7 +76,10 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            tracing::info!(live = hub.gauge.live(), "shutting down: closing WebSockets with 1001");
+            tracing::info!(
+                live = hub.gauge.live(),
+                "shutting down: closing WebSockets with 1001"
+            );
             hub.shutdown(SHUTDOWN_GRACE).await;
         })
         .await

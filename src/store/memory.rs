@@ -44,10 +44,12 @@ impl HistoryStore for MemoryStore {
     }
 
     fn ensure_room(&mut self, room: &str) -> Result<(), StoreError> {
-        self.rooms.entry(room.to_owned()).or_insert_with(|| RoomLog {
-            next_id: 1,
-            messages: VecDeque::new(),
-        });
+        self.rooms
+            .entry(room.to_owned())
+            .or_insert_with(|| RoomLog {
+                next_id: 1,
+                messages: VecDeque::new(),
+            });
         Ok(())
     }
 
@@ -72,7 +74,7 @@ impl HistoryStore for MemoryStore {
     }
 
     fn recent(&self, room: &str, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
-        Ok(self.before(room, None, limit)?)
+        self.before(room, None, limit)
     }
 
     fn after(&self, room: &str, after: u64, cap: usize) -> Result<Replay, StoreError> {
@@ -81,7 +83,8 @@ impl HistoryStore for MemoryStore {
         };
         let newer: Vec<&ChatMessage> = log.messages.iter().filter(|m| m.id > after).collect();
         let first_kept = log.messages.front().map_or(log.next_id, |m| m.id);
-        let lost_old = first_kept > after.saturating_add(1) && after.saturating_add(1) < log.next_id;
+        let lost_old =
+            first_kept > after.saturating_add(1) && after.saturating_add(1) < log.next_id;
         let skip = newer.len().saturating_sub(cap);
         Ok(Replay {
             messages: newer[skip..].iter().map(|m| (*m).clone()).collect(),

@@ -91,7 +91,10 @@ impl Client {
     }
 
     async fn send(&mut self, frame: Value) {
-        self.ws.send(Message::text(frame.to_string())).await.unwrap();
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .unwrap();
     }
 
     async fn send_raw(&mut self, message: Message) {
@@ -218,7 +221,10 @@ async fn every_frame_but_hello_and_ping_needs_hello() {
     let e = c
         .error(json!({"type": "send", "room": "general", "text": "hi", "nonce": "n-1"}))
         .await;
-    assert_eq!((e["code"].clone(), e["nonce"].clone()), (json!("hello_required"), json!("n-1")));
+    assert_eq!(
+        (e["code"].clone(), e["nonce"].clone()),
+        (json!("hello_required"), json!("n-1"))
+    );
     server.stop().await;
 }
 
@@ -227,10 +233,13 @@ async fn names_are_checked_at_and_past_their_bounds() {
     let server = TestServer::start(Config::default()).await;
     let mut c = server.client().await;
     for bad in ["", "   ", &"x".repeat(33), "ali\u{0007}ce", "a\nb"] {
-        c.expect_error(json!({"type": "hello", "name": bad}), "bad_name").await;
+        c.expect_error(json!({"type": "hello", "name": bad}), "bad_name")
+            .await;
     }
-    c.expect_error(json!({"type": "hello"}), "bad_request").await;
-    c.send(json!({"type": "hello", "name": "é".repeat(32)})).await;
+    c.expect_error(json!({"type": "hello"}), "bad_request")
+        .await;
+    c.send(json!({"type": "hello", "name": "é".repeat(32)}))
+        .await;
     assert_eq!(c.recv().await["user"]["name"], "é".repeat(32));
     server.stop().await;
 }
@@ -243,8 +252,10 @@ async fn names_are_unique_and_tokens_reclaim_them() {
     alice.join("general").await;
 
     let mut bob = server.client().await;
-    bob.expect_error(json!({"type": "hello", "name": "alice"}), "name_taken").await;
-    bob.expect_error(json!({"type": "hello", "name": "ALICE"}), "name_taken").await;
+    bob.expect_error(json!({"type": "hello", "name": "alice"}), "name_taken")
+        .await;
+    bob.expect_error(json!({"type": "hello", "name": "ALICE"}), "name_taken")
+        .await;
     bob.expect_error(
         json!({"type": "hello", "name": "alice", "token": "not-a-token"}),
         "name_taken",
@@ -265,7 +276,10 @@ async fn names_are_unique_and_tokens_reclaim_them() {
     let (code, reason) = alice.closed().await;
     assert_eq!(code, 4000, "{reason}");
     let left = bob.recv_type("presence").await;
-    assert_eq!(left, json!({"type": "presence", "room": "general", "user": "alice", "state": "left"}));
+    assert_eq!(
+        left,
+        json!({"type": "presence", "room": "general", "user": "alice", "state": "left"})
+    );
 
     // Once alice2 is gone, the name is free for anyone.
     drop(alice2);
@@ -293,7 +307,8 @@ async fn join_leave_and_presence() {
         alice.recv().await,
         json!({"type": "presence", "room": "general", "user": "bob", "state": "left"})
     );
-    bob.expect_error(json!({"type": "leave", "room": "general"}), "not_in_room").await;
+    bob.expect_error(json!({"type": "leave", "room": "general"}), "not_in_room")
+        .await;
     bob.join("general").await;
     alice.recv_type("presence").await;
     drop(bob);
@@ -327,7 +342,10 @@ async fn messages_reach_every_member_escaped_with_ids_and_nonce() {
         assert_eq!(m["id"], 1);
         assert_eq!(m["user"], "alice");
         assert_eq!(m["text"], "<b>hi</b> & \"bye\"\nnext");
-        assert_eq!(m["html"], "&lt;b&gt;hi&lt;&#x2F;b&gt; &amp; &quot;bye&quot;<br>next");
+        assert_eq!(
+            m["html"],
+            "&lt;b&gt;hi&lt;&#x2F;b&gt; &amp; &quot;bye&quot;<br>next"
+        );
         assert_eq!(m["nonce"], "n1");
         assert!(m["ts"].as_u64().unwrap() >= before);
         let m2 = c.recv().await;
@@ -346,10 +364,23 @@ async fn messages_reach_every_member_escaped_with_ids_and_nonce() {
 async fn room_names_and_creation() {
     let server = TestServer::start(Config::default()).await;
     let (mut c, _) = server.user("alice").await;
-    for bad in ["General", "-a", "_a", "a b", "", &"r".repeat(33), "<script>"] {
-        c.expect_error(json!({"type": "join", "room": bad}), "bad_room").await;
+    for bad in [
+        "General",
+        "-a",
+        "_a",
+        "a b",
+        "",
+        &"r".repeat(33),
+        "<script>",
+    ] {
+        c.expect_error(json!({"type": "join", "room": bad}), "bad_room")
+            .await;
     }
-    c.expect_error(json!({"type": "send", "room": "Bad!", "text": "x"}), "bad_room").await;
+    c.expect_error(
+        json!({"type": "send", "room": "Bad!", "text": "x"}),
+        "bad_room",
+    )
+    .await;
     let max = "r".repeat(32);
     c.join(&max).await;
     c.join("a-b_c").await;
@@ -362,16 +393,27 @@ async fn room_names_and_creation() {
 async fn text_is_checked_at_and_past_its_bounds() {
     let server = TestServer::start(Config::default()).await;
     let mut c = server.member("alice", "general").await;
-    for bad in [String::new(), "  \n\t ".into(), "\u{0007}".into(), "x".repeat(2001)] {
+    for bad in [
+        String::new(),
+        "  \n\t ".into(),
+        "\u{0007}".into(),
+        "x".repeat(2001),
+    ] {
         let e = c
             .error(json!({"type": "send", "room": "general", "text": bad, "nonce": "t"}))
             .await;
-        assert_eq!((e["code"].as_str(), e["nonce"].as_str()), (Some("bad_text"), Some("t")));
+        assert_eq!(
+            (e["code"].as_str(), e["nonce"].as_str()),
+            (Some("bad_text"), Some("t"))
+        );
     }
     c.send(json!({"type": "send", "room": "general", "text": "x".repeat(2000)}))
         .await;
     let m = c.recv_type("message").await;
-    assert_eq!((m["id"].as_u64(), m["text"].as_str().unwrap().len()), (Some(1), 2000));
+    assert_eq!(
+        (m["id"].as_u64(), m["text"].as_str().unwrap().len()),
+        (Some(1), 2000)
+    );
     server.stop().await;
 }
 
@@ -476,7 +518,9 @@ async fn typing_reaches_the_others_only() {
     let mut alice = server.member("alice", "general").await;
     let mut bob = server.member("bob", "general").await;
     alice.recv_type("presence").await;
-    alice.send(json!({"type": "typing", "room": "general"})).await;
+    alice
+        .send(json!({"type": "typing", "room": "general"}))
+        .await;
     assert_eq!(
         bob.recv().await,
         json!({"type": "typing", "room": "general", "user": "alice"})
@@ -500,7 +544,10 @@ async fn rate_limit_allows_the_burst_and_refuses_one_more() {
     }
     for i in 1..=20u64 {
         let m = c.recv().await;
-        assert_eq!((m["type"].as_str(), m["id"].as_u64()), (Some("message"), Some(i)));
+        assert_eq!(
+            (m["type"].as_str(), m["id"].as_u64()),
+            (Some("message"), Some(i))
+        );
     }
     let e = c.recv().await;
     assert_eq!(
@@ -515,9 +562,11 @@ async fn rate_limit_allows_the_burst_and_refuses_one_more() {
 
 #[tokio::test]
 async fn a_foreign_origin_is_refused_with_403() {
-    let mut config = Config::default();
-    config.allowed_origins = vec!["https://chat.example".into()];
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(Config {
+        allowed_origins: vec!["https://chat.example".into()],
+        ..Config::default()
+    })
+    .await;
     let url = format!("ws://{}/ws", server.addr);
     let with_origin = |origin: &str| {
         let mut req = url.as_str().into_client_request().unwrap();
@@ -570,7 +619,8 @@ async fn a_connection_cannot_join_too_many_rooms() {
     for room in ["a", "b", "c"] {
         c.join(room).await;
     }
-    c.expect_error(json!({"type": "join", "room": "d"}), "too_many_rooms").await;
+    c.expect_error(json!({"type": "join", "room": "d"}), "too_many_rooms")
+        .await;
     c.join("a").await; // re-joining a joined room is fine
     server.stop().await;
 }
@@ -586,8 +636,14 @@ async fn rooms_are_isolated() {
         .await;
     let ma = a.recv().await;
     let mb = b.recv().await;
-    assert_eq!((ma["room"].as_str(), ma["id"].as_u64()), (Some("room-a"), Some(1)));
-    assert_eq!((mb["room"].as_str(), mb["id"].as_u64()), (Some("room-b"), Some(1)));
+    assert_eq!(
+        (ma["room"].as_str(), ma["id"].as_u64()),
+        (Some("room-a"), Some(1))
+    );
+    assert_eq!(
+        (mb["room"].as_str(), mb["id"].as_u64()),
+        (Some("room-b"), Some(1))
+    );
     a.quiet().await;
     b.quiet().await;
     server.stop().await;
@@ -625,7 +681,10 @@ async fn concurrent_senders_are_delivered_in_one_order_without_gaps() {
             let mut seen = Vec::new();
             while seen.len() < SENDERS * EACH {
                 let m = r.recv_type("message").await;
-                seen.push((m["id"].as_u64().unwrap(), m["text"].as_str().unwrap().to_owned()));
+                seen.push((
+                    m["id"].as_u64().unwrap(),
+                    m["text"].as_str().unwrap().to_owned(),
+                ));
             }
             seen
         }));
@@ -792,7 +851,10 @@ impl RawClient {
         let mut pings = 0;
         loop {
             let mut head = [0u8; 2];
-            self.tcp.read_exact(&mut head).await.expect("a frame before EOF");
+            self.tcp
+                .read_exact(&mut head)
+                .await
+                .expect("a frame before EOF");
             let len = match head[1] & 0x7f {
                 126 => self.tcp.read_u16().await.unwrap() as usize,
                 127 => self.tcp.read_u64().await.unwrap() as usize,
@@ -818,8 +880,12 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     })
     .await;
     let mut silent = RawClient::connect(server.addr).await;
-    silent.send(json!({"type": "hello", "name": "silent"})).await;
-    silent.send(json!({"type": "join", "room": "general"})).await;
+    silent
+        .send(json!({"type": "hello", "name": "silent"}))
+        .await;
+    silent
+        .send(json!({"type": "join", "room": "general"}))
+        .await;
     let mut lively = server.member("lively", "general").await;
     // `lively` reads (and so answers pings) for well past the timeout.
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
