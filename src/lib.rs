@@ -4,8 +4,9 @@
 //! Module map:
 //! - [`protocol`]: the wire types and validation rules, shared by server and browser.
 //! - [`ui`]: the Leptos components (server-rendered, hydrated in the browser).
+//! - `render` (feature `ssr`): message text to safe HTML.
 //! - `server` (feature `ssr`): routes, the broadcast hub and WebSocket connections.
-//! - `store` (feature `ssr`): the history store seam and its implementations.
+//! - `store` (feature `ssr`): rooms and messages in SQLite, with group commit.
 //!
 //! Integration tests live in `src/tests/` (a real server on an ephemeral port,
 //! real WebSocket clients); the browser suite lives in `end2end/`.
@@ -13,6 +14,8 @@
 pub mod protocol;
 pub mod ui;
 
+#[cfg(feature = "ssr")]
+pub mod render;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]

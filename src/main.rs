@@ -12,13 +12,30 @@ async fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("configuration error: {e}");
             std::process::exit(2);
         }
     };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--data-dir" => match args.next() {
+                Some(dir) => config.store.data_dir = dir.into(),
+                None => usage("--data-dir needs a directory"),
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return;
+            }
+            other => match other.strip_prefix("--data-dir=") {
+                Some(dir) => config.store.data_dir = dir.into(),
+                None => usage(&format!("unknown argument {other:?}")),
+            },
+        }
+    }
     let leptos_options = match get_configuration(None) {
         Ok(conf) => conf.leptos_options,
         Err(e) => {
@@ -39,6 +56,20 @@ async fn main() {
         eprintln!("server error: {e}");
         std::process::exit(1);
     }
+}
+
+#[cfg(feature = "ssr")]
+const USAGE: &str = "usage: chat [--data-dir DIR]
+
+Serves the chat on LEPTOS_SITE_ADDR (default 127.0.0.1:3000), keeping rooms and
+messages in DIR/chat.sqlite3 (default: $CHAT_DATA_DIR, else
+$XDG_DATA_HOME/chat, else ~/.local/share/chat). Other settings: CHAT_*
+environment variables, see README.md.";
+
+#[cfg(feature = "ssr")]
+fn usage(problem: &str) -> ! {
+    eprintln!("{problem}\n\n{USAGE}");
+    std::process::exit(2);
 }
 
 #[cfg(not(feature = "ssr"))]

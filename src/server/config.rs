@@ -1,6 +1,8 @@
 //! Server configuration from environment variables (see README § Configuration).
 
+use crate::store::{default_data_dir, StoreOptions, SyncMode};
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,8 +25,8 @@ pub struct Config {
     pub ping_interval: Duration,
     /// A connection that sends nothing (not even a pong) for this long is dropped.
     pub idle_timeout: Duration,
-    /// Messages kept per room by the in-memory store.
-    pub history_keep: usize,
+    /// Where and how messages are stored.
+    pub store: StoreOptions,
     /// Messages in a `joined` reply without `after`.
     pub join_recent: usize,
     /// Most messages replayed by `join` with `after`.
@@ -44,7 +46,11 @@ impl Default for Config {
             outbound_queue: 1024,
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
-            history_keep: 1000,
+            store: StoreOptions {
+                data_dir: default_data_dir(),
+                sync: SyncMode::Full,
+                busy_timeout: Duration::from_secs(5),
+            },
             join_recent: 50,
             replay_cap: 1000,
             max_identities: 100_000,
@@ -112,7 +118,23 @@ impl Config {
             outbound_queue: count("CHAT_OUTBOUND_QUEUE", d.outbound_queue)?,
             ping_interval: secs("CHAT_PING_INTERVAL_SECS", d.ping_interval)?,
             idle_timeout: secs("CHAT_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
-            history_keep: count("CHAT_HISTORY_KEEP", d.history_keep)?,
+            store: StoreOptions {
+                data_dir: get("CHAT_DATA_DIR")
+                    .filter(|v| !v.is_empty())
+                    .map_or(d.store.data_dir, PathBuf::from),
+                sync: match get("CHAT_SYNC").as_deref().map(str::trim) {
+                    None | Some("full") => SyncMode::Full,
+                    Some("normal") => SyncMode::Normal,
+                    Some(other) => {
+                        return Err(ConfigError {
+                            var: "CHAT_SYNC",
+                            value: other.to_owned(),
+                            expected: "full or normal",
+                        })
+                    }
+                },
+                busy_timeout: d.store.busy_timeout,
+            },
             join_recent: d.join_recent,
             replay_cap: count("CHAT_REPLAY_CAP", d.replay_cap)?,
             max_identities: count("CHAT_MAX_IDENTITIES", d.max_identities)?,
@@ -158,11 +180,15 @@ mod tests {
         let c = from(&[
             ("CHAT_RATE_PER_SEC", "2.5"),
             ("CHAT_ALLOWED_ORIGINS", "https://Chat.Example/, http://a:1"),
+            ("CHAT_DATA_DIR", "/tmp/x"),
+            ("CHAT_SYNC", "normal"),
         ])
         .unwrap();
         assert_eq!(c.rate_per_sec, 2.5);
         assert_eq!(c.rate_burst, 20.0);
         assert_eq!(c.allowed_origins, ["https://chat.example", "http://a:1"]);
+        assert_eq!(c.store.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.store.sync, SyncMode::Normal);
     }
 
     #[test]
@@ -171,5 +197,6 @@ mod tests {
         assert_eq!(e.var, "CHAT_OUTBOUND_QUEUE");
         assert!(from(&[("CHAT_RATE_BURST", "lots")]).is_err());
         assert!(from(&[("CHAT_PING_INTERVAL_SECS", "-1")]).is_err());
+        assert_eq!(from(&[("CHAT_SYNC", "off")]).unwrap_err().var, "CHAT_SYNC");
     }
 }

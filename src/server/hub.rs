@@ -7,6 +7,12 @@
 //! id order with no gap and no duplicate. Nothing here awaits while holding
 //! state: the loop takes a command and handles it synchronously.
 //!
+//! A `send` is validated here, then queued for the store's group-commit
+//! thread, which gives it its id; the hub broadcasts it when the commit comes
+//! back ([`Command::Committed`]). Each room remembers the last id it
+//! broadcast, and every read from the store is cut there, so a `joined`
+//! snapshot and the live messages after it meet with no gap and no overlap.
+//!
 //! A broadcast is serialized once into a shared [`Utf8Bytes`] and cloned (a
 //! reference count) into each member's queue with `try_send`. A member whose
 //! queue is full is closed with [`CLOSE_TOO_SLOW`] and never holds the others
@@ -14,13 +20,14 @@
 //! takes it out of its rooms.
 
 use super::config::Config;
-use super::render::render_html;
 use crate::protocol::{
     sanitize_text, validate_name, validate_room, ChatMessage, ClientFrame, ErrorCode,
     PresenceState, ProtocolError, ServerFrame, UserInfo, CLOSE_REPLACED, CLOSE_TOO_SLOW,
     GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
 };
-use crate::store::{HistoryStore, NewMessage};
+use crate::render::render_html;
+use crate::store::group_commit::{self, Done, Job};
+use crate::store::{NewMessage, Reader, StoreError, Writer};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,9 +121,15 @@ pub enum Command {
         /// Its id.
         conn: ConnId,
     },
-    /// Close every connection with 1001 and refuse new ones.
+    /// Results of one group commit, in commit order.
+    Committed(Vec<Done<Tag>>),
+    /// Close every connection with 1001, refuse new ones, and let the store
+    /// finish what it has.
     Shutdown,
 }
+
+/// What travels with a message through the store: its sender and nonce.
+pub type Tag = (ConnId, Option<String>);
 
 /// Counts live connections (writer tasks) so shutdown can wait for them.
 #[derive(Debug, Default)]
@@ -174,6 +187,8 @@ pub struct HubHandle {
     commands: mpsc::Sender<Command>,
     /// Live connections.
     pub gauge: Arc<ConnGauge>,
+    /// The group-commit thread, joined at shutdown.
+    committer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl HubHandle {
@@ -182,27 +197,46 @@ impl HubHandle {
         self.commands.send(command).await.is_ok()
     }
 
-    /// Closes every connection with 1001 and waits (up to `limit`) for them to end.
+    /// Closes every connection with 1001, waits (up to `limit`) for them to
+    /// end, then for the store to commit what it holds and close.
     pub async fn shutdown(&self, limit: Duration) {
         if self.send(Command::Shutdown).await {
             self.gauge.drained(limit).await;
         }
+        let committer = self.committer.lock().expect("committer lock").take();
+        if let Some(thread) = committer {
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            if tokio::time::timeout(limit, joined).await.is_err() {
+                tracing::warn!("the store did not close in time");
+            }
+        }
     }
 }
 
-/// Starts the hub task over `store`.
-pub fn spawn(config: Arc<Config>, store: Box<dyn HistoryStore>) -> HubHandle {
+/// Jobs queued for the commit thread before `send` answers `unavailable`.
+const COMMIT_QUEUE: usize = 65_536;
+
+/// Starts the hub task and the store's group-commit thread.
+pub fn spawn(config: Arc<Config>, reader: Reader, writer: Writer) -> Result<HubHandle, StoreError> {
     let (commands, mut rx) = mpsc::channel(8192);
-    let mut hub = Hub::new(config, store);
+    let (jobs, job_rx) = mpsc::channel(COMMIT_QUEUE);
+    let committed = commands.clone();
+    let committer = group_commit::spawn(writer, job_rx, move |done| {
+        // The hub never waits on the commit thread, so this cannot deadlock.
+        let _ = committed.blocking_send(Command::Committed(done));
+    })
+    .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
+    let mut hub = Hub::new(config, reader, jobs)?;
     tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
             hub.handle(command);
         }
     });
-    HubHandle {
+    Ok(HubHandle {
         commands,
         gauge: Arc::new(ConnGauge::default()),
-    }
+        committer: Arc::new(Mutex::new(Some(committer))),
+    })
 }
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved.
@@ -273,16 +307,20 @@ struct Identity {
 /// One room's live members.
 #[derive(Debug, Default)]
 struct Room {
-    /// Members by connection: their queue and name.
+    /// Members by connection: their outbound side.
     members: HashMap<ConnId, Outbox>,
+    /// The id of the last message broadcast (0 before the first).
+    last_id: u64,
 }
 
 /// The hub's state; see the module docs.
 struct Hub {
     /// Limits.
     config: Arc<Config>,
-    /// Where messages are kept.
-    store: Box<dyn HistoryStore>,
+    /// Reads history and creates rooms.
+    reader: Reader,
+    /// Queue to the group-commit thread; `None` once shutting down.
+    writer: Option<mpsc::Sender<Job<Tag>>>,
     /// Live connections.
     sessions: HashMap<ConnId, Session>,
     /// Known rooms with their live members.
@@ -308,23 +346,32 @@ fn random_hex(bytes: usize) -> String {
 }
 
 impl Hub {
-    fn new(config: Arc<Config>, store: Box<dyn HistoryStore>) -> Self {
+    fn new(
+        config: Arc<Config>,
+        reader: Reader,
+        writer: mpsc::Sender<Job<Tag>>,
+    ) -> Result<Self, StoreError> {
         let mut rooms = HashMap::new();
-        for name in store.rooms() {
-            rooms.insert(Arc::from(name), Room::default());
+        for (name, last_id) in reader.rooms()? {
+            let room = Room {
+                members: HashMap::new(),
+                last_id,
+            };
+            rooms.insert(Arc::from(name), room);
         }
         rooms
             .entry(Arc::from(GENERAL_ROOM))
             .or_insert_with(Room::default);
-        Hub {
+        Ok(Hub {
             config,
-            store,
+            reader,
+            writer: Some(writer),
             sessions: HashMap::new(),
             rooms,
             identities: HashMap::new(),
             live_names: HashMap::new(),
             shutting_down: false,
-        }
+        })
     }
 
     fn handle(&mut self, command: Command) {
@@ -359,8 +406,10 @@ impl Hub {
                 }
             }
             Command::Disconnect { conn } => self.remove_session(conn),
+            Command::Committed(done) => self.on_committed(done),
             Command::Shutdown => {
                 self.shutting_down = true;
+                self.writer = None;
                 for s in self.sessions.values() {
                     s.outbox
                         .closer
@@ -469,7 +518,8 @@ impl Hub {
         let session = self.sessions.get_mut(&conn).expect("checked above");
         session.token = Some(token.clone());
         session.name = name;
-        let rooms = self.store.rooms();
+        let mut rooms: Vec<String> = self.rooms.keys().map(|r| r.to_string()).collect();
+        rooms.sort();
         session.outbox.send(&ServerFrame::Welcome {
             user,
             token: token.to_string(),
@@ -534,23 +584,24 @@ impl Hub {
                         "the server has no room for more rooms",
                     ));
                 }
-                self.store.ensure_room(room).map_err(unavailable)?;
+                self.reader.create_room(room).map_err(unavailable)?;
                 let key: Arc<str> = Arc::from(room);
                 self.rooms.insert(key.clone(), Room::default());
                 key
             }
         };
+        let upto = self.rooms[&room_key].last_id;
         let (messages, missed) = match after {
             Some(after) => {
                 let replay = self
-                    .store
-                    .after(room, after, self.config.replay_cap)
+                    .reader
+                    .after(room, after, self.config.replay_cap, upto)
                     .map_err(unavailable)?;
                 (replay.messages, replay.missed)
             }
             None => (
-                self.store
-                    .recent(room, self.config.join_recent)
+                self.reader
+                    .before(room, None, self.config.join_recent, upto)
                     .map_err(unavailable)?,
                 false,
             ),
@@ -647,23 +698,51 @@ impl Hub {
         let text = sanitize_text(text)?;
         let html = render_html(&text);
         let user = self.session(conn)?.name.to_string();
-        let stored = self
-            .store
-            .append(NewMessage {
+        let Some(writer) = &self.writer else {
+            return Err(ProtocolError::new(
+                ErrorCode::Unavailable,
+                "the server is shutting down",
+            ));
+        };
+        let job = Job {
+            tag: (conn, nonce),
+            message: NewMessage {
                 room,
                 user,
                 text,
                 html,
                 ts: now_ms(),
-            })
-            .map_err(unavailable)?;
-        let room = stored.room.clone();
-        self.broadcast(
-            &room,
-            &ServerFrame::Message(ChatMessage { nonce, ..stored }),
-            None,
-        );
-        Ok(())
+            },
+        };
+        writer.try_send(job).map_err(|_| {
+            ProtocolError::new(
+                ErrorCode::Unavailable,
+                "the server is too busy to store this; try again",
+            )
+        })
+    }
+
+    /// Broadcasts what the store committed; tells the senders of what it could not.
+    fn on_committed(&mut self, done: Vec<Done<Tag>>) {
+        for ((conn, nonce), result) in done {
+            match result {
+                Ok(message) => {
+                    if let Some(room) = self.rooms.get_mut(message.room.as_str()) {
+                        debug_assert_eq!(message.id, room.last_id + 1);
+                        room.last_id = message.id;
+                    }
+                    let room = message.room.clone();
+                    let frame = ServerFrame::Message(ChatMessage { nonce, ..message });
+                    self.broadcast(&room, &frame, None);
+                }
+                Err(e) => {
+                    if let Some(s) = self.sessions.get(&conn) {
+                        let error = unavailable(e).with_nonce(nonce.as_deref());
+                        s.outbox.send(&error.into_frame());
+                    }
+                }
+            }
+        }
     }
 
     fn on_typing(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
@@ -693,9 +772,10 @@ impl Hub {
     ) -> Result<(), ProtocolError> {
         self.joined_room(conn, room)?;
         let limit = limit.map_or(HISTORY_DEFAULT_LIMIT as usize, |l| l as usize);
+        let upto = self.rooms.get(room).map_or(0, |r| r.last_id);
         let messages = self
-            .store
-            .before(room, before, limit)
+            .reader
+            .before(room, before, limit, upto)
             .map_err(unavailable)?;
         self.session(conn)?.outbox.send(&ServerFrame::History {
             room: room.to_owned(),
@@ -743,7 +823,7 @@ impl Hub {
     }
 }
 
-fn unavailable(e: crate::store::StoreError) -> ProtocolError {
+fn unavailable(e: StoreError) -> ProtocolError {
     tracing::error!(error = %e, "store failure");
     ProtocolError::new(
         ErrorCode::Unavailable,

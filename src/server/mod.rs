@@ -3,14 +3,12 @@
 //! - [`config`]: limits from `CHAT_*` environment variables.
 //! - [`hub`]: the broadcast hub task (sessions, rooms, identities).
 //! - [`conn`]: one WebSocket connection (origin check, reader, writer).
-//! - [`render`]: message text to safe HTML.
 
 pub mod config;
 pub mod conn;
 pub mod hub;
-pub mod render;
 
-use crate::store::memory::MemoryStore;
+use crate::store::{self, StoreError};
 use crate::ui::{shell, App};
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -44,14 +42,15 @@ pub fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
         .merge(pages)
 }
 
-/// Starts the hub with the default in-memory store.
-pub fn start_hub(config: Arc<Config>) -> HubHandle {
-    let store = MemoryStore::new(config.history_keep);
-    hub::spawn(config, Box::new(store))
+/// Opens the store under the configured data directory and starts the hub.
+pub fn start_hub(config: Arc<Config>) -> Result<HubHandle, StoreError> {
+    let (reader, writer) = store::open(&config.store)?;
+    hub::spawn(config, reader, writer)
 }
 
-/// Serves on `listener` until `shutdown` resolves, then closes every
-/// WebSocket with 1001 and returns once connections are gone.
+/// Opens the store, serves on `listener` until `shutdown` resolves, then
+/// closes every WebSocket with 1001, lets the store commit what it holds, and
+/// returns.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -59,7 +58,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let config = Arc::new(config);
-    let hub = start_hub(config.clone());
+    let hub = start_hub(config.clone()).map_err(std::io::Error::other)?;
+    tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
     let app = router(
         leptos_options,
         WsState {

@@ -2,191 +2,16 @@
 //! real WebSocket clients (tokio-tungstenite), frames checked as JSON exactly
 //! as an outside client sees them.
 
-use chat::server::{config::Config, serve};
+mod common;
+
+use chat::server::config::Config;
+use common::*;
 use futures::{SinkExt, StreamExt};
-use leptos::prelude::LeptosOptions;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl TestServer {
-    async fn start(config: Config) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let options = LeptosOptions::builder().output_name("chat").build();
-        let task = tokio::spawn(serve(listener, config, options, async {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(self.addr).await
-    }
-
-    /// A client that said hello as `name`; returns it and its `welcome`.
-    async fn user(&self, name: &str) -> (Client, Value) {
-        let mut c = self.client().await;
-        c.send(json!({"type": "hello", "name": name})).await;
-        let welcome = c.recv().await;
-        assert_eq!(welcome["type"], "welcome", "{welcome}");
-        (c, welcome)
-    }
-
-    /// A client that said hello and joined `room`.
-    async fn member(&self, name: &str, room: &str) -> Client {
-        let (mut c, _) = self.user(name).await;
-        c.join(room).await;
-        c
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("server stops in time")
-            .unwrap()
-            .unwrap();
-    }
-}
-
-fn fast() -> Config {
-    Config {
-        rate_per_sec: 100_000.0,
-        rate_burst: 100_000.0,
-        ..Config::default()
-    }
-}
-
-struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-            .await
-            .expect("upgrade");
-        Client { ws }
-    }
-
-    async fn send(&mut self, frame: Value) {
-        self.ws
-            .send(Message::text(frame.to_string()))
-            .await
-            .unwrap();
-    }
-
-    async fn send_raw(&mut self, message: Message) {
-        self.ws.send(message).await.unwrap();
-    }
-
-    /// The next JSON frame (pings and pongs skipped).
-    async fn recv(&mut self) -> Value {
-        loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("stream open")
-                .expect("no error");
-            match next {
-                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => {}
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    }
-
-    /// The next frame of type `ty`, skipping others (presence, typing…).
-    async fn recv_type(&mut self, ty: &str) -> Value {
-        loop {
-            let v = self.recv().await;
-            if v["type"] == ty {
-                return v;
-            }
-        }
-    }
-
-    /// Asserts nothing arrives for a little while.
-    async fn quiet(&mut self) {
-        if let Ok(Some(Ok(m))) =
-            tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await
-        {
-            panic!("expected silence, got {m:?}");
-        }
-    }
-
-    async fn join(&mut self, room: &str) -> Value {
-        self.send(json!({"type": "join", "room": room})).await;
-        let v = self.recv_type("joined").await;
-        assert_eq!(v["room"], room);
-        v
-    }
-
-    async fn error(&mut self, frame: Value) -> Value {
-        self.send(frame).await;
-        let v = self.recv_type("error").await;
-        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-        v
-    }
-
-    async fn expect_error(&mut self, frame: Value, code: &str) {
-        let v = self.error(frame.clone()).await;
-        assert_eq!(v["code"], code, "{frame} → {v}");
-    }
-
-    /// Reads until the server's close frame; returns its code and reason.
-    async fn closed(&mut self) -> (u16, String) {
-        loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("close in time");
-            match next {
-                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
-                    return (u16::from(code), reason.to_string())
-                }
-                Some(Ok(Message::Close(None))) | None => panic!("closed without a code"),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("error before close: {e}"),
-            }
-        }
-    }
-
-    /// Sends a ping and waits for the pong: the connection is alive and in order.
-    async fn alive(&mut self) {
-        self.send(json!({"type": "ping"})).await;
-        self.recv_type("pong").await;
-    }
-}
-
-fn ids(messages: &Value) -> Vec<u64> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_u64().unwrap())
-        .collect()
-}
 
 #[tokio::test]
 async fn hello_welcome_and_ping() {
@@ -542,18 +367,17 @@ async fn rate_limit_allows_the_burst_and_refuses_one_more() {
         c.send(json!({"type": "send", "room": "general", "text": format!("m{i}"), "nonce": format!("n{i}")}))
             .await;
     }
-    for i in 1..=20u64 {
-        let m = c.recv().await;
-        assert_eq!(
-            (m["type"].as_str(), m["id"].as_u64()),
-            (Some("message"), Some(i))
-        );
+    // Errors answer at once; messages come once stored, so they may interleave.
+    let (mut messages, mut errors) = (Vec::new(), Vec::new());
+    for _ in 1..=21 {
+        let v = c.recv().await;
+        match v["type"].as_str() {
+            Some("message") => messages.push(v["id"].as_u64().unwrap()),
+            _ => errors.push((v["code"].clone(), v["nonce"].clone())),
+        }
     }
-    let e = c.recv().await;
-    assert_eq!(
-        (e["code"].as_str(), e["nonce"].as_str()),
-        (Some("rate_limited"), Some("n21"))
-    );
+    assert_eq!(messages, (1..=20).collect::<Vec<_>>());
+    assert_eq!(errors, [(json!("rate_limited"), json!("n21"))]);
     c.send(json!({"type": "history", "room": "general", "limit": 100}))
         .await;
     assert_eq!(ids(&c.recv().await["messages"]).len(), 20);
@@ -810,65 +634,6 @@ async fn a_stalled_reader_is_closed_and_the_others_keep_receiving() {
     let (code, reason) = stalled.closed().await;
     assert_eq!(code, 4001, "{reason}");
     server.stop().await;
-}
-
-/// A wire-level WebSocket client that never answers pings: a dead peer.
-/// (tokio-tungstenite answers pings whenever it reads, so it cannot play one.)
-struct RawClient {
-    tcp: TcpStream,
-}
-
-impl RawClient {
-    async fn connect(addr: SocketAddr) -> RawClient {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes()).await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(tcp.read_u8().await.unwrap());
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
-        RawClient { tcp }
-    }
-
-    /// Sends one masked text frame (with a zero mask, so the payload is as is).
-    async fn send(&mut self, frame: Value) {
-        use tokio::io::AsyncWriteExt;
-        let payload = frame.to_string().into_bytes();
-        assert!(payload.len() < 126);
-        let mut bytes = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
-        bytes.extend(payload);
-        self.tcp.write_all(&bytes).await.unwrap();
-    }
-
-    /// Reads frames until the close frame; returns its code and the pings seen.
-    async fn closed(&mut self) -> (u16, usize) {
-        use tokio::io::AsyncReadExt;
-        let mut pings = 0;
-        loop {
-            let mut head = [0u8; 2];
-            self.tcp
-                .read_exact(&mut head)
-                .await
-                .expect("a frame before EOF");
-            let len = match head[1] & 0x7f {
-                126 => self.tcp.read_u16().await.unwrap() as usize,
-                127 => self.tcp.read_u64().await.unwrap() as usize,
-                n => n as usize,
-            };
-            let mut payload = vec![0u8; len];
-            self.tcp.read_exact(&mut payload).await.unwrap();
-            match head[0] & 0x0f {
-                0x8 => return (u16::from_be_bytes([payload[0], payload[1]]), pings),
-                0x9 => pings += 1,
-                _ => {}
-            }
-        }
-    }
 }
 
 #[tokio::test]

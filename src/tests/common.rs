@@ -1,0 +1,308 @@
+//! Helpers shared by the integration tests: a real server on an ephemeral
+//! port with its own data directory, and WebSocket clients.
+#![allow(dead_code)]
+
+use chat::server::{config::Config, serve};
+use futures::{SinkExt, StreamExt};
+use leptos::prelude::LeptosOptions;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+    /// The data directory, removed when the server is dropped.
+    _data: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server with a fresh temporary data directory.
+    pub async fn start(config: Config) -> TestServer {
+        let data = tempfile::tempdir().unwrap();
+        let mut server = TestServer::start_in(config, data.path()).await;
+        server._data = Some(data);
+        server
+    }
+
+    /// A server over the data directory `dir` (which outlives it).
+    pub async fn start_in(mut config: Config, dir: &std::path::Path) -> TestServer {
+        config.store.data_dir = dir.to_owned();
+        config.store.sync = chat::store::SyncMode::Normal;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = LeptosOptions::builder().output_name("chat").build();
+        let task = tokio::spawn(serve(listener, config, options, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            stop: Some(stop),
+            task,
+            _data: None,
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    /// A client that said hello as `name`; returns it and its `welcome`.
+    pub async fn user(&self, name: &str) -> (Client, Value) {
+        let mut c = self.client().await;
+        c.send(json!({"type": "hello", "name": name})).await;
+        let welcome = c.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        (c, welcome)
+    }
+
+    /// A client that said hello and joined `room`.
+    pub async fn member(&self, name: &str, room: &str) -> Client {
+        let (mut c, _) = self.user(name).await;
+        c.join(room).await;
+        c
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("server stops in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+pub fn fast() -> Config {
+    Config {
+        rate_per_sec: 100_000.0,
+        rate_burst: 100_000.0,
+        ..Config::default()
+    }
+}
+
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .expect("upgrade");
+        Client { ws }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws.send(message).await.unwrap();
+    }
+
+    /// The next JSON frame (pings and pongs skipped).
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("stream open")
+                .expect("no error");
+            match next {
+                Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame of type `ty`, skipping others (presence, typing…).
+    pub async fn recv_type(&mut self, ty: &str) -> Value {
+        loop {
+            let v = self.recv().await;
+            if v["type"] == ty {
+                return v;
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for a little while.
+    pub async fn quiet(&mut self) {
+        if let Ok(Some(Ok(m))) =
+            tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await
+        {
+            panic!("expected silence, got {m:?}");
+        }
+    }
+
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        let v = self.recv_type("joined").await;
+        assert_eq!(v["room"], room);
+        v
+    }
+
+    pub async fn error(&mut self, frame: Value) -> Value {
+        self.send(frame).await;
+        let v = self.recv_type("error").await;
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        v
+    }
+
+    pub async fn expect_error(&mut self, frame: Value, code: &str) {
+        let v = self.error(frame.clone()).await;
+        assert_eq!(v["code"], code, "{frame} → {v}");
+    }
+
+    /// Reads until the server's close frame; returns its code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close in time");
+            match next {
+                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                    return (u16::from(code), reason.to_string())
+                }
+                Some(Ok(Message::Close(None))) | None => panic!("closed without a code"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("error before close: {e}"),
+            }
+        }
+    }
+
+    /// Sends a ping and waits for the pong: the connection is alive and in order.
+    pub async fn alive(&mut self) {
+        self.send(json!({"type": "ping"})).await;
+        self.recv_type("pong").await;
+    }
+}
+
+pub fn ids(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// A wire-level WebSocket client that never answers pings: a dead peer.
+/// (tokio-tungstenite answers pings whenever it reads, so it cannot play one.)
+pub struct RawClient {
+    pub tcp: TcpStream,
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr) -> RawClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(tcp.read_u8().await.unwrap());
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        RawClient { tcp }
+    }
+
+    /// Sends one masked text frame (with a zero mask, so the payload is as is).
+    pub async fn send(&mut self, frame: Value) {
+        use tokio::io::AsyncWriteExt;
+        let payload = frame.to_string().into_bytes();
+        assert!(payload.len() < 126);
+        let mut bytes = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+        bytes.extend(payload);
+        self.tcp.write_all(&bytes).await.unwrap();
+    }
+
+    /// Reads frames until the close frame; returns its code and the pings seen.
+    pub async fn closed(&mut self) -> (u16, usize) {
+        use tokio::io::AsyncReadExt;
+        let mut pings = 0;
+        loop {
+            let mut head = [0u8; 2];
+            self.tcp
+                .read_exact(&mut head)
+                .await
+                .expect("a frame before EOF");
+            let len = match head[1] & 0x7f {
+                126 => self.tcp.read_u16().await.unwrap() as usize,
+                127 => self.tcp.read_u64().await.unwrap() as usize,
+                n => n as usize,
+            };
+            let mut payload = vec![0u8; len];
+            self.tcp.read_exact(&mut payload).await.unwrap();
+            match head[0] & 0x0f {
+                0x8 => return (u16::from_be_bytes([payload[0], payload[1]]), pings),
+                0x9 => pings += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The real server binary, run as a child process on a free port.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `chat --data-dir dir` and waits until it accepts connections.
+    pub async fn spawn(dir: &std::path::Path, env: &[(&str, &str)]) -> ServerProcess {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
+            .arg("--data-dir")
+            .arg(dir)
+            .env("LEPTOS_SITE_ADDR", addr.to_string())
+            .env("LEPTOS_OUTPUT_NAME", "chat")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the server binary starts");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while TcpStream::connect(addr).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server listens in time"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ServerProcess { child, addr }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

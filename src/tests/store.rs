@@ -1,0 +1,384 @@
+//! Integration tests of durable history: restarts, SIGKILL under load, store
+//! failures, many rooms, scroll-back, and migrations, each with its own
+//! temporary data directory.
+
+mod common;
+
+use chat::server::config::Config;
+use common::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A message as a client saw it: (id, user, text, ts).
+type Seen = (u64, String, String, u64);
+
+fn seen(m: &Value) -> Seen {
+    (
+        m["id"].as_u64().unwrap(),
+        m["user"].as_str().unwrap().to_owned(),
+        m["text"].as_str().unwrap().to_owned(),
+        m["ts"].as_u64().unwrap(),
+    )
+}
+
+/// Every message of `room`, paging back with `history` from the newest.
+async fn all_history(c: &mut Client, room: &str) -> Vec<Value> {
+    let mut all: Vec<Value> = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut req = json!({"type": "history", "room": room, "limit": 100});
+        if let Some(b) = before {
+            req["before"] = json!(b);
+        }
+        c.send(req).await;
+        let page = c.recv_type("history").await;
+        let mut messages = page["messages"].as_array().unwrap().clone();
+        if messages.is_empty() {
+            return all;
+        }
+        before = messages[0]["id"].as_u64();
+        messages.extend(all);
+        all = messages;
+    }
+}
+
+#[tokio::test]
+async fn messages_ids_and_rooms_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(fast(), dir.path()).await;
+    let (mut alice, _) = server.user("alice").await;
+    alice.join("general").await;
+    alice.join("kept-room").await; // created, never posted to
+    let mut bob = server.member("bob", "general").await;
+    let mut sent = Vec::new();
+    for i in 1..=5 {
+        alice
+            .send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
+            .await;
+        let m = bob.recv_type("message").await;
+        sent.push(seen(&m));
+    }
+    server.stop().await;
+
+    let server = TestServer::start_in(fast(), dir.path()).await;
+    let (mut bob, welcome) = server.user("bob").await;
+    assert_eq!(welcome["rooms"], json!(["general", "kept-room"]));
+    // bob had read up to 3: exactly 4 and 5 come back, as they were.
+    bob.send(json!({"type": "join", "room": "general", "after": 3}))
+        .await;
+    let joined = bob.recv_type("joined").await;
+    let replay: Vec<Seen> = joined["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(seen)
+        .collect();
+    assert_eq!(replay, sent[3..]);
+    assert_eq!(joined["messages"][0]["html"], "m4");
+    bob.send(json!({"type": "send", "room": "general", "text": "after restart"}))
+        .await;
+    assert_eq!(bob.recv_type("message").await["id"], 6);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_replay_beyond_the_cap_says_what_was_missed() {
+    let config = Config {
+        replay_cap: 3,
+        ..fast()
+    };
+    let server = TestServer::start(config).await;
+    let mut alice = server.member("alice", "general").await;
+    for i in 1..=5 {
+        alice
+            .send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
+            .await;
+        alice.recv_type("message").await;
+    }
+    alice
+        .send(json!({"type": "join", "room": "general", "after": 0}))
+        .await;
+    let joined = alice.recv_type("joined").await;
+    assert_eq!(ids(&joined["messages"]), [3, 4, 5]);
+    assert_eq!(joined["missed"], true);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn scroll_back_pages_to_the_very_first_message() {
+    let server = TestServer::start(fast()).await;
+    let mut c = server.member("alice", "general").await;
+    for i in 1..=250 {
+        c.send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
+            .await;
+    }
+    for _ in 1..=250 {
+        c.recv_type("message").await;
+    }
+    let mut pages = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut req = json!({"type": "history", "room": "general", "limit": 100});
+        if let Some(b) = before {
+            req["before"] = json!(b);
+        }
+        c.send(req).await;
+        let page = ids(&c.recv_type("history").await["messages"]);
+        if page.is_empty() {
+            break;
+        }
+        before = page.first().copied();
+        pages.push(page);
+    }
+    assert_eq!(
+        pages,
+        [
+            (151..=250).collect::<Vec<_>>(),
+            (51..=150).collect(),
+            (1..=50).collect()
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posting_to_many_rooms_keeps_every_room_in_order() {
+    const ROOMS: usize = 10;
+    const SENDERS: usize = 2;
+    const EACH: usize = 30;
+    const TOTAL: u64 = (SENDERS * EACH) as u64;
+    let server = TestServer::start(fast()).await;
+    let mut watchers = Vec::new();
+    let mut senders = Vec::new();
+    for r in 0..ROOMS {
+        let room = format!("room-{r}");
+        watchers.push(server.member(&format!("watch{r}"), &room).await);
+        for s in 0..SENDERS {
+            senders.push((
+                room.clone(),
+                server.member(&format!("s{r}-{s}"), &room).await,
+            ));
+        }
+    }
+    let sending: Vec<_> = senders
+        .into_iter()
+        .map(|(room, mut c)| {
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    c.send(json!({"type": "send", "room": room, "text": format!("{i}")}))
+                        .await;
+                }
+                for _ in 0..TOTAL {
+                    c.recv_type("message").await;
+                }
+                c
+            })
+        })
+        .collect();
+    let watching: Vec<_> = watchers
+        .into_iter()
+        .enumerate()
+        .map(|(r, mut c)| {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while got.len() < TOTAL as usize {
+                    let m = c.recv_type("message").await;
+                    assert_eq!(m["room"], format!("room-{r}"));
+                    got.push(m["id"].as_u64().unwrap());
+                }
+                (got, all_history(&mut c, &format!("room-{r}")).await)
+            })
+        })
+        .collect();
+    let mut _keep = Vec::new();
+    for t in sending {
+        _keep.push(t.await.unwrap());
+    }
+    for t in watching {
+        let (live, stored) = t.await.unwrap();
+        assert_eq!(live, (1..=TOTAL).collect::<Vec<_>>());
+        assert_eq!(ids(&Value::Array(stored)), live);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_write_is_refused_and_other_rooms_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(fast(), dir.path()).await;
+    let (mut alice, _) = server.user("alice").await; // the store is open from here
+                                                     // Make the database refuse one message, as a full disk or I/O error would.
+    let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.text = 'boom'
+         BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
+    )
+    .unwrap();
+    alice.join("broken").await;
+    alice.join("fine").await;
+    let post = |room: &str, text: &str, nonce: &str| json!({"type": "send", "room": room, "text": text, "nonce": nonce});
+    alice.send(post("broken", "one", "n1")).await;
+    assert_eq!(alice.recv_type("message").await["id"], 1);
+    alice.send(post("broken", "boom", "n2")).await;
+    alice.send(post("fine", "unaffected", "n3")).await;
+    alice.send(post("broken", "two", "n4")).await;
+    let e = alice.recv().await;
+    assert_eq!(
+        (e["code"].as_str(), e["nonce"].as_str()),
+        (Some("unavailable"), Some("n2"))
+    );
+    let fine = alice.recv().await;
+    assert_eq!(
+        (fine["room"].as_str(), fine["id"].as_u64()),
+        (Some("fine"), Some(1))
+    );
+    let two = alice.recv().await;
+    assert_eq!(
+        (two["text"].as_str(), two["id"].as_u64()),
+        (Some("two"), Some(2))
+    );
+    let stored = all_history(&mut alice, "broken").await;
+    let texts: Vec<&str> = stored.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["one", "two"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_empty_data_directory_is_created_and_migrated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("does/not/exist/yet");
+    for round in 0..2 {
+        let server = TestServer::start_in(Config::default(), &data).await;
+        let mut c = server.member("alice", "general").await;
+        c.send(json!({"type": "send", "room": "general", "text": "hi"}))
+            .await;
+        assert_eq!(c.recv_type("message").await["id"], round + 1);
+        server.stop().await;
+        let db = rusqlite::Connection::open(data.join(chat::store::DB_FILE)).unwrap();
+        let version: i64 = db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, chat::store::MIGRATIONS.len() as i64);
+        let mode: String = db
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+}
+
+#[tokio::test]
+async fn a_data_directory_that_cannot_be_opened_stops_the_server_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "not a directory").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
+        .arg("--data-dir")
+        .arg(&not_a_dir)
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("LEPTOS_OUTPUT_NAME", "chat")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot open the store") && stderr.contains("file"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_no_delivered_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("CHAT_RATE_PER_SEC", "100000"),
+        ("CHAT_RATE_BURST", "100000"),
+    ];
+    let mut server = ServerProcess::spawn(dir.path(), &env).await;
+    // Everything any client receives, by id.
+    let received: Arc<Mutex<BTreeMap<u64, Seen>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for s in 0..3 {
+        let mut c = Client::connect(server.addr).await;
+        c.send(json!({"type": "hello", "name": format!("sender{s}")}))
+            .await;
+        c.recv_type("welcome").await;
+        c.join("load").await;
+        let received = received.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            let mut echoed = 0u64;
+            loop {
+                while sent < echoed + 8 {
+                    let frame =
+                        json!({"type": "send", "room": "load", "text": format!("{s}:{sent}")});
+                    if c.ws.send(Message::text(frame.to_string())).await.is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                match c.ws.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        let v: Value = serde_json::from_str(&t).unwrap();
+                        if v["type"] == "message" {
+                            let m = seen(&v);
+                            if m.1 == format!("sender{s}") {
+                                echoed += 1;
+                            }
+                            let mut all = received.lock().unwrap();
+                            if let Some(before) = all.insert(m.0, m.clone()) {
+                                assert_eq!(before, m, "one id, one message");
+                            }
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let received = received.lock().unwrap().clone();
+    assert!(
+        received.len() > 100,
+        "the load ran ({} messages)",
+        received.len()
+    );
+
+    let server = ServerProcess::spawn(dir.path(), &env).await;
+    let mut c = Client::connect(server.addr).await;
+    c.send(json!({"type": "hello", "name": "auditor"})).await;
+    c.recv_type("welcome").await;
+    c.join("load").await;
+    let stored: Vec<Seen> = all_history(&mut c, "load").await.iter().map(seen).collect();
+    let stored_ids: Vec<u64> = stored.iter().map(|m| m.0).collect();
+    assert_eq!(
+        stored_ids,
+        (1..=stored.len() as u64).collect::<Vec<_>>(),
+        "no id skipped"
+    );
+    let by_id: BTreeMap<u64, Seen> = stored.into_iter().map(|m| (m.0, m)).collect();
+    for (id, m) in &received {
+        assert_eq!(
+            by_id.get(id),
+            Some(m),
+            "delivered message {id} is stored as delivered"
+        );
+    }
+    c.send(json!({"type": "send", "room": "load", "text": "next"}))
+        .await;
+    let next = c.recv_type("message").await["id"].as_u64().unwrap();
+    assert_eq!(next, by_id.len() as u64 + 1, "ids go on without reuse");
+    eprintln!(
+        "SIGKILL test: {} delivered before the kill, {} stored",
+        received.len(),
+        by_id.len()
+    );
+}
