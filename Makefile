@@ -7,7 +7,7 @@ CHAT_TOOLS_DIR ?= $(HOME)/.cache/chat-tools
 export CHAT_TOOLS_DIR
 export PATH := $(CHAT_TOOLS_DIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup run dev build test test-rust test-e2e lint fmt
+.PHONY: setup run dev build test test-rust test-e2e lint fmt bench
 
 ## Install the toolchain (idempotent: skips what is already installed).
 setup:
@@ -44,3 +44,8 @@ lint: setup
 
 fmt:
 	cargo fmt
+
+## Benchmarks (fan-out, latency, persistence, memory) against a release build.
+bench: build
+	cargo build --release --features ssr --bin loadgen
+	bash .ci/bench.sh

@@ -6,7 +6,7 @@
 //! client. Either side ends the connection through the shared [`Closer`].
 
 use super::config::Config;
-use super::hub::{Closer, Command, ConnId, HubHandle, Outbox};
+use super::hub::{Closer, Command, ConnId, HubHandle, Outbox, Side};
 use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, CLOSE_PING_TIMEOUT, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -120,7 +120,7 @@ async fn read_loop(
     loop {
         let next = tokio::select! {
             biased;
-            _ = outbox.closer.closed() => return,
+            _ = outbox.closer.closed(Side::Reader) => return,
             next = tokio::time::timeout(idle, stream.next()) => next,
         };
         let message = match next {
@@ -185,7 +185,7 @@ async fn write_loop(
     let close = loop {
         let write = tokio::select! {
             biased;
-            reason = closer.closed() => break Some(reason),
+            reason = closer.closed(Side::Writer) => break Some(reason),
             first = rx.recv() => {
                 let Some(first) = first else { break None };
                 Write::Batch(first)
@@ -211,7 +211,7 @@ async fn write_loop(
         };
         tokio::select! {
             biased;
-            reason = closer.closed() => break Some(reason),
+            reason = closer.closed(Side::Writer) => break Some(reason),
             result = written => if result.is_err() { break None },
         }
     };

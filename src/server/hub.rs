@@ -29,9 +29,11 @@ use crate::render::render_html;
 use crate::store::group_commit::{self, Done, Job};
 use crate::store::{NewMessage, Reader, StoreError, Writer};
 use axum::extract::ws::Utf8Bytes;
+use futures::task::AtomicWaker;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Notify};
 
@@ -42,12 +44,27 @@ pub type ConnId = u64;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// A request to close one connection, shared by the hub, its reader and its writer.
+///
+/// Polled on every write, so it is cheap: a flag and one waker per side.
 #[derive(Debug, Default)]
 pub struct Closer {
     /// The close code and reason, once someone asked for a close.
     reason: Mutex<Option<(u16, &'static str)>>,
-    /// Wakes the reader and writer waiting in [`Closer::closed`].
-    notify: Notify,
+    /// Set once `reason` is.
+    closed: AtomicBool,
+    /// Wakes the reader waiting in [`Closer::closed`].
+    reader: AtomicWaker,
+    /// Wakes the writer waiting in [`Closer::closed`].
+    writer: AtomicWaker,
+}
+
+/// Which task of a connection waits on its [`Closer`].
+#[derive(Debug, Clone, Copy)]
+pub enum Side {
+    /// The task reading frames.
+    Reader,
+    /// The task writing frames.
+    Writer,
 }
 
 impl Closer {
@@ -58,20 +75,28 @@ impl Closer {
             *slot = Some((code, reason));
         }
         drop(slot);
-        self.notify.notify_waiters();
+        self.closed.store(true, Ordering::Release);
+        self.reader.wake();
+        self.writer.wake();
     }
 
-    /// Resolves with the close code and reason once [`Closer::close`] was called.
-    pub async fn closed(&self) -> (u16, &'static str) {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Some(reason) = *self.reason.lock().expect("closer lock") {
-                return reason;
+    /// Resolves with the close code and reason once [`Closer::close`] was
+    /// called. One task per side may wait at a time.
+    pub async fn closed(&self, side: Side) -> (u16, &'static str) {
+        let waker = match side {
+            Side::Reader => &self.reader,
+            Side::Writer => &self.writer,
+        };
+        std::future::poll_fn(|cx| {
+            waker.register(cx.waker());
+            if self.closed.load(Ordering::Acquire) {
+                let reason = *self.reason.lock().expect("closer lock");
+                Poll::Ready(reason.expect("set before the flag"))
+            } else {
+                Poll::Pending
             }
-            notified.await;
-        }
+        })
+        .await
     }
 }
 
