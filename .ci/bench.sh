@@ -30,8 +30,14 @@ $LG fanout --url "$URL" --room fan --members 1000 --senders 4 --window 256 --sec
 echo "== latency: 1000 members, 100 messages/s"
 $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
 echo "== persisted and delivered: 100 members, as fast as delivered"
-$LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 1024 --seconds 10
-echo "== memory: 2000 idle connections joined to a room"
+$LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
+echo "== persisted and delivered: 10 members (the store's own pace)"
+$LG fanout --url "$URL" --room store --members 10 --senders 8 --window 512 --seconds 10
+stop_server
+
+echo "== memory: 2000 idle connections joined to a room (fresh server)"
+start_server
+sleep 1
 $LG idle --url "$URL" --room idle --members 2000 --server-pid $SERVER
 stop_server
 

@@ -305,7 +305,10 @@ fn sent_micros(frame: &[u8]) -> Option<u64> {
     let key = br#""text":""#;
     let start = frame.windows(key.len()).position(|w| w == key)? + key.len();
     let rest = &frame[start..];
-    let end = rest.iter().position(|b| !b.is_ascii_digit()).unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(rest.len());
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 

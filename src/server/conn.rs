@@ -16,6 +16,7 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -199,11 +200,15 @@ async fn write_loop(
                 Write::Ping => sink.send(Message::Ping(Default::default())).await,
                 Write::Batch(first) => {
                     sink.feed(Message::Text(first)).await?;
-                    for _ in 1..MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(next) => sink.feed(Message::Text(next)).await?,
-                            Err(_) => break,
-                        }
+                    // Take whatever else is queued without waiting; one bulk
+                    // receive releases the queue's permits once, not per frame.
+                    let mut more = Vec::new();
+                    {
+                        let mut cx = Context::from_waker(Waker::noop());
+                        let _ = rx.poll_recv_many(&mut cx, &mut more, MAX_BATCH);
+                    }
+                    for next in more {
+                        sink.feed(Message::Text(next)).await?;
                     }
                     sink.flush().await
                 }

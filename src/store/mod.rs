@@ -255,6 +255,9 @@ impl Reader {
     }
 }
 
+const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (room_id, id, user, text, ts) VALUES (?1, ?2, ?3, ?4, ?5)";
+
 /// Write side: owns per-room id counters; lives on the group-commit thread.
 pub struct Writer {
     /// Its own connection.
@@ -264,12 +267,18 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Stores a batch in one transaction, each message under a savepoint, and
-    /// returns one result per message (in order). A message whose insert
-    /// fails is left out, the others go on; when the commit itself fails,
-    /// every message fails and no counter moves, so no id is skipped.
+    /// Stores a batch in one transaction and returns one result per message
+    /// (in order). A message whose insert fails is left out and the others go
+    /// on; when the commit itself fails, every message fails and no counter
+    /// moves, so no id is skipped.
     pub fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<ChatMessage, StoreError>> {
-        match self.try_append(batch) {
+        // Fast path: the whole batch in one go. Only if an insert fails is it
+        // redone with a savepoint per message, to keep the others.
+        let outcome = match self.try_append(batch, false) {
+            Err(StoreError::Failed(_)) => self.try_append(batch, true),
+            other => other,
+        };
+        match outcome {
             Ok(results) => results,
             Err(e) => {
                 tracing::error!(error = %e, messages = batch.len(), "commit failed");
@@ -278,13 +287,16 @@ impl Writer {
         }
     }
 
+    /// One transaction over `batch`; with `isolate`, each insert under a
+    /// savepoint so that a failing one is left out, else any failure fails all.
     fn try_append(
         &mut self,
         batch: &[NewMessage],
+        isolate: bool,
     ) -> Result<Vec<Result<ChatMessage, StoreError>>, StoreError> {
         let mut staged: HashMap<&str, (i64, u64)> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
-        let mut tx = self.conn.transaction()?;
+        let tx = self.conn.transaction()?;
         for msg in batch {
             let room = msg.room.as_str();
             let (room_id, last) = match staged.get(room).or_else(|| self.rooms.get(room)) {
@@ -292,15 +304,24 @@ impl Writer {
                 None => load_room(&tx, room)?,
             };
             let id = last + 1;
-            let mut sp = tx.savepoint()?;
-            let inserted = sp
-                .prepare_cached(
-                    "INSERT INTO messages (room_id, id, user, text, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .and_then(|mut s| s.execute(params![room_id, id as i64, msg.user, msg.text, msg.ts as i64]));
+            if isolate {
+                tx.execute_batch("SAVEPOINT one")?;
+            }
+            let inserted = tx.prepare_cached(INSERT_MESSAGE).and_then(|mut s| {
+                s.execute(params![
+                    room_id,
+                    id as i64,
+                    msg.user,
+                    msg.text,
+                    msg.ts as i64
+                ])
+            });
             match inserted {
+                Err(e) if !isolate => return Err(e.into()),
                 Ok(_) => {
-                    sp.commit()?;
+                    if isolate {
+                        tx.execute_batch("RELEASE one")?;
+                    }
                     staged.insert(room, (room_id, id));
                     results.push(Ok(ChatMessage {
                         room: msg.room.clone(),
@@ -313,8 +334,7 @@ impl Writer {
                     }));
                 }
                 Err(e) => {
-                    sp.rollback()?;
-                    drop(sp);
+                    tx.execute_batch("ROLLBACK TO one; RELEASE one")?;
                     staged.insert(room, (room_id, last));
                     tracing::error!(room, error = %e, "message not stored");
                     results.push(Err(StoreError::from(e)));
