@@ -4,6 +4,7 @@
 //! loadgen fanout --url ws://127.0.0.1:3000/ws --members 1000 --senders 4 [--rate N] [--window N]
 //!                [--seconds 10] [--size 100] [--room bench]
 //! loadgen idle   --url ws://127.0.0.1:3000/ws --members 2000 --server-pid PID [--room idle]
+//!                [--room-per-member]
 //! ```
 //!
 //! `fanout` joins `--members` clients to one room; the first `--senders` of
@@ -13,8 +14,9 @@
 //! second in all. Every message carries its send time; receivers report
 //! deliveries per second and latency percentiles (send to receipt).
 //!
-//! `idle` joins `--members` clients and reports the server's resident memory
-//! per connection (from `/proc/PID/status`).
+//! `idle` joins `--members` clients (to one room, or with `--room-per-member`
+//! each to its own) and reports the server's resident memory per connection
+//! (from `/proc/PID/status`).
 //!
 //! The server needs a high rate limit for this: `CHAT_RATE_PER_SEC=1000000
 //! CHAT_RATE_BURST=1000000`. `make bench` runs the standard scenarios.
@@ -190,6 +192,8 @@ struct Args {
     room: String,
     /// Server process, for `idle`.
     server_pid: Option<u32>,
+    /// Each member in a room of its own (`ROOM-i`) instead of one shared room.
+    room_per_member: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -204,6 +208,7 @@ fn parse_args() -> Result<Args, String> {
         size: 100,
         room: "bench".into(),
         server_pid: None,
+        room_per_member: false,
     };
     let mut it = std::env::args().skip(1);
     args.mode = it.next().ok_or("missing mode: fanout or idle")?;
@@ -222,6 +227,7 @@ fn parse_args() -> Result<Args, String> {
             "--window" => args.window = value()?.parse().map_err(|_| bad("window"))?,
             "--seconds" => args.seconds = value()?.parse().map_err(|_| bad("seconds"))?,
             "--size" => args.size = value()?.parse().map_err(|_| bad("size"))?,
+            "--room-per-member" => args.room_per_member = true,
             "--server-pid" => args.server_pid = Some(value()?.parse().map_err(|_| bad("pid"))?),
             other => return Err(format!("unknown flag {other:?}")),
         }
@@ -275,9 +281,13 @@ async fn connect_all(args: &Args) -> Result<Vec<Ws>, String> {
     let mut all = Vec::with_capacity(args.members);
     // A few at a time: fast, without flooding the accept queue.
     for chunk in (0..args.members).collect::<Vec<_>>().chunks(50) {
+        let room = |i: usize| match args.room_per_member {
+            true => format!("{}-{i}", args.room),
+            false => args.room.clone(),
+        };
         let joins = chunk
             .iter()
-            .map(|i| member(&args.url, format!("lg{i}"), &args.room));
+            .map(|&i| async move { member(&args.url, format!("lg{i}"), &room(i)).await });
         for ws in futures::future::join_all(joins).await {
             all.push(ws?);
         }
@@ -464,13 +474,20 @@ async fn idle(args: &Args) -> Result<(), String> {
     let pid = args.server_pid.ok_or("idle needs --server-pid")?;
     let before = rss_kib(pid)?;
     let members = connect_all(args).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let count = members.len();
+    // Like a browser, read (and here discard) what arrives: the presence
+    // notices of everyone joining after.
+    let mut writers = Vec::with_capacity(count);
+    for Ws { mut frames, tx } in members {
+        writers.push(tx);
+        tokio::spawn(async move { while let Ok(Some(_)) = frames.next_text().await {} });
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib(pid)?;
-    let per = (after.saturating_sub(before)) as f64 / members.len() as f64;
+    let per = (after.saturating_sub(before)) as f64 / count as f64;
     println!(
-        "idle members={}: server RSS {before} KiB before, {after} KiB after: {per:.2} KiB per joined idle connection",
-        members.len()
+        "idle members={count}: server RSS {before} KiB before, {after} KiB after: {per:.2} KiB per joined idle connection"
     );
-    drop(members);
+    drop(writers);
     Ok(())
 }

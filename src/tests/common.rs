@@ -185,6 +185,40 @@ impl Client {
         }
     }
 
+    /// Posts `m1` … `m{n}` to `room` and waits for the n echoes.
+    pub async fn post_numbered(&mut self, room: &str, n: usize) {
+        for i in 1..=n {
+            self.send(json!({"type": "send", "room": room, "text": format!("m{i}")}))
+                .await;
+        }
+        for _ in 1..=n {
+            self.recv_type("message").await;
+        }
+    }
+
+    /// Pages back through `room` with `history` (100 a page) from the newest
+    /// message to the first; returns the pages, newest page first.
+    pub async fn history_pages(&mut self, room: &str) -> Vec<Vec<Value>> {
+        let mut pages = Vec::new();
+        let mut before: Option<u64> = None;
+        loop {
+            let mut req = json!({"type": "history", "room": room, "limit": 100});
+            if let Some(b) = before {
+                req["before"] = json!(b);
+            }
+            self.send(req).await;
+            let page = self.recv_type("history").await["messages"]
+                .as_array()
+                .unwrap()
+                .clone();
+            if page.is_empty() {
+                return pages;
+            }
+            before = page[0]["id"].as_u64();
+            pages.push(page);
+        }
+    }
+
     /// Sends a ping and waits for the pong: the connection is alive and in order.
     pub async fn alive(&mut self) {
         self.send(json!({"type": "ping"})).await;

@@ -293,13 +293,7 @@ async fn malformed_frames_are_bad_requests_and_the_connection_stays() {
 async fn history_pages_back_to_the_first_message() {
     let server = TestServer::start(fast()).await;
     let mut c = server.member("alice", "general").await;
-    for i in 1..=120 {
-        c.send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
-            .await;
-    }
-    for _ in 1..=120 {
-        c.recv_type("message").await;
-    }
+    c.post_numbered("general", 120).await;
     c.send(json!({"type": "history", "room": "general"})).await;
     let page = c.recv().await;
     assert_eq!(page["type"], "history");
@@ -319,12 +313,7 @@ async fn history_pages_back_to_the_first_message() {
 async fn join_after_replays_exactly_the_missed_messages() {
     let server = TestServer::start(fast()).await;
     let mut alice = server.member("alice", "general").await;
-    for i in 1..=5 {
-        alice
-            .send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
-            .await;
-        alice.recv_type("message").await;
-    }
+    alice.post_numbered("general", 5).await;
     let (mut bob, _) = server.user("bob").await;
     bob.send(json!({"type": "join", "room": "general", "after": 2}))
         .await;

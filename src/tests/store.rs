@@ -25,25 +25,10 @@ fn seen(m: &Value) -> Seen {
     )
 }
 
-/// Every message of `room`, paging back with `history` from the newest.
+/// Every message of `room`, oldest first.
 async fn all_history(c: &mut Client, room: &str) -> Vec<Value> {
-    let mut all: Vec<Value> = Vec::new();
-    let mut before: Option<u64> = None;
-    loop {
-        let mut req = json!({"type": "history", "room": room, "limit": 100});
-        if let Some(b) = before {
-            req["before"] = json!(b);
-        }
-        c.send(req).await;
-        let page = c.recv_type("history").await;
-        let mut messages = page["messages"].as_array().unwrap().clone();
-        if messages.is_empty() {
-            return all;
-        }
-        before = messages[0]["id"].as_u64();
-        messages.extend(all);
-        all = messages;
-    }
+    let pages = c.history_pages(room).await;
+    pages.into_iter().rev().flatten().collect()
 }
 
 #[tokio::test]
@@ -93,12 +78,7 @@ async fn a_replay_beyond_the_cap_says_what_was_missed() {
     };
     let server = TestServer::start(config).await;
     let mut alice = server.member("alice", "general").await;
-    for i in 1..=5 {
-        alice
-            .send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
-            .await;
-        alice.recv_type("message").await;
-    }
+    alice.post_numbered("general", 5).await;
     alice
         .send(json!({"type": "join", "room": "general", "after": 0}))
         .await;
@@ -112,28 +92,13 @@ async fn a_replay_beyond_the_cap_says_what_was_missed() {
 async fn scroll_back_pages_to_the_very_first_message() {
     let server = TestServer::start(fast()).await;
     let mut c = server.member("alice", "general").await;
-    for i in 1..=250 {
-        c.send(json!({"type": "send", "room": "general", "text": format!("m{i}")}))
-            .await;
-    }
-    for _ in 1..=250 {
-        c.recv_type("message").await;
-    }
-    let mut pages = Vec::new();
-    let mut before: Option<u64> = None;
-    loop {
-        let mut req = json!({"type": "history", "room": "general", "limit": 100});
-        if let Some(b) = before {
-            req["before"] = json!(b);
-        }
-        c.send(req).await;
-        let page = ids(&c.recv_type("history").await["messages"]);
-        if page.is_empty() {
-            break;
-        }
-        before = page.first().copied();
-        pages.push(page);
-    }
+    c.post_numbered("general", 250).await;
+    let pages: Vec<Vec<u64>> = c
+        .history_pages("general")
+        .await
+        .into_iter()
+        .map(|page| ids(&Value::Array(page)))
+        .collect();
     assert_eq!(
         pages,
         [
