@@ -6,7 +6,7 @@
 //! client. Either side ends the connection through the shared [`Closer`].
 
 use super::config::Config;
-use super::hub::{Closer, Command, ConnId, HubHandle, Outbox, Side};
+use super::hub::{Closer, Command, ConnId, HubHandle, Outbox, Outgoing, Side};
 use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, CLOSE_PING_TIMEOUT, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Duration;
@@ -85,11 +85,7 @@ pub async fn ws_handler(
 
 async fn run(socket: WebSocket, state: WsState) {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let (queue, rx) = mpsc::channel(state.config.outbound_queue);
-    let outbox = Outbox {
-        queue,
-        closer: Arc::new(Closer::default()),
-    };
+    let (outbox, rx) = Outbox::new(state.config.outbound_queue);
     let guard = state.hub.gauge.enter();
     if !state
         .hub
@@ -104,9 +100,10 @@ async fn run(socket: WebSocket, state: WsState) {
     tracing::debug!(conn, "connected");
     let (sink, stream) = socket.split();
     let closer = outbox.closer.clone();
+    let pending = outbox.pending.clone();
     let ping_every = state.config.ping_interval;
     tokio::spawn(async move {
-        write_loop(sink, rx, &closer, ping_every).await;
+        write_loop(sink, rx, &closer, &pending, ping_every).await;
         drop(guard);
     });
     read_loop(stream, conn, &outbox, &state).await;
@@ -181,8 +178,9 @@ fn is_too_big(e: axum::Error) -> bool {
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Utf8Bytes>,
+    mut rx: mpsc::Receiver<Outgoing>,
     closer: &Closer,
+    pending: &AtomicUsize,
     ping_every: Duration,
 ) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
@@ -203,17 +201,26 @@ async fn write_loop(
             match write {
                 Write::Ping => sink.send(Message::Ping(Default::default())).await,
                 Write::Batch(first) => {
-                    sink.feed(Message::Text(first)).await?;
                     // Take whatever else is queued without waiting; one bulk
-                    // receive releases the queue's permits once, not per frame.
-                    let mut more = Vec::new();
+                    // receive releases the queue's permits once, not per item.
+                    let mut items = vec![first];
                     {
                         let mut cx = Context::from_waker(Waker::noop());
-                        let _ = rx.poll_recv_many(&mut cx, &mut more, MAX_BATCH);
+                        let _ = rx.poll_recv_many(&mut cx, &mut items, MAX_BATCH);
                     }
-                    for next in more {
-                        sink.feed(Message::Text(next)).await?;
+                    let mut written = 0;
+                    for item in items {
+                        written += item.frames();
+                        match item {
+                            Outgoing::Frame(f) => sink.feed(Message::Text(f)).await?,
+                            Outgoing::Frames(all) => {
+                                for f in all.iter() {
+                                    sink.feed(Message::Text(f.clone())).await?;
+                                }
+                            }
+                        }
                     }
+                    pending.fetch_sub(written, Ordering::Relaxed);
                     sink.flush().await
                 }
             }
@@ -244,8 +251,8 @@ async fn write_loop(
 enum Write {
     /// Send a ping.
     Ping,
-    /// Send this frame and whatever else is queued.
-    Batch(Utf8Bytes),
+    /// Send this and whatever else is queued.
+    Batch(Outgoing),
 }
 
 #[cfg(test)]

@@ -14,7 +14,10 @@
 //! snapshot and the live messages after it meet with no gap and no overlap.
 //!
 //! A broadcast is serialized once into a shared [`Utf8Bytes`] and cloned (a
-//! reference count) into each member's queue with `try_send`. A member whose
+//! reference count) into each member's queue with `try_send`. The messages of
+//! one room in one commit travel as one queue item ([`Outgoing::Frames`]), so a
+//! busy room costs each member one queue operation per commit, not per
+//! message; the queue's bound still counts frames. A member whose
 //! queue is full is closed with [`CLOSE_TOO_SLOW`] and never holds the others
 //! up; its reader sees the close and sends [`Command::Disconnect`], which
 //! takes it out of its rooms.
@@ -100,19 +103,62 @@ impl Closer {
     }
 }
 
+/// One item of a connection's outbound queue: a frame, or several messages
+/// of one room committed together (shared by every member, queued once).
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// One serialized frame.
+    Frame(Utf8Bytes),
+    /// Serialized frames, in order.
+    Frames(Arc<[Utf8Bytes]>),
+}
+
+impl Outgoing {
+    /// How many frames this item holds.
+    pub fn frames(&self) -> usize {
+        match self {
+            Outgoing::Frame(_) => 1,
+            Outgoing::Frames(all) => all.len(),
+        }
+    }
+}
+
 /// Where the hub sends frames for one connection.
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    /// The bounded queue drained by the connection's writer task.
-    pub queue: mpsc::Sender<Utf8Bytes>,
+    /// The queue drained by the connection's writer task.
+    pub queue: mpsc::Sender<Outgoing>,
+    /// Frames queued and not yet written; the queue's real bound.
+    pub pending: Arc<AtomicUsize>,
+    /// Most frames `pending` may reach before the client counts as too slow.
+    pub limit: usize,
     /// Closes the connection.
     pub closer: Arc<Closer>,
 }
 
 impl Outbox {
-    /// Queues one frame; a full queue closes the connection as too slow.
-    pub fn push(&self, json: Utf8Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(json) {
+    /// A queue of at most `limit` frames, and its receiving end.
+    pub fn new(limit: usize) -> (Outbox, mpsc::Receiver<Outgoing>) {
+        let (queue, rx) = mpsc::channel(limit.max(1));
+        let outbox = Outbox {
+            queue,
+            pending: Arc::new(AtomicUsize::new(0)),
+            limit,
+            closer: Arc::new(Closer::default()),
+        };
+        (outbox, rx)
+    }
+
+    /// Queues an item; past `limit` frames the connection is closed as too slow.
+    pub fn push(&self, item: Outgoing) {
+        let n = item.frames();
+        let over = self.pending.fetch_add(n, Ordering::Relaxed) + n > self.limit;
+        if over
+            || matches!(
+                self.queue.try_send(item),
+                Err(mpsc::error::TrySendError::Full(_))
+            )
+        {
             self.closer
                 .close(CLOSE_TOO_SLOW, "too slow: outbound queue full");
         }
@@ -120,7 +166,7 @@ impl Outbox {
 
     /// Queues one frame, serializing it.
     pub fn send(&self, frame: &ServerFrame) {
-        self.push(Utf8Bytes::from(frame.to_json()));
+        self.push(Outgoing::Frame(Utf8Bytes::from(frame.to_json())));
     }
 }
 
@@ -748,7 +794,10 @@ impl Hub {
     }
 
     /// Broadcasts what the store committed; tells the senders of what it could not.
+    /// The messages of one room in one commit go to each member as one item.
     fn on_committed(&mut self, done: Vec<Done<Tag>>) {
+        let mut by_room: Vec<(String, Vec<Utf8Bytes>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         for ((conn, nonce), result) in done {
             match result {
                 Ok(message) => {
@@ -758,7 +807,12 @@ impl Hub {
                     }
                     let room = message.room.clone();
                     let frame = ServerFrame::Message(ChatMessage { nonce, ..message });
-                    self.broadcast(&room, &frame, None);
+                    let json = Utf8Bytes::from(frame.to_json());
+                    let slot = *index.entry(room).or_insert_with_key(|room| {
+                        by_room.push((room.clone(), Vec::new()));
+                        by_room.len() - 1
+                    });
+                    by_room[slot].1.push(json);
                 }
                 Err(e) => {
                     if let Some(s) = self.sessions.get(&conn) {
@@ -767,6 +821,13 @@ impl Hub {
                     }
                 }
             }
+        }
+        for (room, mut frames) in by_room {
+            let item = match frames.len() {
+                1 => Outgoing::Frame(frames.pop().expect("one frame")),
+                _ => Outgoing::Frames(Arc::from(frames)),
+            };
+            self.deliver(&room, item, None);
         }
     }
 
@@ -811,13 +872,21 @@ impl Hub {
 
     /// Serializes `frame` once and queues it for every member of `room` but `except`.
     fn broadcast(&mut self, room: &str, frame: &ServerFrame, except: Option<ConnId>) {
+        self.deliver(
+            room,
+            Outgoing::Frame(Utf8Bytes::from(frame.to_json())),
+            except,
+        );
+    }
+
+    /// Queues `item` (cloning a reference) for every member of `room` but `except`.
+    fn deliver(&self, room: &str, item: Outgoing, except: Option<ConnId>) {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
-        let json = Utf8Bytes::from(frame.to_json());
         for (&member, outbox) in &r.members {
             if Some(member) != except {
-                outbox.push(json.clone());
+                outbox.push(item.clone());
             }
         }
     }
