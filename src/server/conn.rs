@@ -29,7 +29,7 @@ const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// idle member of a 2000-member room, 8 KiB → 21 KiB, 4 KiB → 20 KiB but 30%
 /// less fan-out throughput).
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
-/// Frames written per flush at most.
+/// Queue items taken per flush at most (an item may hold several frames).
 const MAX_BATCH: usize = 256;
 /// How long a close frame may take to go out before the socket is dropped.
 /// A slow client's close frame waits behind what the kernel already holds
