@@ -51,7 +51,6 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    tracing::info!("chat listening on http://{addr}");
     if let Err(e) = serve(listener, config, leptos_options, shutdown_signal()).await {
         eprintln!("server error: {e}");
         std::process::exit(1);

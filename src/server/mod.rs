@@ -60,6 +60,9 @@ pub async fn serve(
     let config = Arc::new(config);
     let hub = start_hub(config.clone()).map_err(std::io::Error::other)?;
     tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("chat listening on http://{addr}");
+    }
     let app = router(
         leptos_options,
         WsState {
