@@ -215,7 +215,11 @@ async fn write_loop(
                             Outgoing::Frame(f) => sink.feed(Message::Text(f)).await?,
                             Outgoing::Frames(all) => {
                                 for f in all.iter() {
-                                    sink.feed(Message::Text(f.clone())).await?;
+                                    // A private copy: tungstenite copies the payload
+                                    // anyway, and cloning the shared bytes would make
+                                    // every member's writer contend on one refcount.
+                                    let own = Utf8Bytes::from(f.as_str());
+                                    sink.feed(Message::Text(own)).await?;
                                 }
                             }
                         }
