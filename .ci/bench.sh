@@ -24,20 +24,27 @@ stop_server() { kill -TERM $SERVER; wait $SERVER || true; }
 
 LG="./target/release/loadgen"
 URL="ws://127.0.0.1:$PORT/ws"
-start_server
-echo "== fan-out: 1000 members, as fast as delivered"
-$LG fanout --url "$URL" --room fan --members 1000 --senders 4 --window 256 --seconds 10
-echo "== latency: 1000 members, 100 messages/s"
-$LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
-echo "== persisted and delivered: 100 members, as fast as delivered"
-$LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
-echo "== persisted and delivered: 10 members (the store's own pace)"
-$LG fanout --url "$URL" --room store --members 10 --senders 8 --window 512 --seconds 10
-stop_server
-
-echo "== memory: 2000 idle connections joined to a room (fresh server)"
+# Each scenario gets a freshly started server (same data directory): when a
+# scenario's 1,000 clients leave at once, the presence notices of their
+# departures would otherwise still be going out during the next measurement.
+scenario() {
+  local title=$1; shift
+  start_server
+  echo "== $title"
+  "$@"
+  stop_server
+}
+scenario "fan-out: 1000 members, as fast as delivered" \
+  $LG fanout --url "$URL" --room fan --members 1000 --senders 4 --window 256 --seconds 10
+scenario "latency: 1000 members, 100 messages/s" \
+  $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
+scenario "persisted and delivered: 100 members, as fast as delivered" \
+  $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
+scenario "persisted and delivered: 10 members (the store's own pace)" \
+  $LG fanout --url "$URL" --room store --members 10 --senders 8 --window 512 --seconds 10
 start_server
 sleep 1
+echo "== memory: 2000 idle connections joined to a room (fresh server)"
 $LG idle --url "$URL" --room idle --members 2000 --server-pid $SERVER
 stop_server
 
