@@ -163,6 +163,14 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// SQL selecting each room's row id, name and newest message id (0 when
+/// empty); callers append a `WHERE` or `ORDER BY`.
+macro_rules! rooms_with_last_id {
+    () => {
+        "SELECT r.id, r.name, COALESCE((SELECT MAX(id) FROM messages m WHERE m.room_id = r.id), 0) FROM rooms r"
+    };
+}
+
 /// SQLite integers are i64; ids and timestamps are never negative.
 fn as_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -183,20 +191,16 @@ pub struct Reader {
 impl Reader {
     /// Every room with the id of its newest message (0 when empty), by name.
     pub fn rooms(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT r.name, COALESCE((SELECT MAX(id) FROM messages m WHERE m.room_id = r.id), 0)
-             FROM rooms r ORDER BY r.name",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, as_u64(r.get(1)?))))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(concat!(rooms_with_last_id!(), " ORDER BY r.name"))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(1)?, as_u64(r.get(2)?))))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Creates `room` if it does not exist.
     pub fn create_room(&self, room: &str) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached("INSERT OR IGNORE INTO rooms (name, created_ms) VALUES (?1, ?2)")?
-            .execute(params![room, now_ms()])?;
-        Ok(())
+        Ok(insert_room(&self.conn, room)?)
     }
 
     /// Messages of `room` with `from <= id <= to`, oldest first.
@@ -352,21 +356,22 @@ impl Writer {
 /// Looks a room up (creating it if it is missing) with its newest message id.
 fn load_room(conn: &Connection, room: &str) -> Result<(i64, u64), StoreError> {
     let find = |conn: &Connection| {
-        conn.prepare_cached(
-            "SELECT r.id, COALESCE((SELECT MAX(id) FROM messages m WHERE m.room_id = r.id), 0)
-             FROM rooms r WHERE r.name = ?1",
-        )?
-        .query_row([room], |r| Ok((r.get(0)?, as_u64(r.get(1)?))))
-        .optional()
+        conn.prepare_cached(concat!(rooms_with_last_id!(), " WHERE r.name = ?1"))?
+            .query_row([room], |r| Ok((r.get(0)?, as_u64(r.get(2)?))))
+            .optional()
     };
     if let Some(found) = find(conn)? {
         return Ok(found);
     }
-    conn.execute(
-        "INSERT OR IGNORE INTO rooms (name, created_ms) VALUES (?1, ?2)",
-        params![room, now_ms()],
-    )?;
+    insert_room(conn, room)?;
     find(conn)?.ok_or_else(|| StoreError::Failed(format!("room {room} vanished")))
+}
+
+/// Creates `room` if it does not exist.
+fn insert_room(conn: &Connection, room: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO rooms (name, created_ms) VALUES (?1, ?2)")?
+        .execute(params![room, now_ms()])?;
+    Ok(())
 }
 
 /// The default data directory: `$XDG_DATA_HOME/chat`, else
