@@ -871,7 +871,7 @@ impl Hub {
     }
 
     /// Serializes `frame` once and queues it for every member of `room` but `except`.
-    fn broadcast(&mut self, room: &str, frame: &ServerFrame, except: Option<ConnId>) {
+    fn broadcast(&self, room: &str, frame: &ServerFrame, except: Option<ConnId>) {
         self.deliver(
             room,
             Outgoing::Frame(Utf8Bytes::from(frame.to_json())),
