@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Identifies one WebSocket connection for its lifetime; never reused.
 pub type ConnId = u64;
@@ -194,13 +194,50 @@ pub enum Command {
     },
     /// Results of one group commit, in commit order.
     Committed(Vec<Done<Tag>>),
+    /// The server-rendered page asks for a room's recent messages and members.
+    Snapshot {
+        /// Room name.
+        room: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Snapshot, ProtocolError>>,
+    },
+    /// A message from the page's plain form (browsers without JavaScript):
+    /// validated like `hello` + `send`, stored, broadcast, then answered.
+    Post {
+        /// The display name given in the form.
+        name: String,
+        /// Room name.
+        room: String,
+        /// The text as typed.
+        text: String,
+        /// Gets the stored message, or why it was refused.
+        reply: oneshot::Sender<Result<ChatMessage, ProtocolError>>,
+    },
     /// Close every connection with 1001, refuse new ones, and let the store
     /// finish what it has.
     Shutdown,
 }
 
-/// What travels with a message through the store: its sender and nonce.
-pub type Tag = (ConnId, Option<String>);
+/// Who waits for a message to be stored.
+#[derive(Debug)]
+pub enum Poster {
+    /// A WebSocket connection: errors go to its queue, the message to its rooms.
+    Conn(ConnId),
+    /// A form post, answered with the stored message or the error.
+    Form(oneshot::Sender<Result<ChatMessage, ProtocolError>>),
+}
+
+/// What travels with a message through the store: its poster and nonce.
+pub type Tag = (Poster, Option<String>);
+
+/// A room as the server-rendered page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The most recent messages (as many as a `join` gets), oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Display names of the live members, sorted.
+    pub members: Vec<String>,
+}
 
 /// Counts live connections (writer tasks) so shutdown can wait for them.
 #[derive(Debug, Default)]
@@ -268,6 +305,32 @@ impl HubHandle {
         self.commands.send(command).await.is_ok()
     }
 
+    /// A room's recent messages and live members, read at a point that the
+    /// live stream continues without gap.
+    pub async fn snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Snapshot {
+            room: room.to_owned(),
+            reply,
+        })
+        .await;
+        answer.await.unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// Posts a message for someone without a WebSocket (the plain form): the
+    /// same validation, store and broadcast as `send`. Resolves once stored.
+    pub async fn post(&self, name: &str, room: &str, text: &str) -> Result<ChatMessage, ProtocolError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Post {
+            name: name.to_owned(),
+            room: room.to_owned(),
+            text: text.to_owned(),
+            reply,
+        })
+        .await;
+        answer.await.unwrap_or_else(|_| Err(gone()))
+    }
+
     /// Closes every connection with 1001, waits (up to `limit`) for them to
     /// end, then for the store to commit what it holds and close.
     pub async fn shutdown(&self, limit: Duration) {
@@ -282,6 +345,14 @@ impl HubHandle {
             }
         }
     }
+}
+
+/// The answer when the hub dropped a request: it is shutting down or overloaded.
+fn gone() -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::Unavailable,
+        "the server could not take this now; try again",
+    )
 }
 
 /// Jobs queued for the commit thread before `send` answers `unavailable`.
@@ -400,6 +471,8 @@ struct Hub {
     identities: HashMap<Arc<str>, Identity>,
     /// Names held by live connections, lower-cased, to their connection.
     live_names: HashMap<String, ConnId>,
+    /// `send` rate limits of form posters, by lower-cased name.
+    form_buckets: HashMap<String, Bucket>,
     /// Set by [`Command::Shutdown`].
     shutting_down: bool,
 }
@@ -441,6 +514,7 @@ impl Hub {
             rooms,
             identities: HashMap::new(),
             live_names: HashMap::new(),
+            form_buckets: HashMap::new(),
             shutting_down: false,
         })
     }
@@ -478,6 +552,19 @@ impl Hub {
             }
             Command::Disconnect { conn } => self.remove_session(conn),
             Command::Committed(done) => self.on_committed(done),
+            Command::Snapshot { room, reply } => {
+                let _ = reply.send(self.on_snapshot(&room));
+            }
+            Command::Post {
+                name,
+                room,
+                text,
+                reply,
+            } => match self.check_post(&name, &room, &text) {
+                // On a store refusal the reply is dropped: the poster hears `unavailable`.
+                Ok(message) => drop(self.store((Poster::Form(reply), None), message)),
+                Err(e) => drop(reply.send(Err(e))),
+            },
             Command::Shutdown => {
                 self.shutting_down = true;
                 self.writer = None;
@@ -767,25 +854,19 @@ impl Hub {
         }
         self.joined_room(conn, &room)?;
         let text = sanitize_text(text)?;
-        let html = render_html(&text);
         let user = self.session(conn)?.name.to_string();
+        self.store((Poster::Conn(conn), nonce), new_message(room, user, text))
+    }
+
+    /// Queues a validated message for the commit thread.
+    fn store(&self, tag: Tag, message: NewMessage) -> Result<(), ProtocolError> {
         let Some(writer) = &self.writer else {
             return Err(ProtocolError::new(
                 ErrorCode::Unavailable,
                 "the server is shutting down",
             ));
         };
-        let job = Job {
-            tag: (conn, nonce),
-            message: NewMessage {
-                room,
-                user,
-                text,
-                html,
-                ts: now_ms(),
-            },
-        };
-        writer.try_send(job).map_err(|_| {
+        writer.try_send(Job { tag, message }).map_err(|_| {
             ProtocolError::new(
                 ErrorCode::Unavailable,
                 "the server is too busy to store this; try again",
@@ -793,14 +874,79 @@ impl Hub {
         })
     }
 
+    /// Validates a form post as `hello` + `send` would: the name, that no live
+    /// connection holds it, the room (which must exist), the poster's rate
+    /// limit and the text.
+    fn check_post(&mut self, name: &str, room: &str, text: &str) -> Result<NewMessage, ProtocolError> {
+        let name = validate_name(name)?;
+        let key = name.to_lowercase();
+        if self.live_names.contains_key(&key) {
+            return Err(ProtocolError::new(
+                ErrorCode::NameTaken,
+                format!("the name {name:?} is in use"),
+            ));
+        }
+        validate_room(room)?;
+        if !self.rooms.contains_key(room) {
+            return Err(ProtocolError::new(
+                ErrorCode::BadRoom,
+                format!("there is no room {room:?}"),
+            ));
+        }
+        let text = sanitize_text(text)?;
+        let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
+        if self.form_buckets.len() >= self.config.max_identities {
+            // Forget posters whose bucket has refilled: they lose nothing.
+            let now = Instant::now();
+            self.form_buckets
+                .retain(|_, b| now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
+        let bucket = self
+            .form_buckets
+            .entry(key)
+            .or_insert_with(|| Bucket::full(burst));
+        if !bucket.take(rate, burst) {
+            return Err(ProtocolError::new(
+                ErrorCode::RateLimited,
+                format!("slow down: at most {rate} messages a second (bursts of {burst})"),
+            ));
+        }
+        Ok(new_message(room.to_owned(), name.to_owned(), text))
+    }
+
+    /// The recent messages and live members of an existing room.
+    fn on_snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
+        validate_room(room)?;
+        let Some(r) = self.rooms.get(room) else {
+            return Err(ProtocolError::new(
+                ErrorCode::BadRoom,
+                format!("there is no room {room:?}"),
+            ));
+        };
+        let messages = self
+            .reader
+            .before(room, None, self.config.join_recent, r.last_id)
+            .map_err(unavailable)?;
+        let mut members: Vec<String> = r
+            .members
+            .keys()
+            .filter_map(|c| self.sessions.get(c).map(|s| s.name.to_string()))
+            .collect();
+        members.sort();
+        Ok(Snapshot { messages, members })
+    }
+
     /// Broadcasts what the store committed; tells the senders of what it could not.
     /// The messages of one room in one commit go to each member as one item.
     fn on_committed(&mut self, done: Vec<Done<Tag>>) {
         let mut by_room: Vec<(String, Vec<Utf8Bytes>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        for ((conn, nonce), result) in done {
+        for ((poster, nonce), result) in done {
             match result {
                 Ok(message) => {
+                    if let Poster::Form(reply) = poster {
+                        let _ = reply.send(Ok(message.clone()));
+                    }
                     if let Some(room) = self.rooms.get_mut(message.room.as_str()) {
                         debug_assert_eq!(message.id, room.last_id + 1);
                         room.last_id = message.id;
@@ -815,9 +961,14 @@ impl Hub {
                     by_room[slot].1.push(json);
                 }
                 Err(e) => {
-                    if let Some(s) = self.sessions.get(&conn) {
-                        let error = unavailable(e).with_nonce(nonce.as_deref());
-                        s.outbox.send(&error.into_frame());
+                    let error = unavailable(e).with_nonce(nonce.as_deref());
+                    match poster {
+                        Poster::Conn(conn) => {
+                            if let Some(s) = self.sessions.get(&conn) {
+                                s.outbox.send(&error.into_frame());
+                            }
+                        }
+                        Poster::Form(reply) => drop(reply.send(Err(error))),
                     }
                 }
             }
@@ -914,6 +1065,17 @@ impl Hub {
                 self.live_names.remove(&key);
             }
         }
+    }
+}
+
+/// A message ready for the store, stamped now.
+fn new_message(room: String, user: String, text: String) -> NewMessage {
+    NewMessage {
+        html: render_html(&text),
+        room,
+        user,
+        text,
+        ts: now_ms(),
     }
 }
 

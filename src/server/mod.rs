@@ -3,13 +3,15 @@
 //! - [`config`]: limits from `CHAT_*` environment variables.
 //! - [`hub`]: the broadcast hub task (sessions, rooms, identities).
 //! - [`conn`]: one WebSocket connection (origin check, reader, writer).
+//! - [`pages`]: the server-rendered page and its plain form.
 
 pub mod config;
 pub mod conn;
 pub mod hub;
+pub mod pages;
 
 use crate::store::{self, StoreError};
-use crate::ui::{shell, App};
+use crate::ui::shell;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -17,7 +19,6 @@ use config::Config;
 use conn::WsState;
 use hub::HubHandle;
 use leptos::prelude::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,20 +27,24 @@ use tokio::net::TcpListener;
 /// How long shutdown waits for connections to take their close frame.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// The whole application: `/ws` plus the server-rendered pages and static files.
+/// The whole application: `/ws`, the page and its form, and static files
+/// (anything else is a server-rendered "not found").
 pub fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
-    let routes = generate_route_list(App);
     let pages = Router::new()
-        .leptos_routes(&leptos_options, routes, {
-            let options = leptos_options.clone();
-            move || shell(options.clone())
-        })
+        .route("/", get(pages::show).post(pages::post))
+        .with_state(pages::PageState {
+            config: ws.config.clone(),
+            hub: ws.hub.clone(),
+            options: leptos_options.clone(),
+        });
+    let files = Router::new()
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options);
     Router::new()
         .route("/ws", get(conn::ws_handler))
         .with_state(ws)
         .merge(pages)
+        .merge(files)
 }
 
 /// Opens the store under the configured data directory and starts the hub.

@@ -1,16 +1,62 @@
 //! The Leptos UI, rendered on the server and hydrated in the browser.
 //!
-//! - [`shell`]: the HTML document around the app.
-//! - [`App`]: the router and the chat page.
-//! - `socket` (feature `hydrate`): the gloo-net WebSocket client.
+//! - [`shell`] and [`App`]: the HTML document and the chat page.
+//! - [`PageData`]: what the server renders the page from (the `general`
+//!   room's recent messages and members, the plain form's state); the same
+//!   value is serialized into the page so hydration starts from it.
+//! - `state`: the reactive state (rooms, members, messages, typing,
+//!   connection) and how each server frame changes it.
+//! - `rooms`, `messages`, `composer`: the sidebar and member list, the
+//!   message list, the message form.
+//! - `socket` (feature `hydrate`): the gloo-net WebSocket, reconnection with
+//!   backoff, the identity kept in `localStorage`.
+//!
+//! Without JavaScript the page is still a chat: the server renders the
+//! messages, and the composer is a plain `POST /` form (see
+//! `server::pages`). With JavaScript the same form is taken over and speaks
+//! the WebSocket protocol.
 
+mod composer;
+mod messages;
+mod rooms;
 #[cfg(feature = "hydrate")]
 mod socket;
+mod state;
 
+use crate::protocol::{ChatMessage, ErrorCode, GENERAL_ROOM};
 use leptos::prelude::*;
+use leptos::server::SharedValue;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use serde::{Deserialize, Serialize};
+use state::{Chat, Conn};
+
+/// What the server renders the page from, serialized into it for hydration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PageData {
+    /// The room shown first (`general`).
+    pub room: String,
+    /// Its most recent messages, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Its live members, sorted.
+    pub members: Vec<String>,
+    /// The name to fill in: the refused form's, or a cookie of an earlier post.
+    pub name: String,
+    /// The refused form's text, so nothing typed is lost.
+    pub text: String,
+    /// Why the plain form's post was refused.
+    pub error: Option<FormError>,
+    /// True when the history could not be read (the store failed).
+    pub unavailable: bool,
+}
+
+/// A refused form post, shown next to the form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormError {
+    /// The protocol's error code.
+    pub code: ErrorCode,
+    /// The human-readable reason.
+    pub message: String,
+}
 
 /// The HTML document: head with hydration scripts, body with [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -20,6 +66,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <meta name="description" content="A real-time chat: rooms, names, live messages."/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
@@ -32,34 +80,154 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application: styles, title and routes.
+/// The application: styles, title, and the chat page (or "not found" for
+/// any path that is neither the page nor a file).
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Run on the server only; the browser reads the serialized value.
+    let data = SharedValue::new(use_context::<PageData>).into_inner();
     view! {
         <Stylesheet id="leptos" href="/pkg/chat.css"/>
-        <Title text="Chat"/>
-        <Router>
-            <Routes fallback=|| "Page not found.".into_view()>
-                <Route path=StaticSegment("") view=ChatPage/>
-            </Routes>
-        </Router>
+        {match data {
+            Some(data) => view! { <ChatPage data/> }.into_any(),
+            None => view! {
+                <Title text="Not found · Chat"/>
+                <main class="not-found">
+                    <h1>"Page not found"</h1>
+                    <p><a href="/">"Back to the chat"</a></p>
+                </main>
+            }
+            .into_any(),
+        }}
     }
 }
 
-/// The chat page. For now: the connection state, shown once the hydrated
-/// page has said hello over the WebSocket and received its `welcome`.
+/// The chat: header, connection banner, rooms, messages, composer, members.
 #[component]
-fn ChatPage() -> impl IntoView {
-    let status = RwSignal::new(String::from("Connecting…"));
+fn ChatPage(data: PageData) -> impl IntoView {
+    let chat = Chat::new(&data);
+    provide_context(chat);
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| socket::connect(status));
+    Effect::new(move |_| untrack(|| socket::start(chat)));
+    let title = move || match chat.unread_total() {
+        0 => "Chat".to_owned(),
+        n => format!("({n}) Chat"),
+    };
     view! {
-        <main class="chat">
-            <h1>"Chat"</h1>
-            <p class="status" data-testid="status" aria-live="polite">
-                {move || status.get()}
-            </p>
-        </main>
+        <Title text=title/>
+        <div
+            class="app"
+            class:hydrated=move || chat.hydrated.get()
+            class:show-members=move || chat.show_members.get()
+        >
+            <header class="top">
+                <h1 class="brand">
+                    <img src="/favicon.svg" alt="" width="24" height="24"/>
+                    "Chat"
+                </h1>
+                <Identity/>
+            </header>
+            <Banner/>
+            {data
+                .unavailable
+                .then(|| {
+                    view! {
+                        <p class="banner warn" role="alert">
+                            "The history could not be read; new messages still arrive."
+                        </p>
+                    }
+                })}
+            <rooms::Sidebar/>
+            <main class="pane" aria-labelledby="room-title">
+                <messages::RoomHeader/>
+                <messages::MessageList/>
+                <composer::Composer data=data.clone()/>
+            </main>
+            <rooms::Members/>
+        </div>
+    }
+}
+
+/// Who you are, with a way to change the name (JavaScript only).
+#[component]
+fn Identity() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    view! {
+        <div class="identity needs-js">
+            {move || {
+                chat.me
+                    .get()
+                    .map(|me| {
+                        view! {
+                            <span data-testid="me">
+                                "You are " <strong>{me}</strong>
+                            </span>
+                            <button type="button" class="link" on:click=move |_| chat.change_name()>
+                                "Change name"
+                            </button>
+                        }
+                    })
+            }}
+        </div>
+    }
+}
+
+/// The connection state: a banner while offline, with a countdown and "Retry now".
+#[component]
+fn Banner() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    view! {
+        <div class="banner-slot" role="status" aria-live="polite">
+            {move || match chat.conn.get() {
+                Conn::Waiting { until } => {
+                    let secs = ((until - chat.now.get()) / 1000.0).ceil().max(0.0);
+                    Some(
+                        view! {
+                            <div class="banner" data-testid="banner">
+                                <span>{format!("Connection lost. Reconnecting in {secs} s…")}</span>
+                                <button type="button" on:click=move |_| chat.retry_now()>
+                                    "Retry now"
+                                </button>
+                            </div>
+                        }
+                            .into_any(),
+                    )
+                }
+                Conn::Connecting if chat.was_online.get() => {
+                    Some(
+                        view! {
+                            <div class="banner" data-testid="banner">
+                                <span>"Reconnecting…"</span>
+                            </div>
+                        }
+                            .into_any(),
+                    )
+                }
+                Conn::Replaced => {
+                    Some(
+                        view! {
+                            <div class="banner" data-testid="banner">
+                                <span>"This chat is open in another tab or window."</span>
+                                <button type="button" on:click=move |_| chat.retry_now()>
+                                    "Use it here"
+                                </button>
+                            </div>
+                        }
+                            .into_any(),
+                    )
+                }
+                _ => None,
+            }}
+        </div>
+    }
+}
+
+/// The room the page shows first.
+pub fn first_room(data: &PageData) -> String {
+    if data.room.is_empty() {
+        GENERAL_ROOM.to_owned()
+    } else {
+        data.room.clone()
     }
 }

@@ -1,0 +1,147 @@
+//! The composer: one form that works with and without JavaScript.
+//!
+//! Without JavaScript it is a plain `POST /` form (name, text, room) that the
+//! server handles with the hub's own validation. Once hydrated, submitting
+//! sends over the WebSocket instead: the name field says hello (and then
+//! hides), Enter sends, Shift+Enter adds a newline, typing notices go out at
+//! most every 3 s, and a counter appears near the 2,000-character limit.
+
+use super::state::Chat;
+use super::{FormError, PageData};
+use crate::protocol::{ErrorCode, MAX_TEXT_CHARS};
+use leptos::ev::{KeyboardEvent, SubmitEvent};
+use leptos::prelude::*;
+
+/// The counter shows from this many characters on.
+const COUNTER_FROM: usize = MAX_TEXT_CHARS - 200;
+
+/// The form error that belongs under the text (not the name).
+fn text_error(error: Option<&FormError>) -> Option<String> {
+    error
+        .filter(|e| !matches!(e.code, ErrorCode::BadName | ErrorCode::NameTaken))
+        .map(|e| format!("Not sent: {}", e.message))
+}
+
+/// The message form.
+#[component]
+pub fn Composer(data: PageData) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let text = RwSignal::new(data.text.clone());
+    let error = RwSignal::new(text_error(data.error.as_ref()));
+    let need_name = move || chat.me.get().is_none();
+    let chars = move || text.with(|t| t.trim().chars().count());
+
+    let submit = move || {
+        if chat.me.get_untracked().is_none()
+            && !chat.submit_name(&chat.wanted_name.get_untracked())
+        {
+            return;
+        }
+        if text.with_untracked(|t| t.trim().is_empty()) {
+            error.set(None);
+            return;
+        }
+        match chat.post(&text.get_untracked()) {
+            Ok(()) => {
+                text.set(String::new());
+                error.set(None);
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    };
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        submit();
+    };
+    let on_keydown = move |ev: KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            submit();
+        }
+    };
+    let counter = move || {
+        let n = chars();
+        if n > MAX_TEXT_CHARS {
+            format!("{} over the {MAX_TEXT_CHARS}-character limit", n - MAX_TEXT_CHARS)
+        } else if n >= COUNTER_FROM {
+            format!("{} characters left", MAX_TEXT_CHARS - n)
+        } else {
+            String::new()
+        }
+    };
+    let placeholder = move || format!("Message #{}", chat.current.get());
+    let initial_text = data.text;
+
+    view! {
+        <form class="composer" method="post" action="/" on:submit=on_submit>
+            <input type="hidden" name="room" value=move || chat.current.get()/>
+            <Show when=need_name>
+                <div class="name-field">
+                    <label for="name">"Your name"</label>
+                    <input
+                        id="name"
+                        name="name"
+                        type="text"
+                        autocomplete="nickname"
+                        maxlength="64"
+                        required
+                        data-testid="name"
+                        value=chat.wanted_name.get_untracked()
+                        prop:value=move || chat.wanted_name.get()
+                        on:input=move |ev| chat.wanted_name.set(event_target_value(&ev))
+                        aria-invalid=move || chat.name_error.with(Option::is_some).to_string()
+                        aria-describedby="name-error"
+                    />
+                    <p id="name-error" class="field-error" role="alert" data-testid="name-error">
+                        {move || chat.name_error.get()}
+                    </p>
+                </div>
+            </Show>
+            <div class="text-row">
+                <label for="text" class="sr-only">{placeholder}</label>
+                <textarea
+                    id="text"
+                    name="text"
+                    rows="2"
+                    placeholder=placeholder
+                    data-testid="composer"
+                    aria-describedby="text-error counter"
+                    prop:value=move || text.get()
+                    on:input=move |ev| {
+                        text.set(event_target_value(&ev));
+                        chat.typing();
+                    }
+                    on:keydown=on_keydown
+                >
+                    {initial_text}
+                </textarea>
+                <button type="submit" class="send" data-testid="send">
+                    "Send"
+                </button>
+            </div>
+            <div class="composer-foot">
+                <p id="text-error" class="field-error" role="alert" data-testid="text-error">
+                    {move || error.get()}
+                </p>
+                <span
+                    id="counter"
+                    class="counter"
+                    class:over=move || { chars() > MAX_TEXT_CHARS }
+                    aria-live="polite"
+                    data-testid="counter"
+                >
+                    {counter}
+                </span>
+            </div>
+            <p class="hint needs-js">
+                {move || {
+                    if chat.me.get().is_some() {
+                        "Enter sends, Shift+Enter adds a line."
+                    } else {
+                        "Choose a name to join the conversation."
+                    }
+                }}
+            </p>
+        </form>
+    }
+}

@@ -1,0 +1,180 @@
+//! The sidebar (joined rooms with unread counts, the join box, the other
+//! rooms) and the member list of the room in view.
+
+use super::state::{normalize_room, Chat, ROOM_RULE};
+use crate::protocol::{is_valid_room, GENERAL_ROOM};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+
+/// Rooms: the joined ones, a box to join or create one, and the others.
+#[component]
+pub fn Sidebar() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let draft = RwSignal::new(String::new());
+    let on_input = move |ev| {
+        let value = event_target_value(&ev);
+        // Checked as typed, with the server's own rule; nothing is sent yet.
+        let name = normalize_room(&value);
+        let bad = !name.is_empty() && !is_valid_room(&name);
+        chat.room_error.set(bad.then(|| ROOM_RULE.to_owned()));
+        draft.set(value);
+    };
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if chat.join(&draft.get_untracked()) {
+            draft.set(String::new());
+        }
+    };
+    let others = move || {
+        let joined = chat.room_names();
+        chat.rooms.track();
+        chat.known_rooms.with(|known| {
+            known
+                .iter()
+                .filter(|r| !joined.contains(r))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <nav class="sidebar" aria-label="Rooms">
+            <h2 class="side-title">"Rooms"</h2>
+            <ul class="room-list">
+                <For each=move || chat.rooms.get() key=|r| r.name.clone() let:room>
+                    {
+                        let name = room.name.to_string();
+                        let (show, leave) = (name.clone(), name.clone());
+                        let current = {
+                            let name = name.clone();
+                            Signal::derive(move || chat.current.get() == name)
+                        };
+                        let unread = room.unread;
+                        view! {
+                            <li class="room-item" class:current=current>
+                                <button
+                                    type="button"
+                                    class="room"
+                                    data-testid=format!("room-{name}")
+                                    aria-current=move || current.get().then_some("page")
+                                    on:click=move |_| chat.switch(&show)
+                                >
+                                    <span class="hash" aria-hidden="true">"#"</span>
+                                    <span class="room-name">{name.clone()}</span>
+                                    {move || {
+                                        let n = unread.get();
+                                        (n > 0)
+                                            .then(|| {
+                                                view! {
+                                                    <span
+                                                        class="badge"
+                                                        data-testid="unread"
+                                                        aria-label=format!("{n} unread")
+                                                    >
+                                                        {n}
+                                                    </span>
+                                                }
+                                            })
+                                    }}
+                                </button>
+                                {(name != GENERAL_ROOM)
+                                    .then(|| {
+                                        view! {
+                                            <button
+                                                type="button"
+                                                class="leave"
+                                                title=format!("Leave #{name}")
+                                                aria-label=format!("Leave #{name}")
+                                                on:click=move |_| chat.leave(&leave)
+                                            >
+                                                "×"
+                                            </button>
+                                        }
+                                    })}
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+            <form class="join needs-js" on:submit=on_submit>
+                <label for="join-room">"Join or create a room"</label>
+                <div class="row">
+                    <input
+                        id="join-room"
+                        type="text"
+                        placeholder="room-name"
+                        maxlength="64"
+                        autocomplete="off"
+                        spellcheck="false"
+                        data-testid="join-room"
+                        prop:value=move || draft.get()
+                        on:input=on_input
+                        aria-invalid=move || chat.room_error.with(Option::is_some).to_string()
+                        aria-describedby="room-error"
+                    />
+                    <button type="submit">"Join"</button>
+                </div>
+                <p id="room-error" class="field-error" role="alert" data-testid="room-error">
+                    {move || chat.room_error.get()}
+                </p>
+            </form>
+            <Show when=move || !others().is_empty()>
+                <h3 class="side-subtitle">"Other rooms"</h3>
+                <ul class="room-list others">
+                    <For each=others key=|r| r.clone() let:name>
+                        {
+                            let join = name.clone();
+                            let title = format!("Join #{name}");
+                            view! {
+                                <li>
+                                    <button
+                                        type="button"
+                                        class="room"
+                                        title=title
+                                        on:click=move |_| {
+                                            chat.join(&join);
+                                        }
+                                    >
+                                        <span class="hash" aria-hidden="true">"#"</span>
+                                        <span class="room-name">{name}</span>
+                                    </button>
+                                </li>
+                            }
+                        }
+                    </For>
+                </ul>
+            </Show>
+        </nav>
+    }
+}
+
+/// Who is in the room in view.
+#[component]
+pub fn Members() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let members = move || {
+        chat.current_room()
+            .map(|r| r.members.get())
+            .unwrap_or_default()
+    };
+    view! {
+        <aside id="members" class="members" aria-labelledby="members-title">
+            <h2 id="members-title" class="side-title">
+                {move || format!("Members ({})", members().len())}
+            </h2>
+            <ul class="member-list" data-testid="members">
+                <For each=members key=|m| m.clone() let:name>
+                    {
+                        let you = chat.me.with_untracked(|me| me.as_deref() == Some(name.as_str()));
+                        view! {
+                            <li>
+                                <span class="dot" aria-hidden="true"></span>
+                                <span class="member-name">{name}</span>
+                                {you.then(|| view! { <span class="you">" (you)"</span> })}
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+        </aside>
+    }
+}
