@@ -11,6 +11,8 @@
 //! Integration tests live in `src/tests/` (a real server on an ephemeral port,
 //! real WebSocket clients); the browser suite lives in `end2end/`.
 
+#![recursion_limit = "256"]
+
 pub mod protocol;
 pub mod ui;
 

@@ -167,7 +167,11 @@ pub enum PresenceState {
 }
 
 /// A frame from the server to a client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Written in serde's internally tagged form; read back by a hand-written
+/// `Deserialize` (through one flat struct, which is far smaller in WASM than
+/// serde's derived reader for tagged enums) to the same value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// Reply to `hello`.
@@ -238,6 +242,124 @@ pub enum ServerFrame {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// Every field any server frame has, for reading a [`ServerFrame`].
+///
+/// serde's derived reader for an internally tagged enum buffers each frame
+/// into a generic tree first; in the browser that machinery alone was ~35 KB
+/// of WASM. Reading one flat struct and checking per `type` which fields
+/// must be there gives the same result with a fraction of the code.
+#[derive(Deserialize)]
+struct FlatFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    user: Option<UserField>,
+    token: Option<String>,
+    rooms: Option<Vec<String>>,
+    room: Option<String>,
+    members: Option<Vec<String>>,
+    messages: Option<Vec<ChatMessage>>,
+    #[serde(default)]
+    missed: bool,
+    id: Option<u64>,
+    text: Option<String>,
+    html: Option<String>,
+    ts: Option<u64>,
+    nonce: Option<String>,
+    state: Option<PresenceState>,
+    code: Option<ErrorCode>,
+    message: Option<String>,
+}
+
+/// `user`: an object in `welcome`, a display name elsewhere.
+enum UserField {
+    /// `welcome`'s `{id, name}`.
+    Info(UserInfo),
+    /// A display name.
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for UserField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = UserField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a display name or {id, name}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<UserField, E> {
+                Ok(UserField::Name(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<UserField, A::Error> {
+                UserInfo::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(UserField::Info)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerFrame {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let f = FlatFrame::deserialize(d)?;
+        fn need<T, E: Error>(v: Option<T>, field: &'static str) -> Result<T, E> {
+            v.ok_or_else(|| E::missing_field(field))
+        }
+        let name = |user: Option<UserField>| match need(user, "user")? {
+            UserField::Name(name) => Ok(name),
+            UserField::Info(_) => Err(D::Error::custom("`user` must be a display name here")),
+        };
+        Ok(match f.kind.as_str() {
+            "welcome" => ServerFrame::Welcome {
+                user: match need(f.user, "user")? {
+                    UserField::Info(info) => info,
+                    UserField::Name(_) => return Err(D::Error::custom("`user` must be {id, name}")),
+                },
+                token: need(f.token, "token")?,
+                rooms: need(f.rooms, "rooms")?,
+            },
+            "joined" => ServerFrame::Joined {
+                room: need(f.room, "room")?,
+                members: need(f.members, "members")?,
+                messages: need(f.messages, "messages")?,
+                missed: f.missed,
+            },
+            "left" => ServerFrame::Left {
+                room: need(f.room, "room")?,
+            },
+            "message" => ServerFrame::Message(ChatMessage {
+                room: need(f.room, "room")?,
+                id: need(f.id, "id")?,
+                user: name(f.user)?,
+                text: need(f.text, "text")?,
+                html: need(f.html, "html")?,
+                ts: need(f.ts, "ts")?,
+                nonce: f.nonce,
+            }),
+            "presence" => ServerFrame::Presence {
+                room: need(f.room, "room")?,
+                user: name(f.user)?,
+                state: need(f.state, "state")?,
+            },
+            "typing" => ServerFrame::Typing {
+                room: need(f.room, "room")?,
+                user: name(f.user)?,
+            },
+            "history" => ServerFrame::History {
+                room: need(f.room, "room")?,
+                messages: need(f.messages, "messages")?,
+            },
+            "pong" => ServerFrame::Pong,
+            "error" => ServerFrame::Error {
+                code: need(f.code, "code")?,
+                message: need(f.message, "message")?,
+                nonce: f.nonce,
+            },
+            other => return Err(D::Error::custom(format!("unknown frame type {other:?}"))),
+        })
+    }
 }
 
 impl ServerFrame {
@@ -419,6 +541,82 @@ mod tests {
         );
         assert!(sanitize_text(&"x".repeat(2000)).is_ok());
         assert!(sanitize_text(&"x".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn every_server_frame_reads_back_as_written() {
+        let message = ChatMessage {
+            room: "r".into(),
+            id: 7,
+            user: "bob".into(),
+            text: "<b>".into(),
+            html: "&lt;b&gt;".into(),
+            ts: 5,
+            nonce: Some("n".into()),
+        };
+        let frames = [
+            ServerFrame::Welcome {
+                user: UserInfo {
+                    id: "i".into(),
+                    name: "al".into(),
+                },
+                token: "t".into(),
+                rooms: vec!["general".into()],
+            },
+            ServerFrame::Joined {
+                room: "r".into(),
+                members: vec!["al".into()],
+                messages: vec![ChatMessage {
+                    nonce: None,
+                    ..message.clone()
+                }],
+                missed: true,
+            },
+            ServerFrame::Joined {
+                room: "r".into(),
+                members: vec![],
+                messages: vec![],
+                missed: false,
+            },
+            ServerFrame::Left { room: "r".into() },
+            ServerFrame::Message(message.clone()),
+            ServerFrame::Message(ChatMessage {
+                nonce: None,
+                ..message
+            }),
+            ServerFrame::Presence {
+                room: "r".into(),
+                user: "al".into(),
+                state: PresenceState::Left,
+            },
+            ServerFrame::Typing {
+                room: "r".into(),
+                user: "al".into(),
+            },
+            ServerFrame::History {
+                room: "r".into(),
+                messages: vec![],
+            },
+            ServerFrame::Pong,
+            ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: "slow".into(),
+                nonce: Some("n".into()),
+            },
+        ];
+        for frame in frames {
+            let json = frame.to_json();
+            assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame, "{json}");
+        }
+        for bad in [
+            r#"{"type":"welcome","user":"al","token":"t","rooms":[]}"#,
+            r#"{"type":"message","room":"r","id":1,"user":{"id":"i","name":"n"},"text":"","html":"","ts":1}"#,
+            r#"{"type":"left"}"#,
+            r#"{"type":"nope"}"#,
+            r#"{"room":"r"}"#,
+        ] {
+            assert!(serde_json::from_str::<ServerFrame>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

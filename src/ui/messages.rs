@@ -3,6 +3,7 @@
 //! and the typing line.
 
 use super::state::{Chat, Entry, Pending};
+use leptos::either::Either;
 use leptos::html;
 use leptos::prelude::*;
 
@@ -183,6 +184,7 @@ pub fn MessageList() -> impl IntoView {
     };
 
     view! {
+        <div class="list-wrap">
         <div class="scroller" node_ref=scroller on:scroll=on_scroll>
             <Show when=has_older>
                 <button type="button" class="older needs-js" on:click=move |_| chat.load_older()>
@@ -207,10 +209,16 @@ pub fn MessageList() -> impl IntoView {
             <div id="end"></div>
         </div>
         <Show when=move || new_below.get()>
-            <button type="button" class="pill" on:click=move |_| scroll_to_bottom()>
+            <button
+                type="button"
+                class="pill"
+                data-testid="new-messages"
+                on:click=move |_| scroll_to_bottom()
+            >
                 "New messages ↓"
             </button>
         </Show>
+        </div>
         <p class="typing" data-testid="typing">{typing}</p>
     }
 }
@@ -222,7 +230,7 @@ fn MessageRow(row: Row) -> impl IntoView {
     match row.entry {
         Entry::Message(m) => {
             let ts = m.ts;
-            view! {
+            Either::Left(view! {
                 <li class="msg" class:first=row.first data-id=m.id data-testid="message">
                     <div class="meta">
                         <span class="author" data-testid="author">{m.user}</span>
@@ -231,11 +239,10 @@ fn MessageRow(row: Row) -> impl IntoView {
                     // The server's `html`: every character of the input escaped.
                     <div class="text" data-testid="text" inner_html=m.html></div>
                 </li>
-            }
-            .into_any()
+            })
         }
         Entry::Notice { text, .. } => {
-            view! { <li class="notice" data-testid="notice">{text}</li> }.into_any()
+            Either::Right(view! { <li class="notice" data-testid="notice">{text}</li> })
         }
     }
 }

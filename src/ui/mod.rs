@@ -24,9 +24,9 @@ mod socket;
 mod state;
 
 use crate::protocol::{ChatMessage, ErrorCode, GENERAL_ROOM};
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos::server::SharedValue;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use serde::{Deserialize, Serialize};
 use state::{Chat, Conn};
 
@@ -60,6 +60,11 @@ pub struct FormError {
 
 /// The HTML document: head with hydration scripts, body with [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The browser keeps the title up to date with the unread count.
+    let title = match use_context::<PageData>() {
+        Some(_) => "Chat",
+        None => "Not found · Chat",
+    };
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -68,10 +73,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <meta name="description" content="A real-time chat: rooms, names, live messages."/>
+                <title>{title}</title>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <link rel="stylesheet" href="/pkg/chat.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -80,25 +86,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application: styles, title, and the chat page (or "not found" for
+/// The application: the chat page (or "not found" for
 /// any path that is neither the page nor a file).
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     // Run on the server only; the browser reads the serialized value.
     let data = SharedValue::new(use_context::<PageData>).into_inner();
     view! {
-        <Stylesheet id="leptos" href="/pkg/chat.css"/>
         {match data {
-            Some(data) => view! { <ChatPage data/> }.into_any(),
-            None => view! {
-                <Title text="Not found · Chat"/>
+            Some(data) => Either::Left(view! { <ChatPage data/> }),
+            None => Either::Right(view! {
                 <main class="not-found">
                     <h1>"Page not found"</h1>
                     <p><a href="/">"Back to the chat"</a></p>
                 </main>
-            }
-            .into_any(),
+            }),
         }}
     }
 }
@@ -109,13 +111,17 @@ fn ChatPage(data: PageData) -> impl IntoView {
     let chat = Chat::new(&data);
     provide_context(chat);
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| untrack(|| socket::start(chat)));
-    let title = move || match chat.unread_total() {
-        0 => "Chat".to_owned(),
-        n => format!("({n}) Chat"),
-    };
+    {
+        Effect::new(move |_| untrack(|| socket::start(chat)));
+        Effect::new(move |_| {
+            let title = match chat.unread_total() {
+                0 => "Chat".to_owned(),
+                n => format!("({n}) Chat"),
+            };
+            document().set_title(&title);
+        });
+    }
     view! {
-        <Title text=title/>
         <div
             class="app"
             class:hydrated=move || chat.hydrated.get()
@@ -128,16 +134,18 @@ fn ChatPage(data: PageData) -> impl IntoView {
                 </h1>
                 <Identity/>
             </header>
-            <Banner/>
-            {data
-                .unavailable
-                .then(|| {
-                    view! {
-                        <p class="banner warn" role="alert">
-                            "The history could not be read; new messages still arrive."
-                        </p>
-                    }
-                })}
+            <div class="banners">
+                <Banner/>
+                {data
+                    .unavailable
+                    .then(|| {
+                        view! {
+                            <p class="banner warn" role="alert">
+                                "The history could not be read; new messages still arrive."
+                            </p>
+                        }
+                    })}
+            </div>
             <rooms::Sidebar/>
             <main class="pane" aria-labelledby="room-title">
                 <messages::RoomHeader/>
@@ -173,52 +181,43 @@ fn Identity() -> impl IntoView {
     }
 }
 
-/// The connection state: a banner while offline, with a countdown and "Retry now".
+/// The connection state: a banner while offline, with a countdown and
+/// "Retry now". Its structure stays put while the countdown ticks, so the
+/// button keeps focus; screen readers hear the state, not every second.
 #[component]
 fn Banner() -> impl IntoView {
     let chat = expect_context::<Chat>();
+    let said = move || match chat.conn.get() {
+        Conn::Waiting { .. } => "Connection lost. Reconnecting automatically.",
+        Conn::Connecting if chat.was_online.get() => "Reconnecting…",
+        Conn::Replaced => "This chat is open in another tab or window.",
+        _ => "",
+    };
+    let shown = move || match chat.conn.get() {
+        Conn::Waiting { until } => {
+            let secs = ((until - chat.now.get()) / 1000.0).ceil().max(0.0) as u64;
+            format!("Connection lost. Reconnecting in {secs} s…")
+        }
+        _ => said().to_owned(),
+    };
+    let button = move || match chat.conn.get() {
+        Conn::Waiting { .. } => Some("Retry now"),
+        Conn::Replaced => Some("Use it here"),
+        _ => None,
+    };
     view! {
-        <div class="banner-slot" role="status" aria-live="polite">
-            {move || match chat.conn.get() {
-                Conn::Waiting { until } => {
-                    let secs = ((until - chat.now.get()) / 1000.0).ceil().max(0.0);
-                    Some(
-                        view! {
-                            <div class="banner" data-testid="banner">
-                                <span>{format!("Connection lost. Reconnecting in {secs} s…")}</span>
-                                <button type="button" on:click=move |_| chat.retry_now()>
-                                    "Retry now"
-                                </button>
-                            </div>
-                        }
-                            .into_any(),
-                    )
-                }
-                Conn::Connecting if chat.was_online.get() => {
-                    Some(
-                        view! {
-                            <div class="banner" data-testid="banner">
-                                <span>"Reconnecting…"</span>
-                            </div>
-                        }
-                            .into_any(),
-                    )
-                }
-                Conn::Replaced => {
-                    Some(
-                        view! {
-                            <div class="banner" data-testid="banner">
-                                <span>"This chat is open in another tab or window."</span>
-                                <button type="button" on:click=move |_| chat.retry_now()>
-                                    "Use it here"
-                                </button>
-                            </div>
-                        }
-                            .into_any(),
-                    )
-                }
-                _ => None,
-            }}
+        <div class="banner-slot">
+            <p class="sr-only" role="status">{said}</p>
+            <Show when=move || !said().is_empty()>
+                <div class="banner" data-testid="banner">
+                    <span aria-hidden="true">{shown}</span>
+                    <Show when=move || button().is_some()>
+                        <button type="button" on:click=move |_| chat.retry_now()>
+                            {move || button().unwrap_or_default()}
+                        </button>
+                    </Show>
+                </div>
+            </Show>
         </div>
     }
 }

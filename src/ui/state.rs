@@ -226,7 +226,7 @@ pub fn now_ms() -> f64 {
 
 /// Lower-cases and trims what was typed in the room box.
 pub fn normalize_room(raw: &str) -> String {
-    raw.trim().to_lowercase()
+    raw.trim().to_ascii_lowercase()
 }
 
 /// The room rule, said for people.
