@@ -62,6 +62,10 @@ pub async fn serve(
     leptos_options: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Leptos renders pages on tokio (leptos_axum's `leptos_routes` would do
+    // this; the page routes here are mounted by hand). A second call fails
+    // harmlessly, as when tests start several servers in one process.
+    let _ = any_spawner::Executor::init_tokio();
     let config = Arc::new(config);
     let hub = start_hub(config.clone()).map_err(std::io::Error::other)?;
     tracing::info!(data_dir = %config.store.data_dir.display(), "store open");

@@ -432,6 +432,8 @@ impl Chat {
                 error: None,
             })
         });
+        // The message ends this bout of typing: the next keystroke says so again.
+        self.last_typing.set_value(0.0);
         self.flush(&room);
         Ok(())
     }

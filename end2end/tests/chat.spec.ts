@@ -1,0 +1,259 @@
+// The flow of a real chat between two people in two browser contexts.
+import { test, expect, type Browser, type Page } from "@playwright/test";
+import { chooseName, joinRoom, send, texts, uid, watchConsole } from "./helpers";
+
+async function person(browser: Browser, name: string): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = watchConsole(page);
+  await page.goto("/");
+  await chooseName(page, name);
+  return { page, problems };
+}
+
+test("two people chat live in a room; members, typing and grouping show", async ({ browser }) => {
+  const room = `live-${uid()}`;
+  const [alice, bob] = [`alice-${uid()}`, `bob-${uid()}`];
+  const a = await person(browser, alice);
+  const b = await person(browser, bob);
+  await joinRoom(a.page, room);
+  await joinRoom(b.page, room);
+
+  // Members of the room in view, in both contexts.
+  for (const p of [a.page, b.page]) {
+    await expect(p.getByTestId("members")).toContainText(alice);
+    await expect(p.getByTestId("members")).toContainText(bob);
+  }
+  // A join notice in alice's list.
+  await expect(a.page.getByTestId("notice").filter({ hasText: `${bob} joined` })).toHaveCount(1);
+
+  // Typing shows in the other context.
+  await a.page.getByTestId("composer").pressSequentially("hel");
+  await expect(b.page.getByTestId("typing")).toHaveText(`${alice} is typing…`);
+
+  await send(a.page, "hello bob");
+  await expect(b.page.getByTestId("messages")).toContainText("hello bob");
+  // Typing stops showing once the message arrives.
+  await expect(b.page.getByTestId("typing")).toHaveText("");
+  await send(b.page, "hi alice");
+  await send(b.page, "how are you?");
+  for (const p of [a.page, b.page]) {
+    await expect.poll(() => texts(p)).toEqual(["hello bob", "hi alice", "how are you?"]);
+  }
+  // Consecutive messages of one author are grouped under one header.
+  const firsts = await a.page.locator('[data-testid="message"]').evaluateAll((els) =>
+    els.map((e) => e.classList.contains("first")),
+  );
+  expect(firsts).toEqual([true, true, false]);
+
+  // Shift+Enter adds a line; Enter sends both lines as one message.
+  const box = a.page.getByTestId("composer");
+  await box.fill("line one");
+  await box.press("Shift+Enter");
+  await box.pressSequentially("line two");
+  await box.press("Enter");
+  await expect.poll(async () => (await texts(b.page)).at(-1)).toBe("line one\nline two");
+  await expect(box).toHaveValue("");
+
+  // A leaves: bob sees the notice and the member list shrink.
+  await a.page.getByRole("button", { name: `Leave #${room}` }).click();
+  await expect(a.page.getByTestId(`room-${room}`)).toHaveCount(0);
+  await expect(b.page.getByTestId("notice").filter({ hasText: `${alice} left` })).toHaveCount(1);
+  await expect(b.page.getByTestId("members")).not.toContainText(alice);
+
+  expect([...a.problems, ...b.problems]).toEqual([]);
+});
+
+test("rooms are isolated; unread counts and the title show what arrived elsewhere", async ({ browser }) => {
+  const [red, blue] = [`red-${uid()}`, `blue-${uid()}`];
+  const a = await person(browser, `ann-${uid()}`);
+  const b = await person(browser, `ben-${uid()}`);
+  await joinRoom(a.page, red);
+  await joinRoom(b.page, red);
+  await joinRoom(b.page, blue);
+
+  await send(b.page, "only in blue");
+  await expect(b.page.getByTestId("messages")).toContainText("only in blue");
+  // Ann is not in blue: nothing of it reaches her.
+  await expect(a.page.getByTestId(`room-${blue}`)).toHaveCount(0);
+  await expect(a.page.getByText("only in blue")).toHaveCount(0);
+
+  // Ann looks at general; Ben posts in red: red's badge and the title count it.
+  await a.page.getByTestId("room-general").click();
+  await b.page.getByTestId(`room-${red}`).click();
+  await send(b.page, "red one");
+  await send(b.page, "red two");
+  await expect(a.page.getByTestId(`room-${red}`).getByTestId("unread")).toHaveText("2");
+  await expect(a.page).toHaveTitle("(2) Chat");
+  await expect(a.page.getByTestId("messages")).not.toContainText("red one");
+  await a.page.getByTestId(`room-${red}`).click();
+  await expect.poll(() => texts(a.page)).toEqual(["red one", "red two"]);
+  await expect(a.page.getByTestId(`room-${red}`).getByTestId("unread")).toHaveCount(0);
+  await expect(a.page).toHaveTitle("Chat");
+
+  // Joining blue later brings its history.
+  await joinRoom(a.page, blue);
+  await expect.poll(() => texts(a.page)).toEqual(["only in blue"]);
+  expect([...a.problems, ...b.problems]).toEqual([]);
+});
+
+test("names: taken is explained inline, a reload keeps the identity, a rename works", async ({ browser }) => {
+  const name = `carol-${uid()}`;
+  const a = await person(browser, name);
+
+  const other = await (await browser.newContext()).newPage();
+  const problems = watchConsole(other);
+  await other.goto("/");
+  await other.getByLabel("Your name").fill(name.toUpperCase());
+  await other.getByLabel("Your name").press("Enter");
+  await expect(other.getByTestId("name-error")).toContainText("is in use");
+  await expect(other.getByLabel("Your name")).toHaveAttribute("aria-invalid", "true");
+  // A name the server's rule refuses is caught before sending.
+  await other.getByLabel("Your name").fill(" ".repeat(3));
+  await other.getByLabel("Your name").press("Enter");
+  await expect(other.getByTestId("name-error")).toContainText("1 to 32 characters");
+  await other.getByLabel("Your name").fill(`dave-${uid()}`);
+  await other.getByLabel("Your name").press("Enter");
+  await expect(other.getByTestId("me")).toContainText("dave-");
+
+  // Reload: the same name comes back without asking (token in localStorage).
+  await send(a.page, "before reload");
+  await a.page.reload();
+  await expect(a.page.getByTestId("me")).toContainText(name);
+  await expect(a.page.getByLabel("Your name")).toHaveCount(0);
+  await send(a.page, "after reload");
+  await expect(other.getByTestId("messages")).toContainText("after reload");
+  const authors = await other.locator('[data-testid="message"]').filter({ hasText: "reload" }).locator('[data-testid="author"]').allInnerTexts();
+  expect(authors).toEqual([name, name]);
+
+  // Rename: the same identity under a new name.
+  const renamed = `${name}-2`;
+  await a.page.getByRole("button", { name: "Change name" }).click();
+  await a.page.getByLabel("Your name").fill(renamed);
+  await a.page.getByLabel("Your name").press("Enter");
+  await expect(a.page.getByTestId("me")).toContainText(renamed);
+  await send(a.page, "renamed");
+  await expect.poll(async () => (await texts(other)).at(-1)).toBe("renamed");
+  await expect(other.locator('[data-testid="message"]').last().getByTestId("author")).toHaveText(renamed);
+  expect([...a.problems, ...problems]).toEqual([]);
+});
+
+test("the composer: counter near the limit, refusals inline next to their message", async ({ browser }) => {
+  const a = await person(browser, `eve-${uid()}`);
+  const room = `busy-${uid()}`;
+  await joinRoom(a.page, room);
+  const box = a.page.getByTestId("composer");
+
+  await box.fill("x".repeat(1900));
+  await expect(a.page.getByTestId("counter")).toHaveText("100 characters left");
+  await box.fill("x".repeat(2005));
+  await expect(a.page.getByTestId("counter")).toHaveText("5 over the 2000-character limit");
+  await box.press("Enter");
+  await expect(a.page.getByTestId("text-error")).toContainText("1 to 2000 characters");
+  await expect(box).toHaveValue("x".repeat(2005)); // nothing typed is lost
+
+  // 30 messages at once: the server's rate limit (bursts of 20) refuses some;
+  // each refusal shows next to its own message, which can be retried.
+  await box.fill("");
+  // Typed and sent within one task, faster than any hand: 20 pass, 10 are refused.
+  await box.evaluate((el: HTMLTextAreaElement) => {
+    for (let i = 1; i <= 30; i++) {
+      el.value = `burst ${i}`;
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+      el.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    }
+  });
+  const failed = a.page.getByTestId("pending").filter({ has: a.page.getByTestId("send-error") });
+  await expect(failed.first()).toContainText("slow down");
+  const refused = await failed.count();
+  expect(refused).toBeGreaterThan(0);
+  await expect.poll(async () => (await texts(a.page)).length).toBe(30 - refused);
+  // Retry each refused message after the bucket refills.
+  await a.page.waitForTimeout(3_000);
+  while ((await failed.count()) > 0) {
+    await failed.first().getByRole("button", { name: "Retry" }).click();
+    await a.page.waitForTimeout(150);
+  }
+  await expect.poll(async () => (await texts(a.page)).length).toBe(30);
+  const all = await texts(a.page);
+  expect(new Set(all).size).toBe(30);
+  expect(a.problems).toEqual([]);
+});
+
+test("new messages scroll into view only at the bottom; otherwise a pill", async ({ browser }) => {
+  const room = `scroll-${uid()}`;
+  const a = await person(browser, `fay-${uid()}`);
+  const b = await person(browser, `gus-${uid()}`);
+  await joinRoom(a.page, room);
+  await joinRoom(b.page, room);
+  await a.page.setViewportSize({ width: 1000, height: 500 });
+  for (let i = 1; i <= 18; i++) {
+    await send(b.page, `filler ${i}\nsecond line`);
+    if (i % 9 === 0) await b.page.waitForTimeout(1_000); // stay within the rate limit
+  }
+  await expect.poll(async () => (await texts(a.page)).length).toBe(18);
+  const scroller = a.page.locator(".scroller");
+  const atBottom = () =>
+    scroller.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 4);
+  await expect.poll(atBottom).toBe(true);
+
+  // Reading older messages: a new one does not move the view; a pill appears.
+  await scroller.evaluate((el) => (el.scrollTop = 0));
+  await send(b.page, "while reading");
+  await expect(a.page.getByTestId("new-messages")).toBeVisible();
+  expect(await scroller.evaluate((el) => el.scrollTop)).toBe(0);
+  await a.page.getByTestId("new-messages").click();
+  await expect.poll(atBottom).toBe(true);
+  await expect(a.page.getByTestId("new-messages")).toHaveCount(0);
+
+  // At the bottom: followed, no pill.
+  await send(b.page, "at the bottom");
+  await expect(a.page.getByTestId("messages")).toContainText("at the bottom");
+  await expect.poll(atBottom).toBe(true);
+  await expect(a.page.getByTestId("new-messages")).toHaveCount(0);
+  expect([...a.problems, ...b.problems]).toEqual([]);
+});
+
+test("keyboard only: name, room and message without a mouse; every control is labelled", async ({ page }) => {
+  const problems = watchConsole(page);
+  await page.goto("/");
+  await expect(page.locator(".app.hydrated")).toHaveCount(1);
+  // Every input, textarea and button has an accessible name.
+  const unnamed = await page.locator("input:not([type=hidden]), textarea, button").evaluateAll((els) =>
+    els
+      .filter((e) => {
+        const labelled = (e as HTMLInputElement).labels?.length || e.getAttribute("aria-label");
+        const text = e.tagName === "BUTTON" && (e.textContent ?? "").trim();
+        return !labelled && !text;
+      })
+      .map((e) => e.outerHTML),
+  );
+  expect(unnamed).toEqual([]);
+
+  const name = `kim-${uid()}`;
+  await page.getByLabel("Your name").focus();
+  await page.keyboard.type(name);
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("me")).toContainText(name);
+  // Tab from the top of the page reaches the room box, then the composer.
+  await page.locator("body").focus();
+  let guard = 0;
+  while (!(await page.getByLabel("Join or create a room").evaluate((e) => e === document.activeElement)) && guard++ < 20) {
+    await page.keyboard.press("Tab");
+  }
+  const room = `keys-${uid()}`;
+  await page.keyboard.type(room);
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("room-title")).toHaveText(room);
+  guard = 0;
+  while (!(await page.getByTestId("composer").evaluate((e) => e === document.activeElement)) && guard++ < 30) {
+    await page.keyboard.press("Tab");
+  }
+  await page.keyboard.type("typed without a mouse");
+  await page.keyboard.press("Enter");
+  await expect.poll(() => texts(page)).toEqual(["typed without a mouse"]);
+  // Focus is visible: the focused control has an outline.
+  const outline = await page.getByTestId("composer").evaluate((e) => getComputedStyle(e).outlineStyle);
+  expect(outline).not.toBe("none");
+  expect(problems).toEqual([]);
+});

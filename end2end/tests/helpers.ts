@@ -1,0 +1,108 @@
+// Shared helpers for the browser suite: console watching, naming, sending,
+// reading the message list, and a protocol-level WebSocket client.
+import { expect, type Page, type APIRequestContext } from "@playwright/test";
+import WebSocket from "ws";
+
+/** A short unique suffix, so tests sharing one server never collide. */
+export function uid(): string {
+  return Date.now().toString(36) + Math.floor(Math.random() * 1e6).toString(36);
+}
+
+/**
+ * Collects console errors, hydration warnings and uncaught exceptions.
+ * `allow` lists messages that are expected (the browser's own network
+ * errors while a server is deliberately down).
+ */
+export function watchConsole(page: Page, allow: RegExp[] = []): string[] {
+  const problems: string[] = [];
+  page.on("console", (m) => {
+    const text = m.text();
+    const bad = m.type() === "error" || /hydrat/i.test(text);
+    if (bad && !allow.some((re) => re.test(text))) problems.push(`${m.type()}: ${text}`);
+  });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
+  return problems;
+}
+
+/** Waits until the page's WASM has hydrated it. */
+export async function hydrated(page: Page): Promise<void> {
+  await expect(page.locator(".app.hydrated")).toHaveCount(1);
+}
+
+/** Chooses a name in the composer's name field and waits for the server's welcome. */
+export async function chooseName(page: Page, name: string): Promise<void> {
+  await hydrated(page);
+  await page.getByLabel("Your name").fill(name);
+  await page.getByLabel("Your name").press("Enter");
+  await expect(page.getByTestId("me")).toContainText(name);
+}
+
+/** Types a message in the composer and sends it with Enter. */
+export async function send(page: Page, text: string): Promise<void> {
+  const box = page.getByTestId("composer");
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+/** Joins (or creates) a room with the sidebar's room box. */
+export async function joinRoom(page: Page, room: string): Promise<void> {
+  await page.getByLabel("Join or create a room").fill(room);
+  await page.getByLabel("Join or create a room").press("Enter");
+  await expect(page.getByTestId("room-title")).toHaveText(room);
+}
+
+/** The texts of the confirmed messages shown, in order. */
+export async function texts(page: Page): Promise<string[]> {
+  return page.locator('[data-testid="message"] [data-testid="text"]').allInnerTexts();
+}
+
+/** The message ids shown, in order. */
+export async function ids(page: Page): Promise<number[]> {
+  const all = await page.locator('[data-testid="message"]').evaluateAll((els) =>
+    els.map((e) => Number(e.getAttribute("data-id"))),
+  );
+  return all;
+}
+
+/** Posts with the page's plain form, as a browser without JavaScript would. */
+export async function formPost(request: APIRequestContext, name: string, text: string) {
+  return request.post("/", { form: { name, text, room: "general" }, maxRedirects: 0 });
+}
+
+/** A protocol v1 client over a raw WebSocket (a script or another program). */
+export class WireClient {
+  private constructor(
+    private ws: WebSocket,
+    public frames: any[],
+  ) {}
+
+  static async connect(url: string): Promise<WireClient> {
+    const ws = new WebSocket(url);
+    const frames: any[] = [];
+    ws.on("message", (data) => frames.push(JSON.parse(String(data))));
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    return new WireClient(ws, frames);
+  }
+
+  send(frame: object): void {
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Waits for the first received frame that matches. */
+  async waitFor(match: (f: any) => boolean, timeoutMs = 10_000): Promise<any> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const found = this.frames.find(match);
+      if (found) return found;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no matching frame; got ${JSON.stringify(this.frames)}`);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}

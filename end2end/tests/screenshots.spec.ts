@@ -1,0 +1,47 @@
+// Screenshots of a conversation on a desktop and on a 360 px phone, saved as
+// test artifacts (test-results/…/desktop.png, mobile.png).
+import { test, expect, type Browser } from "@playwright/test";
+import { chooseName, joinRoom, send, uid, watchConsole } from "./helpers";
+
+async function conversation(browser: Browser, viewport: { width: number; height: number }) {
+  const room = `design-${uid().slice(-4)}`;
+  const friendContext = await browser.newContext();
+  const friend = await friendContext.newPage();
+  await friend.goto("/");
+  await chooseName(friend, "Grace");
+  const context = await browser.newContext({ viewport, colorScheme: "light" });
+  const page = await context.newPage();
+  const problems = watchConsole(page);
+  await page.goto("/");
+  await chooseName(page, "Ada");
+  await joinRoom(page, room);
+  await joinRoom(friend, room);
+  await send(friend, "Morning! Did the release go out?");
+  await send(page, "It did. Release notes are in #general.");
+  await send(page, "Hydration is clean, and the bundle is under budget.");
+  await send(friend, "Nice. <b>Markup</b> stays text, too.");
+  await friend.getByTestId("composer").pressSequentially("typing");
+  await expect(page.getByTestId("typing")).toHaveText("Grace is typing…");
+  const close = async () => {
+    await context.close();
+    await friendContext.close();
+  };
+  return { page, problems, close };
+}
+
+test("desktop and 360 px mobile screenshots", async ({ browser }, testInfo) => {
+  for (const [name, viewport] of [
+    ["desktop", { width: 1280, height: 800 }],
+    ["mobile", { width: 360, height: 740 }],
+  ] as const) {
+    const { page, problems, close } = await conversation(browser, viewport);
+    // Nothing overflows sideways, even at 360 px.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    const file = testInfo.outputPath(`${name}.png`);
+    await page.screenshot({ path: file });
+    await testInfo.attach(name, { path: file, contentType: "image/png" });
+    expect(problems).toEqual([]);
+    await close();
+  }
+});

@@ -1,0 +1,81 @@
+// Nothing a user types becomes markup or runs: not in the live list, not in
+// the server-rendered page, not in the data serialized for hydration.
+import { test, expect, type Page } from "@playwright/test";
+import { chooseName, formPost, hydrated, joinRoom, send, texts, uid, watchConsole } from "./helpers";
+
+const PAYLOADS = [
+  `<img src=x onerror="window.__canary='pwned';alert(1)">`,
+  `<script>window.__canary='pwned';alert(2)</script>`,
+  `</script><script>window.__canary='pwned';alert(3)</script>`,
+  `"><svg onload="window.__canary='pwned';alert(4)">`,
+  `<a href="javascript:alert(5)">click me</a>`,
+  `{{7*7}} \${7*7} &lt;b&gt;entity&lt;/b&gt; <!-- comment -->`,
+];
+
+async function guarded(page: Page): Promise<{ dialogs: string[] }> {
+  const dialogs: string[] = [];
+  page.on("dialog", async (d) => {
+    dialogs.push(d.message());
+    await d.dismiss();
+  });
+  await page.addInitScript(() => {
+    (window as any).__canary = "intact";
+  });
+  return { dialogs };
+}
+
+test("XSS payloads in the composer, the name and the room box display literally and never run", async ({
+  browser,
+  request,
+}) => {
+  const room = `xss-${uid()}`;
+  const writer = await (await browser.newContext()).newPage();
+  const reader = await (await browser.newContext()).newPage();
+  const w = await guarded(writer);
+  const r = await guarded(reader);
+  const problems = [...[writer, reader].map((p) => watchConsole(p))];
+  await writer.goto("/");
+  await reader.goto("/");
+
+  // A name that looks like markup is just a name.
+  const evilName = `<img src=x onerror=alert(9)>`;
+  await chooseName(writer, evilName);
+  await chooseName(reader, `reader-${uid()}`);
+  await joinRoom(writer, room);
+  await joinRoom(reader, room);
+
+  for (const text of PAYLOADS) await send(writer, text);
+  for (const page of [writer, reader]) {
+    await expect.poll(() => texts(page)).toEqual(PAYLOADS);
+    await expect(page.getByTestId("members")).toContainText(evilName);
+    // No element came from the payloads.
+    await expect(page.locator(".messages img, .messages script, .messages svg, .messages a")).toHaveCount(0);
+  }
+  await expect(reader.locator('[data-testid="author"]').first()).toHaveText(evilName);
+
+  // The room box refuses markup inline; nothing is joined or sent.
+  await reader.getByLabel("Join or create a room").fill(`<script>alert(6)</script>`);
+  await expect(reader.getByTestId("room-error")).toContainText("Room names use a–z");
+  await reader.getByLabel("Join or create a room").press("Enter");
+  await expect(reader.getByTestId("room-title")).toHaveText(room);
+  await expect(reader.locator(".room-list script")).toHaveCount(0);
+
+  // Through the server-rendered page too: payloads posted to general with the
+  // plain form, then a fresh page renders and hydrates them.
+  for (const text of PAYLOADS.slice(0, 4)) {
+    expect((await formPost(request, `form-${uid()}`, text)).status()).toBe(303);
+  }
+  const fresh = await (await browser.newContext()).newPage();
+  const f = await guarded(fresh);
+  problems.push(watchConsole(fresh));
+  await fresh.goto("/");
+  await hydrated(fresh);
+  const shown = await texts(fresh);
+  for (const text of PAYLOADS.slice(0, 4)) expect(shown).toContain(text);
+
+  for (const page of [writer, reader, fresh]) {
+    expect(await page.evaluate(() => (window as any).__canary)).toBe("intact");
+  }
+  expect([...w.dialogs, ...r.dialogs, ...f.dialogs]).toEqual([]);
+  expect(problems.flat()).toEqual([]);
+});
