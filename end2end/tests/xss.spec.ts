@@ -73,9 +73,35 @@ test("XSS payloads in the composer, the name and the room box display literally 
   const shown = await texts(fresh);
   for (const text of PAYLOADS.slice(0, 4)) expect(shown).toContain(text);
 
-  for (const page of [writer, reader, fresh]) {
+  // A refused form post comes back with its text in the textarea: still text.
+  const refused = await (await browser.newContext()).newPage();
+  const rf = await guarded(refused);
+  await refused.goto("/");
+  await hydrated(refused);
+  const payload = `</textarea><script>window.__canary='pwned';alert(7)</script>`;
+  await Promise.all([
+    refused.waitForURL("/"),
+    refused.evaluate((text) => {
+      const form = document.createElement("form");
+      form.method = "post";
+      form.action = "/";
+      for (const [name, value] of [["name", ""], ["text", text]]) {
+        const input = document.createElement("input");
+        input.name = name;
+        input.value = value;
+        form.appendChild(input);
+      }
+      document.body.appendChild(form);
+      form.submit();
+    }, payload),
+  ]);
+  await expect(refused.getByTestId("name-error")).toContainText("1 to 32 characters");
+  await expect(refused.getByTestId("composer")).toHaveValue(payload);
+  await hydrated(refused);
+
+  for (const page of [writer, reader, fresh, refused]) {
     expect(await page.evaluate(() => (window as any).__canary)).toBe("intact");
   }
-  expect([...w.dialogs, ...r.dialogs, ...f.dialogs]).toEqual([]);
+  expect([...w.dialogs, ...r.dialogs, ...f.dialogs, ...rf.dialogs]).toEqual([]);
   expect(problems.flat()).toEqual([]);
 });

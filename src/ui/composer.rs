@@ -15,6 +15,13 @@ use leptos::prelude::*;
 /// The counter shows from this many characters on.
 const COUNTER_FROM: usize = MAX_TEXT_CHARS - 200;
 
+/// Text for inside `<textarea>`, which tachys writes unescaped (it is
+/// RCDATA, where only `&` and `<` matter): without this a refused post whose
+/// text holds `</textarea><script>…` would become markup when re-rendered.
+fn rcdata(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;")
+}
+
 /// The form error that belongs under the text (not the name).
 fn text_error(error: Option<&FormError>) -> Option<String> {
     error
@@ -23,6 +30,17 @@ fn text_error(error: Option<&FormError>) -> Option<String> {
 }
 
 /// The message form.
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn textarea_text_cannot_close_the_textarea() {
+        assert_eq!(
+            super::rcdata("</textarea><script>&amp;"),
+            "&lt;/textarea>&lt;script>&amp;amp;"
+        );
+    }
+}
+
 #[component]
 pub fn Composer(data: PageData) -> impl IntoView {
     let chat = expect_context::<Chat>();
@@ -70,7 +88,7 @@ pub fn Composer(data: PageData) -> impl IntoView {
         }
     };
     let placeholder = move || format!("Message #{}", chat.current.get());
-    let initial_text = data.text;
+    let initial_text = rcdata(&data.text);
 
     view! {
         <form class="composer" method="post" action="/" on:submit=on_submit>

@@ -1,0 +1,192 @@
+//! The page routes against a real server: the server-rendered page and the
+//! plain form (`POST /`) that browsers without JavaScript use.
+
+mod common;
+
+use chat::server::config::Config;
+use common::*;
+use serde_json::json;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A response: status, headers (lower-cased names), body.
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection (`Connection: close`).
+async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    Response {
+        status,
+        headers,
+        body: if chunked { dechunk(body) } else { body.to_owned() },
+    }
+}
+
+/// The body of a `Transfer-Encoding: chunked` response.
+fn dechunk(mut rest: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    body
+}
+
+async fn post_form(addr: SocketAddr, fields: &[(&str, &str)], extra: &[(&str, &str)]) -> Response {
+    let body = serde_urlencoded::to_string(fields).unwrap();
+    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    headers.extend_from_slice(extra);
+    http(addr, "POST", "/", &headers, &body).await
+}
+
+#[tokio::test]
+async fn the_page_renders_general_and_its_members() {
+    let server = TestServer::start(fast()).await;
+    let mut alice = server.member("alice", "general").await;
+    alice.send(json!({"type": "send", "room": "general", "text": "<b>hi</b> & bye"})).await;
+    alice.recv_type("message").await;
+
+    let page = http(server.addr, "GET", "/", &[], "").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(page.body.contains("&lt;b&gt;hi&lt;&#x2F;b&gt; &amp; bye"), "{}", page.body);
+    assert!(!page.body.contains("<b>hi</b>"));
+    assert!(page.body.contains(r#"<span class="member-name">alice</span>"#));
+    assert!(page.body.contains(r#"<form method="post" action="/" class="composer">"#));
+
+    let missing = http(server.addr, "GET", "/nope", &[], "").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("Page not found"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_form_post_goes_through_the_hub_to_live_members() {
+    let server = TestServer::start(fast()).await;
+    let mut bob = server.member("bob", "general").await;
+    bob.send(json!({"type": "send", "room": "general", "text": "first"})).await;
+    bob.recv_type("message").await;
+
+    let posted = post_form(server.addr, &[("name", " Zoë "), ("text", "<script>x</script>\r\nline 2"), ("room", "general")], &[]).await;
+    assert_eq!(posted.status, 303);
+    assert_eq!(posted.header("location"), Some("/#end"));
+    let cookie = posted.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("chat_name=Zo%C3%AB;"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"));
+
+    // The same broadcast as a WebSocket send: next id, sanitized text, escaped html.
+    let message = bob.recv_type("message").await;
+    assert_eq!(message["id"], 2);
+    assert_eq!(message["user"], "Zoë");
+    assert_eq!(message["text"], "<script>x</script>\nline 2");
+    assert_eq!(message["html"], "&lt;script&gt;x&lt;&#x2F;script&gt;<br>line 2");
+
+    // The page shows it, and remembers the name from the cookie.
+    let page = http(server.addr, "GET", "/", &[("Cookie", "chat_name=Zo%C3%AB")], "").await;
+    assert!(page.body.contains("&lt;script&gt;x&lt;&#x2F;script&gt;<br>line 2"));
+    assert!(page.body.contains(r#"data-testid="name" value="Zoë""#), "{}", page.body);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn refused_form_posts_say_why_and_keep_the_text() {
+    let config = Config {
+        rate_per_sec: 0.001,
+        rate_burst: 2.0,
+        ..Config::default()
+    };
+    let server = TestServer::start(config).await;
+    let (mut live, _) = server.user("taken").await;
+    live.join("general").await;
+    let addr = server.addr;
+
+    // The refused text comes back in the textarea, and cannot leave it.
+    let text = "keep </textarea><script>alert(1)</script> &amp;";
+    let empty_name = post_form(addr, &[("name", "  "), ("text", text)], &[]).await;
+    assert_eq!(empty_name.status, 422);
+    assert!(empty_name.body.contains("a name is 1 to 32 characters"));
+    assert!(
+        empty_name
+            .body
+            .contains(">keep &lt;/textarea>&lt;script>alert(1)&lt;/script> &amp;amp;</textarea>"),
+        "{}",
+        empty_name.body
+    );
+    assert!(!empty_name.body.contains("<script>alert(1)"));
+
+    let taken = post_form(addr, &[("name", "TAKEN"), ("text", "hi")], &[]).await;
+    assert_eq!(taken.status, 422);
+    assert!(taken.body.contains("is in use"));
+
+    let long = "x".repeat(2001);
+    let too_long = post_form(addr, &[("name", "carol"), ("text", &long)], &[]).await;
+    assert_eq!(too_long.status, 422);
+    assert!(too_long.body.contains("Not sent: a message is 1 to 2000 characters"));
+
+    let no_room = post_form(addr, &[("name", "carol"), ("text", "hi"), ("room", "nowhere")], &[]).await;
+    assert_eq!(no_room.status, 422);
+    let bad_room = post_form(addr, &[("name", "carol"), ("text", "hi"), ("room", "<b>")], &[]).await;
+    assert_eq!(bad_room.status, 422);
+
+    let foreign = post_form(addr, &[("name", "carol"), ("text", "csrf")], &[("Origin", "http://evil.example")]).await;
+    assert_eq!(foreign.status, 403);
+
+    // The rate limit is per name: a burst of 2, then 429.
+    for _ in 0..2 {
+        assert_eq!(post_form(addr, &[("name", "dan"), ("text", "ok")], &[]).await.status, 303);
+    }
+    let limited = post_form(addr, &[("name", "dan"), ("text", "one too many")], &[]).await;
+    assert_eq!(limited.status, 429);
+    assert!(limited.body.contains("slow down"));
+    assert_eq!(post_form(addr, &[("name", "erin"), ("text", "ok")], &[]).await.status, 303);
+
+    // Only the three accepted posts reached the room, with ids 1..3.
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let m = live.recv_type("message").await;
+        got.push((m["id"].as_u64().unwrap(), m["user"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(got, [(1, "dan".into()), (2, "dan".into()), (3, "erin".into())]);
+    live.quiet().await;
+    server.stop().await;
+}
