@@ -291,7 +291,10 @@ impl<'de> Deserialize<'de> for UserField {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<UserField, E> {
                 Ok(UserField::Name(v.to_owned()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<UserField, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<UserField, A::Error> {
                 UserInfo::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(UserField::Info)
             }
@@ -315,7 +318,9 @@ impl<'de> Deserialize<'de> for ServerFrame {
             "welcome" => ServerFrame::Welcome {
                 user: match need(f.user, "user")? {
                     UserField::Info(info) => info,
-                    UserField::Name(_) => return Err(D::Error::custom("`user` must be {id, name}")),
+                    UserField::Name(_) => {
+                        return Err(D::Error::custom("`user` must be {id, name}"))
+                    }
                 },
                 token: need(f.token, "token")?,
                 rooms: need(f.rooms, "rooms")?,
@@ -606,7 +611,11 @@ mod tests {
         ];
         for frame in frames {
             let json = frame.to_json();
-            assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame, "{json}");
+            assert_eq!(
+                serde_json::from_str::<ServerFrame>(&json).unwrap(),
+                frame,
+                "{json}"
+            );
         }
         for bad in [
             r#"{"type":"welcome","user":"al","token":"t","rooms":[]}"#,

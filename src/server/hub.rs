@@ -319,7 +319,12 @@ impl HubHandle {
 
     /// Posts a message for someone without a WebSocket (the plain form): the
     /// same validation, store and broadcast as `send`. Resolves once stored.
-    pub async fn post(&self, name: &str, room: &str, text: &str) -> Result<ChatMessage, ProtocolError> {
+    pub async fn post(
+        &self,
+        name: &str,
+        room: &str,
+        text: &str,
+    ) -> Result<ChatMessage, ProtocolError> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Post {
             name: name.to_owned(),
@@ -877,7 +882,12 @@ impl Hub {
     /// Validates a form post as `hello` + `send` would: the name, that no live
     /// connection holds it, the room (which must exist), the poster's rate
     /// limit and the text.
-    fn check_post(&mut self, name: &str, room: &str, text: &str) -> Result<NewMessage, ProtocolError> {
+    fn check_post(
+        &mut self,
+        name: &str,
+        room: &str,
+        text: &str,
+    ) -> Result<NewMessage, ProtocolError> {
         let name = validate_name(name)?;
         let key = name.to_lowercase();
         if self.live_names.contains_key(&key) {

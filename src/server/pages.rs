@@ -68,7 +68,11 @@ pub async fn post(State(state): State<PageState>, req: Request) -> Response {
     let form: PostForm = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or_default(),
         Err(_) => {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "the form is larger than 64 KiB").into_response()
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the form is larger than 64 KiB",
+            )
+                .into_response()
         }
     };
     let room = match form.room.trim() {
@@ -95,7 +99,8 @@ pub async fn post(State(state): State<PageState>, req: Request) -> Response {
             };
             let error = FormError { code, message };
             let data = page_data(&state.hub, form.name, form.text, Some(error)).await;
-            let mut response = render(&state, Request::from_parts(parts, Body::empty()), data).await;
+            let mut response =
+                render(&state, Request::from_parts(parts, Body::empty()), data).await;
             *response.status_mut() = status;
             response
         }
@@ -118,7 +123,12 @@ fn name_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The page's data: `general`'s recent messages and members, and the form's state.
-async fn page_data(hub: &HubHandle, name: String, text: String, error: Option<FormError>) -> PageData {
+async fn page_data(
+    hub: &HubHandle,
+    name: String,
+    text: String,
+    error: Option<FormError>,
+) -> PageData {
     let (messages, members, unavailable) = match hub.snapshot(GENERAL_ROOM).await {
         Ok(s) => (s.messages, s.members, false),
         Err(e) => {

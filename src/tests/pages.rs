@@ -26,9 +26,18 @@ impl Response {
 }
 
 /// One HTTP/1.1 request over a fresh connection (`Connection: close`).
-async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -43,7 +52,14 @@ async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str
     let raw = String::from_utf8(raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -54,7 +70,11 @@ async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str
     Response {
         status,
         headers,
-        body: if chunked { dechunk(body) } else { body.to_owned() },
+        body: if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
     }
 }
 
@@ -83,16 +103,29 @@ async fn post_form(addr: SocketAddr, fields: &[(&str, &str)], extra: &[(&str, &s
 async fn the_page_renders_general_and_its_members() {
     let server = TestServer::start(fast()).await;
     let mut alice = server.member("alice", "general").await;
-    alice.send(json!({"type": "send", "room": "general", "text": "<b>hi</b> & bye"})).await;
+    alice
+        .send(json!({"type": "send", "room": "general", "text": "<b>hi</b> & bye"}))
+        .await;
     alice.recv_type("message").await;
 
     let page = http(server.addr, "GET", "/", &[], "").await;
     assert_eq!(page.status, 200);
-    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
-    assert!(page.body.contains("&lt;b&gt;hi&lt;&#x2F;b&gt; &amp; bye"), "{}", page.body);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(
+        page.body.contains("&lt;b&gt;hi&lt;&#x2F;b&gt; &amp; bye"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("<b>hi</b>"));
-    assert!(page.body.contains(r#"<span class="member-name">alice</span>"#));
-    assert!(page.body.contains(r#"<form method="post" action="/" class="composer">"#));
+    assert!(page
+        .body
+        .contains(r#"<span class="member-name">alice</span>"#));
+    assert!(page
+        .body
+        .contains(r#"<form method="post" action="/" class="composer">"#));
 
     let missing = http(server.addr, "GET", "/nope", &[], "").await;
     assert_eq!(missing.status, 404);
@@ -104,10 +137,20 @@ async fn the_page_renders_general_and_its_members() {
 async fn a_form_post_goes_through_the_hub_to_live_members() {
     let server = TestServer::start(fast()).await;
     let mut bob = server.member("bob", "general").await;
-    bob.send(json!({"type": "send", "room": "general", "text": "first"})).await;
+    bob.send(json!({"type": "send", "room": "general", "text": "first"}))
+        .await;
     bob.recv_type("message").await;
 
-    let posted = post_form(server.addr, &[("name", " Zoë "), ("text", "<script>x</script>\r\nline 2"), ("room", "general")], &[]).await;
+    let posted = post_form(
+        server.addr,
+        &[
+            ("name", " Zoë "),
+            ("text", "<script>x</script>\r\nline 2"),
+            ("room", "general"),
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(posted.status, 303);
     assert_eq!(posted.header("location"), Some("/#end"));
     let cookie = posted.header("set-cookie").unwrap();
@@ -119,12 +162,28 @@ async fn a_form_post_goes_through_the_hub_to_live_members() {
     assert_eq!(message["id"], 2);
     assert_eq!(message["user"], "Zoë");
     assert_eq!(message["text"], "<script>x</script>\nline 2");
-    assert_eq!(message["html"], "&lt;script&gt;x&lt;&#x2F;script&gt;<br>line 2");
+    assert_eq!(
+        message["html"],
+        "&lt;script&gt;x&lt;&#x2F;script&gt;<br>line 2"
+    );
 
     // The page shows it, and remembers the name from the cookie.
-    let page = http(server.addr, "GET", "/", &[("Cookie", "chat_name=Zo%C3%AB")], "").await;
-    assert!(page.body.contains("&lt;script&gt;x&lt;&#x2F;script&gt;<br>line 2"));
-    assert!(page.body.contains(r#"data-testid="name" value="Zoë""#), "{}", page.body);
+    let page = http(
+        server.addr,
+        "GET",
+        "/",
+        &[("Cookie", "chat_name=Zo%C3%AB")],
+        "",
+    )
+    .await;
+    assert!(page
+        .body
+        .contains("&lt;script&gt;x&lt;&#x2F;script&gt;<br>line 2"));
+    assert!(
+        page.body.contains(r#"data-testid="name" value="Zoë""#),
+        "{}",
+        page.body
+    );
     server.stop().await;
 }
 
@@ -161,32 +220,65 @@ async fn refused_form_posts_say_why_and_keep_the_text() {
     let long = "x".repeat(2001);
     let too_long = post_form(addr, &[("name", "carol"), ("text", &long)], &[]).await;
     assert_eq!(too_long.status, 422);
-    assert!(too_long.body.contains("Not sent: a message is 1 to 2000 characters"));
+    assert!(too_long
+        .body
+        .contains("Not sent: a message is 1 to 2000 characters"));
 
-    let no_room = post_form(addr, &[("name", "carol"), ("text", "hi"), ("room", "nowhere")], &[]).await;
+    let no_room = post_form(
+        addr,
+        &[("name", "carol"), ("text", "hi"), ("room", "nowhere")],
+        &[],
+    )
+    .await;
     assert_eq!(no_room.status, 422);
-    let bad_room = post_form(addr, &[("name", "carol"), ("text", "hi"), ("room", "<b>")], &[]).await;
+    let bad_room = post_form(
+        addr,
+        &[("name", "carol"), ("text", "hi"), ("room", "<b>")],
+        &[],
+    )
+    .await;
     assert_eq!(bad_room.status, 422);
 
-    let foreign = post_form(addr, &[("name", "carol"), ("text", "csrf")], &[("Origin", "http://evil.example")]).await;
+    let foreign = post_form(
+        addr,
+        &[("name", "carol"), ("text", "csrf")],
+        &[("Origin", "http://evil.example")],
+    )
+    .await;
     assert_eq!(foreign.status, 403);
 
     // The rate limit is per name: a burst of 2, then 429.
     for _ in 0..2 {
-        assert_eq!(post_form(addr, &[("name", "dan"), ("text", "ok")], &[]).await.status, 303);
+        assert_eq!(
+            post_form(addr, &[("name", "dan"), ("text", "ok")], &[])
+                .await
+                .status,
+            303
+        );
     }
     let limited = post_form(addr, &[("name", "dan"), ("text", "one too many")], &[]).await;
     assert_eq!(limited.status, 429);
     assert!(limited.body.contains("slow down"));
-    assert_eq!(post_form(addr, &[("name", "erin"), ("text", "ok")], &[]).await.status, 303);
+    assert_eq!(
+        post_form(addr, &[("name", "erin"), ("text", "ok")], &[])
+            .await
+            .status,
+        303
+    );
 
     // Only the three accepted posts reached the room, with ids 1..3.
     let mut got = Vec::new();
     for _ in 0..3 {
         let m = live.recv_type("message").await;
-        got.push((m["id"].as_u64().unwrap(), m["user"].as_str().unwrap().to_owned()));
+        got.push((
+            m["id"].as_u64().unwrap(),
+            m["user"].as_str().unwrap().to_owned(),
+        ));
     }
-    assert_eq!(got, [(1, "dan".into()), (2, "dan".into()), (3, "erin".into())]);
+    assert_eq!(
+        got,
+        [(1, "dan".into()), (2, "dan".into()), (3, "erin".into())]
+    );
     live.quiet().await;
     server.stop().await;
 }

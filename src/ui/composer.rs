@@ -50,8 +50,7 @@ pub fn Composer(data: PageData) -> impl IntoView {
     let chars = move || text.with(|t| t.trim().chars().count());
 
     let submit = move || {
-        if chat.me.get_untracked().is_none()
-            && !chat.submit_name(&chat.wanted_name.get_untracked())
+        if chat.me.get_untracked().is_none() && !chat.submit_name(&chat.wanted_name.get_untracked())
         {
             return;
         }
@@ -80,7 +79,10 @@ pub fn Composer(data: PageData) -> impl IntoView {
     let counter = move || {
         let n = chars();
         if n > MAX_TEXT_CHARS {
-            format!("{} over the {MAX_TEXT_CHARS}-character limit", n - MAX_TEXT_CHARS)
+            format!(
+                "{} over the {MAX_TEXT_CHARS}-character limit",
+                n - MAX_TEXT_CHARS
+            )
         } else if n >= COUNTER_FROM {
             format!("{} characters left", MAX_TEXT_CHARS - n)
         } else {

@@ -88,10 +88,7 @@ fn group(entries: &[Entry]) -> Vec<Row> {
 #[component]
 pub fn RoomHeader() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let count = move || {
-        chat.current_room()
-            .map_or(0, |r| r.members.with(Vec::len))
-    };
+    let count = move || chat.current_room().map_or(0, |r| r.members.with(Vec::len));
     view! {
         <header class="room-head">
             <h2 id="room-title">
@@ -138,9 +135,7 @@ pub fn MessageList() -> impl IntoView {
     // "Load older" change neither the last key nor the room.
     let last = Memo::new(move |_| {
         let last_entry = rows.with(|r| r.last().map(|row| row.entry.key()));
-        let pending = room
-            .get()
-            .map_or(0, |r| r.pending.with(Vec::len));
+        let pending = room.get().map_or(0, |r| r.pending.with(Vec::len));
         (chat.current.get(), last_entry, pending)
     });
     Effect::new(move |previous: Option<(String, Option<String>, usize)>| {
@@ -155,7 +150,8 @@ pub fn MessageList() -> impl IntoView {
     });
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
-            let bottom = el.scroll_top() + el.client_height() >= el.scroll_height() - BOTTOM_SLACK_PX;
+            let bottom =
+                el.scroll_top() + el.client_height() >= el.scroll_height() - BOTTOM_SLACK_PX;
             at_bottom.set(bottom);
             if bottom {
                 new_below.set(false);

@@ -403,7 +403,8 @@ impl Chat {
         self.send(&ClientFrame::Leave {
             room: name.to_owned(),
         });
-        self.rooms.update(|rooms| rooms.retain(|r| &*r.name != name));
+        self.rooms
+            .update(|rooms| rooms.retain(|r| &*r.name != name));
         if self.current.get_untracked() == name {
             self.switch(GENERAL_ROOM);
         }
@@ -643,8 +644,7 @@ impl Chat {
             .map(|m| m.text.clone())
             .collect();
         if r.entries.with_untracked(Vec::is_empty) {
-            r.has_older
-                .set(messages.first().is_some_and(|m| m.id > 1));
+            r.has_older.set(messages.first().is_some_and(|m| m.id > 1));
         }
         r.append(messages);
         let generation = self.generation.get_value();
@@ -672,7 +672,9 @@ impl Chat {
             r.pending.update(|p| p.retain(|x| x.nonce != *nonce));
         }
         r.typing.update(|t| t.retain(|(x, _)| *x != message.user));
-        let theirs = self.me.with_untracked(|me| me.as_deref() != Some(&message.user));
+        let theirs = self
+            .me
+            .with_untracked(|me| me.as_deref() != Some(&message.user));
         if r.append(vec![message]) > 0 && theirs && self.current.get_untracked() != *r.name {
             r.unread.update(|n| *n += 1);
         }
