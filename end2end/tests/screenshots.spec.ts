@@ -1,15 +1,21 @@
-// Screenshots of a conversation on a desktop and on a 360 px phone, saved as
-// test artifacts (test-results/…/desktop.png, mobile.png).
+// Screenshots of a conversation on a desktop (light and dark) and on a 360 px
+// phone, saved as test artifacts (test-results/…/desktop.png,
+// desktop-dark.png, mobile.png).
 import { test, expect, type Browser } from "@playwright/test";
 import { chooseName, joinRoom, send, uid, watchConsole } from "./helpers";
 
-async function conversation(browser: Browser, viewport: { width: number; height: number }) {
+type Look = { width: number; height: number; scheme: "light" | "dark" };
+
+async function conversation(browser: Browser, look: Look) {
   const room = `design-${uid().slice(-4)}`;
   const friendContext = await browser.newContext();
   const friend = await friendContext.newPage();
   await friend.goto("/");
   await chooseName(friend, "Grace");
-  const context = await browser.newContext({ viewport, colorScheme: "light" });
+  const context = await browser.newContext({
+    viewport: { width: look.width, height: look.height },
+    colorScheme: look.scheme,
+  });
   const page = await context.newPage();
   const problems = watchConsole(page);
   await page.goto("/");
@@ -29,12 +35,13 @@ async function conversation(browser: Browser, viewport: { width: number; height:
   return { page, problems, close };
 }
 
-test("desktop and 360 px mobile screenshots", async ({ browser }, testInfo) => {
-  for (const [name, viewport] of [
-    ["desktop", { width: 1280, height: 800 }],
-    ["mobile", { width: 360, height: 740 }],
+test("desktop (light, dark) and 360 px mobile screenshots", async ({ browser }, testInfo) => {
+  for (const [name, look] of [
+    ["desktop", { width: 1280, height: 800, scheme: "light" }],
+    ["desktop-dark", { width: 1280, height: 800, scheme: "dark" }],
+    ["mobile", { width: 360, height: 740, scheme: "light" }],
   ] as const) {
-    const { page, problems, close } = await conversation(browser, viewport);
+    const { page, problems, close } = await conversation(browser, look);
     // Nothing overflows sideways, even at 360 px.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);

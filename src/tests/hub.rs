@@ -9,7 +9,6 @@ use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -673,20 +672,4 @@ async fn shutdown_closes_every_socket_with_1001() {
     assert!(tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
         .is_err());
-}
-
-#[tokio::test]
-async fn the_page_is_served_with_the_hydration_scripts() {
-    let server = TestServer::start(Config::default()).await;
-    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    tcp.read_to_string(&mut body).await.unwrap();
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    assert!(body.contains("data-testid=\"status\""));
-    assert!(body.contains("/pkg/chat.js"));
-    server.stop().await;
 }
