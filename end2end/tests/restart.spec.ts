@@ -9,7 +9,8 @@ import { chooseName, ids, send, texts, uid, watchConsole, WireClient } from "./h
 
 const port = Number(process.env.E2E_PORT ?? 3100) + 1;
 const origin = `http://127.0.0.1:${port}`;
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-e2e-restart-"));
+// This test's own store, made when the test runs (not when the file is listed).
+let dataDir = "";
 
 /** Starts the release binary on `port` with this test's own store, and waits until it serves. */
 async function startServer(): Promise<ChildProcess> {
@@ -46,6 +47,7 @@ async function stopServer(child: ChildProcess): Promise<void> {
 const OUTAGE = [/WebSocket connection to .* failed/, /ERR_CONNECTION_REFUSED/];
 
 test("a restart mid-conversation: banner, reconnect, nothing lost or doubled", async ({ browser }) => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-e2e-restart-"));
   let server = await startServer();
   try {
     const pages: Page[] = [];
@@ -109,5 +111,6 @@ test("a restart mid-conversation: banner, reconnect, nothing lost or doubled", a
     expect(problems.flat()).toEqual([]);
   } finally {
     await stopServer(server);
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
