@@ -136,6 +136,20 @@ fn ChatPage(data: PageData) -> impl IntoView {
             </header>
             <div class="banners">
                 <Banner/>
+                {move || {
+                    chat.notice
+                        .get()
+                        .map(|text| {
+                            view! {
+                                <p class="banner warn" role="alert" data-testid="notice-banner">
+                                    <span>{text}</span>
+                                    <button type="button" on:click=move |_| chat.notice.set(None)>
+                                        "Dismiss"
+                                    </button>
+                                </p>
+                            }
+                        })
+                }}
                 {data
                     .unavailable
                     .then(|| {

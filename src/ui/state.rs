@@ -182,7 +182,8 @@ pub struct Chat {
     pub current: RwSignal<String>,
     /// Why the last join was refused (local rule check, `bad_room`, `too_many_rooms`).
     pub room_error: RwSignal<Option<String>>,
-    /// A server error that belongs to no field or message.
+    /// A server error that belongs to no field or message (shown in a
+    /// dismissible banner).
     pub notice: RwSignal<Option<String>>,
     /// True once the page is hydrated (JavaScript runs): shows JS-only
     /// controls and local times.
@@ -375,8 +376,11 @@ impl Chat {
         self.room_error.set(None);
         if self.room(&name).is_none() {
             self.rooms.update(|rooms| rooms.push(Room::new(&name)));
-            self.pending_join.set_value(Some(name.clone()));
-            self.send_join(&name);
+            // Offline (or not yet welcomed), `welcome` joins every room.
+            if self.conn.get_untracked() == Conn::Online {
+                self.pending_join.set_value(Some(name.clone()));
+                self.send_join(&name);
+            }
             self.rooms_changed();
         }
         self.switch(&name);
@@ -722,5 +726,233 @@ impl Chat {
             }
             _ => self.notice.set(Some(message)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::UserInfo;
+
+    fn message(id: u64, user: &str, text: &str, nonce: Option<&str>) -> ChatMessage {
+        ChatMessage {
+            room: GENERAL_ROOM.into(),
+            id,
+            user: user.into(),
+            text: text.into(),
+            html: text.into(),
+            ts: 0,
+            nonce: nonce.map(str::to_owned),
+        }
+    }
+
+    fn texts(room: &Room) -> Vec<String> {
+        room.entries.with_untracked(|e| {
+            e.iter()
+                .map(|x| match x {
+                    Entry::Message(m) => m.text.clone(),
+                    Entry::Notice { text, .. } => format!("[{text}]"),
+                })
+                .collect()
+        })
+    }
+
+    /// A page rendered with messages 1 and 2, then welcomed as `me`.
+    fn online() -> (Owner, Chat) {
+        let owner = Owner::new();
+        let chat = owner.with(|| {
+            let chat = Chat::new(&PageData {
+                room: GENERAL_ROOM.into(),
+                messages: vec![message(1, "a", "one", None), message(2, "b", "two", None)],
+                ..PageData::default()
+            });
+            chat.apply(
+                ServerFrame::Welcome {
+                    user: UserInfo {
+                        id: "i".into(),
+                        name: "me".into(),
+                    },
+                    token: "t".into(),
+                    rooms: vec![GENERAL_ROOM.into()],
+                },
+                0.0,
+            );
+            chat
+        });
+        (owner, chat)
+    }
+
+    fn joined(chat: &Chat, messages: Vec<ChatMessage>) {
+        chat.apply(
+            ServerFrame::Joined {
+                room: GENERAL_ROOM.into(),
+                members: vec!["me".into()],
+                messages,
+                missed: false,
+            },
+            0.0,
+        );
+    }
+
+    #[test]
+    fn a_replay_after_a_reconnect_shows_each_message_once() {
+        let (owner, chat) = online();
+        owner.with(|| {
+            let room = chat.room(GENERAL_ROOM).unwrap();
+            // The replay overlaps what the page already shows.
+            joined(
+                &chat,
+                vec![message(2, "b", "two", None), message(3, "c", "three", None)],
+            );
+            chat.apply(ServerFrame::Message(message(3, "c", "three", None)), 0.0);
+            chat.apply(ServerFrame::Message(message(4, "c", "four", None)), 0.0);
+            assert_eq!(texts(&room), ["one", "two", "three", "four"]);
+            assert_eq!(room.last_id.get_value(), 4);
+        });
+    }
+
+    #[test]
+    fn our_messages_wait_offline_and_are_matched_by_nonce_or_in_the_replay() {
+        let (owner, chat) = online();
+        owner.with(|| {
+            let room = chat.room(GENERAL_ROOM).unwrap();
+            joined(&chat, vec![]);
+            chat.post("sent and echoed").unwrap();
+            chat.post("in flight at the drop").unwrap();
+            let nonce = room.pending.with_untracked(|p| p[0].nonce.clone());
+            chat.apply(
+                ServerFrame::Message(message(3, "me", "sent and echoed", Some(&nonce))),
+                0.0,
+            );
+            assert_eq!(room.pending.with_untracked(Vec::len), 1);
+
+            // The connection drops; a message typed offline waits unsent.
+            chat.disconnected();
+            chat.conn.set(Conn::Waiting { until: 0.0 });
+            chat.generation.update_value(|g| *g += 1);
+            chat.post("typed offline").unwrap();
+            assert_eq!(
+                room.pending.with_untracked(|p| p[1].sent_on),
+                None,
+                "not sent while offline"
+            );
+
+            // Back: the in-flight one was stored (it is in the replay), so it
+            // is not sent again; the offline one is sent now.
+            chat.conn.set(Conn::Online);
+            joined(&chat, vec![message(4, "me", "in flight at the drop", None)]);
+            let left: Vec<(String, Option<u64>)> = room
+                .pending
+                .with_untracked(|p| p.iter().map(|x| (x.text.clone(), x.sent_on)).collect());
+            assert_eq!(
+                left,
+                [(
+                    "typed offline".to_owned(),
+                    Some(chat.generation.get_value())
+                )]
+            );
+            assert_eq!(
+                texts(&room),
+                ["one", "two", "sent and echoed", "in flight at the drop"]
+            );
+        });
+    }
+
+    #[test]
+    fn errors_land_where_they_belong() {
+        let (owner, chat) = online();
+        owner.with(|| {
+            let room = chat.room(GENERAL_ROOM).unwrap();
+            joined(&chat, vec![]);
+            chat.post("too fast").unwrap();
+            let nonce = room.pending.with_untracked(|p| p[0].nonce.clone());
+            chat.apply(
+                ServerFrame::Error {
+                    code: ErrorCode::RateLimited,
+                    message: "slow down".into(),
+                    nonce: Some(nonce),
+                },
+                0.0,
+            );
+            assert_eq!(
+                room.pending.with_untracked(|p| p[0].error.clone()),
+                Some("slow down".into())
+            );
+
+            // A refused join takes the room away again and explains why.
+            assert!(chat.join("other"));
+            assert_eq!(chat.current.get_untracked(), "other");
+            chat.apply(
+                ServerFrame::Error {
+                    code: ErrorCode::TooManyRooms,
+                    message: "at most 50 rooms".into(),
+                    nonce: None,
+                },
+                0.0,
+            );
+            assert!(chat.room("other").is_none());
+            assert_eq!(chat.current.get_untracked(), GENERAL_ROOM);
+            assert_eq!(
+                chat.room_error.get_untracked(),
+                Some("at most 50 rooms".into())
+            );
+
+            // The rule is checked before anything is sent.
+            assert!(!chat.join("<script>"));
+            assert_eq!(chat.room_error.get_untracked(), Some(ROOM_RULE.into()));
+
+            chat.apply(
+                ServerFrame::Error {
+                    code: ErrorCode::NameTaken,
+                    message: "the name \"me\" is in use".into(),
+                    nonce: None,
+                },
+                0.0,
+            );
+            assert_eq!(chat.me.get_untracked(), None);
+            assert!(chat
+                .name_error
+                .get_untracked()
+                .unwrap()
+                .contains("choose another"));
+
+            chat.apply(
+                ServerFrame::Error {
+                    code: ErrorCode::BadRequest,
+                    message: "malformed".into(),
+                    nonce: None,
+                },
+                0.0,
+            );
+            assert_eq!(chat.notice.get_untracked(), Some("malformed".into()));
+        });
+    }
+
+    #[test]
+    fn presence_and_typing_update_the_room() {
+        let (owner, chat) = online();
+        owner.with(|| {
+            let room = chat.room(GENERAL_ROOM).unwrap();
+            joined(&chat, vec![]);
+            let presence = |state| ServerFrame::Presence {
+                room: GENERAL_ROOM.into(),
+                user: "zed".into(),
+                state,
+            };
+            chat.apply(presence(PresenceState::Joined), 0.0);
+            chat.apply(
+                ServerFrame::Typing {
+                    room: GENERAL_ROOM.into(),
+                    user: "zed".into(),
+                },
+                1_000.0,
+            );
+            assert_eq!(room.members.get_untracked(), ["me", "zed"]);
+            assert_eq!(room.typing.get_untracked(), [("zed".to_owned(), 6_000.0)]);
+            chat.apply(presence(PresenceState::Left), 2_000.0);
+            assert_eq!(room.members.get_untracked(), ["me"]);
+            assert!(room.typing.get_untracked().is_empty());
+            assert_eq!(texts(&room), ["one", "two", "[zed joined]", "[zed left]"]);
+        });
     }
 }
