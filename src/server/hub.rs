@@ -634,10 +634,7 @@ impl Hub {
         if let Some(&holder) = self.live_names.get(&key) {
             let holder_token = self.sessions.get(&holder).and_then(|s| s.token.clone());
             if known.is_none() || holder_token != known {
-                return Err(ProtocolError::new(
-                    ErrorCode::NameTaken,
-                    format!("the name {name:?} is in use"),
-                ));
+                return Err(name_taken(name));
             }
         }
         let token = match known {
@@ -852,10 +849,7 @@ impl Hub {
     ) -> Result<(), ProtocolError> {
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         if !self.session(conn)?.sends.take(rate, burst) {
-            return Err(ProtocolError::new(
-                ErrorCode::RateLimited,
-                format!("slow down: at most {rate} messages a second (bursts of {burst})"),
-            ));
+            return Err(rate_limited(rate, burst));
         }
         self.joined_room(conn, &room)?;
         let text = sanitize_text(text)?;
@@ -891,17 +885,11 @@ impl Hub {
         let name = validate_name(name)?;
         let key = name.to_lowercase();
         if self.live_names.contains_key(&key) {
-            return Err(ProtocolError::new(
-                ErrorCode::NameTaken,
-                format!("the name {name:?} is in use"),
-            ));
+            return Err(name_taken(name));
         }
         validate_room(room)?;
         if !self.rooms.contains_key(room) {
-            return Err(ProtocolError::new(
-                ErrorCode::BadRoom,
-                format!("there is no room {room:?}"),
-            ));
+            return Err(no_such_room(room));
         }
         let text = sanitize_text(text)?;
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
@@ -916,10 +904,7 @@ impl Hub {
             .entry(key)
             .or_insert_with(|| Bucket::full(burst));
         if !bucket.take(rate, burst) {
-            return Err(ProtocolError::new(
-                ErrorCode::RateLimited,
-                format!("slow down: at most {rate} messages a second (bursts of {burst})"),
-            ));
+            return Err(rate_limited(rate, burst));
         }
         Ok(new_message(room.to_owned(), name.to_owned(), text))
     }
@@ -928,10 +913,7 @@ impl Hub {
     fn on_snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
         validate_room(room)?;
         let Some(r) = self.rooms.get(room) else {
-            return Err(ProtocolError::new(
-                ErrorCode::BadRoom,
-                format!("there is no room {room:?}"),
-            ));
+            return Err(no_such_room(room));
         };
         let messages = self
             .reader
@@ -1076,6 +1058,24 @@ impl Hub {
             }
         }
     }
+}
+
+/// `name_taken`: a live connection holds `name`.
+fn name_taken(name: &str) -> ProtocolError {
+    ProtocolError::new(ErrorCode::NameTaken, format!("the name {name:?} is in use"))
+}
+
+/// `rate_limited`, saying the limit.
+fn rate_limited(rate: f64, burst: f64) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::RateLimited,
+        format!("slow down: at most {rate} messages a second (bursts of {burst})"),
+    )
+}
+
+/// `bad_room` for a well-formed name that no room has.
+fn no_such_room(room: &str) -> ProtocolError {
+    ProtocolError::new(ErrorCode::BadRoom, format!("there is no room {room:?}"))
 }
 
 /// A message ready for the store, stamped now.

@@ -782,6 +782,14 @@ mod tests {
         (owner, chat)
     }
 
+    fn error(code: ErrorCode, message: &str, nonce: Option<String>) -> ServerFrame {
+        ServerFrame::Error {
+            code,
+            message: message.into(),
+            nonce,
+        }
+    }
+
     fn joined(chat: &Chat, messages: Vec<ChatMessage>) {
         chat.apply(
             ServerFrame::Joined {
@@ -866,14 +874,7 @@ mod tests {
             joined(&chat, vec![]);
             chat.post("too fast").unwrap();
             let nonce = room.pending.with_untracked(|p| p[0].nonce.clone());
-            chat.apply(
-                ServerFrame::Error {
-                    code: ErrorCode::RateLimited,
-                    message: "slow down".into(),
-                    nonce: Some(nonce),
-                },
-                0.0,
-            );
+            chat.apply(error(ErrorCode::RateLimited, "slow down", Some(nonce)), 0.0);
             assert_eq!(
                 room.pending.with_untracked(|p| p[0].error.clone()),
                 Some("slow down".into())
@@ -883,11 +884,7 @@ mod tests {
             assert!(chat.join("other"));
             assert_eq!(chat.current.get_untracked(), "other");
             chat.apply(
-                ServerFrame::Error {
-                    code: ErrorCode::TooManyRooms,
-                    message: "at most 50 rooms".into(),
-                    nonce: None,
-                },
+                error(ErrorCode::TooManyRooms, "at most 50 rooms", None),
                 0.0,
             );
             assert!(chat.room("other").is_none());
@@ -902,11 +899,7 @@ mod tests {
             assert_eq!(chat.room_error.get_untracked(), Some(ROOM_RULE.into()));
 
             chat.apply(
-                ServerFrame::Error {
-                    code: ErrorCode::NameTaken,
-                    message: "the name \"me\" is in use".into(),
-                    nonce: None,
-                },
+                error(ErrorCode::NameTaken, "the name \"me\" is in use", None),
                 0.0,
             );
             assert_eq!(chat.me.get_untracked(), None);
@@ -916,14 +909,7 @@ mod tests {
                 .unwrap()
                 .contains("choose another"));
 
-            chat.apply(
-                ServerFrame::Error {
-                    code: ErrorCode::BadRequest,
-                    message: "malformed".into(),
-                    nonce: None,
-                },
-                0.0,
-            );
+            chat.apply(error(ErrorCode::BadRequest, "malformed", None), 0.0);
             assert_eq!(chat.notice.get_untracked(), Some("malformed".into()));
         });
     }
