@@ -6,10 +6,14 @@
 //! - [`ui`]: the Leptos components (server-rendered, hydrated in the browser).
 //! - `render` (feature `ssr`): message text to safe HTML.
 //! - `server` (feature `ssr`): routes, the broadcast hub and WebSocket connections.
-//! - `store` (feature `ssr`): rooms and messages in SQLite, with group commit.
+//! - `store` (feature `ssr`): rooms and messages behind the store traits; SQLite
+//!   with group commit.
+//! - `wsframe` (feature `ssr`): WebSocket framing for the load generator and tests.
 //!
-//! Integration tests live in `src/tests/` (a real server on an ephemeral port,
-//! real WebSocket clients); the browser suite lives in `end2end/`.
+//! What the binaries and tests use is re-exported here: [`serve`],
+//! [`shutdown_signal`], [`Config`], [`SyncMode`]. Integration tests live in
+//! `tests/` (a real server on an ephemeral port, real WebSocket clients); the
+//! browser suite lives in `end2end/`.
 
 #![recursion_limit = "256"]
 
@@ -17,11 +21,18 @@ pub mod protocol;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
-pub mod render;
+mod render;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+pub mod wsframe;
+
+#[cfg(feature = "ssr")]
+pub use server::{config::Config, serve, shutdown_signal};
+#[cfg(feature = "ssr")]
+pub use store::SyncMode;
 
 /// The browser entry point: hydrates the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -24,6 +24,10 @@ pub const HISTORY_MAX_LIMIT: u32 = 100;
 /// The room that always exists.
 pub const GENERAL_ROOM: &str = "general";
 
+/// Close code for a server shutting down (RFC 6455 "going away").
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code for a frame over [`MAX_FRAME_BYTES`] (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code sent when a newer connection reclaims this identity with its token (*extension*).
 pub const CLOSE_REPLACED: u16 = 4000;
 /// Close code sent to a client whose outbound queue overflowed (*extension*).
@@ -419,6 +423,60 @@ impl ProtocolError {
             message: message.into(),
             nonce: None,
         }
+    }
+
+    /// `name_taken`: someone else holds `name`.
+    pub fn name_taken(name: &str) -> Self {
+        Self::new(ErrorCode::NameTaken, format!("the name {name:?} is in use"))
+    }
+
+    /// `rate_limited`, saying the limit.
+    pub fn rate_limited(rate: f64, burst: f64) -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            format!("slow down: at most {rate} messages a second (bursts of {burst})"),
+        )
+    }
+
+    /// `bad_room` for a well-formed name that no room has.
+    pub fn no_such_room(room: &str) -> Self {
+        Self::new(ErrorCode::BadRoom, format!("there is no room {room:?}"))
+    }
+
+    /// `not_in_room`: the room is not joined on this connection.
+    pub fn not_in_room(room: &str) -> Self {
+        Self::new(ErrorCode::NotInRoom, format!("join {room:?} first"))
+    }
+
+    /// `hello_required`: anything but `hello` or `ping` before a name.
+    pub fn hello_required() -> Self {
+        Self::new(ErrorCode::HelloRequired, "say hello with a name first")
+    }
+
+    /// `too_many_rooms` for a connection at its cap of `max` rooms.
+    pub fn too_many_rooms(max: usize) -> Self {
+        Self::new(
+            ErrorCode::TooManyRooms,
+            format!("a connection can join at most {max} rooms"),
+        )
+    }
+
+    /// `too_many_rooms` for a server at its cap of rooms in all.
+    pub fn no_more_rooms() -> Self {
+        Self::new(
+            ErrorCode::TooManyRooms,
+            "the server has no room for more rooms",
+        )
+    }
+
+    /// `unavailable`, saying why.
+    pub fn unavailable(why: &str) -> Self {
+        Self::new(ErrorCode::Unavailable, why)
+    }
+
+    /// `bad_request`, saying why.
+    pub fn bad_request(why: &str) -> Self {
+        Self::new(ErrorCode::BadRequest, why)
     }
 
     /// The same error carrying the request's nonce.

@@ -21,6 +21,7 @@
 //! The server needs a high rate limit for this: `CHAT_RATE_PER_SEC=1000000
 //! CHAT_RATE_BURST=1000000`. `make bench` runs the standard scenarios.
 
+use chat::wsframe::masked_text;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,25 +48,6 @@ struct Frames {
     buf: Vec<u8>,
     /// Start of unparsed data in `buf`.
     at: usize,
-}
-
-/// Encodes a client text frame (masked, with a zero key: the payload is as is).
-fn text_frame(payload: &str) -> Vec<u8> {
-    let len = payload.len();
-    let mut out = Vec::with_capacity(len + 14);
-    out.push(0x81);
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= u16::MAX as usize {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&[0, 0, 0, 0]);
-    out.extend_from_slice(payload.as_bytes());
-    out
 }
 
 impl Ws {
@@ -107,7 +89,7 @@ impl Ws {
 
     async fn send(&mut self, payload: &str) -> Result<(), String> {
         self.tx
-            .write_all(&text_frame(payload))
+            .write_all(&masked_text(payload.as_bytes()))
             .await
             .map_err(|e| e.to_string())
     }
@@ -408,7 +390,7 @@ async fn fanout(args: &Args) -> Result<(), String> {
                 let now = epoch.elapsed().as_micros();
                 let frame =
                     format!(r#"{{"type":"send","room":"{room}","text":"{now} {padding}"}}"#);
-                if tx.write_all(&text_frame(&frame)).await.is_err() {
+                if tx.write_all(&masked_text(frame.as_bytes())).await.is_err() {
                     break;
                 }
                 c.sent.fetch_add(1, Ordering::Relaxed);

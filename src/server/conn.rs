@@ -6,8 +6,11 @@
 //! client. Either side ends the connection through the shared [`Closer`].
 
 use super::config::Config;
-use super::hub::{Closer, Command, ConnId, HubHandle, Outbox, Outgoing, Side};
-use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, CLOSE_PING_TIMEOUT, MAX_FRAME_BYTES};
+use super::hub::HubHandle;
+use super::outbox::{Closer, ConnId, Outbox, Outgoing, Side};
+use crate::protocol::{
+    ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT, CLOSE_TOO_BIG, MAX_FRAME_BYTES,
+};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -35,23 +38,21 @@ const MAX_BATCH: usize = 256;
 /// A slow client's close frame waits behind what the kernel already holds
 /// for it, so this is generous; the task holds little memory meanwhile.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
-/// Close code for a frame over 16 KiB.
-const CLOSE_TOO_BIG: u16 = 1009;
 
 /// What the `/ws` route needs.
 #[derive(Clone)]
-pub struct WsState {
+pub(crate) struct WsState {
     /// Limits.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// The hub.
-    pub hub: HubHandle,
+    pub(crate) hub: HubHandle,
 }
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// True when the upgrade may go ahead: no `Origin` (non-browser clients), the
 /// server's own origin (`http://` + `Host`), or one of the configured origins.
-pub fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
+pub(crate) fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -67,7 +68,7 @@ pub fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
 }
 
 /// `GET /ws`.
-pub async fn ws_handler(
+pub(crate) async fn ws_handler(
     State(state): State<WsState>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -87,14 +88,7 @@ async fn run(socket: WebSocket, state: WsState) {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let (outbox, rx) = Outbox::new(state.config.outbound_queue);
     let guard = state.hub.gauge.enter();
-    if !state
-        .hub
-        .send(Command::Connect {
-            conn,
-            outbox: outbox.clone(),
-        })
-        .await
-    {
+    if !state.hub.connect(conn, outbox.clone()).await {
         return;
     }
     tracing::debug!(conn, "connected");
@@ -108,7 +102,7 @@ async fn run(socket: WebSocket, state: WsState) {
     });
     read_loop(stream, conn, &outbox, &state).await;
     drop(outbox);
-    state.hub.send(Command::Disconnect { conn }).await;
+    state.hub.disconnect(conn).await;
     tracing::debug!(conn, "disconnected");
 }
 
@@ -147,7 +141,7 @@ async fn read_loop(
         match message {
             Message::Text(text) => match ClientFrame::parse(&text) {
                 Ok(frame) => {
-                    if !state.hub.send(Command::Frame { conn, frame }).await {
+                    if !state.hub.frame(conn, frame).await {
                         return;
                     }
                 }
@@ -156,8 +150,7 @@ async fn read_loop(
                 }
             },
             Message::Binary(_) => outbox.send(
-                &ProtocolError::new(
-                    ErrorCode::BadRequest,
+                &ProtocolError::bad_request(
                     "binary frames are not supported: send JSON text frames",
                 )
                 .into_frame(),

@@ -1,14 +1,16 @@
 //! The server: HTTP routes (the Leptos pages and `/ws`), start-up and shutdown.
 //!
 //! - [`config`]: limits from `CHAT_*` environment variables.
-//! - [`hub`]: the broadcast hub task (sessions, rooms, identities).
+//! - [`hub`]: the broadcast hub thread (sessions, rooms, identities, posting).
+//! - [`outbox`]: a connection's outbound queue and close request, shared with the hub.
 //! - [`conn`]: one WebSocket connection (origin check, reader, writer).
 //! - [`pages`]: the server-rendered page and its plain form.
 
 pub mod config;
-pub mod conn;
-pub mod hub;
-pub mod pages;
+mod conn;
+mod hub;
+mod outbox;
+mod pages;
 
 use crate::store::{self, StoreError};
 use crate::ui::shell;
@@ -29,7 +31,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// The whole application: `/ws`, the page and its form, and static files
 /// (anything else is a server-rendered "not found").
-pub fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
+fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::show).post(pages::post))
         .with_state(pages::PageState {
@@ -48,7 +50,7 @@ pub fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
 }
 
 /// Opens the store under the configured data directory and starts the hub.
-pub fn start_hub(config: Arc<Config>) -> Result<HubHandle, StoreError> {
+fn start_hub(config: Arc<Config>) -> Result<HubHandle, StoreError> {
     let (reader, writer) = store::open(&config.store)?;
     hub::spawn(config, reader, writer)
 }

@@ -29,13 +29,13 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// What the page routes need.
 #[derive(Clone)]
-pub struct PageState {
+pub(crate) struct PageState {
     /// Limits and allowed origins.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// The hub.
-    pub hub: HubHandle,
+    pub(crate) hub: HubHandle,
     /// Where the site's files are, for the document's script tags.
-    pub options: LeptosOptions,
+    pub(crate) options: LeptosOptions,
 }
 
 /// The plain form's fields; a missing field is empty (and refused as such).
@@ -53,14 +53,14 @@ struct PostForm {
 }
 
 /// `GET /`.
-pub async fn show(State(state): State<PageState>, req: Request) -> Response {
+pub(crate) async fn show(State(state): State<PageState>, req: Request) -> Response {
     let name = name_cookie(req.headers()).unwrap_or_default();
     let data = page_data(&state.hub, name, String::new(), None).await;
     render(&state, req, data).await
 }
 
 /// `POST /`: the plain form.
-pub async fn post(State(state): State<PageState>, req: Request) -> Response {
+pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Response {
     if !origin_allowed(req.headers(), &state.config) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }

@@ -1,33 +1,41 @@
-//! Group commit: one thread owns the [`Writer`] and commits, in one
+//! Group commit: one thread owns the [`StoreWriter`] and commits, in one
 //! transaction, every message that queued up while the previous commit ran.
 //!
 //! Under light load each message is its own batch (no added latency); under
 //! heavy load batches grow by themselves, so one fsync serves many messages.
+//! It is also the only writer: rooms are created here too ([`Job::CreateRoom`]),
+//! in queue order, so a room exists before any message queued after it.
 
-use super::{NewMessage, StoreError, Writer};
+use super::{NewMessage, StoreError, StoreWriter};
 use crate::protocol::ChatMessage;
 use tokio::sync::mpsc;
 
 /// Most messages in one transaction.
 pub const MAX_BATCH: usize = 4096;
 
-/// One message to store, with a caller's tag (who sent it, its nonce…).
+/// What the commit thread is asked to do.
 #[derive(Debug)]
-pub struct Job<T> {
-    /// Handed back with the result.
-    pub tag: T,
-    /// The message.
-    pub message: NewMessage,
+pub enum Job<T> {
+    /// Store a message, handing `tag` (who sent it, its nonce…) back with the result.
+    Message {
+        /// Handed back with the result.
+        tag: T,
+        /// The message.
+        message: NewMessage,
+    },
+    /// Create a room if it does not exist. Nobody waits for this: a failure
+    /// is logged, and storing the room's first message creates it anyway.
+    CreateRoom(String),
 }
 
-/// The result of one job.
+/// The result of one message job.
 pub type Done<T> = (T, Result<ChatMessage, StoreError>);
 
 /// Starts the commit thread. `done` gets each batch's results, in order;
 /// the thread ends once every sender of `jobs` is dropped and the queue is
 /// drained, after which the database connection is closed.
 pub fn spawn<T, F>(
-    mut writer: Writer,
+    mut writer: impl StoreWriter,
     mut jobs: mpsc::Receiver<Job<T>>,
     mut done: F,
 ) -> std::io::Result<std::thread::JoinHandle<()>>
@@ -41,16 +49,26 @@ where
             let mut tags = Vec::new();
             let mut messages = Vec::new();
             while let Some(first) = jobs.blocking_recv() {
-                tags.push(first.tag);
-                messages.push(first.message);
-                while messages.len() < MAX_BATCH {
-                    match jobs.try_recv() {
-                        Ok(job) => {
-                            tags.push(job.tag);
-                            messages.push(job.message);
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    match job {
+                        Job::Message { tag, message } => {
+                            tags.push(tag);
+                            messages.push(message);
                         }
-                        Err(_) => break,
+                        Job::CreateRoom(room) => {
+                            // Rooms queued before these messages exist before them.
+                            if let Err(e) = writer.create_room(&room) {
+                                tracing::error!(room, error = %e, "room not stored");
+                            }
+                        }
                     }
+                    if messages.len() < MAX_BATCH {
+                        next = jobs.try_recv().ok();
+                    }
+                }
+                if messages.is_empty() {
+                    continue;
                 }
                 let results = writer.append(&messages);
                 messages.clear();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use chat::server::config::Config;
+use chat::Config;
 use common::*;
 use serde_json::json;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! port with its own data directory, and WebSocket clients.
 #![allow(dead_code)]
 
-use chat::server::{config::Config, serve};
+use chat::{serve, Config};
 use futures::{SinkExt, StreamExt};
 use leptos::prelude::LeptosOptions;
 use serde_json::{json, Value};
@@ -37,7 +37,7 @@ impl TestServer {
     /// A server over the data directory `dir` (which outlives it).
     pub async fn start_in(mut config: Config, dir: &std::path::Path) -> TestServer {
         config.store.data_dir = dir.to_owned();
-        config.store.sync = chat::store::SyncMode::Normal;
+        config.store.sync = chat::SyncMode::Normal;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -258,13 +258,10 @@ impl RawClient {
         RawClient { tcp }
     }
 
-    /// Sends one masked text frame (with a zero mask, so the payload is as is).
+    /// Sends one masked text frame.
     pub async fn send(&mut self, frame: Value) {
         use tokio::io::AsyncWriteExt;
-        let payload = frame.to_string().into_bytes();
-        assert!(payload.len() < 126);
-        let mut bytes = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
-        bytes.extend(payload);
+        let bytes = chat::wsframe::masked_text(frame.to_string().as_bytes());
         self.tcp.write_all(&bytes).await.unwrap();
     }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use chat::server::config::Config;
+use chat::Config;
 use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};

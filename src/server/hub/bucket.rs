@@ -1,0 +1,73 @@
+//! A token bucket: the shape of every rate limit in the hub.
+
+use std::time::Instant;
+
+/// `rate` tokens a second, at most `burst` saved.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bucket {
+    /// Tokens now.
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    at: Instant,
+}
+
+impl Bucket {
+    /// A bucket holding `burst` tokens.
+    pub(super) fn full(burst: f64) -> Self {
+        Bucket {
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub(super) fn take(&mut self, rate: f64, burst: f64) -> bool {
+        self.take_at(Instant::now(), rate, burst)
+    }
+
+    /// As [`Bucket::take`], at the time `now`.
+    fn take_at(&mut self, now: Instant, rate: f64, burst: f64) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// True when the bucket has refilled to `burst` by now: forgetting it loses nothing.
+    pub(super) fn is_full(&self, now: Instant, rate: f64, burst: f64) -> bool {
+        self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * rate >= burst
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_full_bucket_allows_its_burst_then_refills_at_its_rate() {
+        let start = Instant::now();
+        let mut b = Bucket {
+            tokens: 3.0,
+            at: start,
+        };
+        assert!((0..3).all(|_| b.take_at(start, 2.0, 3.0)));
+        assert!(!b.take_at(start, 2.0, 3.0));
+        // Half a second at 2 a second is one token, not two.
+        let later = start + Duration::from_millis(500);
+        assert!(b.take_at(later, 2.0, 3.0));
+        assert!(!b.take_at(later, 2.0, 3.0));
+        // Never more than the burst, however long it waits.
+        let much_later = later + Duration::from_secs(3600);
+        assert!(b.is_full(much_later, 2.0, 3.0));
+        assert_eq!(
+            (0..10).filter(|_| b.take_at(much_later, 2.0, 3.0)).count(),
+            3
+        );
+    }
+}

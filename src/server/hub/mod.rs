@@ -1,0 +1,378 @@
+//! The broadcast hub: one thread that owns every session, room and identity.
+//!
+//! Connection tasks ([`super::conn`]) parse frames and hand them to the hub
+//! through [`HubHandle`], the only way in; the hub answers through each
+//! connection's bounded [`Outbox`]. Because one thread applies every change,
+//! a `joined` reply and the broadcasts that follow it are queued in order,
+//! and a room's messages reach every member in id order with no gap and no
+//! duplicate. Nothing here awaits: the loop takes a command and handles it
+//! synchronously, including the store reads of `join`, `history` and the
+//! page's snapshot, which is why the hub has a thread of its own and does not
+//! block a tokio worker (as the group-commit thread does for writes).
+//!
+//! - [`identity`]: `hello`, tokens and names.
+//! - [`rooms`]: join, leave, history, snapshot, broadcast.
+//! - [`post`]: `send`, the page's form post, the store hand-off and its result.
+//! - [`bucket`]: the token bucket behind the rate limits.
+//!
+//! A `send` is validated here, then queued for the store's group-commit
+//! thread, which gives it its id; the hub broadcasts it when the commit comes
+//! back. Each room remembers the last id it broadcast, and every read from
+//! the store is cut there, so a `joined` snapshot and the live messages after
+//! it meet with no gap and no overlap.
+
+mod bucket;
+mod identity;
+mod post;
+mod rooms;
+#[cfg(test)]
+mod tests;
+
+use super::config::Config;
+use super::outbox::{ConnGauge, ConnId, Outbox};
+use crate::protocol::{ChatMessage, ClientFrame, ProtocolError, ServerFrame, CLOSE_GOING_AWAY};
+use crate::store::group_commit::{self, Job};
+use crate::store::{StoreError, StoreReader, StoreWriter};
+use bucket::Bucket;
+use identity::Identity;
+use post::Tag;
+use rooms::Room;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use rooms::Snapshot;
+
+/// Where the answer to a request goes.
+type Reply<T> = oneshot::Sender<Result<T, ProtocolError>>;
+
+/// What the [`HubHandle`] asks of the hub thread.
+#[derive(Debug)]
+enum Command {
+    /// A new connection and its outbound side.
+    Connect(ConnId, Outbox),
+    /// A parsed frame from a connection.
+    Frame(ConnId, ClientFrame),
+    /// The connection is gone.
+    Disconnect(ConnId),
+    /// Results of one group commit, in commit order.
+    Committed(Vec<group_commit::Done<Tag>>),
+    /// A room's recent messages and members, for the server-rendered page.
+    Snapshot {
+        /// Room name.
+        room: String,
+        /// Where the answer goes.
+        reply: Reply<Snapshot>,
+    },
+    /// A message from the page's plain form (browsers without JavaScript):
+    /// validated like `hello` + `send`, stored, broadcast, then answered.
+    Post {
+        /// The display name given in the form.
+        name: String,
+        /// Room name.
+        room: String,
+        /// The text as typed.
+        text: String,
+        /// Gets the stored message, or why it was refused.
+        reply: Reply<ChatMessage>,
+    },
+    /// Close every connection with 1001, refuse new ones, and let the store
+    /// finish what it has.
+    Shutdown,
+}
+
+/// A cheap handle to the hub thread: the only way in.
+#[derive(Debug, Clone)]
+pub(crate) struct HubHandle {
+    /// Commands into the hub.
+    commands: mpsc::Sender<Command>,
+    /// Live connections.
+    pub(crate) gauge: Arc<ConnGauge>,
+    /// The group-commit thread, joined at shutdown.
+    committer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl HubHandle {
+    /// Registers a new connection; false when the hub is gone.
+    pub(crate) async fn connect(&self, conn: ConnId, outbox: Outbox) -> bool {
+        self.commands
+            .send(Command::Connect(conn, outbox))
+            .await
+            .is_ok()
+    }
+
+    /// Hands the hub a frame from `conn`; false when the hub is gone.
+    pub(crate) async fn frame(&self, conn: ConnId, frame: ClientFrame) -> bool {
+        self.commands
+            .send(Command::Frame(conn, frame))
+            .await
+            .is_ok()
+    }
+
+    /// Tells the hub that `conn` is gone.
+    pub(crate) async fn disconnect(&self, conn: ConnId) {
+        let _ = self.commands.send(Command::Disconnect(conn)).await;
+    }
+
+    /// A room's recent messages and live members, read at a point that the
+    /// live stream continues without gap.
+    pub(crate) async fn snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
+        let room = room.to_owned();
+        self.request(|reply| Command::Snapshot { room, reply })
+            .await
+    }
+
+    /// Posts a message for someone without a WebSocket (the plain form): the
+    /// same validation, store and broadcast as `send`. Resolves once stored.
+    pub(crate) async fn post(
+        &self,
+        name: &str,
+        room: &str,
+        text: &str,
+    ) -> Result<ChatMessage, ProtocolError> {
+        let (name, room, text) = (name.to_owned(), room.to_owned(), text.to_owned());
+        self.request(|reply| Command::Post {
+            name,
+            room,
+            text,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends a command carrying a reply channel and waits for the answer;
+    /// `unavailable` when the hub dropped it (shutting down).
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, ProtocolError> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self.commands.send(command(reply)).await;
+        answer.await.unwrap_or_else(|_| {
+            Err(ProtocolError::unavailable(
+                "the server could not take this now; try again",
+            ))
+        })
+    }
+
+    /// Closes every connection with 1001, waits (up to `limit`) for them to
+    /// end, then for the store to commit what it holds and close.
+    pub(crate) async fn shutdown(&self, limit: Duration) {
+        if self.commands.send(Command::Shutdown).await.is_ok() {
+            self.gauge.drained(limit).await;
+        }
+        // The commit thread ends once the hub dropped its queue (at Shutdown).
+        // The hub thread ends once every handle is gone; nothing waits for it.
+        let committer = self.committer.lock().expect("committer lock").take();
+        if let Some(thread) = committer {
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            if tokio::time::timeout(limit, joined).await.is_err() {
+                tracing::warn!("the store did not close in time");
+            }
+        }
+    }
+}
+
+/// Jobs queued for the commit thread before `send` answers `unavailable`.
+const COMMIT_QUEUE: usize = 65_536;
+/// Commands queued for the hub before connections wait to hand in more.
+const COMMAND_QUEUE: usize = 8192;
+
+/// Starts the hub thread and the store's group-commit thread.
+pub(crate) fn spawn(
+    config: Arc<Config>,
+    reader: impl StoreReader,
+    writer: impl StoreWriter,
+) -> Result<HubHandle, StoreError> {
+    let (commands, mut rx) = mpsc::channel(COMMAND_QUEUE);
+    let (jobs, job_rx) = mpsc::channel(COMMIT_QUEUE);
+    let committed = commands.clone();
+    let thread_error =
+        |e: std::io::Error| StoreError::Failed(format!("cannot start a hub thread: {e}"));
+    let committer = group_commit::spawn(writer, job_rx, move |done| {
+        // The hub never waits on the commit thread, so this cannot deadlock.
+        let _ = committed.blocking_send(Command::Committed(done));
+    })
+    .map_err(thread_error)?;
+    let mut hub = Hub::new(config, Box::new(reader), jobs)?;
+    std::thread::Builder::new()
+        .name("hub".into())
+        .spawn(move || {
+            while let Some(command) = rx.blocking_recv() {
+                hub.handle(command);
+            }
+        })
+        .map_err(thread_error)?;
+    Ok(HubHandle {
+        commands,
+        gauge: Arc::new(ConnGauge::default()),
+        committer: Arc::new(Mutex::new(Some(committer))),
+    })
+}
+
+/// One connection's state.
+#[derive(Debug)]
+struct Session {
+    /// Its outbound side.
+    outbox: Outbox,
+    /// Its identity, once `hello` succeeded: the token.
+    token: Option<Arc<str>>,
+    /// Its display name, once `hello` succeeded.
+    name: Arc<str>,
+    /// Rooms joined.
+    rooms: HashSet<Arc<str>>,
+    /// `send` rate limit.
+    sends: Bucket,
+    /// `typing` throttle.
+    typing: Bucket,
+}
+
+/// The hub's state; see the module docs.
+struct Hub {
+    /// Limits.
+    config: Arc<Config>,
+    /// Reads history (the commit thread does every write).
+    reader: Box<dyn StoreReader>,
+    /// Queue to the group-commit thread; `None` once shutting down.
+    writer: Option<mpsc::Sender<Job<Tag>>>,
+    /// Live connections.
+    sessions: HashMap<ConnId, Session>,
+    /// Known rooms with their live members.
+    rooms: HashMap<Arc<str>, Room>,
+    /// Identities by token.
+    identities: HashMap<Arc<str>, Identity>,
+    /// Names held by live connections, lower-cased, to their connection.
+    live_names: HashMap<String, ConnId>,
+    /// `send` rate limits of form posters, by lower-cased name.
+    form_buckets: HashMap<String, Bucket>,
+    /// Set by [`Command::Shutdown`].
+    shutting_down: bool,
+}
+
+impl Hub {
+    fn new(
+        config: Arc<Config>,
+        reader: Box<dyn StoreReader>,
+        writer: mpsc::Sender<Job<Tag>>,
+    ) -> Result<Self, StoreError> {
+        let rooms = rooms::load(reader.as_ref())?;
+        Ok(Hub {
+            config,
+            reader,
+            writer: Some(writer),
+            sessions: HashMap::new(),
+            rooms,
+            identities: HashMap::new(),
+            live_names: HashMap::new(),
+            form_buckets: HashMap::new(),
+            shutting_down: false,
+        })
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Connect(conn, outbox) => self.on_connect(conn, outbox),
+            Command::Frame(conn, frame) => {
+                let nonce = frame.nonce().map(str::to_owned);
+                if let Err(e) = self.on_frame(conn, frame) {
+                    let frame = e.with_nonce(nonce.as_deref()).into_frame();
+                    if let Some(s) = self.sessions.get(&conn) {
+                        s.outbox.send(&frame);
+                    }
+                }
+            }
+            Command::Disconnect(conn) => self.remove_session(conn),
+            Command::Committed(done) => self.on_committed(done),
+            Command::Snapshot { room, reply } => {
+                let _ = reply.send(self.on_snapshot(&room));
+            }
+            Command::Post {
+                name,
+                room,
+                text,
+                reply,
+            } => self.on_post(&name, &room, &text, reply),
+            Command::Shutdown => {
+                self.shutting_down = true;
+                self.writer = None;
+                for s in self.sessions.values() {
+                    s.outbox
+                        .closer
+                        .close(CLOSE_GOING_AWAY, "server shutting down");
+                }
+            }
+        }
+    }
+
+    fn on_connect(&mut self, conn: ConnId, outbox: Outbox) {
+        if self.shutting_down {
+            outbox
+                .closer
+                .close(CLOSE_GOING_AWAY, "server shutting down");
+            return;
+        }
+        let burst = self.config.rate_burst;
+        self.sessions.insert(
+            conn,
+            Session {
+                outbox,
+                token: None,
+                name: Arc::from(""),
+                rooms: HashSet::new(),
+                sends: Bucket::full(burst),
+                typing: Bucket::full(rooms::TYPING_BURST),
+            },
+        );
+    }
+
+    fn session(&mut self, conn: ConnId) -> Result<&mut Session, ProtocolError> {
+        // A frame racing its connection's removal (a kicked client) is dropped.
+        self.sessions
+            .get_mut(&conn)
+            .ok_or_else(|| ProtocolError::bad_request("connection closed"))
+    }
+
+    fn on_frame(&mut self, conn: ConnId, frame: ClientFrame) -> Result<(), ProtocolError> {
+        let session = self.session(conn)?;
+        let ready = session.token.is_some();
+        match frame {
+            ClientFrame::Ping => {
+                session.outbox.send(&ServerFrame::Pong);
+                Ok(())
+            }
+            ClientFrame::Hello { name, token } => self.on_hello(conn, &name, token.as_deref()),
+            _ if !ready => Err(ProtocolError::hello_required()),
+            ClientFrame::Join { room, after } => self.on_join(conn, &room, after),
+            ClientFrame::Leave { room } => self.on_leave(conn, &room),
+            ClientFrame::Send { room, text, nonce } => self.on_send(conn, room, &text, nonce),
+            ClientFrame::Typing { room } => self.on_typing(conn, &room),
+            ClientFrame::History {
+                room,
+                before,
+                limit,
+            } => self.on_history(conn, &room, before, limit),
+        }
+    }
+
+    /// Forgets a connection: leaves its rooms (telling the others) and frees its name.
+    fn remove_session(&mut self, conn: ConnId) {
+        let rooms: Vec<Arc<str>> = match self.sessions.get(&conn) {
+            Some(s) => s.rooms.iter().cloned().collect(),
+            None => return,
+        };
+        for room in rooms {
+            self.leave_room(conn, &room);
+        }
+        if let Some(session) = self.sessions.remove(&conn) {
+            self.release_identity(conn, &session);
+        }
+    }
+}
+
+/// The store failed: logged here, `unavailable` for the client.
+fn unavailable(e: StoreError) -> ProtocolError {
+    tracing::error!(error = %e, "store failure");
+    ProtocolError::unavailable("the server could not store this; try again")
+}

@@ -1,0 +1,266 @@
+//! Rooms: join, leave, history, typing, the page's snapshot, and broadcast.
+//!
+//! A room is created by its first `join`. The hub adds it at once and asks
+//! the group-commit thread to store it ([`Job::CreateRoom`]), so the only
+//! writer of the database stays that thread; a message to the room is
+//! queued behind the creation, and storing a message creates its room anyway.
+
+use super::{unavailable, ConnId, Hub};
+use crate::protocol::{
+    validate_room, ChatMessage, PresenceState, ProtocolError, ServerFrame, GENERAL_ROOM,
+    HISTORY_DEFAULT_LIMIT,
+};
+use crate::server::outbox::{Outbox, Outgoing};
+use crate::store::group_commit::Job;
+use crate::store::{StoreError, StoreReader};
+use axum::extract::ws::Utf8Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Typing notices forwarded per connection: 2 a second, bursts of 4; the rest are dropped.
+const TYPING_RATE: f64 = 2.0;
+/// See [`TYPING_RATE`].
+pub(super) const TYPING_BURST: f64 = 4.0;
+
+/// One room's live members.
+#[derive(Debug, Default)]
+pub(super) struct Room {
+    /// Members by connection: their outbound side.
+    pub(super) members: HashMap<ConnId, Outbox>,
+    /// The id of the last message broadcast (0 before the first).
+    pub(super) last_id: u64,
+}
+
+/// A room as the server-rendered page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// The most recent messages (as many as a `join` gets), oldest first.
+    pub(crate) messages: Vec<ChatMessage>,
+    /// Display names of the live members, sorted.
+    pub(crate) members: Vec<String>,
+}
+
+/// Every stored room with its newest id, and `general` even in a new store.
+pub(super) fn load(reader: &dyn StoreReader) -> Result<HashMap<Arc<str>, Room>, StoreError> {
+    let mut rooms: HashMap<Arc<str>, Room> = reader
+        .rooms()?
+        .into_iter()
+        .map(|(name, last_id)| {
+            let room = Room {
+                members: HashMap::new(),
+                last_id,
+            };
+            (Arc::from(name), room)
+        })
+        .collect();
+    rooms.entry(Arc::from(GENERAL_ROOM)).or_default();
+    Ok(rooms)
+}
+
+impl Hub {
+    /// Checks that `conn` has joined `room`.
+    pub(super) fn joined_room(&self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        validate_room(room)?;
+        match self.sessions.get(&conn) {
+            Some(s) if s.rooms.contains(room) => Ok(()),
+            _ => Err(ProtocolError::not_in_room(room)),
+        }
+    }
+
+    pub(super) fn on_join(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        after: Option<u64>,
+    ) -> Result<(), ProtocolError> {
+        validate_room(room)?;
+        let already = self.session(conn)?.rooms.contains(room);
+        let cap = self.config.max_rooms_per_conn;
+        if !already && self.session(conn)?.rooms.len() >= cap {
+            return Err(ProtocolError::too_many_rooms(cap));
+        }
+        let room_key = self.room_or_create(room)?;
+        let upto = self.rooms[&room_key].last_id;
+        let (messages, missed) = match after {
+            Some(after) => {
+                let replay = self
+                    .reader
+                    .after(room, after, self.config.replay_cap, upto)
+                    .map_err(unavailable)?;
+                (replay.messages, replay.missed)
+            }
+            None => (
+                self.reader
+                    .before(room, None, self.config.join_recent, upto)
+                    .map_err(unavailable)?,
+                false,
+            ),
+        };
+        let members_now = &self.rooms[&room_key].members;
+        let me = self.sessions.get(&conn).expect("checked above");
+        let mut members: Vec<String> = members_now
+            .keys()
+            .filter(|&&c| c != conn)
+            .filter_map(|c| self.sessions.get(c).map(|s| s.name.to_string()))
+            .chain(std::iter::once(me.name.to_string()))
+            .collect();
+        members.sort();
+        me.outbox.send(&ServerFrame::Joined {
+            room: room.to_owned(),
+            members,
+            messages,
+            missed,
+        });
+        if already {
+            return Ok(());
+        }
+        let outbox = me.outbox.clone();
+        let name = me.name.to_string();
+        self.rooms
+            .get_mut(&room_key)
+            .expect("room exists")
+            .members
+            .insert(conn, outbox);
+        self.sessions
+            .get_mut(&conn)
+            .expect("checked above")
+            .rooms
+            .insert(room_key.clone());
+        self.broadcast(
+            &room_key,
+            &ServerFrame::Presence {
+                room: room.to_owned(),
+                user: name,
+                state: PresenceState::Joined,
+            },
+            Some(conn),
+        );
+        Ok(())
+    }
+
+    /// The key of `room`, creating it (in memory now, in the store through
+    /// the commit thread) if the server has room for it.
+    fn room_or_create(&mut self, room: &str) -> Result<Arc<str>, ProtocolError> {
+        if let Some((key, _)) = self.rooms.get_key_value(room) {
+            return Ok(key.clone());
+        }
+        if self.rooms.len() >= self.config.max_rooms_total {
+            return Err(ProtocolError::no_more_rooms());
+        }
+        self.queue(Job::CreateRoom(room.to_owned()))?;
+        let key: Arc<str> = Arc::from(room);
+        self.rooms.insert(key.clone(), Room::default());
+        Ok(key)
+    }
+
+    pub(super) fn on_leave(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        self.joined_room(conn, room)?;
+        self.leave_room(conn, room);
+        if let Some(s) = self.sessions.get(&conn) {
+            s.outbox.send(&ServerFrame::Left {
+                room: room.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes `conn` out of `room` and tells the others.
+    pub(super) fn leave_room(&mut self, conn: ConnId, room: &str) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        session.rooms.remove(room);
+        let name = session.name.to_string();
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.members.remove(&conn);
+        }
+        self.broadcast(
+            room,
+            &ServerFrame::Presence {
+                room: room.to_owned(),
+                user: name,
+                state: PresenceState::Left,
+            },
+            None,
+        );
+    }
+
+    /// The recent messages and live members of an existing room.
+    pub(super) fn on_snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
+        validate_room(room)?;
+        let Some(r) = self.rooms.get(room) else {
+            return Err(ProtocolError::no_such_room(room));
+        };
+        let messages = self
+            .reader
+            .before(room, None, self.config.join_recent, r.last_id)
+            .map_err(unavailable)?;
+        let mut members: Vec<String> = r
+            .members
+            .keys()
+            .filter_map(|c| self.sessions.get(c).map(|s| s.name.to_string()))
+            .collect();
+        members.sort();
+        Ok(Snapshot { messages, members })
+    }
+
+    pub(super) fn on_typing(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        self.joined_room(conn, room)?;
+        let session = self.session(conn)?;
+        if !session.typing.take(TYPING_RATE, TYPING_BURST) {
+            return Ok(());
+        }
+        let user = session.name.to_string();
+        self.broadcast(
+            room,
+            &ServerFrame::Typing {
+                room: room.to_owned(),
+                user,
+            },
+            Some(conn),
+        );
+        Ok(())
+    }
+
+    pub(super) fn on_history(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        before: Option<u64>,
+        limit: Option<i64>,
+    ) -> Result<(), ProtocolError> {
+        self.joined_room(conn, room)?;
+        let limit = limit.map_or(HISTORY_DEFAULT_LIMIT as usize, |l| l as usize);
+        let upto = self.rooms.get(room).map_or(0, |r| r.last_id);
+        let messages = self
+            .reader
+            .before(room, before, limit, upto)
+            .map_err(unavailable)?;
+        self.session(conn)?.outbox.send(&ServerFrame::History {
+            room: room.to_owned(),
+            messages,
+        });
+        Ok(())
+    }
+
+    /// Serializes `frame` once and queues it for every member of `room` but `except`.
+    pub(super) fn broadcast(&self, room: &str, frame: &ServerFrame, except: Option<ConnId>) {
+        self.deliver(
+            room,
+            Outgoing::Frame(Utf8Bytes::from(frame.to_json())),
+            except,
+        );
+    }
+
+    /// Queues `item` (cloning a reference) for every member of `room` but `except`.
+    pub(super) fn deliver(&self, room: &str, item: Outgoing, except: Option<ConnId>) {
+        let Some(r) = self.rooms.get(room) else {
+            return;
+        };
+        for (&member, outbox) in &r.members {
+            if Some(member) != except {
+                outbox.push(item.clone());
+            }
+        }
+    }
+}

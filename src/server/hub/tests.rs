@@ -1,0 +1,415 @@
+//! The hub as a state machine: built on a temporary store, fed commands, read
+//! through its outbox receivers. The commit thread's part is played by
+//! [`Harness::commit`], so every step is deterministic and nothing sleeps.
+
+use super::post::Tag;
+use super::{Command, Hub};
+use crate::protocol::{ClientFrame, CLOSE_REPLACED, CLOSE_TOO_SLOW};
+use crate::server::config::Config;
+use crate::server::outbox::{ConnId, Outbox, Outgoing};
+use crate::store::group_commit::Job;
+use crate::store::{open, SqliteWriter, StoreOptions, StoreWriter, SyncMode};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A hub with its store, and the commit thread's queue held by the test.
+struct Harness {
+    hub: Hub,
+    jobs: mpsc::Receiver<Job<Tag>>,
+    writer: SqliteWriter,
+    next_conn: ConnId,
+    _dir: tempfile::TempDir,
+}
+
+/// One connection as the hub sees it: its id, queue and close request.
+struct Peer {
+    conn: ConnId,
+    outbox: Outbox,
+    rx: mpsc::Receiver<Outgoing>,
+}
+
+impl Harness {
+    fn new(config: Config) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let (reader, writer) = open(&StoreOptions {
+            data_dir: dir.path().to_owned(),
+            sync: SyncMode::Normal,
+            busy_timeout: Duration::from_secs(1),
+        })
+        .unwrap();
+        let (tx, jobs) = mpsc::channel(1024);
+        let hub = Hub::new(Arc::new(config), Box::new(reader), tx).unwrap();
+        Harness {
+            hub,
+            jobs,
+            writer,
+            next_conn: 1,
+            _dir: dir,
+        }
+    }
+
+    fn connect(&mut self) -> Peer {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let (outbox, rx) = Outbox::new(self.hub.config.outbound_queue);
+        self.hub.handle(Command::Connect(conn, outbox.clone()));
+        Peer { conn, outbox, rx }
+    }
+
+    fn frame(&mut self, peer: &Peer, frame: Value) {
+        let frame = ClientFrame::parse(&frame.to_string()).expect("a valid client frame");
+        self.hub.handle(Command::Frame(peer.conn, frame));
+    }
+
+    /// A connection that said hello as `name`, its `welcome` read.
+    fn user(&mut self, name: &str) -> Peer {
+        let mut peer = self.connect();
+        self.frame(&peer, json!({"type": "hello", "name": name}));
+        assert_eq!(peer.only()["type"], "welcome");
+        peer
+    }
+
+    /// A user who joined `room`, its `joined` read.
+    fn member(&mut self, name: &str, room: &str) -> Peer {
+        let mut peer = self.user(name);
+        self.frame(&peer, json!({"type": "join", "room": room}));
+        assert_eq!(peer.only()["type"], "joined");
+        peer
+    }
+
+    fn send(&mut self, peer: &Peer, room: &str, text: &str) {
+        let nonce = format!("n-{text}");
+        self.frame(
+            peer,
+            json!({"type": "send", "room": room, "text": text, "nonce": nonce}),
+        );
+    }
+
+    /// Does what the commit thread would: stores every queued job as one
+    /// batch and hands the results to the hub. Returns how many were stored.
+    fn commit(&mut self) -> usize {
+        let (mut tags, mut messages) = (Vec::new(), Vec::new());
+        while let Ok(job) = self.jobs.try_recv() {
+            match job {
+                Job::Message { tag, message } => {
+                    tags.push(tag);
+                    messages.push(message);
+                }
+                Job::CreateRoom(room) => self.writer.create_room(&room).unwrap(),
+            }
+        }
+        let n = messages.len();
+        let results = self.writer.append(&messages);
+        self.hub
+            .handle(Command::Committed(tags.into_iter().zip(results).collect()));
+        n
+    }
+}
+
+impl Peer {
+    /// Every frame queued for this connection, as its writer would take them.
+    fn frames(&mut self) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(item) = self.rx.try_recv() {
+            self.outbox
+                .pending
+                .fetch_sub(item.frames(), Ordering::Relaxed);
+            let texts = match item {
+                Outgoing::Frame(f) => vec![f],
+                Outgoing::Frames(all) => all.to_vec(),
+            };
+            out.extend(
+                texts
+                    .iter()
+                    .map(|t| serde_json::from_str(t.as_str()).unwrap()),
+            );
+        }
+        out
+    }
+
+    /// The one frame queued.
+    fn only(&mut self) -> Value {
+        let frames = self.frames();
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        frames.into_iter().next().unwrap()
+    }
+
+    /// The frames of one type.
+    fn of_type(&mut self, ty: &str) -> Vec<Value> {
+        self.frames()
+            .into_iter()
+            .filter(|f| f["type"] == ty)
+            .collect()
+    }
+
+    fn close_code(&self) -> Option<u16> {
+        self.outbox.closer.reason().map(|(code, _)| code)
+    }
+}
+
+fn config() -> Config {
+    Config {
+        rate_per_sec: 1e6,
+        rate_burst: 1e6,
+        ..Config::default()
+    }
+}
+
+/// (id, user, text) of message frames.
+fn seen(frames: &[Value]) -> Vec<(u64, String, String)> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "message")
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_owned();
+            (f["id"].as_u64().unwrap(), s("user"), s("text"))
+        })
+        .collect()
+}
+
+#[test]
+fn messages_go_out_only_once_committed_in_id_order_to_every_member() {
+    let mut h = Harness::new(config());
+    let mut peers: Vec<Peer> = ["ada", "bob", "cy"]
+        .iter()
+        .map(|n| h.member(n, "general"))
+        .collect();
+    for p in &mut peers {
+        p.frames(); // presence of the later joiners
+    }
+    let mut expected = Vec::new();
+    let mut received = vec![Vec::new(); peers.len()];
+    for round in 0..4 {
+        for (i, name) in ["ada", "bob", "cy"].iter().enumerate() {
+            let text = format!("{name} {round}");
+            h.send(&peers[i], "general", &text);
+            expected.push(((expected.len() + 1) as u64, name.to_string(), text));
+        }
+        let early: Vec<Value> = peers.iter_mut().flat_map(|p| p.frames()).collect();
+        assert!(early.is_empty(), "nothing before the commit: {early:?}");
+        assert_eq!(h.commit(), 3);
+        for (p, got) in peers.iter_mut().zip(&mut received) {
+            got.extend(seen(&p.frames()));
+        }
+    }
+    for got in received {
+        assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn the_sender_gets_its_message_back_with_its_nonce() {
+    let mut h = Harness::new(config());
+    let mut ada = h.member("ada", "general");
+    h.send(&ada, "general", "hi");
+    h.commit();
+    let echo = ada.only();
+    assert_eq!(
+        (echo["id"].as_u64(), echo["nonce"].as_str()),
+        (Some(1), Some("n-hi"))
+    );
+}
+
+#[test]
+fn a_join_and_the_live_stream_meet_with_no_gap_and_no_overlap() {
+    let mut h = Harness::new(config());
+    let ada = h.member("ada", "general");
+    for i in 1..=3 {
+        h.send(&ada, "general", &i.to_string());
+    }
+    h.commit();
+    h.send(&ada, "general", "4");
+    // Bob joins while message 4 is being stored: his snapshot ends at 3…
+    let mut bob = h.user("bob");
+    h.frame(&bob, json!({"type": "join", "room": "general"}));
+    let joined = bob.only();
+    let ids: Vec<u64> = joined["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    // …and 4 reaches him live once committed.
+    h.commit();
+    assert_eq!(seen(&bob.frames()), [(4, "ada".into(), "4".into())]);
+}
+
+#[test]
+fn a_known_token_reclaims_its_identity_and_the_older_connection_gets_4000() {
+    let mut h = Harness::new(config());
+    let mut first = h.connect();
+    h.frame(&first, json!({"type": "hello", "name": "Ada"}));
+    let welcome = first.only();
+    let token = welcome["token"].as_str().unwrap();
+    let mut second = h.connect();
+    h.frame(
+        &second,
+        json!({"type": "hello", "name": "ada", "token": token}),
+    );
+    let again = second.only();
+    assert_eq!(again["user"]["id"], welcome["user"]["id"]);
+    assert_eq!(again["user"]["name"], "ada");
+    assert_eq!(first.close_code(), Some(CLOSE_REPLACED));
+    // Without the token the name is someone else's.
+    let mut third = h.connect();
+    h.frame(&third, json!({"type": "hello", "name": "ADA"}));
+    assert_eq!(third.only()["code"], "name_taken");
+}
+
+#[test]
+fn a_name_is_free_again_once_its_holder_disconnects() {
+    let mut h = Harness::new(config());
+    let ada = h.user("ada");
+    let mut other = h.connect();
+    h.frame(&other, json!({"type": "hello", "name": "Ada"}));
+    assert_eq!(other.only()["code"], "name_taken");
+    h.hub.handle(Command::Disconnect(ada.conn));
+    h.frame(&other, json!({"type": "hello", "name": "Ada"}));
+    assert_eq!(other.only()["type"], "welcome");
+}
+
+#[test]
+fn sends_past_the_burst_are_rate_limited_with_their_nonce() {
+    let mut h = Harness::new(Config {
+        rate_per_sec: 0.001,
+        rate_burst: 3.0,
+        ..Config::default()
+    });
+    let mut ada = h.member("ada", "general");
+    for i in 0..4 {
+        h.send(&ada, "general", &i.to_string());
+    }
+    let errors = ada.of_type("error");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["code"], "rate_limited");
+    assert_eq!(errors[0]["nonce"], "n-3");
+    assert_eq!(h.commit(), 3);
+}
+
+#[test]
+fn a_connection_joins_up_to_its_cap_of_rooms_and_not_one_more() {
+    let mut h = Harness::new(Config {
+        max_rooms_per_conn: 3,
+        ..config()
+    });
+    let mut ada = h.user("ada");
+    for room in ["a", "b", "c"] {
+        h.frame(&ada, json!({"type": "join", "room": room}));
+        assert_eq!(ada.only()["type"], "joined");
+    }
+    h.frame(&ada, json!({"type": "join", "room": "d"}));
+    assert_eq!(ada.only()["code"], "too_many_rooms");
+    // Joining a room already joined does not count again.
+    h.frame(&ada, json!({"type": "join", "room": "a"}));
+    assert_eq!(ada.only()["type"], "joined");
+}
+
+#[test]
+fn the_server_creates_rooms_up_to_its_total_and_stores_them_through_the_writer() {
+    let mut h = Harness::new(Config {
+        max_rooms_total: 3,
+        ..config()
+    });
+    let mut ada = h.user("ada");
+    for room in ["a", "b"] {
+        h.frame(&ada, json!({"type": "join", "room": room}));
+        assert_eq!(ada.only()["type"], "joined");
+    }
+    h.frame(&ada, json!({"type": "join", "room": "c"}));
+    let refused = ada.only();
+    assert_eq!(refused["code"], "too_many_rooms");
+    // The hub wrote nothing itself: the rooms reach the store on the commit.
+    let stored = |h: &Harness| -> Vec<String> {
+        h.hub
+            .reader
+            .rooms()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    assert_eq!(stored(&h), ["general"]);
+    h.commit();
+    assert_eq!(stored(&h), ["a", "b", "general"]);
+}
+
+#[test]
+fn a_member_whose_queue_is_full_is_closed_as_too_slow_and_the_others_get_everything() {
+    let mut h = Harness::new(Config {
+        outbound_queue: 8,
+        ..config()
+    });
+    let stalled = h.member("stalled", "general");
+    let mut reader = h.member("reader", "general");
+    reader.frames();
+    let mut texts = Vec::new();
+    for i in 0..20 {
+        h.send(&reader, "general", &i.to_string());
+        h.commit();
+        texts.extend(seen(&reader.frames()).into_iter().map(|(_, _, t)| t));
+    }
+    assert_eq!(stalled.close_code(), Some(CLOSE_TOO_SLOW));
+    assert_eq!(reader.close_code(), None);
+    assert_eq!(texts, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+#[test]
+fn eviction_forgets_the_oldest_offline_identities_and_never_a_live_one() {
+    let mut h = Harness::new(Config {
+        max_identities: 10,
+        ..config()
+    });
+    let live = h.user("live");
+    let mut offline = Vec::new();
+    for i in 0..9 {
+        let mut p = h.connect();
+        h.frame(&p, json!({"type": "hello", "name": format!("u{i}")}));
+        let w = p.only();
+        offline.push((
+            w["token"].as_str().unwrap().to_owned(),
+            w["user"]["id"].clone(),
+        ));
+        h.hub.handle(Command::Disconnect(p.conn));
+        std::thread::sleep(Duration::from_millis(2)); // distinct "last seen" times
+    }
+    // The 11th identity evicts down to 9 of 10: the two oldest offline ones go.
+    h.user("newcomer");
+    let reclaims = |h: &mut Harness, i: usize| {
+        let (token, id) = offline[i].clone();
+        let mut p = h.connect();
+        h.frame(
+            &p,
+            json!({"type": "hello", "name": format!("u{i}"), "token": token}),
+        );
+        let again = p.only()["user"]["id"] == id;
+        h.hub.handle(Command::Disconnect(p.conn));
+        again
+    };
+    assert!(!reclaims(&mut h, 0));
+    assert!(!reclaims(&mut h, 1));
+    assert!(reclaims(&mut h, 8));
+    assert_eq!(live.close_code(), None);
+    assert!(h.hub.name_is_live("LIVE"));
+}
+
+#[test]
+fn a_form_post_under_a_live_name_is_refused_and_a_free_one_is_broadcast() {
+    let mut h = Harness::new(config());
+    let mut ada = h.member("ada", "general");
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    h.hub.on_post("Ada", "general", "hi", reply);
+    assert_eq!(
+        answer.try_recv().unwrap().unwrap_err().code,
+        crate::protocol::ErrorCode::NameTaken
+    );
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    h.hub.on_post("grace", "general", "hello", reply);
+    assert!(answer.try_recv().is_err(), "answered only once stored");
+    h.commit();
+    assert_eq!(answer.try_recv().unwrap().unwrap().id, 1);
+    assert_eq!(seen(&ada.frames()), [(1, "grace".into(), "hello".into())]);
+}
