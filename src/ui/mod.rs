@@ -21,7 +21,7 @@ mod messages;
 mod rooms;
 #[cfg(feature = "hydrate")]
 mod socket;
-mod state;
+pub mod state;
 
 use crate::protocol::{ChatMessage, ErrorCode, GENERAL_ROOM};
 use leptos::either::Either;

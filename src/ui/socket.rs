@@ -2,12 +2,15 @@
 //! hello, reconnecting with backoff, the idle ping, and the identity and
 //! joined rooms kept in `localStorage`.
 //!
-//! Each connection is one task that owns its socket; [`Chat::link`] is the
-//! way in. A new connection bumps [`Chat::generation`], and whatever an older
-//! one still delivers is ignored.
+//! This is a driver of the model ([`Chat`]): it depends on it, never the
+//! other way round. It installs the model's [`Link`] and owns everything
+//! about transport ([`Driver`]). Each connection is one task that owns its
+//! socket; a new connection bumps [`Driver::generation`], and whatever an
+//! older one still delivers is ignored.
 
-use super::state::{now_ms, Chat, Conn};
+use super::state::{now_ms, Chat, Conn, Link};
 use crate::protocol::{ClientFrame, ServerFrame, CLOSE_REPLACED, GENERAL_ROOM};
+use futures::channel::mpsc::UnboundedSender;
 use futures::future::{select, Either};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
@@ -54,11 +57,6 @@ fn save<T: Serialize>(key: &str, value: &T) {
     }
 }
 
-/// Remembers the joined rooms, so a reload joins them again.
-pub fn save_rooms(rooms: &[String]) {
-    save(ROOMS_KEY, &rooms);
-}
-
 /// `ws://` or `wss://` + this page's host + `/ws`.
 fn ws_url() -> String {
     let location = window().location();
@@ -69,151 +67,231 @@ fn ws_url() -> String {
     format!("{scheme}://{}/ws", location.host().unwrap_or_default())
 }
 
-/// Runs once the page is hydrated: starts the clock, restores the identity
-/// and rooms, and connects if a name is known.
+/// The transport: the open socket's queue and what reconnection needs.
+#[derive(Clone, Copy)]
+struct Driver {
+    /// The model it feeds.
+    chat: Chat,
+    /// The open socket's outgoing queue.
+    tx: StoredValue<Option<UnboundedSender<String>>>,
+    /// Counts connections; frames of an older one are ignored.
+    generation: StoredValue<u64>,
+    /// The identity's token from `welcome`.
+    token: StoredValue<Option<String>>,
+    /// Failed connection attempts since the last `welcome` (for backoff).
+    attempts: StoredValue<u32>,
+    /// When a frame was last sent (ms), for the idle ping.
+    last_sent: StoredValue<f64>,
+    /// When a frame was last received (ms), to notice a dead connection.
+    last_received: StoredValue<f64>,
+}
+
+/// Runs once the page is hydrated: starts the clock, installs the model's
+/// link, restores the identity and rooms (saving them from then on), and
+/// connects if a name is known.
 pub fn start(chat: Chat) {
+    let driver = Driver {
+        chat,
+        tx: StoredValue::new(None),
+        generation: StoredValue::new(0),
+        token: StoredValue::new(None),
+        attempts: StoredValue::new(0),
+        last_sent: StoredValue::new(0.0),
+        last_received: StoredValue::new(0.0),
+    };
+    chat.link.set_value(Some(Link {
+        send: Callback::new(move |frame| driver.send(&frame)),
+        hello: Callback::new(move |()| driver.hello_or_connect()),
+        reconnect: Callback::new(move |()| driver.connect()),
+    }));
     chat.hydrated.set(true);
     chat.now.set(now_ms());
-    set_interval(move || tick(chat), Duration::from_secs(1));
+    set_interval(move || driver.tick(), Duration::from_secs(1));
     if let Some(rooms) = load::<Vec<String>>(ROOMS_KEY) {
         for room in rooms.iter().filter(|r| r.as_str() != GENERAL_ROOM) {
             chat.join(room);
         }
         chat.switch(GENERAL_ROOM);
     }
+    // From here on, every change to the joined rooms is remembered.
+    Effect::new(move |_| {
+        let names: Vec<String> = chat
+            .rooms
+            .with(|rooms| rooms.iter().map(|r| r.name.to_string()).collect());
+        save(ROOMS_KEY, &names);
+    });
     if let Some(identity) = load::<Identity>(IDENTITY_KEY) {
         chat.wanted_name.set(identity.name);
-        chat.token.set_value(Some(identity.token));
-        connect(chat);
+        driver.token.set_value(Some(identity.token));
+        driver.connect();
     }
 }
 
-/// Every second: the clock, the idle ping, and a check for a dead connection.
-fn tick(chat: Chat) {
-    let now = now_ms();
-    chat.now.set(now);
-    if chat.conn.get_untracked() != Conn::Online {
-        return;
+impl Driver {
+    /// Queues a frame on the open socket; false when there is none.
+    fn send(&self, frame: &ClientFrame) -> bool {
+        let Ok(json) = serde_json::to_string(frame) else {
+            return false;
+        };
+        let sent = self.tx.with_value(|tx| {
+            tx.as_ref()
+                .is_some_and(|tx| tx.unbounded_send(json).is_ok())
+        });
+        if sent {
+            self.last_sent.set_value(now_ms());
+        }
+        sent
     }
-    if now - chat.last_received.get_value() > DEAD_AFTER_MS {
-        leptos::logging::warn!("no answer from the server for 60 s: reconnecting");
-        connect(chat);
-    } else if now - chat.last_sent.get_value() >= PING_IDLE_MS {
-        chat.send(&ClientFrame::Ping);
-    }
-}
 
-/// A name was chosen: say hello on the open socket if it has not been
-/// welcomed yet; otherwise (a rename, or no socket) open a new connection.
-pub fn hello_or_connect(chat: Chat) {
-    let open = chat.link.with_value(Option::is_some);
-    if open && chat.me.get_untracked().is_none() && chat.conn.get_untracked() == Conn::Idle {
-        chat.conn.set(Conn::Connecting);
-        chat.send_hello();
-    } else {
-        connect(chat);
+    /// `hello` with the wanted name and our token.
+    fn send_hello(&self) -> bool {
+        self.send(&ClientFrame::Hello {
+            name: self.chat.wanted_name.get_untracked().trim().to_owned(),
+            token: self.token.get_value(),
+        })
     }
-}
 
-/// Opens a new connection (closing any other), says hello, and serves it
-/// until it closes; then schedules the next attempt.
-pub fn connect(chat: Chat) {
-    let generation = chat.generation.get_value() + 1;
-    chat.generation.set_value(generation);
-    chat.disconnected();
-    chat.conn.set(Conn::Connecting);
-    let mut socket = match WebSocket::open(&ws_url()) {
-        Ok(socket) => socket,
-        Err(e) => {
-            leptos::logging::warn!("cannot open the WebSocket: {e}");
-            retry_later(chat, generation);
+    /// Every second: the clock, the idle ping, and a check for a dead connection.
+    fn tick(&self) {
+        let now = now_ms();
+        self.chat.now.set(now);
+        if self.chat.conn.get_untracked() != Conn::Online {
             return;
         }
-    };
-    let (tx, mut outgoing) = futures::channel::mpsc::unbounded::<String>();
-    chat.link.set_value(Some(tx));
-    chat.last_received.set_value(now_ms());
-    chat.send_hello();
-    spawn_local(async move {
-        let mut close_code = None;
-        loop {
-            // Either side's unfinished `next` is dropped here: both are cancel-safe.
-            let next = match select(outgoing.next(), socket.next()).await {
-                Either::Left((out, _)) => Either::Left(out),
-                Either::Right((incoming, _)) => Either::Right(incoming),
-            };
-            match next {
-                // Queued by the page: write it (the sink waits for the socket to open).
-                Either::Left(Some(text)) => {
-                    if socket.send(Message::Text(text)).await.is_err() {
+        if now - self.last_received.get_value() > DEAD_AFTER_MS {
+            leptos::logging::warn!("no answer from the server for 60 s: reconnecting");
+            self.connect();
+        } else if now - self.last_sent.get_value() >= PING_IDLE_MS {
+            self.send(&ClientFrame::Ping);
+        }
+    }
+
+    /// A name was chosen: say hello on the open socket if it has not been
+    /// welcomed yet; otherwise (a rename, or no socket) open a new connection.
+    fn hello_or_connect(&self) {
+        let chat = self.chat;
+        let open = self.tx.with_value(Option::is_some);
+        if open && chat.me.get_untracked().is_none() && chat.conn.get_untracked() == Conn::Idle {
+            chat.conn.set(Conn::Connecting);
+            self.send_hello();
+        } else {
+            self.connect();
+        }
+    }
+
+    /// The socket is gone: forget its queue and tell the model.
+    fn disconnected(&self) {
+        self.tx.set_value(None);
+        self.chat.disconnected();
+    }
+
+    /// Opens a new connection (closing any other), says hello, and serves it
+    /// until it closes; then schedules the next attempt.
+    fn connect(&self) {
+        let (driver, chat) = (*self, self.chat);
+        let generation = self.generation.get_value() + 1;
+        self.generation.set_value(generation);
+        self.disconnected();
+        chat.conn.set(Conn::Connecting);
+        let mut socket = match WebSocket::open(&ws_url()) {
+            Ok(socket) => socket,
+            Err(e) => {
+                leptos::logging::warn!("cannot open the WebSocket: {e}");
+                self.retry_later(generation);
+                return;
+            }
+        };
+        let (tx, mut outgoing) = futures::channel::mpsc::unbounded::<String>();
+        self.tx.set_value(Some(tx));
+        self.last_received.set_value(now_ms());
+        self.send_hello();
+        spawn_local(async move {
+            let mut close_code = None;
+            loop {
+                // Either side's unfinished `next` is dropped here: both are cancel-safe.
+                let next = match select(outgoing.next(), socket.next()).await {
+                    Either::Left((out, _)) => Either::Left(out),
+                    Either::Right((incoming, _)) => Either::Right(incoming),
+                };
+                match next {
+                    // Queued by the page: write it (the sink waits for the socket to open).
+                    Either::Left(Some(text)) => {
+                        if socket.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                    // The page replaced this connection: dropping the socket closes it.
+                    Either::Left(None) => return,
+                    Either::Right(Some(Ok(Message::Text(text)))) => {
+                        if driver.generation.get_value() != generation {
+                            return;
+                        }
+                        driver.last_received.set_value(now_ms());
+                        match serde_json::from_str::<ServerFrame>(&text) {
+                            Ok(frame) => driver.on_frame(frame),
+                            Err(e) => {
+                                leptos::logging::warn!("unreadable frame from the server: {e}")
+                            }
+                        }
+                    }
+                    Either::Right(Some(Ok(Message::Bytes(_)))) => {}
+                    Either::Right(Some(Err(WebSocketError::ConnectionClose(event)))) => {
+                        close_code = Some(event.code);
                         break;
                     }
+                    // An error event; the close event follows.
+                    Either::Right(Some(Err(_))) => {}
+                    Either::Right(None) => break,
                 }
-                // The page replaced this connection: dropping the socket closes it.
-                Either::Left(None) => return,
-                Either::Right(Some(Ok(Message::Text(text)))) => {
-                    if chat.generation.get_value() != generation {
-                        return;
-                    }
-                    chat.last_received.set_value(now_ms());
-                    match serde_json::from_str::<ServerFrame>(&text) {
-                        Ok(frame) => on_frame(chat, frame),
-                        Err(e) => leptos::logging::warn!("unreadable frame from the server: {e}"),
-                    }
-                }
-                Either::Right(Some(Ok(Message::Bytes(_)))) => {}
-                Either::Right(Some(Err(WebSocketError::ConnectionClose(event)))) => {
-                    close_code = Some(event.code);
-                    break;
-                }
-                // An error event; the close event follows.
-                Either::Right(Some(Err(_))) => {}
-                Either::Right(None) => break,
             }
-        }
-        if chat.generation.get_value() != generation {
-            return;
-        }
-        chat.disconnected();
-        if close_code == Some(CLOSE_REPLACED) {
-            chat.conn.set(Conn::Replaced);
-        } else {
-            retry_later(chat, generation);
-        }
-    });
-}
+            if driver.generation.get_value() != generation {
+                return;
+            }
+            driver.disconnected();
+            if close_code == Some(CLOSE_REPLACED) {
+                chat.conn.set(Conn::Replaced);
+            } else {
+                driver.retry_later(generation);
+            }
+        });
+    }
 
-/// Handles a frame: remembers the identity on `welcome`, then updates the state.
-fn on_frame(chat: Chat, frame: ServerFrame) {
-    if let ServerFrame::Welcome { user, token, .. } = &frame {
-        save(
-            IDENTITY_KEY,
-            &Identity {
-                name: user.name.clone(),
-                token: token.clone(),
+    /// Handles a frame: on `welcome`, keeps the token and remembers the
+    /// identity; then the model applies it.
+    fn on_frame(&self, frame: ServerFrame) {
+        if let ServerFrame::Welcome { user, token, .. } = &frame {
+            self.token.set_value(Some(token.clone()));
+            self.attempts.set_value(0);
+            save(
+                IDENTITY_KEY,
+                &Identity {
+                    name: user.name.clone(),
+                    token: token.clone(),
+                },
+            );
+        }
+        self.chat.apply(frame, now_ms());
+    }
+
+    /// Shows "Reconnecting in N s…" and connects again after the backoff:
+    /// 1 s doubling to 30 s, each delay drawn from 75–125 % of its step.
+    fn retry_later(&self, generation: u64) {
+        let driver = *self;
+        let attempt = self.attempts.get_value();
+        self.attempts.set_value(attempt.saturating_add(1));
+        let step = (FIRST_BACKOFF_MS * 2f64.powi(attempt.min(5) as i32)).min(MAX_BACKOFF_MS);
+        let delay = (step * (0.75 + js_sys::Math::random() * 0.5)).min(MAX_BACKOFF_MS);
+        self.chat.conn.set(Conn::Waiting {
+            until: now_ms() + delay,
+        });
+        set_timeout(
+            move || {
+                let waiting = matches!(driver.chat.conn.get_untracked(), Conn::Waiting { .. });
+                if waiting && driver.generation.get_value() == generation {
+                    driver.connect();
+                }
             },
+            Duration::from_millis(delay as u64),
         );
     }
-    chat.apply(frame, now_ms());
-}
-
-/// Shows "Reconnecting in N s…" and connects again after the backoff:
-/// 1 s doubling to 30 s, each delay drawn from 75–125 % of its step.
-fn retry_later(chat: Chat, generation: u64) {
-    let attempt = chat.attempts.get_value();
-    chat.attempts.set_value(attempt.saturating_add(1));
-    let step = (FIRST_BACKOFF_MS * 2f64.powi(attempt.min(5) as i32)).min(MAX_BACKOFF_MS);
-    let delay = (step * (0.75 + js_sys::Math::random() * 0.5)).min(MAX_BACKOFF_MS);
-    chat.conn.set(Conn::Waiting {
-        until: now_ms() + delay,
-    });
-    set_timeout(
-        move || {
-            let waiting = matches!(chat.conn.get_untracked(), Conn::Waiting { .. });
-            if waiting && chat.generation.get_value() == generation {
-                connect(chat);
-            }
-        },
-        Duration::from_millis(delay as u64),
-    );
 }

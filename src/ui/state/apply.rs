@@ -1,0 +1,205 @@
+//! What each server frame does to the model, and the end of a connection.
+
+use super::{Chat, Conn, Entry, TYPING_SHOWN_MS};
+use crate::protocol::{ChatMessage, ErrorCode, PresenceState, ServerFrame, GENERAL_ROOM};
+use leptos::prelude::*;
+
+impl Chat {
+    /// The connection ended: every room must be joined again, and what was
+    /// sent on it and not confirmed is in doubt.
+    pub fn disconnected(&self) {
+        self.session.update_value(|s| *s += 1);
+        self.rooms.with_untracked(|rooms| {
+            for r in rooms {
+                r.ready.set(false);
+                r.typing.set(Vec::new());
+            }
+        });
+    }
+
+    /// Applies one frame from the server.
+    pub fn apply(&self, frame: ServerFrame, now: f64) {
+        match frame {
+            ServerFrame::Welcome { user, rooms, .. } => {
+                self.me.set(Some(user.name.clone()));
+                self.wanted_name.set(user.name);
+                self.name_error.set(None);
+                self.known_rooms.set(rooms);
+                self.conn.set(Conn::Online);
+                self.was_online.set(true);
+                for name in self.room_names() {
+                    self.send_join(&name);
+                }
+            }
+            ServerFrame::Joined {
+                room,
+                members,
+                messages,
+                missed,
+            } => self.on_joined(&room, members, messages, missed),
+            ServerFrame::Left { .. } | ServerFrame::Pong => {}
+            ServerFrame::Message(message) => self.on_message(message),
+            ServerFrame::Presence { room, user, state } => {
+                let Some(r) = self.room(&room) else { return };
+                let verb = match state {
+                    PresenceState::Joined => {
+                        r.members.update(|m| {
+                            if let Err(at) = m.binary_search(&user) {
+                                m.insert(at, user.clone());
+                            }
+                        });
+                        "joined"
+                    }
+                    PresenceState::Left => {
+                        r.members.update(|m| m.retain(|x| *x != user));
+                        r.typing.update(|t| t.retain(|(x, _)| *x != user));
+                        "left"
+                    }
+                };
+                let seq = self.next_seq();
+                r.entries.update(|e| {
+                    e.push(Entry::Notice {
+                        seq,
+                        text: format!("{user} {verb}"),
+                    })
+                });
+            }
+            ServerFrame::Typing { room, user } => {
+                if let Some(r) = self.room(&room) {
+                    r.typing.update(|t| {
+                        t.retain(|(x, _)| *x != user);
+                        t.push((user, now + TYPING_SHOWN_MS));
+                    });
+                }
+            }
+            ServerFrame::History { room, messages } => {
+                let Some(r) = self.room(&room) else { return };
+                let first = r.first_id().unwrap_or(u64::MAX);
+                let older: Vec<Entry> = messages
+                    .into_iter()
+                    .filter(|m| m.id < first)
+                    .map(Entry::Message)
+                    .collect();
+                let more = older.first().is_some_and(|x| match x {
+                    Entry::Message(m) => m.id > 1,
+                    Entry::Notice { .. } => false,
+                });
+                r.has_older.set(more);
+                r.entries.update(|e| {
+                    e.splice(0..0, older);
+                });
+            }
+            ServerFrame::Error {
+                code,
+                message,
+                nonce,
+            } => self.on_error(code, message, nonce),
+        }
+    }
+
+    fn on_joined(
+        &self,
+        room: &str,
+        members: Vec<String>,
+        messages: Vec<ChatMessage>,
+        missed: bool,
+    ) {
+        let Some(r) = self.room(room) else { return };
+        if self.pending_join.with_value(|p| p.as_deref() == Some(room)) {
+            self.pending_join.set_value(None);
+        }
+        r.members.set(members);
+        if missed {
+            // More was missed than the server replays: start over from the replay.
+            r.entries.set(Vec::new());
+            r.last_id.set_value(0);
+        }
+        let before = r.last_id.get_value();
+        // Our messages in the replay: those sent on a lost connection whose
+        // echo never came are matched here by text, so they are not sent twice.
+        let me = self.me.get_untracked().unwrap_or_default();
+        let mut mine: Vec<String> = messages
+            .iter()
+            .filter(|m| m.id > before && m.user == me)
+            .map(|m| m.text.clone())
+            .collect();
+        if r.entries.with_untracked(Vec::is_empty) {
+            r.has_older.set(messages.first().is_some_and(|m| m.id > 1));
+        }
+        r.append(messages);
+        let session = self.session.get_value();
+        r.pending.update(|pending| {
+            pending.retain(|p| {
+                let in_doubt = p.sent_on.is_some_and(|s| s < session);
+                match mine.iter().position(|t| *t == p.text) {
+                    Some(at) if in_doubt => {
+                        mine.remove(at);
+                        false
+                    }
+                    _ => true,
+                }
+            })
+        });
+        r.ready.set(true);
+        self.flush(&r);
+    }
+
+    fn on_message(&self, message: ChatMessage) {
+        let Some(r) = self.room(&message.room) else {
+            return;
+        };
+        if let Some(nonce) = &message.nonce {
+            r.pending.update(|p| p.retain(|x| x.nonce != *nonce));
+        }
+        r.typing.update(|t| t.retain(|(x, _)| *x != message.user));
+        let theirs = self
+            .me
+            .with_untracked(|me| me.as_deref() != Some(&message.user));
+        if r.append(vec![message]) > 0 && theirs && self.current.get_untracked() != *r.name {
+            r.unread.update(|n| *n += 1);
+        }
+    }
+
+    fn on_error(&self, code: ErrorCode, message: String, nonce: Option<String>) {
+        if let Some(nonce) = nonce {
+            let found = self.rooms.with_untracked(|rooms| {
+                rooms.iter().any(|r| {
+                    let mut hit = false;
+                    r.pending.update(|p| {
+                        for x in p.iter_mut().filter(|x| x.nonce == nonce) {
+                            x.error = Some(message.clone());
+                            hit = true;
+                        }
+                    });
+                    hit
+                })
+            });
+            if found {
+                return;
+            }
+        }
+        match code {
+            ErrorCode::BadName | ErrorCode::NameTaken => {
+                let text = if code == ErrorCode::NameTaken {
+                    format!("{message}: someone online is using it. Please choose another name.")
+                } else {
+                    message
+                };
+                self.name_error.set(Some(text));
+                self.me.set(None);
+                self.conn.set(Conn::Idle);
+            }
+            ErrorCode::BadRoom | ErrorCode::TooManyRooms => {
+                self.room_error.set(Some(message));
+                if let Some(room) = self.pending_join.get_value() {
+                    self.pending_join.set_value(None);
+                    self.rooms.update(|rooms| rooms.retain(|r| *r.name != room));
+                    if self.current.get_untracked() == room {
+                        self.switch(GENERAL_ROOM);
+                    }
+                }
+            }
+            _ => self.notice.set(Some(message)),
+        }
+    }
+}
