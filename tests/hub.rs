@@ -548,19 +548,38 @@ async fn two_hundred_clients_lose_duplicate_and_reorder_nothing() {
                         .await;
                 }
             }
-            let mut ids = Vec::new();
-            while ids.len() < TOTAL as usize {
-                ids.push(c.recv_type("message").await["id"].as_u64().unwrap());
+            let mut seen = Vec::new();
+            while seen.len() < TOTAL as usize {
+                let m = c.recv_type("message").await;
+                let s = |k: &str| m[k].as_str().unwrap().to_owned();
+                seen.push((m["id"].as_u64().unwrap(), s("user"), s("text")));
             }
-            (ids, c)
+            (seen, c)
         }));
     }
     let mut clients = Vec::new();
+    let mut first: Option<Vec<(u64, String, String)>> = None;
     for t in tasks {
-        let (ids, c) = t.await.unwrap();
+        let (seen, c) = t.await.unwrap();
+        let ids: Vec<u64> = seen.iter().map(|m| m.0).collect();
         assert_eq!(ids, (1..=TOTAL).collect::<Vec<_>>());
+        // Every member saw the same messages: same ids, senders and texts.
+        match &first {
+            None => first = Some(seen),
+            Some(first) => assert_eq!(&seen, first),
+        }
         clients.push(c);
     }
+    // Each text is its sender's, and each sender's texts are in the order sent.
+    let mut next_k = [0usize; SENDERS];
+    for (_, user, text) in first.unwrap() {
+        let (i, k) = text.split_once('-').unwrap();
+        let (i, k): (usize, usize) = (i.parse().unwrap(), k.parse().unwrap());
+        assert_eq!(user, format!("user{i}"));
+        assert_eq!(k, next_k[i], "sender {i} out of order");
+        next_k[i] += 1;
+    }
+    assert_eq!(next_k, [EACH; SENDERS]);
     // Nothing more: a pong (queued behind anything else) comes with no message before it.
     for c in &mut clients {
         c.send(json!({"type": "ping"})).await;

@@ -282,3 +282,28 @@ async fn refused_form_posts_say_why_and_keep_the_text() {
     live.quiet().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_form_post_the_store_cannot_write_gets_503_and_keeps_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(fast(), dir.path()).await;
+    server.user("opener").await; // the store is open from here
+    // Make the database refuse this text, as a full disk or I/O error would.
+    let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.text = 'boom <b>'
+         BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
+    )
+    .unwrap();
+    let fields = [("name", "zoe"), ("text", "boom <b>"), ("room", "general")];
+    let refused = post_form(server.addr, &fields, &[]).await;
+    assert_eq!(refused.status, 503);
+    assert!(refused.body.contains(">boom &lt;b></textarea>"), "{}", refused.body);
+    // Nothing was stored: the next post gets id 1.
+    let fields = [("name", "zoe"), ("text", "fine"), ("room", "general")];
+    assert_eq!(post_form(server.addr, &fields, &[]).await.status, 303);
+    let (mut reader, _) = server.user("reader").await;
+    let joined = reader.join("general").await;
+    assert_eq!(ids(&joined["messages"]), [1]);
+    server.stop().await;
+}

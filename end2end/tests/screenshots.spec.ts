@@ -10,6 +10,7 @@ async function conversation(browser: Browser, look: Look) {
   const room = `design-${uid().slice(-4)}`;
   const friendContext = await browser.newContext();
   const friend = await friendContext.newPage();
+  const friendProblems = watchConsole(friend);
   await friend.goto("/");
   await chooseName(friend, "Grace");
   const context = await browser.newContext({
@@ -20,6 +21,8 @@ async function conversation(browser: Browser, look: Look) {
   const problems = watchConsole(page);
   await page.goto("/");
   await chooseName(page, "Ada");
+  // The friend's page is watched too: its problems are reported with Ada's.
+  page.on("close", () => problems.push(...friendProblems));
   await joinRoom(page, room);
   await joinRoom(friend, room);
   await send(friend, "Morning! Did the release go out?");

@@ -214,6 +214,13 @@ impl Client {
             if page.is_empty() {
                 return pages;
             }
+            // A server that ignored `before` would send this page forever.
+            if let Some(b) = before {
+                assert!(
+                    page.iter().all(|m| m["id"].as_u64().unwrap() < b),
+                    "history before {b} returned {page:?}"
+                );
+            }
             before = page[0]["id"].as_u64();
             pages.push(page);
         }
