@@ -288,7 +288,7 @@ async fn a_form_post_the_store_cannot_write_gets_503_and_keeps_the_text() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(fast(), dir.path()).await;
     server.user("opener").await; // the store is open from here
-    // Make the database refuse this text, as a full disk or I/O error would.
+                                 // Make the database refuse this text, as a full disk or I/O error would.
     let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
     db.execute_batch(
         "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.text = 'boom <b>'
@@ -298,7 +298,11 @@ async fn a_form_post_the_store_cannot_write_gets_503_and_keeps_the_text() {
     let fields = [("name", "zoe"), ("text", "boom <b>"), ("room", "general")];
     let refused = post_form(server.addr, &fields, &[]).await;
     assert_eq!(refused.status, 503);
-    assert!(refused.body.contains(">boom &lt;b></textarea>"), "{}", refused.body);
+    assert!(
+        refused.body.contains(">boom &lt;b></textarea>"),
+        "{}",
+        refused.body
+    );
     // Nothing was stored: the next post gets id 1.
     let fields = [("name", "zoe"), ("text", "fine"), ("room", "general")];
     assert_eq!(post_form(server.addr, &fields, &[]).await.status, 303);

@@ -1,5 +1,5 @@
 // The flow of a real chat between two people in two browser contexts.
-import { test, expect, type Browser, type Page } from "@playwright/test";
+import { test, expect, type Browser, type Page, type WebSocketRoute } from "@playwright/test";
 import { chooseName, joinRoom, send, texts, uid, watchConsole } from "./helpers";
 
 async function person(
@@ -226,12 +226,9 @@ test("new messages scroll into view only at the bottom; otherwise a pill", async
   expect([...a.problems, ...b.problems]).toEqual([]);
 });
 
-test("keyboard only: name, room and message without a mouse; every control is labelled", async ({ page }) => {
-  const problems = watchConsole(page);
-  await page.goto("/");
-  await expect(page.locator(".app.hydrated")).toHaveCount(1);
-  // Every input, textarea and button has an accessible name.
-  const unnamed = await page.locator("input:not([type=hidden]), textarea, button").evaluateAll((els) =>
+/** Inputs, textareas and buttons on the page with no accessible name. */
+async function unnamedControls(page: Page): Promise<string[]> {
+  return page.locator("input:not([type=hidden]), textarea, button").evaluateAll((els) =>
     els
       .filter((e) => {
         const labelled = (e as HTMLInputElement).labels?.length || e.getAttribute("aria-label");
@@ -240,7 +237,45 @@ test("keyboard only: name, room and message without a mouse; every control is la
       })
       .map((e) => e.outerHTML),
   );
-  expect(unnamed).toEqual([]);
+}
+
+/** Tabs through the whole page once; returns each focused control whose
+ *  focus ring is not the app's own (2px solid), with what it had instead. */
+async function controlsWithoutOwnFocusRing(page: Page): Promise<string[]> {
+  await page.locator("body").focus();
+  const seen = new Set<string>();
+  const bad: string[] = [];
+  for (let i = 0; i < 60; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const e = document.activeElement as HTMLElement | null;
+      if (!e || e === document.body) return null;
+      const s = getComputedStyle(e);
+      const id = e.outerHTML.slice(0, 80);
+      return { id, ring: `${s.outlineStyle} ${s.outlineWidth}` };
+    });
+    if (!focused || seen.has(focused.id)) break;
+    seen.add(focused.id);
+    if (focused.ring !== "solid 2px") bad.push(`${focused.id} → ${focused.ring}`);
+  }
+  expect(seen.size, "tabbing reaches the controls").toBeGreaterThan(3);
+  return bad;
+}
+
+test("keyboard only: name, room and message without a mouse; every control is labelled", async ({ page }) => {
+  const problems = watchConsole(page, [/WebSocket/]);
+  // The socket goes through the test, so the test can drop it (for the banner).
+  let socket: WebSocketRoute | null = null;
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    socket = ws;
+    ws.connectToServer();
+  });
+  await page.goto("/");
+  await expect(page.locator(".app.hydrated")).toHaveCount(1);
+  // Every input, textarea and button has an accessible name, and a visible
+  // focus ring of the app's own (not the browser's default), in every state.
+  expect(await unnamedControls(page)).toEqual([]);
+  expect(await controlsWithoutOwnFocusRing(page)).toEqual([]);
 
   const name = `kim-${uid()}`;
   await page.getByLabel("Your name").focus();
@@ -264,8 +299,23 @@ test("keyboard only: name, room and message without a mouse; every control is la
   await page.keyboard.type("typed without a mouse");
   await page.keyboard.press("Enter");
   await expect.poll(() => texts(page)).toEqual(["typed without a mouse"]);
-  // Focus is visible: the focused control has an outline.
-  const outline = await page.getByTestId("composer").evaluate((e) => getComputedStyle(e).outlineStyle);
-  expect(outline).not.toBe("none");
+
+  // Named in, joined a room, a refused message with Retry and Discard.
+  await page.getByTestId("composer").evaluate((el: HTMLTextAreaElement) => {
+    for (let i = 1; i <= 21; i++) {
+      el.value = `burst ${i}`;
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+      el.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    }
+  });
+  await expect(page.getByTestId("send-error")).toHaveCount(1);
+  expect(await unnamedControls(page)).toEqual([]);
+  expect(await controlsWithoutOwnFocusRing(page)).toEqual([]);
+
+  // The connection drops: the banner's "Retry now" too.
+  socket!.close({ code: 1011, reason: "test: dropped" });
+  await expect(page.getByRole("button", { name: "Retry now" })).toBeVisible();
+  expect(await unnamedControls(page)).toEqual([]);
+  expect(await controlsWithoutOwnFocusRing(page)).toEqual([]);
   expect(problems).toEqual([]);
 });

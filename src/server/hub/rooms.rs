@@ -5,7 +5,7 @@
 //! writer of the database stays that thread; a message to the room is
 //! queued behind the creation, and storing a message creates its room anyway.
 
-use super::{unavailable, ConnId, Hub};
+use super::{ConnId, Hub};
 use crate::protocol::{
     validate_room, ChatMessage, PresenceState, ProtocolError, ServerFrame, GENERAL_ROOM,
     HISTORY_DEFAULT_LIMIT,
@@ -67,7 +67,7 @@ impl Hub {
         }
     }
 
-    pub(super) fn on_join(
+    pub(super) async fn on_join(
         &mut self,
         conn: ConnId,
         room: &str,
@@ -81,21 +81,21 @@ impl Hub {
         }
         let room_key = self.room_or_create(room)?;
         let upto = self.rooms[&room_key].last_id;
-        let (messages, missed) = match after {
-            Some(after) => {
-                let replay = self
-                    .reader
-                    .after(room, after, self.config.replay_cap, upto)
-                    .map_err(unavailable)?;
-                (replay.messages, replay.missed)
-            }
-            None => (
-                self.reader
-                    .before(room, None, self.config.join_recent, upto)
-                    .map_err(unavailable)?,
-                false,
-            ),
-        };
+        let (name, replay_cap, recent) = (
+            room.to_owned(),
+            self.config.replay_cap,
+            self.config.join_recent,
+        );
+        let (messages, missed) = self
+            .read(move |reader| match after {
+                Some(after) => reader
+                    .after(&name, after, replay_cap, upto)
+                    .map(|replay| (replay.messages, replay.missed)),
+                None => reader
+                    .before(&name, None, recent, upto)
+                    .map(|messages| (messages, false)),
+            })
+            .await?;
         let members_now = &self.rooms[&room_key].members;
         let me = self.sessions.get(&conn).expect("checked above");
         let mut members: Vec<String> = members_now
@@ -186,15 +186,16 @@ impl Hub {
     }
 
     /// The recent messages and live members of an existing room.
-    pub(super) fn on_snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
+    pub(super) async fn on_snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
         validate_room(room)?;
         let Some(r) = self.rooms.get(room) else {
             return Err(ProtocolError::no_such_room(room));
         };
+        let (name, recent, upto) = (room.to_owned(), self.config.join_recent, r.last_id);
         let messages = self
-            .reader
-            .before(room, None, self.config.join_recent, r.last_id)
-            .map_err(unavailable)?;
+            .read(move |reader| reader.before(&name, None, recent, upto))
+            .await?;
+        let r = &self.rooms[room];
         let mut members: Vec<String> = r
             .members
             .keys()
@@ -222,7 +223,7 @@ impl Hub {
         Ok(())
     }
 
-    pub(super) fn on_history(
+    pub(super) async fn on_history(
         &mut self,
         conn: ConnId,
         room: &str,
@@ -232,10 +233,10 @@ impl Hub {
         self.joined_room(conn, room)?;
         let limit = limit.map_or(HISTORY_DEFAULT_LIMIT as usize, |l| l as usize);
         let upto = self.rooms.get(room).map_or(0, |r| r.last_id);
+        let name = room.to_owned();
         let messages = self
-            .reader
-            .before(room, before, limit, upto)
-            .map_err(unavailable)?;
+            .read(move |reader| reader.before(&name, before, limit, upto))
+            .await?;
         self.session(conn)?.outbox.send(&ServerFrame::History {
             room: room.to_owned(),
             messages,

@@ -51,17 +51,22 @@ impl Harness {
         }
     }
 
+    /// Hands the hub one command and lets it finish (its reads run in place).
+    fn handle(&mut self, command: Command) {
+        futures::executor::block_on(self.hub.handle(command));
+    }
+
     fn connect(&mut self) -> Peer {
         let conn = self.next_conn;
         self.next_conn += 1;
         let (outbox, rx) = Outbox::new(self.hub.config.outbound_queue);
-        self.hub.handle(Command::Connect(conn, outbox.clone()));
+        self.handle(Command::Connect(conn, outbox.clone()));
         Peer { conn, outbox, rx }
     }
 
     fn frame(&mut self, peer: &Peer, frame: Value) {
         let frame = ClientFrame::parse(&frame.to_string()).expect("a valid client frame");
-        self.hub.handle(Command::Frame(peer.conn, frame));
+        self.handle(Command::Frame(peer.conn, frame));
     }
 
     /// A connection that said hello as `name`, its `welcome` read.
@@ -103,8 +108,7 @@ impl Harness {
         }
         let n = messages.len();
         let results = self.writer.append(&messages);
-        self.hub
-            .handle(Command::Committed(tags.into_iter().zip(results).collect()));
+        self.handle(Command::Committed(tags.into_iter().zip(results).collect()));
         n
     }
 }
@@ -267,7 +271,7 @@ fn a_name_is_free_again_once_its_holder_disconnects() {
     let mut other = h.connect();
     h.frame(&other, json!({"type": "hello", "name": "Ada"}));
     assert_eq!(other.only()["code"], "name_taken");
-    h.hub.handle(Command::Disconnect(ada.conn));
+    h.handle(Command::Disconnect(ada.conn));
     h.frame(&other, json!({"type": "hello", "name": "Ada"}));
     assert_eq!(other.only()["type"], "welcome");
 }
@@ -326,6 +330,8 @@ fn the_server_creates_rooms_up_to_its_total_and_stores_them_through_the_writer()
     let stored = |h: &Harness| -> Vec<String> {
         h.hub
             .reader
+            .lock()
+            .unwrap()
             .rooms()
             .unwrap()
             .into_iter()
@@ -373,7 +379,7 @@ fn eviction_forgets_the_oldest_offline_identities_and_never_a_live_one() {
             w["token"].as_str().unwrap().to_owned(),
             w["user"]["id"].clone(),
         ));
-        h.hub.handle(Command::Disconnect(p.conn));
+        h.handle(Command::Disconnect(p.conn));
         std::thread::sleep(Duration::from_millis(2)); // distinct "last seen" times
     }
     // The 11th identity evicts down to 9 of 10: the two oldest offline ones go.
@@ -386,7 +392,7 @@ fn eviction_forgets_the_oldest_offline_identities_and_never_a_live_one() {
             json!({"type": "hello", "name": format!("u{i}"), "token": token}),
         );
         let again = p.only()["user"]["id"] == id;
-        h.hub.handle(Command::Disconnect(p.conn));
+        h.handle(Command::Disconnect(p.conn));
         again
     };
     assert!(!reclaims(&mut h, 0));
