@@ -10,8 +10,9 @@
 //!   with group commit.
 //! - `wsframe` (feature `ssr`): WebSocket framing for the load generator and tests.
 //!
-//! What the binaries and tests use is re-exported here: [`serve`],
-//! [`shutdown_signal`], [`Config`], [`SyncMode`]. Integration tests live in
+//! What the binaries and tests use is re-exported here: [`serve`] (or an
+//! [`App`] to drive without a listener), [`shutdown_signal`], [`Config`],
+//! [`SyncMode`]. Integration tests live in
 //! `tests/` (a real server on an ephemeral port, real WebSocket clients); the
 //! browser suite lives in `end2end/`.
 
@@ -30,7 +31,7 @@ pub mod store;
 pub mod wsframe;
 
 #[cfg(feature = "ssr")]
-pub use server::{config::Config, serve, shutdown_signal};
+pub use server::{config::Config, serve, shutdown_signal, App};
 #[cfg(feature = "ssr")]
 pub use store::SyncMode;
 

@@ -3,11 +3,12 @@
 
 mod common;
 
+use axum::body::Body;
+use axum::http::Request;
 use chat::Config;
 use common::*;
 use serde_json::json;
-use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
 
 /// A response: status, headers (lower-cased names), body.
 struct Response {
@@ -25,78 +26,52 @@ impl Response {
     }
 }
 
-/// One HTTP/1.1 request over a fresh connection (`Connection: close`).
+/// One request through the server's router (`tower::ServiceExt::oneshot`),
+/// as hyper would hand it over: no socket, the same hub as the WebSockets.
 async fn http(
-    addr: SocketAddr,
+    server: &TestServer,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &str,
 ) -> Response {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", server.addr.to_string());
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        request = request.header(*name, *value);
     }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+    let request = request.body(Body::from(body.to_owned())).unwrap();
+    let response = tokio::time::timeout(WAIT, server.router.clone().oneshot(request))
         .await
         .expect("response in time")
         .unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let chunked = headers
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
         .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
     Response {
         status,
         headers,
-        body: if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        },
+        body: String::from_utf8(body.to_vec()).unwrap(),
     }
 }
 
-/// The body of a `Transfer-Encoding: chunked` response.
-fn dechunk(mut rest: &str) -> String {
-    let mut body = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        body.push_str(&after[..size]);
-        rest = &after[size + 2..];
-    }
-    body
-}
-
-async fn post_form(addr: SocketAddr, fields: &[(&str, &str)], extra: &[(&str, &str)]) -> Response {
+async fn post_form(
+    server: &TestServer,
+    fields: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> Response {
     let body = serde_urlencoded::to_string(fields).unwrap();
     let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
     headers.extend_from_slice(extra);
-    http(addr, "POST", "/", &headers, &body).await
+    http(server, "POST", "/", &headers, &body).await
 }
 
 #[tokio::test]
@@ -108,7 +83,7 @@ async fn the_page_renders_general_and_its_members() {
         .await;
     alice.recv_type("message").await;
 
-    let page = http(server.addr, "GET", "/", &[], "").await;
+    let page = http(&server, "GET", "/", &[], "").await;
     assert_eq!(page.status, 200);
     assert_eq!(
         page.header("content-type"),
@@ -127,7 +102,7 @@ async fn the_page_renders_general_and_its_members() {
         .body
         .contains(r#"<form method="post" action="/" class="composer">"#));
 
-    let missing = http(server.addr, "GET", "/nope", &[], "").await;
+    let missing = http(&server, "GET", "/nope", &[], "").await;
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("Page not found"));
     server.stop().await;
@@ -142,7 +117,7 @@ async fn a_form_post_goes_through_the_hub_to_live_members() {
     bob.recv_type("message").await;
 
     let posted = post_form(
-        server.addr,
+        &server,
         &[
             ("name", " Zoë "),
             ("text", "<script>x</script>\r\nline 2"),
@@ -168,14 +143,7 @@ async fn a_form_post_goes_through_the_hub_to_live_members() {
     );
 
     // The page shows it, and remembers the name from the cookie.
-    let page = http(
-        server.addr,
-        "GET",
-        "/",
-        &[("Cookie", "chat_name=Zo%C3%AB")],
-        "",
-    )
-    .await;
+    let page = http(&server, "GET", "/", &[("Cookie", "chat_name=Zo%C3%AB")], "").await;
     assert!(page
         .body
         .contains("&lt;script&gt;x&lt;&#x2F;script&gt;<br>line 2"));
@@ -197,7 +165,7 @@ async fn refused_form_posts_say_why_and_keep_the_text() {
     let server = TestServer::start(config).await;
     let (mut live, _) = server.user("taken").await;
     live.join("general").await;
-    let addr = server.addr;
+    let addr = &server;
 
     // The refused text comes back in the textarea, and cannot leave it.
     let text = "keep </textarea><script>alert(1)</script> &amp;";
@@ -296,7 +264,7 @@ async fn a_form_post_the_store_cannot_write_gets_503_and_keeps_the_text() {
     )
     .unwrap();
     let fields = [("name", "zoe"), ("text", "boom <b>"), ("room", "general")];
-    let refused = post_form(server.addr, &fields, &[]).await;
+    let refused = post_form(&server, &fields, &[]).await;
     assert_eq!(refused.status, 503);
     assert!(
         refused.body.contains(">boom &lt;b></textarea>"),
@@ -305,7 +273,7 @@ async fn a_form_post_the_store_cannot_write_gets_503_and_keeps_the_text() {
     );
     // Nothing was stored: the next post gets id 1.
     let fields = [("name", "zoe"), ("text", "fine"), ("room", "general")];
-    assert_eq!(post_form(server.addr, &fields, &[]).await.status, 303);
+    assert_eq!(post_form(&server, &fields, &[]).await.status, 303);
     let (mut reader, _) = server.user("reader").await;
     let joined = reader.join("general").await;
     assert_eq!(ids(&joined["messages"]), [1]);

@@ -49,38 +49,74 @@ fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
         .merge(files)
 }
 
-/// Opens the store under the configured data directory and starts the hub.
-fn start_hub(config: Arc<Config>) -> Result<HubHandle, StoreError> {
-    let (reader, writer) = store::open(&config.store)?;
-    hub::spawn(config, reader, writer)
+/// The chat before it listens: its routes and the hub behind them. Tests
+/// drive [`App::router`] directly (`tower::ServiceExt::oneshot`).
+pub struct App {
+    /// `/ws`, the page and its form, and static files.
+    router: Router,
+    /// The hub behind the routes.
+    hub: HubHandle,
 }
 
-/// Opens the store, serves on `listener` until `shutdown` resolves, then
-/// closes every WebSocket with 1001, lets the store commit what it holds, and
-/// returns.
+impl App {
+    /// Opens the store under the configured data directory and starts the hub.
+    pub fn new(config: Config, leptos_options: LeptosOptions) -> Result<App, StoreError> {
+        // Leptos renders pages on tokio (leptos_axum's `leptos_routes` would do
+        // this; the page routes here are mounted by hand). A second call fails
+        // harmlessly, as when tests start several servers in one process.
+        let _ = any_spawner::Executor::init_tokio();
+        let config = Arc::new(config);
+        let (reader, writer) = store::open(&config.store)?;
+        let hub = hub::spawn(config.clone(), reader, writer)?;
+        tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
+        let ws = WsState {
+            config,
+            hub: hub.clone(),
+        };
+        Ok(App {
+            router: router(leptos_options, ws),
+            hub,
+        })
+    }
+
+    /// The routes (a cheap clone), served by the same hub.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then closes every
+    /// WebSocket with 1001, lets the store commit what it holds, and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let App { router, hub } = self;
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("chat listening on http://{addr}");
+        }
+        serve_router(listener, router, hub, shutdown).await
+    }
+}
+
+/// Opens the store and serves the chat on `listener` until `shutdown`
+/// resolves (see [`App::serve`]).
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     leptos_options: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Leptos renders pages on tokio (leptos_axum's `leptos_routes` would do
-    // this; the page routes here are mounted by hand). A second call fails
-    // harmlessly, as when tests start several servers in one process.
-    let _ = any_spawner::Executor::init_tokio();
-    let config = Arc::new(config);
-    let hub = start_hub(config.clone()).map_err(std::io::Error::other)?;
-    tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!("chat listening on http://{addr}");
-    }
-    let app = router(
-        leptos_options,
-        WsState {
-            config,
-            hub: hub.clone(),
-        },
-    );
+    let app = App::new(config, leptos_options).map_err(std::io::Error::other)?;
+    app.serve(listener, shutdown).await
+}
+
+async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    hub: HubHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // Nagle's algorithm would hold small chat frames back by tens of ms.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

@@ -2,7 +2,7 @@
 //! port with its own data directory, and WebSocket clients.
 #![allow(dead_code)]
 
-use chat::{serve, Config};
+use chat::{App, Config};
 use futures::{SinkExt, StreamExt};
 use leptos::prelude::LeptosOptions;
 use serde_json::{json, Value};
@@ -19,6 +19,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The server's routes, to call without a socket (`oneshot`).
+    pub router: axum::Router,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     /// The data directory, removed when the server is dropped.
@@ -42,11 +44,14 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = LeptosOptions::builder().output_name("chat").build();
-        let task = tokio::spawn(serve(listener, config, options, async {
+        let app = App::new(config, options).expect("the store opens");
+        let router = app.router();
+        let task = tokio::spawn(app.serve(listener, async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            router,
             stop: Some(stop),
             task,
             _data: None,
