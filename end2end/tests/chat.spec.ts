@@ -242,10 +242,11 @@ async function unnamedControls(page: Page): Promise<string[]> {
 /** Tabs through the whole page once; returns each focused control whose
  *  focus ring is not the app's own (2px solid), with what it had instead. */
 async function controlsWithoutOwnFocusRing(page: Page): Promise<string[]> {
-  await page.locator("body").focus();
+  // Start from whatever has focus (the composer, after sending) and go round
+  // until a control comes back; Tab past the last one lands on the body.
   const seen = new Set<string>();
   const bad: string[] = [];
-  for (let i = 0; i < 60; i++) {
+  for (let i = 0; i < 80; i++) {
     await page.keyboard.press("Tab");
     const focused = await page.evaluate(() => {
       const e = document.activeElement as HTMLElement | null;
@@ -254,7 +255,8 @@ async function controlsWithoutOwnFocusRing(page: Page): Promise<string[]> {
       const id = e.outerHTML.slice(0, 80);
       return { id, ring: `${s.outlineStyle} ${s.outlineWidth}` };
     });
-    if (!focused || seen.has(focused.id)) break;
+    if (!focused) continue;
+    if (seen.has(focused.id)) break;
     seen.add(focused.id);
     if (focused.ring !== "solid 2px") bad.push(`${focused.id} → ${focused.ring}`);
   }
