@@ -33,7 +33,10 @@ test: setup
 test-rust:
 	cargo test --features ssr
 
-test-e2e: build
+# The browser suite runs against a release build with the fresh-render hook
+# for its hydration check (feature hydration-check; see src/ui/fresh.rs).
+test-e2e: setup
+	cargo leptos build --release --lib-features hydrate,hydration-check
 	cd end2end && npx playwright test
 
 ## rustfmt check and clippy (server and browser side) with warnings denied.
@@ -41,6 +44,7 @@ lint: setup
 	cargo fmt --check
 	cargo clippy --features ssr --all-targets -- -D warnings
 	cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+	cargo clippy --lib --features hydration-check --target wasm32-unknown-unknown -- -D warnings
 
 fmt:
 	cargo fmt

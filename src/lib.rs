@@ -42,3 +42,12 @@ pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(ui::App);
 }
+
+/// The chat page rendered afresh in the browser from the data it was
+/// hydrated with (see `ui::fresh`): the end-to-end tests compare it with the
+/// server's HTML to find text or attributes hydration would leave unpatched.
+#[cfg(feature = "hydration-check")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn render_fresh() -> Option<String> {
+    ui::render_fresh()
+}

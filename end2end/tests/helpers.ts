@@ -29,6 +29,60 @@ export async function hydrated(page: Page): Promise<void> {
   await expect(page.locator(".app.hydrated")).toHaveCount(1);
 }
 
+/**
+ * Where the page the browser renders afresh from its hydration data differs
+ * from the server's HTML (`ui::fresh`). Hydration adopts the server's DOM
+ * without comparing texts or attributes, so in a release build such a
+ * difference would go unnoticed and stay on screen; this finds it. Comments
+ * (hydration markers) and texts of only white space are ignored; each
+ * element is compared by its tag and attributes, each text by its content. Call it once the page is hydrated.
+ */
+export async function hydrationDifferences(page: Page, serverHtml: string): Promise<string[]> {
+  return page.evaluate(async (serverHtml) => {
+    const url = "/pkg/chat.js";
+    const wasm: any = await import(url);
+    if (typeof wasm.render_fresh !== "function") {
+      return ["no render_fresh in the bundle: build it with --lib-features hydrate,hydration-check (make test-e2e)"];
+    }
+    const fresh: string | undefined = wasm.render_fresh();
+    if (fresh === undefined) return ["the page has no hydration data to render from"];
+    const flatten = (html: string): string[] => {
+      const app = new DOMParser().parseFromString(html, "text/html").querySelector(".app");
+      if (!app) return ["(no .app element)"];
+      const out: string[] = [];
+      const walk = (node: Node, depth: number) => {
+        for (const child of Array.from(node.childNodes)) {
+          if (child.nodeType === Node.ELEMENT_NODE) {
+            const e = child as Element;
+            const attrs = Array.from(e.attributes).map((a) => `${a.name}="${a.value}"`).sort();
+            out.push(`${" ".repeat(depth)}<${e.tagName.toLowerCase()} ${attrs.join(" ")}>`);
+            walk(e, depth + 1);
+          } else if (child.nodeType === Node.TEXT_NODE) {
+            // Adjacent texts (split by markers) are one text on screen.
+            const last = out.length - 1;
+            if (last >= 0 && out[last].startsWith(`${" ".repeat(depth)}"`)) {
+              out[last] = out[last].slice(0, -1) + child.textContent + '"';
+            } else {
+              out.push(`${" ".repeat(depth)}"${child.textContent}"`);
+            }
+          }
+        }
+      };
+      walk(app, 0);
+      // The server writes an empty text as " " (so there is a node to
+      // hydrate); the browser leaves it empty. Neither shows anything.
+      return out.filter((line) => line.trim().replace(/^"\s*"$/, "") !== "");
+    };
+    const server = flatten(serverHtml);
+    const browser = flatten(fresh);
+    const diffs: string[] = [];
+    for (let i = 0; i < Math.max(server.length, browser.length) && diffs.length < 5; i++) {
+      if (server[i] !== browser[i]) diffs.push(`line ${i}: server ${server[i]} / browser ${browser[i]}`);
+    }
+    return diffs;
+  }, serverHtml);
+}
+
 /** Chooses a name in the composer's name field and waits for the server's welcome. */
 export async function chooseName(page: Page, name: string): Promise<void> {
   await hydrated(page);

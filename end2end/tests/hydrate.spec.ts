@@ -1,6 +1,6 @@
 // Server-rendered first, then hydrated: the first HTML is already a chat.
 import { test, expect } from "@playwright/test";
-import { chooseName, formPost, hydrated, uid, watchConsole } from "./helpers";
+import { chooseName, formPost, hydrated, hydrationDifferences, uid, watchConsole } from "./helpers";
 
 test("the first HTML has the whole shell and general's recent messages; hydration is clean", async ({
   page,
@@ -19,9 +19,11 @@ test("the first HTML has the whole shell and general's recent messages; hydratio
   const problems = watchConsole(page);
   const received: string[] = [];
   page.on("websocket", (ws) => ws.on("framereceived", (f) => received.push(String(f.payload))));
-  await page.goto("/");
+  const response = await page.goto("/");
   await expect(page.getByTestId("messages")).toContainText(marker);
   await hydrated(page);
+  // Every text and attribute the browser renders is the server's.
+  expect(await hydrationDifferences(page, await response!.text())).toEqual([]);
   await chooseName(page, `hy-${uid()}`);
   // The hydrated page spoke the protocol: welcome, then joined general.
   await expect.poll(() => received.map((f) => JSON.parse(f).type)).toContain("joined");

@@ -1,7 +1,7 @@
 // Nothing a user types becomes markup or runs: not in the live list, not in
 // the server-rendered page, not in the data serialized for hydration.
 import { test, expect, type Page } from "@playwright/test";
-import { chooseName, formPost, hydrated, joinRoom, send, texts, uid, watchConsole } from "./helpers";
+import { chooseName, formPost, hydrated, hydrationDifferences, joinRoom, send, texts, uid, watchConsole } from "./helpers";
 
 const PAYLOADS = [
   `<img src=x onerror="window.__canary='pwned';alert(1)">`,
@@ -68,8 +68,9 @@ test("XSS payloads in the composer, the name and the room box display literally 
   const fresh = await (await browser.newContext()).newPage();
   const f = await guarded(fresh);
   problems.push(watchConsole(fresh));
-  await fresh.goto("/");
+  const freshHtml = await (await fresh.goto("/"))!.text();
   await hydrated(fresh);
+  expect(await hydrationDifferences(fresh, freshHtml)).toEqual([]);
   const shown = await texts(fresh);
   for (const text of PAYLOADS.slice(0, 4)) expect(shown).toContain(text);
 
@@ -81,7 +82,8 @@ test("XSS payloads in the composer, the name and the room box display literally 
   await refused.goto("/");
   await hydrated(refused);
   const payload = `</textarea><script>window.__canary='pwned';alert(7)</script>`;
-  await Promise.all([
+  const [refusedResponse] = await Promise.all([
+    refused.waitForResponse((r) => r.request().method() === "POST" && r.request().isNavigationRequest()),
     refused.waitForURL("/"),
     refused.evaluate((text) => {
       const form = document.createElement("form");
@@ -100,6 +102,7 @@ test("XSS payloads in the composer, the name and the room box display literally 
   await expect(refused.getByTestId("name-error")).toContainText("1 to 32 characters");
   await expect(refused.getByTestId("composer")).toHaveValue(payload);
   await hydrated(refused);
+  expect(await hydrationDifferences(refused, await refusedResponse.text())).toEqual([]);
 
   for (const page of [writer, reader, fresh, refused]) {
     expect(await page.evaluate(() => (window as any).__canary)).toBe("intact");

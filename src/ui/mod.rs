@@ -10,6 +10,8 @@
 //!   message list, the message form.
 //! - `socket` (feature `hydrate`): the gloo-net WebSocket, reconnection with
 //!   backoff, the identity kept in `localStorage`.
+//! - `fresh` (feature `hydration-check`, tests only): the page rendered again
+//!   in the browser from its hydration data, to find hydration mismatches.
 //!
 //! Without JavaScript the page is still a chat: the server renders the
 //! messages, and the composer is a plain `POST /` form (see
@@ -17,6 +19,8 @@
 //! the WebSocket protocol.
 
 mod composer;
+#[cfg(feature = "hydration-check")]
+mod fresh;
 mod messages;
 mod rooms;
 #[cfg(feature = "hydrate")]
@@ -24,6 +28,8 @@ mod socket;
 pub mod state;
 
 use crate::protocol::{ChatMessage, ErrorCode, GENERAL_ROOM};
+#[cfg(feature = "hydration-check")]
+pub use fresh::render_fresh;
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos::server::SharedValue;
@@ -92,6 +98,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     // Run on the server only; the browser reads the serialized value.
     let data = SharedValue::new(use_context::<PageData>).into_inner();
+    #[cfg(feature = "hydration-check")]
+    if let Some(data) = &data {
+        fresh::remember(data);
+    }
     view! {
         {match data {
             Some(data) => Either::Left(view! { <ChatPage data/> }),
@@ -106,12 +116,15 @@ pub fn App() -> impl IntoView {
 }
 
 /// The chat: header, connection banner, rooms, messages, composer, members.
+/// `live` is false only for the tests' fresh render (no connection, no title).
 #[component]
-fn ChatPage(data: PageData) -> impl IntoView {
+fn ChatPage(data: PageData, #[prop(default = true)] live: bool) -> impl IntoView {
     let chat = Chat::new(&data);
     provide_context(chat);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = live;
     #[cfg(feature = "hydrate")]
-    {
+    if live {
         Effect::new(move |_| untrack(|| socket::start(chat)));
         Effect::new(move |_| {
             let title = match chat.unread_total() {
