@@ -1,8 +1,10 @@
-//! Wire protocol v1: the one definition of every frame, shared by the server
-//! and the browser, plus the validation rules both sides apply.
+//! Wire protocol v1 with the 1.1 additions: the one definition of every
+//! frame, shared by the server and the browser, plus the validation rules
+//! both sides apply.
 //!
 //! The contract is `README.md` § Protocol (the project's copy of
-//! `shared/protocol-v1.md`). Every frame is a JSON object with a `type` field.
+//! `shared/protocol-v1.md` and `shared/protocol-v1.1.md`; 1.1 parts are
+//! marked *1.1*). Every frame is a JSON object with a `type` field.
 //! Compatible extensions made here are marked *extension* and documented in
 //! the README.
 
@@ -21,6 +23,10 @@ pub const MAX_ROOM_LEN: usize = 32;
 pub const HISTORY_DEFAULT_LIMIT: u32 = 50;
 /// Largest `history` `limit`.
 pub const HISTORY_MAX_LIMIT: u32 = 100;
+/// `members` `limit` when the client gives none (*1.1*).
+pub const MEMBERS_DEFAULT_LIMIT: u32 = 100;
+/// Largest `members` `limit` (*1.1*).
+pub const MEMBERS_MAX_LIMIT: u32 = 500;
 /// The room that always exists.
 pub const GENERAL_ROOM: &str = "general";
 
@@ -86,6 +92,18 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<i64>,
     },
+    /// *1.1*: the next page of a joined room's members, in member order
+    /// (case-insensitive, then exact).
+    Members {
+        /// Room name.
+        room: String,
+        /// Only names strictly after this one in member order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// How many names, 1..=500 (default 100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
     /// Application-level heartbeat.
     Ping,
 }
@@ -99,18 +117,18 @@ impl ClientFrame {
             message: format!("malformed frame: {e}"),
             nonce: nonce_of(text),
         })?;
-        if let ClientFrame::History {
-            limit: Some(limit), ..
-        } = &frame
-        {
-            if !(1..=i64::from(HISTORY_MAX_LIMIT)).contains(limit) {
-                return Err(ProtocolError::new(
-                    ErrorCode::BadRequest,
-                    format!("history limit must be 1 to {HISTORY_MAX_LIMIT}"),
-                ));
-            }
+        let (limit, max, what) = match &frame {
+            ClientFrame::History { limit, .. } => (limit, HISTORY_MAX_LIMIT, "history"),
+            ClientFrame::Members { limit, .. } => (limit, MEMBERS_MAX_LIMIT, "members"),
+            _ => return Ok(frame),
+        };
+        match limit {
+            Some(limit) if !(1..=i64::from(max)).contains(limit) => Err(ProtocolError::new(
+                ErrorCode::BadRequest,
+                format!("{what} limit must be 1 to {max}"),
+            )),
+            _ => Ok(frame),
         }
-        Ok(frame)
     }
 
     /// The `nonce` this request carries, if any.
@@ -191,8 +209,12 @@ pub enum ServerFrame {
     Joined {
         /// Room name.
         room: String,
-        /// Display names of the members, sorted, the joiner included.
+        /// Display names of the members in member order, the joiner
+        /// included: all of them, or (*1.1*) the first page when there are
+        /// more than the member page size.
         members: Vec<String>,
+        /// *1.1*: how many members the room has, the joiner included.
+        member_count: usize,
         /// Recent messages (or those after `after`), oldest first.
         messages: Vec<ChatMessage>,
         /// *Extension*: true when `after` asked for more than the replay cap
@@ -230,6 +252,23 @@ pub enum ServerFrame {
         /// The page, oldest first.
         messages: Vec<ChatMessage>,
     },
+    /// *1.1*: reply to `members`.
+    Members {
+        /// Room name.
+        room: String,
+        /// The page of names, in member order.
+        names: Vec<String>,
+        /// True when names follow the last one.
+        more: bool,
+    },
+    /// *1.1*: the member count of a room above the presence threshold
+    /// (instead of `presence`), at most once a second and only on change.
+    MemberCount {
+        /// Room name.
+        room: String,
+        /// Members now.
+        count: usize,
+    },
     /// Reply to `ping`.
     Pong,
     /// A request was refused.
@@ -263,6 +302,10 @@ struct FlatFrame {
     rooms: Option<Vec<String>>,
     room: Option<String>,
     members: Option<Vec<String>>,
+    member_count: Option<usize>,
+    names: Option<Vec<String>>,
+    more: Option<bool>,
+    count: Option<usize>,
     messages: Option<Vec<ChatMessage>>,
     #[serde(default)]
     missed: bool,
@@ -329,11 +372,25 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 token: need(f.token, "token")?,
                 rooms: need(f.rooms, "rooms")?,
             },
-            "joined" => ServerFrame::Joined {
+            "joined" => {
+                let members: Vec<String> = need(f.members, "members")?;
+                ServerFrame::Joined {
+                    room: need(f.room, "room")?,
+                    // A version 1 server lists every member.
+                    member_count: f.member_count.unwrap_or(members.len()),
+                    members,
+                    messages: need(f.messages, "messages")?,
+                    missed: f.missed,
+                }
+            }
+            "members" => ServerFrame::Members {
                 room: need(f.room, "room")?,
-                members: need(f.members, "members")?,
-                messages: need(f.messages, "messages")?,
-                missed: f.missed,
+                names: need(f.names, "names")?,
+                more: need(f.more, "more")?,
+            },
+            "member_count" => ServerFrame::MemberCount {
+                room: need(f.room, "room")?,
+                count: need(f.count, "count")?,
             },
             "left" => ServerFrame::Left {
                 room: need(f.room, "room")?,
@@ -515,6 +572,12 @@ pub fn validate_name(raw: &str) -> Result<&str, ProtocolError> {
     Ok(name)
 }
 
+/// *1.1*: a name's place in member order: case-insensitive, then exact.
+/// Sorting by this key (or comparing two keys) gives the server's order.
+pub fn member_key(name: &str) -> (String, &str) {
+    (name.to_lowercase(), name)
+}
+
 /// True when `room` matches `^[a-z0-9][a-z0-9_-]{0,31}$`.
 pub fn is_valid_room(room: &str) -> bool {
     let bytes = room.as_bytes();
@@ -629,6 +692,7 @@ mod tests {
             ServerFrame::Joined {
                 room: "r".into(),
                 members: vec!["al".into()],
+                member_count: 1,
                 messages: vec![ChatMessage {
                     nonce: None,
                     ..message.clone()
@@ -638,8 +702,18 @@ mod tests {
             ServerFrame::Joined {
                 room: "r".into(),
                 members: vec![],
+                member_count: 150,
                 messages: vec![],
                 missed: false,
+            },
+            ServerFrame::Members {
+                room: "r".into(),
+                names: vec!["al".into(), "Bo".into()],
+                more: true,
+            },
+            ServerFrame::MemberCount {
+                room: "r".into(),
+                count: 101,
             },
             ServerFrame::Left { room: "r".into() },
             ServerFrame::Message(message.clone()),
@@ -687,6 +761,36 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_joined_counts_its_members() {
+        let v1 = r#"{"type":"joined","room":"r","members":["a","b"],"messages":[]}"#;
+        match serde_json::from_str::<ServerFrame>(v1).unwrap() {
+            ServerFrame::Joined { member_count, .. } => assert_eq!(member_count, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn members_limits_are_checked_at_and_past_their_bounds() {
+        for (limit, ok) in [("1", true), ("500", true), ("0", false), ("501", false)] {
+            let frame = format!(r#"{{"type":"members","room":"a","limit":{limit}}}"#);
+            let parsed = ClientFrame::parse(&frame);
+            assert_eq!(parsed.is_ok(), ok, "limit {limit}");
+            if let Err(e) = parsed {
+                assert_eq!(e.code, ErrorCode::BadRequest);
+            }
+        }
+        assert_eq!(
+            ClientFrame::parse(r#"{"type":"members","room":"a","after":"bo"}"#).unwrap(),
+            ClientFrame::Members {
+                room: "a".into(),
+                after: Some("bo".into()),
+                limit: None
+            }
+        );
+        assert!(ClientFrame::parse(r#"{"type":"members","room":"a","limit":"5"}"#).is_err());
+    }
+
+    #[test]
     fn frames_round_trip_with_the_documented_field_names() {
         let f = ClientFrame::parse(r#"{"type":"send","room":"general","text":"hi","nonce":"n1"}"#)
             .unwrap();
@@ -698,6 +802,7 @@ mod tests {
         );
         assert!(ClientFrame::parse(r#"{"type":"history","room":"a","limit":0}"#).is_err());
         assert!(ClientFrame::parse(r#"{"type":"history","room":"a","limit":100}"#).is_ok());
+        assert!(ClientFrame::parse(r#"{"type":"history","room":"a","limit":101}"#).is_err());
         assert!(ClientFrame::parse(r#"{"type":"nope"}"#).is_err());
         let pong = ServerFrame::Pong.to_json();
         assert_eq!(pong, r#"{"type":"pong"}"#);

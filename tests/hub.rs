@@ -692,3 +692,55 @@ async fn shutdown_closes_every_socket_with_1001() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn protocol_1_1_member_pages_and_counts_over_the_wire() {
+    let server = TestServer::start(Config {
+        member_page: 2,
+        presence_threshold: 2,
+        ..Config::default()
+    })
+    .await;
+    let mut ada = server.member("ada", "general").await;
+    let mut bo = server.member("Bo", "general").await;
+    ada.recv_type("presence").await;
+    // The third member is one past both bounds: a capped page, no presence.
+    let (mut cy, _) = server.user("cy").await;
+    cy.send(json!({"type": "join", "room": "general"})).await;
+    let joined = cy.recv_type("joined").await;
+    assert_eq!(joined["members"], json!(["ada", "Bo"]));
+    assert_eq!(joined["member_count"], 3);
+    // Within about a second, the others get the count (and no presence).
+    let count = tokio::time::timeout(Duration::from_secs(3), ada.recv())
+        .await
+        .expect("a member_count within the tick");
+    assert_eq!(
+        count,
+        json!({"type": "member_count", "room": "general", "count": 3})
+    );
+    assert_eq!(bo.recv().await["type"], "member_count");
+    assert_eq!(cy.recv().await["type"], "member_count");
+    // Paging at and past the limits.
+    cy.send(json!({"type": "members", "room": "general", "after": "Bo", "limit": 500}))
+        .await;
+    assert_eq!(
+        cy.recv().await,
+        json!({"type": "members", "room": "general", "names": ["cy"], "more": false})
+    );
+    cy.send(json!({"type": "members", "room": "general", "limit": 1}))
+        .await;
+    assert_eq!(
+        cy.recv().await,
+        json!({"type": "members", "room": "general", "names": ["ada"], "more": true})
+    );
+    for limit in [0, 501] {
+        cy.expect_error(
+            json!({"type": "members", "room": "general", "limit": limit}),
+            "bad_request",
+        )
+        .await;
+    }
+    cy.expect_error(json!({"type": "members", "room": "nowhere"}), "not_in_room")
+        .await;
+    server.stop().await;
+}

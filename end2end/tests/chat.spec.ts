@@ -310,7 +310,9 @@ test("keyboard only: name, room and message without a mouse; every control is la
       el.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
     }
   });
-  await expect(page.getByTestId("send-error")).toHaveCount(1);
+  // How many of the burst are refused depends on the refill since the first
+  // message (10 a second); the rate-limit test counts exactly.
+  await expect(page.getByTestId("send-error").first()).toBeVisible();
   expect(await unnamedControls(page)).toEqual([]);
   expect(await controlsWithoutOwnFocusRing(page)).toEqual([]);
 

@@ -33,6 +33,13 @@ pub struct Config {
     pub replay_cap: usize,
     /// Identities (tokens) remembered, live or not; the oldest offline ones go first.
     pub max_identities: usize,
+    /// *1.1*: most member names in a `joined` reply; a larger room's `joined`
+    /// holds the first ones and the rest are paged with `members`.
+    pub member_page: usize,
+    /// *1.1*: rooms with more members than this (counted after the change)
+    /// get `member_count` frames, at most once a second, instead of a
+    /// `presence` frame per join and leave.
+    pub presence_threshold: usize,
 }
 
 impl Default for Config {
@@ -54,6 +61,8 @@ impl Default for Config {
             join_recent: 50,
             replay_cap: 1000,
             max_identities: 100_000,
+            member_page: 100,
+            presence_threshold: 100,
         }
     }
 }
@@ -138,6 +147,8 @@ impl Config {
             join_recent: d.join_recent,
             replay_cap: count("CHAT_REPLAY_CAP", d.replay_cap)?,
             max_identities: count("CHAT_MAX_IDENTITIES", d.max_identities)?,
+            member_page: count("CHAT_MEMBER_PAGE", d.member_page)?,
+            presence_threshold: count("CHAT_PRESENCE_THRESHOLD", d.presence_threshold)?,
         })
     }
 }
@@ -198,5 +209,14 @@ mod tests {
         assert!(from(&[("CHAT_RATE_BURST", "lots")]).is_err());
         assert!(from(&[("CHAT_PING_INTERVAL_SECS", "-1")]).is_err());
         assert_eq!(from(&[("CHAT_SYNC", "off")]).unwrap_err().var, "CHAT_SYNC");
+        assert_eq!(
+            from(&[("CHAT_MEMBER_PAGE", "0")]).unwrap_err().var,
+            "CHAT_MEMBER_PAGE"
+        );
+        assert_eq!(from(&[("CHAT_MEMBER_PAGE", "1")]).unwrap().member_page, 1);
+        assert_eq!(
+            from(&[("CHAT_PRESENCE_THRESHOLD", "0")]).unwrap_err().var,
+            "CHAT_PRESENCE_THRESHOLD"
+        );
     }
 }

@@ -129,17 +129,18 @@ async fn page_data(
     text: String,
     error: Option<FormError>,
 ) -> PageData {
-    let (messages, members, unavailable) = match hub.snapshot(GENERAL_ROOM).await {
-        Ok(s) => (s.messages, s.members, false),
+    let (messages, members, member_count, unavailable) = match hub.snapshot(GENERAL_ROOM).await {
+        Ok(s) => (s.messages, s.members, s.member_count, false),
         Err(e) => {
             tracing::warn!(error = %e.message, "page rendered without history");
-            (Vec::new(), Vec::new(), true)
+            (Vec::new(), Vec::new(), 0, true)
         }
     };
     PageData {
         room: GENERAL_ROOM.to_owned(),
         messages,
         members,
+        member_count,
         name,
         text,
         error,

@@ -88,7 +88,7 @@ fn group(entries: &[Entry]) -> Vec<Row> {
 #[component]
 pub fn RoomHeader() -> impl IntoView {
     let chat = expect_context::<Chat>();
-    let count = move || chat.current_room().map_or(0, |r| r.members.with(Vec::len));
+    let count = move || chat.current_room().map_or(0, |r| r.member_count.get());
     view! {
         <header class="room-head">
             <h2 id="room-title">

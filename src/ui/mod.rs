@@ -43,8 +43,11 @@ pub struct PageData {
     pub room: String,
     /// Its most recent messages, oldest first.
     pub messages: Vec<ChatMessage>,
-    /// Its live members, sorted.
+    /// Its first live members in member order (a `joined` reply's worth).
     pub members: Vec<String>,
+    /// How many live members it has.
+    #[serde(default)]
+    pub member_count: usize,
     /// The name to fill in: the refused form's, or a cookie of an earlier post.
     pub name: String,
     /// The refused form's text, so nothing typed is lost.

@@ -156,12 +156,22 @@ pub fn Members() -> impl IntoView {
             .map(|r| r.members.get())
             .unwrap_or_default()
     };
+    let count = move || chat.current_room().map_or(0, |r| r.member_count.get());
+    let shown = move || chat.current_room().map_or(0, |r| r.members.with(Vec::len));
+    let more = move || chat.current_room().is_some_and(|r| r.members_more.get());
+    // Scrolling within a screenful of the end asks for the next page.
+    let on_scroll = move |ev: leptos::ev::Event| {
+        let list = event_target::<leptos::web_sys::Element>(&ev);
+        if list.scroll_top() + 2 * list.client_height() >= list.scroll_height() {
+            chat.load_more_members();
+        }
+    };
     view! {
         <aside id="members" class="members" aria-labelledby="members-title">
             <h2 id="members-title" class="side-title">
-                {move || format!("Members ({})", members().len())}
+                {move || format!("Members ({})", count())}
             </h2>
-            <ul class="member-list" data-testid="members">
+            <ul class="member-list" data-testid="members" on:scroll=on_scroll>
                 <For each=members key=|m| m.clone() let:name>
                     {
                         let you = chat.me.with_untracked(|me| me.as_deref() == Some(name.as_str()));
@@ -174,6 +184,13 @@ pub fn Members() -> impl IntoView {
                         }
                     }
                 </For>
+                <Show when=more>
+                    <li class="member-more">
+                        <button type="button" class="link" on:click=move |_| chat.load_more_members()>
+                            {move || format!("More members ({} not shown)", count().saturating_sub(shown()))}
+                        </button>
+                    </li>
+                </Show>
             </ul>
         </aside>
     }

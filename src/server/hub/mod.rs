@@ -19,6 +19,7 @@
 //!
 //! - [`identity`]: `hello`, tokens and names.
 //! - [`rooms`]: join, leave, history, snapshot, broadcast.
+//! - [`members`]: member order and paging, presence or `member_count` (1.1).
 //! - [`post`]: `send`, the page's form post, the store hand-off and its result.
 //! - [`bucket`]: the token bucket behind the rate limits.
 //!
@@ -30,6 +31,7 @@
 
 mod bucket;
 mod identity;
+mod members;
 mod post;
 mod rooms;
 #[cfg(test)]
@@ -85,6 +87,8 @@ enum Command {
         /// Gets the stored message, or why it was refused.
         reply: Reply<ChatMessage>,
     },
+    /// Once a second: send the `member_count` frames that are due.
+    Tick,
     /// Close every connection with 1001, refuse new ones, and let the store
     /// finish what it has.
     Shutdown,
@@ -185,6 +189,8 @@ impl HubHandle {
 const COMMIT_QUEUE: usize = 65_536;
 /// Commands queued for the hub before connections wait to hand in more.
 const COMMAND_QUEUE: usize = 8192;
+/// How often `member_count` frames may go out (protocol 1.1: once a second).
+const TICK: Duration = Duration::from_secs(1);
 
 /// Starts the hub task and the store's group-commit thread.
 pub(crate) fn spawn(
@@ -201,6 +207,21 @@ pub(crate) fn spawn(
     })
     .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
     let mut hub = Hub::new(config, Box::new(reader), jobs)?;
+    // The ticker holds a weak sender, so the hub still ends with its handles.
+    let ticker = commands.downgrade();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let Some(commands) = ticker.upgrade() else {
+                return;
+            };
+            if commands.send(Command::Tick).await.is_err() {
+                return;
+            }
+        }
+    });
     tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
             hub.handle(command).await;
@@ -249,6 +270,8 @@ struct Hub {
     live_names: HashMap<String, ConnId>,
     /// `send` rate limits of form posters, by lower-cased name.
     form_buckets: HashMap<String, Bucket>,
+    /// Rooms whose membership changed since the last tick while counted.
+    counts_due: HashSet<Arc<str>>,
     /// Set by [`Command::Shutdown`].
     shutting_down: bool,
 }
@@ -269,6 +292,7 @@ impl Hub {
             identities: HashMap::new(),
             live_names: HashMap::new(),
             form_buckets: HashMap::new(),
+            counts_due: HashSet::new(),
             shutting_down: false,
         })
     }
@@ -296,6 +320,7 @@ impl Hub {
                 text,
                 reply,
             } => self.on_post(&name, &room, &text, reply),
+            Command::Tick => self.on_tick(),
             Command::Shutdown => {
                 self.shutting_down = true;
                 self.writer = None;
@@ -355,6 +380,9 @@ impl Hub {
                 before,
                 limit,
             } => self.on_history(conn, &room, before, limit).await,
+            ClientFrame::Members { room, after, limit } => {
+                self.on_members(conn, &room, after.as_deref(), limit)
+            }
         }
     }
 

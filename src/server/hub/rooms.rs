@@ -5,6 +5,7 @@
 //! writer of the database stays that thread; a message to the room is
 //! queued behind the creation, and storing a message creates its room anyway.
 
+use super::members::MemberKey;
 use super::{ConnId, Hub};
 use crate::protocol::{
     validate_room, ChatMessage, PresenceState, ProtocolError, ServerFrame, GENERAL_ROOM,
@@ -14,7 +15,7 @@ use crate::server::outbox::{Outbox, Outgoing};
 use crate::store::group_commit::Job;
 use crate::store::{StoreError, StoreReader};
 use axum::extract::ws::Utf8Bytes;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Typing notices forwarded per connection: 2 a second, bursts of 4; the rest are dropped.
@@ -27,6 +28,10 @@ pub(super) const TYPING_BURST: f64 = 4.0;
 pub(super) struct Room {
     /// Members by connection: their outbound side.
     pub(super) members: HashMap<ConnId, Outbox>,
+    /// The same members in member order (see [`super::members`]).
+    pub(super) order: BTreeMap<MemberKey, ConnId>,
+    /// The last `member_count` sent, or 0 while the room is in presence mode.
+    pub(super) count_sent: usize,
     /// The id of the last message broadcast (0 before the first).
     pub(super) last_id: u64,
 }
@@ -36,8 +41,11 @@ pub(super) struct Room {
 pub(crate) struct Snapshot {
     /// The most recent messages (as many as a `join` gets), oldest first.
     pub(crate) messages: Vec<ChatMessage>,
-    /// Display names of the live members, sorted.
+    /// Display names of the first live members in member order (a `joined`
+    /// reply's worth).
     pub(crate) members: Vec<String>,
+    /// How many live members there are.
+    pub(crate) member_count: usize,
 }
 
 /// Every stored room with its newest id, and `general` even in a new store.
@@ -47,8 +55,8 @@ pub(super) fn load(reader: &dyn StoreReader) -> Result<HashMap<Arc<str>, Room>, 
         .into_iter()
         .map(|(name, last_id)| {
             let room = Room {
-                members: HashMap::new(),
                 last_id,
+                ..Room::default()
             };
             (Arc::from(name), room)
         })
@@ -96,45 +104,25 @@ impl Hub {
                     .map(|messages| (messages, false)),
             })
             .await?;
-        let members_now = &self.rooms[&room_key].members;
-        let me = self.sessions.get(&conn).expect("checked above");
-        let mut members: Vec<String> = members_now
-            .keys()
-            .filter(|&&c| c != conn)
-            .filter_map(|c| self.sessions.get(c).map(|s| s.name.to_string()))
-            .chain(std::iter::once(me.name.to_string()))
-            .collect();
-        members.sort();
-        me.outbox.send(&ServerFrame::Joined {
+        let me = self.sessions.get_mut(&conn).expect("checked above");
+        let (name, outbox) = (me.name.clone(), me.outbox.clone());
+        if !already {
+            me.rooms.insert(room_key.clone());
+            let r = self.rooms.get_mut(&room_key).expect("room exists");
+            r.add_member(conn, &name, outbox.clone());
+        }
+        let r = &self.rooms[&room_key];
+        let (members, _) = r.page(None, self.config.member_page);
+        outbox.send(&ServerFrame::Joined {
             room: room.to_owned(),
             members,
+            member_count: r.members.len(),
             messages,
             missed,
         });
-        if already {
-            return Ok(());
+        if !already {
+            self.announce(&room_key, &name, PresenceState::Joined, Some(conn));
         }
-        let outbox = me.outbox.clone();
-        let name = me.name.to_string();
-        self.rooms
-            .get_mut(&room_key)
-            .expect("room exists")
-            .members
-            .insert(conn, outbox);
-        self.sessions
-            .get_mut(&conn)
-            .expect("checked above")
-            .rooms
-            .insert(room_key.clone());
-        self.broadcast(
-            &room_key,
-            &ServerFrame::Presence {
-                room: room.to_owned(),
-                user: name,
-                state: PresenceState::Joined,
-            },
-            Some(conn),
-        );
         Ok(())
     }
 
@@ -170,19 +158,14 @@ impl Hub {
             return;
         };
         session.rooms.remove(room);
-        let name = session.name.to_string();
-        if let Some(r) = self.rooms.get_mut(room) {
-            r.members.remove(&conn);
+        let name = session.name.clone();
+        let Some(key) = self.rooms.get_key_value(room).map(|(k, _)| k.clone()) else {
+            return;
+        };
+        if let Some(r) = self.rooms.get_mut(&key) {
+            r.remove_member(conn, &name);
         }
-        self.broadcast(
-            room,
-            &ServerFrame::Presence {
-                room: room.to_owned(),
-                user: name,
-                state: PresenceState::Left,
-            },
-            None,
-        );
+        self.announce(&key, &name, PresenceState::Left, None);
     }
 
     /// The recent messages and live members of an existing room.
@@ -196,13 +179,12 @@ impl Hub {
             .read(move |reader| reader.before(&name, None, recent, upto))
             .await?;
         let r = &self.rooms[room];
-        let mut members: Vec<String> = r
-            .members
-            .keys()
-            .filter_map(|c| self.sessions.get(c).map(|s| s.name.to_string()))
-            .collect();
-        members.sort();
-        Ok(Snapshot { messages, members })
+        let (members, _) = r.page(None, self.config.member_page);
+        Ok(Snapshot {
+            messages,
+            members,
+            member_count: r.members.len(),
+        })
     }
 
     pub(super) fn on_typing(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {

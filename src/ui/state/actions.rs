@@ -195,6 +195,25 @@ impl Chat {
         }
     }
 
+    /// The next page of the room in view's members (scrolling the member
+    /// panel, or its "More members" button); one request at a time.
+    pub fn load_more_members(&self) {
+        let Some(room) = self.room(&self.current.get_untracked()) else {
+            return;
+        };
+        if !room.members_more.get_untracked() || room.members_loading.get_value() {
+            return;
+        }
+        let after = room.members.with_untracked(|m| m.last().cloned());
+        if self.send(ClientFrame::Members {
+            room: room.name.to_string(),
+            after,
+            limit: None,
+        }) {
+            room.members_loading.set_value(true);
+        }
+    }
+
     /// "Load older messages": the page before the oldest shown.
     pub fn load_older(&self) {
         if let Some(room) = self.room(&self.current.get_untracked()) {

@@ -13,6 +13,7 @@ impl Chat {
             for r in rooms {
                 r.ready.set(false);
                 r.typing.set(Vec::new());
+                r.members_loading.set_value(false);
             }
         });
     }
@@ -34,25 +35,36 @@ impl Chat {
             ServerFrame::Joined {
                 room,
                 members,
+                member_count,
                 messages,
                 missed,
-            } => self.on_joined(&room, members, messages, missed),
+            } => {
+                if let Some(r) = self.room(&room) {
+                    r.set_members(members, member_count);
+                }
+                self.on_joined(&room, messages, missed)
+            }
+            ServerFrame::Members { room, names, more } => {
+                if let Some(r) = self.room(&room) {
+                    r.more_members(names, more);
+                }
+            }
+            ServerFrame::MemberCount { room, count } => {
+                if let Some(r) = self.room(&room) {
+                    r.member_count.set(count);
+                }
+            }
             ServerFrame::Left { .. } | ServerFrame::Pong => {}
             ServerFrame::Message(message) => self.on_message(message),
             ServerFrame::Presence { room, user, state } => {
                 let Some(r) = self.room(&room) else { return };
                 let verb = match state {
                     PresenceState::Joined => {
-                        r.members.update(|m| {
-                            if let Err(at) = m.binary_search(&user) {
-                                m.insert(at, user.clone());
-                            }
-                        });
+                        r.member_joined(&user);
                         "joined"
                     }
                     PresenceState::Left => {
-                        r.members.update(|m| m.retain(|x| *x != user));
-                        r.typing.update(|t| t.retain(|(x, _)| *x != user));
+                        r.member_left(&user);
                         "left"
                     }
                 };
@@ -97,18 +109,11 @@ impl Chat {
         }
     }
 
-    fn on_joined(
-        &self,
-        room: &str,
-        members: Vec<String>,
-        messages: Vec<ChatMessage>,
-        missed: bool,
-    ) {
+    fn on_joined(&self, room: &str, messages: Vec<ChatMessage>, missed: bool) {
         let Some(r) = self.room(room) else { return };
         if self.pending_join.with_value(|p| p.as_deref() == Some(room)) {
             self.pending_join.set_value(None);
         }
-        r.members.set(members);
         if missed {
             // More was missed than the server replays: start over from the replay.
             r.entries.set(Vec::new());

@@ -129,7 +129,7 @@ impl Chat {
     pub fn new(data: &PageData) -> Chat {
         let room = Room::new(&first_room(data));
         room.append(data.messages.clone());
-        room.members.set(data.members.clone());
+        room.set_members(data.members.clone(), data.member_count);
         room.has_older
             .set(data.messages.first().is_some_and(|m| m.id > 1));
         let name_error = data.error.as_ref().and_then(|e| {

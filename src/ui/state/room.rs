@@ -1,7 +1,7 @@
 //! A joined room as the page holds it: its entries, our pending messages,
 //! members and typing.
 
-use crate::protocol::ChatMessage;
+use crate::protocol::{member_key, ChatMessage};
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -55,8 +55,15 @@ pub struct Room {
     pub entries: RwSignal<Vec<Entry>>,
     /// Our messages not yet confirmed, in the order typed.
     pub pending: RwSignal<Vec<Pending>>,
-    /// Live members, sorted.
+    /// Live members known to the page, in member order ([`member_key`]):
+    /// all of them, or (in a large room) the pages loaded so far.
     pub members: RwSignal<Vec<String>>,
+    /// How many members the room has (1.1 `member_count`).
+    pub member_count: RwSignal<usize>,
+    /// True when members after the last one in `members` exist.
+    pub members_more: RwSignal<bool>,
+    /// True while a `members` request is out (one at a time).
+    pub members_loading: StoredValue<bool>,
     /// Who is typing, and until when (ms since the epoch).
     pub typing: RwSignal<Vec<(String, f64)>>,
     /// Messages arrived while another room was in view.
@@ -82,12 +89,64 @@ impl Room {
             entries: RwSignal::new(Vec::new()),
             pending: RwSignal::new(Vec::new()),
             members: RwSignal::new(Vec::new()),
+            member_count: RwSignal::new(0),
+            members_more: RwSignal::new(false),
+            members_loading: StoredValue::new(false),
             typing: RwSignal::new(Vec::new()),
             unread: RwSignal::new(0),
             ready: RwSignal::new(false),
             last_id: StoredValue::new(0),
             has_older: RwSignal::new(false),
         }
+    }
+
+    /// The first page of members and their count (`joined`, or the page).
+    pub(super) fn set_members(&self, members: Vec<String>, count: usize) {
+        self.members_more.set(count > members.len());
+        self.member_count.set(count.max(members.len()));
+        self.members.set(members);
+        self.members_loading.set_value(false);
+    }
+
+    /// The next page of members (`members` reply): only names after the
+    /// last one shown are taken, so a page is never shown twice.
+    pub(super) fn more_members(&self, names: Vec<String>, more: bool) {
+        self.members.update(|m| {
+            let last = m.last().cloned();
+            m.extend(names.into_iter().filter(|n| {
+                last.as_deref()
+                    .is_none_or(|l| member_key(n) > member_key(l))
+            }));
+        });
+        self.members_more.set(more);
+        self.members_loading.set_value(false);
+    }
+
+    /// `user` joined (`presence`): counted, and listed when the list reaches
+    /// that far (a name past a partial list's end comes with a later page).
+    pub(super) fn member_joined(&self, user: &str) {
+        let partial = self.members_more.get_untracked();
+        let mut added = false;
+        self.members.update(|m| {
+            match m.binary_search_by(|x| member_key(x).cmp(&member_key(user))) {
+                Ok(_) => {}
+                Err(at) if at < m.len() || !partial => {
+                    m.insert(at, user.to_owned());
+                    added = true;
+                }
+                Err(_) => added = true,
+            }
+        });
+        if added {
+            self.member_count.update(|c| *c += 1);
+        }
+    }
+
+    /// `user` left (`presence`).
+    pub(super) fn member_left(&self, user: &str) {
+        self.members.update(|m| m.retain(|x| x != user));
+        self.member_count.update(|c| *c = c.saturating_sub(1));
+        self.typing.update(|t| t.retain(|(x, _)| x != user));
     }
 
     /// Appends the messages newer than any seen; returns how many were new.

@@ -99,6 +99,7 @@ fn joined(chat: &Chat, messages: Vec<ChatMessage>) {
         ServerFrame::Joined {
             room: GENERAL_ROOM.into(),
             members: vec!["me".into()],
+            member_count: 1,
             messages,
             missed: false,
         },
@@ -250,10 +251,94 @@ fn presence_and_typing_update_the_room() {
             1_000.0,
         );
         assert_eq!(room.members.get_untracked(), ["me", "zed"]);
+        assert_eq!(room.member_count.get_untracked(), 2);
         assert_eq!(room.typing.get_untracked(), [("zed".to_owned(), 6_000.0)]);
         chat.apply(presence(PresenceState::Left), 2_000.0);
         assert_eq!(room.members.get_untracked(), ["me"]);
+        assert_eq!(room.member_count.get_untracked(), 1);
         assert!(room.typing.get_untracked().is_empty());
         assert_eq!(texts(&room), ["one", "two", "[zed joined]", "[zed left]"]);
+    });
+}
+
+#[test]
+fn a_large_room_shows_its_count_and_pages_its_members_once_each() {
+    let (owner, chat) = online();
+    owner.with(|| {
+        let open = StoredValue::new(true);
+        let (link, sent) = recording_link(open);
+        chat.link.set_value(Some(link));
+        let room = chat.room(GENERAL_ROOM).unwrap();
+        chat.apply(
+            ServerFrame::Joined {
+                room: GENERAL_ROOM.into(),
+                members: vec!["ada".into(), "Bo".into(), "cy".into()],
+                member_count: 150,
+                messages: vec![],
+                missed: false,
+            },
+            0.0,
+        );
+        assert_eq!(room.member_count.get_untracked(), 150);
+        assert!(room.members_more.get_untracked());
+        // A join before the end of the list is listed; one past it comes with a page.
+        let joined = |user: &str| ServerFrame::Presence {
+            room: GENERAL_ROOM.into(),
+            user: user.into(),
+            state: PresenceState::Joined,
+        };
+        chat.apply(joined("Bea"), 0.0);
+        chat.apply(joined("zoe"), 0.0);
+        assert_eq!(room.members.get_untracked(), ["ada", "Bea", "Bo", "cy"]);
+        assert_eq!(room.member_count.get_untracked(), 152);
+
+        // One request at a time, after the last name shown.
+        chat.load_more_members();
+        chat.load_more_members();
+        let asked: Vec<ClientFrame> = sent.with_value(|s| {
+            s.iter()
+                .filter(|f| matches!(f, ClientFrame::Members { .. }))
+                .cloned()
+                .collect()
+        });
+        assert_eq!(
+            asked,
+            [ClientFrame::Members {
+                room: GENERAL_ROOM.into(),
+                after: Some("cy".into()),
+                limit: None
+            }]
+        );
+        // A page overlapping what is shown adds only what follows.
+        chat.apply(
+            ServerFrame::Members {
+                room: GENERAL_ROOM.into(),
+                names: vec!["cy".into(), "Dee".into(), "zoe".into()],
+                more: false,
+            },
+            0.0,
+        );
+        assert_eq!(
+            room.members.get_untracked(),
+            ["ada", "Bea", "Bo", "cy", "Dee", "zoe"]
+        );
+        assert!(!room.members_more.get_untracked());
+        chat.apply(
+            ServerFrame::MemberCount {
+                room: GENERAL_ROOM.into(),
+                count: 140,
+            },
+            0.0,
+        );
+        assert_eq!(room.member_count.get_untracked(), 140);
+        // Nothing more to ask for.
+        chat.load_more_members();
+        assert_eq!(
+            sent.with_value(|s| s
+                .iter()
+                .filter(|f| matches!(f, ClientFrame::Members { .. }))
+                .count()),
+            1
+        );
     });
 }

@@ -1,6 +1,7 @@
 //! The hub as a state machine: built on a temporary store, fed commands, read
 //! through its outbox receivers. The commit thread's part is played by
 //! [`Harness::commit`], so every step is deterministic and nothing sleeps.
+//! Member lists and counts (protocol 1.1) are in [`members`].
 
 use super::post::Tag;
 use super::{Command, Hub};
@@ -14,6 +15,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+mod members;
 
 /// A hub with its store, and the commit thread's queue held by the test.
 struct Harness {
