@@ -159,7 +159,7 @@ pub fn Members() -> impl IntoView {
     let count = move || chat.current_room().map_or(0, |r| r.member_count.get());
     let shown = move || chat.current_room().map_or(0, |r| r.members.with(Vec::len));
     let more = move || chat.current_room().is_some_and(|r| r.members_more.get());
-    // Scrolling within a screenful of the end asks for the next page.
+    // Scrolling the panel to within a screenful of its end asks for the next page.
     let on_scroll = move |ev: leptos::ev::Event| {
         let list = event_target::<leptos::web_sys::Element>(&ev);
         if list.scroll_top() + 2 * list.client_height() >= list.scroll_height() {
@@ -167,11 +167,11 @@ pub fn Members() -> impl IntoView {
         }
     };
     view! {
-        <aside id="members" class="members" aria-labelledby="members-title">
+        <aside id="members" class="members" aria-labelledby="members-title" on:scroll=on_scroll>
             <h2 id="members-title" class="side-title">
                 {move || format!("Members ({})", count())}
             </h2>
-            <ul class="member-list" data-testid="members" on:scroll=on_scroll>
+            <ul class="member-list" data-testid="members">
                 <For each=members key=|m| m.clone() let:name>
                     {
                         let you = chat.me.with_untracked(|me| me.as_deref() == Some(name.as_str()));
