@@ -47,6 +47,11 @@ sleep 1
 echo "== memory: 2000 idle connections joined to a room (fresh server)"
 $LG idle --url "$URL" --room idle --members 2000 --server-pid $SERVER
 stop_server
+start_server
+sleep 1
+echo "== memory and join time: 10000 idle connections joined to one room (fresh server)"
+$LG idle --url "$URL" --room crowd --members 10000 --server-pid $SERVER
+stop_server
 
 echo "== on disk"
 python3 - "$DATA/chat.sqlite3" <<'PY'

@@ -463,7 +463,9 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
 async fn idle(args: &Args) -> Result<(), String> {
     let pid = args.server_pid.ok_or("idle needs --server-pid")?;
     let before = rss_kib(pid)?;
+    let started = Instant::now();
     let members = connect_all(args).await?;
+    let joined_in = started.elapsed().as_secs_f64();
     let count = members.len();
     // Like a browser, read (and here discard) what arrives: the presence
     // notices of everyone joining after.
@@ -476,7 +478,7 @@ async fn idle(args: &Args) -> Result<(), String> {
     let after = rss_kib(pid)?;
     let per = (after.saturating_sub(before)) as f64 / count as f64;
     println!(
-        "idle members={count}: server RSS {before} KiB before, {after} KiB after: {per:.2} KiB per joined idle connection"
+        "idle members={count}: all connected and joined in {joined_in:.2} s; server RSS {before} KiB before, {after} KiB after: {per:.2} KiB per joined idle connection"
     );
     drop(writers);
     Ok(())
