@@ -12,6 +12,12 @@ async fn main() {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    // Each connection is a file descriptor: take every one the hard limit
+    // allows (the soft limit is often 1,024). Kernel settings for more: README.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
     let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
