@@ -1,14 +1,29 @@
 //! WebSocket framing (RFC 6455) for clients written by hand: the load
-//! generator and the tests' wire-level clients. The server reads and writes
-//! through tungstenite; these exist so a client can be cheaper (the load
-//! generator) or misbehave on purpose (a peer that never answers pings).
+//! generator and the tests' wire-level clients, so a client can be cheaper
+//! (the load generator) or misbehave on purpose (a peer that never answers
+//! pings, a frame cut in pieces). The server's own framing is
+//! `server::frame`.
 
 /// Encodes a client text frame: FIN, masked with a zero key, so the payload
 /// goes out as it is.
 pub fn masked_text(payload: &[u8]) -> Vec<u8> {
+    frame(0x81, [0; 4], payload)
+}
+
+/// Encodes a client frame with `opcode`, FIN as given, masked with the key
+/// of RFC 6455's examples (so the payload is really scrambled).
+pub fn masked(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    frame(
+        opcode | if fin { 0x80 } else { 0 },
+        [0x37, 0xfa, 0x21, 0x3d],
+        payload,
+    )
+}
+
+fn frame(first: u8, key: [u8; 4], payload: &[u8]) -> Vec<u8> {
     let len = payload.len();
     let mut out = Vec::with_capacity(len + 14);
-    out.push(0x81);
+    out.push(first);
     if len < 126 {
         out.push(0x80 | len as u8);
     } else if len <= u16::MAX as usize {
@@ -18,8 +33,8 @@ pub fn masked_text(payload: &[u8]) -> Vec<u8> {
         out.push(0x80 | 127);
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
-    out.extend_from_slice(&[0, 0, 0, 0]);
-    out.extend_from_slice(payload);
+    out.extend_from_slice(&key);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
     out
 }
 

@@ -597,7 +597,7 @@ async fn two_hundred_clients_lose_duplicate_and_reorder_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_reader_is_closed_and_the_others_keep_receiving() {
     let server = TestServer::start(Config {
-        outbound_queue: 64,
+        outbound_bytes: 64 * 1024,
         ..fast()
     })
     .await;
@@ -605,7 +605,7 @@ async fn a_stalled_reader_is_closed_and_the_others_keep_receiving() {
     let mut sender = server.member("sender", "general").await;
     let mut reader = server.member("reader", "general").await;
     // The stalled client never reads while ~12 MB go out to each member: more
-    // than the kernel's socket buffers and its 64-frame queue can hold.
+    // than the kernel's socket buffers and its 64 KiB queue can hold.
     const N: u64 = 6000;
     const WINDOW: u64 = 4;
     let reading = tokio::spawn(async move {
@@ -742,5 +742,38 @@ async fn protocol_1_1_member_pages_and_counts_over_the_wire() {
     }
     cy.expect_error(json!({"type": "members", "room": "nowhere"}), "not_in_room")
         .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_5000_messages_reaches_a_normal_reader_whole_and_in_order() {
+    let server = TestServer::start(Config {
+        rate_per_sec: 1e6,
+        rate_burst: 1e6,
+        ..fast()
+    })
+    .await;
+    let mut sender = server.member("sender", "general").await;
+    let mut reader = server.member("reader", "general").await;
+    // All 5,000 at once, so they queue up for the commit thread together.
+    const N: u64 = 5000;
+    let text = "z".repeat(200);
+    for _ in 0..N {
+        sender
+            .send(json!({"type": "send", "room": "general", "text": text}))
+            .await;
+    }
+    for who in [&mut reader, &mut sender] {
+        let mut next = 1;
+        while next <= N {
+            let v = who.recv().await;
+            assert_ne!(v["type"], "error", "{v}");
+            if v["type"] == "message" {
+                assert_eq!(v["id"], next, "in order, none missing");
+                next += 1;
+            }
+        }
+        who.alive().await;
+    }
     server.stop().await;
 }

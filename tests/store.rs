@@ -79,12 +79,30 @@ async fn a_replay_beyond_the_cap_says_what_was_missed() {
     let server = TestServer::start(config).await;
     let mut alice = server.member("alice", "general").await;
     alice.post_numbered("general", 5).await;
-    alice
-        .send(json!({"type": "join", "room": "general", "after": 0}))
+    let (mut bob, _) = server.user("bob").await;
+    bob.send(json!({"type": "join", "room": "general", "after": 0}))
         .await;
-    let joined = alice.recv_type("joined").await;
+    let joined = bob.recv_type("joined").await;
     assert_eq!(ids(&joined["messages"]), [3, 4, 5]);
     assert_eq!(joined["missed"], true);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn joining_a_room_already_joined_answers_the_members_and_no_history() {
+    let server = TestServer::start(fast()).await;
+    let mut alice = server.member("alice", "general").await;
+    alice.post_numbered("general", 5).await;
+    for after in [json!(0), json!(null)] {
+        alice
+            .send(json!({"type": "join", "room": "general", "after": after}))
+            .await;
+        let joined = alice.recv_type("joined").await;
+        assert_eq!(joined["messages"], json!([]), "nothing re-sent");
+        assert_eq!(joined["members"], json!(["alice"]));
+        assert_eq!(joined["member_count"], 1);
+    }
+    alice.post_numbered("general", 1).await;
     server.stop().await;
 }
 

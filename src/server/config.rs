@@ -19,8 +19,10 @@ pub struct Config {
     pub max_rooms_per_conn: usize,
     /// Rooms the server will create in all.
     pub max_rooms_total: usize,
-    /// Frames queued for one client before it is closed as too slow.
-    pub outbound_queue: usize,
+    /// Bytes queued for one client, until written to its socket, before it
+    /// is closed as too slow. Replies (`joined`, `history`) are cut to a
+    /// quarter of it, and one commit's messages stay under a quarter too.
+    pub outbound_bytes: usize,
     /// How often the server sends a WebSocket ping.
     pub ping_interval: Duration,
     /// A connection that sends nothing (not even a pong) for this long is dropped.
@@ -50,7 +52,7 @@ impl Default for Config {
             rate_burst: 20.0,
             max_rooms_per_conn: 50,
             max_rooms_total: 10_000,
-            outbound_queue: 1024,
+            outbound_bytes: 1024 * 1024,
             ping_interval: Duration::from_secs(25),
             idle_timeout: Duration::from_secs(60),
             store: StoreOptions {
@@ -90,6 +92,10 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The smallest outbound bound: room for the largest message frame (about
+/// 30 KB: 2,000 characters as text and as escaped HTML) twice over.
+pub const MIN_OUTBOUND_BYTES: usize = 64 * 1024;
+
 impl Config {
     /// Reads the `CHAT_*` variables; unset ones keep their defaults.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -124,7 +130,13 @@ impl Config {
             rate_burst: num("CHAT_RATE_BURST", d.rate_burst)?,
             max_rooms_per_conn: count("CHAT_MAX_ROOMS_PER_CONN", d.max_rooms_per_conn)?,
             max_rooms_total: count("CHAT_MAX_ROOMS", d.max_rooms_total)?,
-            outbound_queue: count("CHAT_OUTBOUND_QUEUE", d.outbound_queue)?,
+            outbound_bytes: parse(
+                &get,
+                "CHAT_OUTBOUND_BYTES",
+                d.outbound_bytes,
+                "a number of bytes of at least 65536",
+                |v| *v >= MIN_OUTBOUND_BYTES,
+            )?,
             ping_interval: secs("CHAT_PING_INTERVAL_SECS", d.ping_interval)?,
             idle_timeout: secs("CHAT_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
             store: StoreOptions {
@@ -204,8 +216,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_with_the_variable_named() {
-        let e = from(&[("CHAT_OUTBOUND_QUEUE", "0")]).unwrap_err();
-        assert_eq!(e.var, "CHAT_OUTBOUND_QUEUE");
+        let e = from(&[("CHAT_OUTBOUND_BYTES", "65535")]).unwrap_err();
+        assert_eq!(e.var, "CHAT_OUTBOUND_BYTES");
+        let c = from(&[("CHAT_OUTBOUND_BYTES", "65536")]).unwrap();
+        assert_eq!(c.outbound_bytes, 65_536);
         assert!(from(&[("CHAT_RATE_BURST", "lots")]).is_err());
         assert!(from(&[("CHAT_PING_INTERVAL_SECS", "-1")]).is_err());
         assert_eq!(from(&[("CHAT_SYNC", "off")]).unwrap_err().var, "CHAT_SYNC");

@@ -1,43 +1,56 @@
-//! One WebSocket connection: the `/ws` upgrade, then two tasks.
+//! One WebSocket connection: the `/ws` upgrade, then one task that reads,
+//! writes and pings.
 //!
-//! The reader (the upgrade task itself) parses frames and forwards them to
-//! the hub; it answers malformed ones itself. The writer drains the bounded
-//! outbound queue, batching whatever is queued into one flush, and pings the
-//! client. Either side ends the connection through the shared [`Closer`].
+//! The task waits on four things at once: bytes from the client, frames the
+//! hub queued ([`Outbox::poll_next`], which takes everything queued in one go),
+//! room in the socket for what is left to write, and its timers. Frames from
+//! the client are parsed here ([`FrameReader`]) and handed to the hub;
+//! malformed ones are answered here. What the hub queued is already encoded
+//! ([`super::frame`]): it is written with vectored writes straight from the
+//! shared bytes, so no per-connection copy or buffer exists. After a burst
+//! the connection keeps nothing but small, fixed state.
+//!
+//! One task instead of a reader and a writer: half the tasks and wakeups, and
+//! no lock between a read half and a write half, since one poll function
+//! ([`Connection::poll`]) reads and writes the socket through one `&mut`.
+//! Measured with `make bench` (README).
 
 use super::config::Config;
+use super::frame::{self, op, Broken, FrameReader, Incoming};
 use super::hub::HubHandle;
-use super::outbox::{Closer, ConnId, Outbox, Outgoing, Side};
-use crate::protocol::{
-    ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT, CLOSE_TOO_BIG, MAX_FRAME_BYTES,
-};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use super::outbox::{ConnId, Next, Outbox};
+use crate::protocol::{ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use bytes::Bytes;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
 
-/// Bytes tungstenite reads per call; its default (128 KiB, allocated up front
-/// per connection) alone would break the memory budget of idle connections.
-const READ_BUFFER_BYTES: usize = 2 * 1024;
-/// Bytes tungstenite gathers before writing; a flush always writes everything.
-/// Its buffer keeps the largest capacity it ever reached, so this also bounds
-/// what a connection holds after a burst (measured: 16 KiB → 24 KiB RSS per
-/// idle member of a 2000-member room, 8 KiB → 21 KiB, 4 KiB → 20 KiB but 30%
-/// less fan-out throughput).
-const WRITE_BUFFER_BYTES: usize = 8 * 1024;
-/// Queue items taken per flush at most (an item may hold several frames).
-const MAX_BATCH: usize = 256;
+/// Bytes made room for before each read. Nothing is held while idle.
+const READ_CHUNK: usize = 4 * 1024;
+/// Frames handed to the kernel in one vectored write at most.
+const MAX_SLICES: usize = 64;
+/// Queue capacity (frames) a connection may keep between bursts.
+const KEEP_SLOTS: usize = 64;
 /// How long a close frame may take to go out before the socket is dropped.
 /// A slow client's close frame waits behind what the kernel already holds
 /// for it, so this is generous; the task holds little memory meanwhile.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// How long the client's answer to our close frame is waited for: a round
+/// trip, not more (server shutdown waits on this).
+const CLOSE_LINGER: Duration = Duration::from_millis(200);
 
 /// What the `/ws` route needs.
 #[derive(Clone)]
@@ -67,189 +80,318 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
     own.as_deref() == Some(origin.as_str()) || config.allowed_origins.contains(&origin)
 }
 
-/// `GET /ws`.
-pub(crate) async fn ws_handler(
-    State(state): State<WsState>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    if !origin_allowed(&headers, &state.config) {
+/// The `Sec-WebSocket-Key` of a valid upgrade request, or the status and
+/// reason to refuse it with (as axum's own extractor answers).
+fn upgrade_key(
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Vec<u8>, (StatusCode, &'static str)> {
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if method != Method::GET {
+        return Err((StatusCode::METHOD_NOT_ALLOWED, "WebSocket upgrades use GET"));
+    }
+    if !has(header::CONNECTION, "upgrade") || !has(header::UPGRADE, "websocket") {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "this is a WebSocket endpoint: send an upgrade request",
+        ));
+    }
+    if !has(header::SEC_WEBSOCKET_VERSION, "13") {
+        return Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Version must be 13"));
+    }
+    match headers.get(header::SEC_WEBSOCKET_KEY) {
+        Some(key) => Ok(key.as_bytes().to_vec()),
+        None => Err((StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing")),
+    }
+}
+
+/// `GET /ws`: checks the origin and the handshake, answers 101, and runs the
+/// connection once hyper hands over the socket.
+pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Request) -> Response {
+    let headers = request.headers();
+    if !origin_allowed(headers, &state.config) {
         tracing::info!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    ws.read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(WRITE_BUFFER_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| run(socket, state))
+    let key = match upgrade_key(request.method(), headers) {
+        Ok(key) => key,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded",
+        )
+            .into_response();
+    };
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => run(upgraded, state).await,
+            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(
+            header::SEC_WEBSOCKET_ACCEPT,
+            tungstenite::handshake::derive_accept_key(&key),
+        )
+        .body(Body::empty())
+        .expect("a valid response")
 }
 
-async fn run(socket: WebSocket, state: WsState) {
+async fn run(upgraded: Upgraded, state: WsState) {
+    let mut io = TokioIo::new(upgraded);
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-    let (outbox, rx) = Outbox::new(state.config.outbound_queue);
+    let outbox = Outbox::new(state.config.outbound_bytes);
     let guard = state.hub.gauge.enter();
     if !state.hub.connect(conn, outbox.clone()).await {
         return;
     }
     tracing::debug!(conn, "connected");
-    let (sink, stream) = socket.split();
-    let closer = outbox.closer.clone();
-    let pending = outbox.pending.clone();
-    let ping_every = state.config.ping_interval;
-    tokio::spawn(async move {
-        write_loop(sink, rx, &closer, &pending, ping_every).await;
-        drop(guard);
-    });
-    read_loop(stream, conn, &outbox, &state).await;
-    drop(outbox);
+    let mut connection = Connection {
+        io: &mut io,
+        reader: FrameReader::default(),
+        out: VecDeque::new(),
+        cut: false,
+        outbox: &outbox,
+        conn,
+        state: &state,
+    };
+    let close = connection.serve().await;
+    // A frame written in part is finished before the close frame.
+    let rest = match connection.cut {
+        true => connection.out.pop_front(),
+        false => None,
+    };
     state.hub.disconnect(conn).await;
-    tracing::debug!(conn, "disconnected");
+    tracing::debug!(conn, ?close, "disconnected");
+    if let Some((code, reason)) = close {
+        let _ = tokio::time::timeout(CLOSE_GRACE, goodbye(io, rest, code, reason)).await;
+    }
+    drop(guard);
 }
 
-async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
+/// Finishes a frame cut short, sends a close frame and ends the stream, then
+/// reads and drops what the client still sends for a moment (its own close
+/// frame, usually): closing a socket with unread bytes would reset it, and
+/// a reset can cost the client our close frame.
+async fn goodbye(mut io: Socket, rest: Option<Bytes>, code: u16, reason: &str) -> io::Result<()> {
+    if let Some(rest) = rest {
+        io.write_all(&rest).await?;
+    }
+    io.write_all(&frame::close(code, reason)).await?;
+    io.shutdown().await?;
+    let mut sink = vec![0; READ_CHUNK];
+    let linger = async {
+        while io.read(&mut sink).await? > 0 {}
+        Ok(())
+    };
+    tokio::time::timeout(CLOSE_LINGER, linger)
+        .await
+        .unwrap_or(Ok(()))
+}
+
+/// The upgraded connection (TCP, under hyper's wrappers).
+type Socket = TokioIo<Upgraded>;
+
+/// What woke the connection.
+enum Event {
+    /// The hub asked for a close.
+    Close(u16, &'static str),
+    /// Bytes arrived and are in the reader.
+    Read,
+    /// Time for a ping.
+    Ping,
+    /// The idle deadline passed (maybe moved since).
+    Deadline,
+    /// The socket is closed or broken.
+    Gone,
+}
+
+/// One connection's state while it runs.
+struct Connection<'a> {
+    /// The socket.
+    io: &'a mut Socket,
+    /// Parses what the client sends.
+    reader: FrameReader,
+    /// Frames taken from the outbox and not yet written.
+    out: VecDeque<Bytes>,
+    /// True when the first of `out` was written in part.
+    cut: bool,
+    /// Where the hub queues frames; how anyone asks for a close.
+    outbox: &'a Outbox,
+    /// This connection.
     conn: ConnId,
-    outbox: &Outbox,
-    state: &WsState,
-) {
-    let idle = state.config.idle_timeout;
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = outbox.closer.closed(Side::Reader) => return,
-            next = tokio::time::timeout(idle, stream.next()) => next,
-        };
-        let message = match next {
-            Err(_) => {
-                outbox.closer.close(
-                    CLOSE_PING_TIMEOUT,
-                    "no frame or pong within the idle timeout",
-                );
-                return;
-            }
-            Ok(None) => return,
-            Ok(Some(Err(e))) => {
-                if is_too_big(e) {
-                    outbox
-                        .closer
-                        .close(CLOSE_TOO_BIG, "frame larger than 16 KiB");
-                }
-                return;
-            }
-            Ok(Some(Ok(message))) => message,
-        };
-        match message {
-            Message::Text(text) => match ClientFrame::parse(&text) {
-                Ok(frame) => {
-                    if !state.hub.frame(conn, frame).await {
-                        return;
+    /// The hub and limits.
+    state: &'a WsState,
+}
+
+impl Connection<'_> {
+    /// Runs until the connection ends; returns the close frame to send, if any.
+    async fn serve(&mut self) -> Option<(u16, &'static str)> {
+        let config = &self.state.config;
+        let (every, idle) = (config.ping_interval, config.idle_timeout);
+        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = Instant::now();
+        let deadline = tokio::time::sleep_until(heard + idle);
+        tokio::pin!(deadline);
+        loop {
+            let event =
+                std::future::poll_fn(|cx| self.poll(cx, &mut ping, deadline.as_mut())).await;
+            match event {
+                Event::Close(code, reason) => return Some((code, reason)),
+                Event::Gone => return None,
+                Event::Read => {
+                    heard = Instant::now();
+                    if let Err(close) = self.handle_frames().await {
+                        return close;
                     }
                 }
-                Err(e) => {
-                    outbox.send(&e.into_frame());
+                Event::Ping => self.outbox.push(&[frame::encode(op::PING, b"")]),
+                Event::Deadline => {
+                    if heard + idle <= Instant::now() {
+                        return Some((
+                            CLOSE_PING_TIMEOUT,
+                            "no frame or pong within the idle timeout",
+                        ));
+                    }
+                    deadline.as_mut().reset(heard + idle);
                 }
-            },
-            Message::Binary(_) => outbox.send(
-                &ProtocolError::bad_request(
-                    "binary frames are not supported: send JSON text frames",
-                )
-                .into_frame(),
-            ),
-            Message::Close(_) => return,
-            Message::Ping(_) | Message::Pong(_) => {}
+            }
         }
     }
-}
 
-fn is_too_big(e: axum::Error) -> bool {
-    let inner = e.into_inner();
-    matches!(
-        inner.downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
-}
-
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Outgoing>,
-    closer: &Closer,
-    pending: &AtomicUsize,
-    ping_every: Duration,
-) {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let close = loop {
-        let write = tokio::select! {
-            biased;
-            reason = closer.closed(Side::Writer) => break Some(reason),
-            first = rx.recv() => {
-                let Some(first) = first else { break None };
-                Write::Batch(first)
+    /// Polls everything the connection waits on, in one place (so the socket
+    /// is read and written through one `&mut`, with no lock): a close
+    /// request or queued frames, room to write, bytes to read, the timers.
+    /// Writing happens right here, as far as the socket takes it.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        ping: &mut tokio::time::Interval,
+        deadline: Pin<&mut tokio::time::Sleep>,
+    ) -> Poll<Event> {
+        loop {
+            match self.outbox.poll_next(cx, self.out.is_empty()) {
+                Poll::Ready(Next::Close(code, reason)) => {
+                    return Poll::Ready(Event::Close(code, reason))
+                }
+                Poll::Ready(Next::Write(frames)) => self.out = frames,
+                Poll::Pending => {}
             }
-            _ = ping.tick() => Write::Ping,
-        };
-        let sink = &mut sink;
-        let rx = &mut rx;
-        let written = async move {
-            match write {
-                Write::Ping => sink.send(Message::Ping(Default::default())).await,
-                Write::Batch(first) => {
-                    // Take whatever else is queued without waiting; one bulk
-                    // receive releases the queue's permits once, not per item.
-                    let mut items = vec![first];
-                    {
-                        let mut cx = Context::from_waker(Waker::noop());
-                        let _ = rx.poll_recv_many(&mut cx, &mut items, MAX_BATCH);
-                    }
-                    let mut written = 0;
-                    for item in items {
-                        written += item.frames();
-                        match item {
-                            Outgoing::Frame(f) => sink.feed(Message::Text(f)).await?,
-                            Outgoing::Frames(all) => {
-                                for f in all.iter() {
-                                    // A private copy: tungstenite copies the payload
-                                    // anyway, and cloning the shared bytes would make
-                                    // every member's writer contend on one refcount.
-                                    let own = Utf8Bytes::from(f.as_str());
-                                    sink.feed(Message::Text(own)).await?;
-                                }
-                            }
-                        }
-                    }
-                    pending.fetch_sub(written, Ordering::Relaxed);
-                    sink.flush().await
+            match self.poll_write(cx) {
+                Poll::Ready(Err(_)) => return Poll::Ready(Event::Gone),
+                // All written: the outbox may have more already.
+                Poll::Ready(Ok(())) if !self.out.is_empty() => continue,
+                _ => break,
+            }
+        }
+        match self.poll_read(cx) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Event::Gone),
+            Poll::Ready(Ok(_)) => return Poll::Ready(Event::Read),
+            Poll::Pending => {}
+        }
+        if ping.poll_tick(cx).is_ready() {
+            return Poll::Ready(Event::Ping);
+        }
+        if deadline.poll(cx).is_ready() {
+            return Poll::Ready(Event::Deadline);
+        }
+        Poll::Pending
+    }
+
+    /// Reads what is there into the frame reader. The bytes pass through a
+    /// buffer on the stack, so an idle connection holds no read buffer.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut buf = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut *self.io).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                let got = buf.filled();
+                self.reader.buffer(got.len()).extend_from_slice(got);
+                Poll::Ready(Ok(got.len()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Writes `out` with vectored writes until it is empty (`Ready(Ok)`) or
+    /// the socket is full (`Pending`).
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.out.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let n = self
+                .out
+                .iter()
+                .zip(slices.iter_mut())
+                .map(|(frame, slice)| *slice = IoSlice::new(frame))
+                .count();
+            let mut written = match Pin::new(&mut *self.io).poll_write_vectored(cx, &slices[..n]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(written)) => written,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            self.outbox.written(written);
+            while written > 0 {
+                let front = self.out.front_mut().expect("written from these frames");
+                if front.len() <= written {
+                    written -= front.len();
+                    self.out.pop_front();
+                    self.cut = false;
+                } else {
+                    bytes::Buf::advance(front, written);
+                    self.cut = true;
+                    written = 0;
                 }
             }
-        };
-        tokio::select! {
-            biased;
-            reason = closer.closed(Side::Writer) => break Some(reason),
-            result = written => if result.is_err() { break None },
         }
-    };
-    let goodbye = async {
-        match close {
-            Some((code, reason)) => {
-                tracing::debug!(code, reason, "closing connection");
-                let frame = CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                };
-                sink.send(Message::Close(Some(frame))).await
-            }
-            None => sink.close().await,
+        if self.out.capacity() > KEEP_SLOTS {
+            self.out = VecDeque::new();
         }
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, goodbye).await;
-}
+        Poll::Ready(Ok(()))
+    }
 
-/// What the writer does next.
-enum Write {
-    /// Send a ping.
-    Ping,
-    /// Send this and whatever else is queued.
-    Batch(Outgoing),
+    /// Acts on every whole frame read so far. `Err` ends the connection,
+    /// with the close frame to send, if any.
+    async fn handle_frames(&mut self) -> Result<(), Option<(u16, &'static str)>> {
+        loop {
+            let incoming = match self.reader.next() {
+                Ok(Some(incoming)) => incoming,
+                Ok(None) => return Ok(()),
+                Err(Broken(code, reason)) => return Err(Some((code, reason))),
+            };
+            match incoming {
+                Incoming::Text(text) => match ClientFrame::parse(&text) {
+                    Ok(frame) => {
+                        if !self.state.hub.frame(self.conn, frame).await {
+                            return Err(None);
+                        }
+                    }
+                    Err(e) => self.outbox.send(&e.into_frame()),
+                },
+                Incoming::Binary => self.outbox.send(
+                    &ProtocolError::bad_request(
+                        "binary frames are not supported: send JSON text frames",
+                    )
+                    .into_frame(),
+                ),
+                Incoming::Ping(payload) => self.outbox.push(&[frame::encode(op::PONG, &payload)]),
+                // Answered with the same code (1000 when it gave none).
+                Incoming::Close(code) => return Err(Some((code.unwrap_or(1000), ""))),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

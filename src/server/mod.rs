@@ -8,6 +8,7 @@
 
 pub mod config;
 mod conn;
+mod frame;
 mod hub;
 mod outbox;
 mod pages;

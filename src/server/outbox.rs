@@ -1,159 +1,164 @@
-//! What a connection shares with the hub: its outbound queue ([`Outbox`]),
-//! the request to close it ([`Closer`]), and the gauge of live connections
-//! that shutdown waits on ([`ConnGauge`]).
+//! What a connection shares with the hub: its outbound queue and the request
+//! to close it ([`Outbox`]), and the gauge of live connections that shutdown
+//! waits on ([`ConnGauge`]).
 //!
 //! The hub pushes with [`Outbox::push`], which never waits: a member whose
-//! queue is over its bound is closed with [`CLOSE_TOO_SLOW`] and never holds
-//! the others up. The connection's writer ([`super::conn`]) drains the queue.
+//! queue is over its bound (in bytes) is closed with [`CLOSE_TOO_SLOW`] and
+//! never holds the others up. The connection task ([`super::conn`]) drains
+//! the queue.
+//!
+//! Why a mutex-guarded deque rather than a tokio channel: the connection
+//! takes everything queued in one lock (a channel hands items out one by
+//! one), an idle connection holds no block of slots, and the bound is in
+//! bytes, which a channel cannot count.
 
+use super::frame::encode_json;
 use crate::protocol::{ServerFrame, CLOSE_TOO_SLOW};
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use futures::task::AtomicWaker;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// Identifies one WebSocket connection for its lifetime; never reused.
 pub(crate) type ConnId = u64;
 
-/// A request to close one connection, shared by the hub, its reader and its writer.
-///
-/// Polled on every write, so it is cheap: a flag and one waker per side.
-#[derive(Debug, Default)]
-pub(crate) struct Closer {
+/// The shared state of one connection's outbound side.
+#[derive(Debug)]
+struct Shared {
+    /// Encoded frames queued and not yet taken by the connection task.
+    queue: Mutex<VecDeque<Bytes>>,
+    /// Bytes queued or taken and not yet written to the socket: the bound.
+    pending: AtomicUsize,
+    /// Most bytes `pending` may reach before the client counts as too slow.
+    limit: usize,
     /// The close code and reason, once someone asked for a close.
     reason: Mutex<Option<(u16, &'static str)>>,
     /// Set once `reason` is.
     closed: AtomicBool,
-    /// Wakes the reader waiting in [`Closer::closed`].
-    reader: AtomicWaker,
-    /// Wakes the writer waiting in [`Closer::closed`].
-    writer: AtomicWaker,
+    /// Wakes the connection task (frames queued, or a close asked for).
+    task: AtomicWaker,
 }
 
-/// Which task of a connection waits on its [`Closer`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Side {
-    /// The task reading frames.
-    Reader,
-    /// The task writing frames.
-    Writer,
+/// Where the hub sends frames for one connection, and how anyone closes it.
+///
+/// Frames arrive encoded ([`super::frame`]), so a broadcast is one shared
+/// [`Bytes`] for every member: queuing it is a reference count, and the
+/// connection writes those bytes as they are. The queue is bounded by the
+/// bytes it holds, counted until they are written to the socket.
+#[derive(Debug, Clone)]
+pub(crate) struct Outbox(Arc<Shared>);
+
+/// What the connection task is to do next (see [`Outbox::next`]).
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// Write these frames (everything that was queued).
+    Write(VecDeque<Bytes>),
+    /// Close with this code and reason.
+    Close(u16, &'static str),
 }
 
-impl Closer {
+impl Outbox {
+    /// An empty queue that may hold at most `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Outbox {
+        Outbox(Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            pending: AtomicUsize::new(0),
+            limit,
+            reason: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+        }))
+    }
+
+    /// Queues encoded frames, in order; past `limit` bytes the connection is
+    /// closed as too slow and nothing is queued. Never waits.
+    pub(crate) fn push(&self, frames: &[Bytes]) {
+        let n: usize = frames.iter().map(Bytes::len).sum();
+        let pending = self.0.pending.fetch_add(n, Ordering::Relaxed) + n;
+        if pending > self.0.limit {
+            self.0.pending.fetch_sub(n, Ordering::Relaxed);
+            self.close(CLOSE_TOO_SLOW, "too slow: outbound queue full");
+            return;
+        }
+        self.0
+            .queue
+            .lock()
+            .expect("outbox lock")
+            .extend(frames.iter().cloned());
+        self.0.task.wake();
+    }
+
+    /// Queues one frame, encoding it.
+    pub(crate) fn send(&self, frame: &ServerFrame) {
+        self.push(&[encode_json(frame)]);
+    }
+
     /// Asks for the connection to be closed; the first reason wins.
     pub(crate) fn close(&self, code: u16, reason: &'static str) {
-        let mut slot = self.reason.lock().expect("closer lock");
+        let mut slot = self.0.reason.lock().expect("outbox lock");
         if slot.is_none() {
             *slot = Some((code, reason));
         }
         drop(slot);
-        self.closed.store(true, Ordering::Release);
-        self.reader.wake();
-        self.writer.wake();
+        self.0.closed.store(true, Ordering::Release);
+        self.0.task.wake();
     }
 
     /// The close code and reason, if a close was asked for.
-    #[cfg(test)]
     pub(crate) fn reason(&self) -> Option<(u16, &'static str)> {
-        *self.reason.lock().expect("closer lock")
+        *self.0.reason.lock().expect("outbox lock")
     }
 
-    /// Resolves with the close code and reason once [`Closer::close`] was
-    /// called. One task per side may wait at a time.
-    pub(crate) async fn closed(&self, side: Side) -> (u16, &'static str) {
-        let waker = match side {
-            Side::Reader => &self.reader,
-            Side::Writer => &self.writer,
-        };
-        std::future::poll_fn(|cx| {
-            waker.register(cx.waker());
-            if self.closed.load(Ordering::Acquire) {
-                let reason = *self.reason.lock().expect("closer lock");
-                Poll::Ready(reason.expect("set before the flag"))
-            } else {
-                Poll::Pending
+    /// For the connection task: resolves with a close request, or (when
+    /// `frames` is true) with whatever is queued once something is.
+    #[cfg(test)]
+    pub(crate) async fn next(&self, frames: bool) -> Next {
+        std::future::poll_fn(|cx| self.poll_next(cx, frames)).await
+    }
+
+    /// [`Outbox::next`] as a poll, for the connection's own event loop.
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>, frames: bool) -> Poll<Next> {
+        self.0.task.register(cx.waker());
+        if self.0.closed.load(Ordering::Acquire) {
+            let (code, reason) = self.reason().expect("set before the flag");
+            return Poll::Ready(Next::Close(code, reason));
+        }
+        if frames {
+            let taken = self.take();
+            if !taken.is_empty() {
+                return Poll::Ready(Next::Write(taken));
             }
-        })
-        .await
-    }
-}
-
-/// One item of a connection's outbound queue: a frame, or several messages
-/// of one room committed together (shared by every member, queued once).
-#[derive(Debug, Clone)]
-pub(crate) enum Outgoing {
-    /// One serialized frame.
-    Frame(Utf8Bytes),
-    /// Serialized frames, in order.
-    Frames(Arc<[Utf8Bytes]>),
-}
-
-impl Outgoing {
-    /// How many frames this item holds.
-    pub(crate) fn frames(&self) -> usize {
-        match self {
-            Outgoing::Frame(_) => 1,
-            Outgoing::Frames(all) => all.len(),
         }
+        Poll::Pending
+    }
+
+    /// Everything queued now, in order.
+    pub(crate) fn take(&self) -> VecDeque<Bytes> {
+        std::mem::take(&mut *self.0.queue.lock().expect("outbox lock"))
+    }
+
+    /// For the connection task: `n` bytes reached the socket.
+    pub(crate) fn written(&self, n: usize) {
+        self.0.pending.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Bytes queued or taken and not yet written.
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.0.pending.load(Ordering::Relaxed)
     }
 }
 
-/// Where the hub sends frames for one connection.
-#[derive(Debug, Clone)]
-pub(crate) struct Outbox {
-    /// The queue drained by the connection's writer task.
-    pub(crate) queue: mpsc::Sender<Outgoing>,
-    /// Frames queued and not yet written; the queue's real bound.
-    pub(crate) pending: Arc<AtomicUsize>,
-    /// Most frames `pending` may reach before the client counts as too slow.
-    pub(crate) limit: usize,
-    /// Closes the connection.
-    pub(crate) closer: Arc<Closer>,
-}
-
-impl Outbox {
-    /// A queue of at most `limit` frames, and its receiving end.
-    pub(crate) fn new(limit: usize) -> (Outbox, mpsc::Receiver<Outgoing>) {
-        let (queue, rx) = mpsc::channel(limit.max(1));
-        let outbox = Outbox {
-            queue,
-            pending: Arc::new(AtomicUsize::new(0)),
-            limit,
-            closer: Arc::new(Closer::default()),
-        };
-        (outbox, rx)
-    }
-
-    /// Queues an item; past `limit` frames the connection is closed as too slow.
-    pub(crate) fn push(&self, item: Outgoing) {
-        let n = item.frames();
-        let over = self.pending.fetch_add(n, Ordering::Relaxed) + n > self.limit;
-        if over
-            || matches!(
-                self.queue.try_send(item),
-                Err(mpsc::error::TrySendError::Full(_))
-            )
-        {
-            self.closer
-                .close(CLOSE_TOO_SLOW, "too slow: outbound queue full");
-        }
-    }
-
-    /// Queues one frame, serializing it.
-    pub(crate) fn send(&self, frame: &ServerFrame) {
-        self.push(Outgoing::Frame(Utf8Bytes::from(frame.to_json())));
-    }
-}
-
-/// Counts live connections (writer tasks) so shutdown can wait for them.
+/// Counts live connections (their tasks) so shutdown can wait for them.
 #[derive(Debug, Default)]
 pub(crate) struct ConnGauge {
-    /// Live writer tasks.
+    /// Live connection tasks.
     count: AtomicUsize,
-    /// Signalled each time a writer ends.
+    /// Signalled each time one ends.
     changed: Notify,
 }
 
@@ -194,5 +199,40 @@ impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.count.fetch_sub(1, Ordering::SeqCst);
         self.0.changed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bound_counts_bytes_until_written_and_allows_exactly_the_limit() {
+        let outbox = Outbox::new(1000);
+        outbox.push(&[Bytes::from(vec![0; 600]), Bytes::from(vec![0; 400])]);
+        assert_eq!(outbox.reason(), None, "exactly the limit is allowed");
+        assert_eq!(outbox.pending(), 1000);
+        let taken = outbox.take();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(outbox.pending(), 1000, "taken is not yet written");
+        outbox.written(999);
+        outbox.push(&[Bytes::from(vec![0; 999])]);
+        assert_eq!(outbox.reason(), None);
+        outbox.push(&[Bytes::from(vec![0; 1])]);
+        assert_eq!(
+            outbox.reason(),
+            Some((CLOSE_TOO_SLOW, "too slow: outbound queue full"))
+        );
+        assert_eq!(outbox.pending(), 1000, "the refused frame is not counted");
+    }
+
+    #[test]
+    fn the_first_close_reason_wins() {
+        let outbox = Outbox::new(10);
+        outbox.close(4000, "first");
+        outbox.close(1001, "second");
+        assert_eq!(outbox.reason(), Some((4000, "first")));
+        let next = futures::executor::block_on(outbox.next(true));
+        assert!(matches!(next, Next::Close(4000, "first")));
     }
 }

@@ -31,12 +31,18 @@ pub enum Job<T> {
 /// The result of one message job.
 pub type Done<T> = (T, Result<ChatMessage, StoreError>);
 
-/// Starts the commit thread. `done` gets each batch's results, in order;
+/// Starts the commit thread. A batch holds at most [`MAX_BATCH`] messages
+/// and about `max_bytes` of them as frames (the first message always fits):
+/// a commit's messages in one room reach each member at once, so the hub
+/// keeps this well under a member's outbound bound, and a member that reads
+/// at normal speed drains one commit before the next arrives.
+/// `done` gets each batch's results, in order;
 /// the thread ends once every sender of `jobs` is dropped and the queue is
 /// drained, after which the database connection is closed.
 pub fn spawn<T, F>(
     mut writer: impl StoreWriter,
     mut jobs: mpsc::Receiver<Job<T>>,
+    max_bytes: usize,
     mut done: F,
 ) -> std::io::Result<std::thread::JoinHandle<()>>
 where
@@ -50,9 +56,11 @@ where
             let mut messages = Vec::new();
             while let Some(first) = jobs.blocking_recv() {
                 let mut next = Some(first);
+                let mut bytes = 0;
                 while let Some(job) = next.take() {
                     match job {
                         Job::Message { tag, message } => {
+                            bytes += frame_bytes(&message);
                             tags.push(tag);
                             messages.push(message);
                         }
@@ -63,7 +71,7 @@ where
                             }
                         }
                     }
-                    if messages.len() < MAX_BATCH {
+                    if messages.len() < MAX_BATCH && bytes < max_bytes {
                         next = jobs.try_recv().ok();
                     }
                 }
@@ -75,4 +83,9 @@ where
                 done(tags.drain(..).zip(results).collect());
             }
         })
+}
+
+/// About how many bytes `message` takes as a `message` frame.
+fn frame_bytes(message: &NewMessage) -> usize {
+    message.text.len() + message.html.len() + message.user.len() + message.room.len() + 100
 }

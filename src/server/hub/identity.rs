@@ -58,7 +58,6 @@ impl Hub {
                 if let Some(old) = old.filter(|&old| old != conn) {
                     if let Some(s) = self.sessions.get(&old) {
                         s.outbox
-                            .closer
                             .close(CLOSE_REPLACED, "replaced by a newer connection");
                     }
                     self.remove_session(old);

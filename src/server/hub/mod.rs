@@ -201,7 +201,8 @@ pub(crate) fn spawn(
     let (commands, mut rx) = mpsc::channel(COMMAND_QUEUE);
     let (jobs, job_rx) = mpsc::channel(COMMIT_QUEUE);
     let committed = commands.clone();
-    let committer = group_commit::spawn(writer, job_rx, move |done| {
+    let commit_bytes = config.outbound_bytes / 4;
+    let committer = group_commit::spawn(writer, job_rx, commit_bytes, move |done| {
         // The hub never waits on the commit thread, so this cannot deadlock.
         let _ = committed.blocking_send(Command::Committed(done));
     })
@@ -325,9 +326,7 @@ impl Hub {
                 self.shutting_down = true;
                 self.writer = None;
                 for s in self.sessions.values() {
-                    s.outbox
-                        .closer
-                        .close(CLOSE_GOING_AWAY, "server shutting down");
+                    s.outbox.close(CLOSE_GOING_AWAY, "server shutting down");
                 }
             }
         }
@@ -335,9 +334,7 @@ impl Hub {
 
     fn on_connect(&mut self, conn: ConnId, outbox: Outbox) {
         if self.shutting_down {
-            outbox
-                .closer
-                .close(CLOSE_GOING_AWAY, "server shutting down");
+            outbox.close(CLOSE_GOING_AWAY, "server shutting down");
             return;
         }
         let burst = self.config.rate_burst;

@@ -1,9 +1,11 @@
 //! Posting: `send`, the page's plain form, the hand-off to the group-commit
 //! thread, and the broadcast of what it committed.
 //!
-//! The messages of one room in one commit travel to each member as one queue
-//! item ([`Outgoing::Frames`]), serialized once: a busy room costs each
-//! member one queue operation per commit, not per message.
+//! The messages of one room in one commit are encoded once and queued to
+//! each member together ([`Outbox::push`](crate::server::outbox::Outbox::push)):
+//! a busy room costs each member one queue operation per commit, not per
+//! message. The commit thread keeps a commit's bytes under a quarter of a
+//! member's outbound bound (see [`crate::store::group_commit::spawn`]).
 
 use super::bucket::Bucket;
 use super::{unavailable, ConnId, Hub, Reply};
@@ -11,12 +13,11 @@ use crate::protocol::{
     sanitize_text, validate_name, validate_room, ChatMessage, ProtocolError, ServerFrame,
 };
 use crate::render::render_html;
-use crate::server::outbox::Outgoing;
+use crate::server::frame::encode_json;
 use crate::store::group_commit::{Done, Job};
 use crate::store::{now_ms, NewMessage};
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Who waits for a message to be stored.
@@ -131,7 +132,7 @@ impl Hub {
     /// Broadcasts what the store committed; tells the senders of what it could not.
     /// The messages of one room in one commit go to each member as one item.
     pub(super) fn on_committed(&mut self, done: Vec<Done<Tag>>) {
-        let mut by_room: Vec<(String, Vec<Utf8Bytes>)> = Vec::new();
+        let mut by_room: Vec<(String, Vec<Bytes>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for ((poster, nonce), result) in done {
             match result {
@@ -145,7 +146,7 @@ impl Hub {
                     }
                     let room = message.room.clone();
                     let frame = ServerFrame::Message(ChatMessage { nonce, ..message });
-                    let json = Utf8Bytes::from(frame.to_json());
+                    let json = encode_json(&frame);
                     let slot = *index.entry(room).or_insert_with_key(|room| {
                         by_room.push((room.clone(), Vec::new()));
                         by_room.len() - 1
@@ -165,12 +166,8 @@ impl Hub {
                 }
             }
         }
-        for (room, mut frames) in by_room {
-            let item = match frames.len() {
-                1 => Outgoing::Frame(frames.pop().expect("one frame")),
-                _ => Outgoing::Frames(Arc::from(frames)),
-            };
-            self.deliver(&room, item, None);
+        for (room, frames) in by_room {
+            self.deliver(&room, &frames, None);
         }
     }
 }

@@ -11,10 +11,11 @@ use crate::protocol::{
     validate_room, ChatMessage, PresenceState, ProtocolError, ServerFrame, GENERAL_ROOM,
     HISTORY_DEFAULT_LIMIT,
 };
-use crate::server::outbox::{Outbox, Outgoing};
+use crate::server::frame::encode_json;
+use crate::server::outbox::Outbox;
 use crate::store::group_commit::Job;
 use crate::store::{StoreError, StoreReader};
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -65,7 +66,40 @@ pub(super) fn load(reader: &dyn StoreReader) -> Result<HashMap<Arc<str>, Room>, 
     Ok(rooms)
 }
 
+/// Drops the oldest of `messages` (oldest first) until their frames surely
+/// fit in `budget` bytes, always keeping the newest; true when any went.
+pub(super) fn fit(messages: &mut Vec<ChatMessage>, budget: usize) -> bool {
+    // An upper bound of a message's JSON: escaping at most doubles a
+    // character (the only control characters a text keeps are newlines
+    // and tabs).
+    let bound = |m: &ChatMessage| {
+        2 * (m.text.len() + m.html.len() + m.user.len() + m.room.len())
+            + m.nonce.as_ref().map_or(0, |n| 2 * n.len())
+            + 100
+    };
+    let mut total = 0;
+    let keep = messages
+        .iter()
+        .rev()
+        .take_while(|m| {
+            total += bound(m);
+            total <= budget
+        })
+        .count()
+        .max(1)
+        .min(messages.len());
+    let cut = messages.len() - keep;
+    messages.drain(..cut);
+    cut > 0
+}
+
 impl Hub {
+    /// Most bytes of messages in one `joined` or `history` reply: a quarter
+    /// of a member's outbound bound, so a reply never closes a member.
+    pub(super) fn reply_budget(&self) -> usize {
+        self.config.outbound_bytes / 4
+    }
+
     /// Checks that `conn` has joined `room`.
     pub(super) fn joined_room(&self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
         validate_room(room)?;
@@ -94,16 +128,24 @@ impl Hub {
             self.config.replay_cap,
             self.config.join_recent,
         );
-        let (messages, missed) = self
-            .read(move |reader| match after {
-                Some(after) => reader
-                    .after(&name, after, replay_cap, upto)
-                    .map(|replay| (replay.messages, replay.missed)),
-                None => reader
-                    .before(&name, None, recent, upto)
-                    .map(|messages| (messages, false)),
-            })
-            .await?;
+        // A member already gets the room's live messages: its `join` is
+        // answered with the members alone, and nothing is read.
+        let (mut messages, mut missed) = (Vec::new(), false);
+        if !already {
+            (messages, missed) = self
+                .read(move |reader| match after {
+                    Some(after) => reader
+                        .after(&name, after, replay_cap, upto)
+                        .map(|replay| (replay.messages, replay.missed)),
+                    None => reader
+                        .before(&name, None, recent, upto)
+                        .map(|messages| (messages, false)),
+                })
+                .await?;
+            // Cut to the reply budget, the newest kept: like a replay past
+            // its cap, older ones are then paged back with `history`.
+            missed |= fit(&mut messages, self.reply_budget()) && after.is_some();
+        }
         let me = self.sessions.get_mut(&conn).expect("checked above");
         let (name, outbox) = (me.name.clone(), me.outbox.clone());
         if !already {
@@ -216,9 +258,11 @@ impl Hub {
         let limit = limit.map_or(HISTORY_DEFAULT_LIMIT as usize, |l| l as usize);
         let upto = self.rooms.get(room).map_or(0, |r| r.last_id);
         let name = room.to_owned();
-        let messages = self
+        let mut messages = self
             .read(move |reader| reader.before(&name, before, limit, upto))
             .await?;
+        // The newest kept: the client pages on from the oldest it got.
+        fit(&mut messages, self.reply_budget());
         self.session(conn)?.outbox.send(&ServerFrame::History {
             room: room.to_owned(),
             messages,
@@ -226,23 +270,19 @@ impl Hub {
         Ok(())
     }
 
-    /// Serializes `frame` once and queues it for every member of `room` but `except`.
+    /// Encodes `frame` once and queues it for every member of `room` but `except`.
     pub(super) fn broadcast(&self, room: &str, frame: &ServerFrame, except: Option<ConnId>) {
-        self.deliver(
-            room,
-            Outgoing::Frame(Utf8Bytes::from(frame.to_json())),
-            except,
-        );
+        self.deliver(room, &[encode_json(frame)], except);
     }
 
-    /// Queues `item` (cloning a reference) for every member of `room` but `except`.
-    pub(super) fn deliver(&self, room: &str, item: Outgoing, except: Option<ConnId>) {
+    /// Queues encoded `frames` (a reference each) for every member of `room` but `except`.
+    pub(super) fn deliver(&self, room: &str, frames: &[Bytes], except: Option<ConnId>) {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
         for (&member, outbox) in &r.members {
             if Some(member) != except {
-                outbox.push(item.clone());
+                outbox.push(frames);
             }
         }
     }

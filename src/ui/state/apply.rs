@@ -69,12 +69,10 @@ impl Chat {
                     }
                 };
                 let seq = self.next_seq();
-                r.entries.update(|e| {
-                    e.push(Entry::Notice {
-                        seq,
-                        text: format!("{user} {verb}"),
-                    })
-                });
+                r.push_live(vec![Entry::Notice {
+                    seq,
+                    text: format!("{user} {verb}"),
+                }]);
             }
             ServerFrame::Typing { room, user } => {
                 if let Some(r) = self.room(&room) {

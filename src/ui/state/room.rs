@@ -164,15 +164,23 @@ impl Room {
         self.last_id.set_value(last);
         let n = fresh.len();
         if n > 0 {
-            self.entries.update(|e| {
-                e.extend(fresh);
-                if e.len() > MAX_ENTRIES {
-                    e.drain(..e.len() - MAX_ENTRIES);
-                    self.has_older.set(true);
-                }
-            });
+            self.push_live(fresh);
         }
         n
+    }
+
+    /// Appends live entries (messages, notices), keeping the newest
+    /// [`MAX_ENTRIES`]: a busy room never grows the page without bound.
+    pub(super) fn push_live(&self, fresh: Vec<Entry>) {
+        self.entries.update(|e| {
+            e.extend(fresh);
+            if e.len() > MAX_ENTRIES {
+                let dropped = e.drain(..e.len() - MAX_ENTRIES);
+                if dropped.into_iter().any(|x| matches!(x, Entry::Message(_))) {
+                    self.has_older.set(true);
+                }
+            }
+        });
     }
 
     /// The id of the oldest message shown.

@@ -342,3 +342,35 @@ fn a_large_room_shows_its_count_and_pages_its_members_once_each() {
         );
     });
 }
+
+#[test]
+fn a_room_keeps_its_newest_500_entries_notices_included() {
+    let (owner, chat) = online();
+    owner.with(|| {
+        let room = chat.room(GENERAL_ROOM).unwrap();
+        let presence = |user: &str| ServerFrame::Presence {
+            room: GENERAL_ROOM.into(),
+            user: user.into(),
+            state: PresenceState::Joined,
+        };
+        // Two messages from the page, then notices up to the bound.
+        for i in 0..498 {
+            chat.apply(presence(&format!("u{i}")), 0.0);
+        }
+        assert_eq!(room.entries.with_untracked(Vec::len), 500);
+        assert!(!room.has_older.get_untracked(), "nothing dropped yet");
+        chat.apply(presence("one-past"), 0.0);
+        let all = texts(&room);
+        assert_eq!(all.len(), 500);
+        assert_eq!(all[0], "two", "the oldest entry went");
+        assert_eq!(all[499], "[one-past joined]");
+        assert!(
+            room.has_older.get_untracked(),
+            "a message went: it can be loaded again"
+        );
+        for i in 0..1000 {
+            chat.apply(ServerFrame::Message(message(3 + i, "a", "m", None)), 0.0);
+        }
+        assert_eq!(room.entries.with_untracked(Vec::len), 500);
+    });
+}

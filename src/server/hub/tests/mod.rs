@@ -7,16 +7,17 @@ use super::post::Tag;
 use super::{Command, Hub};
 use crate::protocol::{ClientFrame, CLOSE_REPLACED, CLOSE_TOO_SLOW};
 use crate::server::config::Config;
-use crate::server::outbox::{ConnId, Outbox, Outgoing};
+use crate::server::frame::payload;
+use crate::server::outbox::{ConnId, Outbox};
 use crate::store::group_commit::Job;
 use crate::store::{open, SqliteWriter, StoreOptions, StoreWriter, SyncMode};
 use serde_json::{json, Value};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 mod members;
+mod queues;
 
 /// A hub with its store, and the commit thread's queue held by the test.
 struct Harness {
@@ -31,7 +32,6 @@ struct Harness {
 struct Peer {
     conn: ConnId,
     outbox: Outbox,
-    rx: mpsc::Receiver<Outgoing>,
 }
 
 impl Harness {
@@ -62,9 +62,9 @@ impl Harness {
     fn connect(&mut self) -> Peer {
         let conn = self.next_conn;
         self.next_conn += 1;
-        let (outbox, rx) = Outbox::new(self.hub.config.outbound_queue);
+        let outbox = Outbox::new(self.hub.config.outbound_bytes);
         self.handle(Command::Connect(conn, outbox.clone()));
-        Peer { conn, outbox, rx }
+        Peer { conn, outbox }
     }
 
     fn frame(&mut self, peer: &Peer, frame: Value) {
@@ -119,22 +119,12 @@ impl Harness {
 impl Peer {
     /// Every frame queued for this connection, as its writer would take them.
     fn frames(&mut self) -> Vec<Value> {
-        let mut out = Vec::new();
-        while let Ok(item) = self.rx.try_recv() {
-            self.outbox
-                .pending
-                .fetch_sub(item.frames(), Ordering::Relaxed);
-            let texts = match item {
-                Outgoing::Frame(f) => vec![f],
-                Outgoing::Frames(all) => all.to_vec(),
-            };
-            out.extend(
-                texts
-                    .iter()
-                    .map(|t| serde_json::from_str(t.as_str()).unwrap()),
-            );
-        }
-        out
+        let taken = self.outbox.take();
+        self.outbox.written(taken.iter().map(|f| f.len()).sum());
+        taken
+            .iter()
+            .map(|f| serde_json::from_slice(payload(f)).unwrap())
+            .collect()
     }
 
     /// The one frame queued.
@@ -153,7 +143,7 @@ impl Peer {
     }
 
     fn close_code(&self) -> Option<u16> {
-        self.outbox.closer.reason().map(|(code, _)| code)
+        self.outbox.reason().map(|(code, _)| code)
     }
 }
 
@@ -349,21 +339,23 @@ fn the_server_creates_rooms_up_to_its_total_and_stores_them_through_the_writer()
 #[test]
 fn a_member_whose_queue_is_full_is_closed_as_too_slow_and_the_others_get_everything() {
     let mut h = Harness::new(Config {
-        outbound_queue: 8,
+        outbound_bytes: 64 * 1024,
         ..config()
     });
     let stalled = h.member("stalled", "general");
     let mut reader = h.member("reader", "general");
     reader.frames();
     let mut texts = Vec::new();
+    // 20 frames of about 4 KB: more than 64 KiB in all.
+    let text = |i: i32| format!("{i} {}", "x".repeat(1990));
     for i in 0..20 {
-        h.send(&reader, "general", &i.to_string());
+        h.send(&reader, "general", &text(i));
         h.commit();
         texts.extend(seen(&reader.frames()).into_iter().map(|(_, _, t)| t));
     }
     assert_eq!(stalled.close_code(), Some(CLOSE_TOO_SLOW));
     assert_eq!(reader.close_code(), None);
-    assert_eq!(texts, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(texts, (0..20).map(text).collect::<Vec<_>>());
 }
 
 #[test]

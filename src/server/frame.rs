@@ -1,0 +1,412 @@
+//! WebSocket framing on the server side (RFC 6455, no extensions).
+//!
+//! Outgoing frames are encoded whole, header and payload, into one [`Bytes`]
+//! ([`encode`], [`encode_json`]): a broadcast is encoded once and the same
+//! bytes are written to every member's socket. Server frames are unmasked,
+//! so nothing in them depends on the connection.
+//!
+//! Incoming frames are parsed by [`FrameReader`] out of bytes the connection
+//! read: client frames must be masked, control frames short and whole, and a
+//! message (all its fragments) at most [`MAX_FRAME_BYTES`].
+//!
+//! Why not tungstenite, as before: its writer copies every frame into a
+//! per-connection buffer that keeps the capacity of the largest burst, and
+//! its reader and writer share one object, so one connection needs two tasks
+//! and a lock. `make bench` figures for the change are in the README.
+
+use crate::protocol::{ServerFrame, MAX_FRAME_BYTES};
+use bytes::{BufMut, Bytes};
+
+/// Frame opcodes used here.
+pub(crate) mod op {
+    /// A continuation fragment.
+    pub const CONTINUATION: u8 = 0x0;
+    /// A text message (UTF-8).
+    pub const TEXT: u8 = 0x1;
+    /// A binary message.
+    pub const BINARY: u8 = 0x2;
+    /// Close, with an optional code and reason.
+    pub const CLOSE: u8 = 0x8;
+    /// Ping.
+    pub const PING: u8 = 0x9;
+    /// Pong.
+    pub const PONG: u8 = 0xA;
+}
+
+/// Close code for a frame that breaks the protocol (RFC 6455, 7.4.1).
+pub(crate) const CLOSE_PROTOCOL: u16 = 1002;
+/// Close code for a text message that is not UTF-8.
+pub(crate) const CLOSE_BAD_DATA: u16 = 1007;
+/// Longest control-frame payload.
+const MAX_CONTROL: usize = 125;
+
+/// The header of an unmasked final frame with `len` bytes of payload.
+fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
+    out.push(0x80 | opcode);
+    if len < 126 {
+        out.push(len as u8);
+    } else if len <= u16::MAX as usize {
+        out.push(126);
+        out.put_u16(len as u16);
+    } else {
+        out.push(127);
+        out.put_u64(len as u64);
+    }
+}
+
+/// One whole unmasked frame.
+pub(crate) fn encode(opcode: u8, payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(payload.len() + 10);
+    header(opcode, payload.len(), &mut out);
+    out.extend_from_slice(payload);
+    Bytes::from(out)
+}
+
+/// A server frame serialized straight into a text frame: the JSON is written
+/// once, after room for the longest header, which is then filled in front.
+pub(crate) fn encode_json(frame: &ServerFrame) -> Bytes {
+    let mut out = vec![0u8; 10];
+    serde_json::to_writer(&mut out, frame).expect("server frames always serialize");
+    let len = out.len() - 10;
+    let mut head = Vec::with_capacity(10);
+    header(op::TEXT, len, &mut head);
+    let start = 10 - head.len();
+    out[start..10].copy_from_slice(&head);
+    Bytes::from(out).slice(start..)
+}
+
+/// A close frame with `code` and `reason`.
+pub(crate) fn close(code: u16, reason: &str) -> Bytes {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(&reason.as_bytes()[..reason.len().min(MAX_CONTROL - 2)]);
+    encode(op::CLOSE, &payload)
+}
+
+/// What a client sent, one whole message or control frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Incoming {
+    /// A text message.
+    Text(String),
+    /// A binary message (refused by the protocol, answered with an error).
+    Binary,
+    /// A ping, with the payload the pong must echo.
+    Ping(Vec<u8>),
+    /// The client closes, with its code if it gave one.
+    Close(Option<u16>),
+}
+
+/// Why the connection must close: a close code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Broken(pub(crate) u16, pub(crate) &'static str);
+
+/// Parses client frames out of the bytes read so far.
+///
+/// Holds nothing between messages but what is unparsed: an idle connection's
+/// reader owns no buffer at all.
+#[derive(Debug, Default)]
+pub(crate) struct FrameReader {
+    /// Read and not yet parsed.
+    buf: Vec<u8>,
+    /// The fragments so far of a message sent in pieces, and its opcode.
+    partial: Option<(u8, Vec<u8>)>,
+}
+
+impl FrameReader {
+    /// The buffer to read into, with at least `room` bytes spare.
+    pub(crate) fn buffer(&mut self, room: usize) -> &mut Vec<u8> {
+        self.buf.reserve(room);
+        &mut self.buf
+    }
+
+    /// The next whole message or control frame, if the bytes read hold one.
+    pub(crate) fn next(&mut self) -> Result<Option<Incoming>, Broken> {
+        loop {
+            let Some((fin, opcode, payload)) = self.frame()? else {
+                if self.buf.is_empty() {
+                    // Idle: hold no buffer (a big frame's capacity included).
+                    self.buf = Vec::new();
+                }
+                return Ok(None);
+            };
+            match opcode {
+                op::PING => return Ok(Some(Incoming::Ping(payload))),
+                // Pongs only show the client is there: reading counts as that.
+                op::PONG => continue,
+                op::CLOSE => return Ok(Some(Incoming::Close(close_code(&payload)?))),
+                op::TEXT | op::BINARY if self.partial.is_some() => {
+                    return Err(Broken(
+                        CLOSE_PROTOCOL,
+                        "a new message inside a fragmented one",
+                    ))
+                }
+                op::TEXT | op::BINARY if !fin => self.partial = Some((opcode, payload)),
+                op::TEXT | op::BINARY => return message(opcode, payload).map(Some),
+                op::CONTINUATION => {
+                    let Some((first, mut so_far)) = self.partial.take() else {
+                        return Err(Broken(
+                            CLOSE_PROTOCOL,
+                            "a continuation with nothing to continue",
+                        ));
+                    };
+                    if so_far.len() + payload.len() > MAX_FRAME_BYTES {
+                        return Err(Broken(
+                            crate::protocol::CLOSE_TOO_BIG,
+                            "message larger than 16 KiB",
+                        ));
+                    }
+                    so_far.extend_from_slice(&payload);
+                    if fin {
+                        return message(first, so_far).map(Some);
+                    }
+                    self.partial = Some((first, so_far));
+                }
+                _ => return Err(Broken(CLOSE_PROTOCOL, "unknown opcode")),
+            }
+        }
+    }
+
+    /// One whole frame off the front of the buffer: (fin, opcode, unmasked payload).
+    fn frame(&mut self) -> Result<Option<(bool, u8, Vec<u8>)>, Broken> {
+        let b = &self.buf;
+        if b.len() < 2 {
+            return Ok(None);
+        }
+        let (fin, opcode) = (b[0] & 0x80 != 0, b[0] & 0x0F);
+        if b[0] & 0x70 != 0 {
+            return Err(Broken(CLOSE_PROTOCOL, "reserved bits set"));
+        }
+        if b[1] & 0x80 == 0 {
+            return Err(Broken(CLOSE_PROTOCOL, "client frames must be masked"));
+        }
+        let (len, at) = match b[1] & 0x7F {
+            126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as u64, 4),
+            127 if b.len() >= 10 => (
+                u64::from_be_bytes(b[2..10].try_into().expect("8 bytes")),
+                10,
+            ),
+            126 | 127 => return Ok(None),
+            n => (n as u64, 2),
+        };
+        if opcode >= op::CLOSE && (!fin || len > MAX_CONTROL as u64) {
+            return Err(Broken(
+                CLOSE_PROTOCOL,
+                "control frames must be whole and short",
+            ));
+        }
+        if len > MAX_FRAME_BYTES as u64 {
+            return Err(Broken(
+                crate::protocol::CLOSE_TOO_BIG,
+                "frame larger than 16 KiB",
+            ));
+        }
+        let len = len as usize;
+        let end = at + 4 + len;
+        if b.len() < end {
+            return Ok(None);
+        }
+        let mask: [u8; 4] = b[at..at + 4].try_into().expect("4 bytes");
+        let mut payload = b[at + 4..end].to_vec();
+        for (i, byte) in payload.iter_mut().enumerate() {
+            *byte ^= mask[i & 3];
+        }
+        self.buf.drain(..end);
+        Ok(Some((fin, opcode, payload)))
+    }
+}
+
+/// A whole data message.
+fn message(opcode: u8, payload: Vec<u8>) -> Result<Incoming, Broken> {
+    if opcode == op::BINARY {
+        return Ok(Incoming::Binary);
+    }
+    String::from_utf8(payload)
+        .map(Incoming::Text)
+        .map_err(|_| Broken(CLOSE_BAD_DATA, "text frames must be UTF-8"))
+}
+
+/// The code of a close frame's payload (none, or two bytes and UTF-8).
+fn close_code(payload: &[u8]) -> Result<Option<u16>, Broken> {
+    match payload {
+        [] => Ok(None),
+        [a, b, reason @ ..] if std::str::from_utf8(reason).is_ok() => {
+            Ok(Some(u16::from_be_bytes([*a, *b])))
+        }
+        _ => Err(Broken(CLOSE_PROTOCOL, "malformed close frame")),
+    }
+}
+
+/// The payload of one whole unmasked frame (the tests read queued frames).
+#[cfg(test)]
+pub(crate) fn payload(frame: &[u8]) -> &[u8] {
+    match frame[1] {
+        126 => &frame[4..],
+        127 => &frame[10..],
+        _ => &frame[2..],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wsframe::masked;
+
+    fn read(bytes: &[u8]) -> Vec<Result<Incoming, Broken>> {
+        let mut r = FrameReader::default();
+        let mut out = Vec::new();
+        // Byte by byte: frames split anywhere must parse the same.
+        for b in bytes {
+            r.buffer(1).push(*b);
+            loop {
+                match r.next() {
+                    Ok(Some(m)) => out.push(Ok(m)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn headers_take_the_shortest_form_for_each_length() {
+        for (len, head) in [(0, 2), (125, 2), (126, 4), (65_535, 4), (65_536, 10)] {
+            let f = encode(op::TEXT, &vec![b'x'; len]);
+            assert_eq!(f.len(), len + head, "length {len}");
+            assert_eq!(f[0], 0x81);
+        }
+        let f = encode(op::TEXT, &[b'x'; 126]);
+        assert_eq!(&f[..4], &[0x81, 126, 0, 126]);
+    }
+
+    #[test]
+    fn json_frames_equal_a_frame_of_the_serialized_json() {
+        for text in ["", "a", &"é".repeat(70), &"x".repeat(70_000)] {
+            let frame = ServerFrame::Left { room: text.into() };
+            assert_eq!(
+                encode_json(&frame),
+                encode(op::TEXT, frame.to_json().as_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn masked_frames_of_every_size_class_parse_whole_or_in_pieces() {
+        for len in [0, 1, 125, 126, 1000, MAX_FRAME_BYTES] {
+            let text = "z".repeat(len);
+            let got = read(&masked(op::TEXT, true, text.as_bytes()));
+            assert_eq!(got, [Ok(Incoming::Text(text))]);
+        }
+    }
+
+    #[test]
+    fn a_frame_one_byte_over_16_kib_is_too_big() {
+        let got = read(&masked(op::TEXT, true, &vec![b'a'; MAX_FRAME_BYTES + 1]));
+        assert_eq!(got, [Err(Broken(1009, "frame larger than 16 KiB"))]);
+    }
+
+    #[test]
+    fn fragments_join_up_to_16_kib_and_not_past_it() {
+        let half = vec![b'h'; MAX_FRAME_BYTES / 2];
+        let mut whole = masked(op::TEXT, false, &half);
+        whole.extend(masked(op::PING, true, b"p"));
+        whole.extend(masked(op::CONTINUATION, true, &half));
+        let got = read(&whole);
+        assert_eq!(
+            got[0],
+            Ok(Incoming::Ping(b"p".to_vec())),
+            "control frames may interleave"
+        );
+        assert_eq!(got[1], Ok(Incoming::Text("h".repeat(MAX_FRAME_BYTES))));
+        let mut over = masked(op::TEXT, false, &half);
+        over.extend(masked(
+            op::CONTINUATION,
+            true,
+            &[b'h'; MAX_FRAME_BYTES / 2 + 1],
+        ));
+        assert_eq!(
+            read(&over),
+            [Err(Broken(1009, "message larger than 16 KiB"))]
+        );
+    }
+
+    #[test]
+    fn frames_that_break_the_protocol_close_with_its_code() {
+        let unmasked = encode(op::TEXT, b"hi");
+        assert_eq!(read(&unmasked)[0].as_ref().unwrap_err().0, 1002);
+        let mut rsv = masked(op::TEXT, true, b"hi");
+        rsv[0] |= 0x40;
+        assert_eq!(read(&rsv)[0].as_ref().unwrap_err().0, 1002);
+        assert_eq!(
+            read(&masked(op::PING, true, &[0; 126]))[0]
+                .as_ref()
+                .unwrap_err()
+                .0,
+            1002
+        );
+        assert_eq!(
+            read(&masked(op::PING, false, b""))[0]
+                .as_ref()
+                .unwrap_err()
+                .0,
+            1002
+        );
+        assert_eq!(
+            read(&masked(op::CONTINUATION, true, b"x"))[0]
+                .as_ref()
+                .unwrap_err()
+                .0,
+            1002
+        );
+        assert_eq!(
+            read(&masked(0x3, true, b""))[0].as_ref().unwrap_err().0,
+            1002
+        );
+        assert_eq!(
+            read(&masked(op::TEXT, true, &[0xFF, 0xFE]))[0]
+                .as_ref()
+                .unwrap_err()
+                .0,
+            1007
+        );
+        assert_eq!(
+            read(&masked(op::CLOSE, true, &[3]))[0]
+                .as_ref()
+                .unwrap_err()
+                .0,
+            1002
+        );
+    }
+
+    #[test]
+    fn binary_close_and_pong_frames_are_told_apart() {
+        let mut all = masked(op::BINARY, true, b"\x00\x01");
+        all.extend(masked(op::PONG, true, b"ignored"));
+        all.extend(masked(op::CLOSE, true, &1000u16.to_be_bytes()));
+        all.extend(masked(op::CLOSE, true, b""));
+        assert_eq!(
+            read(&all),
+            [
+                Ok(Incoming::Binary),
+                Ok(Incoming::Close(Some(1000))),
+                Ok(Incoming::Close(None))
+            ]
+        );
+    }
+
+    #[test]
+    fn an_idle_reader_holds_no_buffer_after_a_big_frame() {
+        let mut r = FrameReader::default();
+        r.buffer(0).extend(masked(op::TEXT, true, &[b'q'; 10_000]));
+        assert!(matches!(r.next(), Ok(Some(Incoming::Text(_)))));
+        assert_eq!(r.next(), Ok(None));
+        assert_eq!(r.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn close_frames_carry_code_and_reason() {
+        assert_eq!(&close(4001, "slow")[..], b"\x88\x06\x0f\xa1slow");
+    }
+}
