@@ -744,36 +744,3 @@ async fn protocol_1_1_member_pages_and_counts_over_the_wire() {
         .await;
     server.stop().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_5000_messages_reaches_a_normal_reader_whole_and_in_order() {
-    let server = TestServer::start(Config {
-        rate_per_sec: 1e6,
-        rate_burst: 1e6,
-        ..fast()
-    })
-    .await;
-    let mut sender = server.member("sender", "general").await;
-    let mut reader = server.member("reader", "general").await;
-    // All 5,000 at once, so they queue up for the commit thread together.
-    const N: u64 = 5000;
-    let text = "z".repeat(200);
-    for _ in 0..N {
-        sender
-            .send(json!({"type": "send", "room": "general", "text": text}))
-            .await;
-    }
-    for who in [&mut reader, &mut sender] {
-        let mut next = 1;
-        while next <= N {
-            let v = who.recv().await;
-            assert_ne!(v["type"], "error", "{v}");
-            if v["type"] == "message" {
-                assert_eq!(v["id"], next, "in order, none missing");
-                next += 1;
-            }
-        }
-        who.alive().await;
-    }
-    server.stop().await;
-}

@@ -365,3 +365,39 @@ async fn sigkill_under_load_loses_no_delivered_message() {
         by_id.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_of_5000_messages_reaches_a_normal_reader_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(fast(), dir.path()).await;
+    let mut sender = server.member("sender", "general").await;
+    let mut reader = server.member("reader", "general").await;
+    // Another writer holds the database (for less than the busy timeout), so
+    // the 5,000 messages queue up for the commit thread and go in together
+    // once it lets go: a commit far larger than a member's queue would take
+    // in one piece. Nothing may be refused meanwhile.
+    let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    const N: u64 = 5000;
+    let text = "z".repeat(200);
+    for _ in 0..N {
+        sender
+            .send(json!({"type": "send", "room": "general", "text": text}))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    db.execute_batch("COMMIT").unwrap();
+    for who in [&mut sender, &mut reader] {
+        let mut next = 1;
+        while next <= N {
+            let v = who.recv().await;
+            assert_ne!(v["type"], "error", "{v}");
+            if v["type"] == "message" {
+                assert_eq!(v["id"], next, "in order, none missing");
+                next += 1;
+            }
+        }
+        who.alive().await;
+    }
+    server.stop().await;
+}

@@ -288,11 +288,15 @@ impl Connection<'_> {
                 Poll::Ready(Next::Write(frames)) => self.out = frames,
                 Poll::Pending => {}
             }
+            if self.out.is_empty() {
+                break;
+            }
             match self.poll_write(cx) {
                 Poll::Ready(Err(_)) => return Poll::Ready(Event::Gone),
-                // All written: the outbox may have more already.
-                Poll::Ready(Ok(())) if !self.out.is_empty() => continue,
-                _ => break,
+                // All written: take what the hub queued meanwhile (its wakeup
+                // came while there was no room to take it).
+                Poll::Ready(Ok(())) => continue,
+                Poll::Pending => break,
             }
         }
         match self.poll_read(cx) {

@@ -181,7 +181,13 @@ impl SqliteWriter {
     ) -> Result<Vec<Result<ChatMessage, StoreError>>, StoreError> {
         let mut staged: HashMap<&str, (i64, u64)> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for
+        // another writer (a backup, the sqlite3 shell) through the busy
+        // timeout. A deferred transaction that reads first gets SQLITE_BUSY
+        // at once when it upgrades, and the batch would be refused.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for msg in batch {
             let room = msg.room.as_str();
             let (room_id, last) = match staged.get(room).or_else(|| self.rooms.get(room)) {
