@@ -8,11 +8,23 @@ ulimit -n "$(ulimit -Hn)"
 PORT=${BENCH_PORT:-3210}
 DATA=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+# Runs of each timed scenario; the medians are printed after them.
+RUNS=${BENCH_RUNS:-3}
+# Pinned (the default): the server on core 0, the load generator on core 1,
+# as comparisons on this 2-core machine are made. BENCH_PIN=0: unpinned.
+if [ "${BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  ON_SERVER_CORE="taskset -c 0"; ON_CLIENT_CORE="taskset -c 1"
+  echo "pinned: server on core 0, load generator on core 1"
+else
+  ON_SERVER_CORE=""; ON_CLIENT_CORE=""
+  echo "not pinned"
+fi
 
 start_server() {
   LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn \
     CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 CHAT_DATA_DIR="$DATA" \
-    ./target/release/chat &
+    CHAT_SYNC=full CHAT_MAX_IDENTITIES=200000 \
+    $ON_SERVER_CORE ./target/release/chat &
   SERVER=$!
   for _ in $(seq 100); do
     (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
@@ -22,36 +34,67 @@ start_server() {
 }
 stop_server() { kill -TERM $SERVER; wait $SERVER || true; }
 
-LG="./target/release/loadgen"
+LG="$ON_CLIENT_CORE ./target/release/loadgen"
 URL="ws://127.0.0.1:$PORT/ws"
 # Each scenario gets a freshly started server (same data directory): when a
-# scenario's 1,000 clients leave at once, the presence notices of their
-# departures would otherwise still be going out during the next measurement.
+# scenario's 1,000 clients leave at once, the notices of their departures
+# would otherwise still be going out during the next measurement.
 scenario() {
   local title=$1; shift
   start_server
   echo "== $title"
-  "$@"
+  "$@" --server-pid $SERVER
   stop_server
 }
-scenario "fan-out: 1000 members, as fast as delivered" \
+# The median of the numbers on stdin.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Runs a scenario RUNS times, then prints the medians of the named figures.
+repeat() {
+  local title=$1; shift
+  local out; out=$(mktemp)
+  for run in $(seq "$RUNS"); do
+    scenario "$title (run $run of $RUNS)" "$@" | tee -a "$out"
+  done
+  echo "-- medians of $RUNS runs: $title"
+  for figure in "deliveries/s" "p99" "CPU-µs per delivery"; do
+    case $figure in
+      "deliveries/s") values=$(grep -o '[0-9.]* deliveries/s' "$out" | cut -d' ' -f1 || true) ;;
+      "p99") values=$(grep -o 'p99 [0-9.]*' "$out" | cut -d' ' -f2 || true) ;;
+      *) values=$(grep -o '[0-9.]* CPU-µs per delivery' "$out" | cut -d' ' -f1 || true) ;;
+    esac
+    [ -n "$values" ] && echo "   $figure: $(echo "$values" | median)"
+  done
+  rm -f "$out"
+}
+
+repeat "saturation: 1000 members, as fast as delivered, persistence on (CHAT_SYNC=full)" \
   $LG fanout --url "$URL" --room fan --members 1000 --senders 4 --window 256 --seconds 10
-scenario "latency: 1000 members, 100 messages/s" \
+repeat "latency: 1000 members, 100 messages/s" \
   $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
 scenario "persisted and delivered: 100 members, as fast as delivered" \
   $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
 scenario "persisted and delivered: 10 members (the store's own pace)" \
   $LG fanout --url "$URL" --room store --members 10 --senders 8 --window 512 --seconds 10
-start_server
-sleep 1
-echo "== memory: 2000 idle connections joined to a room (fresh server)"
-$LG idle --url "$URL" --room idle --members 2000 --server-pid $SERVER
-stop_server
-start_server
-sleep 1
-echo "== memory and join time: 10000 idle connections joined to one room (fresh server)"
-$LG idle --url "$URL" --room crowd --members 10000 --server-pid $SERVER
-stop_server
+
+idle() {
+  local title=$1; shift
+  start_server
+  sleep 1
+  echo "== $title (fresh server)"
+  $LG idle --url "$URL" --server-pid $SERVER "$@"
+  stop_server
+}
+idle "memory: 2000 idle connections joined to a room" --room idle --members 2000
+idle "memory and join time: 10000 idle connections in one room" --room crowd --members 10000
+idle "memory and join time: 10000 idle connections over 100 rooms" --room spread --members 10000 --rooms 100
+# 100,000 needs as many descriptors in each process; the hard limit caps it.
+LIMIT=$(ulimit -Hn)
+MANY=$(( LIMIT >= 101000 ? 100000 : (LIMIT - 1000) / 1000 * 1000 ))
+if [ "$MANY" -lt 100000 ]; then
+  echo "== note: 100,000 connections need a hard open-file limit above 100,000 (ulimit -Hn is $LIMIT here); running $MANY"
+fi
+idle "memory and join time: $MANY idle connections in rooms of 1000" \
+  --room big --members "$MANY" --rooms $(( MANY / 1000 )) --sources $(( (MANY + 19999) / 20000 ))
 
 echo "== on disk"
 python3 - "$DATA/chat.sqlite3" <<'PY'

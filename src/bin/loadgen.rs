@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! loadgen fanout --url ws://127.0.0.1:3000/ws --members 1000 --senders 4 [--rate N] [--window N]
-//!                [--seconds 10] [--size 100] [--room bench]
+//!                [--seconds 10] [--size 100] [--room bench] [--server-pid PID]
 //! loadgen idle   --url ws://127.0.0.1:3000/ws --members 2000 --server-pid PID [--room idle]
-//!                [--room-per-member]
+//!                [--rooms N] [--sources N]
 //! ```
 //!
 //! `fanout` joins `--members` clients to one room; the first `--senders` of
@@ -12,22 +12,34 @@
 //! senders together keep at most `--window` messages ahead of what they have
 //! themselves received back. With `--rate` they post that many messages a
 //! second in all. Every message carries its send time; receivers report
-//! deliveries per second and latency percentiles (send to receipt).
+//! deliveries per second and latency percentiles (send to receipt), and with
+//! `--server-pid` the server's CPU time per delivery (from `/proc/PID/stat`).
+//! At the end the senders stop and every member must reach the last id, each
+//! id once and in order: the run reports members incomplete and ids out of
+//! order (both 0 when nothing was lost).
 //!
-//! `idle` joins `--members` clients (to one room, or with `--room-per-member`
-//! each to its own) and reports the server's resident memory per connection
-//! (from `/proc/PID/status`).
+//! `idle` joins `--members` clients (to one room, or spread over `--rooms N`
+//! rooms `ROOM-0` … `ROOM-{N-1}`) and reports the time to connect and join
+//! them all and the server's resident memory per connection (from
+//! `/proc/PID/status`); then one member of each room posts a message and
+//! every member must receive its room's.
+//!
+//! One source address reaches a server address from about 28,000 ports, so
+//! past that the clients connect from `--sources N` loopback addresses
+//! (127.0.0.2, 127.0.0.3, …; by default one per 20,000 clients).
 //!
 //! The server needs a high rate limit for this: `CHAT_RATE_PER_SEC=1000000
 //! CHAT_RATE_BURST=1000000`. `make bench` runs the standard scenarios.
 
 use chat::wsframe::masked_text;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
 
 /// A minimal client-side WebSocket over one TCP stream: just enough protocol
 /// to join and count frames, so the load generator spends as little CPU as
@@ -51,12 +63,20 @@ struct Frames {
 }
 
 impl Ws {
-    async fn connect(url: &str) -> Result<Ws, String> {
+    /// Connects to `url`, from loopback source address `source` (0: any).
+    async fn connect(url: &str, source: u8) -> Result<Ws, String> {
         let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let tcp = TcpStream::connect(host)
-            .await
-            .map_err(|e| format!("connect {host}: {e}"))?;
+        let tcp = match host.parse::<SocketAddr>() {
+            Ok(addr) if source > 0 => {
+                let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+                let from = SocketAddr::from(([127, 0, 0, source], 0));
+                socket.bind(from).map_err(|e| format!("bind {from}: {e}"))?;
+                socket.connect(addr).await
+            }
+            _ => TcpStream::connect(host).await,
+        }
+        .map_err(|e| format!("connect {host}: {e}"))?;
         // Browsers set TCP_NODELAY on WebSockets; so does this client.
         tcp.set_nodelay(true).map_err(|e| e.to_string())?;
         let (rx, mut tx) = tcp.into_split();
@@ -69,7 +89,7 @@ impl Ws {
             .map_err(|e| e.to_string())?;
         let mut frames = Frames {
             rx,
-            buf: Vec::with_capacity(16 * 1024),
+            buf: Vec::with_capacity(4 * 1024),
             at: 0,
         };
         loop {
@@ -104,6 +124,9 @@ impl Frames {
         } else if self.at > self.buf.capacity() / 2 {
             self.buf.drain(..self.at);
             self.at = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(4 * 1024);
         }
         let n = self
             .rx
@@ -172,10 +195,12 @@ struct Args {
     size: usize,
     /// Room name.
     room: String,
-    /// Server process, for `idle`.
+    /// Server process: its memory (`idle`) or CPU time (`fanout`).
     server_pid: Option<u32>,
-    /// Each member in a room of its own (`ROOM-i`) instead of one shared room.
-    room_per_member: bool,
+    /// Rooms the members are spread over (`idle`).
+    rooms: usize,
+    /// Loopback source addresses to connect from (0: one per 20,000 clients).
+    sources: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -190,7 +215,8 @@ fn parse_args() -> Result<Args, String> {
         size: 100,
         room: "bench".into(),
         server_pid: None,
-        room_per_member: false,
+        rooms: 1,
+        sources: 0,
     };
     let mut it = std::env::args().skip(1);
     args.mode = it.next().ok_or("missing mode: fanout or idle")?;
@@ -209,13 +235,23 @@ fn parse_args() -> Result<Args, String> {
             "--window" => args.window = value()?.parse().map_err(|_| bad("window"))?,
             "--seconds" => args.seconds = value()?.parse().map_err(|_| bad("seconds"))?,
             "--size" => args.size = value()?.parse().map_err(|_| bad("size"))?,
-            "--room-per-member" => args.room_per_member = true,
+            "--rooms" => args.rooms = value()?.parse().map_err(|_| bad("rooms"))?,
+            "--sources" => args.sources = value()?.parse().map_err(|_| bad("sources"))?,
             "--server-pid" => args.server_pid = Some(value()?.parse().map_err(|_| bad("pid"))?),
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
     if args.senders > args.members || args.members == 0 {
         return Err("need 1 <= senders <= members".into());
+    }
+    if args.rooms == 0 || args.rooms > args.members {
+        return Err("need 1 <= rooms <= members".into());
+    }
+    if args.sources == 0 {
+        args.sources = args.members.div_ceil(20_000);
+    }
+    if args.sources > 250 {
+        return Err("at most 250 source addresses".into());
     }
     Ok(args)
 }
@@ -240,9 +276,10 @@ async fn main() {
     }
 }
 
-/// Connects, says hello as `name` and joins `room`.
-async fn member(url: &str, name: String, room: &str) -> Result<Ws, String> {
-    let mut ws = Ws::connect(url).await?;
+/// Connects (from loopback address `source`, 0 for any), says hello as
+/// `name` and joins `room`.
+async fn member(url: &str, source: u8, name: String, room: &str) -> Result<Ws, String> {
+    let mut ws = Ws::connect(url, source).await?;
     ws.send(&format!(r#"{{"type":"hello","name":"{name}"}}"#))
         .await?;
     ws.send(&format!(r#"{{"type":"join","room":"{room}"}}"#))
@@ -259,17 +296,26 @@ async fn member(url: &str, name: String, room: &str) -> Result<Ws, String> {
     }
 }
 
+/// The room of member `i`.
+fn room_of(args: &Args, i: usize) -> String {
+    match args.rooms {
+        1 => args.room.clone(),
+        n => format!("{}-{}", args.room, i % n),
+    }
+}
+
 async fn connect_all(args: &Args) -> Result<Vec<Ws>, String> {
     let mut all = Vec::with_capacity(args.members);
+    // With one source the system picks it; else 127.0.0.2, 127.0.0.3, …
+    let source = |i: usize| match args.sources {
+        1 => 0,
+        n => (2 + i % n) as u8,
+    };
     // A few at a time: fast, without flooding the accept queue.
     for chunk in (0..args.members).collect::<Vec<_>>().chunks(50) {
-        let room = |i: usize| match args.room_per_member {
-            true => format!("{}-{i}", args.room),
-            false => args.room.clone(),
-        };
-        let joins = chunk
-            .iter()
-            .map(|&i| async move { member(&args.url, format!("lg{i}"), &room(i)).await });
+        let joins = chunk.iter().map(|&i| async move {
+            member(&args.url, source(i), format!("lg{i}"), &room_of(args, i)).await
+        });
         for ws in futures::future::join_all(joins).await {
             all.push(ws?);
         }
@@ -286,15 +332,21 @@ struct Counters {
     sent: AtomicU64,
     /// Members whose connection ended early (closed by the server).
     dropped: AtomicU64,
+    /// Messages received with an id other than the one after the last.
+    out_of_order: AtomicU64,
     /// Set while latencies are being recorded.
     measuring: AtomicBool,
-    /// Set to stop everyone.
+    /// Set to stop the senders.
     stop: AtomicBool,
 }
 
 /// The send time (µs since `epoch`) a message carries at the start of its text.
 fn sent_micros(frame: &[u8]) -> Option<u64> {
-    let key = br#""text":""#;
+    number_after(frame, br#""text":""#)
+}
+
+/// The digits right after `key` in `frame`, as a number.
+fn number_after(frame: &[u8], key: &[u8]) -> Option<u64> {
     let start = frame.windows(key.len()).position(|w| w == key)? + key.len();
     let rest = &frame[start..];
     let end = rest
@@ -304,13 +356,33 @@ fn sent_micros(frame: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
+/// CPU time (user + system) of `pid` so far, in seconds.
+fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("read /proc/{pid}/stat: {e}"))?;
+    // Fields after the command name (which may hold spaces) in parentheses;
+    // utime and stime are the 14th and 15th, in USER_HZ (100) ticks.
+    let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .ok_or("bad stat")
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 async fn fanout(args: &Args) -> Result<(), String> {
     let epoch = Instant::now();
     let counters = Arc::new(Counters::default());
     let members = connect_all(args).await?;
     eprintln!("{} members joined {}", members.len(), args.room);
     let padding = "x".repeat(args.size.saturating_sub(21));
+    // The last id every member must reach, once the senders have stopped.
+    let (last_tx, last_rx) = watch::channel(u64::MAX);
     let mut tasks = Vec::new();
+    let mut last_ids = Vec::new();
     for (i, ws) in members.into_iter().enumerate() {
         let Ws { mut frames, mut tx } = ws;
         let c = counters.clone();
@@ -318,17 +390,40 @@ async fn fanout(args: &Args) -> Result<(), String> {
         // Latency is sampled on every 10th member (and every sender).
         let sample = is_sender || i % 10 == 0;
         let received = Arc::new(AtomicU64::new(0));
+        let last_id = Arc::new(AtomicU64::new(0));
+        last_ids.push(last_id.clone());
         let reader = {
             let c = c.clone();
             let received = received.clone();
+            let mut last_rx = last_rx.clone();
             tokio::spawn(async move {
                 let mut latencies: Vec<u32> = Vec::new();
                 // Published to the shared total in steps: one contended atomic
                 // per frame would take CPU from the server being measured.
                 let mut unpublished = 0u64;
-                while let Ok(Some(t)) = frames.next_text().await {
+                let mut last = 0u64;
+                let complete = loop {
+                    let t = tokio::select! {
+                        t = frames.next_text() => match t {
+                            Ok(Some(t)) => t,
+                            _ => break false,
+                        },
+                        _ = last_rx.changed() => {
+                            if last >= *last_rx.borrow() {
+                                break true;
+                            }
+                            continue;
+                        }
+                    };
                     if !t.starts_with(br#"{"type":"message""#) {
                         continue;
+                    }
+                    if let Some(id) = number_after(t, br#""id":"#) {
+                        if last != 0 && id != last + 1 {
+                            c.out_of_order.fetch_add(1, Ordering::Relaxed);
+                        }
+                        last = id;
+                        last_id.store(id, Ordering::Relaxed);
                     }
                     received.fetch_add(1, Ordering::Relaxed);
                     unpublished += 1;
@@ -342,15 +437,15 @@ async fn fanout(args: &Args) -> Result<(), String> {
                             latencies.push(now.saturating_sub(sent) as u32);
                         }
                     }
-                    if c.stop.load(Ordering::Relaxed) {
-                        break;
+                    if last >= *last_rx.borrow() {
+                        break true;
                     }
-                }
+                };
                 c.deliveries.fetch_add(unpublished, Ordering::Relaxed);
-                if !c.stop.load(Ordering::Relaxed) {
+                if !complete {
                     c.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                latencies
+                (complete, latencies)
             })
         };
         tasks.push(reader);
@@ -395,10 +490,14 @@ async fn fanout(args: &Args) -> Result<(), String> {
                 }
                 c.sent.fetch_add(1, Ordering::Relaxed);
             }
+            // Keep the connection open until the run ends.
+            let _tx = tx;
+            std::future::pending::<()>().await;
         });
     }
     // Warm up, then measure.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu0 = args.server_pid.map(cpu_seconds).transpose()?;
     let (d0, s0) = (
         counters.deliveries.load(Ordering::Relaxed),
         counters.sent.load(Ordering::Relaxed),
@@ -410,13 +509,27 @@ async fn fanout(args: &Args) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     let deliveries = counters.deliveries.load(Ordering::Relaxed) - d0;
     let sent = counters.sent.load(Ordering::Relaxed) - s0;
+    let cpu = match (cpu0, args.server_pid) {
+        (Some(before), Some(pid)) => Some(cpu_seconds(pid)? - before),
+        _ => None,
+    };
+    // Stop posting; once the last messages are out, every member must reach
+    // the newest id any member saw.
     counters.stop.store(true, Ordering::Relaxed);
-    let dropped = counters.dropped.load(Ordering::Relaxed);
-    // Readers stop on their next message; the rest are abandoned at exit.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let last = last_ids
+        .iter()
+        .map(|l| l.load(Ordering::Relaxed))
+        .max()
+        .unwrap_or(0);
+    let _ = last_tx.send(last);
     let mut latencies: Vec<u32> = Vec::new();
+    let mut incomplete = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     for t in tasks {
-        if let Ok(Ok(l)) = tokio::time::timeout(Duration::from_millis(200), t).await {
-            latencies.extend(l);
+        match tokio::time::timeout_at(deadline, t).await {
+            Ok(Ok((true, l))) => latencies.extend(l),
+            _ => incomplete += 1,
         }
     }
     latencies.sort_unstable();
@@ -432,10 +545,18 @@ async fn fanout(args: &Args) -> Result<(), String> {
     } else {
         format!("max, window {}", args.window)
     };
+    let cpu = cpu.map_or(String::new(), |cpu| {
+        format!(
+            "; server CPU {:.2} s: {:.3} CPU-µs per delivery",
+            cpu,
+            cpu * 1e6 / deliveries.max(1) as f64
+        )
+    });
     println!(
         "fanout members={} senders={} {mode} size={}B for {elapsed:.1}s: \
          {:.0} messages/s posted, {:.0} deliveries/s; latency ms p50 {:.1} p99 {:.1} max {:.1} \
-         ({} samples); members dropped early: {dropped}",
+         ({} samples){cpu}; nothing lost: {} members short of id {last}, {} ids out of order, \
+         {} members dropped",
         args.members,
         args.senders,
         args.size,
@@ -445,6 +566,9 @@ async fn fanout(args: &Args) -> Result<(), String> {
         pct(0.99),
         pct(1.0),
         latencies.len(),
+        incomplete,
+        counters.out_of_order.load(Ordering::Relaxed),
+        counters.dropped.load(Ordering::Relaxed),
     );
     Ok(())
 }
@@ -467,18 +591,49 @@ async fn idle(args: &Args) -> Result<(), String> {
     let members = connect_all(args).await?;
     let joined_in = started.elapsed().as_secs_f64();
     let count = members.len();
-    // Like a browser, read (and here discard) what arrives: the presence
-    // notices of everyone joining after.
+    // Like a browser, read what arrives (the presence notices or counts of
+    // everyone joining after); count the messages.
+    let delivered = Arc::new(AtomicU64::new(0));
     let mut writers = Vec::with_capacity(count);
     for Ws { mut frames, tx } in members {
         writers.push(tx);
-        tokio::spawn(async move { while let Ok(Some(_)) = frames.next_text().await {} });
+        let delivered = delivered.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(t)) = frames.next_text().await {
+                if t.starts_with(br#"{"type":"message""#) {
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = rss_kib(pid)?;
     let per = (after.saturating_sub(before)) as f64 / count as f64;
     println!(
-        "idle members={count}: all connected and joined in {joined_in:.2} s; server RSS {before} KiB before, {after} KiB after: {per:.2} KiB per joined idle connection"
+        "idle members={count} rooms={} sources={}: all connected and joined in {joined_in:.2} s; \
+         server RSS {before} KiB before, {after} KiB after: {per:.2} KiB per joined idle connection",
+        args.rooms, args.sources,
+    );
+    // One message into each room (from its first member); all must get it.
+    let posted = Instant::now();
+    for (i, tx) in writers.iter_mut().enumerate().take(args.rooms) {
+        let frame = format!(
+            r#"{{"type":"send","room":"{}","text":"probe"}}"#,
+            room_of(args, i)
+        );
+        tx.write_all(&masked_text(frame.as_bytes()))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let deadline = posted + Duration::from_secs(30);
+    while delivered.load(Ordering::Relaxed) < count as u64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "idle members={count}: a message to each of {} rooms reached {} of {count} members in {:.2} s",
+        args.rooms,
+        delivered.load(Ordering::Relaxed),
+        posted.elapsed().as_secs_f64(),
     );
     drop(writers);
     Ok(())

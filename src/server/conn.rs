@@ -18,7 +18,7 @@
 use super::config::Config;
 use super::frame::{self, op, Broken, FrameReader, Incoming};
 use super::hub::HubHandle;
-use super::outbox::{ConnId, Next, Outbox};
+use super::outbox::{ConnId, Outbox};
 use crate::protocol::{ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -30,6 +30,7 @@ use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -281,12 +282,8 @@ impl Connection<'_> {
         deadline: Pin<&mut tokio::time::Sleep>,
     ) -> Poll<Event> {
         loop {
-            match self.outbox.poll_next(cx, self.out.is_empty()) {
-                Poll::Ready(Next::Close(code, reason)) => {
-                    return Poll::Ready(Event::Close(code, reason))
-                }
-                Poll::Ready(Next::Write(frames)) => self.out = frames,
-                Poll::Pending => {}
+            if let Poll::Ready((code, reason)) = self.outbox.poll_next(cx, &mut self.out) {
+                return Poll::Ready(Event::Close(code, reason));
             }
             if self.out.is_empty() {
                 break;
@@ -316,8 +313,10 @@ impl Connection<'_> {
     /// Reads what is there into the frame reader. The bytes pass through a
     /// buffer on the stack, so an idle connection holds no read buffer.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut buf = ReadBuf::new(&mut chunk);
+        // Uninitialized: this runs on every wakeup, and zeroing 4 KiB each
+        // time would cost more than the read.
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut chunk);
         match Pin::new(&mut *self.io).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) => {
                 let got = buf.filled();

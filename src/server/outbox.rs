@@ -52,15 +52,6 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox(Arc<Shared>);
 
-/// What the connection task is to do next (see [`Outbox::next`]).
-#[derive(Debug)]
-pub(crate) enum Next {
-    /// Write these frames (everything that was queued).
-    Write(VecDeque<Bytes>),
-    /// Close with this code and reason.
-    Close(u16, &'static str),
-}
-
 impl Outbox {
     /// An empty queue that may hold at most `limit` bytes.
     pub(crate) fn new(limit: usize) -> Outbox {
@@ -113,30 +104,28 @@ impl Outbox {
         *self.0.reason.lock().expect("outbox lock")
     }
 
-    /// For the connection task: resolves with a close request, or (when
-    /// `frames` is true) with whatever is queued once something is.
-    #[cfg(test)]
-    pub(crate) async fn next(&self, frames: bool) -> Next {
-        std::future::poll_fn(|cx| self.poll_next(cx, frames)).await
-    }
-
-    /// [`Outbox::next`] as a poll, for the connection's own event loop.
-    pub(crate) fn poll_next(&self, cx: &mut Context<'_>, frames: bool) -> Poll<Next> {
+    /// For the connection task: `Ready` with the close code and reason once
+    /// a close was asked for; meanwhile, when `out` is empty, everything
+    /// queued moves into it. The two deques swap, so both keep their
+    /// capacity and a steady stream allocates nothing. Registers the task's
+    /// waker for the next push or close.
+    pub(crate) fn poll_next(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut VecDeque<Bytes>,
+    ) -> Poll<(u16, &'static str)> {
         self.0.task.register(cx.waker());
         if self.0.closed.load(Ordering::Acquire) {
-            let (code, reason) = self.reason().expect("set before the flag");
-            return Poll::Ready(Next::Close(code, reason));
+            return Poll::Ready(self.reason().expect("set before the flag"));
         }
-        if frames {
-            let taken = self.take();
-            if !taken.is_empty() {
-                return Poll::Ready(Next::Write(taken));
-            }
+        if out.is_empty() {
+            std::mem::swap(&mut *self.0.queue.lock().expect("outbox lock"), out);
         }
         Poll::Pending
     }
 
     /// Everything queued now, in order.
+    #[cfg(test)]
     pub(crate) fn take(&self) -> VecDeque<Bytes> {
         std::mem::take(&mut *self.0.queue.lock().expect("outbox lock"))
     }
@@ -232,7 +221,8 @@ mod tests {
         outbox.close(4000, "first");
         outbox.close(1001, "second");
         assert_eq!(outbox.reason(), Some((4000, "first")));
-        let next = futures::executor::block_on(outbox.next(true));
-        assert!(matches!(next, Next::Close(4000, "first")));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let closed = outbox.poll_next(&mut cx, &mut VecDeque::new());
+        assert_eq!(closed, Poll::Ready((4000, "first")));
     }
 }
