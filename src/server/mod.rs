@@ -1,9 +1,12 @@
 //! The server: HTTP routes (the Leptos pages and `/ws`), start-up and shutdown.
 //!
 //! - [`config`]: limits from `CHAT_*` environment variables.
-//! - [`hub`]: the broadcast hub thread (sessions, rooms, identities, posting).
-//! - [`outbox`]: a connection's outbound queue and close request, shared with the hub.
-//! - [`conn`]: one WebSocket connection (origin check, reader, writer).
+//! - [`hub`]: the broadcast hub task (sessions, rooms, identities, posting).
+//! - [`outbox`]: a connection's outbound queue (bounded in bytes) and close
+//!   request, shared with the hub.
+//! - [`conn`]: one WebSocket connection (origin check, handshake, then one
+//!   task that reads, writes and pings).
+//! - [`frame`]: WebSocket framing: server frames encoded once, client frames parsed.
 //! - [`pages`]: the server-rendered page and its plain form.
 
 pub mod config;
