@@ -84,7 +84,8 @@ idle() {
   $LG idle --url "$URL" --server-pid $SERVER "$@"
   stop_server
 }
-idle "memory: 2000 idle connections joined to a room" --room idle --members 2000
+idle "memory: 2000 idle connections joined to a room, then a burst of 100 messages of 1000 bytes" \
+  --room idle --members 2000 --burst 100 --size 1000
 idle "memory and join time: 10000 idle connections in one room" --room crowd --members 10000
 idle "memory and join time: 10000 idle connections over 100 rooms" --room spread --members 10000 --rooms 100
 # 100,000 needs as many descriptors in each process; the hard limit caps it.

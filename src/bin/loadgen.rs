@@ -4,7 +4,7 @@
 //! loadgen fanout --url ws://127.0.0.1:3000/ws --members 1000 --senders 4 [--rate N] [--window N]
 //!                [--seconds 10] [--size 100] [--room bench] [--server-pid PID]
 //! loadgen idle   --url ws://127.0.0.1:3000/ws --members 2000 --server-pid PID [--room idle]
-//!                [--rooms N] [--sources N]
+//!                [--rooms N] [--sources N] [--burst N] [--size 100]
 //! ```
 //!
 //! `fanout` joins `--members` clients to one room; the first `--senders` of
@@ -22,7 +22,10 @@
 //! rooms `ROOM-0` … `ROOM-{N-1}`) and reports the time to connect and join
 //! them all and the server's resident memory per connection (from
 //! `/proc/PID/status`); then one member of each room posts a message and
-//! every member must receive its room's.
+//! every member must receive its room's. With `--burst N`, one member of
+//! each room then posts N messages of `--size` bytes at once; once every
+//! member has them all, the memory per connection is read again: what a
+//! connection keeps after a burst.
 //!
 //! One source address reaches a server address from about 28,000 ports, so
 //! past that the clients connect from `--sources N` loopback addresses
@@ -201,6 +204,8 @@ struct Args {
     rooms: usize,
     /// Loopback source addresses to connect from (0: one per 20,000 clients).
     sources: usize,
+    /// Messages each room gets at once after the idle measurement (`idle`).
+    burst: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -217,6 +222,7 @@ fn parse_args() -> Result<Args, String> {
         server_pid: None,
         rooms: 1,
         sources: 0,
+        burst: 0,
     };
     let mut it = std::env::args().skip(1);
     args.mode = it.next().ok_or("missing mode: fanout or idle")?;
@@ -237,6 +243,7 @@ fn parse_args() -> Result<Args, String> {
             "--size" => args.size = value()?.parse().map_err(|_| bad("size"))?,
             "--rooms" => args.rooms = value()?.parse().map_err(|_| bad("rooms"))?,
             "--sources" => args.sources = value()?.parse().map_err(|_| bad("sources"))?,
+            "--burst" => args.burst = value()?.parse().map_err(|_| bad("burst"))?,
             "--server-pid" => args.server_pid = Some(value()?.parse().map_err(|_| bad("pid"))?),
             other => return Err(format!("unknown flag {other:?}")),
         }
@@ -635,6 +642,37 @@ async fn idle(args: &Args) -> Result<(), String> {
         delivered.load(Ordering::Relaxed),
         posted.elapsed().as_secs_f64(),
     );
+    if args.burst > 0 {
+        let text = "b".repeat(args.size);
+        let want = count as u64 * (1 + args.burst as u64);
+        let posted = Instant::now();
+        for (i, tx) in writers.iter_mut().enumerate().take(args.rooms) {
+            let frame = format!(
+                r#"{{"type":"send","room":"{}","text":"{text}"}}"#,
+                room_of(args, i)
+            );
+            let all: Vec<u8> = (0..args.burst)
+                .flat_map(|_| masked_text(frame.as_bytes()))
+                .collect();
+            tx.write_all(&all).await.map_err(|e| e.to_string())?;
+        }
+        let deadline = posted + Duration::from_secs(60);
+        while delivered.load(Ordering::Relaxed) < want && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let got = delivered.load(Ordering::Relaxed) - count as u64;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let settled = rss_kib(pid)?;
+        println!(
+            "idle members={count}: a burst of {} messages of {} bytes per room reached {got} of {} \
+             deliveries in {:.2} s; then {:.2} KiB RSS per connection",
+            args.burst,
+            args.size,
+            want - count as u64,
+            posted.elapsed().as_secs_f64() - 2.0,
+            (settled.saturating_sub(before)) as f64 / count as f64,
+        );
+    }
     drop(writers);
     Ok(())
 }

@@ -224,12 +224,18 @@ fn message(opcode: u8, payload: Vec<u8>) -> Result<Incoming, Broken> {
         .map_err(|_| Broken(CLOSE_BAD_DATA, "text frames must be UTF-8"))
 }
 
-/// The code of a close frame's payload (none, or two bytes and UTF-8).
+/// The code of a close frame's payload (none, or two bytes and UTF-8). A
+/// code may be one RFC 6455 defines for sending, or 3000–4999; the others
+/// (1005, 1006, 1015: status only; unassigned) are a protocol error, so
+/// the echo of a client's close is always a valid frame.
 fn close_code(payload: &[u8]) -> Result<Option<u16>, Broken> {
     match payload {
         [] => Ok(None),
         [a, b, reason @ ..] if std::str::from_utf8(reason).is_ok() => {
-            Ok(Some(u16::from_be_bytes([*a, *b])))
+            match u16::from_be_bytes([*a, *b]) {
+                code @ (1000..=1003 | 1007..=1014 | 3000..=4999) => Ok(Some(code)),
+                _ => Err(Broken(CLOSE_PROTOCOL, "close code not allowed on the wire")),
+            }
         }
         _ => Err(Broken(CLOSE_PROTOCOL, "malformed close frame")),
     }
@@ -378,6 +384,29 @@ mod tests {
                 .0,
             1002
         );
+    }
+
+    #[test]
+    fn close_codes_are_the_sendable_ones_and_3000_to_4999() {
+        let cases = [
+            (999, false),
+            (1000, true),
+            (1003, true),
+            (1004, false),
+            (1005, false),
+            (1006, false),
+            (1007, true),
+            (1014, true),
+            (1015, false),
+            (2999, false),
+            (3000, true),
+            (4999, true),
+            (5000, false),
+        ];
+        for (code, ok) in cases {
+            let got = read(&masked(op::CLOSE, true, &u16::to_be_bytes(code)));
+            assert_eq!(got[0].is_ok(), ok, "close code {code}");
+        }
     }
 
     #[test]
