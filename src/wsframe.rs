@@ -1,8 +1,9 @@
-//! WebSocket framing (RFC 6455) for clients written by hand: the load
-//! generator and the tests' wire-level clients, so a client can be cheaper
-//! (the load generator) or misbehave on purpose (a peer that never answers
-//! pings, a frame cut in pieces). The server's own framing is
-//! `server::frame`.
+//! WebSocket framing (RFC 6455): the frame header both sides write
+//! ([`header`]; the server's own framing, `server::frame`, builds on it),
+//! and client frames for clients written by hand: the load generator and the
+//! tests' wire-level clients, so a client can be cheaper (the load
+//! generator) or misbehave on purpose (a peer that never answers pings, a
+//! frame cut in pieces).
 
 /// Encodes a client text frame: FIN, masked with a zero key, so the payload
 /// goes out as it is.
@@ -20,19 +21,26 @@ pub fn masked(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
     )
 }
 
-fn frame(first: u8, key: [u8; 4], payload: &[u8]) -> Vec<u8> {
-    let len = payload.len();
-    let mut out = Vec::with_capacity(len + 14);
+/// Appends a frame header: `first` (FIN, RSV and opcode bits), the mask bit
+/// when `masked` (client frames), and `len` in the shortest of its three forms.
+/// A masked frame's 4-byte key follows; the caller writes it.
+pub fn header(first: u8, masked: bool, len: usize, out: &mut Vec<u8>) {
     out.push(first);
+    let mask = if masked { 0x80 } else { 0 };
     if len < 126 {
-        out.push(0x80 | len as u8);
+        out.push(mask | len as u8);
     } else if len <= u16::MAX as usize {
-        out.push(0x80 | 126);
+        out.push(mask | 126);
         out.extend_from_slice(&(len as u16).to_be_bytes());
     } else {
-        out.push(0x80 | 127);
+        out.push(mask | 127);
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
+}
+
+fn frame(first: u8, key: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    header(first, true, payload.len(), &mut out);
     out.extend_from_slice(&key);
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
     out

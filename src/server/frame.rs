@@ -15,7 +15,8 @@
 //! and a lock. `make bench` figures for the change are in the README.
 
 use crate::protocol::{ServerFrame, MAX_FRAME_BYTES};
-use bytes::{BufMut, Bytes};
+use crate::wsframe;
+use bytes::Bytes;
 
 /// Frame opcodes used here.
 pub(crate) mod op {
@@ -42,16 +43,7 @@ const MAX_CONTROL: usize = 125;
 
 /// The header of an unmasked final frame with `len` bytes of payload.
 fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
-    out.push(0x80 | opcode);
-    if len < 126 {
-        out.push(len as u8);
-    } else if len <= u16::MAX as usize {
-        out.push(126);
-        out.put_u16(len as u16);
-    } else {
-        out.push(127);
-        out.put_u64(len as u64);
-    }
+    wsframe::header(0x80 | opcode, false, len, out);
 }
 
 /// One whole unmasked frame.
