@@ -1,0 +1,194 @@
+//! Load generator for the chat hub (protocol v1 over real WebSockets).
+//!
+//! ```text
+//! loadgen fanout --url ws://127.0.0.1:3000/ws --members 1000 --senders 4 [--rate N] [--window N]
+//!                [--seconds 10] [--size 100] [--room bench] [--server-pid PID]
+//! loadgen idle   --url ws://127.0.0.1:3000/ws --members 2000 --server-pid PID [--room idle]
+//!                [--rooms N] [--sources N] [--burst N] [--size 100]
+//! ```
+//!
+//! `fanout` joins `--members` clients to one room; the first `--senders` of
+//! them post. Without `--rate` they post as fast as the room can take it: all
+//! senders together keep at most `--window` messages ahead of what they have
+//! themselves received back. With `--rate` they post that many messages a
+//! second in all. Every message carries its send time; receivers report
+//! deliveries per second and latency percentiles (send to receipt), and with
+//! `--server-pid` the server's CPU time per delivery (from `/proc/PID/stat`).
+//! At the end the senders stop and every member must reach the last id, each
+//! id once and in order: the run reports members incomplete and ids out of
+//! order (both 0 when nothing was lost).
+//!
+//! `idle` joins `--members` clients (to one room, or spread over `--rooms N`
+//! rooms `ROOM-0` … `ROOM-{N-1}`) and reports the time to connect and join
+//! them all and the server's resident memory per connection (from
+//! `/proc/PID/status`); then one member of each room posts a message and
+//! every member must receive its room's. With `--burst N`, one member of
+//! each room then posts N messages of `--size` bytes at once; once every
+//! member has them all, the memory per connection is read again: what a
+//! connection keeps after a burst.
+//!
+//! One source address reaches a server address from about 28,000 ports, so
+//! past that the clients connect from `--sources N` loopback addresses
+//! (127.0.0.2, 127.0.0.3, …; by default one per 20,000 clients).
+//!
+//! The server needs a high rate limit for this: `CHAT_RATE_PER_SEC=1000000
+//! CHAT_RATE_BURST=1000000`. `make bench` runs the standard scenarios.
+
+mod fanout;
+mod idle;
+mod ws;
+
+use ws::Ws;
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+struct Args {
+    /// `fanout` or `idle`.
+    mode: String,
+    /// WebSocket URL of the hub.
+    url: String,
+    /// Clients in the room (senders included).
+    members: usize,
+    /// How many of them post.
+    senders: usize,
+    /// Messages per second in all; 0 means as fast as delivered.
+    rate: f64,
+    /// Messages in flight at most, when posting as fast as possible.
+    window: u64,
+    /// Length of the measurement.
+    seconds: f64,
+    /// Message text length in bytes.
+    size: usize,
+    /// Room name.
+    room: String,
+    /// Server process: its memory (`idle`) or CPU time (`fanout`).
+    server_pid: Option<u32>,
+    /// Rooms the members are spread over (`idle`).
+    rooms: usize,
+    /// Loopback source addresses to connect from (0: one per 20,000 clients).
+    sources: usize,
+    /// Messages each room gets at once after the idle measurement (`idle`).
+    burst: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        mode: String::new(),
+        url: "ws://127.0.0.1:3000/ws".into(),
+        members: 1000,
+        senders: 4,
+        rate: 0.0,
+        window: 256,
+        seconds: 10.0,
+        size: 100,
+        room: "bench".into(),
+        server_pid: None,
+        rooms: 1,
+        sources: 0,
+        burst: 0,
+    };
+    let mut it = std::env::args().skip(1);
+    args.mode = it.next().ok_or("missing mode: fanout or idle")?;
+    if args.mode != "fanout" && args.mode != "idle" {
+        return Err(format!("unknown mode {:?}: fanout or idle", args.mode));
+    }
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        let bad = |v: &str| format!("bad value {v:?} for {flag}");
+        match flag.as_str() {
+            "--url" => args.url = value()?,
+            "--room" => args.room = value()?,
+            "--members" => args.members = value()?.parse().map_err(|_| bad("members"))?,
+            "--senders" => args.senders = value()?.parse().map_err(|_| bad("senders"))?,
+            "--rate" => args.rate = value()?.parse().map_err(|_| bad("rate"))?,
+            "--window" => args.window = value()?.parse().map_err(|_| bad("window"))?,
+            "--seconds" => args.seconds = value()?.parse().map_err(|_| bad("seconds"))?,
+            "--size" => args.size = value()?.parse().map_err(|_| bad("size"))?,
+            "--rooms" => args.rooms = value()?.parse().map_err(|_| bad("rooms"))?,
+            "--sources" => args.sources = value()?.parse().map_err(|_| bad("sources"))?,
+            "--burst" => args.burst = value()?.parse().map_err(|_| bad("burst"))?,
+            "--server-pid" => args.server_pid = Some(value()?.parse().map_err(|_| bad("pid"))?),
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    if args.senders > args.members || args.members == 0 {
+        return Err("need 1 <= senders <= members".into());
+    }
+    if args.rooms == 0 || args.rooms > args.members {
+        return Err("need 1 <= rooms <= members".into());
+    }
+    if args.sources == 0 {
+        args.sources = args.members.div_ceil(20_000);
+    }
+    if args.sources > 250 {
+        return Err("at most 250 source addresses".into());
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}\n(see the doc comment in src/bin/loadgen/main.rs)");
+            std::process::exit(2);
+        }
+    };
+    let result = if args.mode == "idle" {
+        idle::idle(&args).await
+    } else {
+        fanout::fanout(&args).await
+    };
+    if let Err(e) = result {
+        eprintln!("loadgen: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Connects (from loopback address `source`, 0 for any), says hello as
+/// `name` and joins `room`.
+async fn member(url: &str, source: u8, name: String, room: &str) -> Result<Ws, String> {
+    let mut ws = Ws::connect(url, source).await?;
+    ws.send(&format!(r#"{{"type":"hello","name":"{name}"}}"#))
+        .await?;
+    ws.send(&format!(r#"{{"type":"join","room":"{room}"}}"#))
+        .await?;
+    loop {
+        match ws.frames.next_text().await? {
+            Some(t) if t.starts_with(br#"{"type":"joined""#) => return Ok(ws),
+            Some(t) if t.starts_with(br#"{"type":"error""#) => {
+                return Err(format!("{name}: {}", String::from_utf8_lossy(t)))
+            }
+            Some(_) => {}
+            None => return Err(format!("{name}: connection ended during join")),
+        }
+    }
+}
+
+/// The room of member `i`.
+fn room_of(args: &Args, i: usize) -> String {
+    match args.rooms {
+        1 => args.room.clone(),
+        n => format!("{}-{}", args.room, i % n),
+    }
+}
+
+async fn connect_all(args: &Args) -> Result<Vec<Ws>, String> {
+    let mut all = Vec::with_capacity(args.members);
+    // With one source the system picks it; else 127.0.0.2, 127.0.0.3, …
+    let source = |i: usize| match args.sources {
+        1 => 0,
+        n => (2 + i % n) as u8,
+    };
+    // A few at a time: fast, without flooding the accept queue.
+    for chunk in (0..args.members).collect::<Vec<_>>().chunks(50) {
+        let joins = chunk.iter().map(|&i| async move {
+            member(&args.url, source(i), format!("lg{i}"), &room_of(args, i)).await
+        });
+        for ws in futures::future::join_all(joins).await {
+            all.push(ws?);
+        }
+    }
+    Ok(all)
+}

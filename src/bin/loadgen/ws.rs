@@ -1,0 +1,140 @@
+//! A minimal client-side WebSocket for the load generator.
+
+use chat::wsframe::masked_text;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A minimal client-side WebSocket over one TCP stream: just enough protocol
+/// to join and count frames, so the load generator spends as little CPU as
+/// possible on the 2 cores it shares with the server it measures. (It does
+/// not answer pings: runs are far shorter than the server's idle timeout.)
+pub(crate) struct Ws {
+    /// Incoming frames.
+    pub(crate) frames: Frames,
+    /// Write half.
+    pub(crate) tx: OwnedWriteHalf,
+}
+
+/// The read side of a [`Ws`]: frames parsed straight out of one buffer.
+pub(crate) struct Frames {
+    /// Read half.
+    rx: OwnedReadHalf,
+    /// Bytes read but not yet parsed.
+    buf: Vec<u8>,
+    /// Start of unparsed data in `buf`.
+    at: usize,
+}
+
+impl Ws {
+    /// Connects to `url`, from loopback source address `source` (0: any).
+    pub(crate) async fn connect(url: &str, source: u8) -> Result<Ws, String> {
+        let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let tcp = match host.parse::<SocketAddr>() {
+            Ok(addr) if source > 0 => {
+                let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+                let from = SocketAddr::from(([127, 0, 0, source], 0));
+                socket.bind(from).map_err(|e| format!("bind {from}: {e}"))?;
+                socket.connect(addr).await
+            }
+            _ => TcpStream::connect(host).await,
+        }
+        .map_err(|e| format!("connect {host}: {e}"))?;
+        // Browsers set TCP_NODELAY on WebSockets; so does this client.
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (rx, mut tx) = tcp.into_split();
+        let request = format!(
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        tx.write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut frames = Frames {
+            rx,
+            buf: Vec::with_capacity(4 * 1024),
+            at: 0,
+        };
+        loop {
+            if let Some(end) = frames.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                if !frames.buf.starts_with(b"HTTP/1.1 101") {
+                    let head = String::from_utf8_lossy(&frames.buf).into_owned();
+                    return Err(format!("upgrade refused: {head}"));
+                }
+                frames.at = end + 4;
+                return Ok(Ws { frames, tx });
+            }
+            if !frames.fill().await? {
+                return Err("connection closed during the upgrade".into());
+            }
+        }
+    }
+
+    pub(crate) async fn send(&mut self, payload: &str) -> Result<(), String> {
+        self.tx
+            .write_all(&masked_text(payload.as_bytes()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Frames {
+    /// Reads more bytes; false at end of stream.
+    async fn fill(&mut self) -> Result<bool, String> {
+        if self.at > 0 && self.at == self.buf.len() {
+            self.buf.clear();
+            self.at = 0;
+        } else if self.at > self.buf.capacity() / 2 {
+            self.buf.drain(..self.at);
+            self.at = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(4 * 1024);
+        }
+        let n = self
+            .rx
+            .read_buf(&mut self.buf)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(n > 0)
+    }
+
+    /// The next complete frame: (opcode, payload range in `buf`); `None` at end of stream.
+    async fn next(&mut self) -> Result<Option<(u8, std::ops::Range<usize>)>, String> {
+        loop {
+            let b = &self.buf[self.at..];
+            if b.len() >= 2 {
+                let (len, head) = match b[1] & 0x7f {
+                    126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+                    127 if b.len() >= 10 => (
+                        u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n as usize, 2),
+                };
+                if len != usize::MAX && b.len() >= head + len {
+                    let start = self.at + head;
+                    self.at = start + len;
+                    return Ok(Some((b[0] & 0x0f, start..start + len)));
+                }
+            }
+            if !self.fill().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The next text frame's payload; `None` at end of stream or on a close frame.
+    pub(crate) async fn next_text(&mut self) -> Result<Option<&[u8]>, String> {
+        loop {
+            match self.next().await? {
+                Some((0x1, r)) => return Ok(Some(&self.buf[r])),
+                Some((0x8, _)) | None => return Ok(None),
+                Some(_) => {}
+            }
+        }
+    }
+}
