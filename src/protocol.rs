@@ -17,6 +17,8 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 pub const MAX_NAME_CHARS: usize = 32;
 /// Longest message text, in characters, after sanitizing.
 pub const MAX_TEXT_CHARS: usize = 2000;
+/// *1.1*: the longest `nonce` a `send` may carry, in characters.
+pub const MAX_NONCE_CHARS: usize = 128;
 /// Longest room name, in bytes (room names are ASCII).
 pub const MAX_ROOM_LEN: usize = 32;
 /// `history` `limit` when the client gives none.
@@ -173,7 +175,8 @@ pub struct ChatMessage {
     pub html: String,
     /// Server time, milliseconds since the Unix epoch.
     pub ts: u64,
-    /// The sender's nonce, on live `message` frames only.
+    /// The sender's nonce, when it gave one: on every copy (*1.1*: live,
+    /// in `joined` replays and in `history`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
 }
@@ -495,6 +498,17 @@ impl ProtocolError {
         )
     }
 
+    /// `rate_limited` for new identities from one address.
+    pub fn rate_limited_new_names(per_min: f64, burst: f64) -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            format!(
+                "too many new names from your address: at most {per_min} a minute (bursts of {burst}); \
+                 use your existing name, or try again later"
+            ),
+        )
+    }
+
     /// `bad_room` for a well-formed name that no room has.
     pub fn no_such_room(room: &str) -> Self {
         Self::new(ErrorCode::BadRoom, format!("there is no room {room:?}"))
@@ -570,6 +584,18 @@ pub fn validate_name(raw: &str) -> Result<&str, ProtocolError> {
         ));
     }
     Ok(name)
+}
+
+/// *1.1*: checks a `send`'s nonce: at most [`MAX_NONCE_CHARS`] characters.
+/// An empty nonce counts as none.
+pub fn validate_nonce(nonce: Option<&str>) -> Result<Option<&str>, ProtocolError> {
+    match nonce {
+        Some(n) if n.chars().count() > MAX_NONCE_CHARS => Err(ProtocolError::bad_request(
+            &format!("a nonce is at most {MAX_NONCE_CHARS} characters"),
+        )),
+        Some("") | None => Ok(None),
+        Some(n) => Ok(Some(n)),
+    }
 }
 
 /// *1.1*: a name's place in member order: case-insensitive, then exact.

@@ -33,8 +33,20 @@ pub struct Config {
     pub join_recent: usize,
     /// Most messages replayed by `join` with `after`.
     pub replay_cap: usize,
-    /// Identities (tokens) remembered, live or not; the oldest offline ones go first.
+    /// Identities the server keeps. At the cap, those past their name lease
+    /// are forgotten; if none is, no new identity is created until one is.
     pub max_identities: usize,
+    /// *1.1*: how long an unused identity keeps its name (and its token works).
+    pub name_lease: Duration,
+    /// *1.1*: new identities one client address may create per minute
+    /// (after a burst of [`Config::identity_burst`]); IPv6 addresses count
+    /// by /64.
+    pub identity_rate_per_min: f64,
+    /// *1.1*: new identities one client address may create at once.
+    pub identity_burst: f64,
+    /// Mark the identity cookie `Secure` (set it when the chat is served
+    /// over HTTPS, directly or behind a proxy).
+    pub secure_cookies: bool,
     /// *1.1*: most member names in a `joined` reply; a larger room's `joined`
     /// holds the first ones and the rest are paged with `members`.
     pub member_page: usize,
@@ -62,7 +74,11 @@ impl Default for Config {
             },
             join_recent: 50,
             replay_cap: 1000,
-            max_identities: 100_000,
+            max_identities: 1_000_000,
+            name_lease: Duration::from_secs(30 * 24 * 3600),
+            identity_rate_per_min: 1.0,
+            identity_burst: 30.0,
+            secure_cookies: false,
             member_page: 100,
             presence_threshold: 100,
         }
@@ -159,6 +175,27 @@ impl Config {
             join_recent: d.join_recent,
             replay_cap: count("CHAT_REPLAY_CAP", d.replay_cap)?,
             max_identities: count("CHAT_MAX_IDENTITIES", d.max_identities)?,
+            name_lease: parse(
+                &get,
+                "CHAT_NAME_LEASE_DAYS",
+                d.name_lease.as_secs_f64() / 86_400.0,
+                "a number of days above 0 and at most 36500",
+                |days| *days > 0.0 && *days <= 36_500.0,
+            )
+            .map(|days| Duration::from_secs_f64(days * 86_400.0))?,
+            identity_rate_per_min: num("CHAT_IDENTITY_RATE_PER_MIN", d.identity_rate_per_min)?,
+            identity_burst: num("CHAT_IDENTITY_BURST", d.identity_burst)?,
+            secure_cookies: match get("CHAT_SECURE_COOKIES").as_deref().map(str::trim) {
+                None | Some("" | "0" | "false") => false,
+                Some("1" | "true") => true,
+                Some(other) => {
+                    return Err(ConfigError {
+                        var: "CHAT_SECURE_COOKIES",
+                        value: other.to_owned(),
+                        expected: "1 or 0",
+                    })
+                }
+            },
             member_page: count("CHAT_MEMBER_PAGE", d.member_page)?,
             presence_threshold: count("CHAT_PRESENCE_THRESHOLD", d.presence_threshold)?,
         })

@@ -17,11 +17,12 @@
 
 use super::config::Config;
 use super::frame::{self, op, Broken, FrameReader, Incoming};
-use super::hub::HubHandle;
+use super::cookies;
+use super::hub::{Client, HubHandle};
 use super::outbox::{ConnId, Outbox};
 use crate::protocol::{ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -31,6 +32,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -114,6 +116,11 @@ fn upgrade_key(
 /// `GET /ws`: checks the origin and the handshake, answers 101, and runs the
 /// connection once hyper hands over the socket.
 pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let client = cookies::client(request.headers(), peer);
     let headers = request.headers();
     if !origin_allowed(headers, &state.config) {
         tracing::info!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
@@ -130,14 +137,21 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
         )
             .into_response();
     };
+    let set_cookie = client
+        .minted
+        .as_deref()
+        .map(|token| cookies::set_identity(token, &state.config));
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => run(upgraded, state).await,
+            Ok(upgraded) => run(upgraded, state, client).await,
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
+    let mut response = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    if let Some(cookie) = set_cookie {
+        response = response.header(header::SET_COOKIE, cookie);
+    }
+    response
         .header(header::CONNECTION, "upgrade")
         .header(header::UPGRADE, "websocket")
         .header(
@@ -148,12 +162,12 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
         .expect("a valid response")
 }
 
-async fn run(upgraded: Upgraded, state: WsState) {
+async fn run(upgraded: Upgraded, state: WsState, client: Client) {
     let mut io = TokioIo::new(upgraded);
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let outbox = Outbox::new(state.config.outbound_bytes);
     let guard = state.hub.gauge.enter();
-    if !state.hub.connect(conn, outbox.clone()).await {
+    if !state.hub.connect(conn, outbox.clone(), client).await {
         return;
     }
     tracing::debug!(conn, "connected");

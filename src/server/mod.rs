@@ -8,9 +8,11 @@
 //!   task that reads, writes and pings).
 //! - [`frame`]: WebSocket framing: server frames encoded once, client frames parsed.
 //! - [`pages`]: the server-rendered page and its plain form.
+//! - [`cookies`]: the identity and name cookies, and who a request is from.
 
 pub mod config;
 mod conn;
+mod cookies;
 mod frame;
 mod hub;
 mod outbox;
@@ -127,6 +129,7 @@ async fn serve_router(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -7,23 +7,25 @@
 //!   broadcast ([`HubHandle::post`]). Success redirects back to the page
 //!   (303, so a reload does not post twice) and remembers the name in a
 //!   cookie; a refusal renders the page again with the reason next to the
-//!   form and the text still in it.
+//!   form and the text still in it. *1.1*: the form posts as an identity
+//!   (proved by the identity cookie, see [`super::cookies`]; the first post
+//!   of a free name makes one), and carries a nonce rendered into it, so
+//!   posting the same form twice (a resubmit after a lost answer) posts once.
 
 use super::config::Config;
 use super::conn::origin_allowed;
-use super::hub::HubHandle;
-use crate::protocol::{validate_name, ErrorCode, ProtocolError, GENERAL_ROOM};
+use super::cookies;
+use super::hub::{Client, FormPost, HubHandle};
+use crate::protocol::{ErrorCode, ProtocolError, GENERAL_ROOM};
 use crate::ui::{shell, FormError, PageData};
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::{provide_context, LeptosOptions};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The cookie that remembers the name of someone posting with the form.
-const NAME_COOKIE: &str = "chat_name";
 /// Largest form body read; a full 2,000-character message fits many times.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -50,13 +52,36 @@ struct PostForm {
     /// Room (the page's form says `general`).
     #[serde(default)]
     room: String,
+    /// The nonce rendered into the form.
+    #[serde(default)]
+    nonce: String,
+}
+
+/// Who sent `req` (its address and identity cookie).
+fn client_of(req: &Request) -> Client {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    cookies::client(req.headers(), peer)
+}
+
+/// Sets the identity cookie on `response` when `token` is a new one.
+fn set_identity(response: &mut Response, token: Option<&str>, config: &Config) {
+    if let Some(token) = token {
+        let cookie = cookies::set_identity(token, config);
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
 }
 
 /// `GET /`.
 pub(crate) async fn show(State(state): State<PageState>, req: Request) -> Response {
-    let name = name_cookie(req.headers()).unwrap_or_default();
+    let name = cookies::name(req.headers()).unwrap_or_default();
+    let minted = client_of(&req).minted;
     let data = page_data(&state.hub, name, String::new(), None).await;
-    render(&state, req, data).await
+    let mut response = render(&state, req, data).await;
+    set_identity(&mut response, minted.as_deref(), &state.config);
+    response
 }
 
 /// `POST /`: the plain form.
@@ -64,6 +89,7 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
     if !origin_allowed(req.headers(), &state.config) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
+    let client = client_of(&req);
     let (parts, body) = req.into_parts();
     let form: PostForm = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or_default(),
@@ -79,16 +105,19 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
         "" => GENERAL_ROOM,
         room => room,
     };
-    match state.hub.post(&form.name, room, &form.text).await {
-        Ok(_) => {
+    let post = FormPost {
+        name: form.name.clone(),
+        room: room.to_owned(),
+        text: form.text.clone(),
+        nonce: Some(form.nonce.clone()),
+        client: client.clone(),
+    };
+    match state.hub.post(post).await {
+        Ok(posted) => {
             let mut response = Redirect::to("/#end").into_response();
-            let cookie = format!(
-                "{NAME_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly",
-                form_urlencoded::byte_serialize(form.name.trim().as_bytes()).collect::<String>()
-            );
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
+            let name = cookies::set_name(&posted.message.user, &state.config);
+            response.headers_mut().append(header::SET_COOKIE, name);
+            set_identity(&mut response, posted.token.as_deref(), &state.config);
             response
         }
         Err(ProtocolError { code, message, .. }) => {
@@ -98,28 +127,18 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             let error = FormError { code, message };
-            let data = page_data(&state.hub, form.name, form.text, Some(error)).await;
+            let mut data = page_data(&state.hub, form.name, form.text, Some(error)).await;
+            if !form.nonce.is_empty() && form.nonce.len() <= 128 {
+                // Nothing was posted: the same nonce again, should it go through.
+                data.nonce = form.nonce;
+            }
             let mut response =
                 render(&state, Request::from_parts(parts, Body::empty()), data).await;
             *response.status_mut() = status;
+            set_identity(&mut response, client.minted.as_deref(), &state.config);
             response
         }
     }
-}
-
-/// The name an earlier form post remembered, if it is still a valid name.
-fn name_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(NAME_COOKIE)?.strip_prefix('='))
-        .find_map(|value| {
-            let encoded = format!("n={value}");
-            let (_, name) = form_urlencoded::parse(encoded.as_bytes()).next()?;
-            validate_name(&name).ok().map(str::to_owned)
-        })
 }
 
 /// The page's data: `general`'s recent messages and members, and the form's state.
@@ -145,6 +164,7 @@ async fn page_data(
         text,
         error,
         unavailable,
+        nonce: cookies::random_hex(16),
     }
 }
 
@@ -161,21 +181,4 @@ async fn render(state: &PageState, req: Request, data: PageData) -> Response {
         move || shell(options.clone()),
     );
     handler(req).await.into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_name_cookie_is_decoded_and_checked() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=b; chat_name=Zo%C3%AB+K; c=d"),
-        );
-        assert_eq!(name_cookie(&headers).as_deref(), Some("Zoë K"));
-        headers.insert(header::COOKIE, HeaderValue::from_static("chat_name=%07"));
-        assert_eq!(name_cookie(&headers), None);
-    }
 }

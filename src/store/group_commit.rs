@@ -6,8 +6,7 @@
 //! It is also the only writer: rooms are created here too ([`Job::CreateRoom`]),
 //! in queue order, so a room exists before any message queued after it.
 
-use super::{NewMessage, StoreError, StoreWriter};
-use crate::protocol::ChatMessage;
+use super::{IdentityChange, NewMessage, StoreError, StoreWriter, Stored};
 use tokio::sync::mpsc;
 
 /// Most messages in one transaction.
@@ -26,10 +25,14 @@ pub enum Job<T> {
     /// Create a room if it does not exist. Nobody waits for this: a failure
     /// is logged, and storing the room's first message creates it anyway.
     CreateRoom(String),
+    /// *1.1*: save or forget an identity. Nobody waits for this either: the
+    /// hub's memory is the truth while it runs, the store its copy for the
+    /// next start. A batch's identity changes commit before its messages.
+    Identity(IdentityChange),
 }
 
 /// The result of one message job.
-pub type Done<T> = (T, Result<ChatMessage, StoreError>);
+pub type Done<T> = (T, Result<Stored, StoreError>);
 
 /// Starts the commit thread. A batch holds at most [`MAX_BATCH`] messages
 /// and about `max_bytes` of them as frames (the first message always fits):
@@ -54,6 +57,7 @@ where
         .spawn(move || {
             let mut tags = Vec::new();
             let mut messages = Vec::new();
+            let mut identities = Vec::new();
             while let Some(first) = jobs.blocking_recv() {
                 let mut next = Some(first);
                 let mut bytes = 0;
@@ -70,10 +74,17 @@ where
                                 tracing::error!(room, error = %e, "room not stored");
                             }
                         }
+                        Job::Identity(change) => identities.push(change),
                     }
                     if messages.len() < MAX_BATCH && bytes < max_bytes {
                         next = jobs.try_recv().ok();
                     }
+                }
+                if !identities.is_empty() {
+                    if let Err(e) = writer.save_identities(&identities) {
+                        tracing::error!(error = %e, changes = identities.len(), "identities not stored");
+                    }
+                    identities.clear();
                 }
                 if messages.is_empty() {
                     continue;
@@ -87,5 +98,10 @@ where
 
 /// About how many bytes `message` takes as a `message` frame.
 fn frame_bytes(message: &NewMessage) -> usize {
-    message.text.len() + message.html.len() + message.user.len() + message.room.len() + 100
+    message.text.len()
+        + message.html.len()
+        + message.user.len()
+        + message.room.len()
+        + message.nonce.as_ref().map_or(0, String::len)
+        + 100
 }

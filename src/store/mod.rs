@@ -54,6 +54,48 @@ pub struct NewMessage {
     pub html: String,
     /// Server time in ms since the Unix epoch ([`now_ms`]).
     pub ts: u64,
+    /// *1.1*: the author's identity id (`user.id`); `None` for none.
+    pub author: Option<String>,
+    /// *1.1*: the sender's nonce (at most 128 characters), stored with the
+    /// message; with `author`, it makes a resend within [`NONCE_WINDOW_MS`]
+    /// a repeat instead of a new message.
+    pub nonce: Option<String>,
+}
+
+/// *1.1*: how long a (author, room, nonce) stays taken: a `send` that
+/// repeats it within this many ms gets the original message back.
+pub const NONCE_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// What storing a [`NewMessage`] gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The message as stored (with its id); for a repeat, the original.
+    pub message: ChatMessage,
+    /// True when the author had already posted this nonce in this room
+    /// within [`NONCE_WINDOW_MS`]: nothing new was stored.
+    pub repeat: bool,
+}
+
+/// *1.1*: an identity as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRow {
+    /// Public id (`user.id`).
+    pub id: String,
+    /// SHA-256 of its token; the token itself is never stored.
+    pub token_hash: [u8; 32],
+    /// Display name (NFC).
+    pub name: String,
+    /// Last use, ms since the Unix epoch: the name lease runs from here.
+    pub seen_ms: u64,
+}
+
+/// *1.1*: a change to the stored identities, applied by the commit thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityChange {
+    /// Insert or replace the identity with this id.
+    Save(IdentityRow),
+    /// Remove the identity with this id (its lease ran out).
+    Forget(String),
 }
 
 /// A replay for `join` with `after`.
@@ -99,6 +141,9 @@ pub trait StoreReader: Send + 'static {
     /// Every room with the id of its newest message (0 when empty), by name.
     fn rooms(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
+    /// *1.1*: every stored identity.
+    fn identities(&self) -> Result<Vec<IdentityRow>, StoreError>;
+
     /// Messages of `room` with `from <= id <= to`, oldest first, `html`
     /// rendered; empty when `from > to`.
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError>;
@@ -136,8 +181,13 @@ pub trait StoreWriter: Send + 'static {
     /// Stores a batch in one transaction and returns one result per message
     /// (in order), creating rooms as needed. A message whose insert fails is
     /// left out and the others go on; when the commit itself fails, every
-    /// message fails and no id is used up.
-    fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<ChatMessage, StoreError>>;
+    /// message fails and no id is used up. A message whose author already
+    /// posted its nonce in its room within [`NONCE_WINDOW_MS`] (of its `ts`)
+    /// is not stored again: its result is the original, marked `repeat`.
+    fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<Stored, StoreError>>;
+
+    /// *1.1*: applies identity changes in one transaction, in order.
+    fn save_identities(&mut self, changes: &[IdentityChange]) -> Result<(), StoreError>;
 }
 
 /// Server time in ms since the Unix epoch: every stored timestamp.

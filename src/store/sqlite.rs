@@ -6,7 +6,10 @@
 //! for the hub and a [`SqliteWriter`] for the group-commit thread, each with
 //! its own connection.
 
-use super::{now_ms, NewMessage, StoreError, StoreOptions, StoreReader, StoreWriter, SyncMode};
+use super::{
+    now_ms, IdentityChange, IdentityRow, NewMessage, Stored, StoreError, StoreOptions,
+    StoreReader, StoreWriter, SyncMode, NONCE_WINDOW_MS,
+};
 use crate::protocol::ChatMessage;
 use crate::render::render_html;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -17,7 +20,10 @@ use std::path::Path;
 pub const DB_FILE: &str = "chat.sqlite3";
 
 /// Schema migrations, in order; `PRAGMA user_version` records how many ran.
-pub const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_identities_nonces.sql"),
+];
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -112,12 +118,28 @@ impl StoreReader for SqliteReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, token_hash, name, seen_ms FROM identities")?;
+        let rows = stmt.query_map([], |r| {
+            let hash: Vec<u8> = r.get(1)?;
+            Ok(IdentityRow {
+                id: r.get(0)?,
+                token_hash: hash.try_into().unwrap_or([0; 32]),
+                name: r.get(2)?,
+                seen_ms: as_u64(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {
         if from > to {
             return Ok(Vec::new());
         }
         let mut stmt = self.conn.prepare_cached(
-            "SELECT m.id, m.user, m.text, m.ts FROM messages m
+            "SELECT m.id, m.user, m.text, m.ts, m.nonce FROM messages m
              WHERE m.room_id = (SELECT id FROM rooms WHERE name = ?1) AND m.id BETWEEN ?2 AND ?3
              ORDER BY m.id",
         )?;
@@ -130,15 +152,20 @@ impl StoreReader for SqliteReader {
                 html: render_html(&text),
                 text,
                 ts: as_u64(r.get(3)?),
-                nonce: None,
+                nonce: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
-const INSERT_MESSAGE: &str =
-    "INSERT INTO messages (room_id, id, user, text, ts) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (room_id, id, user, text, ts, author, nonce)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// The newest message of `author` with `nonce` in a room since a time.
+const FIND_REPEAT: &str = "SELECT id, user, text, ts FROM messages
+     WHERE room_id = ?1 AND author = ?2 AND nonce = ?3 AND ts >= ?4
+     ORDER BY id DESC LIMIT 1";
 
 /// Write side: owns per-room id counters; lives on the group-commit thread.
 pub struct SqliteWriter {
@@ -154,7 +181,7 @@ impl StoreWriter for SqliteWriter {
     }
 
     /// No counter moves unless the commit succeeds, so no id is skipped.
-    fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<ChatMessage, StoreError>> {
+    fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<Stored, StoreError>> {
         // Fast path: the whole batch in one go. Only if an insert fails is it
         // redone with a savepoint per message, to keep the others.
         let outcome = match self.try_append(batch, false) {
@@ -169,6 +196,60 @@ impl StoreWriter for SqliteWriter {
             }
         }
     }
+
+    fn save_identities(&mut self, changes: &[IdentityChange]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for change in changes {
+            match change {
+                IdentityChange::Save(row) => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO identities (id, token_hash, name, seen_ms)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        row.id,
+                        &row.token_hash[..],
+                        row.name,
+                        row.seen_ms as i64
+                    ])?;
+                }
+                IdentityChange::Forget(id) => {
+                    tx.prepare_cached("DELETE FROM identities WHERE id = ?1")?
+                        .execute([id])?;
+                }
+            }
+        }
+        Ok(tx.commit()?)
+    }
+}
+
+/// The message `msg` repeats, if its author posted its nonce in the room
+/// within [`NONCE_WINDOW_MS`] of its time.
+fn find_repeat(
+    tx: &Connection,
+    room_id: i64,
+    msg: &NewMessage,
+) -> rusqlite::Result<Option<ChatMessage>> {
+    let (Some(author), Some(nonce)) = (&msg.author, &msg.nonce) else {
+        return Ok(None);
+    };
+    let since = msg.ts.saturating_sub(NONCE_WINDOW_MS) as i64;
+    tx.prepare_cached(FIND_REPEAT)?
+        .query_row(params![room_id, author, nonce, since], |r| {
+            let text: String = r.get(2)?;
+            Ok(ChatMessage {
+                room: msg.room.clone(),
+                id: as_u64(r.get(0)?),
+                user: r.get(1)?,
+                html: render_html(&text),
+                text,
+                ts: as_u64(r.get(3)?),
+                nonce: Some(nonce.clone()),
+            })
+        })
+        .optional()
 }
 
 impl SqliteWriter {
@@ -178,7 +259,7 @@ impl SqliteWriter {
         &mut self,
         batch: &[NewMessage],
         isolate: bool,
-    ) -> Result<Vec<Result<ChatMessage, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Stored, StoreError>>, StoreError> {
         let mut staged: HashMap<&str, (i64, u64)> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
         // IMMEDIATE: the write lock is taken at BEGIN, where SQLite waits for
@@ -194,6 +275,13 @@ impl SqliteWriter {
                 Some(&known) => known,
                 None => load_room(&tx, room)?,
             };
+            if let Some(message) = find_repeat(&tx, room_id, msg)? {
+                results.push(Ok(Stored {
+                    message,
+                    repeat: true,
+                }));
+                continue;
+            }
             let id = last + 1;
             if isolate {
                 tx.execute_batch("SAVEPOINT one")?;
@@ -204,7 +292,9 @@ impl SqliteWriter {
                     id as i64,
                     msg.user,
                     msg.text,
-                    msg.ts as i64
+                    msg.ts as i64,
+                    msg.author,
+                    msg.nonce
                 ])
             });
             match inserted {
@@ -214,14 +304,17 @@ impl SqliteWriter {
                         tx.execute_batch("RELEASE one")?;
                     }
                     staged.insert(room, (room_id, id));
-                    results.push(Ok(ChatMessage {
-                        room: msg.room.clone(),
-                        id,
-                        user: msg.user.clone(),
-                        text: msg.text.clone(),
-                        html: msg.html.clone(),
-                        ts: msg.ts,
-                        nonce: None,
+                    results.push(Ok(Stored {
+                        message: ChatMessage {
+                            room: msg.room.clone(),
+                            id,
+                            user: msg.user.clone(),
+                            text: msg.text.clone(),
+                            html: msg.html.clone(),
+                            ts: msg.ts,
+                            nonce: msg.nonce.clone(),
+                        },
+                        repeat: false,
                     }));
                 }
                 Err(e) => {
@@ -285,6 +378,8 @@ mod tests {
             text: text.into(),
             html: render_html(text),
             ts: 7,
+            author: None,
+            nonce: None,
         }
     }
 
@@ -313,7 +408,7 @@ mod tests {
         let ids: Vec<(String, u64)> = w
             .append(&batch)
             .into_iter()
-            .map(|m| m.map(|m| (m.room, m.id)).unwrap())
+            .map(|m| m.map(|s| (s.message.room, s.message.id)).unwrap())
             .collect();
         assert_eq!(
             ids,
@@ -354,9 +449,63 @@ mod tests {
             msg("general", "boom"),
             msg("general", "two"),
         ]);
-        assert_eq!(results[0].as_ref().unwrap().id, 1);
+        assert_eq!(results[0].as_ref().unwrap().message.id, 1);
         assert!(results[1].is_err());
-        assert_eq!(results[2].as_ref().unwrap().id, 2);
+        assert_eq!(results[2].as_ref().unwrap().message.id, 2);
         assert_eq!(r.rooms().unwrap(), [("general".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn a_nonce_repeats_for_its_author_and_room_for_exactly_ten_minutes() {
+        let (_dir, r, mut w) = temp_store();
+        let t0 = 1_000_000_000;
+        let by = |author: &str, room: &str, ts: u64, text: &str| NewMessage {
+            author: Some(author.into()),
+            nonce: Some("n".into()),
+            ts,
+            ..msg(room, text)
+        };
+        let first = w.append(&[by("ada", "general", t0, "first")]);
+        assert_eq!(first[0].as_ref().unwrap().message.id, 1);
+        let results = w.append(&[
+            by("ada", "general", t0 + NONCE_WINDOW_MS, "again"),
+            by("bob", "general", t0 + 1, "bob's own"),
+            by("ada", "other", t0 + 1, "another room"),
+        ]);
+        let got: Vec<(u64, bool, String)> = results
+            .into_iter()
+            .map(|x| x.unwrap())
+            .map(|s| (s.message.id, s.repeat, s.message.text))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, true, "first".into()),
+                (2, false, "bob's own".into()),
+                (1, false, "another room".into())
+            ]
+        );
+        let later = w.append(&[by("ada", "general", t0 + NONCE_WINDOW_MS + 1, "later")]);
+        let later = later[0].as_ref().unwrap();
+        assert_eq!((later.message.id, later.repeat), (3, false));
+        // Every copy read back carries the nonce.
+        let stored = r.before("general", None, 10, 3).unwrap();
+        assert!(stored.iter().all(|m| m.nonce.as_deref() == Some("n")));
+    }
+
+    #[test]
+    fn identities_are_saved_replaced_and_forgotten() {
+        let (_dir, r, mut w) = temp_store();
+        let row = |name: &str| IdentityRow {
+            id: "id1".into(),
+            token_hash: [7; 32],
+            name: name.into(),
+            seen_ms: 5,
+        };
+        w.save_identities(&[IdentityChange::Save(row("Ada"))]).unwrap();
+        w.save_identities(&[IdentityChange::Save(row("Grace"))]).unwrap();
+        assert_eq!(r.identities().unwrap(), [row("Grace")]);
+        w.save_identities(&[IdentityChange::Forget("id1".into())]).unwrap();
+        assert_eq!(r.identities().unwrap(), []);
     }
 }

@@ -101,6 +101,7 @@ pub fn Composer(data: PageData) -> impl IntoView {
     view! {
         <form class="composer" method="post" action="/" on:submit=on_submit>
             <input type="hidden" name="room" value=move || chat.current.get()/>
+            <input type="hidden" name="nonce" value=data.nonce.clone()/>
             <Show when=need_name>
                 <div class="name-field">
                     <label for="name">"Your name"</label>

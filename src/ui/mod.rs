@@ -56,6 +56,9 @@ pub struct PageData {
     pub error: Option<FormError>,
     /// True when the history could not be read (the store failed).
     pub unavailable: bool,
+    /// *1.1*: the plain form's nonce: posting the same form twice posts once.
+    #[serde(default)]
+    pub nonce: String,
 }
 
 /// A refused form post, shown next to the form.

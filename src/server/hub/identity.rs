@@ -1,144 +1,196 @@
-//! Identities: `hello`, the tokens that reclaim a name, and live names.
+//! Who is speaking: `hello`, the identity a form post speaks as, and how
+//! new identities are limited.
 //!
-//! A name is held while a connection holds it (compared case-insensitively).
-//! A `hello` with a known token takes its identity over, closing the older
-//! connection with [`CLOSE_REPLACED`]. Offline identities are remembered up
-//! to `max_identities`; past it the least recently seen go first.
+//! *1.1*: an identity owns its name while it is connected or was used
+//! within the name lease ([`registry`](super::registry)). A connection
+//! proves an identity with the `token` of an earlier `welcome`, or, from a
+//! browser, with the identity cookie its upgrade request carried (see
+//! [`crate::server::cookies`]); a new identity made for a connection with
+//! a cookie takes the cookie's value as its token, so the browser proves it
+//! from then on without page scripts ever seeing it: its `welcome` carries
+//! an empty `token`. A `hello` with a proven identity reclaims it, closing
+//! an older connection that holds it with [`CLOSE_REPLACED`].
 
+use super::bucket::Bucket;
+use super::names::{self, Name};
+use crate::server::cookies::new_token;
 use super::{ConnId, Hub, Session};
-use crate::protocol::{validate_name, ProtocolError, ServerFrame, UserInfo, CLOSE_REPLACED};
+use crate::protocol::{ProtocolError, ServerFrame, UserInfo, CLOSE_REPLACED};
+use crate::store::now_ms;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-/// A remembered identity.
-#[derive(Debug)]
-pub(super) struct Identity {
-    /// Public id.
-    id: String,
-    /// Last display name.
-    name: Arc<str>,
-    /// The connection holding it now.
-    conn: Option<ConnId>,
-    /// Last time a connection took it (for evicting old offline identities).
-    seen: Instant,
+/// Where a request comes from: the client address and the identity cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Client {
+    /// The peer's address (IPv6 counted by /64 for limits).
+    pub(crate) addr: IpAddr,
+    /// The identity cookie's token, when the request carried a well-formed one.
+    pub(crate) cookie: Option<String>,
+    /// A token the answer to this request sets as the cookie (it carried
+    /// none): a new identity takes it, and still tells the client, which
+    /// may not keep cookies.
+    pub(crate) minted: Option<String>,
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS random source works");
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+/// The key a client address is limited by: IPv4 as is, IPv6 by its /64
+/// (one subscriber usually holds a whole /64).
+pub(super) fn addr_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// Who a request speaks as, once its name is checked.
+pub(super) struct Speaker {
+    /// The identity's id.
+    pub(super) id: Arc<str>,
+    /// The token to give the client: `None` when the cookie already holds it.
+    pub(super) token: Option<String>,
 }
 
 impl Hub {
     pub(super) fn on_hello(
         &mut self,
         conn: ConnId,
-        name: &str,
+        raw_name: &str,
         token: Option<&str>,
     ) -> Result<(), ProtocolError> {
-        if self.session(conn)?.token.is_some() {
+        if self.session(conn)?.identity.is_some() {
             return Err(ProtocolError::bad_request(
                 "this connection already said hello; reconnect to change name",
             ));
         }
-        let name = validate_name(name)?;
-        let key = name.to_lowercase();
-        let known: Option<Arc<str>> = token
-            .and_then(|t| self.identities.get_key_value(t))
-            .map(|(k, _)| k.clone());
-        if let Some(&holder) = self.live_names.get(&key) {
-            let holder_token = self.sessions.get(&holder).and_then(|s| s.token.clone());
-            if known.is_none() || holder_token != known {
-                return Err(ProtocolError::name_taken(name));
+        let name = names::check(raw_name)?;
+        let client = self.session(conn)?.client.clone();
+        let token = token.filter(|t| !t.is_empty());
+        let speaker = self.speaker(&name, token, &client)?;
+        let now = now_ms();
+        let old = self.registry.get(&speaker.id).and_then(|i| i.conn);
+        if let Some(old) = old.filter(|&old| old != conn) {
+            if let Some(s) = self.sessions.get(&old) {
+                s.outbox
+                    .close(CLOSE_REPLACED, "replaced by a newer connection");
             }
+            self.remove_session(old);
         }
-        let token = match known {
-            Some(token) => {
-                let old = self.identities[&token].conn;
-                if let Some(old) = old.filter(|&old| old != conn) {
-                    if let Some(s) = self.sessions.get(&old) {
-                        s.outbox
-                            .close(CLOSE_REPLACED, "replaced by a newer connection");
-                    }
-                    self.remove_session(old);
-                }
-                token
-            }
-            None => {
-                self.evict_identities();
-                let token: Arc<str> = Arc::from(random_hex(16));
-                self.identities.insert(
-                    token.clone(),
-                    Identity {
-                        id: random_hex(8),
-                        name: Arc::from(name),
-                        conn: None,
-                        seen: Instant::now(),
-                    },
-                );
-                token
-            }
-        };
-        let name: Arc<str> = Arc::from(name);
-        let identity = self.identities.get_mut(&token).expect("identity exists");
-        identity.name = name.clone();
-        identity.conn = Some(conn);
-        identity.seen = Instant::now();
+        self.registry.take(&speaker.id, conn, now);
+        let name: Arc<str> = Arc::from(name.display);
         let user = UserInfo {
-            id: identity.id.clone(),
+            id: speaker.id.to_string(),
             name: name.to_string(),
         };
-        self.live_names.insert(key, conn);
         let session = self.sessions.get_mut(&conn).expect("checked above");
-        session.token = Some(token.clone());
+        session.identity = Some(speaker.id);
         session.name = name;
         let mut rooms: Vec<String> = self.rooms.keys().map(|r| r.to_string()).collect();
         rooms.sort();
         session.outbox.send(&ServerFrame::Welcome {
             user,
-            token: token.to_string(),
+            token: speaker.token.unwrap_or_default(),
             rooms,
         });
         Ok(())
     }
 
-    /// Forgets the least recently seen offline identities beyond the cap.
-    fn evict_identities(&mut self) {
-        let cap = self.config.max_identities;
-        if self.identities.len() < cap {
-            return;
-        }
-        let mut offline: Vec<(Instant, Arc<str>)> = self
-            .identities
-            .iter()
-            .filter(|(_, i)| i.conn.is_none())
-            .map(|(t, i)| (i.seen, t.clone()))
-            .collect();
-        offline.sort();
-        let excess = self.identities.len() + 1 - cap * 9 / 10;
-        for (_, token) in offline.into_iter().take(excess) {
-            self.identities.remove(&token);
-        }
-    }
-
-    /// True when a live connection holds `name` (compared case-insensitively).
-    pub(super) fn name_is_live(&self, name: &str) -> bool {
-        self.live_names.contains_key(&name.to_lowercase())
-    }
-
-    /// Frees the name and identity `session` held on `conn` (it is gone).
-    pub(super) fn release_identity(&mut self, conn: ConnId, session: &Session) {
-        let Some(token) = &session.token else {
-            return;
-        };
-        if let Some(identity) = self.identities.get_mut(token) {
-            if identity.conn == Some(conn) {
-                identity.conn = None;
+    /// The identity that speaks as `name`: the one `token` (else the
+    /// cookie) proves, renamed to `name` if need be, or a new one. Refused
+    /// with `name_taken` when another identity owns the name.
+    pub(super) fn speaker(
+        &mut self,
+        name: &Name,
+        token: Option<&str>,
+        client: &Client,
+    ) -> Result<Speaker, ProtocolError> {
+        let now = now_ms();
+        let by_token = token.and_then(|t| self.registry.by_token(t));
+        let (proven, shown) = match by_token {
+            Some(identity) => (Some(identity.id.clone()), token.map(str::to_owned)),
+            None => {
+                let by_cookie = client.cookie.as_deref().and_then(|c| self.registry.by_token(c));
+                (by_cookie.map(|i| i.id.clone()), None)
             }
+        };
+        let owner = self.registry.owner(name, now).map(|i| i.id.clone());
+        if owner.is_some() && owner != proven {
+            return Err(ProtocolError::name_taken(&name.display));
         }
-        let key = session.name.to_lowercase();
-        if self.live_names.get(&key) == Some(&conn) {
-            self.live_names.remove(&key);
+        if let Some(id) = proven {
+            let identity = self.registry.get(&id).expect("just found");
+            if *identity.name != *name.display {
+                self.registry.rename(&id, name.clone(), now);
+            }
+            return Ok(Speaker { id, token: shown });
+        }
+        self.may_create_identity(client.addr, now)?;
+        let (token, shown) = match &client.cookie {
+            Some(cookie) => (cookie.clone(), None),
+            None => {
+                let token = client.minted.clone().unwrap_or_else(new_token);
+                (token.clone(), Some(token))
+            }
+        };
+        let id = self.registry.create(&token, name.clone(), now);
+        Ok(Speaker { id, token: shown })
+    }
+
+    /// Takes one new identity from `addr`'s allowance, and makes room under
+    /// the cap by forgetting identities past their lease (only those).
+    fn may_create_identity(&mut self, addr: IpAddr, now: u64) -> Result<(), ProtocolError> {
+        let (rate, burst) = (
+            self.config.identity_rate_per_min / 60.0,
+            self.config.identity_burst,
+        );
+        if self.registry.len() >= self.config.max_identities && self.registry.sweep(now) == 0 {
+            tracing::warn!(
+                identities = self.registry.len(),
+                "identity cap reached; no identity is past its lease"
+            );
+            return Err(ProtocolError::unavailable(
+                "the server cannot take new names now; try again later",
+            ));
+        }
+        let bucket = limit_bucket(&mut self.new_identities, addr_key(addr), rate, burst);
+        if !bucket.take(rate, burst) {
+            return Err(ProtocolError::rate_limited_new_names(
+                self.config.identity_rate_per_min,
+                burst,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Frees the identity `session` held on `conn` (it is gone): offline
+    /// now, it keeps its name for the lease.
+    pub(super) fn release_identity(&mut self, conn: ConnId, session: &Session) {
+        if let Some(id) = &session.identity {
+            self.registry.release(id, conn, now_ms());
         }
     }
 }
+
+/// The bucket of `key` in `buckets`, made full if new. When the map is at
+/// its bound, buckets that have refilled are dropped first (they lose nothing).
+pub(super) fn limit_bucket<'a, K: std::hash::Hash + Eq>(
+    buckets: &'a mut std::collections::HashMap<K, Bucket>,
+    key: K,
+    rate: f64,
+    burst: f64,
+) -> &'a mut Bucket {
+    if buckets.len() >= MAX_BUCKETS {
+        let now = std::time::Instant::now();
+        buckets.retain(|_, b| !b.is_full(now, rate, burst));
+    }
+    buckets.entry(key).or_insert_with(|| Bucket::full(burst))
+}
+
+/// Most rate-limit buckets kept per kind before full ones are dropped.
+const MAX_BUCKETS: usize = 100_000;

@@ -17,7 +17,9 @@
 //! tasks); `block_in_place` cost 20 % of persisted throughput at 100
 //! members; awaiting `spawn_blocking` matched the old figures.
 //!
-//! - [`identity`]: `hello`, tokens and names.
+//! - [`identity`]: `hello`, tokens, cookies, and who a form post speaks as.
+//! - [`registry`]: the identities and the names they own (*1.1*).
+//! - [`names`]: name checks and look-alike keys (*1.1*).
 //! - [`rooms`]: join, leave, history, snapshot, broadcast.
 //! - [`members`]: member order and paging, presence or `member_count` (1.1).
 //! - [`post`]: `send`, the page's form post, the store hand-off and its result.
@@ -32,26 +34,31 @@
 mod bucket;
 mod identity;
 mod members;
+mod names;
 mod post;
+mod registry;
 mod rooms;
 #[cfg(test)]
 mod tests;
 
 use super::config::Config;
 use super::outbox::{ConnGauge, ConnId, Outbox};
-use crate::protocol::{ChatMessage, ClientFrame, ProtocolError, ServerFrame, CLOSE_GOING_AWAY};
+use crate::protocol::{ClientFrame, ProtocolError, ServerFrame, CLOSE_GOING_AWAY};
 use crate::store::group_commit::{self, Job};
-use crate::store::{StoreError, StoreReader, StoreWriter};
+use crate::store::{IdentityChange, StoreError, StoreReader, StoreWriter};
 use bucket::Bucket;
-use identity::Identity;
 use post::Tag;
+use registry::Registry;
 use rooms::Room;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use identity::Client;
+pub(crate) use post::{FormPost, Posted};
 pub(crate) use rooms::Snapshot;
 
 /// Where the answer to a request goes.
@@ -60,8 +67,8 @@ type Reply<T> = oneshot::Sender<Result<T, ProtocolError>>;
 /// What the [`HubHandle`] asks of the hub task.
 #[derive(Debug)]
 enum Command {
-    /// A new connection and its outbound side.
-    Connect(ConnId, Outbox),
+    /// A new connection, its outbound side, and where it comes from.
+    Connect(ConnId, Outbox, Client),
     /// A parsed frame from a connection.
     Frame(ConnId, ClientFrame),
     /// The connection is gone.
@@ -78,14 +85,10 @@ enum Command {
     /// A message from the page's plain form (browsers without JavaScript):
     /// validated like `hello` + `send`, stored, broadcast, then answered.
     Post {
-        /// The display name given in the form.
-        name: String,
-        /// Room name.
-        room: String,
-        /// The text as typed.
-        text: String,
+        /// The form's fields and who sent it.
+        post: FormPost,
         /// Gets the stored message, or why it was refused.
-        reply: Reply<ChatMessage>,
+        reply: Reply<Posted>,
     },
     /// Once a second: send the `member_count` frames that are due.
     Tick,
@@ -107,9 +110,9 @@ pub(crate) struct HubHandle {
 
 impl HubHandle {
     /// Registers a new connection; false when the hub is gone.
-    pub(crate) async fn connect(&self, conn: ConnId, outbox: Outbox) -> bool {
+    pub(crate) async fn connect(&self, conn: ConnId, outbox: Outbox, client: Client) -> bool {
         self.commands
-            .send(Command::Connect(conn, outbox))
+            .send(Command::Connect(conn, outbox, client))
             .await
             .is_ok()
     }
@@ -136,21 +139,10 @@ impl HubHandle {
     }
 
     /// Posts a message for someone without a WebSocket (the plain form): the
-    /// same validation, store and broadcast as `send`. Resolves once stored.
-    pub(crate) async fn post(
-        &self,
-        name: &str,
-        room: &str,
-        text: &str,
-    ) -> Result<ChatMessage, ProtocolError> {
-        let (name, room, text) = (name.to_owned(), room.to_owned(), text.to_owned());
-        self.request(|reply| Command::Post {
-            name,
-            room,
-            text,
-            reply,
-        })
-        .await
+    /// same validation, store and broadcast as `hello` + `send`. Resolves
+    /// once stored.
+    pub(crate) async fn post(&self, post: FormPost) -> Result<Posted, ProtocolError> {
+        self.request(|reply| Command::Post { post, reply }).await
     }
 
     /// Sends a command carrying a reply channel and waits for the answer;
@@ -191,6 +183,8 @@ const COMMIT_QUEUE: usize = 65_536;
 const COMMAND_QUEUE: usize = 8192;
 /// How often `member_count` frames may go out (protocol 1.1: once a second).
 const TICK: Duration = Duration::from_secs(1);
+/// Identities past their lease are forgotten every this many ticks.
+const SWEEP_EVERY_TICKS: u64 = 60;
 
 /// Starts the hub task and the store's group-commit thread.
 pub(crate) fn spawn(
@@ -240,8 +234,10 @@ pub(crate) fn spawn(
 struct Session {
     /// Its outbound side.
     outbox: Outbox,
-    /// Its identity, once `hello` succeeded: the token.
-    token: Option<Arc<str>>,
+    /// Where it comes from (address, identity cookie).
+    client: Client,
+    /// Its identity's id, once `hello` succeeded.
+    identity: Option<Arc<str>>,
     /// Its display name, once `hello` succeeded.
     name: Arc<str>,
     /// Rooms joined.
@@ -265,12 +261,18 @@ struct Hub {
     sessions: HashMap<ConnId, Session>,
     /// Known rooms with their live members.
     rooms: HashMap<Arc<str>, Room>,
-    /// Identities by token.
-    identities: HashMap<Arc<str>, Identity>,
-    /// Names held by live connections, lower-cased, to their connection.
-    live_names: HashMap<String, ConnId>,
-    /// `send` rate limits of form posters, by lower-cased name.
-    form_buckets: HashMap<String, Bucket>,
+    /// Identities and the names they own.
+    registry: Registry,
+    /// Identity changes the commit thread has not taken yet (its queue was full).
+    unsaved: VecDeque<IdentityChange>,
+    /// New identities per client address.
+    new_identities: HashMap<IpAddr, Bucket>,
+    /// Form posts per identity.
+    form_by_identity: HashMap<Arc<str>, Bucket>,
+    /// Form posts per client address.
+    form_by_addr: HashMap<IpAddr, Bucket>,
+    /// Ticks so far (for the identity sweep).
+    ticks: u64,
     /// Rooms whose membership changed since the last tick while counted.
     counts_due: HashSet<Arc<str>>,
     /// Set by [`Command::Shutdown`].
@@ -284,23 +286,55 @@ impl Hub {
         writer: mpsc::Sender<Job<Tag>>,
     ) -> Result<Self, StoreError> {
         let rooms = rooms::load(reader.as_ref())?;
+        let lease_ms = config.name_lease.as_millis().min(u64::MAX as u128) as u64;
+        let registry = Registry::load(reader.identities()?, lease_ms);
         Ok(Hub {
             config,
             reader: Arc::new(Mutex::new(reader)),
             writer: Some(writer),
             sessions: HashMap::new(),
             rooms,
-            identities: HashMap::new(),
-            live_names: HashMap::new(),
-            form_buckets: HashMap::new(),
+            registry,
+            unsaved: VecDeque::new(),
+            new_identities: HashMap::new(),
+            form_by_identity: HashMap::new(),
+            form_by_addr: HashMap::new(),
+            ticks: 0,
             counts_due: HashSet::new(),
             shutting_down: false,
         })
     }
 
     async fn handle(&mut self, command: Command) {
+        self.apply(command).await;
+        self.save_identities();
+    }
+
+    /// Hands the registry's changes to the commit thread, in order, while
+    /// its queue is less than half full (messages keep the rest); what waits
+    /// goes with a later command or tick.
+    fn save_identities(&mut self) {
+        self.unsaved.extend(self.registry.take_changes());
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        while writer.capacity() > writer.max_capacity() / 2 {
+            let Some(change) = self.unsaved.pop_front() else {
+                return;
+            };
+            if let Err(e) = writer.try_send(Job::Identity(change)) {
+                let Job::Identity(change) = e.into_inner() else {
+                    unreachable!("sent an identity job")
+                };
+                self.unsaved.push_front(change);
+                return;
+            }
+        }
+    }
+
+    async fn apply(&mut self, command: Command) {
         match command {
-            Command::Connect(conn, outbox) => self.on_connect(conn, outbox),
+            Command::Connect(conn, outbox, client) => self.on_connect(conn, outbox, client),
             Command::Frame(conn, frame) => {
                 let nonce = frame.nonce().map(str::to_owned);
                 if let Err(e) = self.on_frame(conn, frame).await {
@@ -315,15 +349,17 @@ impl Hub {
             Command::Snapshot { room, reply } => {
                 let _ = reply.send(self.on_snapshot(&room).await);
             }
-            Command::Post {
-                name,
-                room,
-                text,
-                reply,
-            } => self.on_post(&name, &room, &text, reply),
-            Command::Tick => self.on_tick(),
+            Command::Post { post, reply } => self.on_post(post, reply),
+            Command::Tick => {
+                self.ticks += 1;
+                if self.ticks % SWEEP_EVERY_TICKS == 0 {
+                    self.registry.sweep(crate::store::now_ms());
+                }
+                self.on_tick()
+            }
             Command::Shutdown => {
                 self.shutting_down = true;
+                self.save_identities();
                 self.writer = None;
                 for s in self.sessions.values() {
                     s.outbox.close(CLOSE_GOING_AWAY, "server shutting down");
@@ -332,7 +368,7 @@ impl Hub {
         }
     }
 
-    fn on_connect(&mut self, conn: ConnId, outbox: Outbox) {
+    fn on_connect(&mut self, conn: ConnId, outbox: Outbox, client: Client) {
         if self.shutting_down {
             outbox.close(CLOSE_GOING_AWAY, "server shutting down");
             return;
@@ -342,7 +378,8 @@ impl Hub {
             conn,
             Session {
                 outbox,
-                token: None,
+                client,
+                identity: None,
                 name: Arc::from(""),
                 rooms: HashSet::new(),
                 sends: Bucket::full(burst),
@@ -360,7 +397,7 @@ impl Hub {
 
     async fn on_frame(&mut self, conn: ConnId, frame: ClientFrame) -> Result<(), ProtocolError> {
         let session = self.session(conn)?;
-        let ready = session.token.is_some();
+        let ready = session.identity.is_some();
         match frame {
             ClientFrame::Ping => {
                 session.outbox.send(&ServerFrame::Pong);

@@ -7,39 +7,73 @@
 //! message. The commit thread keeps a commit's bytes under a quarter of a
 //! member's outbound bound (see [`crate::store::group_commit::spawn`]).
 
-use super::bucket::Bucket;
+use super::identity::{addr_key, limit_bucket, Client};
+use super::names;
 use super::{unavailable, ConnId, Hub, Reply};
 use crate::protocol::{
-    sanitize_text, validate_name, validate_room, ChatMessage, ProtocolError, ServerFrame,
+    sanitize_text, validate_nonce, validate_room, ChatMessage, ProtocolError, ServerFrame,
 };
 use crate::render::render_html;
 use crate::server::frame::encode_json;
 use crate::store::group_commit::{Done, Job};
-use crate::store::{now_ms, NewMessage};
+use crate::store::{now_ms, NewMessage, Stored};
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::Arc;
+
+/// The page's plain form, as posted.
+#[derive(Debug, Clone)]
+pub(crate) struct FormPost {
+    /// The display name given.
+    pub(crate) name: String,
+    /// Room name.
+    pub(crate) room: String,
+    /// The text as typed.
+    pub(crate) text: String,
+    /// The form's nonce (a reload that posts again posts nothing new).
+    pub(crate) nonce: Option<String>,
+    /// Who posts it.
+    pub(crate) client: Client,
+}
+
+/// A form post, stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Posted {
+    /// The message (the original, when the form was posted twice).
+    pub(crate) message: ChatMessage,
+    /// A new identity's token, for the cookie (`None`: the cookie has it).
+    pub(crate) token: Option<String>,
+}
 
 /// Who waits for a message to be stored.
 #[derive(Debug)]
 pub(super) enum Poster {
     /// A WebSocket connection: errors go to its queue, the message to its rooms.
     Conn(ConnId),
-    /// A form post, answered with the stored message or the error.
-    Form(Reply<ChatMessage>),
+    /// A form post, answered with the stored message or the error, and
+    /// the token to set in its cookie.
+    Form(Reply<Posted>, Option<String>),
 }
 
 /// What travels with a message through the store: its poster and nonce.
 pub(super) type Tag = (Poster, Option<String>);
 
 /// A message ready for the store, stamped now.
-fn new_message(room: String, user: String, text: String) -> NewMessage {
+fn new_message(
+    room: String,
+    user: String,
+    text: String,
+    author: &str,
+    nonce: Option<&str>,
+) -> NewMessage {
     NewMessage {
         html: render_html(&text),
         room,
         user,
         text,
         ts: now_ms(),
+        author: Some(author.to_owned()),
+        nonce: nonce.map(str::to_owned),
     }
 }
 
@@ -57,8 +91,11 @@ impl Hub {
         }
         self.joined_room(conn, &room)?;
         let text = sanitize_text(text)?;
-        let user = self.session(conn)?.name.to_string();
-        let message = new_message(room, user, text);
+        let stored_nonce = validate_nonce(nonce.as_deref())?;
+        let session = self.session(conn)?;
+        let author = session.identity.clone().unwrap_or_default();
+        let user = session.name.to_string();
+        let message = new_message(room, user, text, &author, stored_nonce);
         self.queue(Job::Message {
             tag: (Poster::Conn(conn), nonce),
             message,
@@ -76,57 +113,57 @@ impl Hub {
     }
 
     /// A form post: checked, then queued; answered once stored (or refused).
-    pub(super) fn on_post(
-        &mut self,
-        name: &str,
-        room: &str,
-        text: &str,
-        reply: Reply<ChatMessage>,
-    ) {
-        let message = match self.check_post(name, room, text) {
-            Ok(message) => message,
+    pub(super) fn on_post(&mut self, post: FormPost, reply: Reply<Posted>) {
+        let (message, token) = match self.check_post(&post) {
+            Ok(checked) => checked,
             Err(e) => return drop(reply.send(Err(e))),
         };
         // On a queue refusal the reply is dropped: the poster hears `unavailable`.
         let _ = self.queue(Job::Message {
-            tag: (Poster::Form(reply), None),
+            tag: (Poster::Form(reply, token), None),
             message,
         });
     }
 
-    /// Validates a form post as `hello` + `send` would: the name, that no live
-    /// connection holds it, the room (which must exist), the poster's rate
-    /// limit and the text.
+    /// Validates a form post as `hello` + `send` would: the name (owned by
+    /// the cookie's identity, or free), the room (which must exist), the
+    /// text and nonce, and the rate limits of the poster's address and
+    /// identity. Returns the message and a new identity's token.
     fn check_post(
         &mut self,
-        name: &str,
-        room: &str,
-        text: &str,
-    ) -> Result<NewMessage, ProtocolError> {
-        let name = validate_name(name)?;
-        if self.name_is_live(name) {
-            return Err(ProtocolError::name_taken(name));
+        post: &FormPost,
+    ) -> Result<(NewMessage, Option<String>), ProtocolError> {
+        let name = names::check(&post.name)?;
+        validate_room(&post.room)?;
+        if !self.rooms.contains_key(post.room.as_str()) {
+            return Err(ProtocolError::no_such_room(&post.room));
         }
-        validate_room(room)?;
-        if !self.rooms.contains_key(room) {
-            return Err(ProtocolError::no_such_room(room));
-        }
-        let text = sanitize_text(text)?;
+        let text = sanitize_text(&post.text)?;
+        let nonce = validate_nonce(post.nonce.as_deref())?;
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
-        if self.form_buckets.len() >= self.config.max_identities {
-            // Forget posters whose bucket has refilled: they lose nothing.
-            let now = Instant::now();
-            self.form_buckets
-                .retain(|_, b| !b.is_full(now, rate, burst));
+        let by_cookie = post.client.cookie.as_deref().and_then(|c| self.registry.by_token(c));
+        if let Some(identity) = by_cookie {
+            let renaming = *identity.name != *name.display;
+            if renaming && identity.conn.is_some() {
+                return Err(ProtocolError::bad_request(&format!(
+                    "you are chatting as {:?} in an open tab: change your name there",
+                    identity.name
+                )));
+            }
+            let bucket = limit_bucket(&mut self.form_by_identity, identity.id.clone(), rate, burst);
+            if !bucket.take(rate, burst) {
+                return Err(ProtocolError::rate_limited(rate, burst));
+            }
         }
-        let bucket = self
-            .form_buckets
-            .entry(name.to_lowercase())
-            .or_insert_with(|| Bucket::full(burst));
+        let bucket = limit_bucket(&mut self.form_by_addr, addr_key(post.client.addr), rate, burst);
         if !bucket.take(rate, burst) {
             return Err(ProtocolError::rate_limited(rate, burst));
         }
-        Ok(new_message(room.to_owned(), name.to_owned(), text))
+        let speaker = self.speaker(&name, None, &post.client)?;
+        self.registry.used(&speaker.id, now_ms());
+        let user: Arc<str> = Arc::from(name.display);
+        let message = new_message(post.room.clone(), user.to_string(), text, &speaker.id, nonce);
+        Ok((message, speaker.token))
     }
 
     /// Broadcasts what the store committed; tells the senders of what it could not.
@@ -136,16 +173,30 @@ impl Hub {
         let mut index: HashMap<String, usize> = HashMap::new();
         for ((poster, nonce), result) in done {
             match result {
-                Ok(message) => {
-                    if let Poster::Form(reply) = poster {
-                        let _ = reply.send(Ok(message.clone()));
+                Ok(Stored { message, repeat }) => {
+                    match poster {
+                        Poster::Form(reply, token) => {
+                            let message = message.clone();
+                            let _ = reply.send(Ok(Posted { message, token }));
+                        }
+                        // A resend: the original again, to the sender alone.
+                        Poster::Conn(conn) if repeat => {
+                            if let Some(s) = self.sessions.get(&conn) {
+                                s.outbox.send(&ServerFrame::Message(message));
+                            }
+                            continue;
+                        }
+                        Poster::Conn(_) => {}
+                    }
+                    if repeat {
+                        continue;
                     }
                     if let Some(room) = self.rooms.get_mut(message.room.as_str()) {
                         debug_assert_eq!(message.id, room.last_id + 1);
                         room.last_id = message.id;
                     }
                     let room = message.room.clone();
-                    let frame = ServerFrame::Message(ChatMessage { nonce, ..message });
+                    let frame = ServerFrame::Message(message);
                     let json = encode_json(&frame);
                     let slot = *index.entry(room).or_insert_with_key(|room| {
                         by_room.push((room.clone(), Vec::new()));
@@ -161,7 +212,7 @@ impl Hub {
                                 s.outbox.send(&error.into_frame());
                             }
                         }
-                        Poster::Form(reply) => drop(reply.send(Err(error))),
+                        Poster::Form(reply, _) => drop(reply.send(Err(error))),
                     }
                 }
             }

@@ -1,0 +1,144 @@
+//! The two cookies, and the [`Client`] a request comes from.
+//!
+//! - `chat_id` (*1.1*): the browser's identity token, `HttpOnly` (page
+//!   scripts never see it), `SameSite=Lax`, `Secure` when configured (HTTPS).
+//!   The page and the `/ws` upgrade set a fresh one when a request has none;
+//!   the identity made for that browser (by `hello` or the form) takes it as
+//!   its token, so every later upgrade and form post proves the identity.
+//!   Browsers send cookies with same-origin WebSocket upgrades, and the
+//!   upgrade's origin check keeps other sites from using them.
+//! - `chat_name`: the name the form last posted with, to fill the form in.
+
+use super::config::Config;
+use super::hub::Client;
+use crate::protocol::validate_name;
+use axum::http::{header, HeaderMap, HeaderValue};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// The identity cookie's name.
+pub(crate) const IDENTITY_COOKIE: &str = "chat_id";
+/// The name cookie's name.
+const NAME_COOKIE: &str = "chat_name";
+/// How long the name cookie lasts (s): a year.
+const NAME_COOKIE_SECS: u64 = 365 * 24 * 3600;
+
+/// `bytes` random bytes from the OS, as lower-case hex.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new identity token: 128 random bits.
+pub(crate) fn new_token() -> String {
+    random_hex(16)
+}
+
+/// True for a value [`new_token`] could have made.
+fn well_formed(token: &str) -> bool {
+    token.len() == 32 && token.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The values of cookie `name` in `headers`.
+fn values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(move |pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The identity token the request's cookie carries, if well-formed.
+pub(crate) fn identity(headers: &HeaderMap) -> Option<String> {
+    values(headers, IDENTITY_COOKIE)
+        .find(|v| well_formed(v))
+        .map(str::to_owned)
+}
+
+/// Who sent a request: its peer address (unspecified when the server runs
+/// without connection info, as in tests driving the router directly) and
+/// its identity cookie.
+/// When it carried no identity cookie, a new token is minted for the
+/// answer to set ([`Client::minted`]).
+pub(crate) fn client(headers: &HeaderMap, peer: Option<IpAddr>) -> Client {
+    let cookie = identity(headers);
+    Client {
+        addr: peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        minted: cookie.is_none().then(new_token),
+        cookie,
+    }
+}
+
+/// `Set-Cookie` for the identity token: it lasts as long as the name lease.
+pub(crate) fn set_identity(token: &str, config: &Config) -> HeaderValue {
+    let secure = if config.secure_cookies { "; Secure" } else { "" };
+    let value = format!(
+        "{IDENTITY_COOKIE}={token}; Path=/; Max-Age={}; SameSite=Lax; HttpOnly{secure}",
+        config.name_lease.as_secs()
+    );
+    HeaderValue::from_str(&value).expect("hex and ASCII")
+}
+
+/// The name an earlier form post remembered, if it is still a valid name.
+pub(crate) fn name(headers: &HeaderMap) -> Option<String> {
+    values(headers, NAME_COOKIE).find_map(|value| {
+        let encoded = format!("n={value}");
+        let (_, name) = form_urlencoded::parse(encoded.as_bytes()).next()?;
+        validate_name(&name).ok().map(str::to_owned)
+    })
+}
+
+/// `Set-Cookie` remembering the form's name.
+pub(crate) fn set_name(name: &str, config: &Config) -> HeaderValue {
+    let secure = if config.secure_cookies { "; Secure" } else { "" };
+    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    let value = format!(
+        "{NAME_COOKIE}={encoded}; Path=/; Max-Age={NAME_COOKIE_SECS}; SameSite=Lax; HttpOnly{secure}"
+    );
+    HeaderValue::from_str(&value).expect("URL-encoded ASCII")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_cookie_is_decoded_and_checked() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; chat_name=Zo%C3%AB+K; c=d"),
+        );
+        assert_eq!(name(&headers).as_deref(), Some("Zoë K"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("chat_name=%07"));
+        assert_eq!(name(&headers), None);
+    }
+
+    #[test]
+    fn only_a_well_formed_identity_cookie_counts() {
+        let token = new_token();
+        let mut headers = HeaderMap::new();
+        let cookie = format!("chat_id=nope; chat_id={token}");
+        headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
+        assert_eq!(identity(&headers), Some(token));
+        for bad in ["chat_id=ABCDEF", "chat_id=", "chat_idx=00000000000000000000000000000000"] {
+            headers.insert(header::COOKIE, HeaderValue::from_static(bad));
+            assert_eq!(identity(&headers), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_identity_cookie_is_http_only_lax_and_secure_when_asked() {
+        let config = Config::default();
+        let plain = set_identity("ab", &config);
+        let plain = plain.to_str().unwrap();
+        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Lax"));
+        assert!(plain.contains("Max-Age=2592000") && !plain.contains("Secure"));
+        let secure = Config {
+            secure_cookies: true,
+            ..Config::default()
+        };
+        assert!(set_identity("ab", &secure).to_str().unwrap().ends_with("; Secure"));
+    }
+}

@@ -1,0 +1,303 @@
+//! *1.1*: the identities, and which one owns each name.
+//!
+//! An identity owns its name, online or offline, until it has been unused
+//! for the name lease; then the name is free, and the identity may be
+//! forgotten. Tokens are known only by their SHA-256 (a token is 128 random
+//! bits, so a fast hash is enough). The registry is the truth while the
+//! server runs; every change is also recorded as an [`IdentityChange`] for
+//! the store (the hub hands them to the commit thread), which loads them at
+//! the next start.
+
+use super::names::{self, Name};
+use super::ConnId;
+use crate::server::cookies::random_hex;
+use crate::store::{IdentityChange, IdentityRow};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One identity.
+#[derive(Debug)]
+pub(super) struct Identity {
+    /// Public id (`user.id`).
+    pub(super) id: Arc<str>,
+    /// SHA-256 of its token.
+    token_hash: [u8; 32],
+    /// Its display name.
+    pub(super) name: Arc<str>,
+    /// Its name's keys (see [`names::keys`]).
+    keys: [String; 2],
+    /// The connection holding it now.
+    pub(super) conn: Option<ConnId>,
+    /// Last use (ms since the epoch): when it was last taken or let go.
+    seen_ms: u64,
+}
+
+impl Identity {
+    fn row(&self) -> IdentityRow {
+        IdentityRow {
+            id: self.id.to_string(),
+            token_hash: self.token_hash,
+            name: self.name.to_string(),
+            seen_ms: self.seen_ms,
+        }
+    }
+}
+
+/// Every identity, by id, token hash and name key.
+#[derive(Debug)]
+pub(super) struct Registry {
+    /// Identities by id.
+    by_id: HashMap<Arc<str>, Identity>,
+    /// Ids by token hash.
+    by_token: HashMap<[u8; 32], Arc<str>>,
+    /// Ids by name key; a key may point at an identity whose lease ran out.
+    by_key: HashMap<String, Arc<str>>,
+    /// How long an unused identity keeps its name (ms).
+    lease_ms: u64,
+    /// Changes not yet handed to the store.
+    changes: Vec<IdentityChange>,
+}
+
+/// SHA-256 of a token.
+pub(super) fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl Registry {
+    /// The identities the store kept.
+    pub(super) fn load(rows: Vec<IdentityRow>, lease_ms: u64) -> Registry {
+        let mut registry = Registry {
+            by_id: HashMap::with_capacity(rows.len()),
+            by_token: HashMap::with_capacity(rows.len()),
+            by_key: HashMap::with_capacity(rows.len() * 2),
+            lease_ms,
+            changes: Vec::new(),
+        };
+        for row in rows {
+            let identity = Identity {
+                id: Arc::from(row.id),
+                token_hash: row.token_hash,
+                keys: names::keys(&row.name),
+                name: Arc::from(row.name),
+                conn: None,
+                seen_ms: row.seen_ms,
+            };
+            registry.insert(identity);
+        }
+        registry
+    }
+
+    /// How many identities there are.
+    pub(super) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// The identity with this id.
+    pub(super) fn get(&self, id: &str) -> Option<&Identity> {
+        self.by_id.get(id)
+    }
+
+    /// The identity `token` proves, if any.
+    pub(super) fn by_token(&self, token: &str) -> Option<&Identity> {
+        let id = self.by_token.get(&token_hash(token))?;
+        self.by_id.get(id)
+    }
+
+    /// True while `identity` holds its name: connected, or used within the lease.
+    fn leased(&self, identity: &Identity, now_ms: u64) -> bool {
+        identity.conn.is_some() || now_ms.saturating_sub(identity.seen_ms) < self.lease_ms
+    }
+
+    /// The identity that owns `name` now, if any.
+    pub(super) fn owner(&self, name: &Name, now_ms: u64) -> Option<&Identity> {
+        name.keys
+            .iter()
+            .filter_map(|k| self.by_id.get(self.by_key.get(k)?))
+            .find(|identity| self.leased(identity, now_ms))
+    }
+
+    /// A new identity with `token`, owning `name` (the caller checked that
+    /// it is free); returns its id.
+    pub(super) fn create(&mut self, token: &str, name: Name, now_ms: u64) -> Arc<str> {
+        let id: Arc<str> = Arc::from(random_hex(8));
+        self.free_keys(&name, now_ms);
+        let identity = Identity {
+            id: id.clone(),
+            token_hash: token_hash(token),
+            name: Arc::from(name.display),
+            keys: name.keys,
+            conn: None,
+            seen_ms: now_ms,
+        };
+        self.changes.push(IdentityChange::Save(identity.row()));
+        self.insert(identity);
+        id
+    }
+
+    /// Moves identity `id` to `name` (free, or its own) and frees its old name.
+    pub(super) fn rename(&mut self, id: &str, name: Name, now_ms: u64) {
+        self.free_keys(&name, now_ms);
+        let Some(identity) = self.by_id.get_mut(id) else {
+            return;
+        };
+        for key in &identity.keys {
+            if self.by_key.get(key).is_some_and(|owner| **owner == *id) {
+                self.by_key.remove(key);
+            }
+        }
+        identity.name = Arc::from(name.display);
+        identity.keys = name.keys;
+        identity.seen_ms = now_ms;
+        for key in &identity.keys {
+            self.by_key.insert(key.clone(), identity.id.clone());
+        }
+        self.changes.push(IdentityChange::Save(identity.row()));
+    }
+
+    /// Connection `conn` took identity `id` (an older one was closed first).
+    pub(super) fn take(&mut self, id: &str, conn: ConnId, now_ms: u64) {
+        self.update(id, now_ms, |i| i.conn = Some(conn));
+    }
+
+    /// Connection `conn` ended: if it held identity `id`, nobody does now.
+    pub(super) fn release(&mut self, id: &str, conn: ConnId, now_ms: u64) {
+        if self.by_id.get(id).is_some_and(|i| i.conn == Some(conn)) {
+            self.update(id, now_ms, |i| i.conn = None);
+        }
+    }
+
+    /// Identity `id` was used now without a connection (a form post).
+    pub(super) fn used(&mut self, id: &str, now_ms: u64) {
+        self.update(id, now_ms, |_| {});
+    }
+
+    fn update(&mut self, id: &str, now_ms: u64, change: impl FnOnce(&mut Identity)) {
+        if let Some(identity) = self.by_id.get_mut(id) {
+            change(identity);
+            identity.seen_ms = now_ms;
+            self.changes.push(IdentityChange::Save(identity.row()));
+        }
+    }
+
+    /// Forgets every offline identity whose lease ran out; returns how many.
+    pub(super) fn sweep(&mut self, now_ms: u64) -> usize {
+        let expired: Vec<Arc<str>> = self
+            .by_id
+            .values()
+            .filter(|i| !self.leased(i, now_ms))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in &expired {
+            self.forget(id);
+        }
+        expired.len()
+    }
+
+    /// The changes since the last call, for the store.
+    pub(super) fn take_changes(&mut self) -> Vec<IdentityChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Forgets the expired owners of `name`'s keys, so the keys can move.
+    fn free_keys(&mut self, name: &Name, now_ms: u64) {
+        let expired: Vec<Arc<str>> = name
+            .keys
+            .iter()
+            .filter_map(|k| self.by_id.get(self.by_key.get(k)?))
+            .filter(|i| !self.leased(i, now_ms))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in &expired {
+            self.forget(id);
+        }
+    }
+
+    fn insert(&mut self, identity: Identity) {
+        self.by_token
+            .insert(identity.token_hash, identity.id.clone());
+        for key in &identity.keys {
+            self.by_key.insert(key.clone(), identity.id.clone());
+        }
+        self.by_id.insert(identity.id.clone(), identity);
+    }
+
+    fn forget(&mut self, id: &str) {
+        let Some(identity) = self.by_id.remove(id) else {
+            return;
+        };
+        self.by_token.remove(&identity.token_hash);
+        for key in &identity.keys {
+            if self.by_key.get(key).is_some_and(|owner| **owner == *id) {
+                self.by_key.remove(key);
+            }
+        }
+        self.changes.push(IdentityChange::Forget(id.to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: u64 = 1_000;
+
+    fn name(raw: &str) -> Name {
+        names::check(raw).unwrap()
+    }
+
+    #[test]
+    fn a_name_is_owned_until_exactly_the_lease_has_passed_unused() {
+        let mut r = Registry::load(Vec::new(), LEASE);
+        let ada = r.create("t-ada", name("Ada"), 10_000);
+        r.take(&ada, 1, 10_000);
+        // Connected: owned however long ago it was taken.
+        assert!(r.owner(&name("ada"), 10_000 + 5 * LEASE).is_some());
+        r.release(&ada, 1, 20_000);
+        let owner = |r: &Registry, at| r.owner(&name("\u{410}da"), at).map(|i| i.id.clone());
+        assert_eq!(owner(&r, 20_000 + LEASE - 1), Some(ada.clone()));
+        assert_eq!(owner(&r, 20_000 + LEASE), None);
+        // The name moves; the old identity is forgotten, with its token.
+        let other = r.create("t-other", name("ADA"), 20_000 + LEASE);
+        assert!(r.by_token("t-ada").is_none());
+        assert_eq!(owner(&r, 20_000 + LEASE), Some(other));
+        let changes = r.take_changes();
+        assert!(changes.contains(&IdentityChange::Forget(ada.to_string())));
+    }
+
+    #[test]
+    fn renaming_frees_the_old_name_and_tokens_are_kept_as_hashes() {
+        let mut r = Registry::load(Vec::new(), LEASE);
+        let id = r.create("secret", name("Ada"), 0);
+        r.rename(&id, name("Grace"), 1);
+        assert!(r.owner(&name("ada"), 2).is_none());
+        assert_eq!(r.owner(&name("grace"), 2).unwrap().id, id);
+        assert_eq!(r.by_token("secret").unwrap().id, id);
+        let rows: Vec<IdentityRow> = r
+            .take_changes()
+            .into_iter()
+            .filter_map(|c| match c {
+                IdentityChange::Save(row) => Some(row),
+                IdentityChange::Forget(_) => None,
+            })
+            .collect();
+        assert_eq!(rows.last().unwrap().name, "Grace");
+        assert_eq!(rows.last().unwrap().token_hash, token_hash("secret"));
+        // Loaded again (a restart): the same owner, by name and token.
+        let again = Registry::load(rows[1..].to_vec(), LEASE);
+        assert_eq!(again.owner(&name("GRACE"), 2).unwrap().id, id);
+        assert_eq!(again.by_token("secret").unwrap().id, id);
+    }
+
+    #[test]
+    fn a_sweep_forgets_only_identities_past_their_lease() {
+        let mut r = Registry::load(Vec::new(), LEASE);
+        let old = r.create("a", name("Old"), 0);
+        let live = r.create("b", name("Live"), 0);
+        r.take(&live, 7, 0);
+        let recent = r.create("c", name("Recent"), LEASE);
+        assert_eq!(r.sweep(LEASE), 1);
+        assert!(r.get(&old).is_none());
+        assert!(r.get(&live).is_some() && r.get(&recent).is_some());
+    }
+}
