@@ -105,11 +105,20 @@ async fn names_are_unique_and_tokens_reclaim_them() {
         json!({"type": "presence", "room": "general", "user": "alice", "state": "left"})
     );
 
-    // Once alice2 is gone, the name is free for anyone.
+    // 1.1: once alice2 is gone, the name is still alice's (for the lease):
+    // refused to anyone else, taken back by her token.
     drop(alice2);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, w3) = server.user("Alice").await;
-    assert_ne!(w3["user"]["id"], welcome["user"]["id"]);
+    let mut carol = server.client().await;
+    carol
+        .expect_error(json!({"type": "hello", "name": "Alice"}), "name_taken")
+        .await;
+    let mut alice3 = server.client().await;
+    alice3
+        .send(json!({"type": "hello", "name": "Alice", "token": token}))
+        .await;
+    let w3 = alice3.recv_type("welcome").await;
+    assert_eq!(w3["user"], json!({"id": welcome["user"]["id"], "name": "Alice"}));
     server.stop().await;
 }
 
@@ -175,11 +184,13 @@ async fn messages_reach_every_member_escaped_with_ids_and_nonce() {
         let m2 = c.recv().await;
         assert_eq!((m2["id"].as_u64(), m2.get("nonce")), (Some(2), None));
     }
-    // A later joiner gets the recent messages, oldest first, without nonces.
+    // A later joiner gets the recent messages, oldest first, each with the
+    // nonce it was sent with (1.1).
     let (mut carol, _) = server.user("carol").await;
     let joined = carol.join("general").await;
     assert_eq!(ids(&joined["messages"]), [1, 2]);
-    assert!(joined["messages"][0].get("nonce").is_none());
+    assert_eq!(joined["messages"][0]["nonce"], "n1");
+    assert!(joined["messages"][1].get("nonce").is_none());
     assert_eq!(joined["members"], json!(["alice", "bob", "carol"]));
     server.stop().await;
 }

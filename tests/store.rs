@@ -38,7 +38,9 @@ async fn messages_ids_and_rooms_survive_a_restart() {
     let (mut alice, _) = server.user("alice").await;
     alice.join("general").await;
     alice.join("kept-room").await; // created, never posted to
-    let mut bob = server.member("bob", "general").await;
+    let (mut bob, first_welcome) = server.user("bob").await;
+    bob.join("general").await;
+    let bob_token = first_welcome["token"].as_str().unwrap().to_owned();
     let mut sent = Vec::new();
     for i in 1..=5 {
         alice
@@ -50,7 +52,16 @@ async fn messages_ids_and_rooms_survive_a_restart() {
     server.stop().await;
 
     let server = TestServer::start_in(fast(), dir.path()).await;
-    let (mut bob, welcome) = server.user("bob").await;
+    // 1.1: names and tokens survive too: "bob" is bob's, his token takes it back.
+    let mut other = server.client().await;
+    other
+        .expect_error(json!({"type": "hello", "name": "Bob"}), "name_taken")
+        .await;
+    let mut bob = server.client().await;
+    bob.send(json!({"type": "hello", "name": "bob", "token": bob_token}))
+        .await;
+    let welcome = bob.recv_type("welcome").await;
+    assert_eq!(welcome["user"], first_welcome["user"]);
     assert_eq!(welcome["rooms"], json!(["general", "kept-room"]));
     // bob had read up to 3: exactly 4 and 5 come back, as they were.
     bob.send(json!({"type": "join", "room": "general", "after": 3}))
@@ -236,7 +247,8 @@ async fn an_empty_data_directory_is_created_and_migrated_once() {
     let data = dir.path().join("does/not/exist/yet");
     for round in 0..2 {
         let server = TestServer::start_in(Config::default(), &data).await;
-        let mut c = server.member("alice", "general").await;
+        // A new name each round: the first round's "alice" is still hers.
+        let mut c = server.member(&format!("alice{round}"), "general").await;
         c.send(json!({"type": "send", "room": "general", "text": "hi"}))
             .await;
         assert_eq!(c.recv_type("message").await["id"], round + 1);

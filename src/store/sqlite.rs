@@ -508,4 +508,29 @@ mod tests {
         w.save_identities(&[IdentityChange::Forget("id1".into())]).unwrap();
         assert_eq!(r.identities().unwrap(), []);
     }
+
+    #[test]
+    fn a_version_1_store_is_migrated_with_its_messages_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(MIGRATIONS[0]).unwrap();
+        old.execute_batch(
+            "INSERT INTO messages (room_id, id, user, text, ts) VALUES (1, 1, 'ada', 'old', 5);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(old);
+        let (r, mut w) = open(&StoreOptions {
+            data_dir: dir.path().to_owned(),
+            sync: SyncMode::Normal,
+            busy_timeout: Duration::from_secs(1),
+        })
+        .unwrap();
+        let kept = r.before("general", None, 10, 1).unwrap();
+        assert_eq!((kept[0].text.as_str(), kept[0].nonce.as_deref()), ("old", None));
+        assert_eq!(r.identities().unwrap(), []);
+        let next = w.append(&[msg("general", "new")]);
+        assert_eq!(next[0].as_ref().unwrap().message.id, 2);
+    }
 }

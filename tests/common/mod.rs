@@ -92,6 +92,7 @@ pub fn fast() -> Config {
     Config {
         rate_per_sec: 100_000.0,
         rate_burst: 100_000.0,
+        identity_burst: 100_000.0,
         ..Config::default()
     }
 }

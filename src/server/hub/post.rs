@@ -142,6 +142,11 @@ impl Hub {
         let nonce = validate_nonce(post.nonce.as_deref())?;
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         let by_cookie = post.client.cookie.as_deref().and_then(|c| self.registry.by_token(c));
+        let owner = self.registry.owner(&name, now_ms());
+        if owner.is_some_and(|o| by_cookie.is_none_or(|me| me.id != o.id)) {
+            // Refused before any allowance is used, as `speaker` would.
+            return Err(ProtocolError::name_taken(&name.display));
+        }
         if let Some(identity) = by_cookie {
             let renaming = *identity.name != *name.display;
             if renaming && identity.conn.is_some() {
