@@ -109,6 +109,27 @@ impl Client {
         Client { ws }
     }
 
+    /// Connects with extra request headers (a `Cookie`, say); returns the
+    /// client and the `Set-Cookie` values of the 101 response.
+    pub async fn connect_with(addr: SocketAddr, headers: &[(&str, &str)]) -> (Client, Vec<String>) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+        for (name, value) in headers {
+            let name = axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            request.headers_mut().append(name, value.parse().unwrap());
+        }
+        let (ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("upgrade");
+        let cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        (Client { ws }, cookies)
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.ws
             .send(Message::text(frame.to_string()))
@@ -349,4 +370,18 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Sends a raw HTTP/1.1 request (it should say `Connection: close`) and
+/// returns the whole response as text.
+pub async fn raw_http(addr: SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut response))
+        .await
+        .expect("a response in time")
+        .unwrap();
+    String::from_utf8_lossy(&response).into_owned()
 }
