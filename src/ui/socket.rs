@@ -1,6 +1,13 @@
 //! The browser's WebSocket to the hub, over gloo-net: connecting, saying
-//! hello, reconnecting with backoff, the idle ping, and the identity and
+//! hello, reconnecting with backoff, the idle ping, and the name and
 //! joined rooms kept in `localStorage`.
+//!
+//! The identity is proven by the `HttpOnly` identity cookie the page and
+//! the upgrade set (protocol 1.1): the browser sends it with every upgrade,
+//! and the server's `welcome` then carries an empty token, so no script on
+//! the page can read it. Only a browser that refuses cookies is given its
+//! token; it is kept in `localStorage` (as in version 1) and sent with
+//! `hello`.
 //!
 //! This is a driver of the model ([`Chat`]): it depends on it, never the
 //! other way round. It installs the model's [`Link`] and owns everything
@@ -19,7 +26,7 @@ use leptos::task::spawn_local;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// `localStorage` key of the identity (name and token).
+/// `localStorage` key of the identity (the name; the token only without cookies).
 const IDENTITY_KEY: &str = "chat.identity";
 /// `localStorage` key of the joined rooms.
 const ROOMS_KEY: &str = "chat.rooms";
@@ -38,8 +45,9 @@ const MAX_BACKOFF_MS: f64 = 30_000.0;
 struct Identity {
     /// The last accepted name.
     name: String,
-    /// The token of the last `welcome`.
-    token: String,
+    /// The token of the last `welcome`, when it carried one (no cookies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -76,7 +84,7 @@ struct Driver {
     tx: StoredValue<Option<UnboundedSender<String>>>,
     /// Counts connections; frames of an older one are ignored.
     generation: StoredValue<u64>,
-    /// The identity's token from `welcome`.
+    /// The identity's token from `welcome`, when the cookie does not prove it.
     token: StoredValue<Option<String>>,
     /// Failed connection attempts since the last `welcome` (for backoff).
     attempts: StoredValue<u32>,
@@ -122,7 +130,7 @@ pub fn start(chat: Chat) {
     });
     if let Some(identity) = load::<Identity>(IDENTITY_KEY) {
         chat.wanted_name.set(identity.name);
-        driver.token.set_value(Some(identity.token));
+        driver.token.set_value(identity.token);
         driver.connect();
     }
 }
@@ -260,13 +268,15 @@ impl Driver {
     /// identity; then the model applies it.
     fn on_frame(&self, frame: ServerFrame) {
         if let ServerFrame::Welcome { user, token, .. } = &frame {
-            self.token.set_value(Some(token.clone()));
+            // Empty: the cookie proves the identity, and nothing keeps a token.
+            let token = Some(token.clone()).filter(|t| !t.is_empty());
+            self.token.set_value(token.clone());
             self.attempts.set_value(0);
             save(
                 IDENTITY_KEY,
                 &Identity {
                     name: user.name.clone(),
-                    token: token.clone(),
+                    token,
                 },
             );
         }

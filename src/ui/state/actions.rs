@@ -100,13 +100,15 @@ impl Chat {
 
     /// Posts to the room in view. The text is checked as the server would;
     /// the message shows as pending until the server echoes it, and waits
-    /// for the connection when offline.
+    /// for the connection when offline. After a reconnect whatever is still
+    /// pending is sent again with the same nonce: the server posts a nonce
+    /// once (protocol 1.1), so each message is posted exactly once.
     pub fn post(&self, raw: &str) -> Result<(), String> {
         let text = sanitize_text(raw).map_err(|e| e.message)?;
         let Some(room) = self.room(&self.current.get_untracked()) else {
             return Err("join a room first".to_owned());
         };
-        let nonce = format!("{}-{}", self.nonce_prefix(), self.next_seq());
+        let nonce = new_nonce(self.next_seq());
         room.pending.update(|p| {
             p.push(Pending {
                 nonce,
@@ -119,18 +121,6 @@ impl Chat {
         self.last_typing.set_value(0.0);
         self.flush(&room);
         Ok(())
-    }
-
-    /// Random per page, so nonces of two tabs never collide.
-    fn nonce_prefix(&self) -> String {
-        #[cfg(feature = "hydrate")]
-        {
-            format!("{:x}", (js_sys::Math::random() * 4_294_967_296.0) as u64)
-        }
-        #[cfg(not(feature = "hydrate"))]
-        {
-            String::from("ssr")
-        }
     }
 
     /// Sends a room's pending messages not yet sent on this connection,
@@ -223,5 +213,27 @@ impl Chat {
                 limit: Some(i64::from(HISTORY_DEFAULT_LIMIT)),
             });
         }
+    }
+}
+
+/// A nonce no one can guess: 128 bits from the browser's CSPRNG (`crypto.
+/// getRandomValues`), as hex. Another member learns it only from the
+/// message it is resolved by. On the server (never sent) a counter.
+fn new_nonce(seq: u64) -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let mut bytes = [0u8; 16];
+        let filled = web_sys::window()
+            .and_then(|w| w.crypto().ok())
+            .is_some_and(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok());
+        if filled {
+            return bytes.iter().map(|b| format!("{b:02x}")).collect();
+        }
+        // No Web Crypto (very old browsers): still unique on this page.
+        format!("{:x}-{seq}", (js_sys::Math::random() * 4_294_967_296.0) as u64)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        format!("ssr-{seq}")
     }
 }

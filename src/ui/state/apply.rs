@@ -117,32 +117,15 @@ impl Chat {
             r.entries.set(Vec::new());
             r.last_id.set_value(0);
         }
-        let before = r.last_id.get_value();
-        // Our messages in the replay: those sent on a lost connection whose
-        // echo never came are matched here by text, so they are not sent twice.
-        let me = self.me.get_untracked().unwrap_or_default();
-        let mut mine: Vec<String> = messages
-            .iter()
-            .filter(|m| m.id > before && m.user == me)
-            .map(|m| m.text.clone())
-            .collect();
         if r.entries.with_untracked(Vec::is_empty) {
             r.has_older.set(messages.first().is_some_and(|m| m.id > 1));
         }
+        // Our messages in the replay resolve what they were pending as; the
+        // rest is sent again with the same nonce by `flush` below.
+        for m in &messages {
+            self.resolve_pending(&r, m);
+        }
         r.append(messages);
-        let session = self.session.get_value();
-        r.pending.update(|pending| {
-            pending.retain(|p| {
-                let in_doubt = p.sent_on.is_some_and(|s| s < session);
-                match mine.iter().position(|t| *t == p.text) {
-                    Some(at) if in_doubt => {
-                        mine.remove(at);
-                        false
-                    }
-                    _ => true,
-                }
-            })
-        });
         r.ready.set(true);
         self.flush(&r);
     }
@@ -151,15 +134,25 @@ impl Chat {
         let Some(r) = self.room(&message.room) else {
             return;
         };
-        if let Some(nonce) = &message.nonce {
-            r.pending.update(|p| p.retain(|x| x.nonce != *nonce));
-        }
+        self.resolve_pending(&r, &message);
         r.typing.update(|t| t.retain(|(x, _)| *x != message.user));
         let theirs = self
             .me
             .with_untracked(|me| me.as_deref() != Some(&message.user));
         if r.append(vec![message]) > 0 && theirs && self.current.get_untracked() != *r.name {
             r.unread.update(|n| *n += 1);
+        }
+    }
+
+    /// A message of ours with the nonce of a pending one confirms it. Only
+    /// our own: a nonce seen on another member's message resolves nothing.
+    fn resolve_pending(&self, r: &super::Room, message: &ChatMessage) {
+        let Some(nonce) = &message.nonce else { return };
+        let mine = self
+            .me
+            .with_untracked(|me| me.as_deref() == Some(message.user.as_str()));
+        if mine && r.pending.with_untracked(|p| p.iter().any(|x| x.nonce == *nonce)) {
+            r.pending.update(|p| p.retain(|x| x.nonce != *nonce));
         }
     }
 

@@ -125,7 +125,7 @@ fn a_replay_after_a_reconnect_shows_each_message_once() {
 }
 
 #[test]
-fn our_messages_wait_offline_and_are_matched_by_nonce_or_in_the_replay() {
+fn our_messages_wait_offline_are_resent_with_their_nonce_and_resolved_only_by_our_own() {
     let (owner, chat) = online();
     owner.with(|| {
         let open = StoredValue::new(true);
@@ -159,15 +159,15 @@ fn our_messages_wait_offline_and_are_matched_by_nonce_or_in_the_replay() {
         chat.post("typed offline").unwrap();
         assert_eq!(sends(sent).len(), 2, "nothing sent while offline");
 
-        // Back: the in-flight one was stored (it is in the replay), so it
-        // is not sent again; the offline one is sent now, once.
+        // Back: the in-flight one was stored (it is in the replay with its
+        // nonce), so it is not sent again; the offline one is sent now, once.
         open.set_value(true);
         chat.conn.set(Conn::Online);
-        joined(&chat, vec![message(4, "me", "in flight at the drop", None)]);
+        joined(&chat, vec![message(4, "me", "in flight at the drop", Some(&nonces[1]))]);
         let typed_offline = room.pending.with_untracked(|p| p[0].nonce.clone());
         assert_eq!(
             sends(sent)[2..],
-            [("typed offline".to_owned(), typed_offline)]
+            [("typed offline".to_owned(), typed_offline.clone())]
         );
         let left: Vec<(String, Option<u64>)> = room
             .pending
@@ -180,6 +180,27 @@ fn our_messages_wait_offline_and_are_matched_by_nonce_or_in_the_replay() {
             texts(&room),
             ["one", "two", "sent and echoed", "in flight at the drop"]
         );
+
+        // Only our own message with its nonce resolves it: not the same
+        // text without it, not another member's message carrying it.
+        chat.apply(ServerFrame::Message(message(5, "me", "typed offline", None)), 0.0);
+        let theirs = message(6, "mallory", "x", Some(&typed_offline));
+        chat.apply(ServerFrame::Message(theirs), 0.0);
+        assert_eq!(room.pending.with_untracked(Vec::len), 1);
+
+        // Dropped again before the echo: sent again with the same nonce
+        // (the server posts it once), and resolved by the original.
+        open.set_value(false);
+        chat.disconnected();
+        open.set_value(true);
+        joined(&chat, vec![]);
+        assert_eq!(
+            sends(sent)[3..],
+            [("typed offline".to_owned(), typed_offline.clone())]
+        );
+        let original = message(7, "me", "typed offline", Some(&typed_offline));
+        chat.apply(ServerFrame::Message(original), 0.0);
+        assert_eq!(room.pending.with_untracked(Vec::len), 0);
     });
 }
 
