@@ -50,6 +50,8 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "../target/site",
       CHAT_DATA_DIR: dataDir,
+      // Every page of the suite comes from 127.0.0.1: room for their names.
+      CHAT_IDENTITY_BURST: "100000",
       RUST_LOG: "warn",
     },
   },

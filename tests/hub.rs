@@ -118,7 +118,10 @@ async fn names_are_unique_and_tokens_reclaim_them() {
         .send(json!({"type": "hello", "name": "Alice", "token": token}))
         .await;
     let w3 = alice3.recv_type("welcome").await;
-    assert_eq!(w3["user"], json!({"id": welcome["user"]["id"], "name": "Alice"}));
+    assert_eq!(
+        w3["user"],
+        json!({"id": welcome["user"]["id"], "name": "Alice"})
+    );
     server.stop().await;
 }
 

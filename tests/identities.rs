@@ -29,19 +29,20 @@ fn identity_cookie(set_cookies: &[String]) -> Option<String> {
 }
 
 #[tokio::test]
-async fn no_one_takes_a_name_online_offline_or_during_a_reconnect_and_look_alikes_are_the_same_name() {
+async fn no_one_takes_a_name_online_offline_or_during_a_reconnect_and_look_alikes_are_the_same_name(
+) {
     let server = TestServer::start(fast()).await;
     let (mut ada, welcome) = server.user("Ada").await;
     let token = welcome["token"].as_str().unwrap().to_owned();
     let attempts = [
         ("Ada", "name_taken"),
         ("ADA", "name_taken"),
-        ("\u{410}da", "name_taken"),         // Cyrillic А
-        ("Ad\u{430}", "name_taken"),         // Cyrillic а
-        ("Ada\u{200B}", "bad_name"),         // zero-width space
-        ("\u{202E}adA", "bad_name"),         // right-to-left override
-        ("\u{3164}", "bad_name"),            // Hangul filler: looks blank
-        ("Ada\u{2060}", "bad_name"),         // word joiner
+        ("\u{410}da", "name_taken"), // Cyrillic А
+        ("Ad\u{430}", "name_taken"), // Cyrillic а
+        ("Ada\u{200B}", "bad_name"), // zero-width space
+        ("\u{202E}adA", "bad_name"), // right-to-left override
+        ("\u{3164}", "bad_name"),    // Hangul filler: looks blank
+        ("Ada\u{2060}", "bad_name"), // word joiner
     ];
     let try_all = |stage: &'static str| {
         let server = &server;
@@ -59,7 +60,11 @@ async fn no_one_takes_a_name_online_offline_or_during_a_reconnect_and_look_alike
     drop(ada);
     tokio::time::sleep(Duration::from_millis(100)).await;
     try_all("offline").await;
-    let (_, back) = hello(&server, json!({"type": "hello", "name": "Ada", "token": token})).await;
+    let (_, back) = hello(
+        &server,
+        json!({"type": "hello", "name": "Ada", "token": token}),
+    )
+    .await;
     assert_eq!(back["user"], welcome["user"]);
     server.stop().await;
 }
@@ -87,11 +92,17 @@ async fn a_name_owned_by_another_identity_is_refused_through_the_form_too() {
         }
     };
     let online = post("ada", None).await;
-    assert!(online.starts_with("HTTP/1.1 422") && online.contains("is in use"), "{online}");
+    assert!(
+        online.starts_with("HTTP/1.1 422") && online.contains("is in use"),
+        "{online}"
+    );
     drop(ada);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let offline = post("%D0%90da", None).await; // Cyrillic А
-    assert!(offline.starts_with("HTTP/1.1 422") && offline.contains("is in use"), "{offline}");
+    assert!(
+        offline.starts_with("HTTP/1.1 422") && offline.contains("is in use"),
+        "{offline}"
+    );
     // A free name: posted, and the answer sets the identity cookie.
     let grace = post("Grace", None).await;
     assert!(grace.starts_with("HTTP/1.1 303"), "{grace}");
@@ -101,13 +112,18 @@ async fn a_name_owned_by_another_identity_is_refused_through_the_form_too() {
         .map(str::to_owned)
         .collect::<Vec<_>>();
     let cookie = identity_cookie(&set).expect("an identity cookie");
-    assert!(set.iter().any(|c| c.starts_with("chat_id=") && c.contains("HttpOnly") && c.contains("SameSite=Lax")));
+    assert!(set.iter().any(|c| c.starts_with("chat_id=")
+        && c.contains("HttpOnly")
+        && c.contains("SameSite=Lax")));
     // Without it, Grace is someone else's name; with it, the JS client is Grace.
     assert!(post("grace", None).await.starts_with("HTTP/1.1 422"));
     let (mut js, _) = Client::connect_with(server.addr, &[("Cookie", &cookie)]).await;
     js.send(json!({"type": "hello", "name": "Grace"})).await;
     let welcome = js.recv_type("welcome").await;
-    assert_eq!(welcome["token"], "", "the cookie proves it: no token for scripts");
+    assert_eq!(
+        welcome["token"], "",
+        "the cookie proves it: no token for scripts"
+    );
     server.stop().await;
 }
 
@@ -122,11 +138,18 @@ async fn a_browser_keeps_its_identity_by_the_cookie_set_on_the_upgrade() {
     // the token is shown once, and it is the cookie's.
     assert_eq!(format!("chat_id={}", w1["token"].as_str().unwrap()), cookie);
     let (mut second, set) = Client::connect_with(server.addr, &[("Cookie", &cookie)]).await;
-    assert!(identity_cookie(&set).is_none(), "a cookie that came is not replaced");
+    assert!(
+        identity_cookie(&set).is_none(),
+        "a cookie that came is not replaced"
+    );
     second.send(json!({"type": "hello", "name": "Zoë"})).await;
     let w2 = second.recv_type("welcome").await;
     assert_eq!((&w2["user"], &w2["token"]), (&w1["user"], &json!("")));
-    assert_eq!(first.closed().await.0, 4000, "the older connection is replaced");
+    assert_eq!(
+        first.closed().await.0,
+        4000,
+        "the older connection is replaced"
+    );
     // A forged cookie is just another browser: the name stays Zoë's.
     let forged = "chat_id=00000000000000000000000000000000";
     let (mut other, _) = Client::connect_with(server.addr, &[("Cookie", forged)]).await;
@@ -140,19 +163,27 @@ async fn a_browser_keeps_its_identity_by_the_cookie_set_on_the_upgrade() {
 /// it stored, and cuts the TCP connection without reading the echo.
 async fn send_then_cut(server: &TestServer, token: &str, witness: &mut Client, nonce: &str) -> u64 {
     let mut raw = RawClient::connect(server.addr).await;
-    raw.send(json!({"type": "hello", "name": "ada", "token": token})).await;
+    raw.send(json!({"type": "hello", "name": "ada", "token": token}))
+        .await;
     raw.send(json!({"type": "join", "room": "general"})).await;
     raw.send(json!({"type": "send", "room": "general", "text": "exactly once", "nonce": nonce}))
         .await;
     let m = witness.recv_type("message").await;
-    assert_eq!((m["text"].as_str(), m["nonce"].as_str()), (Some("exactly once"), Some(nonce)));
+    assert_eq!(
+        (m["text"].as_str(), m["nonce"].as_str()),
+        (Some("exactly once"), Some(nonce))
+    );
     drop(raw);
     m["id"].as_u64().unwrap()
 }
 
 /// A reconnect with `token` that resends `nonce`: the message it gets back.
 async fn resend(server: &TestServer, token: &str, nonce: &str) -> Value {
-    let (mut ada, _) = hello(server, json!({"type": "hello", "name": "ada", "token": token})).await;
+    let (mut ada, _) = hello(
+        server,
+        json!({"type": "hello", "name": "ada", "token": token}),
+    )
+    .await;
     ada.join("general").await;
     ada.send(json!({"type": "send", "room": "general", "text": "exactly once", "nonce": nonce}))
         .await;
@@ -168,7 +199,10 @@ async fn a_send_cut_off_before_its_echo_and_resent_is_posted_once_also_across_a_
     let mut bob = server.member("bob", "general").await;
     let id = send_then_cut(&server, &token, &mut bob, "n-1").await;
     let again = resend(&server, &token, "n-1").await;
-    assert_eq!((again["id"].as_u64(), again["nonce"].as_str()), (Some(id), Some("n-1")));
+    assert_eq!(
+        (again["id"].as_u64(), again["nonce"].as_str()),
+        (Some(id), Some("n-1"))
+    );
     // The repeat went to ada alone: bob sees presence, no second message.
     while let Ok(frame) = tokio::time::timeout(Duration::from_millis(300), bob.recv()).await {
         assert_ne!(frame["type"], "message", "{frame}");

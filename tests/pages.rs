@@ -230,7 +230,12 @@ async fn refused_form_posts_say_why_and_keep_the_text() {
     assert_eq!(first.status, 303);
     let cookie = first.identity_cookie().expect("a new identity's cookie");
     let dan = [("Cookie", cookie.as_str())];
-    assert_eq!(post_form(addr, &[("name", "dan"), ("text", "ok")], &dan).await.status, 303);
+    assert_eq!(
+        post_form(addr, &[("name", "dan"), ("text", "ok")], &dan)
+            .await
+            .status,
+        303
+    );
     let limited = post_form(addr, &[("name", "dan"), ("text", "one too many")], &dan).await;
     assert_eq!(limited.status, 429);
     assert!(limited.body.contains("slow down"));

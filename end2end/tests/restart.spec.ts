@@ -20,6 +20,7 @@ async function startServer(): Promise<ChildProcess> {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "../target/site",
       CHAT_DATA_DIR: dataDir,
+      CHAT_IDENTITY_BURST: "100000",
       RUST_LOG: "warn",
     },
     stdio: ["ignore", "ignore", "inherit"],

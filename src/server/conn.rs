@@ -16,8 +16,8 @@
 //! Measured with `make bench` (README).
 
 use super::config::Config;
-use super::frame::{self, op, Broken, FrameReader, Incoming};
 use super::cookies;
+use super::frame::{self, op, Broken, FrameReader, Incoming};
 use super::hub::{Client, HubHandle};
 use super::outbox::{ConnId, Outbox};
 use crate::protocol::{ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT};

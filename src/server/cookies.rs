@@ -36,7 +36,10 @@ pub(crate) fn new_token() -> String {
 
 /// True for a value [`new_token`] could have made.
 fn well_formed(token: &str) -> bool {
-    token.len() == 32 && token.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    token.len() == 32
+        && token
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The values of cookie `name` in `headers`.
@@ -72,7 +75,11 @@ pub(crate) fn client(headers: &HeaderMap, peer: Option<IpAddr>) -> Client {
 
 /// `Set-Cookie` for the identity token: it lasts as long as the name lease.
 pub(crate) fn set_identity(token: &str, config: &Config) -> HeaderValue {
-    let secure = if config.secure_cookies { "; Secure" } else { "" };
+    let secure = if config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let value = format!(
         "{IDENTITY_COOKIE}={token}; Path=/; Max-Age={}; SameSite=Lax; HttpOnly{secure}",
         config.name_lease.as_secs()
@@ -91,7 +98,11 @@ pub(crate) fn name(headers: &HeaderMap) -> Option<String> {
 
 /// `Set-Cookie` remembering the form's name.
 pub(crate) fn set_name(name: &str, config: &Config) -> HeaderValue {
-    let secure = if config.secure_cookies { "; Secure" } else { "" };
+    let secure = if config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
     let value = format!(
         "{NAME_COOKIE}={encoded}; Path=/; Max-Age={NAME_COOKIE_SECS}; SameSite=Lax; HttpOnly{secure}"
@@ -122,7 +133,11 @@ mod tests {
         let cookie = format!("chat_id=nope; chat_id={token}");
         headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
         assert_eq!(identity(&headers), Some(token));
-        for bad in ["chat_id=ABCDEF", "chat_id=", "chat_idx=00000000000000000000000000000000"] {
+        for bad in [
+            "chat_id=ABCDEF",
+            "chat_id=",
+            "chat_idx=00000000000000000000000000000000",
+        ] {
             headers.insert(header::COOKIE, HeaderValue::from_static(bad));
             assert_eq!(identity(&headers), None, "{bad}");
         }
@@ -139,6 +154,9 @@ mod tests {
             secure_cookies: true,
             ..Config::default()
         };
-        assert!(set_identity("ab", &secure).to_str().unwrap().ends_with("; Secure"));
+        assert!(set_identity("ab", &secure)
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure"));
     }
 }

@@ -7,8 +7,8 @@
 //! its own connection.
 
 use super::{
-    now_ms, IdentityChange, IdentityRow, NewMessage, Stored, StoreError, StoreOptions,
-    StoreReader, StoreWriter, SyncMode, NONCE_WINDOW_MS,
+    now_ms, IdentityChange, IdentityRow, NewMessage, StoreError, StoreOptions, StoreReader,
+    StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
 use crate::render::render_html;
@@ -502,10 +502,13 @@ mod tests {
             name: name.into(),
             seen_ms: 5,
         };
-        w.save_identities(&[IdentityChange::Save(row("Ada"))]).unwrap();
-        w.save_identities(&[IdentityChange::Save(row("Grace"))]).unwrap();
+        w.save_identities(&[IdentityChange::Save(row("Ada"))])
+            .unwrap();
+        w.save_identities(&[IdentityChange::Save(row("Grace"))])
+            .unwrap();
         assert_eq!(r.identities().unwrap(), [row("Grace")]);
-        w.save_identities(&[IdentityChange::Forget("id1".into())]).unwrap();
+        w.save_identities(&[IdentityChange::Forget("id1".into())])
+            .unwrap();
         assert_eq!(r.identities().unwrap(), []);
     }
 
@@ -528,7 +531,10 @@ mod tests {
         })
         .unwrap();
         let kept = r.before("general", None, 10, 1).unwrap();
-        assert_eq!((kept[0].text.as_str(), kept[0].nonce.as_deref()), ("old", None));
+        assert_eq!(
+            (kept[0].text.as_str(), kept[0].nonce.as_deref()),
+            ("old", None)
+        );
         assert_eq!(r.identities().unwrap(), []);
         let next = w.append(&[msg("general", "new")]);
         assert_eq!(next[0].as_ref().unwrap().message.id, 2);

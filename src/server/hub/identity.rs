@@ -13,9 +13,9 @@
 
 use super::bucket::Bucket;
 use super::names::{self, Name};
-use crate::server::cookies::new_token;
 use super::{ConnId, Hub, Session};
 use crate::protocol::{ProtocolError, ServerFrame, UserInfo, CLOSE_REPLACED};
+use crate::server::cookies::new_token;
 use crate::store::now_ms;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -115,7 +115,10 @@ impl Hub {
         let (proven, shown) = match by_token {
             Some(identity) => (Some(identity.id.clone()), token.map(str::to_owned)),
             None => {
-                let by_cookie = client.cookie.as_deref().and_then(|c| self.registry.by_token(c));
+                let by_cookie = client
+                    .cookie
+                    .as_deref()
+                    .and_then(|c| self.registry.by_token(c));
                 (by_cookie.map(|i| i.id.clone()), None)
             }
         };

@@ -103,12 +103,12 @@ mod tests {
     #[test]
     fn invisible_bidi_and_blank_characters_are_bad_names() {
         for raw in [
-            "Ada\u{200B}",      // zero-width space
-            "Ad\u{200D}a",      // zero-width joiner
-            "\u{202E}adA",      // right-to-left override
-            "Ada\u{2066}",      // left-to-right isolate
-            "Ada\u{061C}",      // Arabic letter mark
-            "\u{3164}",         // Hangul filler: looks blank
+            "Ada\u{200B}", // zero-width space
+            "Ad\u{200D}a", // zero-width joiner
+            "\u{202E}adA", // right-to-left override
+            "Ada\u{2066}", // left-to-right isolate
+            "Ada\u{061C}", // Arabic letter mark
+            "\u{3164}",    // Hangul filler: looks blank
             "Ada\u{3164}",
             "\u{2800}",         // Braille blank
             "Ada\u{00A0}Byron", // no-break space
@@ -125,7 +125,16 @@ mod tests {
 
     #[test]
     fn ordinary_names_of_many_scripts_pass_as_typed() {
-        for raw in ["Ada", "Zoë K", "李小龍", "Дмитрий", "José-María", "O'Brien", "小明 🙂", "김민수"] {
+        for raw in [
+            "Ada",
+            "Zoë K",
+            "李小龍",
+            "Дмитрий",
+            "José-María",
+            "O'Brien",
+            "小明 🙂",
+            "김민수",
+        ] {
             assert_eq!(check(raw).unwrap().display, raw);
         }
         assert_eq!(check("  Ada   Byron ").unwrap().display, "Ada Byron");

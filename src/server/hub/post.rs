@@ -141,7 +141,11 @@ impl Hub {
         let text = sanitize_text(&post.text)?;
         let nonce = validate_nonce(post.nonce.as_deref())?;
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
-        let by_cookie = post.client.cookie.as_deref().and_then(|c| self.registry.by_token(c));
+        let by_cookie = post
+            .client
+            .cookie
+            .as_deref()
+            .and_then(|c| self.registry.by_token(c));
         let owner = self.registry.owner(&name, now_ms());
         if owner.is_some_and(|o| by_cookie.is_none_or(|me| me.id != o.id)) {
             // Refused before any allowance is used, as `speaker` would.
@@ -160,14 +164,25 @@ impl Hub {
                 return Err(ProtocolError::rate_limited(rate, burst));
             }
         }
-        let bucket = limit_bucket(&mut self.form_by_addr, addr_key(post.client.addr), rate, burst);
+        let bucket = limit_bucket(
+            &mut self.form_by_addr,
+            addr_key(post.client.addr),
+            rate,
+            burst,
+        );
         if !bucket.take(rate, burst) {
             return Err(ProtocolError::rate_limited(rate, burst));
         }
         let speaker = self.speaker(&name, None, &post.client)?;
         self.registry.used(&speaker.id, now_ms());
         let user: Arc<str> = Arc::from(name.display);
-        let message = new_message(post.room.clone(), user.to_string(), text, &speaker.id, nonce);
+        let message = new_message(
+            post.room.clone(),
+            user.to_string(),
+            text,
+            &speaker.id,
+            nonce,
+        );
         Ok((message, speaker.token))
     }
 

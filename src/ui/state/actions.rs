@@ -230,7 +230,10 @@ fn new_nonce(seq: u64) -> String {
             return bytes.iter().map(|b| format!("{b:02x}")).collect();
         }
         // No Web Crypto (very old browsers): still unique on this page.
-        format!("{:x}-{seq}", (js_sys::Math::random() * 4_294_967_296.0) as u64)
+        format!(
+            "{:x}-{seq}",
+            (js_sys::Math::random() * 4_294_967_296.0) as u64
+        )
     }
     #[cfg(not(feature = "hydrate"))]
     {

@@ -151,7 +151,10 @@ impl Chat {
         let mine = self
             .me
             .with_untracked(|me| me.as_deref() == Some(message.user.as_str()));
-        if mine && r.pending.with_untracked(|p| p.iter().any(|x| x.nonce == *nonce)) {
+        if mine
+            && r.pending
+                .with_untracked(|p| p.iter().any(|x| x.nonce == *nonce))
+        {
             r.pending.update(|p| p.retain(|x| x.nonce != *nonce));
         }
     }
@@ -177,7 +180,7 @@ impl Chat {
         match code {
             ErrorCode::BadName | ErrorCode::NameTaken => {
                 let text = if code == ErrorCode::NameTaken {
-                    format!("{message}: someone online is using it. Please choose another name.")
+                    format!("{message}: it belongs to someone else. Please choose another name.")
                 } else {
                     message
                 };

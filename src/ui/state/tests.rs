@@ -163,7 +163,10 @@ fn our_messages_wait_offline_are_resent_with_their_nonce_and_resolved_only_by_ou
         // nonce), so it is not sent again; the offline one is sent now, once.
         open.set_value(true);
         chat.conn.set(Conn::Online);
-        joined(&chat, vec![message(4, "me", "in flight at the drop", Some(&nonces[1]))]);
+        joined(
+            &chat,
+            vec![message(4, "me", "in flight at the drop", Some(&nonces[1]))],
+        );
         let typed_offline = room.pending.with_untracked(|p| p[0].nonce.clone());
         assert_eq!(
             sends(sent)[2..],
@@ -183,7 +186,10 @@ fn our_messages_wait_offline_are_resent_with_their_nonce_and_resolved_only_by_ou
 
         // Only our own message with its nonce resolves it: not the same
         // text without it, not another member's message carrying it.
-        chat.apply(ServerFrame::Message(message(5, "me", "typed offline", None)), 0.0);
+        chat.apply(
+            ServerFrame::Message(message(5, "me", "typed offline", None)),
+            0.0,
+        );
         let theirs = message(6, "mallory", "x", Some(&typed_offline));
         chat.apply(ServerFrame::Message(theirs), 0.0);
         assert_eq!(room.pending.with_untracked(Vec::len), 1);

@@ -62,7 +62,10 @@ fn a_name_stays_its_owners_while_offline_and_only_its_token_takes_it_back() {
     let (_, answer) = hello(&mut h, local(), "Ada", Some("not-her-token"));
     assert_eq!(code(&answer), "name_taken");
     let (_, answer) = hello(&mut h, local(), "Ada", Some(&token));
-    assert_eq!((answer["type"].as_str(), &answer["user"]["id"]), (Some("welcome"), &id));
+    assert_eq!(
+        (answer["type"].as_str(), &answer["user"]["id"]),
+        (Some("welcome"), &id)
+    );
 }
 
 #[test]
@@ -72,7 +75,10 @@ fn a_browser_proves_its_identity_by_cookie_and_is_never_shown_the_token() {
     assert_eq!(welcome["token"], "");
     h.handle(Command::Disconnect(zoe.conn));
     let (_, again) = hello(&mut h, client("10.0.0.2", Some(COOKIE)), "Zoë", None);
-    assert_eq!((&again["user"]["id"], &again["token"]), (&welcome["user"]["id"], &json!("")));
+    assert_eq!(
+        (&again["user"]["id"], &again["token"]),
+        (&welcome["user"]["id"], &json!(""))
+    );
     let other = "ffffffffffffffffffffffffffffffff";
     let (_, answer) = hello(&mut h, client("10.0.0.1", Some(other)), "Zoe\u{308}", None);
     assert_eq!(code(&answer), "name_taken");
@@ -84,7 +90,10 @@ fn a_reclaim_closes_the_older_connection_and_a_rename_frees_the_old_name() {
     let (old, welcome) = hello(&mut h, local(), "Ada", None);
     let token = welcome["token"].as_str().unwrap().to_owned();
     let (_, renamed) = hello(&mut h, local(), "Grace", Some(&token));
-    assert_eq!(renamed["user"], json!({"id": welcome["user"]["id"], "name": "Grace"}));
+    assert_eq!(
+        renamed["user"],
+        json!({"id": welcome["user"]["id"], "name": "Grace"})
+    );
     assert_eq!(old.close_code(), Some(CLOSE_REPLACED));
     assert_eq!(hello(&mut h, local(), "ada", None).1["type"], "welcome");
     assert_eq!(code(&hello(&mut h, local(), "GRACE", None).1), "name_taken");
@@ -107,13 +116,19 @@ fn new_identities_are_limited_per_address_at_the_burst_and_ipv6_counts_by_64() {
     // Taking an identity back is not creating one.
     let (_, back) = hello(&mut h, client("10.0.0.1", None), "a0", Some(&tokens[0]));
     assert_eq!(back["type"], "welcome");
-    assert_eq!(hello(&mut h, client("10.0.0.2", None), "b0", None).1["type"], "welcome");
+    assert_eq!(
+        hello(&mut h, client("10.0.0.2", None), "b0", None).1["type"],
+        "welcome"
+    );
     for i in 0..3 {
         let addr = format!("2001:db8::{}", i + 1);
         let (_, w) = hello(&mut h, client(&addr, None), &format!("v{i}"), None);
         assert_eq!(w["type"], "welcome");
     }
-    assert_eq!(code(&hello(&mut h, client("2001:db8::ff", None), "v3", None).1), "rate_limited");
+    assert_eq!(
+        code(&hello(&mut h, client("2001:db8::ff", None), "v3", None).1),
+        "rate_limited"
+    );
     let (_, w) = hello(&mut h, client("2001:db8:0:1::1", None), "v4", None);
     assert_eq!(w["type"], "welcome");
 }
@@ -140,7 +155,12 @@ fn at_the_cap_only_identities_past_their_lease_make_room() {
     // The store forgets them too.
     h.commit();
     let (reader, _) = crate::store::open(&h.store_options()).unwrap();
-    let mut names: Vec<String> = reader.identities().unwrap().into_iter().map(|i| i.name).collect();
+    let mut names: Vec<String> = reader
+        .identities()
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
     names.sort();
     assert_eq!(names, ["gone1", "live", "newcomer"]);
 }
@@ -152,7 +172,10 @@ fn a_resent_nonce_gets_the_original_to_the_sender_alone_even_within_one_commit()
     let mut bob = h.member("bob", "general");
     ada.frames();
     let send = |h: &mut Harness, p: &Peer, text: &str, nonce: &str| {
-        h.frame(p, json!({"type": "send", "room": "general", "text": text, "nonce": nonce}));
+        h.frame(
+            p,
+            json!({"type": "send", "room": "general", "text": text, "nonce": nonce}),
+        );
     };
     send(&mut h, &ada, "once", "n1");
     send(&mut h, &ada, "once", "n1");
@@ -161,7 +184,9 @@ fn a_resent_nonce_gets_the_original_to_the_sender_alone_even_within_one_commit()
     h.commit();
     let to_ada = ada.of_type("message");
     assert_eq!(to_ada.len(), 3);
-    assert!(to_ada.iter().all(|m| m["id"] == 1 && m["text"] == "once" && m["nonce"] == "n1"));
+    assert!(to_ada
+        .iter()
+        .all(|m| m["id"] == 1 && m["text"] == "once" && m["nonce"] == "n1"));
     assert_eq!(seen(&bob.frames()), [(1, "ada".into(), "once".into())]);
     // Another identity's nonce is its own.
     send(&mut h, &bob, "mine", "n1");
@@ -174,11 +199,17 @@ fn a_nonce_is_at_most_128_characters() {
     let mut h = Harness::new(config());
     let mut ada = h.member("ada", "general");
     let long = "n".repeat(128);
-    h.frame(&ada, json!({"type": "send", "room": "general", "text": "ok", "nonce": long}));
+    h.frame(
+        &ada,
+        json!({"type": "send", "room": "general", "text": "ok", "nonce": long}),
+    );
     h.commit();
     assert_eq!(ada.only()["nonce"], json!(long));
     let longer = "n".repeat(129);
-    h.frame(&ada, json!({"type": "send", "room": "general", "text": "no", "nonce": longer}));
+    h.frame(
+        &ada,
+        json!({"type": "send", "room": "general", "text": "no", "nonce": longer}),
+    );
     let refused = ada.only();
     assert_eq!((code(&refused), h.commit()), ("bad_request", 0));
 }
@@ -188,9 +219,15 @@ fn a_form_post_speaks_as_the_cookies_identity_and_never_as_another() {
     let mut h = Harness::new(config());
     let (ada, _) = hello(&mut h, local(), "Ada", None);
     let mut bob = h.member("bob", "general");
-    assert_eq!(post(&mut h, local(), "ada", "hi").unwrap_err(), ErrorCode::NameTaken);
+    assert_eq!(
+        post(&mut h, local(), "ada", "hi").unwrap_err(),
+        ErrorCode::NameTaken
+    );
     h.handle(Command::Disconnect(ada.conn));
-    assert_eq!(post(&mut h, local(), "\u{410}da", "hi").unwrap_err(), ErrorCode::NameTaken);
+    assert_eq!(
+        post(&mut h, local(), "\u{410}da", "hi").unwrap_err(),
+        ErrorCode::NameTaken
+    );
     // A first post of a free name makes an identity, with the minted token.
     let minted = Client {
         minted: Some(COOKIE.into()),
@@ -202,13 +239,25 @@ fn a_form_post_speaks_as_the_cookies_identity_and_never_as_another() {
     let cookie = client("127.0.0.1", Some(COOKIE));
     let again = post(&mut h, cookie.clone(), "grace", "again").unwrap();
     assert_eq!((again.token, again.message.id), (None, 2));
-    assert_eq!(post(&mut h, cookie.clone(), "Ada", "x").unwrap_err(), ErrorCode::NameTaken);
+    assert_eq!(
+        post(&mut h, cookie.clone(), "Ada", "x").unwrap_err(),
+        ErrorCode::NameTaken
+    );
     // The same form posted twice (same nonce): the original, nothing new.
-    assert_eq!(post(&mut h, cookie.clone(), "grace", "again").unwrap().message.id, 2);
+    assert_eq!(
+        post(&mut h, cookie.clone(), "grace", "again")
+            .unwrap()
+            .message
+            .id,
+        2
+    );
     assert_eq!(seen(&bob.frames()).len(), 1);
     // The JS client with the same cookie is the same identity.
     let (_, w) = hello(&mut h, cookie, "grace", None);
-    assert_eq!((w["type"].as_str(), w["token"].as_str()), (Some("welcome"), Some("")));
+    assert_eq!(
+        (w["type"].as_str(), w["token"].as_str()),
+        (Some("welcome"), Some(""))
+    );
 }
 
 #[test]
