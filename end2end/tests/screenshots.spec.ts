@@ -1,26 +1,36 @@
 // Screenshots of a conversation on a desktop (light and dark) and on a 360 px
 // phone, saved as test artifacts (test-results/…/desktop.png,
 // desktop-dark.png, mobile.png).
-import { test, expect, type Browser } from "@playwright/test";
+import { test, expect, type Browser, type BrowserContext, type Page } from "@playwright/test";
 import { chooseName, joinRoom, send, uid, watchConsole } from "./helpers";
 
 type Look = { width: number; height: number; scheme: "light" | "dark" };
+
+// Names belong to their identity (protocol 1.1): each look's new browser
+// context takes the identity cookie of the first, so Ada is always Ada.
+const identities = new Map<string, Awaited<ReturnType<BrowserContext["cookies"]>>>();
+
+async function nameAs(context: BrowserContext, page: Page, name: string) {
+  const saved = identities.get(name);
+  if (saved) await context.addCookies(saved);
+  await page.goto("/");
+  await chooseName(page, name);
+  identities.set(name, await context.cookies());
+}
 
 async function conversation(browser: Browser, look: Look) {
   const room = `design-${uid().slice(-4)}`;
   const friendContext = await browser.newContext();
   const friend = await friendContext.newPage();
   const friendProblems = watchConsole(friend);
-  await friend.goto("/");
-  await chooseName(friend, "Grace");
+  await nameAs(friendContext, friend, "Grace");
   const context = await browser.newContext({
     viewport: { width: look.width, height: look.height },
     colorScheme: look.scheme,
   });
   const page = await context.newPage();
   const problems = watchConsole(page);
-  await page.goto("/");
-  await chooseName(page, "Ada");
+  await nameAs(context, page, "Ada");
   // The friend's page is watched too: its problems are reported with Ada's.
   page.on("close", () => problems.push(...friendProblems));
   await joinRoom(page, room);
