@@ -182,12 +182,12 @@ impl Hub {
 
 /// The bucket of `key` in `buckets`, made full if new. When the map is at
 /// its bound, buckets that have refilled are dropped first (they lose nothing).
-pub(super) fn limit_bucket<'a, K: std::hash::Hash + Eq>(
-    buckets: &'a mut std::collections::HashMap<K, Bucket>,
+pub(super) fn limit_bucket<K: std::hash::Hash + Eq>(
+    buckets: &mut std::collections::HashMap<K, Bucket>,
     key: K,
     rate: f64,
     burst: f64,
-) -> &'a mut Bucket {
+) -> &mut Bucket {
     if buckets.len() >= MAX_BUCKETS {
         let now = std::time::Instant::now();
         buckets.retain(|_, b| !b.is_full(now, rate, burst));

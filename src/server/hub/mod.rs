@@ -352,7 +352,7 @@ impl Hub {
             Command::Post { post, reply } => self.on_post(post, reply),
             Command::Tick => {
                 self.ticks += 1;
-                if self.ticks % SWEEP_EVERY_TICKS == 0 {
+                if self.ticks.is_multiple_of(SWEEP_EVERY_TICKS) {
                     self.registry.sweep(crate::store::now_ms());
                 }
                 self.on_tick()
