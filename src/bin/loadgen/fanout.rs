@@ -170,8 +170,12 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
                     }
                 }
                 let now = epoch.elapsed().as_micros();
-                let frame =
-                    format!(r#"{{"type":"send","room":"{room}","text":"{now} {padding}"}}"#);
+                // A nonce on every send, 32 hex characters as the browser's:
+                // the store checks and indexes it (protocol 1.1).
+                let seq = c.sent.load(Ordering::Relaxed);
+                let frame = format!(
+                    r#"{{"type":"send","room":"{room}","text":"{now} {padding}","nonce":"{now:016x}{seq:016x}"}}"#
+                );
                 if tx.write_all(&masked_text(frame.as_bytes())).await.is_err() {
                     break;
                 }
