@@ -163,7 +163,11 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (room_id, id, user, text, ts,
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// The newest message of `author` with `nonce` in a room since a time.
-const FIND_REPEAT: &str = "SELECT id, user, text, ts FROM messages
+/// `INDEXED BY`: without it SQLite may walk the room's rows backwards by
+/// the primary key to satisfy `ORDER BY id DESC`, a scan of the whole room
+/// per send (measured with `make bench`: 0.77 CPU-µs per delivery at 1,000
+/// members instead of 0.22).
+const FIND_REPEAT: &str = "SELECT id, user, text, ts FROM messages INDEXED BY messages_by_nonce
      WHERE room_id = ?1 AND author = ?2 AND nonce = ?3 AND ts >= ?4
      ORDER BY id DESC LIMIT 1";
 

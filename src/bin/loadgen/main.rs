@@ -184,11 +184,24 @@ async fn connect_all(args: &Args) -> Result<Vec<Ws>, String> {
     // A few at a time: fast, without flooding the accept queue.
     for chunk in (0..args.members).collect::<Vec<_>>().chunks(50) {
         let joins = chunk.iter().map(|&i| async move {
-            member(&args.url, source(i), format!("lg{i}"), &room_of(args, i)).await
+            member(&args.url, source(i), format!("lg{}-{i}", run_tag()), &room_of(args, i)).await
         });
         for ws in futures::future::join_all(joins).await {
             all.push(ws?);
         }
     }
     Ok(all)
+}
+
+/// A tag of this run for member names: names stay their identity's after
+/// a run ends (protocol 1.1), so each run of the load generator needs new ones.
+fn run_tag() -> String {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        format!("{:x}", (std::process::id() as u64) << 20 ^ nanos as u64)
+    })
+    .clone()
 }

@@ -89,6 +89,9 @@ impl Hub {
             name: name.to_string(),
         };
         let session = self.sessions.get_mut(&conn).expect("checked above");
+        // The cookie's part is done: an idle connection keeps no strings.
+        session.client.cookie = None;
+        session.client.minted = None;
         session.identity = Some(speaker.id);
         session.name = name;
         let mut rooms: Vec<String> = self.rooms.keys().map(|r| r.to_string()).collect();
