@@ -270,4 +270,26 @@ mod tests {
             "CHAT_PRESENCE_THRESHOLD"
         );
     }
+
+    #[test]
+    fn the_name_lease_and_identity_limits_are_checked_at_their_bounds() {
+        let lease = |v: &str| from(&[("CHAT_NAME_LEASE_DAYS", v)]).map(|c| c.name_lease);
+        assert_eq!(
+            lease("36500").unwrap(),
+            Duration::from_secs(36_500 * 86_400)
+        );
+        assert_eq!(lease("0.5").unwrap(), Duration::from_secs(43_200));
+        for bad in ["36500.01", "0", "-1", "inf", "NaN", "soon"] {
+            assert_eq!(lease(bad).unwrap_err().var, "CHAT_NAME_LEASE_DAYS", "{bad}");
+        }
+        assert_eq!(
+            Config::default().name_lease,
+            Duration::from_secs(30 * 86_400)
+        );
+        let c = from(&[("CHAT_IDENTITY_BURST", "5"), ("CHAT_SECURE_COOKIES", "1")]).unwrap();
+        assert_eq!((c.identity_burst, c.secure_cookies), (5.0, true));
+        assert!(from(&[("CHAT_IDENTITY_RATE_PER_MIN", "0")]).is_err());
+        let e = from(&[("CHAT_SECURE_COOKIES", "yes")]).unwrap_err();
+        assert_eq!(e.var, "CHAT_SECURE_COOKIES");
+    }
 }

@@ -184,7 +184,13 @@ async fn connect_all(args: &Args) -> Result<Vec<Ws>, String> {
     // A few at a time: fast, without flooding the accept queue.
     for chunk in (0..args.members).collect::<Vec<_>>().chunks(50) {
         let joins = chunk.iter().map(|&i| async move {
-            member(&args.url, source(i), format!("lg{}-{i}", run_tag()), &room_of(args, i)).await
+            member(
+                &args.url,
+                source(i),
+                format!("lg{}-{i}", run_tag()),
+                &room_of(args, i),
+            )
+            .await
         });
         for ws in futures::future::join_all(joins).await {
             all.push(ws?);
