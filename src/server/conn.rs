@@ -22,7 +22,7 @@ use super::hub::{Client, HubHandle};
 use super::outbox::{ConnId, Outbox};
 use crate::protocol::{ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -32,7 +32,6 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -116,11 +115,7 @@ fn upgrade_key(
 /// `GET /ws`: checks the origin and the handshake, answers 101, and runs the
 /// connection once hyper hands over the socket.
 pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Request) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let client = cookies::client(request.headers(), peer);
+    let client = cookies::client(&request);
     let headers = request.headers();
     if !origin_allowed(headers, &state.config) {
         tracing::info!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");

@@ -12,8 +12,9 @@
 use super::config::Config;
 use super::hub::Client;
 use crate::protocol::validate_name;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// The identity cookie's name.
 pub(crate) const IDENTITY_COOKIE: &str = "chat_id";
@@ -59,13 +60,16 @@ pub(crate) fn identity(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Who sent a request: its peer address (unspecified when the server runs
+/// Who sent `request`: its peer address (unspecified when the server runs
 /// without connection info, as in tests driving the router directly) and
-/// its identity cookie.
-/// When it carried no identity cookie, a new token is minted for the
-/// answer to set ([`Client::minted`]).
-pub(crate) fn client(headers: &HeaderMap, peer: Option<IpAddr>) -> Client {
-    let cookie = identity(headers);
+/// its identity cookie. When it carried no identity cookie, a new token is
+/// minted for the answer to set ([`Client::minted`]).
+pub(crate) fn client(request: &Request) -> Client {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let cookie = identity(request.headers());
     Client {
         addr: peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         minted: cookie.is_none().then(new_token),
@@ -73,18 +77,22 @@ pub(crate) fn client(headers: &HeaderMap, peer: Option<IpAddr>) -> Client {
     }
 }
 
-/// `Set-Cookie` for the identity token: it lasts as long as the name lease.
-pub(crate) fn set_identity(token: &str, config: &Config) -> HeaderValue {
+/// `Set-Cookie` for `name=value` (ASCII), lasting `max_age_secs`, with the
+/// attributes both cookies share.
+fn set_cookie(name: &str, value: &str, max_age_secs: u64, config: &Config) -> HeaderValue {
     let secure = if config.secure_cookies {
         "; Secure"
     } else {
         ""
     };
-    let value = format!(
-        "{IDENTITY_COOKIE}={token}; Path=/; Max-Age={}; SameSite=Lax; HttpOnly{secure}",
-        config.name_lease.as_secs()
-    );
-    HeaderValue::from_str(&value).expect("hex and ASCII")
+    let cookie =
+        format!("{name}={value}; Path=/; Max-Age={max_age_secs}; SameSite=Lax; HttpOnly{secure}");
+    HeaderValue::from_str(&cookie).expect("an ASCII cookie")
+}
+
+/// `Set-Cookie` for the identity token: it lasts as long as the name lease.
+pub(crate) fn set_identity(token: &str, config: &Config) -> HeaderValue {
+    set_cookie(IDENTITY_COOKIE, token, config.name_lease.as_secs(), config)
 }
 
 /// The name an earlier form post remembered, if it is still a valid name.
@@ -98,16 +106,8 @@ pub(crate) fn name(headers: &HeaderMap) -> Option<String> {
 
 /// `Set-Cookie` remembering the form's name.
 pub(crate) fn set_name(name: &str, config: &Config) -> HeaderValue {
-    let secure = if config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
     let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
-    let value = format!(
-        "{NAME_COOKIE}={encoded}; Path=/; Max-Age={NAME_COOKIE_SECS}; SameSite=Lax; HttpOnly{secure}"
-    );
-    HeaderValue::from_str(&value).expect("URL-encoded ASCII")
+    set_cookie(NAME_COOKIE, &encoded, NAME_COOKIE_SECS, config)
 }
 
 #[cfg(test)]

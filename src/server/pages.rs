@@ -15,11 +15,11 @@
 use super::config::Config;
 use super::conn::origin_allowed;
 use super::cookies;
-use super::hub::{Client, FormPost, HubHandle};
-use crate::protocol::{ErrorCode, ProtocolError, GENERAL_ROOM};
+use super::hub::{FormPost, HubHandle};
+use crate::protocol::{validate_nonce, ErrorCode, ProtocolError, GENERAL_ROOM};
 use crate::ui::{shell, FormError, PageData};
 use axum::body::{to_bytes, Body};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::{provide_context, LeptosOptions};
@@ -57,15 +57,6 @@ struct PostForm {
     nonce: String,
 }
 
-/// Who sent `req` (its address and identity cookie).
-fn client_of(req: &Request) -> Client {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
-    cookies::client(req.headers(), peer)
-}
-
 /// Sets the identity cookie on `response` when `token` is a new one.
 fn set_identity(response: &mut Response, token: Option<&str>, config: &Config) {
     if let Some(token) = token {
@@ -77,7 +68,7 @@ fn set_identity(response: &mut Response, token: Option<&str>, config: &Config) {
 /// `GET /`.
 pub(crate) async fn show(State(state): State<PageState>, req: Request) -> Response {
     let name = cookies::name(req.headers()).unwrap_or_default();
-    let minted = client_of(&req).minted;
+    let minted = cookies::client(&req).minted;
     let data = page_data(&state.hub, name, String::new(), None).await;
     let mut response = render(&state, req, data).await;
     set_identity(&mut response, minted.as_deref(), &state.config);
@@ -89,7 +80,7 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
     if !origin_allowed(req.headers(), &state.config) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let client = client_of(&req);
+    let client = cookies::client(&req);
     let (parts, body) = req.into_parts();
     let form: PostForm = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or_default(),
@@ -128,9 +119,9 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
             };
             let error = FormError { code, message };
             let mut data = page_data(&state.hub, form.name, form.text, Some(error)).await;
-            if !form.nonce.is_empty() && form.nonce.len() <= 128 {
+            if let Ok(Some(nonce)) = validate_nonce(Some(&form.nonce)) {
                 // Nothing was posted: the same nonce again, should it go through.
-                data.nonce = form.nonce;
+                data.nonce = nonce.to_owned();
             }
             let mut response =
                 render(&state, Request::from_parts(parts, Body::empty()), data).await;

@@ -49,6 +49,21 @@ pub(super) fn addr_key(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// Who may speak as a name, before anything changes ([`Hub::claim`]).
+pub(super) struct Claim {
+    /// The identity the token or cookie proves, if any.
+    proven: Option<Arc<str>>,
+    /// The token to give the client, when it came as `token` (not by cookie).
+    shown: Option<String>,
+}
+
+impl Claim {
+    /// The identity the token or cookie proves, if any.
+    pub(super) fn proven(&self) -> Option<&str> {
+        self.proven.as_deref()
+    }
+}
+
 /// Who a request speaks as, once its name is checked.
 pub(super) struct Speaker {
     /// The identity's id.
@@ -72,7 +87,8 @@ impl Hub {
         let name = names::check(raw_name)?;
         let client = self.session(conn)?.client.clone();
         let token = token.filter(|t| !t.is_empty());
-        let speaker = self.speaker(&name, token, &client)?;
+        let claim = self.claim(&name, token, &client)?;
+        let speaker = self.speak(claim, &name, &client)?;
         let now = now_ms();
         let old = self.registry.get(&speaker.id).and_then(|i| i.conn);
         if let Some(old) = old.filter(|&old| old != conn) {
@@ -104,37 +120,55 @@ impl Hub {
         Ok(())
     }
 
-    /// The identity that speaks as `name`: the one `token` (else the
-    /// cookie) proves, renamed to `name` if need be, or a new one. Refused
-    /// with `name_taken` when another identity owns the name.
-    pub(super) fn speaker(
-        &mut self,
+    /// Who may speak as `name`: the identity `token` (else the cookie)
+    /// proves, if any. Refused with `name_taken` when another identity owns
+    /// the name. Changes nothing: [`Hub::speak`] acts on the claim.
+    pub(super) fn claim(
+        &self,
         name: &Name,
         token: Option<&str>,
         client: &Client,
-    ) -> Result<Speaker, ProtocolError> {
-        let now = now_ms();
+    ) -> Result<Claim, ProtocolError> {
         let by_token = token.and_then(|t| self.registry.by_token(t));
-        let (proven, shown) = match by_token {
-            Some(identity) => (Some(identity.id.clone()), token.map(str::to_owned)),
-            None => {
-                let by_cookie = client
+        let claim = match by_token {
+            Some(identity) => Claim {
+                proven: Some(identity.id.clone()),
+                shown: token.map(str::to_owned),
+            },
+            None => Claim {
+                proven: client
                     .cookie
                     .as_deref()
-                    .and_then(|c| self.registry.by_token(c));
-                (by_cookie.map(|i| i.id.clone()), None)
-            }
+                    .and_then(|c| self.registry.by_token(c))
+                    .map(|i| i.id.clone()),
+                shown: None,
+            },
         };
-        let owner = self.registry.owner(name, now).map(|i| i.id.clone());
-        if owner.is_some() && owner != proven {
+        let owner = self.registry.owner(name, now_ms()).map(|i| i.id.clone());
+        if owner.is_some() && owner != claim.proven {
             return Err(ProtocolError::name_taken(&name.display));
         }
-        if let Some(id) = proven {
-            let identity = self.registry.get(&id).expect("just found");
+        Ok(claim)
+    }
+
+    /// Speaks as `name` on a checked claim: the proven identity, renamed to
+    /// `name` if need be, or a new one (within the limits on new identities).
+    pub(super) fn speak(
+        &mut self,
+        claim: Claim,
+        name: &Name,
+        client: &Client,
+    ) -> Result<Speaker, ProtocolError> {
+        let now = now_ms();
+        if let Some(id) = claim.proven {
+            let identity = self.registry.get(&id).expect("claimed just now");
             if *identity.name != *name.display {
                 self.registry.rename(&id, name.clone(), now);
             }
-            return Ok(Speaker { id, token: shown });
+            return Ok(Speaker {
+                id,
+                token: claim.shown,
+            });
         }
         self.may_create_identity(client.addr, now)?;
         let (token, shown) = match &client.cookie {

@@ -141,17 +141,9 @@ impl Hub {
         let text = sanitize_text(&post.text)?;
         let nonce = validate_nonce(post.nonce.as_deref())?;
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
-        let by_cookie = post
-            .client
-            .cookie
-            .as_deref()
-            .and_then(|c| self.registry.by_token(c));
-        let owner = self.registry.owner(&name, now_ms());
-        if owner.is_some_and(|o| by_cookie.is_none_or(|me| me.id != o.id)) {
-            // Refused before any allowance is used, as `speaker` would.
-            return Err(ProtocolError::name_taken(&name.display));
-        }
-        if let Some(identity) = by_cookie {
+        // Refused before any allowance is used.
+        let claim = self.claim(&name, None, &post.client)?;
+        if let Some(identity) = claim.proven().and_then(|id| self.registry.get(id)) {
             let renaming = *identity.name != *name.display;
             if renaming && identity.conn.is_some() {
                 return Err(ProtocolError::bad_request(&format!(
@@ -173,7 +165,7 @@ impl Hub {
         if !bucket.take(rate, burst) {
             return Err(ProtocolError::rate_limited(rate, burst));
         }
-        let speaker = self.speaker(&name, None, &post.client)?;
+        let speaker = self.speak(claim, &name, &post.client)?;
         self.registry.used(&speaker.id, now_ms());
         let user: Arc<str> = Arc::from(name.display);
         let message = new_message(
@@ -202,9 +194,8 @@ impl Hub {
                         // A resend: the original again, to the sender alone.
                         Poster::Conn(conn) if repeat => {
                             if let Some(s) = self.sessions.get(&conn) {
-                                s.outbox.send(&ServerFrame::Message(message));
+                                s.outbox.send(&ServerFrame::Message(message.clone()));
                             }
-                            continue;
                         }
                         Poster::Conn(_) => {}
                     }

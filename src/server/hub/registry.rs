@@ -110,11 +110,16 @@ impl Registry {
     }
 
     /// The identity that owns `name` now, if any.
-    pub(super) fn owner(&self, name: &Name, now_ms: u64) -> Option<&Identity> {
+    pub(super) fn owner<'a>(&'a self, name: &'a Name, now_ms: u64) -> Option<&'a Identity> {
+        self.holders(name)
+            .find(|identity| self.leased(identity, now_ms))
+    }
+
+    /// The identities `name`'s keys point at, leased or not.
+    fn holders<'a>(&'a self, name: &'a Name) -> impl Iterator<Item = &'a Identity> + 'a {
         name.keys
             .iter()
             .filter_map(|k| self.by_id.get(self.by_key.get(k)?))
-            .find(|identity| self.leased(identity, now_ms))
     }
 
     /// A new identity with `token`, owning `name` (the caller checked that
@@ -201,10 +206,8 @@ impl Registry {
 
     /// Forgets the expired owners of `name`'s keys, so the keys can move.
     fn free_keys(&mut self, name: &Name, now_ms: u64) {
-        let expired: Vec<Arc<str>> = name
-            .keys
-            .iter()
-            .filter_map(|k| self.by_id.get(self.by_key.get(k)?))
+        let expired: Vec<Arc<str>> = self
+            .holders(name)
             .filter(|i| !self.leased(i, now_ms))
             .map(|i| i.id.clone())
             .collect();
