@@ -112,6 +112,11 @@ impl std::error::Error for ConfigError {}
 /// 30 KB: 2,000 characters as text and as escaped HTML) twice over.
 pub const MIN_OUTBOUND_BYTES: usize = 64 * 1024;
 
+/// The shortest period a `*_SECS` variable may set.
+const MIN_SECS: f64 = 0.01;
+/// The longest period a `*_SECS` variable may set: a day.
+const MAX_SECS: f64 = 86_400.0;
+
 impl Config {
     /// Reads the `CHAT_*` variables; unset ones keep their defaults.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -121,16 +126,28 @@ impl Config {
     /// Reads configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let d = Config::default();
+        // Finite numbers only: `inf` would make a bucket's arithmetic NaN.
         let num = |var: &'static str, default: f64| -> Result<f64, ConfigError> {
-            parse(&get, var, default, "a positive number", |v: &f64| *v > 0.0)
+            parse(&get, var, default, "a positive number", |v: &f64| {
+                v.is_finite() && *v > 0.0
+            })
         };
         let count = |var: &'static str, default: usize| -> Result<usize, ConfigError> {
             parse(&get, var, default, "a whole number of at least 1", |v| {
                 *v >= 1
             })
         };
+        // Bounded both ways: `Duration::from_secs_f64` panics past about
+        // 1.8e19 s, and a zero period panics tokio's `interval`.
         let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            num(var, default.as_secs_f64()).map(Duration::from_secs_f64)
+            parse(
+                &get,
+                var,
+                default.as_secs_f64(),
+                "a number of seconds from 0.01 to 86400",
+                |v: &f64| (MIN_SECS..=MAX_SECS).contains(v),
+            )
+            .map(Duration::from_secs_f64)
         };
         let allowed_origins = get("CHAT_ALLOWED_ORIGINS")
             .map(|v| {
@@ -291,5 +308,32 @@ mod tests {
         assert!(from(&[("CHAT_IDENTITY_RATE_PER_MIN", "0")]).is_err());
         let e = from(&[("CHAT_SECURE_COOKIES", "yes")]).unwrap_err();
         assert_eq!(e.var, "CHAT_SECURE_COOKIES");
+    }
+
+    #[test]
+    fn extreme_periods_and_rates_are_refused_with_the_variable_named_not_a_panic() {
+        for var in ["CHAT_IDLE_TIMEOUT_SECS", "CHAT_PING_INTERVAL_SECS"] {
+            let secs = |v: &str| from(&[(var, v)]).map(|c| match var {
+                "CHAT_IDLE_TIMEOUT_SECS" => c.idle_timeout,
+                _ => c.ping_interval,
+            });
+            assert_eq!(secs("86400").unwrap(), Duration::from_secs(86_400));
+            assert_eq!(secs("0.01").unwrap(), Duration::from_millis(10));
+            for bad in ["86400.001", "0.0099", "1e30", "inf", "-inf", "NaN", "0", "1e-300"] {
+                let e = secs(bad).unwrap_err();
+                assert_eq!(e.var, var, "{bad}");
+                assert!(e.to_string().contains("0.01 to 86400"), "{e}");
+            }
+        }
+        for var in ["CHAT_RATE_PER_SEC", "CHAT_RATE_BURST", "CHAT_IDENTITY_BURST"] {
+            for bad in ["inf", "NaN", "0"] {
+                assert_eq!(from(&[(var, bad)]).unwrap_err().var, var, "{bad}");
+            }
+            assert!(from(&[(var, "1e30")]).is_ok(), "large but finite: {var}");
+        }
+        for bad in ["1e30", "18446744073709551616", "-1"] {
+            let e = from(&[("CHAT_REPLAY_CAP", bad)]).unwrap_err();
+            assert_eq!(e.var, "CHAT_REPLAY_CAP");
+        }
     }
 }

@@ -162,9 +162,13 @@ pub trait StoreReader: Send + 'static {
         self.range(room, first, last)
     }
 
-    /// The messages with `after < id <= upto`, at most `cap` (the newest).
+    /// The messages with `after < id <= upto`, at most `cap` (the newest);
+    /// none when `after >= upto` (any `after`, up to `u64::MAX`).
     fn after(&self, room: &str, after: u64, cap: usize, upto: u64) -> Result<Replay, StoreError> {
-        let missing = upto.saturating_sub(after);
+        if after >= upto {
+            return Ok(Replay::default());
+        }
+        let missing = upto - after;
         let first = after + 1 + missing.saturating_sub(cap as u64);
         Ok(Replay {
             messages: self.range(room, first, upto)?,

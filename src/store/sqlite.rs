@@ -436,6 +436,8 @@ mod tests {
             (vec![2, 3], true)
         );
         assert_eq!(r.after("a", 3, 10, 3).unwrap(), Replay::default());
+        assert_eq!(r.after("a", 4, 10, 3).unwrap(), Replay::default());
+        assert_eq!(r.after("a", u64::MAX, 10, 3).unwrap(), Replay::default());
         assert_eq!(r.before("a", Some(1), 10, 3).unwrap(), []);
     }
 

@@ -132,6 +132,11 @@ impl Hub {
         // answered with the members alone, and nothing is read.
         let (mut messages, mut missed) = (Vec::new(), false);
         if !already {
+            // An `after` beyond the newest id comes from another history (a
+            // restored store): the client starts over from the recent
+            // messages, told by `missed`, rather than wait for ids it saw.
+            let beyond = after.is_some_and(|after| after > upto);
+            let after = after.filter(|_| !beyond);
             (messages, missed) = self
                 .read(move |reader| match after {
                     Some(after) => reader
@@ -145,6 +150,7 @@ impl Hub {
             // Cut to the reply budget, the newest kept: like a replay past
             // its cap, older ones are then paged back with `history`.
             missed |= fit(&mut messages, self.reply_budget()) && after.is_some();
+            missed |= beyond;
         }
         let me = self.sessions.get_mut(&conn).expect("checked above");
         let (name, outbox) = (me.name.clone(), me.outbox.clone());
