@@ -14,10 +14,18 @@ async fn main() {
         .init();
     // Each connection is a file descriptor: take every one the hard limit
     // allows (the soft limit is often 1,024). Kernel settings for more: README.
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::info!(limit, "open file limit"),
-        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
-    }
+    let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::info!(limit, "open file limit");
+            limit
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open file limit");
+            rlimit::Resource::NOFILE
+                .get()
+                .map_or(1024, |(soft, _)| soft)
+        }
+    };
     let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -25,6 +33,13 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(max) = config.fit_to_open_files(open_files) {
+        tracing::warn!(
+            max_connections = max,
+            open_files,
+            "CHAT_MAX_CONNECTIONS lowered to what the open file limit allows (README: Many connections)"
+        );
+    }
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {

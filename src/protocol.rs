@@ -42,6 +42,9 @@ pub const CLOSE_REPLACED: u16 = 4000;
 pub const CLOSE_TOO_SLOW: u16 = 4001;
 /// Close code sent to a client that stopped answering pings (*extension*).
 pub const CLOSE_PING_TIMEOUT: u16 = 4002;
+/// Close code sent to a connection not welcomed within the hello timeout
+/// (10 s) of opening (*extension*).
+pub const CLOSE_HELLO_TIMEOUT: u16 = 4003;
 
 /// A frame from a client to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +109,16 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<i64>,
     },
+    /// *Extension*: a page of the rooms that exist, by name (`welcome`
+    /// lists only the most active).
+    Rooms {
+        /// Only rooms whose names sort strictly after this one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// How many names, 1..=500 (default 100).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
     /// Application-level heartbeat.
     Ping,
 }
@@ -122,6 +135,7 @@ impl ClientFrame {
         let (limit, max, what) = match &frame {
             ClientFrame::History { limit, .. } => (limit, HISTORY_MAX_LIMIT, "history"),
             ClientFrame::Members { limit, .. } => (limit, MEMBERS_MAX_LIMIT, "members"),
+            ClientFrame::Rooms { limit, .. } => (limit, MEMBERS_MAX_LIMIT, "rooms"),
             _ => return Ok(frame),
         };
         match limit {
@@ -205,7 +219,10 @@ pub enum ServerFrame {
         user: UserInfo,
         /// Secret that reclaims the identity on a later `hello`.
         token: String,
-        /// Every room that exists, sorted by name.
+        /// Rooms that exist: every one while there are at most
+        /// `CHAT_WELCOME_ROOMS` (100), else that many with the most recent
+        /// activity (*extension*: `rooms` pages through all of them).
+        /// Sorted by name.
         rooms: Vec<String>,
     },
     /// Reply to `join`.
@@ -262,6 +279,13 @@ pub enum ServerFrame {
         /// The page of names, in member order.
         names: Vec<String>,
         /// True when names follow the last one.
+        more: bool,
+    },
+    /// *Extension*: reply to `rooms`.
+    Rooms {
+        /// The page of room names, sorted.
+        rooms: Vec<String>,
+        /// True when rooms follow the last one.
         more: bool,
     },
     /// *1.1*: the member count of a room above the presence threshold
@@ -389,6 +413,10 @@ impl<'de> Deserialize<'de> for ServerFrame {
             "members" => ServerFrame::Members {
                 room: need(f.room, "room")?,
                 names: need(f.names, "names")?,
+                more: need(f.more, "more")?,
+            },
+            "rooms" => ServerFrame::Rooms {
+                rooms: need(f.rooms, "rooms")?,
                 more: need(f.more, "more")?,
             },
             "member_count" => ServerFrame::MemberCount {
@@ -741,6 +769,10 @@ mod tests {
                 room: "r".into(),
                 count: 101,
             },
+            ServerFrame::Rooms {
+                rooms: vec!["a".into(), "b".into()],
+                more: false,
+            },
             ServerFrame::Left { room: "r".into() },
             ServerFrame::Message(message.clone()),
             ServerFrame::Message(ChatMessage {
@@ -798,11 +830,15 @@ mod tests {
     #[test]
     fn members_limits_are_checked_at_and_past_their_bounds() {
         for (limit, ok) in [("1", true), ("500", true), ("0", false), ("501", false)] {
-            let frame = format!(r#"{{"type":"members","room":"a","limit":{limit}}}"#);
-            let parsed = ClientFrame::parse(&frame);
-            assert_eq!(parsed.is_ok(), ok, "limit {limit}");
-            if let Err(e) = parsed {
-                assert_eq!(e.code, ErrorCode::BadRequest);
+            for frame in [
+                format!(r#"{{"type":"members","room":"a","limit":{limit}}}"#),
+                format!(r#"{{"type":"rooms","limit":{limit}}}"#),
+            ] {
+                let parsed = ClientFrame::parse(&frame);
+                assert_eq!(parsed.is_ok(), ok, "{frame}");
+                if let Err(e) = parsed {
+                    assert_eq!(e.code, ErrorCode::BadRequest);
+                }
             }
         }
         assert_eq!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fast, ids, TestServer};
+use common::{fast, ids, status_of, upgrade_request, TestServer};
 use serde_json::json;
 
 #[tokio::test]
@@ -46,4 +46,59 @@ async fn join_after_beyond_the_newest_id_starts_the_client_over() {
         }
     }
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_dns_rebinding_page_is_refused_by_its_host_name() {
+    let server = TestServer::start(fast()).await;
+    let status = status_of(server.addr, &upgrade_request("evil.test", "")).await;
+    assert_eq!(status, "HTTP/1.1 421 Misdirected Request");
+    let page = "GET / HTTP/1.1\r\nHost: evil.test:3000\r\nConnection: close\r\n\r\n";
+    assert_eq!(
+        status_of(server.addr, page).await,
+        "HTTP/1.1 421 Misdirected Request"
+    );
+    // The server's own names still work.
+    for host in ["localhost:3000", &server.addr.to_string()] {
+        let status = status_of(server.addr, &upgrade_request(host, "")).await;
+        assert_eq!(status, "HTTP/1.1 101 Switching Protocols", "{host}");
+    }
+    server.stop().await;
+
+    let server = TestServer::start(chat::Config {
+        allowed_hosts: vec!["chat.example.org".into()],
+        ..fast()
+    })
+    .await;
+    let status = status_of(server.addr, &upgrade_request("chat.example.org", "")).await;
+    assert_eq!(status, "HTTP/1.1 101 Switching Protocols");
+    let status = status_of(server.addr, &upgrade_request("evil.test", "")).await;
+    assert_eq!(status, "HTTP/1.1 421 Misdirected Request");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_server_on_one_data_directory_stops_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = common::ServerProcess::spawn(dir.path(), &[]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("LEPTOS_SITE_ADDR", port.to_string())
+        .env("LEPTOS_OUTPUT_NAME", "chat")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another chat server is using this data directory"),
+        "{stderr}"
+    );
+    // The first one still serves.
+    let mut c = common::Client::connect(first.addr).await;
+    c.alive().await;
 }

@@ -291,6 +291,9 @@ async fn sigkill_under_load_loses_no_delivered_message() {
     let env = [
         ("CHAT_RATE_PER_SEC", "100000"),
         ("CHAT_RATE_BURST", "100000"),
+        // The audit pages through thousands of messages.
+        ("CHAT_REQUEST_RATE_PER_SEC", "100000"),
+        ("CHAT_REQUEST_BURST", "100000"),
     ];
     let mut server = ServerProcess::spawn(dir.path(), &env).await;
     // Everything any client receives, by id.

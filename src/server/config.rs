@@ -11,6 +11,9 @@ use std::time::Duration;
 pub struct Config {
     /// Origins allowed to open `/ws` besides the server's own (`http://` + `Host`).
     pub allowed_origins: Vec<String>,
+    /// Host names requests may name besides `localhost`, IP literals and
+    /// the hosts of [`Config::allowed_origins`] (`*`: any); see `hosts`.
+    pub allowed_hosts: Vec<String>,
     /// `send` frames refilled per second, per connection.
     pub rate_per_sec: f64,
     /// `send` frames a connection may burst.
@@ -54,12 +57,43 @@ pub struct Config {
     /// get `member_count` frames, at most once a second, instead of a
     /// `presence` frame per join and leave.
     pub presence_threshold: usize,
+    /// Most WebSocket connections in all (lowered at start to what the
+    /// open-file limit allows); more get 503.
+    pub max_connections: usize,
+    /// Most WebSocket connections from one client address (IPv6 by /64);
+    /// more get 429.
+    pub max_connections_per_addr: usize,
+    /// A WebSocket that has not been welcomed (`hello`) this long after it
+    /// opened is closed (4003).
+    pub hello_timeout: Duration,
+    /// How long a client may take to send a request's headers, and how long
+    /// an idle keep-alive connection is kept.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body (the form).
+    pub body_timeout: Duration,
+    /// A request header that holds the client's address, set by a reverse
+    /// proxy (`X-Forwarded-For`: its last address); trusted only from
+    /// loopback peers and [`Config::trusted_proxies`].
+    pub client_ip_header: Option<axum::http::HeaderName>,
+    /// Peers besides loopback whose [`Config::client_ip_header`] is trusted.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Requests other than `send` refilled per second, per connection.
+    pub request_rate_per_sec: f64,
+    /// Requests other than `send` a connection may burst.
+    pub request_burst: f64,
+    /// Rooms one connection may create per minute (and at once).
+    pub new_rooms_per_min: f64,
+    /// A room with no messages and no members for this long is removed.
+    pub empty_room_ttl: Duration,
+    /// Most rooms `welcome` lists (the most recently active).
+    pub welcome_rooms: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             rate_per_sec: 10.0,
             rate_burst: 20.0,
             max_rooms_per_conn: 50,
@@ -81,6 +115,18 @@ impl Default for Config {
             secure_cookies: false,
             member_page: 100,
             presence_threshold: 100,
+            max_connections: 100_000,
+            max_connections_per_addr: 256,
+            hello_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            client_ip_header: None,
+            trusted_proxies: Vec::new(),
+            request_rate_per_sec: 20.0,
+            request_burst: 100.0,
+            new_rooms_per_min: 5.0,
+            empty_room_ttl: Duration::from_secs(3600),
+            welcome_rooms: 100,
         }
     }
 }
@@ -112,6 +158,10 @@ impl std::error::Error for ConfigError {}
 /// 30 KB: 2,000 characters as text and as escaped HTML) twice over.
 pub const MIN_OUTBOUND_BYTES: usize = 64 * 1024;
 
+/// Descriptors kept for other things than WebSockets: the HTTP connections
+/// ([`super::listen::HTTP_PLACES`]), the store, the listener, logs.
+const OTHER_FILES: u64 = super::listen::HTTP_PLACES as u64 + 64;
+
 /// The shortest period a `*_SECS` variable may set.
 const MIN_SECS: f64 = 0.01;
 /// The longest period a `*_SECS` variable may set: a day.
@@ -121,6 +171,17 @@ impl Config {
     /// Reads the `CHAT_*` variables; unset ones keep their defaults.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Lowers [`Config::max_connections`] to what `open_files` descriptors
+    /// allow; returns the new value when it was lowered.
+    pub fn fit_to_open_files(&mut self, open_files: u64) -> Option<usize> {
+        let room = open_files.saturating_sub(OTHER_FILES).max(1);
+        let room = usize::try_from(room).unwrap_or(usize::MAX);
+        (self.max_connections > room).then(|| {
+            self.max_connections = room;
+            room
+        })
     }
 
     /// Reads configuration through `get` (the environment, or a map in tests).
@@ -149,16 +210,19 @@ impl Config {
             )
             .map(Duration::from_secs_f64)
         };
-        let allowed_origins = get("CHAT_ALLOWED_ORIGINS")
-            .map(|v| {
-                v.split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
-                    .filter(|o| !o.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let list = |var: &str| -> Vec<String> {
+            get(var)
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         Ok(Config {
-            allowed_origins,
+            allowed_origins: list("CHAT_ALLOWED_ORIGINS"),
+            allowed_hosts: list("CHAT_ALLOWED_HOSTS"),
             rate_per_sec: num("CHAT_RATE_PER_SEC", d.rate_per_sec)?,
             rate_burst: num("CHAT_RATE_BURST", d.rate_burst)?,
             max_rooms_per_conn: count("CHAT_MAX_ROOMS_PER_CONN", d.max_rooms_per_conn)?,
@@ -215,6 +279,37 @@ impl Config {
             },
             member_page: count("CHAT_MEMBER_PAGE", d.member_page)?,
             presence_threshold: count("CHAT_PRESENCE_THRESHOLD", d.presence_threshold)?,
+            max_connections: count("CHAT_MAX_CONNECTIONS", d.max_connections)?,
+            max_connections_per_addr: count(
+                "CHAT_MAX_CONNECTIONS_PER_IP",
+                d.max_connections_per_addr,
+            )?,
+            hello_timeout: secs("CHAT_HELLO_TIMEOUT_SECS", d.hello_timeout)?,
+            header_timeout: secs("CHAT_HEADER_TIMEOUT_SECS", d.header_timeout)?,
+            body_timeout: secs("CHAT_BODY_TIMEOUT_SECS", d.body_timeout)?,
+            client_ip_header: match get("CHAT_CLIENT_IP_HEADER").as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(name) => Some(name.parse().map_err(|_| ConfigError {
+                    var: "CHAT_CLIENT_IP_HEADER",
+                    value: name.to_owned(),
+                    expected: "a header name, e.g. X-Forwarded-For or X-Real-IP",
+                })?),
+            },
+            trusted_proxies: list("CHAT_TRUSTED_PROXIES")
+                .iter()
+                .map(|ip| {
+                    ip.parse().map_err(|_| ConfigError {
+                        var: "CHAT_TRUSTED_PROXIES",
+                        value: ip.clone(),
+                        expected: "IP addresses separated by commas",
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            request_rate_per_sec: num("CHAT_REQUEST_RATE_PER_SEC", d.request_rate_per_sec)?,
+            request_burst: num("CHAT_REQUEST_BURST", d.request_burst)?,
+            new_rooms_per_min: num("CHAT_NEW_ROOMS_PER_MIN", d.new_rooms_per_min)?,
+            empty_room_ttl: secs("CHAT_EMPTY_ROOM_SECS", d.empty_room_ttl)?,
+            welcome_rooms: count("CHAT_WELCOME_ROOMS", d.welcome_rooms)?,
         })
     }
 }
@@ -313,19 +408,34 @@ mod tests {
     #[test]
     fn extreme_periods_and_rates_are_refused_with_the_variable_named_not_a_panic() {
         for var in ["CHAT_IDLE_TIMEOUT_SECS", "CHAT_PING_INTERVAL_SECS"] {
-            let secs = |v: &str| from(&[(var, v)]).map(|c| match var {
-                "CHAT_IDLE_TIMEOUT_SECS" => c.idle_timeout,
-                _ => c.ping_interval,
-            });
+            let secs = |v: &str| {
+                from(&[(var, v)]).map(|c| match var {
+                    "CHAT_IDLE_TIMEOUT_SECS" => c.idle_timeout,
+                    _ => c.ping_interval,
+                })
+            };
             assert_eq!(secs("86400").unwrap(), Duration::from_secs(86_400));
             assert_eq!(secs("0.01").unwrap(), Duration::from_millis(10));
-            for bad in ["86400.001", "0.0099", "1e30", "inf", "-inf", "NaN", "0", "1e-300"] {
+            for bad in [
+                "86400.001",
+                "0.0099",
+                "1e30",
+                "inf",
+                "-inf",
+                "NaN",
+                "0",
+                "1e-300",
+            ] {
                 let e = secs(bad).unwrap_err();
                 assert_eq!(e.var, var, "{bad}");
                 assert!(e.to_string().contains("0.01 to 86400"), "{e}");
             }
         }
-        for var in ["CHAT_RATE_PER_SEC", "CHAT_RATE_BURST", "CHAT_IDENTITY_BURST"] {
+        for var in [
+            "CHAT_RATE_PER_SEC",
+            "CHAT_RATE_BURST",
+            "CHAT_IDENTITY_BURST",
+        ] {
             for bad in ["inf", "NaN", "0"] {
                 assert_eq!(from(&[(var, bad)]).unwrap_err().var, var, "{bad}");
             }

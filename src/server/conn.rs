@@ -15,9 +15,11 @@
 //! ([`Connection::poll`]) reads and writes the socket through one `&mut`.
 //! Measured with `make bench` (README).
 
+use super::admission::{Admission, Ticket};
 use super::config::Config;
 use super::cookies;
 use super::frame::{self, op, Broken, FrameReader, Incoming};
+use super::hosts::origin_allowed;
 use super::hub::{Client, HubHandle};
 use super::outbox::{ConnId, Outbox};
 use crate::protocol::{ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT};
@@ -61,26 +63,11 @@ pub(crate) struct WsState {
     pub(crate) config: Arc<Config>,
     /// The hub.
     pub(crate) hub: HubHandle,
+    /// Connection places, in all and per address.
+    pub(crate) admission: Arc<Admission>,
 }
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-
-/// True when the upgrade may go ahead: no `Origin` (non-browser clients), the
-/// server's own origin (`http://` + `Host`), or one of the configured origins.
-pub(crate) fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-    let own = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|host| format!("http://{}", host.to_ascii_lowercase()));
-    own.as_deref() == Some(origin.as_str()) || config.allowed_origins.contains(&origin)
-}
 
 /// The `Sec-WebSocket-Key` of a valid upgrade request, or the status and
 /// reason to refuse it with (as axum's own extractor answers).
@@ -115,15 +102,22 @@ fn upgrade_key(
 /// `GET /ws`: checks the origin and the handshake, answers 101, and runs the
 /// connection once hyper hands over the socket.
 pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Request) -> Response {
-    let client = cookies::client(&request);
+    let client = cookies::client(&request, &state.config);
     let headers = request.headers();
     if !origin_allowed(headers, &state.config) {
-        tracing::info!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
+        tracing::debug!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let key = match upgrade_key(request.method(), headers) {
         Ok(key) => key,
         Err(refusal) => return refusal.into_response(),
+    };
+    let ticket = match state.admission.admit(client.addr) {
+        Ok(ticket) => ticket,
+        Err(refusal) => {
+            tracing::debug!(addr = %client.addr, reason = refusal.label(), "refused upgrade");
+            return refusal.response().into_response();
+        }
     };
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return (
@@ -138,7 +132,7 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
         .map(|token| cookies::set_identity(token, &state.config));
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => run(upgraded, state, client).await,
+            Ok(upgraded) => run(upgraded, state, client, ticket).await,
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
     });
@@ -157,7 +151,9 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
         .expect("a valid response")
 }
 
-async fn run(upgraded: Upgraded, state: WsState, client: Client) {
+/// Serves one upgraded connection; its `ticket` (its place) is given back
+/// when it ends.
+async fn run(upgraded: Upgraded, state: WsState, client: Client, ticket: Ticket) {
     let mut io = TokioIo::new(upgraded);
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let outbox = Outbox::new(state.config.outbound_bytes);
@@ -186,7 +182,7 @@ async fn run(upgraded: Upgraded, state: WsState, client: Client) {
     if let Some((code, reason)) = close {
         let _ = tokio::time::timeout(CLOSE_GRACE, goodbye(io, rest, code, reason)).await;
     }
-    drop(guard);
+    drop((guard, ticket));
 }
 
 /// Finishes a frame cut short, sends a close frame and ends the stream, then
@@ -403,45 +399,5 @@ impl Connection<'_> {
                 Incoming::Close(code) => return Err(Some((code.unwrap_or(1000), ""))),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn origin_rules() {
-        let mut config = Config::default();
-        assert!(origin_allowed(&headers(None, "a:1"), &config));
-        assert!(origin_allowed(&headers(Some("http://a:1"), "a:1"), &config));
-        assert!(origin_allowed(
-            &headers(Some("HTTP://A:1/"), "a:1"),
-            &config
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("http://evil"), "a:1"),
-            &config
-        ));
-        assert!(!origin_allowed(
-            &headers(Some("https://a:1"), "a:1"),
-            &config
-        ));
-        assert!(!origin_allowed(&headers(Some("null"), "a:1"), &config));
-        config.allowed_origins = vec!["https://chat.example".into()];
-        assert!(origin_allowed(
-            &headers(Some("https://chat.example"), "a:1"),
-            &config
-        ));
     }
 }

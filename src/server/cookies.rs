@@ -60,21 +60,43 @@ pub(crate) fn identity(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Who sent `request`: its peer address (unspecified when the server runs
-/// without connection info, as in tests driving the router directly) and
-/// its identity cookie. When it carried no identity cookie, a new token is
-/// minted for the answer to set ([`Client::minted`]).
-pub(crate) fn client(request: &Request) -> Client {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
+/// Who sent `request`: its address and its identity cookie. When it carried
+/// no identity cookie, a new token is minted for the answer to set
+/// ([`Client::minted`]).
+pub(crate) fn client(request: &Request, config: &Config) -> Client {
     let cookie = identity(request.headers());
     Client {
-        addr: peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        addr: client_addr(request, config),
         minted: cookie.is_none().then(new_token),
         cookie,
     }
+}
+
+/// The client's address: the peer's (unspecified when the server runs
+/// without connection info, as in tests driving the router directly), or,
+/// from a loopback peer or a trusted proxy, what the configured header says
+/// (`X-Forwarded-For`: the last address, the one the proxy added). A header
+/// that is missing or unreadable leaves the peer's address.
+fn client_addr(request: &Request, config: &Config) -> IpAddr {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+    let Some(name) = &config.client_ip_header else {
+        return peer;
+    };
+    if !peer.is_loopback() && !config.trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    request
+        .headers()
+        .get_all(name)
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(peer)
 }
 
 /// `Set-Cookie` for `name=value` (ASCII), lasting `max_age_secs`, with the

@@ -1,27 +1,34 @@
 //! The server: HTTP routes (the Leptos pages and `/ws`), start-up and shutdown.
 //!
 //! - [`config`]: limits from `CHAT_*` environment variables.
+//! - [`admission`]: WebSocket places, in all and per client address.
 //! - [`hub`]: the broadcast hub task (sessions, rooms, identities, posting).
 //! - [`outbox`]: a connection's outbound queue (bounded in bytes) and close
 //!   request, shared with the hub.
+//! - [`listen`]: the accept loop: hyper with header and idle timeouts, a
+//!   bound on HTTP connections, bounded graceful shutdown.
 //! - [`conn`]: one WebSocket connection (origin check, handshake, then one
 //!   task that reads, writes and pings).
 //! - [`frame`]: WebSocket framing: server frames encoded once, client frames parsed.
 //! - [`pages`]: the server-rendered page and its plain form.
 //! - [`cookies`]: the identity and name cookies, and who a request is from.
+//! - [`hosts`]: the `Host` every request names and the `Origin` of upgrades
+//!   and form posts.
 
+mod admission;
 pub mod config;
 mod conn;
 mod cookies;
 mod frame;
+mod hosts;
 mod hub;
+mod listen;
 mod outbox;
 mod pages;
 
 use crate::store::{self, StoreError};
 use crate::ui::shell;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use config::Config;
 use conn::WsState;
@@ -48,11 +55,19 @@ fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
     let files = Router::new()
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options);
+    let config = ws.config.clone();
     Router::new()
         .route("/ws", get(conn::ws_handler))
         .with_state(ws)
         .merge(pages)
         .merge(files)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            config.body_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            config,
+            hosts::check_host,
+        ))
 }
 
 /// The chat before it listens: its routes and the hub behind them. Tests
@@ -62,6 +77,8 @@ pub struct App {
     router: Router,
     /// The hub behind the routes.
     hub: HubHandle,
+    /// The configuration both serve.
+    config: Arc<Config>,
 }
 
 impl App {
@@ -76,12 +93,14 @@ impl App {
         let hub = hub::spawn(config.clone(), reader, writer)?;
         tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
         let ws = WsState {
-            config,
+            admission: admission::Admission::new(&config),
+            config: config.clone(),
             hub: hub.clone(),
         };
         Ok(App {
             router: router(leptos_options, ws),
             hub,
+            config,
         })
     }
 
@@ -97,11 +116,15 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let App { router, hub } = self;
+        let App {
+            router,
+            hub,
+            config,
+        } = self;
         if let Ok(addr) = listener.local_addr() {
             tracing::info!("chat listening on http://{addr}");
         }
-        serve_router(listener, router, hub, shutdown).await
+        serve_router(listener, router, hub, config, shutdown).await
     }
 }
 
@@ -121,25 +144,29 @@ async fn serve_router(
     listener: TcpListener,
     app: Router,
     hub: HubHandle,
+    config: Arc<Config>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Nagle's algorithm would hold small chat frames back by tens of ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!(
-                live = hub.gauge.live(),
-                "shutting down: closing WebSockets with 1001"
-            );
+    let on_stop = hub.clone();
+    let stop = async move {
+        shutdown.await;
+        tracing::info!(
+            live = on_stop.gauge.live(),
+            "shutting down: closing WebSockets with 1001"
+        );
+        on_stop.shutdown(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        () = listen::accept_loop(listener, app, &config, stop, SHUTDOWN_GRACE) => Ok(()),
+        what = hub.died() => {
+            // The store keeps what was committed; the commit thread ends
+            // once the dead hub's queue is dropped.
             hub.shutdown(SHUTDOWN_GRACE).await;
-        })
-        .await
+            Err(std::io::Error::other(format!(
+                "{what} died (a bug: see the log above); stopping so that a supervisor restarts the server"
+            )))
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -158,5 +185,29 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_server_stops_with_an_error_when_the_hub_dies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.store.data_dir = dir.path().to_owned();
+        let options = LeptosOptions::builder().output_name("chat").build();
+        let app = App::new(config, options).unwrap();
+        let hub = app.hub.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let served = tokio::spawn(app.serve(listener, std::future::pending()));
+        hub.panic().await;
+        let err = tokio::time::timeout(Duration::from_secs(10), served)
+            .await
+            .expect("serve ends")
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().starts_with("the hub task died"), "{err}");
     }
 }

@@ -13,8 +13,8 @@
 //!   posting the same form twice (a resubmit after a lost answer) posts once.
 
 use super::config::Config;
-use super::conn::origin_allowed;
 use super::cookies;
+use super::hosts::origin_allowed;
 use super::hub::{FormPost, HubHandle};
 use crate::protocol::{validate_nonce, ErrorCode, ProtocolError, GENERAL_ROOM};
 use crate::ui::{shell, FormError, PageData};
@@ -68,7 +68,7 @@ fn set_identity(response: &mut Response, token: Option<&str>, config: &Config) {
 /// `GET /`.
 pub(crate) async fn show(State(state): State<PageState>, req: Request) -> Response {
     let name = cookies::name(req.headers()).unwrap_or_default();
-    let minted = cookies::client(&req).minted;
+    let minted = cookies::client(&req, &state.config).minted;
     let data = page_data(&state.hub, name, String::new(), None).await;
     let mut response = render(&state, req, data).await;
     set_identity(&mut response, minted.as_deref(), &state.config);
@@ -80,14 +80,22 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
     if !origin_allowed(req.headers(), &state.config) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let client = cookies::client(&req);
+    let client = cookies::client(&req, &state.config);
     let (parts, body) = req.into_parts();
     let form: PostForm = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or_default(),
-        Err(_) => {
+        Err(e) if too_large(&e) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the form is larger than 64 KiB",
+            )
+                .into_response()
+        }
+        // The body timeout (CHAT_BODY_TIMEOUT_SECS), or the client went away.
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the form did not arrive in time; send it again",
             )
                 .into_response()
         }
@@ -172,4 +180,16 @@ async fn render(state: &PageState, req: Request, data: PageData) -> Response {
         move || shell(options.clone()),
     );
     handler(req).await.into_response()
+}
+
+/// True when reading a body failed on its size limit.
+fn too_large(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }

@@ -25,6 +25,9 @@ pub enum Job<T> {
     /// Create a room if it does not exist. Nobody waits for this: a failure
     /// is logged, and storing the room's first message creates it anyway.
     CreateRoom(String),
+    /// Remove a room that has no messages (the hub found it unused); one
+    /// with messages stays. Nobody waits for this.
+    DeleteRoom(String),
     /// *1.1*: save or forget an identity. Nobody waits for this either: the
     /// hub's memory is the truth while it runs, the store its copy for the
     /// next start. A batch's identity changes commit before its messages.
@@ -72,6 +75,11 @@ where
                             // Rooms queued before these messages exist before them.
                             if let Err(e) = writer.create_room(&room) {
                                 tracing::error!(room, error = %e, "room not stored");
+                            }
+                        }
+                        Job::DeleteRoom(room) => {
+                            if let Err(e) = writer.delete_room(&room) {
+                                tracing::error!(room, error = %e, "room not deleted");
                             }
                         }
                         Job::Identity(change) => identities.push(change),

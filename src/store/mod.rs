@@ -98,6 +98,17 @@ pub enum IdentityChange {
     Forget(String),
 }
 
+/// A stored room, as loaded at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRow {
+    /// Its name.
+    pub name: String,
+    /// The id of its newest message (0 when it has none).
+    pub last_id: u64,
+    /// When it was last active: its newest message, else its creation (ms).
+    pub active_ms: u64,
+}
+
 /// A replay for `join` with `after`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Replay {
@@ -138,8 +149,8 @@ impl std::error::Error for StoreError {}
 /// read is a range; a backend provides [`StoreReader::range`] and the cuts
 /// and caps are computed here, once for all backends.
 pub trait StoreReader: Send + 'static {
-    /// Every room with the id of its newest message (0 when empty), by name.
-    fn rooms(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Every room, by name.
+    fn rooms(&self) -> Result<Vec<RoomRow>, StoreError>;
 
     /// *1.1*: every stored identity.
     fn identities(&self) -> Result<Vec<IdentityRow>, StoreError>;
@@ -181,6 +192,9 @@ pub trait StoreReader: Send + 'static {
 pub trait StoreWriter: Send + 'static {
     /// Creates `room` if it does not exist.
     fn create_room(&mut self, room: &str) -> Result<(), StoreError>;
+
+    /// Removes `room` if it has no messages (else leaves it).
+    fn delete_room(&mut self, room: &str) -> Result<(), StoreError>;
 
     /// Stores a batch in one transaction and returns one result per message
     /// (in order), creating rooms as needed. A message whose insert fails is

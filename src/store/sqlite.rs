@@ -7,8 +7,8 @@
 //! its own connection.
 
 use super::{
-    now_ms, IdentityChange, IdentityRow, NewMessage, StoreError, StoreOptions, StoreReader,
-    StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
+    now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
+    StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
 use crate::render::render_html;
@@ -41,6 +41,7 @@ pub fn open(options: &StoreOptions) -> Result<(SqliteReader, SqliteWriter), Stor
         cause,
     };
     std::fs::create_dir_all(dir).map_err(|e| open_err(dir, e.to_string()))?;
+    let lock = lock_dir(dir).map_err(|cause| open_err(dir, cause))?;
     let mut writer = connect(&path, options).map_err(|e| open_err(&path, e.to_string()))?;
     migrate(&mut writer).map_err(|e| open_err(&path, format!("migration failed: {e}")))?;
     let reader = connect(&path, options).map_err(|e| open_err(&path, e.to_string()))?;
@@ -49,8 +50,34 @@ pub fn open(options: &StoreOptions) -> Result<(SqliteReader, SqliteWriter), Stor
         SqliteWriter {
             conn: writer,
             rooms: HashMap::new(),
+            _lock: lock,
         },
     ))
+}
+
+/// The lock file in the data directory: held (`flock`, exclusive) by the
+/// one server using the directory, for as long as its writer lives. Two
+/// servers on one database would each number messages from their own cache.
+pub const LOCK_FILE: &str = "chat.lock";
+
+/// Takes the data directory's lock, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, String> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(
+            "another chat server is using this data directory (its lock file chat.lock is held); \
+             stop it, or give this one its own --data-dir"
+                .to_owned(),
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
 }
 
 fn connect(path: &Path, options: &StoreOptions) -> rusqlite::Result<Connection> {
@@ -110,11 +137,20 @@ pub struct SqliteReader {
 }
 
 impl StoreReader for SqliteReader {
-    fn rooms(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(concat!(rooms_with_last_id!(), " ORDER BY r.name"))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(1)?, as_u64(r.get(2)?))))?;
+    fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.name, COALESCE(m.id, 0), MAX(r.created_ms, COALESCE(m.ts, 0)) \
+             FROM rooms r LEFT JOIN messages m ON m.room_id = r.id \
+             AND m.id = (SELECT MAX(id) FROM messages WHERE room_id = r.id) \
+             ORDER BY r.name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RoomRow {
+                name: r.get(0)?,
+                last_id: as_u64(r.get(1)?),
+                active_ms: as_u64(r.get(2)?),
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -177,11 +213,23 @@ pub struct SqliteWriter {
     conn: Connection,
     /// Room name → (row id, newest message id), loaded on first use.
     rooms: HashMap<String, (i64, u64)>,
+    /// The data directory's lock, released when the writer is dropped.
+    _lock: std::fs::File,
 }
 
 impl StoreWriter for SqliteWriter {
     fn create_room(&mut self, room: &str) -> Result<(), StoreError> {
         Ok(insert_room(&self.conn, room)?)
+    }
+
+    fn delete_room(&mut self, room: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM rooms WHERE name = ?1 \
+             AND NOT EXISTS (SELECT 1 FROM messages WHERE room_id = rooms.id)",
+            [room],
+        )?;
+        self.rooms.remove(room);
+        Ok(())
     }
 
     /// No counter moves unless the commit succeeds, so no id is skipped.
@@ -364,6 +412,24 @@ mod tests {
     use crate::store::Replay;
     use std::time::Duration;
 
+    #[test]
+    fn a_second_open_of_a_data_directory_is_refused_until_the_first_writer_is_gone() {
+        let (dir, r, w) = temp_store();
+        let options = StoreOptions {
+            data_dir: dir.path().join("nested/data"),
+            sync: SyncMode::Normal,
+            busy_timeout: Duration::from_secs(1),
+        };
+        let err = open(&options).err().expect("the directory is locked");
+        assert!(
+            err.to_string()
+                .contains("another chat server is using this data directory"),
+            "{err}"
+        );
+        drop((r, w));
+        assert!(open(&options).is_ok());
+    }
+
     pub(crate) fn temp_store() -> (tempfile::TempDir, SqliteReader, SqliteWriter) {
         let dir = tempfile::tempdir().unwrap();
         let (r, w) = open(&StoreOptions {
@@ -392,7 +458,7 @@ mod tests {
         let (dir, r, _w) = temp_store();
         assert!(dir.path().join("nested/data").join(DB_FILE).exists());
         assert_eq!(
-            r.rooms().unwrap(),
+            ids_of_rooms(&r),
             [(crate::protocol::GENERAL_ROOM.to_owned(), 0)]
         );
         let version: i64 = r
@@ -458,7 +524,41 @@ mod tests {
         assert_eq!(results[0].as_ref().unwrap().message.id, 1);
         assert!(results[1].is_err());
         assert_eq!(results[2].as_ref().unwrap().message.id, 2);
-        assert_eq!(r.rooms().unwrap(), [("general".to_owned(), 2)]);
+        assert_eq!(ids_of_rooms(&r), [("general".to_owned(), 2)]);
+    }
+
+    /// Each room's name and newest id.
+    fn ids_of_rooms(r: &SqliteReader) -> Vec<(String, u64)> {
+        let rooms = r.rooms().unwrap();
+        rooms
+            .into_iter()
+            .map(|row| (row.name, row.last_id))
+            .collect()
+    }
+
+    #[test]
+    fn a_room_is_deleted_only_without_messages_and_is_active_as_of_its_newest() {
+        let (_dir, r, mut w) = temp_store();
+        w.create_room("empty").unwrap();
+        w.create_room("busy").unwrap();
+        let mut m = msg("busy", "x");
+        m.ts = 4_000_000_000_000;
+        w.append(&[m]);
+        let busy = r
+            .rooms()
+            .unwrap()
+            .into_iter()
+            .find(|row| row.name == "busy");
+        assert_eq!(busy.unwrap().active_ms, 4_000_000_000_000);
+        w.delete_room("empty").unwrap();
+        w.delete_room("busy").unwrap();
+        assert_eq!(
+            ids_of_rooms(&r),
+            [("busy".to_owned(), 1), ("general".to_owned(), 0)]
+        );
+        // A deleted room can come back, numbered from 1.
+        w.append(&[msg("empty", "again")]);
+        assert_eq!(r.range("empty", 1, 1).unwrap()[0].text, "again");
     }
 
     #[test]

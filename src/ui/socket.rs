@@ -16,7 +16,9 @@
 //! older one still delivers is ignored.
 
 use super::state::{now_ms, Chat, Conn, Link};
-use crate::protocol::{ClientFrame, ServerFrame, CLOSE_REPLACED, GENERAL_ROOM};
+use crate::protocol::{
+    ClientFrame, ServerFrame, CLOSE_HELLO_TIMEOUT, CLOSE_REPLACED, GENERAL_ROOM,
+};
 use futures::channel::mpsc::UnboundedSender;
 use futures::future::{select, Either};
 use futures::{SinkExt, StreamExt};
@@ -258,6 +260,10 @@ impl Driver {
             driver.disconnected();
             if close_code == Some(CLOSE_REPLACED) {
                 chat.conn.set(Conn::Replaced);
+            } else if close_code == Some(CLOSE_HELLO_TIMEOUT) {
+                // No name was accepted in time: wait for the next one, which
+                // opens a new connection (`hello_or_connect`).
+                chat.conn.set(Conn::Idle);
             } else {
                 driver.retry_later(generation);
             }

@@ -93,6 +93,9 @@ pub fn fast() -> Config {
         rate_per_sec: 100_000.0,
         rate_burst: 100_000.0,
         identity_burst: 100_000.0,
+        request_rate_per_sec: 100_000.0,
+        request_burst: 100_000.0,
+        new_rooms_per_min: 100_000.0,
         ..Config::default()
     }
 }
@@ -384,4 +387,38 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> String {
         .expect("a response in time")
         .unwrap();
     String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A WebSocket upgrade request as a browser on a page of `host` sends it
+/// (`Origin: http://{host}`), with `extra` header lines ("Name: value\r\n").
+pub fn upgrade_request(host: &str, extra: &str) -> String {
+    format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+}
+
+/// Sends `request` on a new connection and returns the status line of the
+/// answer and the connection (still open, the rest of the answer unread).
+pub async fn answer_to(addr: SocketAddr, request: &str) -> (String, TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut line = Vec::new();
+    while !line.ends_with(b"\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut tcp, &mut byte))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert_eq!(n, 1, "the connection closed before a status line");
+        line.push(byte[0]);
+    }
+    (String::from_utf8_lossy(&line).trim_end().to_owned(), tcp)
+}
+
+/// The status line of the answer to `request` on a new connection.
+pub async fn status_of(addr: SocketAddr, request: &str) -> String {
+    answer_to(addr, request).await.0
 }

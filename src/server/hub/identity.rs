@@ -35,7 +35,7 @@ pub(crate) struct Client {
 
 /// The key a client address is limited by: IPv4 as is, IPv6 by its /64
 /// (one subscriber usually holds a whole /64).
-pub(super) fn addr_key(addr: IpAddr) -> IpAddr {
+pub(crate) fn addr_key(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -110,13 +110,12 @@ impl Hub {
         session.client.minted = None;
         session.identity = Some(speaker.id);
         session.name = name;
-        let mut rooms: Vec<String> = self.rooms.keys().map(|r| r.to_string()).collect();
-        rooms.sort();
-        session.outbox.send(&ServerFrame::Welcome {
+        let welcome = ServerFrame::Welcome {
             user,
             token: speaker.token.unwrap_or_default(),
-            rooms,
-        });
+            rooms: self.welcome_rooms(),
+        };
+        self.sessions[&conn].outbox.send(&welcome);
         Ok(())
     }
 

@@ -21,9 +21,11 @@
 //! - [`registry`]: the identities and the names they own (*1.1*).
 //! - [`names`]: name checks and look-alike keys (*1.1*).
 //! - [`rooms`]: join, leave, history, snapshot, broadcast.
+//! - [`directory`]: the rooms `welcome` lists, `rooms` pages, unused rooms removed.
 //! - [`members`]: member order and paging, presence or `member_count` (1.1).
 //! - [`post`]: `send`, the page's form post, the store hand-off and its result.
 //! - [`bucket`]: the token bucket behind the rate limits.
+//! - [`fatal`]: the hub or its commit thread died: the server stops.
 //!
 //! A `send` is validated here, then queued for the store's group-commit
 //! thread, which gives it its id; the hub broadcasts it when the commit comes
@@ -32,6 +34,8 @@
 //! it meet with no gap and no overlap.
 
 mod bucket;
+mod directory;
+mod fatal;
 mod identity;
 mod members;
 mod names;
@@ -43,10 +47,13 @@ mod tests;
 
 use super::config::Config;
 use super::outbox::{ConnGauge, ConnId, Outbox};
-use crate::protocol::{ClientFrame, ProtocolError, ServerFrame, CLOSE_GOING_AWAY};
+use crate::protocol::{
+    ClientFrame, ErrorCode, ProtocolError, ServerFrame, CLOSE_GOING_AWAY, CLOSE_HELLO_TIMEOUT,
+};
 use crate::store::group_commit::{self, Job};
 use crate::store::{IdentityChange, StoreError, StoreReader, StoreWriter};
 use bucket::Bucket;
+use fatal::Fatal;
 use post::Tag;
 use registry::Registry;
 use rooms::Room;
@@ -54,10 +61,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-pub(crate) use identity::Client;
+pub(crate) use identity::{addr_key, Client};
 pub(crate) use post::{FormPost, Posted};
 pub(crate) use rooms::Snapshot;
 
@@ -95,6 +102,9 @@ enum Command {
     /// Close every connection with 1001, refuse new ones, and let the store
     /// finish what it has.
     Shutdown,
+    /// Panics the hub (tests of what follows).
+    #[cfg(test)]
+    Panic,
 }
 
 /// A cheap handle to the hub task: the only way in.
@@ -106,6 +116,8 @@ pub(crate) struct HubHandle {
     pub(crate) gauge: Arc<ConnGauge>,
     /// The group-commit thread, joined at shutdown.
     committer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Set when the hub task or the commit thread died.
+    fatal: Arc<Fatal>,
 }
 
 impl HubHandle {
@@ -160,6 +172,18 @@ impl HubHandle {
         })
     }
 
+    /// Resolves, with what died, if the hub task or the commit thread dies
+    /// (a panic): the server then stops (see [`fatal`]).
+    pub(crate) async fn died(&self) -> String {
+        self.fatal.died().await
+    }
+
+    /// Panics the hub task.
+    #[cfg(test)]
+    pub(crate) async fn panic(&self) {
+        let _ = self.commands.send(Command::Panic).await;
+    }
+
     /// Closes every connection with 1001, waits (up to `limit`) for them to
     /// end, then for the store to commit what it holds and close.
     pub(crate) async fn shutdown(&self, limit: Duration) {
@@ -196,8 +220,11 @@ pub(crate) fn spawn(
     let (jobs, job_rx) = mpsc::channel(COMMIT_QUEUE);
     let committed = commands.clone();
     let commit_bytes = config.outbound_bytes / 4;
+    let fatal = Arc::new(Fatal::default());
+    let watch = fatal.watch("the store's commit thread");
     let committer = group_commit::spawn(writer, job_rx, commit_bytes, move |done| {
-        // The hub never waits on the commit thread, so this cannot deadlock.
+        let _ = &watch; // dropped, and reporting, when the thread panics
+                        // The hub never waits on the commit thread, so this cannot deadlock.
         let _ = committed.blocking_send(Command::Committed(done));
     })
     .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
@@ -217,15 +244,22 @@ pub(crate) fn spawn(
             }
         }
     });
-    tokio::spawn(async move {
+    let hub_task = tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
             hub.handle(command).await;
+        }
+    });
+    let watcher = fatal.clone();
+    tokio::spawn(async move {
+        if hub_task.await.is_err() {
+            watcher.fail("the hub task");
         }
     });
     Ok(HubHandle {
         commands,
         gauge: Arc::new(ConnGauge::default()),
         committer: Arc::new(Mutex::new(Some(committer))),
+        fatal,
     })
 }
 
@@ -246,6 +280,10 @@ struct Session {
     sends: Bucket,
     /// `typing` throttle.
     typing: Bucket,
+    /// Rate limit of every other request.
+    requests: Bucket,
+    /// Rooms this connection may still create.
+    creations: Bucket,
 }
 
 /// The hub's state; see the module docs.
@@ -275,6 +313,9 @@ struct Hub {
     ticks: u64,
     /// Rooms whose membership changed since the last tick while counted.
     counts_due: HashSet<Arc<str>>,
+    /// Connections in the order they opened, with when they must have been
+    /// welcomed by: checked each tick.
+    hello_due: VecDeque<(Instant, ConnId)>,
     /// Set by [`Command::Shutdown`].
     shutting_down: bool,
 }
@@ -301,6 +342,7 @@ impl Hub {
             form_by_addr: HashMap::new(),
             ticks: 0,
             counts_due: HashSet::new(),
+            hello_due: VecDeque::new(),
             shutting_down: false,
         })
     }
@@ -355,8 +397,12 @@ impl Hub {
                 if self.ticks.is_multiple_of(SWEEP_EVERY_TICKS) {
                     self.registry.sweep(crate::store::now_ms());
                 }
+                self.close_unwelcomed(Instant::now());
+                self.remove_unused_rooms(crate::store::now_ms());
                 self.on_tick()
             }
+            #[cfg(test)]
+            Command::Panic => panic!("the hub panics, as asked by a test"),
             Command::Shutdown => {
                 self.shutting_down = true;
                 self.save_identities();
@@ -374,6 +420,8 @@ impl Hub {
             return;
         }
         let burst = self.config.rate_burst;
+        let due = Instant::now() + self.config.hello_timeout;
+        self.hello_due.push_back((due, conn));
         self.sessions.insert(
             conn,
             Session {
@@ -384,8 +432,26 @@ impl Hub {
                 rooms: HashSet::new(),
                 sends: Bucket::full(burst),
                 typing: Bucket::full(rooms::TYPING_BURST),
+                requests: Bucket::full(self.config.request_burst),
+                creations: Bucket::full(self.config.new_rooms_per_min),
             },
         );
+    }
+
+    /// Closes (4003) the connections due by `now` that no `hello` welcomed:
+    /// an idle socket holds a file descriptor and memory.
+    fn close_unwelcomed(&mut self, now: Instant) {
+        while let Some(&(due, conn)) = self.hello_due.front() {
+            if due > now {
+                return;
+            }
+            self.hello_due.pop_front();
+            if let Some(s) = self.sessions.get(&conn) {
+                if s.identity.is_none() {
+                    s.outbox.close(CLOSE_HELLO_TIMEOUT, "no hello in time");
+                }
+            }
+        }
     }
 
     fn session(&mut self, conn: ConnId) -> Result<&mut Session, ProtocolError> {
@@ -396,8 +462,17 @@ impl Hub {
     }
 
     async fn on_frame(&mut self, conn: ConnId, frame: ClientFrame) -> Result<(), ProtocolError> {
+        let (rate, burst) = (self.config.request_rate_per_sec, self.config.request_burst);
         let session = self.session(conn)?;
         let ready = session.identity.is_some();
+        // `send` and `typing` have buckets of their own.
+        let counted = !matches!(frame, ClientFrame::Send { .. } | ClientFrame::Typing { .. });
+        if counted && !session.requests.take(rate, burst) {
+            return Err(ProtocolError::new(
+                ErrorCode::RateLimited,
+                format!("slow down: at most {rate} requests a second (bursts of {burst})"),
+            ));
+        }
         match frame {
             ClientFrame::Ping => {
                 session.outbox.send(&ServerFrame::Pong);
@@ -417,6 +492,7 @@ impl Hub {
             ClientFrame::Members { room, after, limit } => {
                 self.on_members(conn, &room, after.as_deref(), limit)
             }
+            ClientFrame::Rooms { after, limit } => self.on_rooms(conn, after.as_deref(), limit),
         }
     }
 

@@ -9,6 +9,7 @@
 
 use super::identity::{addr_key, limit_bucket, Client};
 use super::names;
+use super::rooms::Room;
 use super::{unavailable, ConnId, Hub, Reply};
 use crate::protocol::{
     sanitize_text, validate_nonce, validate_room, ChatMessage, ProtocolError, ServerFrame,
@@ -202,9 +203,16 @@ impl Hub {
                     if repeat {
                         continue;
                     }
+                    // A room removed as unused while this message was in
+                    // flight (a form post) was made again by the store.
+                    if !self.rooms.contains_key(message.room.as_str()) {
+                        self.rooms
+                            .insert(Arc::from(message.room.as_str()), Room::default());
+                    }
                     if let Some(room) = self.rooms.get_mut(message.room.as_str()) {
                         debug_assert_eq!(message.id, room.last_id + 1);
                         room.last_id = message.id;
+                        room.active_ms = message.ts;
                     }
                     let room = message.room.clone();
                     let frame = ServerFrame::Message(message);

@@ -8,13 +8,13 @@
 use super::members::MemberKey;
 use super::{ConnId, Hub};
 use crate::protocol::{
-    validate_room, ChatMessage, PresenceState, ProtocolError, ServerFrame, GENERAL_ROOM,
+    validate_room, ChatMessage, ErrorCode, PresenceState, ProtocolError, ServerFrame, GENERAL_ROOM,
     HISTORY_DEFAULT_LIMIT,
 };
 use crate::server::frame::encode_json;
 use crate::server::outbox::Outbox;
 use crate::store::group_commit::Job;
-use crate::store::{StoreError, StoreReader};
+use crate::store::{now_ms, StoreError, StoreReader};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -35,6 +35,9 @@ pub(super) struct Room {
     pub(super) count_sent: usize,
     /// The id of the last message broadcast (0 before the first).
     pub(super) last_id: u64,
+    /// When the room was last active (ms): its newest message, its
+    /// creation, or its last member leaving. See [`super::directory`].
+    pub(super) active_ms: u64,
 }
 
 /// A room as the server-rendered page shows it.
@@ -54,12 +57,13 @@ pub(super) fn load(reader: &dyn StoreReader) -> Result<HashMap<Arc<str>, Room>, 
     let mut rooms: HashMap<Arc<str>, Room> = reader
         .rooms()?
         .into_iter()
-        .map(|(name, last_id)| {
+        .map(|row| {
             let room = Room {
-                last_id,
+                last_id: row.last_id,
+                active_ms: row.active_ms,
                 ..Room::default()
             };
-            (Arc::from(name), room)
+            (Arc::from(row.name), room)
         })
         .collect();
     rooms.entry(Arc::from(GENERAL_ROOM)).or_default();
@@ -121,7 +125,7 @@ impl Hub {
         if !already && self.session(conn)?.rooms.len() >= cap {
             return Err(ProtocolError::too_many_rooms(cap));
         }
-        let room_key = self.room_or_create(room)?;
+        let room_key = self.room_or_create(conn, room)?;
         let upto = self.rooms[&room_key].last_id;
         let (name, replay_cap, recent) = (
             room.to_owned(),
@@ -176,16 +180,28 @@ impl Hub {
 
     /// The key of `room`, creating it (in memory now, in the store through
     /// the commit thread) if the server has room for it.
-    fn room_or_create(&mut self, room: &str) -> Result<Arc<str>, ProtocolError> {
+    /// `conn` may create [`Config::new_rooms_per_min`] rooms a minute.
+    fn room_or_create(&mut self, conn: ConnId, room: &str) -> Result<Arc<str>, ProtocolError> {
         if let Some((key, _)) = self.rooms.get_key_value(room) {
             return Ok(key.clone());
         }
         if self.rooms.len() >= self.config.max_rooms_total {
             return Err(ProtocolError::no_more_rooms());
         }
+        let per_min = self.config.new_rooms_per_min;
+        if !self.session(conn)?.creations.take(per_min / 60.0, per_min) {
+            return Err(ProtocolError::new(
+                ErrorCode::RateLimited,
+                format!("too many new rooms: at most {per_min} a minute; join an existing one"),
+            ));
+        }
         self.queue(Job::CreateRoom(room.to_owned()))?;
         let key: Arc<str> = Arc::from(room);
-        self.rooms.insert(key.clone(), Room::default());
+        let created = Room {
+            active_ms: now_ms(),
+            ..Room::default()
+        };
+        self.rooms.insert(key.clone(), created);
         Ok(key)
     }
 
@@ -212,6 +228,9 @@ impl Hub {
         };
         if let Some(r) = self.rooms.get_mut(&key) {
             r.remove_member(conn, &name);
+            if r.members.is_empty() {
+                r.active_ms = now_ms();
+            }
         }
         self.announce(&key, &name, PresenceState::Left, None);
     }

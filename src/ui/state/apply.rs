@@ -54,7 +54,7 @@ impl Chat {
                     r.member_count.set(count);
                 }
             }
-            ServerFrame::Left { .. } | ServerFrame::Pong => {}
+            ServerFrame::Left { .. } | ServerFrame::Rooms { .. } | ServerFrame::Pong => {}
             ServerFrame::Message(message) => self.on_message(message),
             ServerFrame::Presence { room, user, state } => {
                 let Some(r) = self.room(&room) else { return };

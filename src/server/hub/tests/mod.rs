@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+mod directory;
+mod fatal;
 mod identities;
 mod members;
 mod queues;
@@ -114,6 +116,7 @@ impl Harness {
                     messages.push(message);
                 }
                 Job::CreateRoom(room) => self.writer.create_room(&room).unwrap(),
+                Job::DeleteRoom(room) => self.writer.delete_room(&room).unwrap(),
                 Job::Identity(change) => self.writer.save_identities(&[change]).unwrap(),
             }
         }
@@ -342,7 +345,7 @@ fn the_server_creates_rooms_up_to_its_total_and_stores_them_through_the_writer()
             .rooms()
             .unwrap()
             .into_iter()
-            .map(|(n, _)| n)
+            .map(|row| row.name)
             .collect()
     };
     assert_eq!(stored(&h), ["general"]);

@@ -1,0 +1,83 @@
+//! The room directory: which rooms `welcome` lists, the `rooms` pages, and
+//! removing rooms nobody uses.
+//!
+//! `welcome` went to every new connection with every room (10,000 rooms:
+//! about 350 KB, and a sort per `hello`); it now lists at most
+//! [`Config::welcome_rooms`](crate::server::config::Config::welcome_rooms),
+//! the most recently active, and `rooms` pages through the rest by name.
+//! A room with no messages and no members for
+//! [`Config::empty_room_ttl`](crate::server::config::Config::empty_room_ttl)
+//! is removed (from memory here, from the store through the commit thread),
+//! so rooms made and left empty cannot use up `CHAT_MAX_ROOMS` for good.
+
+use super::{ConnId, Hub};
+use crate::protocol::{ProtocolError, ServerFrame, GENERAL_ROOM, MEMBERS_DEFAULT_LIMIT};
+use crate::store::group_commit::Job;
+use std::cmp::Reverse;
+use std::sync::Arc;
+
+impl Hub {
+    /// The rooms `welcome` lists: all, or the most recently active ones
+    /// when there are more; sorted by name.
+    pub(super) fn welcome_rooms(&self) -> Vec<String> {
+        let max = self.config.welcome_rooms;
+        let mut rooms: Vec<(&Arc<str>, u64)> =
+            self.rooms.iter().map(|(n, r)| (n, r.active_ms)).collect();
+        if rooms.len() > max {
+            rooms.select_nth_unstable_by_key(max - 1, |&(name, active)| (Reverse(active), name));
+            rooms.truncate(max);
+        }
+        let mut names: Vec<String> = rooms.into_iter().map(|(n, _)| n.to_string()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// `rooms`: the next `limit` room names after `after`, by name.
+    pub(super) fn on_rooms(
+        &mut self,
+        conn: ConnId,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<(), ProtocolError> {
+        let limit = limit.map_or(MEMBERS_DEFAULT_LIMIT as usize, |l| l as usize);
+        let mut names: Vec<&Arc<str>> = self
+            .rooms
+            .keys()
+            .filter(|name| after.is_none_or(|after| &***name > after))
+            .collect();
+        let more = names.len() > limit;
+        if more {
+            names.select_nth_unstable(limit - 1);
+            names.truncate(limit);
+        }
+        names.sort_unstable();
+        let rooms = names.into_iter().map(|n| n.to_string()).collect();
+        self.session(conn)?
+            .outbox
+            .send(&ServerFrame::Rooms { rooms, more });
+        Ok(())
+    }
+
+    /// Removes the rooms (but `general`) with no messages and no members
+    /// since `empty_room_ttl` before `now_ms`.
+    pub(super) fn remove_unused_rooms(&mut self, now_ms: u64) {
+        let ttl = self.config.empty_room_ttl.as_millis() as u64;
+        let unused: Vec<Arc<str>> = self
+            .rooms
+            .iter()
+            .filter(|(name, r)| {
+                r.last_id == 0
+                    && r.members.is_empty()
+                    && now_ms.saturating_sub(r.active_ms) >= ttl
+                    && &***name != GENERAL_ROOM
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in unused {
+            // Nothing is lost if the queue is full: the room stays for now.
+            if self.queue(Job::DeleteRoom(name.to_string())).is_ok() {
+                self.rooms.remove(&name);
+            }
+        }
+    }
+}
