@@ -15,7 +15,7 @@ setup:
 
 ## Release build of the server and the WASM bundle.
 build: setup
-	cargo leptos build --release
+	cargo leptos build --release --precompress
 
 ## Build a release and serve it on $(ADDR).
 run: build
@@ -36,7 +36,7 @@ test-rust:
 # The browser suite runs against a release build with the fresh-render hook
 # for its hydration check (feature hydration-check; see src/ui/fresh.rs).
 test-e2e: setup
-	cargo leptos build --release --lib-features hydrate,hydration-check
+	cargo leptos build --release --precompress --lib-features hydrate,hydration-check
 	cd end2end && npx playwright test
 
 ## rustfmt check and clippy (server and browser side) with warnings denied.

@@ -102,3 +102,69 @@ async fn a_second_server_on_one_data_directory_stops_with_a_clear_error() {
     let mut c = common::Client::connect(first.addr).await;
     c.alive().await;
 }
+
+#[tokio::test]
+async fn healthz_answers_ok_while_the_store_commits_and_503_when_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(fast(), dir.path()).await;
+    let ask = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let ok = common::raw_http(server.addr, ask).await;
+    assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
+    assert!(ok.ends_with("ok\n"), "{ok}");
+    // The database refuses writes now, as a full disk would.
+    let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON probe \
+         BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
+    )
+    .unwrap();
+    let sick = common::raw_http(server.addr, ask).await;
+    assert!(sick.starts_with("HTTP/1.1 503"), "{sick}");
+    assert!(sick.contains("simulated write failure"), "{sick}");
+    db.execute_batch("DROP TRIGGER refuse").unwrap();
+    let again = common::raw_http(server.addr, ask).await;
+    assert!(again.starts_with("HTTP/1.1 200 OK"), "{again}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_connections_messages_deliveries_and_refusals() {
+    let server = TestServer::start(fast()).await;
+    let mut alice = server.member("alice", "general").await;
+    let mut bob = server.member("bob", "general").await;
+    alice.post_numbered("general", 3).await;
+    for _ in 0..3 {
+        bob.recv_type("message").await;
+    }
+    bob.expect_error(json!({"type": "nonsense"}), "bad_request")
+        .await;
+    let foreign = upgrade_request("localhost", "")
+        .replace("Origin: http://localhost", "Origin: http://evil.test");
+    assert_eq!(
+        status_of(server.addr, &foreign).await,
+        "HTTP/1.1 403 Forbidden"
+    );
+    let ask = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let text = common::raw_http(server.addr, ask).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("{line_start} in {text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // The recorder is the process's: other tests of this binary add to it.
+    assert!(value("chat_connections ") >= 2.0);
+    assert!(value("chat_messages_stored_total ") >= 3.0);
+    assert!(value("chat_deliveries_total ") >= 6.0);
+    assert!(value("chat_refused_frames_total{code=\"bad_request\"} ") >= 1.0);
+    assert!(value("chat_refused_upgrades_total{reason=\"origin\"} ") >= 1.0);
+    assert!(value("chat_store_commit_seconds_count ") >= 1.0);
+    assert!(text.contains("chat_store_commit_seconds_bucket{le=\"0.005\"}"));
+    assert!(text.contains("chat_hub_queue_depth "));
+    server.stop().await;
+}

@@ -287,3 +287,48 @@ async fn a_form_post_the_store_cannot_write_gets_503_and_keeps_the_text() {
     assert_eq!(ids(&joined["messages"]), [1]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_page_allows_only_its_own_scripts_and_says_how_to_treat_it() {
+    let server = TestServer::start(Config::default()).await;
+    let page = http(&server, "GET", "/", &[], "").await;
+    let csp = page.header("content-security-policy").unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy");
+    assert!(nonce.len() >= 16, "{nonce}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // Every inline script of the page carries that nonce.
+    let scripts = page.body.matches("<script").count();
+    assert!(scripts > 0);
+    assert!(page.body.matches(&format!("nonce=\"{nonce}\"")).count() >= scripts);
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(page.header("referrer-policy"), Some("same-origin"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("cache-control"), Some("private, no-cache"));
+    // Another render, another nonce.
+    let again = http(&server, "GET", "/", &[], "").await;
+    assert!(!again
+        .header("content-security-policy")
+        .unwrap()
+        .contains(nonce));
+    // The not-found page has its own nonce and hydrates under it too.
+    let missing = http(&server, "GET", "/nowhere", &[], "").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing
+        .header("content-security-policy")
+        .unwrap()
+        .contains("'nonce-"));
+
+    let request = Request::builder()
+        .uri("/")
+        .header("host", server.addr.to_string())
+        .header("accept-encoding", "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let compressed = server.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+    server.stop().await;
+}

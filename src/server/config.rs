@@ -87,6 +87,8 @@ pub struct Config {
     pub empty_room_ttl: Duration,
     /// Most rooms `welcome` lists (the most recently active).
     pub welcome_rooms: usize,
+    /// Messages older than this are removed (`None`: kept for ever).
+    pub retention: Option<Duration>,
 }
 
 impl Default for Config {
@@ -127,6 +129,7 @@ impl Default for Config {
             new_rooms_per_min: 5.0,
             empty_room_ttl: Duration::from_secs(3600),
             welcome_rooms: 100,
+            retention: None,
         }
     }
 }
@@ -210,6 +213,16 @@ impl Config {
             )
             .map(Duration::from_secs_f64)
         };
+        let days = |var: &'static str, default: f64| -> Result<Duration, ConfigError> {
+            parse(
+                &get,
+                var,
+                default,
+                "a number of days above 0 and at most 36500",
+                |days: &f64| *days > 0.0 && *days <= 36_500.0,
+            )
+            .map(|days| Duration::from_secs_f64(days * 86_400.0))
+        };
         let list = |var: &str| -> Vec<String> {
             get(var)
                 .map(|v| {
@@ -256,14 +269,10 @@ impl Config {
             join_recent: d.join_recent,
             replay_cap: count("CHAT_REPLAY_CAP", d.replay_cap)?,
             max_identities: count("CHAT_MAX_IDENTITIES", d.max_identities)?,
-            name_lease: parse(
-                &get,
+            name_lease: days(
                 "CHAT_NAME_LEASE_DAYS",
                 d.name_lease.as_secs_f64() / 86_400.0,
-                "a number of days above 0 and at most 36500",
-                |days| *days > 0.0 && *days <= 36_500.0,
-            )
-            .map(|days| Duration::from_secs_f64(days * 86_400.0))?,
+            )?,
             identity_rate_per_min: num("CHAT_IDENTITY_RATE_PER_MIN", d.identity_rate_per_min)?,
             identity_burst: num("CHAT_IDENTITY_BURST", d.identity_burst)?,
             secure_cookies: match get("CHAT_SECURE_COOKIES").as_deref().map(str::trim) {
@@ -310,6 +319,9 @@ impl Config {
             new_rooms_per_min: num("CHAT_NEW_ROOMS_PER_MIN", d.new_rooms_per_min)?,
             empty_room_ttl: secs("CHAT_EMPTY_ROOM_SECS", d.empty_room_ttl)?,
             welcome_rooms: count("CHAT_WELCOME_ROOMS", d.welcome_rooms)?,
+            retention: get("CHAT_RETENTION_DAYS")
+                .map(|_| days("CHAT_RETENTION_DAYS", 0.0))
+                .transpose()?,
         })
     }
 }

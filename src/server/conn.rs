@@ -22,6 +22,7 @@ use super::frame::{self, op, Broken, FrameReader, Incoming};
 use super::hosts::origin_allowed;
 use super::hub::{Client, HubHandle};
 use super::outbox::{ConnId, Outbox};
+use super::stats;
 use crate::protocol::{ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -106,6 +107,7 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
     let headers = request.headers();
     if !origin_allowed(headers, &state.config) {
         tracing::debug!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
+        stats::refused_upgrade("origin");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let key = match upgrade_key(request.method(), headers) {
@@ -116,6 +118,7 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
         Ok(ticket) => ticket,
         Err(refusal) => {
             tracing::debug!(addr = %client.addr, reason = refusal.label(), "refused upgrade");
+            stats::refused_upgrade(refusal.label());
             return refusal.response().into_response();
         }
     };
@@ -386,14 +389,18 @@ impl Connection<'_> {
                             return Err(None);
                         }
                     }
-                    Err(e) => self.outbox.send(&e.into_frame()),
+                    Err(e) => {
+                        stats::refused_frame(e.code);
+                        self.outbox.send(&e.into_frame());
+                    }
                 },
-                Incoming::Binary => self.outbox.send(
-                    &ProtocolError::bad_request(
+                Incoming::Binary => {
+                    let e = ProtocolError::bad_request(
                         "binary frames are not supported: send JSON text frames",
-                    )
-                    .into_frame(),
-                ),
+                    );
+                    stats::refused_frame(e.code);
+                    self.outbox.send(&e.into_frame());
+                }
                 Incoming::Ping(payload) => self.outbox.push(&[frame::encode(op::PONG, &payload)]),
                 // Answered with the same code (1000 when it gave none).
                 Incoming::Close(code) => return Err(Some((code.unwrap_or(1000), ""))),

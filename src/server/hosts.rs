@@ -62,6 +62,7 @@ pub(crate) async fn check_host(
     match host {
         Some(host) if !host_allowed(host, &config) => {
             tracing::debug!(host, "refused request for a host not allowed");
+            metrics::counter!(super::stats::REFUSED_HOSTS).increment(1);
             (
                 StatusCode::MISDIRECTED_REQUEST,
                 "this server does not answer for that host name (see CHAT_ALLOWED_HOSTS)",

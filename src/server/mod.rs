@@ -11,7 +11,10 @@
 //!   task that reads, writes and pings).
 //! - [`frame`]: WebSocket framing: server frames encoded once, client frames parsed.
 //! - [`pages`]: the server-rendered page and its plain form.
+//! - [`ops`]: `/healthz` and `/metrics`.
+//! - [`stats`]: the metrics, each named once.
 //! - [`cookies`]: the identity and name cookies, and who a request is from.
+//! - [`headers`]: security headers, the page's CSP, compression, caching.
 //! - [`hosts`]: the `Host` every request names and the `Origin` of upgrades
 //!   and form posts.
 
@@ -20,11 +23,14 @@ pub mod config;
 mod conn;
 mod cookies;
 mod frame;
+mod headers;
 mod hosts;
 mod hub;
 mod listen;
+mod ops;
 mod outbox;
 mod pages;
+mod stats;
 
 use crate::store::{self, StoreError};
 use crate::ui::shell;
@@ -53,21 +59,29 @@ fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
             options: leptos_options.clone(),
         });
     let files = Router::new()
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            headers::page_headers,
+            shell,
+        ))
         .with_state(leptos_options);
     let config = ws.config.clone();
-    Router::new()
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(ws.hub.clone());
+    let app = Router::new()
         .route("/ws", get(conn::ws_handler))
         .with_state(ws)
-        .merge(pages)
-        .merge(files)
+        .merge(ops)
+        .merge(headers::compressed(pages))
+        .merge(headers::revalidated(files))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             config.body_timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            config,
-            hosts::check_host,
-        ))
+        ));
+    headers::secured(app).layer(axum::middleware::from_fn_with_state(
+        config,
+        hosts::check_host,
+    ))
 }
 
 /// The chat before it listens: its routes and the hub behind them. Tests
@@ -89,6 +103,7 @@ impl App {
         // harmlessly, as when tests start several servers in one process.
         let _ = any_spawner::Executor::init_tokio();
         let config = Arc::new(config);
+        stats::install();
         let (reader, writer) = store::open(&config.store)?;
         let hub = hub::spawn(config.clone(), reader, writer)?;
         tracing::info!(data_dir = %config.store.data_dir.display(), "store open");

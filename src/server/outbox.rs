@@ -72,7 +72,9 @@ impl Outbox {
         let pending = self.0.pending.fetch_add(n, Ordering::Relaxed) + n;
         if pending > self.0.limit {
             self.0.pending.fetch_sub(n, Ordering::Relaxed);
-            self.close(CLOSE_TOO_SLOW, "too slow: outbound queue full");
+            if self.close(CLOSE_TOO_SLOW, "too slow: outbound queue full") {
+                metrics::counter!(super::stats::SLOW_CLOSES).increment(1);
+            }
             return;
         }
         self.0
@@ -89,14 +91,16 @@ impl Outbox {
     }
 
     /// Asks for the connection to be closed; the first reason wins.
-    pub(crate) fn close(&self, code: u16, reason: &'static str) {
+    pub(crate) fn close(&self, code: u16, reason: &'static str) -> bool {
         let mut slot = self.0.reason.lock().expect("outbox lock");
-        if slot.is_none() {
+        let first = slot.is_none();
+        if first {
             *slot = Some((code, reason));
         }
         drop(slot);
         self.0.closed.store(true, Ordering::Release);
         self.0.task.wake();
+        first
     }
 
     /// The close code and reason, if a close was asked for.

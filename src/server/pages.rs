@@ -176,6 +176,7 @@ async fn render(state: &PageState, req: Request, data: PageData) -> Response {
         move || {
             provide_context(data.clone());
             provide_context(context_options.clone());
+            super::headers::page_headers();
         },
         move || shell(options.clone()),
     );

@@ -7,7 +7,7 @@
 //! in queue order, so a room exists before any message queued after it.
 
 use super::{IdentityChange, NewMessage, StoreError, StoreWriter, Stored};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Most messages in one transaction.
 pub const MAX_BATCH: usize = 4096;
@@ -28,6 +28,17 @@ pub enum Job<T> {
     /// Remove a room that has no messages (the hub found it unused); one
     /// with messages stays. Nobody waits for this.
     DeleteRoom(String),
+    /// The health check: commit a small write and say whether it worked.
+    /// Probes queued together share one write, after the batch's messages.
+    Probe(oneshot::Sender<Result<(), StoreError>>),
+    /// Remove up to `max_rows` messages older than `before_ms`
+    /// (`CHAT_RETENTION_DAYS`); nobody waits.
+    Expire {
+        /// The cut-off time (ms since the epoch).
+        before_ms: u64,
+        /// Most messages removed by this job.
+        max_rows: usize,
+    },
     /// *1.1*: save or forget an identity. Nobody waits for this either: the
     /// hub's memory is the truth while it runs, the store its copy for the
     /// next start. A batch's identity changes commit before its messages.
@@ -42,7 +53,7 @@ pub type Done<T> = (T, Result<Stored, StoreError>);
 /// a commit's messages in one room reach each member at once, so the hub
 /// keeps this well under a member's outbound bound, and a member that reads
 /// at normal speed drains one commit before the next arrives.
-/// `done` gets each batch's results, in order;
+/// `done` gets each batch's results, in order, and how long its commit took;
 /// the thread ends once every sender of `jobs` is dropped and the queue is
 /// drained, after which the database connection is closed.
 pub fn spawn<T, F>(
@@ -53,7 +64,7 @@ pub fn spawn<T, F>(
 ) -> std::io::Result<std::thread::JoinHandle<()>>
 where
     T: Send + 'static,
-    F: FnMut(Vec<Done<T>>) + Send + 'static,
+    F: FnMut(Vec<Done<T>>, std::time::Duration) + Send + 'static,
 {
     std::thread::Builder::new()
         .name("group-commit".into())
@@ -61,6 +72,7 @@ where
             let mut tags = Vec::new();
             let mut messages = Vec::new();
             let mut identities = Vec::new();
+            let mut probes = Vec::new();
             while let Some(first) = jobs.blocking_recv() {
                 let mut next = Some(first);
                 let mut bytes = 0;
@@ -83,6 +95,15 @@ where
                             }
                         }
                         Job::Identity(change) => identities.push(change),
+                        Job::Probe(reply) => probes.push(reply),
+                        Job::Expire {
+                            before_ms,
+                            max_rows,
+                        } => match writer.expire(before_ms, max_rows) {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(messages = n, "expired old messages"),
+                            Err(e) => tracing::error!(error = %e, "old messages not removed"),
+                        },
                     }
                     if messages.len() < MAX_BATCH && bytes < max_bytes {
                         next = jobs.try_recv().ok();
@@ -94,12 +115,19 @@ where
                     }
                     identities.clear();
                 }
-                if messages.is_empty() {
-                    continue;
+                if !messages.is_empty() {
+                    let start = std::time::Instant::now();
+                    let results = writer.append(&messages);
+                    let took = start.elapsed();
+                    messages.clear();
+                    done(tags.drain(..).zip(results).collect(), took);
                 }
-                let results = writer.append(&messages);
-                messages.clear();
-                done(tags.drain(..).zip(results).collect());
+                if !probes.is_empty() {
+                    let probed = writer.probe();
+                    for reply in probes.drain(..) {
+                        let _ = reply.send(probed.clone());
+                    }
+                }
             }
         })
 }

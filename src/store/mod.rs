@@ -193,8 +193,15 @@ pub trait StoreWriter: Send + 'static {
     /// Creates `room` if it does not exist.
     fn create_room(&mut self, room: &str) -> Result<(), StoreError>;
 
-    /// Removes `room` if it has no messages (else leaves it).
+    /// Removes `room` if it never had a message (else leaves it).
     fn delete_room(&mut self, room: &str) -> Result<(), StoreError>;
+
+    /// Commits a small write: the health check's proof that writes work.
+    fn probe(&mut self) -> Result<(), StoreError>;
+
+    /// Removes up to `max_rows` messages older than `before_ms` (oldest
+    /// first); returns how many. Ids are never given out again.
+    fn expire(&mut self, before_ms: u64, max_rows: usize) -> Result<usize, StoreError>;
 
     /// Stores a batch in one transaction and returns one result per message
     /// (in order), creating rooms as needed. A message whose insert fails is

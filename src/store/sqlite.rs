@@ -16,6 +16,12 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The size the WAL is cut back to after a checkpoint.
+pub const WAL_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
+
+/// Messages removed per statement by [`StoreWriter::expire`].
+const EXPIRE_CHUNK: usize = 1000;
+
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chat.sqlite3";
 
@@ -23,6 +29,7 @@ pub const DB_FILE: &str = "chat.sqlite3";
 pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_identities_nonces.sql"),
+    include_str!("migrations/0003_counters_probe.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -99,6 +106,9 @@ fn connect(path: &Path, options: &StoreOptions) -> rusqlite::Result<Connection> 
         SyncMode::Normal => "NORMAL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
+    // The WAL is checkpointed every 1,000 pages (SQLite's default) and cut
+    // back to this size after each checkpoint, instead of keeping its peak.
+    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
 }
@@ -117,14 +127,6 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// SQL selecting each room's row id, name and newest message id (0 when
-/// empty); callers append a `WHERE` or `ORDER BY`.
-macro_rules! rooms_with_last_id {
-    () => {
-        "SELECT r.id, r.name, COALESCE((SELECT MAX(id) FROM messages m WHERE m.room_id = r.id), 0) FROM rooms r"
-    };
-}
-
 /// SQLite integers are i64; ids and timestamps are never negative.
 fn as_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
@@ -139,9 +141,8 @@ pub struct SqliteReader {
 impl StoreReader for SqliteReader {
     fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT r.name, COALESCE(m.id, 0), MAX(r.created_ms, COALESCE(m.ts, 0)) \
-             FROM rooms r LEFT JOIN messages m ON m.room_id = r.id \
-             AND m.id = (SELECT MAX(id) FROM messages WHERE room_id = r.id) \
+            "SELECT r.name, r.last_id, MAX(r.created_ms, COALESCE(m.ts, 0)) \
+             FROM rooms r LEFT JOIN messages m ON m.room_id = r.id AND m.id = r.last_id \
              ORDER BY r.name",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -223,13 +224,50 @@ impl StoreWriter for SqliteWriter {
     }
 
     fn delete_room(&mut self, room: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM rooms WHERE name = ?1 \
-             AND NOT EXISTS (SELECT 1 FROM messages WHERE room_id = rooms.id)",
-            [room],
-        )?;
+        // A room whose messages expired keeps its counter, and so its row.
+        self.conn
+            .execute("DELETE FROM rooms WHERE name = ?1 AND last_id = 0", [room])?;
         self.rooms.remove(room);
         Ok(())
+    }
+
+    fn probe(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO probe (id, at_ms) VALUES (1, ?1)")?
+            .execute([now_ms() as i64])?;
+        Ok(())
+    }
+
+    fn expire(&mut self, before_ms: u64, max_rows: usize) -> Result<usize, StoreError> {
+        // Oldest first, room by room, in chunks through the primary key:
+        // no index on `ts` is needed (ids grow with time within a room),
+        // and one call never holds the writer long.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let rooms: Vec<i64> = tx
+            .prepare_cached("SELECT id FROM rooms")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut removed = 0;
+        for room_id in rooms {
+            while removed < max_rows {
+                let chunk = (max_rows - removed).min(EXPIRE_CHUNK) as i64;
+                let n = tx
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE room_id = ?1 AND id IN \
+                         (SELECT id FROM messages WHERE room_id = ?1 AND ts < ?2 \
+                          ORDER BY id LIMIT ?3)",
+                    )?
+                    .execute(params![room_id, before_ms as i64, chunk])?;
+                removed += n;
+                if (n as i64) < chunk {
+                    break;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(removed)
     }
 
     /// No counter moves unless the commit succeeds, so no id is skipped.
@@ -377,6 +415,10 @@ impl SqliteWriter {
                 }
             }
         }
+        for &(room_id, last) in staged.values() {
+            tx.prepare_cached("UPDATE rooms SET last_id = ?2 WHERE id = ?1")?
+                .execute(params![room_id, last as i64])?;
+        }
         tx.commit()?;
         for (room, known) in staged {
             self.rooms.insert(room.to_owned(), known);
@@ -388,8 +430,8 @@ impl SqliteWriter {
 /// Looks a room up (creating it if it is missing) with its newest message id.
 fn load_room(conn: &Connection, room: &str) -> Result<(i64, u64), StoreError> {
     let find = |conn: &Connection| {
-        conn.prepare_cached(concat!(rooms_with_last_id!(), " WHERE r.name = ?1"))?
-            .query_row([room], |r| Ok((r.get(0)?, as_u64(r.get(2)?))))
+        conn.prepare_cached("SELECT id, last_id FROM rooms WHERE name = ?1")?
+            .query_row([room], |r| Ok((r.get(0)?, as_u64(r.get(1)?))))
             .optional()
     };
     if let Some(found) = find(conn)? {
@@ -642,7 +684,56 @@ mod tests {
             ("old", None)
         );
         assert_eq!(r.identities().unwrap(), []);
+        // Version 3 keeps the counter on the room, filled in from the messages.
+        assert_eq!(ids_of_rooms(&r), [("general".to_owned(), 1)]);
         let next = w.append(&[msg("general", "new")]);
         assert_eq!(next[0].as_ref().unwrap().message.id, 2);
+    }
+
+    #[test]
+    fn old_messages_expire_oldest_first_within_the_bound_and_ids_are_never_reused() {
+        let (_dir, r, mut w) = temp_store();
+        let at = |room: &str, ts: u64| NewMessage {
+            ts,
+            ..msg(room, &format!("{room}@{ts}"))
+        };
+        let batch: Vec<NewMessage> = (1..=5)
+            .map(|ts| at("a", ts * 100))
+            .chain([at("b", 150), at("b", 900)])
+            .collect();
+        w.append(&batch);
+        // Older than 350: a's 100, 200, 300 and b's 150; at most 3 at once.
+        assert_eq!(w.expire(350, 3).unwrap(), 3);
+        assert_eq!(w.expire(350, 3).unwrap(), 1);
+        assert_eq!(w.expire(350, 3).unwrap(), 0);
+        let left = |room: &str| -> Vec<u64> {
+            r.range(room, 1, 10).unwrap().iter().map(|m| m.ts).collect()
+        };
+        assert_eq!(left("a"), [400, 500]);
+        assert_eq!(left("b"), [900]);
+        // Every message of a room gone: its next id still follows the last.
+        assert_eq!(w.expire(10_000, 100).unwrap(), 3);
+        assert_eq!(ids_of_rooms(&r)[0], ("a".to_owned(), 5));
+        let next = w.append(&[at("a", 20_000)]);
+        assert_eq!(next[0].as_ref().unwrap().message.id, 6);
+        // A room whose messages expired is not removed as never used.
+        w.delete_room("a").unwrap();
+        assert_eq!(ids_of_rooms(&r)[0], ("a".to_owned(), 6));
+    }
+
+    #[test]
+    fn the_wal_is_cut_back_after_checkpoints_and_a_probe_commits() {
+        let (_dir, r, mut w) = temp_store();
+        let limit: i64 = r
+            .conn
+            .pragma_query_value(None, "journal_size_limit", |x| x.get(0))
+            .unwrap();
+        assert_eq!(limit, WAL_LIMIT_BYTES);
+        w.probe().unwrap();
+        let at: i64 = r
+            .conn
+            .query_row("SELECT at_ms FROM probe", [], |x| x.get(0))
+            .unwrap();
+        assert!(at > 0);
     }
 }

@@ -47,6 +47,7 @@ mod tests;
 
 use super::config::Config;
 use super::outbox::{ConnGauge, ConnId, Outbox};
+use super::stats;
 use crate::protocol::{
     ClientFrame, ErrorCode, ProtocolError, ServerFrame, CLOSE_GOING_AWAY, CLOSE_HELLO_TIMEOUT,
 };
@@ -99,6 +100,8 @@ enum Command {
     },
     /// Once a second: send the `member_count` frames that are due.
     Tick,
+    /// The health check: hand the commit thread a probe write.
+    Probe(oneshot::Sender<Result<(), StoreError>>),
     /// Close every connection with 1001, refuse new ones, and let the store
     /// finish what it has.
     Shutdown,
@@ -172,6 +175,26 @@ impl HubHandle {
         })
     }
 
+    /// Whether the store commits a write now (the commit thread answers a
+    /// probe within `limit`), or why not.
+    pub(crate) async fn health(&self, limit: Duration) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Probe(reply)).await.is_err() {
+            return Err("the hub is not running".into());
+        }
+        match tokio::time::timeout(limit, answer).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(_)) => Err("the store is not taking writes (shutting down or full)".into()),
+            Err(_) => Err(format!("the store did not answer within {limit:?}")),
+        }
+    }
+
+    /// Commands waiting for the hub now.
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.commands.max_capacity() - self.commands.capacity()
+    }
+
     /// Resolves, with what died, if the hub task or the commit thread dies
     /// (a panic): the server then stops (see [`fatal`]).
     pub(crate) async fn died(&self) -> String {
@@ -207,8 +230,12 @@ const COMMIT_QUEUE: usize = 65_536;
 const COMMAND_QUEUE: usize = 8192;
 /// How often `member_count` frames may go out (protocol 1.1: once a second).
 const TICK: Duration = Duration::from_secs(1);
-/// Identities past their lease are forgotten every this many ticks.
+/// Identities past their lease are forgotten, and old messages removed,
+/// every this many ticks.
 const SWEEP_EVERY_TICKS: u64 = 60;
+/// Most messages one sweep removes (`CHAT_RETENTION_DAYS`): about 20 ms of
+/// the writer's time.
+const EXPIRE_PER_SWEEP: usize = 10_000;
 
 /// Starts the hub task and the store's group-commit thread.
 pub(crate) fn spawn(
@@ -222,9 +249,10 @@ pub(crate) fn spawn(
     let commit_bytes = config.outbound_bytes / 4;
     let fatal = Arc::new(Fatal::default());
     let watch = fatal.watch("the store's commit thread");
-    let committer = group_commit::spawn(writer, job_rx, commit_bytes, move |done| {
+    let committer = group_commit::spawn(writer, job_rx, commit_bytes, move |done, took| {
         let _ = &watch; // dropped, and reporting, when the thread panics
-                        // The hub never waits on the commit thread, so this cannot deadlock.
+        metrics::histogram!(stats::COMMIT_SECONDS).record(took.as_secs_f64());
+        // The hub never waits on the commit thread, so this cannot deadlock.
         let _ = committed.blocking_send(Command::Committed(done));
     })
     .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
@@ -380,6 +408,7 @@ impl Hub {
             Command::Frame(conn, frame) => {
                 let nonce = frame.nonce().map(str::to_owned);
                 if let Err(e) = self.on_frame(conn, frame).await {
+                    stats::refused_frame(e.code);
                     let frame = e.with_nonce(nonce.as_deref()).into_frame();
                     if let Some(s) = self.sessions.get(&conn) {
                         s.outbox.send(&frame);
@@ -392,12 +421,19 @@ impl Hub {
                 let _ = reply.send(self.on_snapshot(&room).await);
             }
             Command::Post { post, reply } => self.on_post(post, reply),
+            // Refused (queue full, shutting down): the dropped reply says so.
+            Command::Probe(reply) => drop(self.queue(Job::Probe(reply))),
             Command::Tick => {
                 self.ticks += 1;
                 if self.ticks.is_multiple_of(SWEEP_EVERY_TICKS) {
                     self.registry.sweep(crate::store::now_ms());
+                    self.expire_old_messages();
                 }
                 self.close_unwelcomed(Instant::now());
+                if let Some(w) = &self.writer {
+                    let depth = w.max_capacity() - w.capacity();
+                    metrics::gauge!(stats::COMMIT_QUEUE).set(depth as f64);
+                }
                 self.remove_unused_rooms(crate::store::now_ms());
                 self.on_tick()
             }
@@ -436,6 +472,22 @@ impl Hub {
                 creations: Bucket::full(self.config.new_rooms_per_min),
             },
         );
+    }
+
+    /// With `CHAT_RETENTION_DAYS` set, asks the commit thread to remove up
+    /// to [`EXPIRE_PER_SWEEP`] messages older than that (a backlog goes
+    /// away a sweep at a time, so the writer is never held long).
+    fn expire_old_messages(&self) {
+        if let Some(keep) = self.config.retention {
+            let keep = keep.as_millis().min(u64::MAX as u128) as u64;
+            let before_ms = crate::store::now_ms().saturating_sub(keep);
+            let max_rows = EXPIRE_PER_SWEEP;
+            // A full queue skips one sweep; the next takes it up.
+            let _ = self.queue(Job::Expire {
+                before_ms,
+                max_rows,
+            });
+        }
     }
 
     /// Closes (4003) the connections due by `now` that no `hello` welcomed:

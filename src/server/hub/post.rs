@@ -16,6 +16,7 @@ use crate::protocol::{
 };
 use crate::render::render_html;
 use crate::server::frame::encode_json;
+use crate::server::stats;
 use crate::store::group_commit::{Done, Job};
 use crate::store::{now_ms, NewMessage, Stored};
 use bytes::Bytes;
@@ -236,8 +237,13 @@ impl Hub {
                 }
             }
         }
+        let mut deliveries = 0;
         for (room, frames) in by_room {
+            let members = self.rooms.get(room.as_str()).map_or(0, |r| r.members.len());
+            deliveries += members * frames.len();
+            metrics::counter!(stats::STORED).increment(frames.len() as u64);
             self.deliver(&room, &frames, None);
         }
+        metrics::counter!(stats::DELIVERIES).increment(deliveries as u64);
     }
 }

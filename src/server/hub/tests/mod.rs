@@ -117,6 +117,11 @@ impl Harness {
                 }
                 Job::CreateRoom(room) => self.writer.create_room(&room).unwrap(),
                 Job::DeleteRoom(room) => self.writer.delete_room(&room).unwrap(),
+                Job::Probe(reply) => drop(reply.send(self.writer.probe())),
+                Job::Expire {
+                    before_ms,
+                    max_rows,
+                } => drop(self.writer.expire(before_ms, max_rows).unwrap()),
                 Job::Identity(change) => self.writer.save_identities(&[change]).unwrap(),
             }
         }

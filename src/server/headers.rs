@@ -1,0 +1,90 @@
+//! Response headers: what every answer says about itself (tower-http's
+//! `SetResponseHeaderLayer`), the page's Content-Security-Policy with the
+//! render's nonce, compression of the page, and caching.
+//!
+//! The page's scripts are the hydration loader and leptos's data scripts,
+//! all inline and all carrying the nonce leptos_axum makes for each render
+//! ([`leptos::nonce::use_nonce`]); the CSP allows exactly those, the site's
+//! own files, WebAssembly compilation (`'wasm-unsafe-eval'`), and WebSocket
+//! and fetch connections to the site itself. The bundle (JS, WASM, CSS) is
+//! precompressed at build time (`cargo leptos build --precompress`) and
+//! served as `.br` or `.gz`; the page, rendered per request, is compressed
+//! on the fly at the fastest level.
+
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use leptos::prelude::use_context;
+use tower_http::compression::{CompressionLayer, CompressionLevel};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The page's policy for a render with `nonce`.
+fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The policy of every other answer (files, errors, refusals): nothing runs
+/// from them and nobody frames them.
+const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Inside a page render (and the not-found page's): the CSP with this
+/// render's nonce, and `Cache-Control: private, no-cache` (the page holds
+/// the visitor's name and form).
+pub(crate) fn page_headers() {
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    if let Some(nonce) = leptos::nonce::use_nonce() {
+        if let Ok(csp) = HeaderValue::from_str(&page_csp(&nonce)) {
+            response.insert_header(header::CONTENT_SECURITY_POLICY, csp);
+        }
+    }
+    response.insert_header(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+}
+
+/// The page routes, compressed (gzip or brotli, as the browser asks).
+pub(crate) fn compressed(pages: Router) -> Router {
+    pages.layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
+}
+
+/// Static files: revalidated on each use (their names carry no hash, so
+/// they cannot be cached for long; `Last-Modified` makes it a 304).
+pub(crate) fn revalidated(files: Router) -> Router {
+    files.layer(SetResponseHeaderLayer::if_not_present(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    ))
+}
+
+/// What every answer carries, unless it set its own. `Referrer-Policy:
+/// same-origin`, not `no-referrer`: under `no-referrer` browsers send
+/// `Origin: null` with the page's own form posts (Fetch, "serializing a
+/// request origin"), which the origin check must refuse.
+pub(crate) fn secured(app: Router) -> Router {
+    let set = |name, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    app.layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "same-origin"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::CONTENT_SECURITY_POLICY, DEFAULT_CSP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_policy_allows_only_its_nonce_its_own_files_and_wasm() {
+        let csp = page_csp("abc");
+        assert!(csp.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval';"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+    }
+}
