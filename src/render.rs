@@ -20,6 +20,7 @@ pub fn render_html(text: &str) -> String {
 mod tests {
     use super::render_html;
     use crate::protocol::sanitize_text;
+    use proptest::strategy::Strategy;
 
     /// Classic XSS payloads: none may leave a `<` or `>` of its own, a quote
     /// that could close an attribute, or anything but `<br>` as markup.
@@ -71,5 +72,34 @@ mod tests {
         assert_eq!(render_html("x & y"), "x &amp; y");
         assert_eq!(render_html("a\tb"), "a\tb");
         assert_eq!(render_html("<br>"), "&lt;br&gt;");
+    }
+
+    proptest::proptest! {
+        /// Any text a client can send (any characters, the payloads' pieces
+        /// mixed in): the only markup in its `html` is `<br>`, nothing can
+        /// close an attribute, and decoding gives the text back.
+        #[test]
+        fn rendered_html_never_holds_markup_from_its_input(
+            raw in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("(?s).{0,20}").unwrap(),
+                    proptest::sample::select(PAYLOADS.to_vec()).prop_map(str::to_owned),
+                    proptest::sample::select(vec!["<", ">", "\"", "'", "&", "\n", "<br>", "&#60;", "/"])
+                        .prop_map(str::to_owned),
+                ],
+                1..12,
+            ).prop_map(|parts| parts.concat())
+        ) {
+            if let Ok(text) = sanitize_text(&raw) {
+                let html = render_html(&text);
+                let without_br = html.replace("<br>", "");
+                for forbidden in ['<', '>', '"', '\''] {
+                    proptest::prop_assert!(!without_br.contains(forbidden), "{html:?}");
+                }
+                let decoded = html_escape::decode_html_entities(&html.replace("<br>", "\n"))
+                    .into_owned();
+                proptest::prop_assert_eq!(decoded, text);
+            }
+        }
     }
 }

@@ -89,6 +89,18 @@ pub struct Config {
     pub welcome_rooms: usize,
     /// Messages older than this are removed (`None`: kept for ever).
     pub retention: Option<Duration>,
+    /// Serve HTTPS and `wss://` with this certificate chain and key (PEM
+    /// files), instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where the TLS certificate chain and its private key are (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `CHAT_TLS_CERT`: the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// `CHAT_TLS_KEY`: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for Config {
@@ -130,6 +142,7 @@ impl Default for Config {
             empty_room_ttl: Duration::from_secs(3600),
             welcome_rooms: 100,
             retention: None,
+            tls: None,
         }
     }
 }
@@ -174,6 +187,16 @@ impl Config {
     /// Reads the `CHAT_*` variables; unset ones keep their defaults.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// `https` when the server serves TLS itself, else `http`: the scheme
+    /// of its own origin.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Lowers [`Config::max_connections`] to what `open_files` descriptors
@@ -322,7 +345,29 @@ impl Config {
             retention: get("CHAT_RETENTION_DAYS")
                 .map(|_| days("CHAT_RETENTION_DAYS", 0.0))
                 .transpose()?,
+            tls: tls_files(&get)?,
         })
+    }
+}
+
+/// `CHAT_TLS_CERT` and `CHAT_TLS_KEY`: both or neither.
+fn tls_files(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TlsFiles>, ConfigError> {
+    let path = |var| get(var).filter(|v| !v.trim().is_empty());
+    match (path("CHAT_TLS_CERT"), path("CHAT_TLS_KEY")) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (cert, _) => Err(ConfigError {
+            var: if cert.is_some() {
+                "CHAT_TLS_KEY"
+            } else {
+                "CHAT_TLS_CERT"
+            },
+            value: String::new(),
+            expected: "a PEM file path: CHAT_TLS_CERT and CHAT_TLS_KEY go together",
+        }),
     }
 }
 
@@ -453,6 +498,17 @@ mod tests {
             }
             assert!(from(&[(var, "1e30")]).is_ok(), "large but finite: {var}");
         }
+        let tls = from(&[("CHAT_TLS_CERT", "/c.pem"), ("CHAT_TLS_KEY", "/k.pem")]).unwrap();
+        assert_eq!(tls.scheme(), "https");
+        assert_eq!(Config::default().scheme(), "http");
+        assert_eq!(
+            from(&[("CHAT_TLS_CERT", "/c.pem")]).unwrap_err().var,
+            "CHAT_TLS_KEY"
+        );
+        assert_eq!(
+            from(&[("CHAT_TLS_KEY", "/k.pem")]).unwrap_err().var,
+            "CHAT_TLS_CERT"
+        );
         for bad in ["1e30", "18446744073709551616", "-1"] {
             let e = from(&[("CHAT_REPLAY_CAP", bad)]).unwrap_err();
             assert_eq!(e.var, "CHAT_REPLAY_CAP");

@@ -102,7 +102,7 @@ fn client_addr(request: &Request, config: &Config) -> IpAddr {
 /// `Set-Cookie` for `name=value` (ASCII), lasting `max_age_secs`, with the
 /// attributes both cookies share.
 fn set_cookie(name: &str, value: &str, max_age_secs: u64, config: &Config) -> HeaderValue {
-    let secure = if config.secure_cookies {
+    let secure = if config.secure_cookies || config.tls.is_some() {
         "; Secure"
     } else {
         ""

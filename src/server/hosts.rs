@@ -74,7 +74,7 @@ pub(crate) async fn check_host(
 }
 
 /// True when the upgrade or form post may go ahead: no `Origin` (non-browser
-/// clients), the server's own origin (its scheme + `Host`), or one of the
+/// clients), the server's own origin (its scheme, `https` under TLS, + `Host`), or one of the
 /// configured origins.
 pub(crate) fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
@@ -87,7 +87,7 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
     let own = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(|host| format!("http://{}", host.to_ascii_lowercase()));
+        .map(|host| format!("{}://{}", config.scheme(), host.to_ascii_lowercase()));
     own.as_deref() == Some(origin.as_str()) || config.allowed_origins.contains(&origin)
 }
 

@@ -4,6 +4,9 @@
 //! a timer and has neither. A form body that trickles in is cut by the
 //! router's body timeout, and shutdown waits for requests a bounded time.
 //!
+//! Under TLS ([`super::tls`]) each connection's handshake comes first,
+//! bounded by the same header timeout.
+//!
 //! HTTP connections are bounded too: at most [`HTTP_PLACES`] at once (page
 //! loads, form posts, keep-alive sockets, upgrades in progress; a WebSocket
 //! leaves this count once upgraded and is bounded by [`super::admission`]).
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Most HTTP connections open at once (WebSockets not counted).
@@ -34,9 +38,11 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     app: Router,
     config: &Config,
+    tls: Option<TlsAcceptor>,
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    let handshake_limit = config.header_timeout;
     let places = Arc::new(Semaphore::new(HTTP_PLACES));
     let (stopping, stopped) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -73,20 +79,16 @@ pub(crate) async fn accept_loop(
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
-        let (http, mut stopped) = (http.clone(), stopped.clone());
+        let (http, stopped, tls) = (http.clone(), stopped.clone(), tls.clone());
         tokio::spawn(async move {
-            let conn = http
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades();
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = async { drop(stopped.wait_for(|stop| *stop).await) } => {
-                    // Finish the request in progress (bounded by the body
-                    // timeout), then close.
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.as_mut().await;
-                }
+            match tls {
+                None => serve_one(tcp, &http, service, stopped).await,
+                // The handshake is bounded like the headers that follow it.
+                Some(tls) => match tokio::time::timeout(handshake_limit, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => serve_one(stream, &http, service, stopped).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
             }
             drop(place);
         });
@@ -98,5 +100,35 @@ pub(crate) async fn accept_loop(
         .is_err()
     {
         tracing::warn!("some HTTP requests did not finish in time");
+    }
+}
+
+/// Serves HTTP/1.1 (and its upgrades) on one connection until it closes;
+/// once `stopped` turns true, the request in progress is finished (bounded
+/// by the body timeout) and the connection closed.
+async fn serve_one<I, S>(
+    io: I,
+    http: &hyper::server::conn::http1::Builder,
+    service: S,
+    mut stopped: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming> + Send,
+    S::Future: Send + 'static,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = http
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = async { drop(stopped.wait_for(|stop| *stop).await) } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.as_mut().await;
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`pages`]: the server-rendered page and its plain form.
 //! - [`ops`]: `/healthz` and `/metrics`.
 //! - [`stats`]: the metrics, each named once.
+//! - [`tls`]: HTTPS and `wss://` with rustls (`CHAT_TLS_CERT`, `CHAT_TLS_KEY`).
 //! - [`cookies`]: the identity and name cookies, and who a request is from.
 //! - [`headers`]: security headers, the page's CSP, compression, caching.
 //! - [`hosts`]: the `Host` every request names and the `Origin` of upgrades
@@ -31,6 +32,7 @@ mod ops;
 mod outbox;
 mod pages;
 mod stats;
+mod tls;
 
 use crate::store::{self, StoreError};
 use crate::ui::shell;
@@ -137,7 +139,7 @@ impl App {
             config,
         } = self;
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!("chat listening on http://{addr}");
+            tracing::info!("chat listening on {}://{addr}", config.scheme());
         }
         serve_router(listener, router, hub, config, shutdown).await
     }
@@ -171,8 +173,9 @@ async fn serve_router(
         );
         on_stop.shutdown(SHUTDOWN_GRACE).await;
     };
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     tokio::select! {
-        () = listen::accept_loop(listener, app, &config, stop, SHUTDOWN_GRACE) => Ok(()),
+        () = listen::accept_loop(listener, app, &config, tls, stop, SHUTDOWN_GRACE) => Ok(()),
         what = hub.died() => {
             // The store keeps what was committed; the commit thread ends
             // once the dead hub's queue is dropped.
