@@ -7,7 +7,7 @@ CHAT_TOOLS_DIR ?= $(HOME)/.cache/chat-tools
 export CHAT_TOOLS_DIR
 export PATH := $(CHAT_TOOLS_DIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup run dev build test test-rust test-e2e lint fmt bench
+.PHONY: setup run dev build test test-rust test-e2e lint fmt bench fuzz
 
 ## Install the toolchain (idempotent: skips what is already installed).
 setup:
@@ -53,3 +53,13 @@ fmt:
 bench: build
 	cargo build --release --features ssr --bin loadgen
 	bash .ci/bench.sh
+
+## Fuzzing (not part of `make test`): each cargo-fuzz target for FUZZ_SECS
+## seconds on the nightly toolchain; the corpus stays in fuzz/corpus/.
+FUZZ_SECS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+	cd fuzz && for t in client_frames render; do \
+		mkdir -p corpus/$$t && \
+		cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECS) || exit 1; \
+	done

@@ -35,6 +35,15 @@ pub use server::{config::Config, serve, shutdown_signal, App};
 #[cfg(feature = "ssr")]
 pub use store::SyncMode;
 
+/// Entry points of the fuzz targets in `fuzz/` (cargo-fuzz, `make fuzz`):
+/// not an API.
+#[cfg(feature = "ssr")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::render::render_html;
+    pub use crate::server::fuzz_client_bytes;
+}
+
 /// The browser entry point: hydrates the server-rendered page.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

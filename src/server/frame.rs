@@ -243,10 +243,58 @@ pub(crate) fn payload(frame: &[u8]) -> &[u8] {
     }
 }
 
+/// The fuzz target `client_frames` (`fuzz/`): parses `data` as client
+/// frames read whole and read 7 bytes at a time (the two must agree, up to
+/// the first error), and hands every text message to [`ClientFrame::parse`].
+#[doc(hidden)]
+pub fn fuzz_client_bytes(data: &[u8]) {
+    let whole = read_all(data, data.len().max(1));
+    assert_eq!(whole, read_all(data, 7), "split reads agree");
+    for message in whole.iter().flatten() {
+        if let Incoming::Text(text) = message {
+            let _ = crate::protocol::ClientFrame::parse(text);
+        }
+    }
+}
+
+/// Every message in `data`, fed `chunk` bytes at a time, up to the first error.
+fn read_all(data: &[u8], chunk: usize) -> Vec<Result<Incoming, Broken>> {
+    let mut reader = FrameReader::default();
+    let mut out = Vec::new();
+    for piece in data.chunks(chunk) {
+        reader.buffer(piece.len()).extend_from_slice(piece);
+        loop {
+            match reader.next() {
+                Ok(Some(message)) => out.push(Ok(message)),
+                Ok(None) => break,
+                Err(broken) => {
+                    out.push(Err(broken));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wsframe::masked;
+
+    #[test]
+    fn the_fuzz_entry_reads_frames_whole_and_in_pieces_alike() {
+        let mut stream = masked(op::TEXT, true, br#"{"type":"ping"}"#);
+        stream.extend(masked(op::TEXT, true, b"not json"));
+        stream.extend(masked(op::PING, true, b"p"));
+        stream.extend([0x81, 0x7f, 0xff]); // unmasked: the connection breaks
+        fuzz_client_bytes(&stream);
+        assert_eq!(read_all(&stream, 7), read_all(&stream, stream.len()));
+        let read = read_all(&stream, 3);
+        assert_eq!(read.len(), 4);
+        assert!(read[..3].iter().all(Result::is_ok) && read[3].is_err());
+        fuzz_client_bytes(&[0x81, 0x05]); // unmasked: broken
+    }
 
     fn read(bytes: &[u8]) -> Vec<Result<Incoming, Broken>> {
         let mut r = FrameReader::default();

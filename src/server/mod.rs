@@ -34,6 +34,9 @@ mod pages;
 mod stats;
 mod tls;
 
+#[doc(hidden)]
+pub use frame::fuzz_client_bytes;
+
 use crate::store::{self, StoreError};
 use crate::ui::shell;
 use axum::routing::get;
