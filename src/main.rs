@@ -57,13 +57,22 @@ async fn main() {
             },
         }
     }
-    let leptos_options = match get_configuration(None) {
+    let mut leptos_options = match get_configuration(None) {
         Ok(conf) => conf.leptos_options,
         Err(e) => {
             eprintln!("leptos configuration error: {e}");
             std::process::exit(2);
         }
     };
+    // The build hashed the bundle's file names when it left their hashes
+    // beside this binary (cargo-leptos `hash-files`), unless
+    // LEPTOS_HASH_FILES says otherwise.
+    if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.parent()?.join(&*leptos_options.hash_file)));
+        leptos_options.hash_files = beside.is_some_and(|file| file.exists());
+    }
     let addr = leptos_options.site_addr;
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,

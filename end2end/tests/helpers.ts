@@ -39,7 +39,8 @@ export async function hydrated(page: Page): Promise<void> {
  */
 export async function hydrationDifferences(page: Page, serverHtml: string): Promise<string[]> {
   return page.evaluate(async (serverHtml) => {
-    const url = "/pkg/chat.js";
+    // The bundle's name carries a content hash: take it from the page.
+    const url = document.querySelector<HTMLLinkElement>('link[rel="modulepreload"]')!.href;
     const wasm: any = await import(url);
     if (typeof wasm.render_fresh !== "function") {
       return ["no render_fresh in the bundle: build it with --lib-features hydrate,hydration-check (make test-e2e)"];

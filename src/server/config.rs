@@ -174,9 +174,11 @@ impl std::error::Error for ConfigError {}
 /// 30 KB: 2,000 characters as text and as escaped HTML) twice over.
 pub const MIN_OUTBOUND_BYTES: usize = 64 * 1024;
 
-/// Descriptors kept for other things than WebSockets: the HTTP connections
-/// ([`super::listen::HTTP_PLACES`]), the store, the listener, logs.
-const OTHER_FILES: u64 = super::listen::HTTP_PLACES as u64 + 64;
+/// Descriptors kept for other things than WebSockets: a thousand HTTP
+/// connections (page loads and upgrades in progress), the store, the
+/// listener, logs. More HTTP connections than that, when WebSockets hold
+/// the rest, wait in the accept loop (which backs off on `EMFILE`).
+const OTHER_FILES: u64 = 1024 + 64;
 
 /// The shortest period a `*_SECS` variable may set.
 const MIN_SECS: f64 = 0.01;
@@ -509,6 +511,11 @@ mod tests {
             from(&[("CHAT_TLS_KEY", "/k.pem")]).unwrap_err().var,
             "CHAT_TLS_CERT"
         );
+        let mut c = Config::default();
+        assert_eq!(c.fit_to_open_files(101_088), None, "room for 100,000");
+        assert_eq!(c.fit_to_open_files(101_087), Some(99_999));
+        assert_eq!(c.fit_to_open_files(20_000), Some(18_912));
+        assert_eq!(c.fit_to_open_files(10), Some(1), "never zero");
         for bad in ["1e30", "18446744073709551616", "-1"] {
             let e = from(&[("CHAT_REPLAY_CAP", bad)]).unwrap_err();
             assert_eq!(e.var, "CHAT_REPLAY_CAP");

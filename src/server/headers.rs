@@ -9,9 +9,13 @@
 //! and fetch connections to the site itself. The bundle (JS, WASM, CSS) is
 //! precompressed at build time (`cargo leptos build --precompress`) and
 //! served as `.br` or `.gz`; the page, rendered per request, is compressed
-//! on the fly at the fastest level.
+//! on the fly at the fastest level. The bundle's names carry a hash of
+//! their content (cargo-leptos `hash-files`), so they are cached for a year.
 
-use axum::http::{header, HeaderValue};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::Router;
 use leptos::prelude::use_context;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -53,13 +57,43 @@ pub(crate) fn compressed(pages: Router) -> Router {
     pages.layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
 }
 
-/// Static files: revalidated on each use (their names carry no hash, so
-/// they cannot be cached for long; `Last-Modified` makes it a 304).
-pub(crate) fn revalidated(files: Router) -> Router {
-    files.layer(SetResponseHeaderLayer::if_not_present(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    ))
+/// Static files: those whose name carries a content hash
+/// (`chat.<hash>.wasm`) are cached for a year and never revalidated; the
+/// others (the favicon, an unhashed build) are revalidated on each use
+/// (`Last-Modified` makes it a 304).
+pub(crate) fn cached(files: Router) -> Router {
+    files.layer(axum::middleware::from_fn(cache_by_name))
+}
+
+/// Sets `Cache-Control` on a static file's answer by its name.
+async fn cache_by_name(request: Request, next: Next) -> Response {
+    let hashed = is_hashed(request.uri().path());
+    let mut response = next.run(request).await;
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        let value = if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// True for a file name with a cargo-leptos content hash: `name.<hash>.ext`,
+/// the hash 22 URL-safe base64 characters (an MD5).
+fn is_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let mut parts = name.rsplit('.');
+    let (_ext, hash) = (parts.next(), parts.next());
+    parts.next().is_some()
+        && hash.is_some_and(|h| {
+            h.len() == 22
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// What every answer carries, unless it set its own. `Referrer-Policy:
@@ -86,5 +120,19 @@ mod tests {
         assert!(csp.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval';"));
         assert!(!csp.contains("unsafe-inline"));
         assert!(csp.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn only_content_hashed_names_are_cached_for_long() {
+        assert!(is_hashed("/pkg/chat.Yk3qVb0Xc9_-aZ1234567w.wasm"));
+        assert!(is_hashed("/pkg/chat.Yk3qVb0Xc9_-aZ1234567w.css"));
+        for plain in [
+            "/pkg/chat.wasm",
+            "/favicon.svg",
+            "/pkg/chat.short.js",
+            "/x.Yk3qVb0Xc9_-aZ1234567w",
+        ] {
+            assert!(!is_hashed(plain), "{plain}");
+        }
     }
 }

@@ -79,7 +79,7 @@ fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
         .with_state(ws)
         .merge(ops)
         .merge(headers::compressed(pages))
-        .merge(headers::revalidated(files))
+        .merge(headers::cached(files))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             config.body_timeout,
         ));

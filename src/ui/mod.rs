@@ -70,7 +70,9 @@ pub struct FormError {
     pub message: String,
 }
 
-/// The HTML document: head with hydration scripts, body with [`App`].
+/// The HTML document: head with hydration scripts, body with [`App`]
+/// (rendered by the server only).
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The browser keeps the title up to date with the unread count.
     let title = match use_context::<PageData>() {
@@ -87,7 +89,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="description" content="A real-time chat: rooms, names, live messages."/>
                 <title>{title}</title>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
-                <link rel="stylesheet" href="/pkg/chat.css"/>
+                // `/pkg/chat.<hash>.css` when the build hashed file names.
+                <leptos_meta::HashedStylesheet options=options.clone()/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
             </head>
