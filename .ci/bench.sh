@@ -93,7 +93,7 @@ idle "memory and join time: 10000 idle connections over 100 rooms" --room spread
 # One source address per 10,000 clients: the earlier scenarios' ports are
 # still in TIME_WAIT, and connecting from a crowded address is slow.
 LIMIT=$(ulimit -Hn)
-MANY=$(( LIMIT >= 101000 ? 100000 : (LIMIT - 1000) / 1000 * 1000 ))
+MANY=$(( LIMIT >= 102000 ? 100000 : (LIMIT - 2000) / 1000 * 1000 ))
 if [ "$MANY" -lt 100000 ]; then
   echo "== note: 100,000 connections need a hard open-file limit above 100,000 (ulimit -Hn is $LIMIT here); running $MANY"
 fi

@@ -81,15 +81,7 @@ async fn a_dns_rebinding_page_is_refused_by_its_host_name() {
 async fn a_second_server_on_one_data_directory_stops_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let first = common::ServerProcess::spawn(dir.path(), &[]).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let second = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("LEPTOS_SITE_ADDR", port.to_string())
-        .env("LEPTOS_OUTPUT_NAME", "chat")
+    let second = common::ServerProcess::command(dir.path(), common::free_addr())
         .output()
         .unwrap();
     assert!(!second.status.success());

@@ -296,24 +296,9 @@ mod tests {
         fuzz_client_bytes(&[0x81, 0x05]); // unmasked: broken
     }
 
+    /// Byte by byte: frames split anywhere must parse the same.
     fn read(bytes: &[u8]) -> Vec<Result<Incoming, Broken>> {
-        let mut r = FrameReader::default();
-        let mut out = Vec::new();
-        // Byte by byte: frames split anywhere must parse the same.
-        for b in bytes {
-            r.buffer(1).push(*b);
-            loop {
-                match r.next() {
-                    Ok(Some(m)) => out.push(Ok(m)),
-                    Ok(None) => break,
-                    Err(e) => {
-                        out.push(Err(e));
-                        return out;
-                    }
-                }
-            }
-        }
-        out
+        read_all(bytes, 1)
     }
 
     #[test]

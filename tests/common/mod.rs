@@ -328,6 +328,12 @@ impl RawClient {
     }
 }
 
+/// A loopback address with a port free right now.
+pub fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
 /// The real server binary, run as a child process on a free port.
 pub struct ServerProcess {
     pub child: std::process::Child,
@@ -337,15 +343,8 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `chat --data-dir dir` and waits until it accepts connections.
     pub async fn spawn(dir: &std::path::Path, env: &[(&str, &str)]) -> ServerProcess {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_chat"))
-            .arg("--data-dir")
-            .arg(dir)
-            .env("LEPTOS_SITE_ADDR", addr.to_string())
-            .env("LEPTOS_OUTPUT_NAME", "chat")
+        let addr = free_addr();
+        let child = ServerProcess::command(dir, addr)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
@@ -360,6 +359,17 @@ impl ServerProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         ServerProcess { child, addr }
+    }
+
+    /// The command that starts `chat --data-dir dir` on `addr`.
+    pub fn command(dir: &std::path::Path, addr: SocketAddr) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_chat"));
+        command
+            .arg("--data-dir")
+            .arg(dir)
+            .env("LEPTOS_SITE_ADDR", addr.to_string())
+            .env("LEPTOS_OUTPUT_NAME", "chat");
+        command
     }
 
     /// SIGKILL: no shutdown code runs.

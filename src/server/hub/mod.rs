@@ -17,6 +17,7 @@
 //! tasks); `block_in_place` cost 20 % of persisted throughput at 100
 //! members; awaiting `spawn_blocking` matched the old figures.
 //!
+//! - [`handle`]: [`HubHandle`], the typed way in.
 //! - [`identity`]: `hello`, tokens, cookies, and who a form post speaks as.
 //! - [`registry`]: the identities and the names they own (*1.1*).
 //! - [`names`]: name checks and look-alike keys (*1.1*).
@@ -25,6 +26,7 @@
 //! - [`members`]: member order and paging, presence or `member_count` (1.1).
 //! - [`post`]: `send`, the page's form post, the store hand-off and its result.
 //! - [`bucket`]: the token bucket behind the rate limits.
+//! - [`upkeep`]: what the hub does each tick by itself (deadlines, sweeps).
 //! - [`fatal`]: the hub or its commit thread died: the server stops.
 //!
 //! A `send` is validated here, then queued for the store's group-commit
@@ -36,6 +38,7 @@
 mod bucket;
 mod directory;
 mod fatal;
+mod handle;
 mod identity;
 mod members;
 mod names;
@@ -44,13 +47,12 @@ mod registry;
 mod rooms;
 #[cfg(test)]
 mod tests;
+mod upkeep;
 
 use super::config::Config;
 use super::outbox::{ConnGauge, ConnId, Outbox};
 use super::stats;
-use crate::protocol::{
-    ClientFrame, ErrorCode, ProtocolError, ServerFrame, CLOSE_GOING_AWAY, CLOSE_HELLO_TIMEOUT,
-};
+use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, ServerFrame, CLOSE_GOING_AWAY};
 use crate::store::group_commit::{self, Job};
 use crate::store::{IdentityChange, StoreError, StoreReader, StoreWriter};
 use bucket::Bucket;
@@ -61,10 +63,10 @@ use rooms::Room;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use handle::HubHandle;
 pub(crate) use identity::{addr_key, Client};
 pub(crate) use post::{FormPost, Posted};
 pub(crate) use rooms::Snapshot;
@@ -110,132 +112,12 @@ enum Command {
     Panic,
 }
 
-/// A cheap handle to the hub task: the only way in.
-#[derive(Debug, Clone)]
-pub(crate) struct HubHandle {
-    /// Commands into the hub.
-    commands: mpsc::Sender<Command>,
-    /// Live connections.
-    pub(crate) gauge: Arc<ConnGauge>,
-    /// The group-commit thread, joined at shutdown.
-    committer: Arc<Mutex<Option<JoinHandle<()>>>>,
-    /// Set when the hub task or the commit thread died.
-    fatal: Arc<Fatal>,
-}
-
-impl HubHandle {
-    /// Registers a new connection; false when the hub is gone.
-    pub(crate) async fn connect(&self, conn: ConnId, outbox: Outbox, client: Client) -> bool {
-        self.commands
-            .send(Command::Connect(conn, outbox, client))
-            .await
-            .is_ok()
-    }
-
-    /// Hands the hub a frame from `conn`; false when the hub is gone.
-    pub(crate) async fn frame(&self, conn: ConnId, frame: ClientFrame) -> bool {
-        self.commands
-            .send(Command::Frame(conn, frame))
-            .await
-            .is_ok()
-    }
-
-    /// Tells the hub that `conn` is gone.
-    pub(crate) async fn disconnect(&self, conn: ConnId) {
-        let _ = self.commands.send(Command::Disconnect(conn)).await;
-    }
-
-    /// A room's recent messages and live members, read at a point that the
-    /// live stream continues without gap.
-    pub(crate) async fn snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
-        let room = room.to_owned();
-        self.request(|reply| Command::Snapshot { room, reply })
-            .await
-    }
-
-    /// Posts a message for someone without a WebSocket (the plain form): the
-    /// same validation, store and broadcast as `hello` + `send`. Resolves
-    /// once stored.
-    pub(crate) async fn post(&self, post: FormPost) -> Result<Posted, ProtocolError> {
-        self.request(|reply| Command::Post { post, reply }).await
-    }
-
-    /// Sends a command carrying a reply channel and waits for the answer;
-    /// `unavailable` when the hub dropped it (shutting down).
-    async fn request<T>(
-        &self,
-        command: impl FnOnce(Reply<T>) -> Command,
-    ) -> Result<T, ProtocolError> {
-        let (reply, answer) = oneshot::channel();
-        let _ = self.commands.send(command(reply)).await;
-        answer.await.unwrap_or_else(|_| {
-            Err(ProtocolError::unavailable(
-                "the server could not take this now; try again",
-            ))
-        })
-    }
-
-    /// Whether the store commits a write now (the commit thread answers a
-    /// probe within `limit`), or why not.
-    pub(crate) async fn health(&self, limit: Duration) -> Result<(), String> {
-        let (reply, answer) = oneshot::channel();
-        if self.commands.send(Command::Probe(reply)).await.is_err() {
-            return Err("the hub is not running".into());
-        }
-        match tokio::time::timeout(limit, answer).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(e.to_string()),
-            Ok(Err(_)) => Err("the store is not taking writes (shutting down or full)".into()),
-            Err(_) => Err(format!("the store did not answer within {limit:?}")),
-        }
-    }
-
-    /// Commands waiting for the hub now.
-    pub(crate) fn queue_depth(&self) -> usize {
-        self.commands.max_capacity() - self.commands.capacity()
-    }
-
-    /// Resolves, with what died, if the hub task or the commit thread dies
-    /// (a panic): the server then stops (see [`fatal`]).
-    pub(crate) async fn died(&self) -> String {
-        self.fatal.died().await
-    }
-
-    /// Panics the hub task.
-    #[cfg(test)]
-    pub(crate) async fn panic(&self) {
-        let _ = self.commands.send(Command::Panic).await;
-    }
-
-    /// Closes every connection with 1001, waits (up to `limit`) for them to
-    /// end, then for the store to commit what it holds and close.
-    pub(crate) async fn shutdown(&self, limit: Duration) {
-        if self.commands.send(Command::Shutdown).await.is_ok() {
-            self.gauge.drained(limit).await;
-        }
-        // The commit thread ends once the hub dropped its queue (at Shutdown).
-        let committer = self.committer.lock().expect("committer lock").take();
-        if let Some(thread) = committer {
-            let joined = tokio::task::spawn_blocking(move || thread.join());
-            if tokio::time::timeout(limit, joined).await.is_err() {
-                tracing::warn!("the store did not close in time");
-            }
-        }
-    }
-}
-
 /// Jobs queued for the commit thread before `send` answers `unavailable`.
 const COMMIT_QUEUE: usize = 65_536;
 /// Commands queued for the hub before connections wait to hand in more.
 const COMMAND_QUEUE: usize = 8192;
 /// How often `member_count` frames may go out (protocol 1.1: once a second).
 const TICK: Duration = Duration::from_secs(1);
-/// Identities past their lease are forgotten, and old messages removed,
-/// every this many ticks.
-const SWEEP_EVERY_TICKS: u64 = 60;
-/// Most messages one sweep removes (`CHAT_RETENTION_DAYS`): about 20 ms of
-/// the writer's time.
-const EXPIRE_PER_SWEEP: usize = 10_000;
 
 /// Starts the hub task and the store's group-commit thread.
 pub(crate) fn spawn(
@@ -423,20 +305,7 @@ impl Hub {
             Command::Post { post, reply } => self.on_post(post, reply),
             // Refused (queue full, shutting down): the dropped reply says so.
             Command::Probe(reply) => drop(self.queue(Job::Probe(reply))),
-            Command::Tick => {
-                self.ticks += 1;
-                if self.ticks.is_multiple_of(SWEEP_EVERY_TICKS) {
-                    self.registry.sweep(crate::store::now_ms());
-                    self.expire_old_messages();
-                }
-                self.close_unwelcomed(Instant::now());
-                if let Some(w) = &self.writer {
-                    let depth = w.max_capacity() - w.capacity();
-                    metrics::gauge!(stats::COMMIT_QUEUE).set(depth as f64);
-                }
-                self.remove_unused_rooms(crate::store::now_ms());
-                self.on_tick()
-            }
+            Command::Tick => self.on_upkeep_tick(),
             #[cfg(test)]
             Command::Panic => panic!("the hub panics, as asked by a test"),
             Command::Shutdown => {
@@ -456,8 +325,7 @@ impl Hub {
             return;
         }
         let burst = self.config.rate_burst;
-        let due = Instant::now() + self.config.hello_timeout;
-        self.hello_due.push_back((due, conn));
+        self.expect_hello(conn);
         self.sessions.insert(
             conn,
             Session {
@@ -472,38 +340,6 @@ impl Hub {
                 creations: Bucket::full(self.config.new_rooms_per_min),
             },
         );
-    }
-
-    /// With `CHAT_RETENTION_DAYS` set, asks the commit thread to remove up
-    /// to [`EXPIRE_PER_SWEEP`] messages older than that (a backlog goes
-    /// away a sweep at a time, so the writer is never held long).
-    fn expire_old_messages(&self) {
-        if let Some(keep) = self.config.retention {
-            let keep = keep.as_millis().min(u64::MAX as u128) as u64;
-            let before_ms = crate::store::now_ms().saturating_sub(keep);
-            let max_rows = EXPIRE_PER_SWEEP;
-            // A full queue skips one sweep; the next takes it up.
-            let _ = self.queue(Job::Expire {
-                before_ms,
-                max_rows,
-            });
-        }
-    }
-
-    /// Closes (4003) the connections due by `now` that no `hello` welcomed:
-    /// an idle socket holds a file descriptor and memory.
-    fn close_unwelcomed(&mut self, now: Instant) {
-        while let Some(&(due, conn)) = self.hello_due.front() {
-            if due > now {
-                return;
-            }
-            self.hello_due.pop_front();
-            if let Some(s) = self.sessions.get(&conn) {
-                if s.identity.is_none() {
-                    s.outbox.close(CLOSE_HELLO_TIMEOUT, "no hello in time");
-                }
-            }
-        }
     }
 
     fn session(&mut self, conn: ConnId) -> Result<&mut Session, ProtocolError> {

@@ -91,17 +91,7 @@ fn a_room_without_messages_or_members_is_removed_after_its_time_and_only_then() 
     h.handle(Command::Tick);
     h.commit();
     assert_eq!(welcome_rooms(&mut h, "dee2"), ["general", "kept", "spoken"]);
-    let stored: Vec<String> = h
-        .hub
-        .reader
-        .lock()
-        .unwrap()
-        .rooms()
-        .unwrap()
-        .into_iter()
-        .map(|row| row.name)
-        .collect();
-    assert_eq!(stored, ["general", "kept", "spoken"]);
+    assert_eq!(h.stored_rooms(), ["general", "kept", "spoken"]);
     // A removed room can be made again.
     let mut eve = h.user("eve");
     h.frame(&eve, json!({"type": "join", "room": "left"}));

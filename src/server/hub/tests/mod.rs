@@ -57,6 +57,13 @@ impl Harness {
         options(self._dir.path())
     }
 
+    /// The names of the rooms in the store, sorted.
+    fn stored_rooms(&self) -> Vec<String> {
+        let reader = self.hub.reader.lock().unwrap();
+        let rooms = reader.rooms().unwrap();
+        rooms.into_iter().map(|row| row.name).collect()
+    }
+
     /// Hands the hub one command and lets it finish (its reads run in place).
     fn handle(&mut self, command: Command) {
         futures::executor::block_on(self.hub.handle(command));
@@ -342,20 +349,9 @@ fn the_server_creates_rooms_up_to_its_total_and_stores_them_through_the_writer()
     let refused = ada.only();
     assert_eq!(refused["code"], "too_many_rooms");
     // The hub wrote nothing itself: the rooms reach the store on the commit.
-    let stored = |h: &Harness| -> Vec<String> {
-        h.hub
-            .reader
-            .lock()
-            .unwrap()
-            .rooms()
-            .unwrap()
-            .into_iter()
-            .map(|row| row.name)
-            .collect()
-    };
-    assert_eq!(stored(&h), ["general"]);
+    assert_eq!(h.stored_rooms(), ["general"]);
     h.commit();
-    assert_eq!(stored(&h), ["a", "b", "general"]);
+    assert_eq!(h.stored_rooms(), ["a", "b", "general"]);
 }
 
 #[test]

@@ -1,0 +1,125 @@
+//! [`HubHandle`]: the only way into the hub task. Each method sends one
+//! [`Command`]; those that need an answer carry a reply channel.
+
+use super::fatal::Fatal;
+use super::{Client, Command, FormPost, Posted, Reply, Snapshot};
+use crate::protocol::{ClientFrame, ProtocolError};
+use crate::server::outbox::{ConnGauge, ConnId, Outbox};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// A cheap handle to the hub task: the only way in.
+#[derive(Debug, Clone)]
+pub(crate) struct HubHandle {
+    /// Commands into the hub.
+    pub(super) commands: mpsc::Sender<Command>,
+    /// Live connections.
+    pub(crate) gauge: Arc<ConnGauge>,
+    /// The group-commit thread, joined at shutdown.
+    pub(super) committer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Set when the hub task or the commit thread died.
+    pub(super) fatal: Arc<Fatal>,
+}
+
+impl HubHandle {
+    /// Registers a new connection; false when the hub is gone.
+    pub(crate) async fn connect(&self, conn: ConnId, outbox: Outbox, client: Client) -> bool {
+        self.commands
+            .send(Command::Connect(conn, outbox, client))
+            .await
+            .is_ok()
+    }
+
+    /// Hands the hub a frame from `conn`; false when the hub is gone.
+    pub(crate) async fn frame(&self, conn: ConnId, frame: ClientFrame) -> bool {
+        self.commands
+            .send(Command::Frame(conn, frame))
+            .await
+            .is_ok()
+    }
+
+    /// Tells the hub that `conn` is gone.
+    pub(crate) async fn disconnect(&self, conn: ConnId) {
+        let _ = self.commands.send(Command::Disconnect(conn)).await;
+    }
+
+    /// A room's recent messages and live members, read at a point that the
+    /// live stream continues without gap.
+    pub(crate) async fn snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
+        let room = room.to_owned();
+        self.request(|reply| Command::Snapshot { room, reply })
+            .await
+    }
+
+    /// Posts a message for someone without a WebSocket (the plain form): the
+    /// same validation, store and broadcast as `hello` + `send`. Resolves
+    /// once stored.
+    pub(crate) async fn post(&self, post: FormPost) -> Result<Posted, ProtocolError> {
+        self.request(|reply| Command::Post { post, reply }).await
+    }
+
+    /// Sends a command carrying a reply channel and waits for the answer;
+    /// `unavailable` when the hub dropped it (shutting down).
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, ProtocolError> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self.commands.send(command(reply)).await;
+        answer.await.unwrap_or_else(|_| {
+            Err(ProtocolError::unavailable(
+                "the server could not take this now; try again",
+            ))
+        })
+    }
+
+    /// Whether the store commits a write now (the commit thread answers a
+    /// probe within `limit`), or why not.
+    pub(crate) async fn health(&self, limit: Duration) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Probe(reply)).await.is_err() {
+            return Err("the hub is not running".into());
+        }
+        match tokio::time::timeout(limit, answer).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(_)) => Err("the store is not taking writes (shutting down or full)".into()),
+            Err(_) => Err(format!("the store did not answer within {limit:?}")),
+        }
+    }
+
+    /// Commands waiting for the hub now.
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.commands.max_capacity() - self.commands.capacity()
+    }
+
+    /// Resolves, with what died, if the hub task or the commit thread dies
+    /// (a panic): the server then stops (see [`fatal`]).
+    pub(crate) async fn died(&self) -> String {
+        self.fatal.died().await
+    }
+
+    /// Panics the hub task.
+    #[cfg(test)]
+    pub(crate) async fn panic(&self) {
+        let _ = self.commands.send(Command::Panic).await;
+    }
+
+    /// Closes every connection with 1001, waits (up to `limit`) for them to
+    /// end, then for the store to commit what it holds and close.
+    pub(crate) async fn shutdown(&self, limit: Duration) {
+        if self.commands.send(Command::Shutdown).await.is_ok() {
+            self.gauge.drained(limit).await;
+        }
+        // The commit thread ends once the hub dropped its queue (at Shutdown).
+        let committer = self.committer.lock().expect("committer lock").take();
+        if let Some(thread) = committer {
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            if tokio::time::timeout(limit, joined).await.is_err() {
+                tracing::warn!("the store did not close in time");
+            }
+        }
+    }
+}
