@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the whole toolchain for this project, idempotently, outside the checkout:
 # wasm32 target, cargo-leptos (patched lock file), wasm-bindgen-cli (patched lock file),
-# wasm-opt from npm binaryen@132, Debian chromium, and end2end/ npm packages.
+# wasm-opt from npm binaryen@132, Debian chromium and postgresql, and end2end/ npm packages.
 # Everything already present at the right version is skipped. See ../shared/toolchain.md.
 set -euo pipefail
 
@@ -78,7 +78,16 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
-# 6. end2end npm packages (no browser download: PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD)
+# 6. Debian PostgreSQL for the PostgreSQL store's tests (they start and
+#    remove throw-away clusters of their own; no service needs to run)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  log "installing Debian postgresql"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+
+# 7. end2end npm packages (no browser download: PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD)
 if [ -f "$ROOT/end2end/package-lock.json" ]; then
   stamp="$ROOT/end2end/node_modules/.lock-stamp"
   if [ ! -f "$stamp" ] || ! cmp -s "$stamp" "$ROOT/end2end/package-lock.json"; then

@@ -47,14 +47,23 @@ async fn main() {
                 Some(dir) => config.store.data_dir = dir.into(),
                 None => usage("--data-dir needs a directory"),
             },
+            "--database-url" => match args.next() {
+                Some(url) => config.store.database_url = Some(url),
+                None => usage("--database-url needs a postgres:// URL"),
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;
             }
-            other => match other.strip_prefix("--data-dir=") {
-                Some(dir) => config.store.data_dir = dir.into(),
-                None => usage(&format!("unknown argument {other:?}")),
-            },
+            other => {
+                if let Some(dir) = other.strip_prefix("--data-dir=") {
+                    config.store.data_dir = dir.into();
+                } else if let Some(url) = other.strip_prefix("--database-url=") {
+                    config.store.database_url = Some(url.to_owned());
+                } else {
+                    usage(&format!("unknown argument {other:?}"));
+                }
+            }
         }
     }
     let mut leptos_options = match get_configuration(None) {
@@ -88,11 +97,12 @@ async fn main() {
 }
 
 #[cfg(feature = "ssr")]
-const USAGE: &str = "usage: chat [--data-dir DIR]
+const USAGE: &str = "usage: chat [--data-dir DIR] [--database-url postgres://...]
 
 Serves the chat on LEPTOS_SITE_ADDR (default 127.0.0.1:3000), keeping rooms and
 messages in DIR/chat.sqlite3 (default: $CHAT_DATA_DIR, else
-$XDG_DATA_HOME/chat, else ~/.local/share/chat). Other settings: CHAT_*
+$XDG_DATA_HOME/chat, else ~/.local/share/chat), or in PostgreSQL with
+--database-url (or $CHAT_DATABASE_URL). Other settings: CHAT_*
 environment variables, see README.md.";
 
 #[cfg(feature = "ssr")]

@@ -119,6 +119,7 @@ impl Default for Config {
                 data_dir: default_data_dir(),
                 sync: SyncMode::Full,
                 busy_timeout: Duration::from_secs(5),
+                database_url: None,
             },
             join_recent: 50,
             replay_cap: 1000,
@@ -290,6 +291,7 @@ impl Config {
                     }
                 },
                 busy_timeout: d.store.busy_timeout,
+                database_url: get("CHAT_DATABASE_URL").filter(|v| !v.trim().is_empty()),
             },
             join_recent: d.join_recent,
             replay_cap: count("CHAT_REPLAY_CAP", d.replay_cap)?,

@@ -109,9 +109,22 @@ impl App {
         let _ = any_spawner::Executor::init_tokio();
         let config = Arc::new(config);
         stats::install();
-        let (reader, writer) = store::open(&config.store)?;
-        let hub = hub::spawn(config.clone(), reader, writer)?;
-        tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
+        let hub = match &config.store.database_url {
+            Some(url) => {
+                // The synchronous client runs its own runtime, which cannot
+                // start on a tokio worker: connect from a plain thread.
+                let open = || store::pg::open(url, &config.store);
+                let (reader, writer) = std::thread::scope(|s| s.spawn(open).join())
+                    .map_err(|_| StoreError::Failed("opening the store panicked".into()))??;
+                tracing::info!("store open: PostgreSQL");
+                hub::spawn(config.clone(), reader, writer)?
+            }
+            None => {
+                let (reader, writer) = store::open(&config.store)?;
+                tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
+                hub::spawn(config.clone(), reader, writer)?
+            }
+        };
         let ws = WsState {
             admission: admission::Admission::new(&config),
             config: config.clone(),

@@ -8,10 +8,11 @@
 //!   thread, always cut at the last id the hub has broadcast, so a reply
 //!   never holds a message the hub has yet to announce.
 //!
-//! [`sqlite`] implements both over an embedded SQLite database (the default);
-//! another backend implements the same two traits and the hub does not change.
+//! [`sqlite`] implements both over an embedded SQLite database (the default),
+//! [`pg`] over PostgreSQL (`CHAT_DATABASE_URL`); the hub does not change.
 
 pub mod group_commit;
+pub mod pg;
 pub mod sqlite;
 
 use crate::protocol::ChatMessage;
@@ -39,6 +40,9 @@ pub struct StoreOptions {
     pub sync: SyncMode,
     /// How long a statement waits for a lock before failing.
     pub busy_timeout: Duration,
+    /// `CHAT_DATABASE_URL`: a PostgreSQL database instead of SQLite in the
+    /// data directory.
+    pub database_url: Option<String>,
 }
 
 /// A message accepted by the hub, before the store gives it an id.

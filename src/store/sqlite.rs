@@ -461,6 +461,7 @@ mod tests {
             data_dir: dir.path().join("nested/data"),
             sync: SyncMode::Normal,
             busy_timeout: Duration::from_secs(1),
+            database_url: None,
         };
         let err = open(&options).err().expect("the directory is locked");
         assert!(
@@ -478,6 +479,7 @@ mod tests {
             data_dir: dir.path().join("nested/data"),
             sync: SyncMode::Normal,
             busy_timeout: Duration::from_secs(1),
+            database_url: None,
         })
         .unwrap();
         (dir, r, w)
@@ -676,6 +678,7 @@ mod tests {
             data_dir: dir.path().to_owned(),
             sync: SyncMode::Normal,
             busy_timeout: Duration::from_secs(1),
+            database_url: None,
         })
         .unwrap();
         let kept = r.before("general", None, 10, 1).unwrap();

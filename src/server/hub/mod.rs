@@ -138,7 +138,11 @@ pub(crate) fn spawn(
         let _ = committed.blocking_send(Command::Committed(done));
     })
     .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
-    let mut hub = Hub::new(config, Box::new(reader), jobs)?;
+    // The first reads run on a plain thread: a synchronous client that
+    // drives its own runtime (PostgreSQL's) cannot block a tokio worker.
+    let new = || Hub::new(config, Box::new(reader), jobs);
+    let mut hub = std::thread::scope(|s| s.spawn(new).join())
+        .map_err(|_| StoreError::Failed("loading the store panicked".into()))??;
     // The ticker holds a weak sender, so the hub still ends with its handles.
     let ticker = commands.downgrade();
     tokio::spawn(async move {

@@ -175,6 +175,7 @@ fn options(dir: &std::path::Path) -> StoreOptions {
         data_dir: dir.to_owned(),
         sync: SyncMode::Normal,
         busy_timeout: Duration::from_secs(1),
+        database_url: None,
     }
 }
 

@@ -1,0 +1,424 @@
+//! The PostgreSQL store (`CHAT_DATABASE_URL`), through the synchronous
+//! `postgres` client (rust-postgres): the store traits are synchronous (the
+//! writer owns a thread, reads run on tokio's blocking pool), so the async
+//! client would only be wrapped back.
+//!
+//! Ids are given out under the room's row lock: each batch's transaction
+//! takes `SELECT … FOR UPDATE` on the rooms it writes, inserts, and advances
+//! `rooms.last_id`, so writers on several nodes keep every room's ids 1, 2,
+//! 3, … with no gap. No counter is cached between batches, since another
+//! node may have written in between.
+//!
+//! A connection that broke (the database restarted) is made again before
+//! the next statement; the statement that met the break fails, and its
+//! sender gets `unavailable` with nothing written.
+
+use super::{
+    now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
+    StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
+};
+use crate::protocol::ChatMessage;
+use crate::render::render_html;
+use postgres::{Client, NoTls, Transaction};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// The schema, applied once (version 1 in `chat_schema`).
+const SCHEMA: &str = include_str!("schema.sql");
+/// The advisory lock nodes take while they check and apply the schema.
+const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
+/// Messages removed per statement by [`StoreWriter::expire`].
+const EXPIRE_CHUNK: i64 = 1000;
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Failed(e.to_string())
+    }
+}
+
+/// A connection to `url`, made again when it broke.
+struct Conn {
+    /// Where to connect.
+    url: String,
+    /// Session settings applied on every (re)connection.
+    settings: String,
+    /// The live connection, if any.
+    client: Option<Client>,
+}
+
+impl Conn {
+    fn new(url: &str, options: &StoreOptions) -> Result<Conn, StoreError> {
+        let commit = match options.sync {
+            SyncMode::Full => "on",
+            SyncMode::Normal => "off",
+        };
+        let mut conn = Conn {
+            url: url.to_owned(),
+            settings: format!(
+                "SET synchronous_commit = {commit}; SET lock_timeout = {}",
+                options.busy_timeout.as_millis()
+            ),
+            client: None,
+        };
+        conn.get()?;
+        Ok(conn)
+    }
+
+    /// The connection, made (again) if there is none or it closed.
+    fn get(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let mut client = Client::connect(&self.url, NoTls).map_err(|e| StoreError::Open {
+                path: "CHAT_DATABASE_URL".into(),
+                cause: e.to_string(),
+            })?;
+            client.batch_execute(&self.settings)?;
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("just connected"))
+    }
+}
+
+/// Connects to `url`, applies the schema if the database has none, and
+/// returns the two halves, each with its own connection.
+pub fn open(url: &str, options: &StoreOptions) -> Result<(PgReader, PgWriter), StoreError> {
+    let mut writer = Conn::new(url, options)?;
+    migrate(writer.get()?)?;
+    let reader = Conn::new(url, options)?;
+    Ok((
+        PgReader {
+            conn: RefCell::new(reader),
+        },
+        PgWriter { conn: writer },
+    ))
+}
+
+/// Applies the schema under an advisory lock: safe when nodes start together.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS chat_schema (version INTEGER NOT NULL)")?;
+    let version: Option<i32> = tx
+        .query_opt("SELECT version FROM chat_schema", &[])?
+        .map(|row| row.get(0));
+    if version.is_none() {
+        tx.batch_execute(SCHEMA)?;
+        tx.execute("INSERT INTO chat_schema (version) VALUES (1)", &[])?;
+        tracing::info!("applied the PostgreSQL schema");
+    }
+    Ok(tx.commit()?)
+}
+
+/// PostgreSQL integers are i64; ids and timestamps are never negative.
+fn as_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Read side, used by the hub (behind its mutex, on the blocking pool).
+pub struct PgReader {
+    /// Its own connection (the traits read through `&self`).
+    conn: RefCell<Conn>,
+}
+
+impl StoreReader for PgReader {
+    fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
+        let mut conn = self.conn.borrow_mut();
+        let rows = conn.get()?.query(
+            "SELECT r.name, r.last_id, GREATEST(r.created_ms, COALESCE(m.ts, 0)) \
+             FROM rooms r LEFT JOIN messages m ON m.room_id = r.id AND m.id = r.last_id \
+             ORDER BY r.name",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| RoomRow {
+                name: r.get(0),
+                last_id: as_u64(r.get(1)),
+                active_ms: as_u64(r.get(2)),
+            })
+            .collect())
+    }
+
+    fn identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
+        let mut conn = self.conn.borrow_mut();
+        let rows = conn
+            .get()?
+            .query("SELECT id, token_hash, name, seen_ms FROM identities", &[])?;
+        Ok(rows
+            .iter()
+            .map(|r| IdentityRow {
+                id: r.get(0),
+                token_hash: r.get::<_, Vec<u8>>(1).try_into().unwrap_or([0; 32]),
+                name: r.get(2),
+                seen_ms: as_u64(r.get(3)),
+            })
+            .collect())
+    }
+
+    fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.borrow_mut();
+        let rows = conn.get()?.query(
+            "SELECT m.id, m.\"user\", m.text, m.ts, m.nonce FROM messages m \
+             JOIN rooms r ON r.id = m.room_id \
+             WHERE r.name = $1 AND m.id BETWEEN $2 AND $3 ORDER BY m.id",
+            &[&room, &(from as i64), &(to.min(i64::MAX as u64) as i64)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let text: String = r.get(2);
+                ChatMessage {
+                    room: room.to_owned(),
+                    id: as_u64(r.get(0)),
+                    user: r.get(1),
+                    html: render_html(&text),
+                    text,
+                    ts: as_u64(r.get(3)),
+                    nonce: r.get(4),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Write side: lives on the group-commit thread.
+pub struct PgWriter {
+    /// Its own connection.
+    conn: Conn,
+}
+
+/// Makes `room` if missing, then locks its row: (row id, newest id).
+fn lock_room(tx: &mut Transaction<'_>, room: &str) -> Result<(i64, u64), StoreError> {
+    tx.execute(
+        "INSERT INTO rooms (name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        &[&room, &(now_ms() as i64)],
+    )?;
+    let row = tx.query_one(
+        "SELECT id, last_id FROM rooms WHERE name = $1 FOR UPDATE",
+        &[&room],
+    )?;
+    Ok((row.get(0), as_u64(row.get(1))))
+}
+
+/// The message `msg` repeats, if its author posted its nonce in the room
+/// within [`NONCE_WINDOW_MS`] of its time.
+fn find_repeat(
+    tx: &mut Transaction<'_>,
+    room_id: i64,
+    msg: &NewMessage,
+) -> Result<Option<ChatMessage>, StoreError> {
+    let (Some(author), Some(nonce)) = (&msg.author, &msg.nonce) else {
+        return Ok(None);
+    };
+    let since = msg.ts.saturating_sub(NONCE_WINDOW_MS) as i64;
+    let row = tx.query_opt(
+        "SELECT id, \"user\", text, ts FROM messages \
+         WHERE room_id = $1 AND author = $2 AND nonce = $3 AND ts >= $4 \
+         ORDER BY id DESC LIMIT 1",
+        &[&room_id, author, nonce, &since],
+    )?;
+    Ok(row.map(|r| {
+        let text: String = r.get(2);
+        ChatMessage {
+            room: msg.room.clone(),
+            id: as_u64(r.get(0)),
+            user: r.get(1),
+            html: render_html(&text),
+            text,
+            ts: as_u64(r.get(3)),
+            nonce: Some(nonce.clone()),
+        }
+    }))
+}
+
+/// Inserts `msg` as message `id` of room `room_id`.
+fn insert(
+    tx: &mut Transaction<'_>,
+    room_id: i64,
+    id: u64,
+    msg: &NewMessage,
+) -> Result<(), postgres::Error> {
+    tx.execute(
+        "INSERT INTO messages (room_id, id, \"user\", text, ts, author, nonce) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &room_id,
+            &(id as i64),
+            &msg.user,
+            &msg.text,
+            &(msg.ts as i64),
+            &msg.author,
+            &msg.nonce,
+        ],
+    )
+    .map(drop)
+}
+
+impl PgWriter {
+    /// One transaction over `batch`; with `isolate`, each insert under a
+    /// savepoint so that a failing one is left out, else any failure fails all.
+    fn try_append(
+        &mut self,
+        batch: &[NewMessage],
+        isolate: bool,
+    ) -> Result<Vec<Result<Stored, StoreError>>, StoreError> {
+        let mut tx = self.conn.get()?.transaction()?;
+        let mut staged: HashMap<&str, (i64, u64)> = HashMap::new();
+        let mut results = Vec::with_capacity(batch.len());
+        for msg in batch {
+            let room = msg.room.as_str();
+            let (room_id, last) = match staged.get(room) {
+                Some(&known) => known,
+                None => lock_room(&mut tx, room)?,
+            };
+            staged.insert(room, (room_id, last));
+            if let Some(message) = find_repeat(&mut tx, room_id, msg)? {
+                results.push(Ok(Stored {
+                    message,
+                    repeat: true,
+                }));
+                continue;
+            }
+            let id = last + 1;
+            let inserted = if isolate {
+                let mut one = tx.savepoint("one")?;
+                match insert(&mut one, room_id, id, msg) {
+                    Ok(()) => one.commit(),
+                    Err(e) => {
+                        one.rollback()?;
+                        Err(e)
+                    }
+                }
+            } else {
+                insert(&mut tx, room_id, id, msg)
+            };
+            match inserted {
+                Err(e) if !isolate => return Err(e.into()),
+                Err(e) => {
+                    tracing::error!(room, error = %e, "message not stored");
+                    results.push(Err(StoreError::from(e)));
+                }
+                Ok(()) => {
+                    staged.insert(room, (room_id, id));
+                    results.push(Ok(Stored {
+                        message: ChatMessage {
+                            room: msg.room.clone(),
+                            id,
+                            user: msg.user.clone(),
+                            text: msg.text.clone(),
+                            html: msg.html.clone(),
+                            ts: msg.ts,
+                            nonce: msg.nonce.clone(),
+                        },
+                        repeat: false,
+                    }));
+                }
+            }
+        }
+        for &(room_id, last) in staged.values() {
+            tx.execute(
+                "UPDATE rooms SET last_id = $2 WHERE id = $1",
+                &[&room_id, &(last as i64)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+}
+
+impl StoreWriter for PgWriter {
+    fn create_room(&mut self, room: &str) -> Result<(), StoreError> {
+        self.conn.get()?.execute(
+            "INSERT INTO rooms (name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&room, &(now_ms() as i64)],
+        )?;
+        Ok(())
+    }
+
+    fn delete_room(&mut self, room: &str) -> Result<(), StoreError> {
+        self.conn.get()?.execute(
+            "DELETE FROM rooms WHERE name = $1 AND last_id = 0 \
+             AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = rooms.id)",
+            &[&room],
+        )?;
+        Ok(())
+    }
+
+    fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<Stored, StoreError>> {
+        let outcome = match self.try_append(batch, false) {
+            Err(StoreError::Failed(_)) => self.try_append(batch, true),
+            other => other,
+        };
+        match outcome {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::error!(error = %e, messages = batch.len(), "commit failed");
+                batch.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
+    }
+
+    fn save_identities(&mut self, changes: &[IdentityChange]) -> Result<(), StoreError> {
+        let mut tx = self.conn.get()?.transaction()?;
+        for change in changes {
+            match change {
+                IdentityChange::Save(row) => {
+                    tx.execute(
+                        "INSERT INTO identities (id, token_hash, name, seen_ms) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET \
+                         token_hash = EXCLUDED.token_hash, name = EXCLUDED.name, \
+                         seen_ms = EXCLUDED.seen_ms",
+                        &[
+                            &row.id,
+                            &&row.token_hash[..],
+                            &row.name,
+                            &(row.seen_ms as i64),
+                        ],
+                    )?;
+                }
+                IdentityChange::Forget(id) => {
+                    tx.execute("DELETE FROM identities WHERE id = $1", &[id])?;
+                }
+            }
+        }
+        Ok(tx.commit()?)
+    }
+
+    fn probe(&mut self) -> Result<(), StoreError> {
+        self.conn.get()?.execute(
+            "INSERT INTO probe (id, at_ms) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET at_ms = EXCLUDED.at_ms",
+            &[&(now_ms() as i64)],
+        )?;
+        Ok(())
+    }
+
+    fn expire(&mut self, before_ms: u64, max_rows: usize) -> Result<usize, StoreError> {
+        let mut tx = self.conn.get()?.transaction()?;
+        let rooms: Vec<i64> = tx
+            .query("SELECT id FROM rooms", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut removed = 0usize;
+        for room_id in rooms {
+            while removed < max_rows {
+                let chunk = ((max_rows - removed) as i64).min(EXPIRE_CHUNK);
+                let n = tx.execute(
+                    "DELETE FROM messages WHERE room_id = $1 AND id IN \
+                     (SELECT id FROM messages WHERE room_id = $1 AND ts < $2 \
+                      ORDER BY id LIMIT $3)",
+                    &[&room_id, &(before_ms as i64), &chunk],
+                )?;
+                removed += n as usize;
+                if (n as i64) < chunk {
+                    break;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+}

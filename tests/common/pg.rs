@@ -1,0 +1,130 @@
+//! A throw-away PostgreSQL cluster for a test: `initdb` in a temporary
+//! directory and `pg_ctl start` on a free port (as the `postgres` user when
+//! the tests run as root, since PostgreSQL refuses root), stopped and
+//! removed when dropped. Debian's `postgresql` package (`make setup`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A running cluster; `url` reaches its `postgres` database as `chat`.
+pub struct PgCluster {
+    pub url: String,
+    /// The server's options (port, socket directory…), for a restart.
+    options: String,
+    dir: tempfile::TempDir,
+}
+
+/// Where Debian keeps the server programs (not on PATH).
+fn bin(program: &str) -> PathBuf {
+    let debian = Path::new("/usr/lib/postgresql");
+    let newest = std::fs::read_dir(debian)
+        .ok()
+        .and_then(|dirs| dirs.filter_map(Result::ok).map(|d| d.path()).max());
+    match newest {
+        Some(dir) => dir.join("bin").join(program),
+        None => PathBuf::from(program),
+    }
+}
+
+/// `program args…`, as `postgres` when this process is root.
+fn run_as_owner(program: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin(program));
+        c
+    } else {
+        Command::new(bin(program))
+    }
+}
+
+fn is_root() -> bool {
+    // /proc/self/status: "Uid:\treal\teffective…"
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+impl PgCluster {
+    /// Starts a fresh cluster; panics with the reason if PostgreSQL is missing.
+    pub fn start() -> PgCluster {
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            let owned = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(owned.success(), "chown the cluster directory to postgres");
+        }
+        let data = dir.path().join("data");
+        let init = run_as_owner("initdb")
+            .args(["-A", "trust", "-U", "chat", "--no-sync", "-D"])
+            .arg(&data)
+            .output()
+            .expect("initdb from Debian's postgresql package (make setup)");
+        assert!(
+            init.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let port = super::free_addr().port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            dir.path().display()
+        );
+        let log = dir.path().join("log");
+        let started = run_as_owner("pg_ctl")
+            .args(["start", "-w", "-t", "60", "-D"])
+            .arg(&data)
+            .args(["-l"])
+            .arg(&log)
+            .args(["-o", &options])
+            .output()
+            .unwrap();
+        assert!(
+            started.status.success(),
+            "pg_ctl start: {} {}",
+            String::from_utf8_lossy(&started.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        PgCluster {
+            url: format!("postgres://chat@127.0.0.1:{port}/postgres"),
+            options,
+            dir,
+        }
+    }
+
+    /// `pg_ctl stop` (fast) or `start` again, on the same data.
+    pub fn ctl(&self, action: &str) {
+        let data = self.dir.path().join("data");
+        let mut c = run_as_owner("pg_ctl");
+        c.arg(action).args(["-w", "-D"]).arg(&data);
+        if action == "stop" {
+            c.args(["-m", "fast"]);
+        } else {
+            c.arg("-l").arg(self.dir.path().join("log"));
+            c.args(["-o", &self.options]);
+        }
+        let done = c.output().unwrap();
+        assert!(
+            done.status.success(),
+            "pg_ctl {action}: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = run_as_owner("pg_ctl")
+            .args(["stop", "-w", "-m", "immediate", "-D"])
+            .arg(&data)
+            .output();
+    }
+}

@@ -1,0 +1,179 @@
+//! The PostgreSQL store against a real, throw-away PostgreSQL cluster
+//! (`common::pg`): the store seam itself, and a real server on it.
+
+mod common;
+
+use chat::store::{
+    pg, IdentityChange, IdentityRow, NewMessage, StoreOptions, StoreReader, StoreWriter, SyncMode,
+};
+use common::pg::PgCluster;
+use common::{fast, ids, TestServer};
+use serde_json::json;
+use std::time::Duration;
+
+fn options(url: &str) -> StoreOptions {
+    StoreOptions {
+        data_dir: std::env::temp_dir(),
+        sync: SyncMode::Normal,
+        busy_timeout: Duration::from_secs(5),
+        database_url: Some(url.to_owned()),
+    }
+}
+
+fn msg(room: &str, text: &str, author: Option<&str>, nonce: Option<&str>) -> NewMessage {
+    NewMessage {
+        room: room.into(),
+        user: "u".into(),
+        text: text.into(),
+        html: text.into(),
+        ts: chat::store::now_ms(),
+        author: author.map(str::to_owned),
+        nonce: nonce.map(str::to_owned),
+    }
+}
+
+#[test]
+fn two_writers_on_one_database_number_a_room_without_gap_or_duplicate() {
+    let cluster = PgCluster::start();
+    let (reader, _) = pg::open(&cluster.url, &options(&cluster.url)).unwrap();
+    let writers: Vec<_> = (0..2)
+        .map(|node| {
+            let url = cluster.url.clone();
+            std::thread::spawn(move || {
+                let (_, mut w) = pg::open(&url, &options(&url)).unwrap();
+                let mut got = Vec::new();
+                for round in 0..50 {
+                    let batch: Vec<NewMessage> = (0..4)
+                        .map(|i| msg("shared", &format!("{node}/{round}/{i}"), None, None))
+                        .collect();
+                    for stored in w.append(&batch) {
+                        got.push(stored.unwrap().message.id);
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = writers
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=400).collect::<Vec<u64>>());
+    let stored = reader.range("shared", 1, 400).unwrap();
+    assert_eq!(stored.len(), 400);
+    let rooms = reader.rooms().unwrap();
+    let shared = rooms.iter().find(|r| r.name == "shared").unwrap();
+    assert_eq!(shared.last_id, 400);
+}
+
+#[test]
+fn nonces_identities_expiry_and_the_probe_behave_as_on_sqlite() {
+    let cluster = PgCluster::start();
+    let (r, mut w) = pg::open(&cluster.url, &options(&cluster.url)).unwrap();
+    // Schema applied once: a second open finds it.
+    let (_r2, _w2) = pg::open(&cluster.url, &options(&cluster.url)).unwrap();
+    let first = w.append(&[msg("a", "hi", Some("id1"), Some("n1"))]);
+    let again = w.append(&[
+        msg("a", "hi again", Some("id1"), Some("n1")),
+        msg("a", "other", Some("id2"), Some("n1")),
+    ]);
+    assert_eq!(first[0].as_ref().unwrap().message.id, 1);
+    let repeat = again[0].as_ref().unwrap();
+    assert!(repeat.repeat);
+    assert_eq!((repeat.message.id, repeat.message.text.as_str()), (1, "hi"));
+    assert_eq!(again[1].as_ref().unwrap().message.id, 2);
+    assert_eq!(r.range("a", 1, 2).unwrap()[0].nonce.as_deref(), Some("n1"));
+
+    let row = IdentityRow {
+        id: "id1".into(),
+        token_hash: [7; 32],
+        name: "Ada".into(),
+        seen_ms: 5,
+    };
+    w.save_identities(&[IdentityChange::Save(row.clone())])
+        .unwrap();
+    let renamed = IdentityRow {
+        name: "Grace".into(),
+        ..row.clone()
+    };
+    w.save_identities(&[IdentityChange::Save(renamed.clone())])
+        .unwrap();
+    assert_eq!(r.identities().unwrap(), [renamed]);
+    w.save_identities(&[IdentityChange::Forget("id1".into())])
+        .unwrap();
+    assert_eq!(r.identities().unwrap(), []);
+
+    w.probe().unwrap();
+    w.probe().unwrap();
+    // Every message of room a expires; its ids go on from 3.
+    assert_eq!(w.expire(u64::MAX >> 2, 1).unwrap(), 1);
+    assert_eq!(w.expire(u64::MAX >> 2, 100).unwrap(), 1);
+    let next = w.append(&[msg("a", "after", None, None)]);
+    assert_eq!(next[0].as_ref().unwrap().message.id, 3);
+    w.create_room("empty").unwrap();
+    w.delete_room("empty").unwrap();
+    w.delete_room("a").unwrap();
+    let names: Vec<String> = r.rooms().unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["a", "general"]);
+}
+
+#[tokio::test]
+async fn a_server_on_postgresql_keeps_messages_and_identities_across_a_restart() {
+    let cluster = PgCluster::start();
+    let config = || {
+        let mut c = fast();
+        c.store.database_url = Some(cluster.url.clone());
+        c
+    };
+    let server = TestServer::start(config()).await;
+    let (mut ada, welcome) = server.user("ada").await;
+    let token = welcome["token"].as_str().unwrap().to_owned();
+    ada.join("general").await;
+    ada.post_numbered("general", 3).await;
+    server.stop().await;
+
+    let server = TestServer::start(config()).await;
+    let (mut bob, _) = server.user("bob").await;
+    bob.send(json!({"type": "join", "room": "general", "after": 1}))
+        .await;
+    assert_eq!(ids(&bob.recv_type("joined").await["messages"]), [2, 3]);
+    let mut c = server.client().await;
+    c.expect_error(json!({"type": "hello", "name": "ADA"}), "name_taken")
+        .await;
+    let mut ada = server.client().await;
+    ada.send(json!({"type": "hello", "name": "ada", "token": token}))
+        .await;
+    assert_eq!(ada.recv().await["user"], welcome["user"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_database_down_means_unavailable_and_healthz_503_then_it_recovers() {
+    let cluster = PgCluster::start();
+    let mut config = fast();
+    config.store.database_url = Some(cluster.url.clone());
+    let server = TestServer::start(config).await;
+    let mut ada = server.member("ada", "general").await;
+    ada.post_numbered("general", 1).await;
+    cluster.ctl("stop");
+    ada.send(json!({"type": "send", "room": "general", "text": "lost?", "nonce": "x1"}))
+        .await;
+    let refused = ada.recv_type("error").await;
+    assert_eq!(refused["code"], "unavailable");
+    assert_eq!(refused["nonce"], "x1");
+    let ask = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert!(common::raw_http(server.addr, ask)
+        .await
+        .starts_with("HTTP/1.1 503"));
+    cluster.ctl("start");
+    // The same nonce again, once the database is back: posted once, as id 2.
+    ada.send(json!({"type": "send", "room": "general", "text": "lost?", "nonce": "x1"}))
+        .await;
+    assert_eq!(ada.recv_type("message").await["id"], 2);
+    assert!(common::raw_http(server.addr, ask)
+        .await
+        .starts_with("HTTP/1.1 200"));
+    ada.alive().await;
+    server.stop().await;
+}
