@@ -35,12 +35,12 @@ fn msg(room: &str, text: &str, author: Option<&str>, nonce: Option<&str>) -> New
 #[test]
 fn two_writers_on_one_database_number_a_room_without_gap_or_duplicate() {
     let cluster = PgCluster::start();
-    let (reader, _) = pg::open(&cluster.url, &options(&cluster.url)).unwrap();
+    let (reader, _) = pg::open(&cluster.url, &options(&cluster.url), "t0").unwrap();
     let writers: Vec<_> = (0..2)
         .map(|node| {
             let url = cluster.url.clone();
             std::thread::spawn(move || {
-                let (_, mut w) = pg::open(&url, &options(&url)).unwrap();
+                let (_, mut w) = pg::open(&url, &options(&url), &format!("t{node}")).unwrap();
                 let mut got = Vec::new();
                 for round in 0..50 {
                     let batch: Vec<NewMessage> = (0..4)
@@ -70,9 +70,9 @@ fn two_writers_on_one_database_number_a_room_without_gap_or_duplicate() {
 #[test]
 fn nonces_identities_expiry_and_the_probe_behave_as_on_sqlite() {
     let cluster = PgCluster::start();
-    let (r, mut w) = pg::open(&cluster.url, &options(&cluster.url)).unwrap();
+    let (r, mut w) = pg::open(&cluster.url, &options(&cluster.url), "t").unwrap();
     // Schema applied once: a second open finds it.
-    let (_r2, _w2) = pg::open(&cluster.url, &options(&cluster.url)).unwrap();
+    let (_r2, _w2) = pg::open(&cluster.url, &options(&cluster.url), "t").unwrap();
     let first = w.append(&[msg("a", "hi", Some("id1"), Some("n1"))]);
     let again = w.append(&[
         msg("a", "hi again", Some("id1"), Some("n1")),
@@ -176,4 +176,49 @@ async fn the_database_down_means_unavailable_and_healthz_503_then_it_recovers() 
         .starts_with("HTTP/1.1 200"));
     ada.alive().await;
     server.stop().await;
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_are_one_chat_each_member_gets_every_message_once_in_order() {
+    let cluster = PgCluster::start();
+    let config = || {
+        let mut c = fast();
+        c.store.database_url = Some(cluster.url.clone());
+        c
+    };
+    let a = TestServer::start(config()).await;
+    let b = TestServer::start(config()).await;
+    let mut ada = a.member("ada", "general").await;
+    let mut bob = b.member("bob", "general").await;
+    // Live both ways.
+    ada.send(json!({"type": "send", "room": "general", "text": "from a"}))
+        .await;
+    assert_eq!(bob.recv_type("message").await["text"], "from a");
+    bob.send(json!({"type": "send", "room": "general", "text": "from b"}))
+        .await;
+    assert_eq!(ada.recv_type("message").await["text"], "from a");
+    assert_eq!(ada.recv_type("message").await["text"], "from b");
+    assert_eq!(bob.recv_type("message").await["text"], "from b");
+    // Both post at once: every member gets ids 3..=42 once, in order.
+    for i in 0..20 {
+        for (c, who) in [(&mut ada, "a"), (&mut bob, "b")] {
+            let text = format!("{who}{i}");
+            c.send(json!({"type": "send", "room": "general", "text": text}))
+                .await;
+        }
+    }
+    for c in [&mut ada, &mut bob] {
+        let mut got = Vec::new();
+        while got.len() < 40 {
+            got.push(c.recv_type("message").await["id"].as_u64().unwrap());
+        }
+        assert_eq!(got, (3..=42).collect::<Vec<u64>>());
+    }
+    // A newcomer on either node reads the same history.
+    let (mut cy, _) = a.user("cy").await;
+    cy.send(json!({"type": "join", "room": "general", "after": 40}))
+        .await;
+    assert_eq!(ids(&cy.recv_type("joined").await["messages"]), [41, 42]);
+    a.stop().await;
+    b.stop().await;
 }

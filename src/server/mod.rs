@@ -113,11 +113,22 @@ impl App {
             Some(url) => {
                 // The synchronous client runs its own runtime, which cannot
                 // start on a tokio worker: connect from a plain thread.
-                let open = || store::pg::open(url, &config.store);
+                let node = cookies::random_hex(8);
+                let open = || store::pg::open(url, &config.store, &node);
                 let (reader, writer) = std::thread::scope(|s| s.spawn(open).join())
                     .map_err(|_| StoreError::Failed("opening the store panicked".into()))??;
-                tracing::info!("store open: PostgreSQL");
-                hub::spawn(config.clone(), reader, writer)?
+                tracing::info!(node, "store open: PostgreSQL");
+                let hub = hub::spawn(config.clone(), reader, writer)?;
+                // Other nodes' commits: delivered here through the hub.
+                let to_hub = hub.clone();
+                store::pg::listen(url, &node, move |notice| match notice {
+                    store::pg::Notice::Stored { room, upto } => {
+                        to_hub.remote_blocking(Some((room, upto)))
+                    }
+                    store::pg::Notice::Resync => to_hub.remote_blocking(None),
+                })
+                .map_err(|e| StoreError::Failed(format!("cannot start listening: {e}")))?;
+                hub
             }
             None => {
                 let (reader, writer) = store::open(&config.store)?;

@@ -95,6 +95,12 @@ impl HubHandle {
         self.commands.max_capacity() - self.commands.capacity()
     }
 
+    /// Another node's notice (from a plain thread: it blocks while the
+    /// hub's queue is full); false when the hub is gone.
+    pub(crate) fn remote_blocking(&self, notice: Option<(String, u64)>) -> bool {
+        self.commands.blocking_send(Command::Remote(notice)).is_ok()
+    }
+
     /// Resolves, with what died, if the hub task or the commit thread dies
     /// (a panic): the server then stops (see [`fatal`]).
     pub(crate) async fn died(&self) -> String {

@@ -102,6 +102,9 @@ enum Command {
     },
     /// Once a second: send the `member_count` frames that are due.
     Tick,
+    /// Another node stored messages in this room, up to this id (`None`:
+    /// notices may have been lost; catch every room up).
+    Remote(Option<(String, u64)>),
     /// The health check: hand the commit thread a probe write.
     Probe(oneshot::Sender<Result<(), StoreError>>),
     /// Close every connection with 1001, refuse new ones, and let the store
@@ -302,7 +305,13 @@ impl Hub {
                 }
             }
             Command::Disconnect(conn) => self.remove_session(conn),
-            Command::Committed(done) => self.on_committed(done),
+            Command::Committed(done) => {
+                for (room, upto) in self.on_committed(done) {
+                    self.catch_up(&room, upto).await;
+                }
+            }
+            Command::Remote(Some((room, upto))) => self.catch_up(&room, upto).await,
+            Command::Remote(None) => self.catch_up_all().await,
             Command::Snapshot { room, reply } => {
                 let _ = reply.send(self.on_snapshot(&room).await);
             }

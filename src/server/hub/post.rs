@@ -182,7 +182,14 @@ impl Hub {
 
     /// Broadcasts what the store committed; tells the senders of what it could not.
     /// The messages of one room in one commit go to each member as one item.
-    pub(super) fn on_committed(&mut self, done: Vec<Done<Tag>>) {
+    ///
+    /// With several nodes on one database (PostgreSQL), another node's
+    /// messages may come between ours: a message already delivered (fetched
+    /// on that node's notice) is skipped, and one after a gap is left for
+    /// [`Hub::catch_up`], which reads the room up to it: the rooms and ids
+    /// to catch up to are returned.
+    pub(super) fn on_committed(&mut self, done: Vec<Done<Tag>>) -> Vec<(String, u64)> {
+        let mut gaps: Vec<(String, u64)> = Vec::new();
         let mut by_room: Vec<(String, Vec<Bytes>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for ((poster, nonce), result) in done {
@@ -210,8 +217,18 @@ impl Hub {
                         self.rooms
                             .insert(Arc::from(message.room.as_str()), Room::default());
                     }
+                    if let Some(gap) = gaps.iter_mut().find(|(r, _)| *r == message.room) {
+                        gap.1 = message.id;
+                        continue;
+                    }
                     if let Some(room) = self.rooms.get_mut(message.room.as_str()) {
-                        debug_assert_eq!(message.id, room.last_id + 1);
+                        if message.id <= room.last_id {
+                            continue;
+                        }
+                        if message.id != room.last_id + 1 {
+                            gaps.push((message.room.clone(), message.id));
+                            continue;
+                        }
                         room.last_id = message.id;
                         room.active_ms = message.ts;
                     }
@@ -245,5 +262,57 @@ impl Hub {
             self.deliver(&room, &frames, None);
         }
         metrics::counter!(stats::DELIVERIES).increment(deliveries as u64);
+        gaps
+    }
+
+    /// Delivers `room`'s messages after the last one delivered, up to
+    /// `upto`, read from the store: another node wrote them (its notice),
+    /// or ours came after them. A room made on another node is added.
+    pub(super) async fn catch_up(&mut self, room: &str, upto: u64) {
+        if !self.rooms.contains_key(room) {
+            let made = Room {
+                active_ms: crate::store::now_ms(),
+                ..Room::default()
+            };
+            self.rooms.insert(Arc::from(room), made);
+        }
+        let from = self.rooms[room].last_id + 1;
+        if upto < from {
+            return;
+        }
+        let name = room.to_owned();
+        let Ok(messages) = self.read(move |r| r.range(&name, from, upto)).await else {
+            return; // logged; the next notice or commit catches up
+        };
+        let Some(last) = messages.last() else { return };
+        let (last_id, ts) = (last.id, last.ts);
+        let frames: Vec<Bytes> = messages
+            .into_iter()
+            .map(|m| encode_json(&ServerFrame::Message(m)))
+            .collect();
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.last_id = last_id;
+            r.active_ms = ts;
+            let deliveries = r.members.len() * frames.len();
+            metrics::counter!(stats::DELIVERIES).increment(deliveries as u64);
+        }
+        self.deliver(room, &frames, None);
+    }
+
+    /// After the notices were lost (a broken connection): catches every
+    /// room up to the store.
+    pub(super) async fn catch_up_all(&mut self) {
+        let Ok(rooms) = self.read(|r| r.rooms()).await else {
+            return;
+        };
+        for row in rooms {
+            let behind = self
+                .rooms
+                .get(row.name.as_str())
+                .is_none_or(|r| r.last_id < row.last_id);
+            if behind {
+                self.catch_up(&row.name, row.last_id).await;
+            }
+        }
     }
 }

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::protocol::ChatMessage;
 use crate::render::render_html;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Transaction};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -27,6 +28,9 @@ use std::collections::HashMap;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
+/// The channel of the notices a commit sends: `node \t last id \t room`.
+const CHANNEL: &str = "chat_messages";
+
 /// Messages removed per statement by [`StoreWriter::expire`].
 const EXPIRE_CHUNK: i64 = 1000;
 
@@ -80,7 +84,13 @@ impl Conn {
 
 /// Connects to `url`, applies the schema if the database has none, and
 /// returns the two halves, each with its own connection.
-pub fn open(url: &str, options: &StoreOptions) -> Result<(PgReader, PgWriter), StoreError> {
+///
+/// `node` names this server in its notices (see [`listen`]).
+pub fn open(
+    url: &str,
+    options: &StoreOptions,
+    node: &str,
+) -> Result<(PgReader, PgWriter), StoreError> {
     let mut writer = Conn::new(url, options)?;
     migrate(writer.get()?)?;
     let reader = Conn::new(url, options)?;
@@ -88,7 +98,10 @@ pub fn open(url: &str, options: &StoreOptions) -> Result<(PgReader, PgWriter), S
         PgReader {
             conn: RefCell::new(reader),
         },
-        PgWriter { conn: writer },
+        PgWriter {
+            conn: writer,
+            node: node.to_owned(),
+        },
     ))
 }
 
@@ -187,6 +200,8 @@ impl StoreReader for PgReader {
 pub struct PgWriter {
     /// Its own connection.
     conn: Conn,
+    /// This node's id, in its notices (so that it skips its own).
+    node: String,
 }
 
 /// Makes `room` if missing, then locks its row: (row id, newest id).
@@ -317,11 +332,14 @@ impl PgWriter {
                 }
             }
         }
-        for &(room_id, last) in staged.values() {
+        for (room, &(room_id, last)) in &staged {
             tx.execute(
                 "UPDATE rooms SET last_id = $2 WHERE id = $1",
                 &[&room_id, &(last as i64)],
             )?;
+            // Delivered to listeners at commit, in commit order.
+            let notice = format!("{}\t{last}\t{room}", self.node);
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &notice])?;
         }
         tx.commit()?;
         Ok(results)
@@ -421,4 +439,68 @@ impl StoreWriter for PgWriter {
         tx.commit()?;
         Ok(removed)
     }
+}
+
+/// What [`listen`] hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Another node committed messages in `room` up to id `upto`.
+    Stored {
+        /// The room.
+        room: String,
+        /// Its newest id now.
+        upto: u64,
+    },
+    /// The listening connection was (re)made: notices may have been missed.
+    Resync,
+}
+
+/// Listens for other nodes' commits on a thread of its own and hands each
+/// [`Notice`] to `on_notice`, until it returns false. PostgreSQL delivers
+/// notices in commit order. A broken connection is made again (every
+/// second while the database is away), followed by [`Notice::Resync`].
+pub fn listen(
+    url: &str,
+    node: &str,
+    mut on_notice: impl FnMut(Notice) -> bool + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let (url, node) = (url.to_owned(), node.to_owned());
+    std::thread::Builder::new()
+        .name("pg-listen".into())
+        .spawn(move || loop {
+            let mut client = match Client::connect(&url, NoTls) {
+                Ok(client) => client,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen to the database; retrying");
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    continue;
+                }
+            };
+            if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
+                tracing::warn!(error = %e, "LISTEN failed; retrying");
+                continue;
+            }
+            if !on_notice(Notice::Resync) {
+                return;
+            }
+            let mut notices = client.notifications();
+            let mut notices = notices.blocking_iter();
+            while let Ok(Some(notice)) = notices.next() {
+                let mut parts = notice.payload().splitn(3, '\t');
+                let (Some(from), Some(upto), Some(room)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                if from == node {
+                    continue;
+                }
+                let Ok(upto) = upto.parse() else { continue };
+                let room = room.to_owned();
+                if !on_notice(Notice::Stored { room, upto }) {
+                    return;
+                }
+            }
+            tracing::warn!("the database's notices stopped; listening again");
+        })
 }
