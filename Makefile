@@ -30,8 +30,12 @@ test: setup
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-e2e
 
+# Then the server-level suites again with the PostgreSQL store (each
+# server on a throw-away cluster of its own; Debian's postgresql).
+PG_SUITES = --test hub --test identities --test pages --test faults --test connections
 test-rust:
 	cargo test --features ssr
+	CHAT_TEST_BACKEND=postgres cargo test --features ssr $(PG_SUITES)
 
 # The browser suite runs against a release build with the fresh-render hook
 # for its hydration check (feature hydration-check; see src/ui/fresh.rs).

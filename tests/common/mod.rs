@@ -23,8 +23,19 @@ pub struct TestServer {
     pub router: axum::Router,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    /// With `CHAT_TEST_BACKEND=postgres`: the cluster the server stores in
+    /// (kept under the data directory, so a restart finds it again).
+    /// Declared before `_data`: fields drop in order, and the cluster must
+    /// stop before its directory goes.
+    _pg: Option<pg::PgCluster>,
     /// The data directory, removed when the server is dropped.
     _data: Option<tempfile::TempDir>,
+}
+
+/// True when the tests run against PostgreSQL (`CHAT_TEST_BACKEND=postgres`,
+/// `make test`'s second pass) instead of SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("CHAT_TEST_BACKEND").as_deref() == Ok("postgres")
 }
 
 impl TestServer {
@@ -40,6 +51,10 @@ impl TestServer {
     pub async fn start_in(mut config: Config, dir: &std::path::Path) -> TestServer {
         config.store.data_dir = dir.to_owned();
         config.store.sync = chat::SyncMode::Normal;
+        let pg = on_postgres().then(|| pg::PgCluster::in_dir(&dir.join("pg")));
+        if let Some(cluster) = &pg {
+            config.store.database_url = Some(cluster.url.clone());
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -55,6 +70,7 @@ impl TestServer {
             stop: Some(stop),
             task,
             _data: None,
+            _pg: pg,
         }
     }
 

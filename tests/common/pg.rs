@@ -11,7 +11,15 @@ pub struct PgCluster {
     pub url: String,
     /// The server's options (port, socket directory…), for a restart.
     options: String,
-    dir: tempfile::TempDir,
+    dir: Where,
+}
+
+/// Where a cluster's files are.
+enum Where {
+    /// A directory of its own, removed with the cluster.
+    Own(tempfile::TempDir),
+    /// Under a test's data directory, kept for a restart.
+    Kept(PathBuf),
 }
 
 /// Where Debian keeps the server programs (not on PATH).
@@ -53,18 +61,64 @@ impl PgCluster {
     /// Starts a fresh cluster; panics with the reason if PostgreSQL is missing.
     pub fn start() -> PgCluster {
         let dir = tempfile::tempdir().unwrap();
+        PgCluster::start_at(Where::Own(dir))
+    }
+
+    /// Starts the cluster kept in `dir` (made there first if there is none):
+    /// a server restarted on one data directory finds its database again.
+    /// Stopped, but not removed, when dropped.
+    pub fn in_dir(dir: &Path) -> PgCluster {
+        std::fs::create_dir_all(dir).unwrap();
+        // The postgres user must reach it through the test's directory.
+        if let Some(parent) = dir.parent() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        PgCluster::start_at(Where::Kept(dir.to_owned()))
+    }
+
+    fn path(&self) -> &Path {
+        match &self.dir {
+            Where::Own(dir) => dir.path(),
+            Where::Kept(dir) => dir,
+        }
+    }
+
+    fn start_at(place: Where) -> PgCluster {
+        let root = match &place {
+            Where::Own(dir) => dir.path().to_owned(),
+            Where::Kept(dir) => dir.clone(),
+        };
         if is_root() {
             let owned = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
+                .arg(&root)
                 .status()
                 .unwrap();
             assert!(owned.success(), "chown the cluster directory to postgres");
         }
-        let data = dir.path().join("data");
+        let data = root.join("data");
+        let port = super::free_addr().port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            root.display()
+        );
+        let cluster = PgCluster {
+            url: format!("postgres://chat@127.0.0.1:{port}/postgres"),
+            options,
+            dir: place,
+        };
+        if !data.join("PG_VERSION").exists() {
+            cluster.init(&data);
+        }
+        cluster.ctl("start");
+        cluster
+    }
+
+    fn init(&self, data: &Path) {
         let init = run_as_owner("initdb")
             .args(["-A", "trust", "-U", "chat", "--no-sync", "-D"])
-            .arg(&data)
+            .arg(data)
             .output()
             .expect("initdb from Debian's postgresql package (make setup)");
         assert!(
@@ -72,42 +126,17 @@ impl PgCluster {
             "initdb: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let port = super::free_addr().port();
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-            dir.path().display()
-        );
-        let log = dir.path().join("log");
-        let started = run_as_owner("pg_ctl")
-            .args(["start", "-w", "-t", "60", "-D"])
-            .arg(&data)
-            .args(["-l"])
-            .arg(&log)
-            .args(["-o", &options])
-            .output()
-            .unwrap();
-        assert!(
-            started.status.success(),
-            "pg_ctl start: {} {}",
-            String::from_utf8_lossy(&started.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        PgCluster {
-            url: format!("postgres://chat@127.0.0.1:{port}/postgres"),
-            options,
-            dir,
-        }
     }
 
     /// `pg_ctl stop` (fast) or `start` again, on the same data.
     pub fn ctl(&self, action: &str) {
-        let data = self.dir.path().join("data");
+        let data = self.path().join("data");
         let mut c = run_as_owner("pg_ctl");
-        c.arg(action).args(["-w", "-D"]).arg(&data);
+        c.arg(action).args(["-w", "-t", "60", "-D"]).arg(&data);
         if action == "stop" {
             c.args(["-m", "fast"]);
         } else {
-            c.arg("-l").arg(self.dir.path().join("log"));
+            c.arg("-l").arg(self.path().join("log"));
             c.args(["-o", &self.options]);
         }
         let done = c.output().unwrap();
@@ -121,9 +150,9 @@ impl PgCluster {
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let data = self.dir.path().join("data");
+        let data = self.path().join("data");
         let _ = run_as_owner("pg_ctl")
-            .args(["stop", "-w", "-m", "immediate", "-D"])
+            .args(["stop", "-w", "-m", "fast", "-D"])
             .arg(&data)
             .output();
     }
