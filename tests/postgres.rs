@@ -222,3 +222,44 @@ async fn two_nodes_on_one_database_are_one_chat_each_member_gets_every_message_o
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_on_postgresql_stops_cleanly_on_sigterm() {
+    let cluster = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = common::free_addr();
+    let mut child = common::ServerProcess::command(dir.path(), addr)
+        .env("CHAT_DATABASE_URL", &cluster.url)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "listens in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut c = common::Client::connect(addr).await;
+    c.send(json!({"type": "hello", "name": "ada"})).await;
+    c.recv_type("welcome").await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, err)
+    })
+    .await
+    .unwrap();
+    assert!(out.0.success(), "exit {:?}: {}", out.0, out.1);
+    assert!(!out.1.contains("panicked"), "{}", out.1);
+}

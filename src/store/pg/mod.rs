@@ -82,6 +82,21 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    /// The synchronous client's drop blocks on its own runtime, which
+    /// panics on a tokio worker (where the hub, owning the reader, ends):
+    /// such a drop is done on a plain thread.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new()
+                    .name("pg-close".into())
+                    .spawn(move || drop(client));
+            }
+        }
+    }
+}
+
 /// Connects to `url`, applies the schema if the database has none, and
 /// returns the two halves, each with its own connection.
 ///
