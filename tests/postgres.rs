@@ -263,3 +263,38 @@ async fn a_server_on_postgresql_stops_cleanly_on_sigterm() {
     assert!(out.0.success(), "exit {:?}: {}", out.0, out.1);
     assert!(!out.1.contains("panicked"), "{}", out.1);
 }
+
+#[test]
+fn a_failing_message_is_left_out_and_the_batch_goes_on_without_a_gap() {
+    let cluster = PgCluster::start();
+    let (r, mut w) = pg::open(&cluster.url, &options(&cluster.url), "t").unwrap();
+    w.append(&[msg("a", "first", None, None)]);
+    let mut db = postgres::Client::connect(&cluster.url, postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN \
+           IF NEW.text = 'boom' THEN RAISE EXCEPTION 'simulated write failure'; END IF; \
+           RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER refuse BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .unwrap();
+    let results = w.append(&[
+        msg("a", "before", Some("id1"), Some("n1")),
+        msg("a", "boom", None, None),
+        msg("a", "after", Some("id1"), Some("n1")), // a resend within the batch
+        msg("b", "other room", None, None),
+    ]);
+    assert_eq!(results[0].as_ref().unwrap().message.id, 2);
+    assert!(results[1].is_err());
+    let resent = results[2].as_ref().unwrap();
+    assert!(resent.repeat && resent.message.id == 2);
+    assert_eq!(results[3].as_ref().unwrap().message.id, 1);
+    let next = w.append(&[msg("a", "next", None, None)]);
+    assert_eq!(next[0].as_ref().unwrap().message.id, 3, "no id skipped");
+    let texts: Vec<String> = r
+        .range("a", 1, 3)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["first", "before", "next"]);
+}

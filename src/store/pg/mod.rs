@@ -24,6 +24,8 @@ use postgres::{Client, NoTls, Transaction};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+mod batch;
+
 /// The schema, applied once (version 1 in `chat_schema`).
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock nodes take while they check and apply the schema.
@@ -380,7 +382,7 @@ impl StoreWriter for PgWriter {
     }
 
     fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<Stored, StoreError>> {
-        let outcome = match self.try_append(batch, false) {
+        let outcome = match self.append_batched(batch) {
             Err(StoreError::Failed(_)) => self.try_append(batch, true),
             other => other,
         };
