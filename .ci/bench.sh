@@ -100,6 +100,8 @@ fi
 idle "memory and join time: $MANY idle connections in rooms of 1000" \
   --room big --members "$MANY" --rooms $(( MANY / 1000 )) --sources $(( (MANY + 9999) / 10000 ))
 
+bash .ci/bench-pg.sh
+
 echo "== on disk"
 python3 - "$DATA/chat.sqlite3" <<'PY'
 import sqlite3, os, sys
