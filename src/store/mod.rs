@@ -66,6 +66,43 @@ pub struct NewMessage {
     pub nonce: Option<String>,
 }
 
+impl NewMessage {
+    /// The message as stored with `id`.
+    pub fn stored_as(&self, id: u64) -> ChatMessage {
+        ChatMessage {
+            room: self.room.clone(),
+            id,
+            user: self.user.clone(),
+            text: self.text.clone(),
+            html: self.html.clone(),
+            ts: self.ts,
+            nonce: self.nonce.clone(),
+        }
+    }
+}
+
+/// A batch's results, for both backends: `attempt(false)` stores the whole
+/// batch in one go; only if a statement failed is it redone by
+/// `attempt(true)`, message by message (savepoints), to keep the others.
+/// When even that fails (the commit), every message fails and no id is
+/// used up.
+fn append_or_isolate(
+    batch: &[NewMessage],
+    mut attempt: impl FnMut(bool) -> Result<Vec<Result<Stored, StoreError>>, StoreError>,
+) -> Vec<Result<Stored, StoreError>> {
+    let outcome = match attempt(false) {
+        Err(StoreError::Failed(_)) => attempt(true),
+        other => other,
+    };
+    match outcome {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::error!(error = %e, messages = batch.len(), "commit failed");
+            batch.iter().map(|_| Err(e.clone())).collect()
+        }
+    }
+}
+
 /// *1.1*: how long a (author, room, nonce) stays taken: a `send` that
 /// repeats it within this many ms gets the original message back.
 pub const NONCE_WINDOW_MS: u64 = 10 * 60 * 1000;

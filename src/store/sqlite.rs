@@ -272,19 +272,7 @@ impl StoreWriter for SqliteWriter {
 
     /// No counter moves unless the commit succeeds, so no id is skipped.
     fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<Stored, StoreError>> {
-        // Fast path: the whole batch in one go. Only if an insert fails is it
-        // redone with a savepoint per message, to keep the others.
-        let outcome = match self.try_append(batch, false) {
-            Err(StoreError::Failed(_)) => self.try_append(batch, true),
-            other => other,
-        };
-        match outcome {
-            Ok(results) => results,
-            Err(e) => {
-                tracing::error!(error = %e, messages = batch.len(), "commit failed");
-                batch.iter().map(|_| Err(e.clone())).collect()
-            }
-        }
+        super::append_or_isolate(batch, |isolate| self.try_append(batch, isolate))
     }
 
     fn save_identities(&mut self, changes: &[IdentityChange]) -> Result<(), StoreError> {
@@ -395,15 +383,7 @@ impl SqliteWriter {
                     }
                     staged.insert(room, (room_id, id));
                     results.push(Ok(Stored {
-                        message: ChatMessage {
-                            room: msg.room.clone(),
-                            id,
-                            user: msg.user.clone(),
-                            text: msg.text.clone(),
-                            html: msg.html.clone(),
-                            ts: msg.ts,
-                            nonce: msg.nonce.clone(),
-                        },
+                        message: msg.stored_as(id),
                         repeat: false,
                     }));
                 }

@@ -3,8 +3,8 @@
 //! deadlock), the nonce lookups in one, the inserts in one (`unnest` of
 //! arrays), then each room's counter and notice. One statement per message
 //! cost a round trip each: 2,842 messages/s at 100 members, measured.
-//! A batch that fails here is redone message by message (`try_append` with
-//! `isolate`), so that one bad message is left out and the others go on.
+//! A batch that fails here is redone message by message (`append_isolated`,
+//! with savepoints), so that one bad message is left out and the others go on.
 
 use super::{as_u64, PgWriter, CHANNEL};
 use crate::protocol::ChatMessage;
@@ -24,23 +24,7 @@ impl PgWriter {
     ) -> Result<Vec<Result<Stored, StoreError>>, StoreError> {
         let node = self.node.clone();
         let mut tx = self.conn.get()?.transaction()?;
-        let mut names: Vec<&str> = batch.iter().map(|m| m.room.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        tx.execute(
-            "INSERT INTO rooms (name, created_ms) SELECT unnest($1::text[]), $2 \
-             ON CONFLICT (name) DO NOTHING",
-            &[&names, &(now_ms() as i64)],
-        )?;
-        // Room name -> (row id, newest id), locked until the commit.
-        let mut rooms: HashMap<String, (i64, u64)> = tx
-            .query(
-                "SELECT name, id, last_id FROM rooms WHERE name = ANY($1) ORDER BY id FOR UPDATE",
-                &[&names],
-            )?
-            .iter()
-            .map(|r| (r.get(0), (r.get(1), as_u64(r.get(2)))))
-            .collect();
+        let mut rooms = lock_rooms(&mut tx, batch)?;
         let originals = find_repeats(&mut tx, batch, &rooms)?;
         // What this batch stores, by the key a resend within it would repeat.
         let mut staged: HashMap<NonceKey, ChatMessage> = HashMap::new();
@@ -66,15 +50,7 @@ impl PgWriter {
             let id = last + 1;
             rooms.insert(msg.room.clone(), (room_id, id));
             rows.push(room_id, id, msg);
-            let message = ChatMessage {
-                room: msg.room.clone(),
-                id,
-                user: msg.user.clone(),
-                text: msg.text.clone(),
-                html: msg.html.clone(),
-                ts: msg.ts,
-                nonce: msg.nonce.clone(),
-            };
+            let message = msg.stored_as(id);
             if let Some(key) = key {
                 staged.insert(key, message.clone());
             }
@@ -108,6 +84,31 @@ impl PgWriter {
         tx.commit()?;
         Ok(results)
     }
+}
+
+/// Makes the batch's rooms that are missing and locks their rows until the
+/// commit, in row-id order (two nodes locking the same rooms cannot
+/// deadlock): room name -> (row id, newest id).
+pub(super) fn lock_rooms(
+    tx: &mut postgres::Transaction<'_>,
+    batch: &[NewMessage],
+) -> Result<HashMap<String, (i64, u64)>, StoreError> {
+    let mut names: Vec<&str> = batch.iter().map(|m| m.room.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    tx.execute(
+        "INSERT INTO rooms (name, created_ms) SELECT unnest($1::text[]), $2 \
+         ON CONFLICT (name) DO NOTHING",
+        &[&names, &(now_ms() as i64)],
+    )?;
+    let rows = tx.query(
+        "SELECT name, id, last_id FROM rooms WHERE name = ANY($1) ORDER BY id FOR UPDATE",
+        &[&names],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), as_u64(r.get(2)))))
+        .collect())
 }
 
 /// The key of `msg` if it has an author and a nonce.

@@ -22,7 +22,6 @@ use crate::render::render_html;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Transaction};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 mod batch;
 
@@ -221,19 +220,6 @@ pub struct PgWriter {
     node: String,
 }
 
-/// Makes `room` if missing, then locks its row: (row id, newest id).
-fn lock_room(tx: &mut Transaction<'_>, room: &str) -> Result<(i64, u64), StoreError> {
-    tx.execute(
-        "INSERT INTO rooms (name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        &[&room, &(now_ms() as i64)],
-    )?;
-    let row = tx.query_one(
-        "SELECT id, last_id FROM rooms WHERE name = $1 FOR UPDATE",
-        &[&room],
-    )?;
-    Ok((row.get(0), as_u64(row.get(1))))
-}
-
 /// The message `msg` repeats, if its author posted its nonce in the room
 /// within [`NONCE_WINDOW_MS`] of its time.
 fn find_repeat(
@@ -289,23 +275,19 @@ fn insert(
 }
 
 impl PgWriter {
-    /// One transaction over `batch`; with `isolate`, each insert under a
-    /// savepoint so that a failing one is left out, else any failure fails all.
-    fn try_append(
+    /// One transaction over `batch`, each insert under a savepoint, so that
+    /// a failing one is left out and the others go on (after
+    /// [`PgWriter::append_batched`] met a failing statement).
+    fn append_isolated(
         &mut self,
         batch: &[NewMessage],
-        isolate: bool,
     ) -> Result<Vec<Result<Stored, StoreError>>, StoreError> {
         let mut tx = self.conn.get()?.transaction()?;
-        let mut staged: HashMap<&str, (i64, u64)> = HashMap::new();
+        let mut staged = batch::lock_rooms(&mut tx, batch)?;
         let mut results = Vec::with_capacity(batch.len());
         for msg in batch {
             let room = msg.room.as_str();
-            let (room_id, last) = match staged.get(room) {
-                Some(&known) => known,
-                None => lock_room(&mut tx, room)?,
-            };
-            staged.insert(room, (room_id, last));
+            let (room_id, last) = staged[room];
             if let Some(message) = find_repeat(&mut tx, room_id, msg)? {
                 results.push(Ok(Stored {
                     message,
@@ -314,36 +296,23 @@ impl PgWriter {
                 continue;
             }
             let id = last + 1;
-            let inserted = if isolate {
-                let mut one = tx.savepoint("one")?;
-                match insert(&mut one, room_id, id, msg) {
-                    Ok(()) => one.commit(),
-                    Err(e) => {
-                        one.rollback()?;
-                        Err(e)
-                    }
+            let mut one = tx.savepoint("one")?;
+            let inserted = match insert(&mut one, room_id, id, msg) {
+                Ok(()) => one.commit(),
+                Err(e) => {
+                    one.rollback()?;
+                    Err(e)
                 }
-            } else {
-                insert(&mut tx, room_id, id, msg)
             };
             match inserted {
-                Err(e) if !isolate => return Err(e.into()),
                 Err(e) => {
                     tracing::error!(room, error = %e, "message not stored");
                     results.push(Err(StoreError::from(e)));
                 }
                 Ok(()) => {
-                    staged.insert(room, (room_id, id));
+                    staged.insert(msg.room.clone(), (room_id, id));
                     results.push(Ok(Stored {
-                        message: ChatMessage {
-                            room: msg.room.clone(),
-                            id,
-                            user: msg.user.clone(),
-                            text: msg.text.clone(),
-                            html: msg.html.clone(),
-                            ts: msg.ts,
-                            nonce: msg.nonce.clone(),
-                        },
+                        message: msg.stored_as(id),
                         repeat: false,
                     }));
                 }
@@ -382,17 +351,10 @@ impl StoreWriter for PgWriter {
     }
 
     fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<Stored, StoreError>> {
-        let outcome = match self.append_batched(batch) {
-            Err(StoreError::Failed(_)) => self.try_append(batch, true),
-            other => other,
-        };
-        match outcome {
-            Ok(results) => results,
-            Err(e) => {
-                tracing::error!(error = %e, messages = batch.len(), "commit failed");
-                batch.iter().map(|_| Err(e.clone())).collect()
-            }
-        }
+        super::append_or_isolate(batch, |isolate| match isolate {
+            false => self.append_batched(batch),
+            true => self.append_isolated(batch),
+        })
     }
 
     fn save_identities(&mut self, changes: &[IdentityChange]) -> Result<(), StoreError> {
