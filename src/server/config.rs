@@ -66,6 +66,9 @@ pub struct Config {
     /// A WebSocket that has not been welcomed (`hello`) this long after it
     /// opened is closed (4003).
     pub hello_timeout: Duration,
+    /// With PostgreSQL: how long a node lives without renewing its lease
+    /// (it renews every third of this); then the others end its sessions.
+    pub node_lease: Duration,
     /// How long a client may take to send a request's headers, and how long
     /// an idle keep-alive connection is kept.
     pub header_timeout: Duration,
@@ -133,6 +136,7 @@ impl Default for Config {
             max_connections: 100_000,
             max_connections_per_addr: 256,
             hello_timeout: Duration::from_secs(10),
+            node_lease: Duration::from_secs(15),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             client_ip_header: None,
@@ -321,6 +325,7 @@ impl Config {
                 d.max_connections_per_addr,
             )?,
             hello_timeout: secs("CHAT_HELLO_TIMEOUT_SECS", d.hello_timeout)?,
+            node_lease: secs("CHAT_NODE_LEASE_SECS", d.node_lease)?,
             header_timeout: secs("CHAT_HEADER_TIMEOUT_SECS", d.header_timeout)?,
             body_timeout: secs("CHAT_BODY_TIMEOUT_SECS", d.body_timeout)?,
             client_ip_header: match get("CHAT_CLIENT_IP_HEADER").as_deref().map(str::trim) {

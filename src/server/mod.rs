@@ -118,22 +118,20 @@ impl App {
                 let (reader, writer) = std::thread::scope(|s| s.spawn(open).join())
                     .map_err(|_| StoreError::Failed("opening the store panicked".into()))??;
                 tracing::info!(node, "store open: PostgreSQL");
-                let hub = hub::spawn(config.clone(), reader, writer)?;
-                // Other nodes' commits: delivered here through the hub.
+                let cannot = |e: std::io::Error| StoreError::Failed(format!("cannot start: {e}"));
+                let cluster =
+                    store::pg::cluster::publish(url, &node, config.node_lease).map_err(cannot)?;
+                let hub = hub::spawn(config.clone(), reader, writer, Some(cluster))?;
+                // Other nodes' commits and sessions: delivered here through the hub.
                 let to_hub = hub.clone();
-                store::pg::listen(url, &node, move |notice| match notice {
-                    store::pg::Notice::Stored { room, upto } => {
-                        to_hub.remote_blocking(Some((room, upto)))
-                    }
-                    store::pg::Notice::Resync => to_hub.remote_blocking(None),
-                })
-                .map_err(|e| StoreError::Failed(format!("cannot start listening: {e}")))?;
+                store::pg::listen(url, &node, move |notice| to_hub.remote_blocking(notice))
+                    .map_err(cannot)?;
                 hub
             }
             None => {
                 let (reader, writer) = store::open(&config.store)?;
                 tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
-                hub::spawn(config.clone(), reader, writer)?
+                hub::spawn(config.clone(), reader, writer, None)?
             }
         };
         let ws = WsState {

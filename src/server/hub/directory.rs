@@ -67,7 +67,7 @@ impl Hub {
             .iter()
             .filter(|(name, r)| {
                 r.last_id == 0
-                    && r.members.is_empty()
+                    && r.count() == 0
                     && now_ms.saturating_sub(r.active_ms) >= ttl
                     && &***name != GENERAL_ROOM
             })

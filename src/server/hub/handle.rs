@@ -5,6 +5,7 @@ use super::fatal::Fatal;
 use super::{Client, Command, FormPost, Posted, Reply, Snapshot};
 use crate::protocol::{ClientFrame, ProtocolError};
 use crate::server::outbox::{ConnGauge, ConnId, Outbox};
+use crate::store::pg::Notice;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -17,8 +18,9 @@ pub(crate) struct HubHandle {
     pub(super) commands: mpsc::Sender<Command>,
     /// Live connections.
     pub(crate) gauge: Arc<ConnGauge>,
-    /// The group-commit thread, joined at shutdown.
-    pub(super) committer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The group-commit thread (and the cluster's publishing thread),
+    /// joined at shutdown.
+    pub(super) threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     /// Set when the hub task or the commit thread died.
     pub(super) fatal: Arc<Fatal>,
 }
@@ -97,7 +99,7 @@ impl HubHandle {
 
     /// Another node's notice (from a plain thread: it blocks while the
     /// hub's queue is full); false when the hub is gone.
-    pub(crate) fn remote_blocking(&self, notice: Option<(String, u64)>) -> bool {
+    pub(crate) fn remote_blocking(&self, notice: Notice) -> bool {
         self.commands.blocking_send(Command::Remote(notice)).is_ok()
     }
 
@@ -119,13 +121,16 @@ impl HubHandle {
         if self.commands.send(Command::Shutdown).await.is_ok() {
             self.gauge.drained(limit).await;
         }
-        // The commit thread ends once the hub dropped its queue (at Shutdown).
-        let committer = self.committer.lock().expect("committer lock").take();
-        if let Some(thread) = committer {
-            let joined = tokio::task::spawn_blocking(move || thread.join());
-            if tokio::time::timeout(limit, joined).await.is_err() {
-                tracing::warn!("the store did not close in time");
+        // The commit thread ends once the hub dropped its queue (at
+        // Shutdown), the publishing thread once the hub dropped its way in.
+        let threads = std::mem::take(&mut *self.threads.lock().expect("threads lock"));
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
             }
+        });
+        if tokio::time::timeout(limit, joined).await.is_err() {
+            tracing::warn!("the store did not close in time");
         }
     }
 }

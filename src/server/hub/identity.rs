@@ -17,6 +17,7 @@ use super::{ConnId, Hub, Session};
 use crate::protocol::{ProtocolError, ServerFrame, UserInfo, CLOSE_REPLACED};
 use crate::server::cookies::new_token;
 use crate::store::now_ms;
+use crate::store::pg::cluster::Event;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -99,6 +100,10 @@ impl Hub {
             self.remove_session(old);
         }
         self.registry.take(&speaker.id, conn, now);
+        if let Some(identity) = self.registry.get(&speaker.id) {
+            let identity = identity.row();
+            self.publish(Event::Hello { conn, identity });
+        }
         let name: Arc<str> = Arc::from(name.display);
         let user = UserInfo {
             id: speaker.id.to_string(),

@@ -19,8 +19,9 @@ use crate::server::outbox::Outbox;
 use std::ops::Bound;
 use std::sync::Arc;
 
-/// A member's place in member order ([`member_key`], owned). Live names are
-/// unique case-insensitively, so this is unique in a room.
+/// A member's place in member order ([`member_key`], owned). A live name
+/// belongs to one identity, so this is unique in a room; the same identity
+/// may briefly hold it on two nodes (moving), so the order counts holders.
 pub(super) type MemberKey = (String, Arc<str>);
 
 fn key(name: &str) -> MemberKey {
@@ -29,18 +30,39 @@ fn key(name: &str) -> MemberKey {
 }
 
 impl Room {
-    /// Adds `conn` (named `name`) to the room.
-    pub(super) fn add_member(&mut self, conn: ConnId, name: &str, outbox: Outbox) {
-        self.members.insert(conn, outbox);
-        self.order.insert(key(name), conn);
+    /// How many members the room has (on every node): its distinct names.
+    pub(super) fn count(&self) -> usize {
+        self.order.len()
     }
 
-    /// Takes `conn` (named `name`) out of the room.
-    pub(super) fn remove_member(&mut self, conn: ConnId, name: &str) {
-        self.members.remove(&conn);
+    /// Adds `conn` (named `name`) to the room; true when the name is new here.
+    pub(super) fn add_member(&mut self, conn: ConnId, name: &str, outbox: Outbox) -> bool {
+        self.members.insert(conn, outbox);
+        self.add_name(name)
+    }
+
+    /// Takes `conn` (named `name`) out of the room; true when the name left.
+    pub(super) fn remove_member(&mut self, conn: ConnId, name: &str) -> bool {
+        self.members.remove(&conn).is_some() && self.remove_name(name)
+    }
+
+    /// One more holder of `name` (here, or on another node); true when new.
+    pub(super) fn add_name(&mut self, name: &str) -> bool {
+        let holders = self.order.entry(key(name)).or_default();
+        *holders += 1;
+        *holders == 1
+    }
+
+    /// One holder of `name` fewer; true when none is left.
+    pub(super) fn remove_name(&mut self, name: &str) -> bool {
         let key = key(name);
-        if self.order.get(&key) == Some(&conn) {
-            self.order.remove(&key);
+        match self.order.get_mut(&key) {
+            Some(holders) if *holders > 1 => {
+                *holders -= 1;
+                false
+            }
+            Some(_) => self.order.remove(&key).is_some(),
+            None => false,
         }
     }
 
@@ -94,10 +116,10 @@ impl Hub {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
-        if r.members.len() > self.config.presence_threshold || r.count_sent > 0 {
+        if r.count() > self.config.presence_threshold || r.count_sent > 0 {
             self.counts_due.insert(room.clone());
         }
-        if r.members.len() <= self.config.presence_threshold {
+        if r.count() <= self.config.presence_threshold {
             self.broadcast(
                 room,
                 &ServerFrame::Presence {
@@ -119,7 +141,7 @@ impl Hub {
             let Some(r) = self.rooms.get_mut(&room) else {
                 continue;
             };
-            let count = r.members.len();
+            let count = r.count();
             if count == r.count_sent {
                 continue;
             }

@@ -28,6 +28,7 @@
 //! - [`bucket`]: the token bucket behind the rate limits.
 //! - [`upkeep`]: what the hub does each tick by itself (deadlines, sweeps).
 //! - [`fatal`]: the hub or its commit thread died: the server stops.
+//! - [`remote`]: other nodes' sessions, and what this one tells them (PostgreSQL).
 //!
 //! A `send` is validated here, then queued for the store's group-commit
 //! thread, which gives it its id; the hub broadcasts it when the commit comes
@@ -44,6 +45,7 @@ mod members;
 mod names;
 mod post;
 mod registry;
+mod remote;
 mod rooms;
 #[cfg(test)]
 mod tests;
@@ -54,11 +56,14 @@ use super::outbox::{ConnGauge, ConnId, Outbox};
 use super::stats;
 use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, ServerFrame, CLOSE_GOING_AWAY};
 use crate::store::group_commit::{self, Job};
+use crate::store::pg::cluster::{Event, Publisher};
+use crate::store::pg::Notice;
 use crate::store::{IdentityChange, StoreError, StoreReader, StoreWriter};
 use bucket::Bucket;
 use fatal::Fatal;
 use post::Tag;
 use registry::Registry;
+use remote::Cluster;
 use rooms::Room;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -102,9 +107,8 @@ enum Command {
     },
     /// Once a second: send the `member_count` frames that are due.
     Tick,
-    /// Another node stored messages in this room, up to this id (`None`:
-    /// notices may have been lost; catch every room up).
-    Remote(Option<(String, u64)>),
+    /// What another node did (PostgreSQL): stored messages, changed its sessions.
+    Remote(Notice),
     /// The health check: hand the commit thread a probe write.
     Probe(oneshot::Sender<Result<(), StoreError>>),
     /// Close every connection with 1001, refuse new ones, and let the store
@@ -122,11 +126,14 @@ const COMMAND_QUEUE: usize = 8192;
 /// How often `member_count` frames may go out (protocol 1.1: once a second).
 const TICK: Duration = Duration::from_secs(1);
 
-/// Starts the hub task and the store's group-commit thread.
+/// Starts the hub task and the store's group-commit thread; with a
+/// `cluster` (PostgreSQL), the hub tells other nodes of its sessions, and
+/// the thread behind it is joined at shutdown.
 pub(crate) fn spawn(
     config: Arc<Config>,
     reader: impl StoreReader,
     writer: impl StoreWriter,
+    cluster: Option<(Publisher, std::thread::JoinHandle<()>)>,
 ) -> Result<HubHandle, StoreError> {
     let (commands, mut rx) = mpsc::channel(COMMAND_QUEUE);
     let (jobs, job_rx) = mpsc::channel(COMMIT_QUEUE);
@@ -143,9 +150,11 @@ pub(crate) fn spawn(
     .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
     // The first reads run on a plain thread: a synchronous client that
     // drives its own runtime (PostgreSQL's) cannot block a tokio worker.
+    let (publisher, publishing) = cluster.unzip();
     let new = || Hub::new(config, Box::new(reader), jobs);
     let mut hub = std::thread::scope(|s| s.spawn(new).join())
         .map_err(|_| StoreError::Failed("loading the store panicked".into()))??;
+    hub.cluster = publisher.map(Cluster::new);
     // The ticker holds a weak sender, so the hub still ends with its handles.
     let ticker = commands.downgrade();
     tokio::spawn(async move {
@@ -175,7 +184,12 @@ pub(crate) fn spawn(
     Ok(HubHandle {
         commands,
         gauge: Arc::new(ConnGauge::default()),
-        committer: Arc::new(Mutex::new(Some(committer))),
+        threads: Arc::new(Mutex::new(
+            [Some(committer), publishing]
+                .into_iter()
+                .flatten()
+                .collect(),
+        )),
         fatal,
     })
 }
@@ -235,6 +249,9 @@ struct Hub {
     hello_due: VecDeque<(Instant, ConnId)>,
     /// Set by [`Command::Shutdown`].
     shutting_down: bool,
+    /// Other nodes' sessions and the way to tell them of ours (PostgreSQL);
+    /// `None` alone, and once shutting down.
+    cluster: Option<Cluster>,
 }
 
 impl Hub {
@@ -261,6 +278,7 @@ impl Hub {
             counts_due: HashSet::new(),
             hello_due: VecDeque::new(),
             shutting_down: false,
+            cluster: None,
         })
     }
 
@@ -273,7 +291,12 @@ impl Hub {
     /// its queue is less than half full (messages keep the rest); what waits
     /// goes with a later command or tick.
     fn save_identities(&mut self) {
-        self.unsaved.extend(self.registry.take_changes());
+        let changes = self.registry.take_changes();
+        self.publish_identities(changes.iter().filter_map(|c| match c {
+            IdentityChange::Save(row) => Some(row.clone()),
+            IdentityChange::Forget(_) => None,
+        }));
+        self.unsaved.extend(changes);
         let Some(writer) = &self.writer else {
             return;
         };
@@ -310,8 +333,7 @@ impl Hub {
                     self.catch_up(&room, upto).await;
                 }
             }
-            Command::Remote(Some((room, upto))) => self.catch_up(&room, upto).await,
-            Command::Remote(None) => self.catch_up_all().await,
+            Command::Remote(notice) => self.on_notice(notice).await,
             Command::Snapshot { room, reply } => {
                 let _ = reply.send(self.on_snapshot(&room).await);
             }
@@ -325,6 +347,9 @@ impl Hub {
                 self.shutting_down = true;
                 self.save_identities();
                 self.writer = None;
+                // The publishing thread removes this node's sessions from
+                // the cluster and ends.
+                self.cluster = None;
                 for s in self.sessions.values() {
                     s.outbox.close(CLOSE_GOING_AWAY, "server shutting down");
                 }
@@ -407,6 +432,9 @@ impl Hub {
             self.leave_room(conn, &room);
         }
         if let Some(session) = self.sessions.remove(&conn) {
+            if session.identity.is_some() {
+                self.publish(Event::Bye { conn });
+            }
             self.release_identity(conn, &session);
         }
     }

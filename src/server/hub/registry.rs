@@ -29,12 +29,16 @@ pub(super) struct Identity {
     keys: [String; 2],
     /// The connection holding it now.
     pub(super) conn: Option<ConnId>,
+    /// The other node's connection holding it now (PostgreSQL), by node id
+    /// and connection.
+    pub(super) remote: Option<(Arc<str>, u64)>,
     /// Last use (ms since the epoch): when it was last taken or let go.
     seen_ms: u64,
 }
 
 impl Identity {
-    fn row(&self) -> IdentityRow {
+    /// The identity as the store keeps it.
+    pub(super) fn row(&self) -> IdentityRow {
         IdentityRow {
             id: self.id.to_string(),
             token_hash: self.token_hash,
@@ -81,6 +85,7 @@ impl Registry {
                 keys: names::keys(&row.name),
                 name: Arc::from(row.name),
                 conn: None,
+                remote: None,
                 seen_ms: row.seen_ms,
             };
             registry.insert(identity);
@@ -106,7 +111,9 @@ impl Registry {
 
     /// True while `identity` holds its name: connected, or used within the lease.
     fn leased(&self, identity: &Identity, now_ms: u64) -> bool {
-        identity.conn.is_some() || now_ms.saturating_sub(identity.seen_ms) < self.lease_ms
+        identity.conn.is_some()
+            || identity.remote.is_some()
+            || now_ms.saturating_sub(identity.seen_ms) < self.lease_ms
     }
 
     /// The identity that owns `name` now, if any.
@@ -133,6 +140,7 @@ impl Registry {
             name: Arc::from(name.display),
             keys: name.keys,
             conn: None,
+            remote: None,
             seen_ms: now_ms,
         };
         self.changes.push(IdentityChange::Save(identity.row()));
@@ -143,9 +151,15 @@ impl Registry {
     /// Moves identity `id` to `name` (free, or its own) and frees its old name.
     pub(super) fn rename(&mut self, id: &str, name: Name, now_ms: u64) {
         self.free_keys(&name, now_ms);
-        let Some(identity) = self.by_id.get_mut(id) else {
-            return;
-        };
+        if let Some(identity) = self.move_keys(id, name, now_ms) {
+            let row = identity.row();
+            self.changes.push(IdentityChange::Save(row));
+        }
+    }
+
+    /// Gives identity `id` the name `name` and its keys.
+    fn move_keys(&mut self, id: &str, name: Name, now_ms: u64) -> Option<&Identity> {
+        let identity = self.by_id.get_mut(id)?;
         for key in &identity.keys {
             if self.by_key.get(key).is_some_and(|owner| **owner == *id) {
                 self.by_key.remove(key);
@@ -153,16 +167,67 @@ impl Registry {
         }
         identity.name = Arc::from(name.display);
         identity.keys = name.keys;
-        identity.seen_ms = now_ms;
+        identity.seen_ms = identity.seen_ms.max(now_ms);
         for key in &identity.keys {
             self.by_key.insert(key.clone(), identity.id.clone());
         }
-        self.changes.push(IdentityChange::Save(identity.row()));
+        Some(identity)
+    }
+
+    /// An identity as another node has it now (PostgreSQL): added, or
+    /// renamed, here too. That node stores it; nothing is recorded here.
+    pub(super) fn merge_remote(&mut self, row: IdentityRow) {
+        match self.by_id.get(row.id.as_str()) {
+            Some(known) if *known.name == *row.name => {
+                let identity = self.by_id.get_mut(row.id.as_str()).expect("known");
+                identity.seen_ms = identity.seen_ms.max(row.seen_ms);
+            }
+            Some(_) => {
+                let keys = names::keys(&row.name);
+                let name = Name {
+                    display: row.name,
+                    keys,
+                };
+                self.move_keys(&row.id, name, row.seen_ms);
+            }
+            None => self.insert(Identity {
+                id: Arc::from(row.id),
+                token_hash: row.token_hash,
+                keys: names::keys(&row.name),
+                name: Arc::from(row.name),
+                conn: None,
+                remote: None,
+                seen_ms: row.seen_ms,
+            }),
+        }
     }
 
     /// Connection `conn` took identity `id` (an older one was closed first).
     pub(super) fn take(&mut self, id: &str, conn: ConnId, now_ms: u64) {
-        self.update(id, now_ms, |i| i.conn = Some(conn));
+        self.update(id, now_ms, |i| {
+            i.conn = Some(conn);
+            i.remote = None;
+        });
+    }
+
+    /// Another node's connection `holder` took identity `id` (this node
+    /// closed its own first).
+    pub(super) fn hold_remote(&mut self, id: &str, holder: (Arc<str>, u64)) {
+        if let Some(identity) = self.by_id.get_mut(id) {
+            identity.conn = None;
+            identity.remote = Some(holder);
+        }
+    }
+
+    /// Another node's connection `holder` ended (or its node did): if it
+    /// held identity `id`, nobody does now, and its lease runs from `now_ms`.
+    pub(super) fn release_remote(&mut self, id: &str, holder: &(Arc<str>, u64), now_ms: u64) {
+        if let Some(identity) = self.by_id.get_mut(id) {
+            if identity.remote.as_ref() == Some(holder) {
+                identity.remote = None;
+                identity.seen_ms = identity.seen_ms.max(now_ms);
+            }
+        }
     }
 
     /// Connection `conn` ended: if it held identity `id`, nobody does now.

@@ -14,6 +14,7 @@ use crate::protocol::{
 use crate::server::frame::encode_json;
 use crate::server::outbox::Outbox;
 use crate::store::group_commit::Job;
+use crate::store::pg::cluster::Event;
 use crate::store::{now_ms, StoreError, StoreReader};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -29,8 +30,9 @@ pub(super) const TYPING_BURST: f64 = 4.0;
 pub(super) struct Room {
     /// Members by connection: their outbound side.
     pub(super) members: HashMap<ConnId, Outbox>,
-    /// The same members in member order (see [`super::members`]).
-    pub(super) order: BTreeMap<MemberKey, ConnId>,
+    /// The names of its members on every node, in member order, with how
+    /// many sessions hold each (see [`super::members`]).
+    pub(super) order: BTreeMap<MemberKey, u32>,
     /// The last `member_count` sent, or 0 while the room is in presence mode.
     pub(super) count_sent: usize,
     /// The id of the last message broadcast (0 before the first).
@@ -158,21 +160,28 @@ impl Hub {
         }
         let me = self.sessions.get_mut(&conn).expect("checked above");
         let (name, outbox) = (me.name.clone(), me.outbox.clone());
+        let mut new_name = false;
         if !already {
             me.rooms.insert(room_key.clone());
             let r = self.rooms.get_mut(&room_key).expect("room exists");
-            r.add_member(conn, &name, outbox.clone());
+            new_name = r.add_member(conn, &name, outbox.clone());
         }
         let r = &self.rooms[&room_key];
         let (members, _) = r.page(None, self.config.member_page);
         outbox.send(&ServerFrame::Joined {
             room: room.to_owned(),
             members,
-            member_count: r.members.len(),
+            member_count: r.count(),
             messages,
             missed,
         });
         if !already {
+            self.publish(Event::Join {
+                conn,
+                room: room.to_owned(),
+            });
+        }
+        if new_name {
             self.announce(&room_key, &name, PresenceState::Joined, Some(conn));
         }
         Ok(())
@@ -208,6 +217,10 @@ impl Hub {
     pub(super) fn on_leave(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
         self.joined_room(conn, room)?;
         self.leave_room(conn, room);
+        self.publish(Event::Leave {
+            conn,
+            room: room.to_owned(),
+        });
         if let Some(s) = self.sessions.get(&conn) {
             s.outbox.send(&ServerFrame::Left {
                 room: room.to_owned(),
@@ -226,13 +239,16 @@ impl Hub {
         let Some(key) = self.rooms.get_key_value(room).map(|(k, _)| k.clone()) else {
             return;
         };
-        if let Some(r) = self.rooms.get_mut(&key) {
-            r.remove_member(conn, &name);
-            if r.members.is_empty() {
-                r.active_ms = now_ms();
-            }
+        let Some(r) = self.rooms.get_mut(&key) else {
+            return;
+        };
+        let gone = r.remove_member(conn, &name);
+        if r.count() == 0 {
+            r.active_ms = now_ms();
         }
-        self.announce(&key, &name, PresenceState::Left, None);
+        if gone {
+            self.announce(&key, &name, PresenceState::Left, None);
+        }
     }
 
     /// The recent messages and live members of an existing room.
@@ -250,7 +266,7 @@ impl Hub {
         Ok(Snapshot {
             messages,
             members,
-            member_count: r.members.len(),
+            member_count: r.count(),
         })
     }
 
@@ -261,6 +277,10 @@ impl Hub {
             return Ok(());
         }
         let user = session.name.to_string();
+        self.publish(Event::Typing {
+            room: room.to_owned(),
+            name: user.clone(),
+        });
         self.broadcast(
             room,
             &ServerFrame::Typing {

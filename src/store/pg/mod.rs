@@ -19,14 +19,19 @@ use super::{
 };
 use crate::protocol::ChatMessage;
 use crate::render::render_html;
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Transaction};
 use std::cell::RefCell;
 
 mod batch;
+pub mod cluster;
+mod listen;
+
+pub use listen::{listen, Notice};
 
 /// The schema, applied once (version 1 in `chat_schema`).
 const SCHEMA: &str = include_str!("schema.sql");
+/// Version 2: the tables nodes share besides messages ([`cluster`]).
+const SCHEMA_2: &str = include_str!("cluster.sql");
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -133,6 +138,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.batch_execute(SCHEMA)?;
         tx.execute("INSERT INTO chat_schema (version) VALUES (1)", &[])?;
         tracing::info!("applied the PostgreSQL schema");
+    }
+    if version.unwrap_or(1) < 2 {
+        tx.batch_execute(SCHEMA_2)?;
+        tx.execute("UPDATE chat_schema SET version = 2", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 2");
     }
     Ok(tx.commit()?)
 }
@@ -418,68 +428,4 @@ impl StoreWriter for PgWriter {
         tx.commit()?;
         Ok(removed)
     }
-}
-
-/// What [`listen`] hears.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// Another node committed messages in `room` up to id `upto`.
-    Stored {
-        /// The room.
-        room: String,
-        /// Its newest id now.
-        upto: u64,
-    },
-    /// The listening connection was (re)made: notices may have been missed.
-    Resync,
-}
-
-/// Listens for other nodes' commits on a thread of its own and hands each
-/// [`Notice`] to `on_notice`, until it returns false. PostgreSQL delivers
-/// notices in commit order. A broken connection is made again (every
-/// second while the database is away), followed by [`Notice::Resync`].
-pub fn listen(
-    url: &str,
-    node: &str,
-    mut on_notice: impl FnMut(Notice) -> bool + Send + 'static,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let (url, node) = (url.to_owned(), node.to_owned());
-    std::thread::Builder::new()
-        .name("pg-listen".into())
-        .spawn(move || loop {
-            let mut client = match Client::connect(&url, NoTls) {
-                Ok(client) => client,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen to the database; retrying");
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                    continue;
-                }
-            };
-            if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
-                tracing::warn!(error = %e, "LISTEN failed; retrying");
-                continue;
-            }
-            if !on_notice(Notice::Resync) {
-                return;
-            }
-            let mut notices = client.notifications();
-            let mut notices = notices.blocking_iter();
-            while let Ok(Some(notice)) = notices.next() {
-                let mut parts = notice.payload().splitn(3, '\t');
-                let (Some(from), Some(upto), Some(room)) =
-                    (parts.next(), parts.next(), parts.next())
-                else {
-                    continue;
-                };
-                if from == node {
-                    continue;
-                }
-                let Ok(upto) = upto.parse() else { continue };
-                let room = room.to_owned();
-                if !on_notice(Notice::Stored { room, upto }) {
-                    return;
-                }
-            }
-            tracing::warn!("the database's notices stopped; listening again");
-        })
 }

@@ -57,14 +57,26 @@ async fn death_of(hub: &HubHandle) -> String {
 
 #[tokio::test]
 async fn a_panic_in_the_hub_task_is_reported_as_its_death() {
-    let hub = spawn(Arc::new(Config::default()), EmptyReader, PanickingWriter).unwrap();
+    let hub = spawn(
+        Arc::new(Config::default()),
+        EmptyReader,
+        PanickingWriter,
+        None,
+    )
+    .unwrap();
     hub.panic().await;
     assert_eq!(death_of(&hub).await, "the hub task");
 }
 
 #[tokio::test]
 async fn a_panic_in_the_commit_thread_is_reported_as_its_death() {
-    let hub = spawn(Arc::new(Config::default()), EmptyReader, PanickingWriter).unwrap();
+    let hub = spawn(
+        Arc::new(Config::default()),
+        EmptyReader,
+        PanickingWriter,
+        None,
+    )
+    .unwrap();
     let outbox = Outbox::new(Config::default().outbound_bytes);
     assert!(hub.connect(1, outbox, client("127.0.0.1", None)).await);
     for frame in [
