@@ -409,3 +409,34 @@ async fn the_database_stopped_for_5_s_under_load_loses_and_duplicates_nothing() 
     a.stop().await;
     b.stop().await;
 }
+
+#[test]
+fn nodes_starting_together_on_an_empty_database_apply_the_schema_once() {
+    let cluster = PgCluster::start();
+    let opened: Vec<_> = (0..4)
+        .map(|i| {
+            let url = cluster.url.clone();
+            std::thread::spawn(move || {
+                let mut options = node_options();
+                options.database_url = Some(url.clone());
+                chat::store::pg::open(&url, &options, &format!("n{i}")).map(drop)
+            })
+        })
+        .collect();
+    for node in opened {
+        node.join().unwrap().expect("every node opens the store");
+    }
+    let mut db = postgres::Client::connect(&cluster.url, postgres::NoTls).unwrap();
+    let versions = db.query("SELECT version FROM chat_schema", &[]).unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].get::<_, i32>(0), 2);
+}
+
+fn node_options() -> chat::store::StoreOptions {
+    chat::store::StoreOptions {
+        data_dir: std::env::temp_dir(),
+        sync: chat::SyncMode::Normal,
+        busy_timeout: Duration::from_secs(5),
+        database_url: None,
+    }
+}

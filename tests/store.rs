@@ -206,12 +206,32 @@ async fn a_failed_write_is_refused_and_other_rooms_go_on() {
     let server = TestServer::start_in(fast(), dir.path()).await;
     let (mut alice, _) = server.user("alice").await; // the store is open from here
                                                      // Make the database refuse one message, as a full disk or I/O error would.
-    let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
-    db.execute_batch(
-        "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.text = 'boom'
-         BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
-    )
-    .unwrap();
+    match server.database_url() {
+        Some(url) => {
+            let url = url.to_owned();
+            std::thread::spawn(move || {
+                let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                db.batch_execute(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                       IF NEW.text = 'boom' THEN RAISE EXCEPTION 'simulated write failure';
+                       END IF; RETURN NEW; END $$;
+                     CREATE TRIGGER refuse BEFORE INSERT ON messages
+                       FOR EACH ROW EXECUTE FUNCTION refuse();",
+                )
+                .unwrap();
+            })
+            .join()
+            .unwrap();
+        }
+        None => {
+            let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
+            db.execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.text = 'boom'
+                 BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
+            )
+            .unwrap();
+        }
+    }
     alice.join("broken").await;
     alice.join("fine").await;
     let post = |room: &str, text: &str, nonce: &str| json!({"type": "send", "room": room, "text": text, "nonce": nonce});
@@ -243,6 +263,9 @@ async fn a_failed_write_is_refused_and_other_rooms_go_on() {
 
 #[tokio::test]
 async fn an_empty_data_directory_is_created_and_migrated_once() {
+    if on_postgres() {
+        return; // SQLite's file; tests/cluster.rs starts nodes together on PostgreSQL.
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("does/not/exist/yet");
     for round in 0..2 {

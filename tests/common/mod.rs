@@ -74,6 +74,11 @@ impl TestServer {
         }
     }
 
+    /// The PostgreSQL database the server stores in (`CHAT_TEST_BACKEND=postgres`).
+    pub fn database_url(&self) -> Option<&str> {
+        self._pg.as_ref().map(|pg| pg.url.as_str())
+    }
+
     pub async fn client(&self) -> Client {
         Client::connect(self.addr).await
     }
