@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make bench, PostgreSQL part: one node on a throw-away cluster (initdb +
-# pg_ctl on a free port, as the postgres user under root; synchronous_commit
-# on), pinned like the rest. Skipped when Debian's postgresql is missing.
+# make bench, PostgreSQL part: one node, then two nodes, on a throw-away
+# cluster (initdb + pg_ctl on a free port, as the postgres user under root;
+# synchronous_commit on); the servers pinned to core 0 and the load
+# generator to core 1 like the rest (PostgreSQL itself is not pinned).
+# Skipped when Debian's postgresql is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -16,19 +18,28 @@ PGPORT=${BENCH_PG_PORT:-55432}; PORT=${BENCH_PORT:-3210}
 trap '"${AS[@]}" "$BIN/pg_ctl" stop -w -m fast -D "$PGDIR/data" >/dev/null; rm -rf "$PGDIR" "$DATA"' EXIT
 PIN_S=""; PIN_C=""
 if [ "${BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then PIN_S="taskset -c 0"; PIN_C="taskset -c 1"; fi
+# run NODES TITLE LOADGEN-ARGS…: NODES servers on one database (ports PORT,
+# PORT+1, …), the room's members split evenly over them, CPU summed.
 run() {
-  local title=$1; shift
-  LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn \
-    CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 CHAT_DATA_DIR="$DATA" CHAT_SYNC=full \
-    CHAT_IDENTITY_BURST=1000000 CHAT_MAX_CONNECTIONS_PER_IP=1000000 CHAT_REQUEST_BURST=1000000 \
-    CHAT_DATABASE_URL="postgres://chat@127.0.0.1:$PGPORT/postgres" $PIN_S ./target/release/chat &
-  local server=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-  echo "== PostgreSQL: $title"
-  $PIN_C ./target/release/loadgen fanout --url "ws://127.0.0.1:$PORT/ws" "$@" --server-pid $server
-  kill -TERM $server; wait $server || true
+  local nodes=$1 title=$2; shift 2
+  local pids=() urls=()
+  for n in $(seq 0 $((nodes - 1))); do
+    local port=$((PORT + n))
+    LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn \
+      CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 CHAT_DATA_DIR="$DATA/$n" CHAT_SYNC=full \
+      CHAT_IDENTITY_BURST=1000000 CHAT_MAX_CONNECTIONS_PER_IP=1000000 CHAT_REQUEST_BURST=1000000 \
+      CHAT_DATABASE_URL="postgres://chat@127.0.0.1:$PGPORT/postgres" $PIN_S ./target/release/chat &
+    pids+=($!); urls+=("ws://127.0.0.1:$port/ws")
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  done
+  echo "== PostgreSQL, $nodes node(s): $title"
+  $PIN_C ./target/release/loadgen fanout --url "$(IFS=,; echo "${urls[*]}")" "$@" \
+    --server-pid "$(IFS=,; echo "${pids[*]}")"
+  kill -TERM "${pids[@]}"; wait "${pids[@]}" || true
 }
-run "persisted and delivered, 100 members, as fast as delivered" \
-  --room pgdur --members 100 --senders 8 --window 256 --seconds 10
-run "latency, 1000 members, 100 messages/s" \
-  --room pglat --members 1000 --senders 4 --rate 100 --seconds 10
+for nodes in 1 2; do
+  run $nodes "persisted and delivered, 100 members, as fast as delivered" \
+    --room pgdur$nodes --members 100 --senders 8 --window 256 --seconds 10
+  run $nodes "latency, 1000 members, 100 messages/s" \
+    --room pglat$nodes --members 1000 --senders 4 --rate 100 --seconds 10
+done

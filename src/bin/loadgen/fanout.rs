@@ -43,6 +43,17 @@ fn number_after(frame: &[u8], key: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
+/// CPU time of every process of `pids` so far, summed (`None` for none).
+fn servers_cpu(pids: &[u32]) -> Result<Option<f64>, String> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    pids.iter()
+        .map(|&pid| cpu_seconds(pid))
+        .sum::<Result<f64, String>>()
+        .map(Some)
+}
+
 /// CPU time (user + system) of `pid` so far, in seconds.
 fn cpu_seconds(pid: u32) -> Result<f64, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -188,7 +199,7 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
     }
     // Warm up, then measure.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let cpu0 = args.server_pid.map(cpu_seconds).transpose()?;
+    let cpu0 = servers_cpu(&args.server_pids)?;
     let (d0, s0) = (
         counters.deliveries.load(Ordering::Relaxed),
         counters.sent.load(Ordering::Relaxed),
@@ -200,8 +211,8 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     let deliveries = counters.deliveries.load(Ordering::Relaxed) - d0;
     let sent = counters.sent.load(Ordering::Relaxed) - s0;
-    let cpu = match (cpu0, args.server_pid) {
-        (Some(before), Some(pid)) => Some(cpu_seconds(pid)? - before),
+    let cpu = match (cpu0, servers_cpu(&args.server_pids)?) {
+        (Some(before), Some(after)) => Some(after - before),
         _ => None,
     };
     // Stop posting; once the last messages are out, every member must reach

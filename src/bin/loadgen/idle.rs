@@ -21,7 +21,7 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
 }
 
 pub(crate) async fn idle(args: &Args) -> Result<(), String> {
-    let pid = args.server_pid.ok_or("idle needs --server-pid")?;
+    let pid = *args.server_pids.first().ok_or("idle needs --server-pid")?;
     let before = rss_kib(pid)?;
     let started = Instant::now();
     let members = connect_all(args).await?;

@@ -1,8 +1,8 @@
 //! Load generator for the chat hub (protocol v1 over real WebSockets).
 //!
 //! ```text
-//! loadgen fanout --url ws://127.0.0.1:3000/ws --members 1000 --senders 4 [--rate N] [--window N]
-//!                [--seconds 10] [--size 100] [--room bench] [--server-pid PID]
+//! loadgen fanout --url ws://127.0.0.1:3000/ws[,ws://…] --members 1000 --senders 4 [--rate N] [--window N]
+//!                [--seconds 10] [--size 100] [--room bench] [--server-pid PID[,PID…]]
 //! loadgen idle   --url ws://127.0.0.1:3000/ws --members 2000 --server-pid PID [--room idle]
 //!                [--rooms N] [--sources N] [--burst N] [--size 100]
 //! ```
@@ -45,8 +45,9 @@ use ws::Ws;
 struct Args {
     /// `fanout` or `idle`.
     mode: String,
-    /// WebSocket URL of the hub.
-    url: String,
+    /// WebSocket URLs of the nodes (`--url a,b`): member `i` uses the
+    /// `i % n`-th, so a room's members are split evenly over the nodes.
+    urls: Vec<String>,
     /// Clients in the room (senders included).
     members: usize,
     /// How many of them post.
@@ -61,8 +62,9 @@ struct Args {
     size: usize,
     /// Room name.
     room: String,
-    /// Server process: its memory (`idle`) or CPU time (`fanout`).
-    server_pid: Option<u32>,
+    /// Server processes (`--server-pid a,b`): their memory (`idle`: the
+    /// first) or CPU time (`fanout`: summed).
+    server_pids: Vec<u32>,
     /// Rooms the members are spread over (`idle`).
     rooms: usize,
     /// Loopback source addresses to connect from (0: one per 20,000 clients).
@@ -74,7 +76,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         mode: String::new(),
-        url: "ws://127.0.0.1:3000/ws".into(),
+        urls: vec!["ws://127.0.0.1:3000/ws".into()],
         members: 1000,
         senders: 4,
         rate: 0.0,
@@ -82,7 +84,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10.0,
         size: 100,
         room: "bench".into(),
-        server_pid: None,
+        server_pids: Vec::new(),
         rooms: 1,
         sources: 0,
         burst: 0,
@@ -96,7 +98,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         let bad = |v: &str| format!("bad value {v:?} for {flag}");
         match flag.as_str() {
-            "--url" => args.url = value()?,
+            "--url" => args.urls = value()?.split(',').map(str::to_owned).collect(),
             "--room" => args.room = value()?,
             "--members" => args.members = value()?.parse().map_err(|_| bad("members"))?,
             "--senders" => args.senders = value()?.parse().map_err(|_| bad("senders"))?,
@@ -107,7 +109,13 @@ fn parse_args() -> Result<Args, String> {
             "--rooms" => args.rooms = value()?.parse().map_err(|_| bad("rooms"))?,
             "--sources" => args.sources = value()?.parse().map_err(|_| bad("sources"))?,
             "--burst" => args.burst = value()?.parse().map_err(|_| bad("burst"))?,
-            "--server-pid" => args.server_pid = Some(value()?.parse().map_err(|_| bad("pid"))?),
+            "--server-pid" => {
+                let pids = value()?;
+                args.server_pids = pids
+                    .split(',')
+                    .map(|p| p.parse().map_err(|_| bad(p)))
+                    .collect::<Result<_, _>>()?;
+            }
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
@@ -185,7 +193,7 @@ async fn connect_all(args: &Args) -> Result<Vec<Ws>, String> {
     for chunk in (0..args.members).collect::<Vec<_>>().chunks(50) {
         let joins = chunk.iter().map(|&i| async move {
             member(
-                &args.url,
+                &args.urls[i % args.urls.len()],
                 source(i),
                 format!("lg{}-{i}", run_tag()),
                 &room_of(args, i),
