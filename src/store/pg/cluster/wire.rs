@@ -1,0 +1,209 @@
+//! Cluster notices as sent on [`CHANNEL`](super::CHANNEL): JSON with short
+//! keys, since a notice holds at most 8,000 bytes (names and rooms are far
+//! shorter).
+
+use super::{Event, Remote};
+use crate::store::IdentityRow;
+use serde::{Deserialize, Serialize};
+
+/// A notice as sent.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub(crate) enum Wire {
+    Hello { n: String, c: u64, i: WireIdentity },
+    Join { n: String, c: u64, r: String },
+    Leave { n: String, c: u64, r: String },
+    Bye { n: String, c: u64 },
+    Typing { n: String, r: String, u: String },
+    Identity { n: String, i: WireIdentity },
+    Gone { n: String },
+    Reset { n: String },
+}
+
+/// An identity in a notice: the token's hash in hex.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireIdentity {
+    id: String,
+    t: String,
+    name: String,
+    s: u64,
+}
+
+impl From<&IdentityRow> for WireIdentity {
+    fn from(row: &IdentityRow) -> Self {
+        WireIdentity {
+            id: row.id.clone(),
+            t: row.token_hash.iter().map(|b| format!("{b:02x}")).collect(),
+            name: row.name.clone(),
+            s: row.seen_ms,
+        }
+    }
+}
+
+impl WireIdentity {
+    fn row(self) -> Option<IdentityRow> {
+        let mut hash = [0u8; 32];
+        if self.t.len() != 64 {
+            return None;
+        }
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(self.t.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(IdentityRow {
+            id: self.id,
+            token_hash: hash,
+            name: self.name,
+            seen_ms: self.s,
+        })
+    }
+}
+
+/// What a notice on [`CHANNEL`](super::CHANNEL) means to node `me`: `None` for its own
+/// notices and for what it cannot read; `Some(Err(()))` when the tables
+/// must be read again (another node reset).
+pub(crate) fn parse(payload: &str, me: &str) -> Option<Result<Remote, ()>> {
+    let wire: Wire = serde_json::from_str(payload).ok()?;
+    let (node, remote) = match wire {
+        Wire::Hello { n, c, i } => {
+            let identity = i.row()?;
+            (
+                n.clone(),
+                Remote::Hello {
+                    node: n,
+                    conn: c,
+                    identity,
+                },
+            )
+        }
+        Wire::Join { n, c, r } => (
+            n.clone(),
+            Remote::Join {
+                node: n,
+                conn: c,
+                room: r,
+            },
+        ),
+        Wire::Leave { n, c, r } => (
+            n.clone(),
+            Remote::Leave {
+                node: n,
+                conn: c,
+                room: r,
+            },
+        ),
+        Wire::Bye { n, c } => (n.clone(), Remote::Bye { node: n, conn: c }),
+        Wire::Typing { n, r, u } => (n, Remote::Typing { room: r, name: u }),
+        Wire::Identity { n, i } => (n, Remote::Identity(i.row()?)),
+        // Told that this node is gone: its own thread finds out and resets.
+        Wire::Gone { n } => (n.clone(), Remote::Gone(n)),
+        Wire::Reset { n } => return (n != me).then_some(Err(())),
+    };
+    (node != me).then_some(Ok(remote))
+}
+
+/// `event` of node `n` as a notice.
+pub(crate) fn notice(n: &str, event: &Event) -> String {
+    let n = n.to_owned();
+    let wire = match event {
+        Event::Hello { conn, identity } => Wire::Hello {
+            n,
+            c: *conn,
+            i: identity.into(),
+        },
+        Event::Join { conn, room } => Wire::Join {
+            n,
+            c: *conn,
+            r: room.clone(),
+        },
+        Event::Leave { conn, room } => Wire::Leave {
+            n,
+            c: *conn,
+            r: room.clone(),
+        },
+        Event::Bye { conn } => Wire::Bye { n, c: *conn },
+        Event::Typing { room, name } => Wire::Typing {
+            n,
+            r: room.clone(),
+            u: name.clone(),
+        },
+        Event::Identity(row) => Wire::Identity { n, i: row.into() },
+    };
+    serde_json::to_string(&wire).expect("encodes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> IdentityRow {
+        IdentityRow {
+            id: "abc".into(),
+            token_hash: [7; 32],
+            name: "Zoë \"q\"".into(),
+            seen_ms: 42,
+        }
+    }
+
+    #[test]
+    fn every_event_reads_back_as_the_same_change_on_another_node_and_not_on_its_own() {
+        let events = [
+            Event::Hello {
+                conn: 3,
+                identity: row(),
+            },
+            Event::Join {
+                conn: 3,
+                room: "general".into(),
+            },
+            Event::Leave {
+                conn: 3,
+                room: "general".into(),
+            },
+            Event::Bye { conn: 3 },
+            Event::Typing {
+                room: "general".into(),
+                name: "Zoë".into(),
+            },
+            Event::Identity(row()),
+        ];
+        let (n, conn) = ("a".to_string(), 3);
+        let expected = [
+            Remote::Hello {
+                node: n.clone(),
+                conn,
+                identity: row(),
+            },
+            Remote::Join {
+                node: n.clone(),
+                conn,
+                room: "general".into(),
+            },
+            Remote::Leave {
+                node: n.clone(),
+                conn,
+                room: "general".into(),
+            },
+            Remote::Bye {
+                node: n.clone(),
+                conn,
+            },
+            Remote::Typing {
+                room: "general".into(),
+                name: "Zoë".into(),
+            },
+            Remote::Identity(row()),
+        ];
+        for (event, remote) in events.iter().zip(expected) {
+            let payload = notice("a", event);
+            assert!(payload.len() < 8000);
+            assert_eq!(parse(&payload, "b"), Some(Ok(remote)));
+            assert_eq!(parse(&payload, "a"), None, "a node skips its own");
+        }
+        let reset = serde_json::to_string(&Wire::Reset { n: "a".into() }).unwrap();
+        assert_eq!(parse(&reset, "b"), Some(Err(())));
+        assert_eq!(parse(&reset, "a"), None);
+        assert_eq!(parse("{\"k\":\"nonsense\"}", "b"), None);
+        let bad_hash = r#"{"k":"identity","n":"a","i":{"id":"x","t":"zz","name":"q","s":1}}"#;
+        assert_eq!(parse(bad_hash, "b"), None);
+    }
+}
