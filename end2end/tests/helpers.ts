@@ -2,6 +2,7 @@
 // reading the message list, and a protocol-level WebSocket client.
 import { expect, type Page, type APIRequestContext } from "@playwright/test";
 import WebSocket from "ws";
+import { spawn, type ChildProcess } from "node:child_process";
 
 /** A short unique suffix, so tests sharing one server never collide. */
 export function uid(): string {
@@ -160,4 +161,39 @@ export class WireClient {
   close(): void {
     this.ws.close();
   }
+}
+
+/**
+ * Starts the release binary on `port` (with `env` added: its store, its
+ * database…) and waits until it serves its page.
+ */
+export async function startServer(port: number, env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn("../target/release/chat", [], {
+    env: {
+      ...process.env,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: "../target/site",
+      CHAT_IDENTITY_BURST: "100000",
+      RUST_LOG: "warn",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) return child;
+    } catch {
+      /* not yet listening */
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("the server did not start");
+}
+
+/** SIGTERM, and waits for the exit (nothing when it has already ended). */
+export async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
 }

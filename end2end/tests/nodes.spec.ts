@@ -2,12 +2,12 @@
 // two different nodes talk live, and one of them moves to the other node
 // when its node dies, keeping its name and missing nothing.
 import { test, expect, type Page } from "@playwright/test";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { chooseName, ids, send, texts, uid, watchConsole } from "./helpers";
+import { chooseName, ids, send, startServer, stopServer, texts, uid, watchConsole } from "./helpers";
 
 const base = Number(process.env.E2E_PORT ?? 3100);
 const [portA, portB, portProxy, portPg] = [base + 2, base + 3, base + 4, base + 5];
@@ -31,31 +31,9 @@ function startPg(dir: string): string {
   return `postgres://chat@127.0.0.1:${portPg}/postgres`;
 }
 
-/** A node on `port` over `url`, with its own data directory; waits until it serves. */
-async function startNode(port: number, url: string, dir: string): Promise<ChildProcess> {
-  const child = spawn("../target/release/chat", [], {
-    env: {
-      ...process.env,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: "../target/site",
-      CHAT_DATA_DIR: dir,
-      CHAT_DATABASE_URL: url,
-      CHAT_NODE_LEASE_SECS: "2",
-      CHAT_IDENTITY_BURST: "100000",
-      RUST_LOG: "warn",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/`)).ok) return child;
-    } catch {
-      /* not yet listening */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("the node did not start");
-}
+/** A node on `port` over `url`, with its own data directory. */
+const startNode = (port: number, url: string, dir: string) =>
+  startServer(port, { CHAT_DATA_DIR: dir, CHAT_DATABASE_URL: url, CHAT_NODE_LEASE_SECS: "2" });
 
 /**
  * The one address of the pair, as a load balancer with fail-over gives it:
@@ -142,13 +120,7 @@ test("two browsers on two nodes chat live; one moves to the other node when its 
     expect(problems.flat()).toEqual([]);
   } finally {
     proxy.close();
-    for (const node of [a, b]) {
-      if (node && node.exitCode === null && node.signalCode === null) {
-        const exited = new Promise((r) => node.once("exit", r));
-        node.kill("SIGTERM");
-        await exited;
-      }
-    }
+    for (const node of [a, b]) if (node) await stopServer(node);
     try {
       pg("pg_ctl", ["stop", "-w", "-m", "fast", "-D", `${pgDir}/data`]);
     } catch {

@@ -1,47 +1,28 @@
 // The server restarts mid-conversation: banners, backoff, the offline queue,
 // and a reconnect that shows every message exactly once and in order.
 import { test, expect, type Page } from "@playwright/test";
-import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { chooseName, ids, send, texts, uid, watchConsole, WireClient } from "./helpers";
+import {
+  chooseName,
+  ids,
+  send,
+  startServer,
+  stopServer,
+  texts,
+  uid,
+  watchConsole,
+  WireClient,
+} from "./helpers";
 
 const port = Number(process.env.E2E_PORT ?? 3100) + 1;
 const origin = `http://127.0.0.1:${port}`;
 // This test's own store, made when the test runs (not when the file is listed).
 let dataDir = "";
 
-/** Starts the release binary on `port` with this test's own store, and waits until it serves. */
-async function startServer(): Promise<ChildProcess> {
-  const child = spawn("../target/release/chat", [], {
-    env: {
-      ...process.env,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: "../target/site",
-      CHAT_DATA_DIR: dataDir,
-      CHAT_IDENTITY_BURST: "100000",
-      RUST_LOG: "warn",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${origin}/`)).ok) return child;
-    } catch {
-      /* not yet listening */
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error("the server did not start");
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
-}
+/** The server on `port` with this test's own store. */
+const start = () => startServer(port, { CHAT_DATA_DIR: dataDir });
 
 // What Chromium itself logs while the server is down: expected here, and
 // nothing the page wrote.
@@ -49,7 +30,7 @@ const OUTAGE = [/WebSocket connection to .* failed/, /ERR_CONNECTION_REFUSED/];
 
 test("a restart mid-conversation: banner, reconnect, nothing lost or doubled", async ({ browser }) => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "chat-e2e-restart-"));
-  let server = await startServer();
+  let server = await start();
   try {
     const pages: Page[] = [];
     const problems: string[][] = [];
@@ -74,7 +55,7 @@ test("a restart mid-conversation: banner, reconnect, nothing lost or doubled", a
     await send(a, "queued while offline");
     await expect(a.getByTestId("pending")).toContainText("sending…");
 
-    server = await startServer();
+    server = await start();
     // A script client posts right after the restart, before the pages are back.
     const script = await WireClient.connect(`ws://127.0.0.1:${port}/ws`);
     script.send({ type: "hello", name: `script-${uid()}` });

@@ -37,6 +37,19 @@ pub(super) struct Identity {
 }
 
 impl Identity {
+    /// A stored identity, held by no connection.
+    fn offline(row: IdentityRow) -> Identity {
+        Identity {
+            id: Arc::from(row.id),
+            token_hash: row.token_hash,
+            keys: names::keys(&row.name),
+            name: Arc::from(row.name),
+            conn: None,
+            remote: None,
+            seen_ms: row.seen_ms,
+        }
+    }
+
     /// The identity as the store keeps it.
     pub(super) fn row(&self) -> IdentityRow {
         IdentityRow {
@@ -79,16 +92,7 @@ impl Registry {
             changes: Vec::new(),
         };
         for row in rows {
-            let identity = Identity {
-                id: Arc::from(row.id),
-                token_hash: row.token_hash,
-                keys: names::keys(&row.name),
-                name: Arc::from(row.name),
-                conn: None,
-                remote: None,
-                seen_ms: row.seen_ms,
-            };
-            registry.insert(identity);
+            registry.insert(Identity::offline(row));
         }
         registry
     }
@@ -190,15 +194,7 @@ impl Registry {
                 };
                 self.move_keys(&row.id, name, row.seen_ms);
             }
-            None => self.insert(Identity {
-                id: Arc::from(row.id),
-                token_hash: row.token_hash,
-                keys: names::keys(&row.name),
-                name: Arc::from(row.name),
-                conn: None,
-                remote: None,
-                seen_ms: row.seen_ms,
-            }),
+            None => self.insert(Identity::offline(row)),
         }
     }
 
