@@ -180,25 +180,49 @@ async fn three_nodes_posting_into_two_rooms_deliver_every_message_once_in_id_ord
         }
     }
     let per_room = EACH * clients.len() / 2;
-    let mut seen: Vec<HashMap<String, Vec<u64>>> = Vec::new();
+    // Per client and room: (id, text) in the order delivered.
+    let mut seen: Vec<HashMap<String, Vec<(u64, String)>>> = Vec::new();
     for c in clients.iter_mut() {
-        let mut got: HashMap<String, Vec<u64>> = HashMap::new();
+        let mut got: HashMap<String, Vec<(u64, String)>> = HashMap::new();
         while got.values().map(Vec::len).sum::<usize>() < 2 * per_room {
             let m = c.recv_type("message").await;
             let room = m["room"].as_str().unwrap().to_owned();
-            got.entry(room).or_default().push(m["id"].as_u64().unwrap());
+            let text = m["text"].as_str().unwrap().to_owned();
+            got.entry(room)
+                .or_default()
+                .push((m["id"].as_u64().unwrap(), text));
         }
         for room in rooms {
-            let ids = &got[room];
-            assert_eq!(*ids, (1..=per_room as u64).collect::<Vec<_>>(), "{room}");
+            let ids: Vec<u64> = got[room].iter().map(|(id, _)| *id).collect();
+            assert_eq!(ids, (1..=per_room as u64).collect::<Vec<_>>(), "{room}");
         }
         seen.push(got);
     }
-    // History on any node agrees with what was delivered.
+    // Every client got the same messages; history on each node, and a join
+    // with `after`, agree with what was delivered.
+    assert!(seen.iter().all(|got| *got == seen[0]));
     for room in rooms {
-        let pages = clients[1].history_pages(room).await;
-        let total: usize = pages.iter().map(Vec::len).sum();
-        assert_eq!(total, per_room);
+        for c in clients.iter_mut() {
+            let pages = c.history_pages(room).await;
+            let history: Vec<(u64, String)> = pages
+                .into_iter()
+                .rev()
+                .flatten()
+                .map(|m| {
+                    (
+                        m["id"].as_u64().unwrap(),
+                        m["text"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            assert_eq!(history, seen[0][room]);
+        }
+        let (mut late, _) = nodes[2].user(&format!("late-{room}")).await;
+        late.send(json!({"type": "join", "room": room, "after": 40}))
+            .await;
+        let joined = late.recv_type("joined").await;
+        let after: Vec<u64> = common::ids(&joined["messages"]);
+        assert_eq!(after, (41..=per_room as u64).collect::<Vec<_>>());
     }
     for server in nodes {
         server.stop().await;
@@ -439,4 +463,27 @@ fn node_options() -> chat::store::StoreOptions {
         busy_timeout: Duration::from_secs(5),
         database_url: None,
     }
+}
+
+#[tokio::test]
+async fn one_free_name_claimed_on_two_nodes_at_once_goes_to_exactly_one() {
+    let cluster = PgCluster::start();
+    let a = TestServer::start(node(&cluster)).await;
+    let b = TestServer::start(node(&cluster)).await;
+    for round in 0..20 {
+        let (mut on_a, mut on_b) = (a.client().await, b.client().await);
+        // The same name, and a look-alike of it, at the same moment.
+        let (name, alike) = (format!("race{round}"), format!("RACE{round}"));
+        let ((), ()) = tokio::join!(
+            on_a.send(json!({"type": "hello", "name": name})),
+            on_b.send(json!({"type": "hello", "name": alike}))
+        );
+        let (ra, rb) = tokio::join!(on_a.recv(), on_b.recv());
+        let welcomed = [&ra, &rb].iter().filter(|r| r["type"] == "welcome").count();
+        assert_eq!(welcomed, 1, "round {round}: {ra} / {rb}");
+        let refused = if ra["type"] == "welcome" { &rb } else { &ra };
+        assert_eq!(refused["code"], "name_taken", "{refused}");
+    }
+    a.stop().await;
+    b.stop().await;
 }

@@ -298,3 +298,45 @@ fn a_failing_message_is_left_out_and_the_batch_goes_on_without_a_gap() {
         .collect();
     assert_eq!(texts, ["first", "before", "next"]);
 }
+
+#[test]
+fn a_name_key_is_taken_over_only_from_an_unused_identity_past_its_lease() {
+    let cluster = PgCluster::start();
+    let (r, mut w) = pg::open(&cluster.url, &options(&cluster.url), "t").unwrap();
+    let keys = |k: &str| vec![format!("{k}-1"), format!("{k}-2")];
+    const LEASE: u64 = 1_000;
+    // Ada claims "ada"; Bob cannot within her lease, to the millisecond.
+    assert!(r.claim_name(&keys("ada"), "ada-id", 10_000, LEASE).unwrap());
+    assert!(!r
+        .claim_name(&keys("ada"), "bob-id", 10_000 + LEASE, LEASE)
+        .unwrap());
+    // Her stored last use counts too: used at 20,000, hers until 21,000.
+    let row = IdentityRow {
+        id: "ada-id".into(),
+        token_hash: [1; 32],
+        name: "Ada".into(),
+        seen_ms: 20_000,
+    };
+    w.save_identities(&[IdentityChange::Save(row)]).unwrap();
+    assert!(!r
+        .claim_name(&keys("ada"), "bob-id", 20_000 + LEASE - 1, LEASE)
+        .unwrap());
+    assert!(r
+        .claim_name(&keys("ada"), "bob-id", 20_000 + LEASE + 1, LEASE)
+        .unwrap());
+    // A refused claim changes nothing; a won one is all or nothing.
+    assert!(!r.claim_name(&keys("ada"), "ada-id", 21_002, LEASE).unwrap());
+    // Renaming drops the identity's other keys: "ada" is free for Cy at once
+    // once Bob moved to "bobby" (his keys are his own, whatever their age).
+    assert!(r
+        .claim_name(&keys("bobby"), "bob-id", 21_003, LEASE)
+        .unwrap());
+    assert!(r.claim_name(&keys("ada"), "cy-id", 21_004, LEASE).unwrap());
+    assert!(r
+        .claim_name(&keys("bobby"), "bob-id", 99_999, LEASE)
+        .unwrap());
+    // Two equal keys (a name whose two keys agree) are one.
+    assert!(r
+        .claim_name(&["x".into(), "x".into()], "dan-id", 0, LEASE)
+        .unwrap());
+}

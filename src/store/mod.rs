@@ -196,6 +196,20 @@ pub trait StoreReader: Send + 'static {
     /// *1.1*: every stored identity.
     fn identities(&self) -> Result<Vec<IdentityRow>, StoreError>;
 
+    /// *Several nodes*: claims the name `keys` for `identity` at `now_ms`
+    /// against the other nodes; false when another identity holds one of
+    /// them (connected, or used within `lease_ms`). A store that serves one
+    /// node has nothing to check: the hub's registry is the truth.
+    fn claim_name(
+        &self,
+        _keys: &[String],
+        _identity: &str,
+        _now_ms: u64,
+        _lease_ms: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     /// Messages of `room` with `from <= id <= to`, oldest first, `html`
     /// rendered; empty when `from > to`.
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError>;

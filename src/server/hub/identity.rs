@@ -13,6 +13,7 @@
 
 use super::bucket::Bucket;
 use super::names::{self, Name};
+use super::registry::new_id;
 use super::{ConnId, Hub, Session};
 use crate::protocol::{ProtocolError, ServerFrame, UserInfo, CLOSE_REPLACED};
 use crate::server::cookies::new_token;
@@ -54,6 +55,8 @@ pub(crate) fn addr_key(addr: IpAddr) -> IpAddr {
 pub(super) struct Claim {
     /// The identity the token or cookie proves, if any.
     proven: Option<Arc<str>>,
+    /// The id a new identity gets (none was proven).
+    new_id: Arc<str>,
     /// The token to give the client, when it came as `token` (not by cookie).
     shown: Option<String>,
 }
@@ -74,7 +77,7 @@ pub(super) struct Speaker {
 }
 
 impl Hub {
-    pub(super) fn on_hello(
+    pub(super) async fn on_hello(
         &mut self,
         conn: ConnId,
         raw_name: &str,
@@ -89,6 +92,7 @@ impl Hub {
         let client = self.session(conn)?.client.clone();
         let token = token.filter(|t| !t.is_empty());
         let claim = self.claim(&name, token, &client)?;
+        self.claim_everywhere(&claim, &name).await?;
         let speaker = self.speak(claim, &name, &client)?;
         let now = now_ms();
         let old = self.registry.get(&speaker.id).and_then(|i| i.conn);
@@ -137,9 +141,11 @@ impl Hub {
         let claim = match by_token {
             Some(identity) => Claim {
                 proven: Some(identity.id.clone()),
+                new_id: new_id(),
                 shown: token.map(str::to_owned),
             },
             None => Claim {
+                new_id: new_id(),
                 proven: client
                     .cookie
                     .as_deref()
@@ -153,6 +159,39 @@ impl Hub {
             return Err(ProtocolError::name_taken(&name.display));
         }
         Ok(claim)
+    }
+
+    /// With several nodes (PostgreSQL), claims `name` for `claim`'s identity
+    /// in the database: another node may have given it to another identity
+    /// a moment ago, which the registry here hears of only later. Alone,
+    /// the registry's answer was the whole truth.
+    pub(super) async fn claim_everywhere(
+        &self,
+        claim: &Claim,
+        name: &Name,
+    ) -> Result<(), ProtocolError> {
+        if self.cluster.is_none() {
+            return Ok(());
+        }
+        let id = match &claim.proven {
+            Some(id) => id.clone(),
+            None => claim.new_id.clone(),
+        };
+        let own = self
+            .registry
+            .get(&id)
+            .is_some_and(|i| *i.name == *name.display);
+        if own {
+            return Ok(()); // its keys are its own already
+        }
+        let (keys, now, lease) = (name.keys.to_vec(), now_ms(), self.registry.lease_ms());
+        let claimed = self
+            .read(move |reader| reader.claim_name(&keys, &id, now, lease))
+            .await?;
+        match claimed {
+            true => Ok(()),
+            false => Err(ProtocolError::name_taken(&name.display)),
+        }
     }
 
     /// Speaks as `name` on a checked claim: the proven identity, renamed to
@@ -182,7 +221,9 @@ impl Hub {
                 (token.clone(), Some(token))
             }
         };
-        let id = self.registry.create(&token, name.clone(), now);
+        let id = self
+            .registry
+            .create_as(claim.new_id, &token, name.clone(), now);
         Ok(Speaker { id, token: shown })
     }
 

@@ -337,7 +337,7 @@ impl Hub {
             Command::Snapshot { room, reply } => {
                 let _ = reply.send(self.on_snapshot(&room).await);
             }
-            Command::Post { post, reply } => self.on_post(post, reply),
+            Command::Post { post, reply } => self.on_post(post, reply).await,
             // Refused (queue full, shutting down): the dropped reply says so.
             Command::Probe(reply) => drop(self.queue(Job::Probe(reply))),
             Command::Tick => self.on_upkeep_tick(),
@@ -404,7 +404,9 @@ impl Hub {
                 session.outbox.send(&ServerFrame::Pong);
                 Ok(())
             }
-            ClientFrame::Hello { name, token } => self.on_hello(conn, &name, token.as_deref()),
+            ClientFrame::Hello { name, token } => {
+                self.on_hello(conn, &name, token.as_deref()).await
+            }
             _ if !ready => Err(ProtocolError::hello_required()),
             ClientFrame::Join { room, after } => self.on_join(conn, &room, after).await,
             ClientFrame::Leave { room } => self.on_leave(conn, &room),

@@ -115,8 +115,8 @@ impl Hub {
     }
 
     /// A form post: checked, then queued; answered once stored (or refused).
-    pub(super) fn on_post(&mut self, post: FormPost, reply: Reply<Posted>) {
-        let (message, token) = match self.check_post(&post) {
+    pub(super) async fn on_post(&mut self, post: FormPost, reply: Reply<Posted>) {
+        let (message, token) = match self.check_post(&post).await {
             Ok(checked) => checked,
             Err(e) => return drop(reply.send(Err(e))),
         };
@@ -131,7 +131,7 @@ impl Hub {
     /// the cookie's identity, or free), the room (which must exist), the
     /// text and nonce, and the rate limits of the poster's address and
     /// identity. Returns the message and a new identity's token.
-    fn check_post(
+    async fn check_post(
         &mut self,
         post: &FormPost,
     ) -> Result<(NewMessage, Option<String>), ProtocolError> {
@@ -167,6 +167,7 @@ impl Hub {
         if !bucket.take(rate, burst) {
             return Err(ProtocolError::rate_limited(rate, burst));
         }
+        self.claim_everywhere(&claim, &name).await?;
         let speaker = self.speak(claim, &name, &post.client)?;
         self.registry.used(&speaker.id, now_ms());
         let user: Arc<str> = Arc::from(name.display);

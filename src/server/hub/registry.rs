@@ -76,6 +76,11 @@ pub(super) struct Registry {
     changes: Vec<IdentityChange>,
 }
 
+/// A new identity's id: 64 random bits in hex.
+pub(super) fn new_id() -> Arc<str> {
+    Arc::from(random_hex(8))
+}
+
 /// SHA-256 of a token.
 pub(super) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -133,10 +138,26 @@ impl Registry {
             .filter_map(|k| self.by_id.get(self.by_key.get(k)?))
     }
 
+    /// How long an unused identity keeps its name (ms).
+    pub(super) fn lease_ms(&self) -> u64 {
+        self.lease_ms
+    }
+
     /// A new identity with `token`, owning `name` (the caller checked that
     /// it is free); returns its id.
+    #[cfg(test)]
     pub(super) fn create(&mut self, token: &str, name: Name, now_ms: u64) -> Arc<str> {
-        let id: Arc<str> = Arc::from(random_hex(8));
+        self.create_as(new_id(), token, name, now_ms)
+    }
+
+    /// [`Registry::create`] with the id `id` (chosen before, see [`new_id`]).
+    pub(super) fn create_as(
+        &mut self,
+        id: Arc<str>,
+        token: &str,
+        name: Name,
+        now_ms: u64,
+    ) -> Arc<str> {
         self.free_keys(&name, now_ms);
         let identity = Identity {
             id: id.clone(),

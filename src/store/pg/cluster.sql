@@ -30,3 +30,14 @@ CREATE TABLE cluster_members (
     room TEXT   NOT NULL,
     PRIMARY KEY (node, conn, room)
 );
+
+-- Who holds each name key (see hub/names.rs), so that two nodes cannot give
+-- one free name to two identities at the same moment: a claim inserts the
+-- keys, and takes a key over only from an identity of its own, or from one
+-- past its lease and held by no session. A claim moving an identity to a
+-- new name drops its other keys.
+CREATE TABLE name_keys (
+    key      TEXT   PRIMARY KEY,
+    identity TEXT   NOT NULL,
+    seen_ms  BIGINT NOT NULL
+);

@@ -193,6 +193,46 @@ impl StoreReader for PgReader {
             .collect())
     }
 
+    fn claim_name(
+        &self,
+        keys: &[String],
+        identity: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        let (now, cutoff) = (now_ms as i64, now_ms.saturating_sub(lease_ms) as i64);
+        let mut conn = self.conn.borrow_mut();
+        let mut tx = conn.get()?.transaction()?;
+        // A concurrent claim of the same key waits here for the other's
+        // commit, then sees its row: one of the two wins.
+        let won = tx.query(
+            "INSERT INTO name_keys (key, identity, seen_ms) \
+             SELECT k, $2, $3 FROM unnest($1::text[]) AS k \
+             ON CONFLICT (key) DO UPDATE SET identity = EXCLUDED.identity, \
+               seen_ms = EXCLUDED.seen_ms \
+             WHERE name_keys.identity = EXCLUDED.identity \
+               OR (name_keys.seen_ms < $4 \
+                   AND NOT EXISTS (SELECT 1 FROM cluster_sessions s \
+                                   WHERE s.identity = name_keys.identity) \
+                   AND NOT EXISTS (SELECT 1 FROM identities i \
+                                   WHERE i.id = name_keys.identity AND i.seen_ms >= $4)) \
+             RETURNING key",
+            &[&keys, &identity, &now, &cutoff],
+        )?;
+        if won.len() < keys.len() {
+            return Ok(false); // dropped: rolled back
+        }
+        tx.execute(
+            "DELETE FROM name_keys WHERE identity = $1 AND key <> ALL($2)",
+            &[&identity, &keys],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {
         if from > to {
             return Ok(Vec::new());

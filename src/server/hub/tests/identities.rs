@@ -37,7 +37,7 @@ fn post(h: &mut Harness, client: Client, name: &str, text: &str) -> Result<Poste
         nonce: Some(format!("form-{text}")),
         client,
     };
-    h.hub.on_post(form, reply);
+    futures::executor::block_on(h.hub.on_post(form, reply));
     if let Ok(refused) = answer.try_recv() {
         return Err(refused.unwrap_err().code);
     }
