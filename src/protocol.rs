@@ -119,6 +119,17 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<i64>,
     },
+    /// *1.1*: receive a room's messages live without a name or membership
+    /// (allowed before `hello`).
+    Watch {
+        /// Room name.
+        room: String,
+    },
+    /// *1.1*: stop watching a room.
+    Unwatch {
+        /// Room name.
+        room: String,
+    },
     /// Application-level heartbeat.
     Ping,
 }
@@ -244,6 +255,20 @@ pub enum ServerFrame {
     },
     /// Reply to `leave`.
     Left {
+        /// Room name.
+        room: String,
+    },
+    /// *1.1*: reply to `watch`; the room's messages follow live.
+    Watching {
+        /// Room name.
+        room: String,
+        /// Recent messages (as in `joined`), oldest first.
+        messages: Vec<ChatMessage>,
+        /// How many members the room has (watchers are not members).
+        member_count: usize,
+    },
+    /// *1.1*: reply to `unwatch`.
+    Unwatched {
         /// Room name.
         room: String,
     },
@@ -426,6 +451,14 @@ impl<'de> Deserialize<'de> for ServerFrame {
             "left" => ServerFrame::Left {
                 room: need(f.room, "room")?,
             },
+            "watching" => ServerFrame::Watching {
+                room: need(f.room, "room")?,
+                messages: need(f.messages, "messages")?,
+                member_count: need(f.member_count, "member_count")?,
+            },
+            "unwatched" => ServerFrame::Unwatched {
+                room: need(f.room, "room")?,
+            },
             "message" => ServerFrame::Message(ChatMessage {
                 room: need(f.room, "room")?,
                 id: need(f.id, "id")?,
@@ -488,6 +521,8 @@ pub enum ErrorCode {
     RateLimited,
     /// *Extension*: the connection already joined the maximum number of rooms.
     TooManyRooms,
+    /// *1.1*: `watch` (or a form post, a page) names a room that does not exist.
+    NoSuchRoom,
     /// *Extension*: the server could not store the message; nothing was posted.
     Unavailable,
 }
@@ -537,9 +572,9 @@ impl ProtocolError {
         )
     }
 
-    /// `bad_room` for a well-formed name that no room has.
+    /// `no_such_room` (*1.1*) for a well-formed name that no room has.
     pub fn no_such_room(room: &str) -> Self {
-        Self::new(ErrorCode::BadRoom, format!("there is no room {room:?}"))
+        Self::new(ErrorCode::NoSuchRoom, format!("there is no room {room:?}"))
     }
 
     /// `not_in_room`: the room is not joined on this connection.

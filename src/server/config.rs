@@ -20,6 +20,8 @@ pub struct Config {
     pub rate_burst: f64,
     /// Rooms one connection may have joined at once.
     pub max_rooms_per_conn: usize,
+    /// *1.1*: rooms one connection may watch at once (`watch`, no name needed).
+    pub max_watched_rooms: usize,
     /// Rooms the server will create in all.
     pub max_rooms_total: usize,
     /// Bytes queued for one client, until written to its socket, before it
@@ -114,6 +116,7 @@ impl Default for Config {
             rate_per_sec: 10.0,
             rate_burst: 20.0,
             max_rooms_per_conn: 50,
+            max_watched_rooms: 3,
             max_rooms_total: 10_000,
             outbound_bytes: 1024 * 1024,
             ping_interval: Duration::from_secs(25),
@@ -269,6 +272,7 @@ impl Config {
             rate_per_sec: num("CHAT_RATE_PER_SEC", d.rate_per_sec)?,
             rate_burst: num("CHAT_RATE_BURST", d.rate_burst)?,
             max_rooms_per_conn: count("CHAT_MAX_ROOMS_PER_CONN", d.max_rooms_per_conn)?,
+            max_watched_rooms: count("CHAT_MAX_WATCHED_ROOMS", d.max_watched_rooms)?,
             max_rooms_total: count("CHAT_MAX_ROOMS", d.max_rooms_total)?,
             outbound_bytes: parse(
                 &get,

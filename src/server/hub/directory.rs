@@ -68,6 +68,7 @@ impl Hub {
             .filter(|(name, r)| {
                 r.last_id == 0
                     && r.count() == 0
+                    && r.watchers.is_empty()
                     && now_ms.saturating_sub(r.active_ms) >= ttl
                     && &***name != GENERAL_ROOM
             })

@@ -24,6 +24,7 @@
 //! - [`rooms`]: join, leave, history, snapshot, broadcast.
 //! - [`directory`]: the rooms `welcome` lists, `rooms` pages, unused rooms removed.
 //! - [`members`]: member order and paging, presence or `member_count` (1.1).
+//! - [`watch`]: a room's messages live without a name (1.1).
 //! - [`post`]: `send`, the page's form post, the store hand-off and its result.
 //! - [`bucket`]: the token bucket behind the rate limits.
 //! - [`upkeep`]: what the hub does each tick by itself (deadlines, sweeps).
@@ -50,6 +51,7 @@ mod rooms;
 #[cfg(test)]
 mod tests;
 mod upkeep;
+mod watch;
 
 use super::config::Config;
 use super::outbox::{ConnGauge, ConnId, Outbox};
@@ -207,6 +209,8 @@ struct Session {
     name: Arc<str>,
     /// Rooms joined.
     rooms: HashSet<Arc<str>>,
+    /// *1.1*: rooms watched (`watch`).
+    watching: HashSet<Arc<str>>,
     /// `send` rate limit.
     sends: Bucket,
     /// `typing` throttle.
@@ -372,6 +376,7 @@ impl Hub {
                 identity: None,
                 name: Arc::from(""),
                 rooms: HashSet::new(),
+                watching: HashSet::new(),
                 sends: Bucket::full(burst),
                 typing: Bucket::full(rooms::TYPING_BURST),
                 requests: Bucket::full(self.config.request_burst),
@@ -407,6 +412,8 @@ impl Hub {
             ClientFrame::Hello { name, token } => {
                 self.on_hello(conn, &name, token.as_deref()).await
             }
+            ClientFrame::Watch { room } => self.on_watch(conn, &room).await,
+            ClientFrame::Unwatch { room } => self.on_unwatch(conn, &room),
             _ if !ready => Err(ProtocolError::hello_required()),
             ClientFrame::Join { room, after } => self.on_join(conn, &room, after).await,
             ClientFrame::Leave { room } => self.on_leave(conn, &room),
@@ -433,6 +440,7 @@ impl Hub {
         for room in rooms {
             self.leave_room(conn, &room);
         }
+        self.stop_watching(conn);
         if let Some(session) = self.sessions.remove(&conn) {
             if session.identity.is_some() {
                 self.publish(Event::Bye { conn });

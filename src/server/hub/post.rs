@@ -260,7 +260,7 @@ impl Hub {
             let members = self.rooms.get(room.as_str()).map_or(0, |r| r.members.len());
             deliveries += members * frames.len();
             metrics::counter!(stats::STORED).increment(frames.len() as u64);
-            self.deliver(&room, &frames, None);
+            self.deliver_messages(&room, &frames);
         }
         metrics::counter!(stats::DELIVERIES).increment(deliveries as u64);
         gaps
@@ -297,7 +297,7 @@ impl Hub {
             let deliveries = r.members.len() * frames.len();
             metrics::counter!(stats::DELIVERIES).increment(deliveries as u64);
         }
-        self.deliver(room, &frames, None);
+        self.deliver_messages(room, &frames);
     }
 
     /// After the notices were lost (a broken connection): catches every

@@ -30,6 +30,9 @@ pub(super) const TYPING_BURST: f64 = 4.0;
 pub(super) struct Room {
     /// Members by connection: their outbound side.
     pub(super) members: HashMap<ConnId, Outbox>,
+    /// *1.1*: connections watching the room without being members: they
+    /// get its messages and nothing else (see [`super::watch`]).
+    pub(super) watchers: HashMap<ConnId, Outbox>,
     /// The names of its members on every node, in member order, with how
     /// many sessions hold each (see [`super::members`]).
     pub(super) order: BTreeMap<MemberKey, u32>,
@@ -165,6 +168,7 @@ impl Hub {
             me.rooms.insert(room_key.clone());
             let r = self.rooms.get_mut(&room_key).expect("room exists");
             new_name = r.add_member(conn, &name, outbox.clone());
+            self.watch_follows_membership(conn, &room_key, true);
         }
         let r = &self.rooms[&room_key];
         let (members, _) = r.page(None, self.config.member_page);
@@ -246,6 +250,7 @@ impl Hub {
         if r.count() == 0 {
             r.active_ms = now_ms();
         }
+        self.watch_follows_membership(conn, &key, false);
         if gone {
             self.announce(&key, &name, PresenceState::Left, None);
         }
@@ -318,6 +323,16 @@ impl Hub {
     /// Encodes `frame` once and queues it for every member of `room` but `except`.
     pub(super) fn broadcast(&self, room: &str, frame: &ServerFrame, except: Option<ConnId>) {
         self.deliver(room, &[encode_json(frame)], except);
+    }
+
+    /// Queues encoded messages for every member and watcher of `room`.
+    pub(super) fn deliver_messages(&self, room: &str, frames: &[Bytes]) {
+        self.deliver(room, frames, None);
+        if let Some(r) = self.rooms.get(room) {
+            for outbox in r.watchers.values() {
+                outbox.push(frames);
+            }
+        }
     }
 
     /// Queues encoded `frames` (a reference each) for every member of `room` but `except`.

@@ -55,18 +55,28 @@ impl Hub {
         }
     }
 
-    /// Closes (4003) the connections due by `now` that no `hello` welcomed:
-    /// an idle socket holds a file descriptor and memory.
+    /// Closes (4003) the connections due by `now` that no `hello` welcomed
+    /// and that watch nothing: an idle socket holds a file descriptor and
+    /// memory.
     fn close_unwelcomed(&mut self, now: Instant) {
         while let Some(&(due, conn)) = self.hello_due.front() {
             if due > now {
                 return;
             }
             self.hello_due.pop_front();
-            if let Some(s) = self.sessions.get(&conn) {
-                if s.identity.is_none() {
-                    s.outbox.close(CLOSE_HELLO_TIMEOUT, "no hello in time");
-                }
+            let Some(s) = self.sessions.get(&conn) else {
+                continue;
+            };
+            if s.identity.is_some() {
+                continue;
+            }
+            if s.watching.is_empty() {
+                s.outbox.close(CLOSE_HELLO_TIMEOUT, "no hello in time");
+            } else {
+                // A watcher (1.1) needs no name; checked again later, in
+                // order, since every deadline queued before was earlier.
+                self.hello_due
+                    .push_back((now + self.config.hello_timeout, conn));
             }
         }
     }

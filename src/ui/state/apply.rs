@@ -54,7 +54,12 @@ impl Chat {
                     r.member_count.set(count);
                 }
             }
-            ServerFrame::Left { .. } | ServerFrame::Rooms { .. } | ServerFrame::Pong => {}
+            // The page does not watch (1.1) yet.
+            ServerFrame::Left { .. }
+            | ServerFrame::Rooms { .. }
+            | ServerFrame::Pong
+            | ServerFrame::Watching { .. }
+            | ServerFrame::Unwatched { .. } => {}
             ServerFrame::Message(message) => self.on_message(message),
             ServerFrame::Presence { room, user, state } => {
                 let Some(r) = self.room(&room) else { return };

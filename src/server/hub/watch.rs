@@ -1,0 +1,98 @@
+//! *1.1*, "Watching without a name": `watch` gives a connection a room's
+//! messages live, before (or without) `hello`, with no membership: watchers
+//! are not in member lists, counts or presence, and get no typing or
+//! presence frames. A connection watches at most
+//! [`Config::max_watched_rooms`](crate::server::config::Config::max_watched_rooms)
+//! rooms. A connection that also joined the room gets its messages once,
+//! as a member; leaving the room keeps the watch.
+
+use super::rooms::fit;
+use super::{ConnId, Hub};
+use crate::protocol::{validate_room, ErrorCode, ProtocolError, ServerFrame};
+use std::sync::Arc;
+
+impl Hub {
+    pub(super) async fn on_watch(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        validate_room(room)?;
+        let Some((key, r)) = self.rooms.get_key_value(room) else {
+            return Err(ProtocolError::no_such_room(room));
+        };
+        let (key, upto) = (key.clone(), r.last_id);
+        let max = self.config.max_watched_rooms;
+        let session = self.session(conn)?;
+        if !session.watching.contains(room) && session.watching.len() >= max {
+            return Err(ProtocolError::new(
+                ErrorCode::TooManyRooms,
+                format!("a connection can watch at most {max} rooms"),
+            ));
+        }
+        let (name, recent) = (room.to_owned(), self.config.join_recent);
+        let mut messages = self
+            .read(move |reader| reader.before(&name, None, recent, upto))
+            .await?;
+        fit(&mut messages, self.reply_budget());
+        // The read awaited: the connection may have gone meanwhile.
+        let session = self.session(conn)?;
+        session.watching.insert(key.clone());
+        let (member, outbox) = (session.rooms.contains(room), session.outbox.clone());
+        let r = self.rooms.get_mut(&key).expect("rooms stay while watched");
+        if !member {
+            r.watchers.insert(conn, outbox.clone());
+        }
+        outbox.send(&ServerFrame::Watching {
+            room: room.to_owned(),
+            messages,
+            member_count: r.count(),
+        });
+        Ok(())
+    }
+
+    pub(super) fn on_unwatch(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        validate_room(room)?;
+        let session = self.session(conn)?;
+        if !session.watching.remove(room) {
+            return Err(ProtocolError::new(
+                ErrorCode::BadRequest,
+                format!("not watching {room:?}"),
+            ));
+        }
+        let outbox = session.outbox.clone();
+        if let Some(r) = self.rooms.get_mut(room) {
+            r.watchers.remove(&conn);
+        }
+        outbox.send(&ServerFrame::Unwatched {
+            room: room.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// `conn` joined (`member`) or left `room`: a watch of it is served by
+    /// the membership while there is one, by the watch again after.
+    pub(super) fn watch_follows_membership(&mut self, conn: ConnId, room: &Arc<str>, member: bool) {
+        let Some(session) = self.sessions.get(&conn) else {
+            return;
+        };
+        if !session.watching.contains(room) {
+            return;
+        }
+        let outbox = session.outbox.clone();
+        if let Some(r) = self.rooms.get_mut(room) {
+            match member {
+                true => drop(r.watchers.remove(&conn)),
+                false => drop(r.watchers.insert(conn, outbox)),
+            }
+        }
+    }
+
+    /// Ends every watch of `conn` (it is gone).
+    pub(super) fn stop_watching(&mut self, conn: ConnId) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        for room in std::mem::take(&mut session.watching) {
+            if let Some(r) = self.rooms.get_mut(&room) {
+                r.watchers.remove(&conn);
+            }
+        }
+    }
+}
