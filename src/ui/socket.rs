@@ -98,7 +98,8 @@ struct Driver {
 
 /// Runs once the page is hydrated: starts the clock, installs the model's
 /// link, restores the identity and rooms (saving them from then on), and
-/// connects if a name is known.
+/// connects: with a known name it says hello, without one it watches the
+/// room in view (protocol 1.1) so that new messages show before a name.
 pub fn start(chat: Chat) {
     let driver = Driver {
         chat,
@@ -133,8 +134,9 @@ pub fn start(chat: Chat) {
     if let Some(identity) = load::<Identity>(IDENTITY_KEY) {
         chat.wanted_name.set(identity.name);
         driver.token.set_value(identity.token);
-        driver.connect();
     }
+    // With a name: hello; without: watch the room in view.
+    driver.connect();
 }
 
 impl Driver {
@@ -214,7 +216,15 @@ impl Driver {
         let (tx, mut outgoing) = futures::channel::mpsc::unbounded::<String>();
         self.tx.set_value(Some(tx));
         self.last_received.set_value(now_ms());
-        self.send_hello();
+        if chat.wanted_name.get_untracked().trim().is_empty() {
+            // No name yet (1.1): watch the room in view live until one is
+            // chosen; `hello` then goes on this same socket.
+            let room = chat.current.get_untracked().to_string();
+            self.send(&ClientFrame::Watch { room });
+            chat.conn.set(Conn::Idle);
+        } else {
+            self.send_hello();
+        }
         spawn_local(async move {
             let mut close_code = None;
             loop {

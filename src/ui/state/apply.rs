@@ -54,11 +54,21 @@ impl Chat {
                     r.member_count.set(count);
                 }
             }
-            // The page does not watch (1.1) yet.
+            // Before a name (1.1): the room in view, live, as a watcher.
+            ServerFrame::Watching {
+                room,
+                messages,
+                member_count,
+            } => {
+                if let Some(r) = self.room(&room) {
+                    r.member_count.set(member_count);
+                    r.append(messages);
+                    r.ready.set(true);
+                }
+            }
             ServerFrame::Left { .. }
             | ServerFrame::Rooms { .. }
             | ServerFrame::Pong
-            | ServerFrame::Watching { .. }
             | ServerFrame::Unwatched { .. } => {}
             ServerFrame::Message(message) => self.on_message(message),
             ServerFrame::Presence { room, user, state } => {
