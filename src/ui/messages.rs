@@ -187,21 +187,19 @@ pub fn MessageList() -> impl IntoView {
                     "Load older messages"
                 </button>
             </Show>
-            <ol
-                class="messages"
-                role="log"
-                aria-live="polite"
-                aria-relevant="additions"
-                aria-labelledby="room-title"
-                data-testid="messages"
-            >
-                <For each=move || rows.get() key=|row| (row.entry.key(), row.first) let:row>
-                    <MessageRow row/>
-                </For>
-                <For each=pending key=|p| (p.nonce.clone(), p.error.clone()) let:p>
-                    <PendingRow p/>
-                </For>
-            </ol>
+            // The live region wraps the list: `role="log"` on the `<ol>`
+            // itself took its list semantics away (axe: listitem,
+            // aria-allowed-role).
+            <div role="log" aria-live="polite" aria-relevant="additions" aria-labelledby="room-title">
+                <ol class="messages" aria-labelledby="room-title" data-testid="messages">
+                    <For each=move || rows.get() key=|row| (row.entry.key(), row.first) let:row>
+                        <MessageRow row/>
+                    </For>
+                    <For each=pending key=|p| (p.nonce.clone(), p.error.clone()) let:p>
+                        <PendingRow p/>
+                    </For>
+                </ol>
+            </div>
             <div id="end"></div>
         </div>
         <Show when=move || new_below.get()>
