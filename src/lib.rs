@@ -40,7 +40,7 @@ pub use store::SyncMode;
 #[cfg(feature = "ssr")]
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::render::render_html;
+    pub use crate::render::{check_markup, render_html};
     pub use crate::server::fuzz_client_bytes;
 }
 

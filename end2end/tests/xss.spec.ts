@@ -9,7 +9,8 @@ const PAYLOADS = [
   `</script><script>window.__canary='pwned';alert(3)</script>`,
   `"><svg onload="window.__canary='pwned';alert(4)">`,
   `<a href="javascript:alert(5)">click me</a>`,
-  `{{7*7}} \${7*7} &lt;b&gt;entity&lt;/b&gt; <!-- comment -->`,
+  // (`7*7` twice would be emphasis now: the formatting subset, tested below.)
+  `{{7+7}} \${7+7} &lt;b&gt;entity&lt;/b&gt; <!-- comment -->`,
 ];
 
 async function guarded(page: Page): Promise<{ dialogs: string[] }> {
@@ -109,4 +110,43 @@ test("XSS payloads in the composer, the name and the room box display literally 
   }
   expect([...w.dialogs, ...r.dialogs, ...f.dialogs, ...rf.dialogs]).toEqual([]);
   expect(problems.flat()).toEqual([]);
+});
+
+test("formatting: emphasis, code and http(s) links render; javascript: links and raw HTML stay text", async ({
+  browser,
+}) => {
+  const room = `fmt-${uid()}`;
+  const writer = await (await browser.newContext()).newPage();
+  const w = await guarded(writer);
+  const problems = watchConsole(writer);
+  await writer.goto("/");
+  await chooseName(writer, `fmt-${uid()}`);
+  await joinRoom(writer, room);
+  const text =
+    "**bold** _soft_ `a<b` see https://example.org/x?y=1&z=2 " +
+    "[x](javascript:alert(1)) <javascript:alert(2)> <a href=\"javascript:alert(3)\">a</a>";
+  await send(writer, text);
+  const last = writer.locator(".messages .msg").last();
+  await expect(last.locator("strong")).toHaveText("bold");
+  await expect(last.locator("em")).toHaveText("soft");
+  await expect(last.locator("code")).toHaveText("a<b");
+  // One link: the https URL, whole, with its rel; nothing else became one.
+  const links = last.locator("a");
+  await expect(links).toHaveCount(1);
+  await expect(links).toHaveAttribute("href", "https://example.org/x?y=1&z=2");
+  await expect(links).toHaveAttribute("rel", "noopener noreferrer nofollow ugc");
+  await expect(last).toContainText("[x](javascript:alert(1)) <javascript:alert(2)> <a href=\"javascript:alert(3)\">a</a>");
+  // Another browser joining the room gets the same markup from history.
+  const fresh = await (await browser.newContext()).newPage();
+  const f = await guarded(fresh);
+  problems.push(...watchConsole(fresh));
+  await fresh.goto("/");
+  await chooseName(fresh, `fmt2-${uid()}`);
+  await joinRoom(fresh, room);
+  const again = fresh.locator(".messages .msg").last();
+  await expect(again.locator("a")).toHaveCount(1);
+  await expect(again.locator("strong")).toHaveText("bold");
+  expect(await writer.evaluate(() => (window as any).__canary)).toBe("intact");
+  expect([...w.dialogs, ...f.dialogs]).toEqual([]);
+  expect(problems).toEqual([]);
 });
