@@ -335,3 +335,53 @@ async fn the_page_allows_only_its_own_scripts_and_says_how_to_treat_it() {
     assert_eq!(compressed.headers()["content-encoding"], "gzip");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_room_has_an_address_that_renders_it_and_its_form_posts_back_to_it() {
+    let server = TestServer::start(fast()).await;
+    let mut ada = server.member("ada", "side").await;
+    ada.send(json!({"type": "send", "room": "side", "text": "only in side"}))
+        .await;
+    ada.recv_type("message").await;
+    let mut bob = server.member("bob", "general").await;
+    bob.send(json!({"type": "send", "room": "general", "text": "only in general"}))
+        .await;
+    bob.recv_type("message").await;
+
+    let page = http(&server, "GET", "/r/side", &[], "").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("only in side"));
+    assert!(!page.body.contains("only in general"));
+    // The form posts into the room in view.
+    assert!(
+        page.body.contains(r#"name="room" value="side""#),
+        "{}",
+        page.body
+    );
+    for missing in ["/r/nope", "/r/Not%20A%20Room", "/r/"] {
+        let answer = http(&server, "GET", missing, &[], "").await;
+        assert_eq!(answer.status, 404, "{missing}");
+        assert!(answer.body.contains("Page not found"), "{missing}");
+    }
+    let posted = post_form(
+        &server,
+        &[("name", "cy"), ("text", "posted in side"), ("room", "side")],
+        &[],
+    )
+    .await;
+    assert_eq!(posted.status, 303);
+    assert_eq!(posted.header("location"), Some("/r/side#end"));
+    assert_eq!(ada.recv_type("message").await["text"], "posted in side");
+    let general = post_form(
+        &server,
+        &[
+            ("name", "dan"),
+            ("text", "posted in general"),
+            ("room", "general"),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(general.header("location"), Some("/#end"));
+    server.stop().await;
+}

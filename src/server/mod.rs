@@ -58,6 +58,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::show).post(pages::post))
+        .route("/r/{room}", get(pages::show_linked))
         .with_state(pages::PageState {
             config: ws.config.clone(),
             hub: ws.hub.clone(),

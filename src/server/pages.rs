@@ -19,7 +19,7 @@ use super::hub::{FormPost, HubHandle};
 use crate::protocol::{validate_nonce, ErrorCode, ProtocolError, GENERAL_ROOM};
 use crate::ui::{shell, FormError, PageData};
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::{provide_context, LeptosOptions};
@@ -65,14 +65,39 @@ fn set_identity(response: &mut Response, token: Option<&str>, config: &Config) {
     }
 }
 
-/// `GET /`.
+/// `GET /`: the page with `general`.
 pub(crate) async fn show(State(state): State<PageState>, req: Request) -> Response {
+    show_room(&state, GENERAL_ROOM, req).await
+}
+
+/// `GET /r/{room}`: the page with that room first, so a room can be linked
+/// and bookmarked; a room that does not exist is a 404 page.
+pub(crate) async fn show_linked(
+    State(state): State<PageState>,
+    Path(room): Path<String>,
+    req: Request,
+) -> Response {
+    show_room(&state, &room, req).await
+}
+
+async fn show_room(state: &PageState, room: &str, req: Request) -> Response {
     let name = cookies::name(req.headers()).unwrap_or_default();
     let minted = cookies::client(&req, &state.config).minted;
-    let data = page_data(&state.hub, name, String::new(), None).await;
-    let mut response = render(&state, req, data).await;
+    let mut response = match page_data(&state.hub, room, name, String::new(), None).await {
+        Some(data) => render(state, req, data).await,
+        None => not_found(state, req).await,
+    };
     set_identity(&mut response, minted.as_deref(), &state.config);
     response
+}
+
+/// The address of `room`'s page.
+pub(crate) fn room_path(room: &str) -> String {
+    match room {
+        GENERAL_ROOM => "/".to_owned(),
+        // Room names are `[a-z0-9_-]`: nothing to escape.
+        room => format!("/r/{room}"),
+    }
 }
 
 /// `POST /`: the plain form.
@@ -113,7 +138,8 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
     };
     match state.hub.post(post).await {
         Ok(posted) => {
-            let mut response = Redirect::to("/#end").into_response();
+            let back = format!("{}#end", room_path(&posted.message.room));
+            let mut response = Redirect::to(&back).into_response();
             let name = cookies::set_name(&posted.message.user, &state.config);
             response.headers_mut().append(header::SET_COOKIE, name);
             set_identity(&mut response, posted.token.as_deref(), &state.config);
@@ -126,7 +152,21 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             let error = FormError { code, message };
-            let mut data = page_data(&state.hub, form.name, form.text, Some(error)).await;
+            // The room in view again; `general` when that one is gone.
+            let mut data = match page_data(
+                &state.hub,
+                room,
+                form.name.clone(),
+                form.text.clone(),
+                Some(error.clone()),
+            )
+            .await
+            {
+                Some(data) => data,
+                None => page_data(&state.hub, GENERAL_ROOM, form.name, form.text, Some(error))
+                    .await
+                    .unwrap_or_default(),
+            };
             if let Ok(Some(nonce)) = validate_nonce(Some(&form.nonce)) {
                 // Nothing was posted: the same nonce again, should it go through.
                 data.nonce = nonce.to_owned();
@@ -140,22 +180,25 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
     }
 }
 
-/// The page's data: `general`'s recent messages and members, and the form's state.
+/// The page's data: `room`'s recent messages and members, and the form's
+/// state; `None` when the room does not exist.
 async fn page_data(
     hub: &HubHandle,
+    room: &str,
     name: String,
     text: String,
     error: Option<FormError>,
-) -> PageData {
-    let (messages, members, member_count, unavailable) = match hub.snapshot(GENERAL_ROOM).await {
+) -> Option<PageData> {
+    let (messages, members, member_count, unavailable) = match hub.snapshot(room).await {
         Ok(s) => (s.messages, s.members, s.member_count, false),
+        Err(e) if matches!(e.code, ErrorCode::NoSuchRoom | ErrorCode::BadRoom) => return None,
         Err(e) => {
             tracing::warn!(error = %e.message, "page rendered without history");
             (Vec::new(), Vec::new(), 0, true)
         }
     };
-    PageData {
-        room: GENERAL_ROOM.to_owned(),
+    Some(PageData {
+        room: room.to_owned(),
         messages,
         members,
         member_count,
@@ -164,7 +207,23 @@ async fn page_data(
         error,
         unavailable,
         nonce: cookies::random_hex(16),
-    }
+    })
+}
+
+/// The "not found" page (the shell without page data), with 404.
+async fn not_found(state: &PageState, req: Request) -> Response {
+    let options = state.options.clone();
+    let context_options = options.clone();
+    let handler = leptos_axum::render_app_async_with_context(
+        move || {
+            provide_context(context_options.clone());
+            super::headers::page_headers();
+        },
+        move || shell(options.clone()),
+    );
+    let mut response = handler(req).await.into_response();
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
 /// Renders the document with `data` (waiting for everything: the page is

@@ -119,10 +119,12 @@ pub fn start(chat: Chat) {
     chat.now.set(now_ms());
     set_interval(move || driver.tick(), Duration::from_secs(1));
     if let Some(rooms) = load::<Vec<String>>(ROOMS_KEY) {
+        // The room the page was rendered with (`/r/<room>`) stays in view.
+        let first = chat.current.get_untracked();
         for room in rooms.iter().filter(|r| r.as_str() != GENERAL_ROOM) {
             chat.join(room);
         }
-        chat.switch(GENERAL_ROOM);
+        chat.switch(&first);
     }
     // From here on, every change to the joined rooms is remembered.
     Effect::new(move |_| {
