@@ -96,7 +96,7 @@ test("rooms are isolated; unread counts and the title show what arrived elsewher
   await a.page.getByTestId(`room-${red}`).click();
   await expect.poll(() => texts(a.page)).toEqual(["red one", "red two"]);
   await expect(a.page.getByTestId(`room-${red}`).getByTestId("unread")).toHaveCount(0);
-  await expect(a.page).toHaveTitle("Chat");
+  await expect(a.page).toHaveTitle(`${red} · Chat`);
 
   // Joining blue later brings its history.
   await joinRoom(a.page, blue);

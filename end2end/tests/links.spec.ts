@@ -1,7 +1,16 @@
 // A room has an address: `/r/<room>` is rendered by the server with that
 // room's messages, hydrates cleanly, and stays the room in view.
 import { test, expect } from "@playwright/test";
-import { chooseName, hydrated, hydrationDifferences, texts, uid, watchConsole, WireClient } from "./helpers";
+import {
+  chooseName,
+  hydrated,
+  hydrationDifferences,
+  joinRoom,
+  texts,
+  uid,
+  watchConsole,
+  WireClient,
+} from "./helpers";
 
 test("a deep link renders its room on the server, hydrates cleanly and stays in view", async ({
   page,
@@ -31,4 +40,26 @@ test("a deep link renders its room on the server, hydrates cleanly and stays in 
   expect(missing!.status()).toBe(404);
   poster.close();
   expect(problems.filter((p) => !/status of 404/.test(p))).toEqual([]);
+});
+
+test("switching rooms changes the address and the title; back and forward switch rooms", async ({ page }) => {
+  const problems = watchConsole(page);
+  await page.goto("/");
+  await chooseName(page, `nav-${uid()}`);
+  const room = `nav-${uid()}`.toLowerCase();
+  await joinRoom(page, room);
+  await expect(page).toHaveURL(new RegExp(`/r/${room}$`));
+  await expect(page).toHaveTitle(`${room} · Chat`);
+  await page.goBack();
+  await expect(page.getByTestId("room-title")).toHaveText("general");
+  await expect(page).toHaveURL(/:\d+\/$/);
+  await expect(page).toHaveTitle("Chat");
+  await page.goForward();
+  await expect(page.getByTestId("room-title")).toHaveText(room);
+  await expect(page).toHaveURL(new RegExp(`/r/${room}$`));
+  // A reload of the address shows the same room, rendered by the server.
+  await page.reload();
+  await expect(page.getByTestId("room-title")).toHaveText(room);
+  await expect(page).toHaveTitle(`${room} · Chat`);
+  expect(problems).toEqual([]);
 });

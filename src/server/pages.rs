@@ -17,7 +17,7 @@ use super::cookies;
 use super::hosts::origin_allowed;
 use super::hub::{FormPost, HubHandle};
 use crate::protocol::{validate_nonce, ErrorCode, ProtocolError, GENERAL_ROOM};
-use crate::ui::{shell, FormError, PageData};
+use crate::ui::{room_path, shell, FormError, PageData};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
@@ -89,15 +89,6 @@ async fn show_room(state: &PageState, room: &str, req: Request) -> Response {
     };
     set_identity(&mut response, minted.as_deref(), &state.config);
     response
-}
-
-/// The address of `room`'s page.
-pub(crate) fn room_path(room: &str) -> String {
-    match room {
-        GENERAL_ROOM => "/".to_owned(),
-        // Room names are `[a-z0-9_-]`: nothing to escape.
-        room => format!("/r/{room}"),
-    }
 }
 
 /// `POST /`: the plain form.

@@ -76,8 +76,8 @@ pub struct FormError {
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The browser keeps the title up to date with the unread count.
     let title = match use_context::<PageData>() {
-        Some(_) => "Chat",
-        None => "Not found · Chat",
+        Some(data) => page_title(&first_room(&data), 0),
+        None => "Not found · Chat".to_owned(),
     };
     view! {
         <!DOCTYPE html>
@@ -136,12 +136,9 @@ fn ChatPage(data: PageData, #[prop(default = true)] live: bool) -> impl IntoView
     if live {
         Effect::new(move |_| untrack(|| socket::start(chat)));
         Effect::new(move |_| {
-            let title = match chat.unread_total() {
-                0 => "Chat".to_owned(),
-                n => format!("({n}) Chat"),
-            };
-            document().set_title(&title);
+            document().set_title(&page_title(&chat.current.get(), chat.unread_total()));
         });
+        socket::follow_address(chat);
     }
     view! {
         <div
@@ -255,6 +252,35 @@ fn Banner() -> impl IntoView {
                 </div>
             </Show>
         </div>
+    }
+}
+
+/// The address of `room`'s page: `/` for `general`, else `/r/<room>`
+/// (room names are `[a-z0-9_-]`: nothing to escape).
+pub fn room_path(room: &str) -> String {
+    match room {
+        GENERAL_ROOM => "/".to_owned(),
+        room => format!("/r/{room}"),
+    }
+}
+
+/// The room a page address shows (`None`: not a room's address).
+pub fn room_of_path(path: &str) -> Option<String> {
+    match path {
+        "/" => Some(GENERAL_ROOM.to_owned()),
+        path => path.strip_prefix("/r/").map(str::to_owned),
+    }
+}
+
+/// The document title for `room` with `unread` messages elsewhere.
+pub fn page_title(room: &str, unread: u32) -> String {
+    let base = match room {
+        GENERAL_ROOM => "Chat".to_owned(),
+        room => format!("{room} · Chat"),
+    };
+    match unread {
+        0 => base,
+        n => format!("({n}) {base}"),
     }
 }
 

@@ -141,6 +141,35 @@ pub fn start(chat: Chat) {
     driver.connect();
 }
 
+/// Keeps the address bar on the room in view (`/r/<room>`, pushed on each
+/// switch), and follows the browser's back and forward buttons to the room
+/// an address names (joining it if need be).
+pub fn follow_address(chat: Chat) {
+    Effect::new(move |_| {
+        let path = super::room_path(&chat.current.get());
+        let Ok(now) = window().location().pathname() else {
+            return;
+        };
+        if now != path {
+            let _ = window()
+                .history()
+                .and_then(|h| h.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path)));
+        }
+    });
+    let handle = window_event_listener(leptos::ev::popstate, move |_| {
+        let path = window().location().pathname().unwrap_or_default();
+        if let Some(room) = super::room_of_path(&path) {
+            if chat.room(&room).is_some() {
+                chat.switch(&room);
+            } else {
+                chat.join(&room);
+            }
+        }
+    });
+    // The page lives as long as the document.
+    std::mem::forget(handle);
+}
+
 impl Driver {
     /// Queues a frame on the open socket; false when there is none.
     fn send(&self, frame: &ClientFrame) -> bool {
