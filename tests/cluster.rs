@@ -6,17 +6,10 @@
 mod common;
 
 use common::pg::PgCluster;
-use common::{fast, Client, ServerProcess, TestServer};
+use common::{Client, ServerProcess, TestServer};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
-
-/// A node's configuration on `cluster`.
-fn node(cluster: &PgCluster) -> chat::Config {
-    let mut c = fast();
-    c.store.database_url = Some(cluster.url.clone());
-    c
-}
 
 /// The next frame that `wanted` accepts, skipping others.
 async fn until(c: &mut Client, wanted: impl Fn(&Value) -> bool) -> Value {
@@ -66,7 +59,7 @@ async fn members_become(c: &mut Client, room: &str, expected: &[&str]) {
 async fn three_nodes_share_presence_member_counts_typing_names_and_tokens() {
     let cluster = PgCluster::start();
     let config = || {
-        let mut c = node(&cluster);
+        let mut c = cluster.node();
         c.presence_threshold = 3;
         c
     };
@@ -156,9 +149,9 @@ async fn three_nodes_share_presence_member_counts_typing_names_and_tokens() {
 async fn three_nodes_posting_into_two_rooms_deliver_every_message_once_in_id_order() {
     let cluster = PgCluster::start();
     let nodes = [
-        TestServer::start(node(&cluster)).await,
-        TestServer::start(node(&cluster)).await,
-        TestServer::start(node(&cluster)).await,
+        TestServer::start(cluster.node()).await,
+        TestServer::start(cluster.node()).await,
+        TestServer::start(cluster.node()).await,
     ];
     let rooms = ["general", "side"];
     let mut clients = Vec::new();
@@ -348,8 +341,8 @@ async fn a_node_killed_under_load_loses_nothing_its_users_move_with_their_tokens
 #[tokio::test]
 async fn the_database_stopped_for_5_s_under_load_loses_and_duplicates_nothing() {
     let cluster = PgCluster::start();
-    let a = TestServer::start(node(&cluster)).await;
-    let b = TestServer::start(node(&cluster)).await;
+    let a = TestServer::start(cluster.node()).await;
+    let b = TestServer::start(cluster.node()).await;
     let mut ada = a.member("ada", "general").await;
     let bob = b.member("bob", "general").await;
     members_become(&mut ada, "general", &["ada", "bob"]).await;
@@ -468,8 +461,8 @@ fn node_options() -> chat::store::StoreOptions {
 #[tokio::test]
 async fn one_free_name_claimed_on_two_nodes_at_once_goes_to_exactly_one() {
     let cluster = PgCluster::start();
-    let a = TestServer::start(node(&cluster)).await;
-    let b = TestServer::start(node(&cluster)).await;
+    let a = TestServer::start(cluster.node()).await;
+    let b = TestServer::start(cluster.node()).await;
     for round in 0..20 {
         let (mut on_a, mut on_b) = (a.client().await, b.client().await);
         // The same name, and a look-alike of it, at the same moment.

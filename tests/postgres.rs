@@ -7,7 +7,7 @@ use chat::store::{
     pg, IdentityChange, IdentityRow, NewMessage, StoreOptions, StoreReader, StoreWriter, SyncMode,
 };
 use common::pg::PgCluster;
-use common::{fast, ids, TestServer};
+use common::{ids, TestServer};
 use serde_json::json;
 use std::time::Duration;
 
@@ -121,11 +121,7 @@ fn nonces_identities_expiry_and_the_probe_behave_as_on_sqlite() {
 #[tokio::test]
 async fn a_server_on_postgresql_keeps_messages_and_identities_across_a_restart() {
     let cluster = PgCluster::start();
-    let config = || {
-        let mut c = fast();
-        c.store.database_url = Some(cluster.url.clone());
-        c
-    };
+    let config = || cluster.node();
     let server = TestServer::start(config()).await;
     let (mut ada, welcome) = server.user("ada").await;
     let token = welcome["token"].as_str().unwrap().to_owned();
@@ -151,9 +147,7 @@ async fn a_server_on_postgresql_keeps_messages_and_identities_across_a_restart()
 #[tokio::test]
 async fn the_database_down_means_unavailable_and_healthz_503_then_it_recovers() {
     let cluster = PgCluster::start();
-    let mut config = fast();
-    config.store.database_url = Some(cluster.url.clone());
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(cluster.node()).await;
     let mut ada = server.member("ada", "general").await;
     ada.post_numbered("general", 1).await;
     cluster.ctl("stop");
@@ -181,11 +175,7 @@ async fn the_database_down_means_unavailable_and_healthz_503_then_it_recovers() 
 #[tokio::test]
 async fn two_nodes_on_one_database_are_one_chat_each_member_gets_every_message_once_in_order() {
     let cluster = PgCluster::start();
-    let config = || {
-        let mut c = fast();
-        c.store.database_url = Some(cluster.url.clone());
-        c
-    };
+    let config = || cluster.node();
     let a = TestServer::start(config()).await;
     let b = TestServer::start(config()).await;
     let mut ada = a.member("ada", "general").await;

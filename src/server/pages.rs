@@ -83,10 +83,8 @@ pub(crate) async fn show_linked(
 async fn show_room(state: &PageState, room: &str, req: Request) -> Response {
     let name = cookies::name(req.headers()).unwrap_or_default();
     let minted = cookies::client(&req, &state.config).minted;
-    let mut response = match page_data(&state.hub, room, name, String::new(), None).await {
-        Some(data) => render(state, req, data).await,
-        None => not_found(state, req).await,
-    };
+    let data = page_data(&state.hub, room, name, String::new(), None).await;
+    let mut response = render(state, req, data).await;
     set_identity(&mut response, minted.as_deref(), &state.config);
     response
 }
@@ -162,8 +160,12 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
                 // Nothing was posted: the same nonce again, should it go through.
                 data.nonce = nonce.to_owned();
             }
-            let mut response =
-                render(&state, Request::from_parts(parts, Body::empty()), data).await;
+            let mut response = render(
+                &state,
+                Request::from_parts(parts, Body::empty()),
+                Some(data),
+            )
+            .await;
             *response.status_mut() = status;
             set_identity(&mut response, client.minted.as_deref(), &state.config);
             response
@@ -201,36 +203,27 @@ async fn page_data(
     })
 }
 
-/// The "not found" page (the shell without page data), with 404.
-async fn not_found(state: &PageState, req: Request) -> Response {
+/// Renders the document with `data` (waiting for everything: the page is
+/// complete without JavaScript); without data, the "not found" page, 404.
+async fn render(state: &PageState, req: Request, data: Option<PageData>) -> Response {
+    let found = data.is_some();
     let options = state.options.clone();
     let context_options = options.clone();
     let handler = leptos_axum::render_app_async_with_context(
         move || {
+            if let Some(data) = &data {
+                provide_context(data.clone());
+            }
             provide_context(context_options.clone());
             super::headers::page_headers();
         },
         move || shell(options.clone()),
     );
     let mut response = handler(req).await.into_response();
-    *response.status_mut() = StatusCode::NOT_FOUND;
+    if !found {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
     response
-}
-
-/// Renders the document with `data` (waiting for everything: the page is
-/// complete without JavaScript).
-async fn render(state: &PageState, req: Request, data: PageData) -> Response {
-    let options = state.options.clone();
-    let context_options = options.clone();
-    let handler = leptos_axum::render_app_async_with_context(
-        move || {
-            provide_context(data.clone());
-            provide_context(context_options.clone());
-            super::headers::page_headers();
-        },
-        move || shell(options.clone()),
-    );
-    handler(req).await.into_response()
 }
 
 /// True when reading a body failed on its size limit.

@@ -77,6 +77,13 @@ impl PgCluster {
         PgCluster::start_at(Where::Kept(dir.to_owned()))
     }
 
+    /// A test server's configuration (`fast`) storing in this cluster.
+    pub fn node(&self) -> chat::Config {
+        let mut c = super::fast();
+        c.store.database_url = Some(self.url.clone());
+        c
+    }
+
     fn path(&self) -> &Path {
         match &self.dir {
             Where::Own(dir) => dir.path(),

@@ -194,12 +194,7 @@ impl Hub {
             return;
         };
         let gone = r.remove_name(name);
-        if r.count() == 0 {
-            r.active_ms = now_ms();
-        }
-        if gone {
-            self.announce(room, name, PresenceState::Left, None);
-        }
+        self.member_left(room, name, gone);
     }
 
     fn remote_bye(&mut self, id: &RemoteId) {

@@ -247,13 +247,32 @@ impl Hub {
             return;
         };
         let gone = r.remove_member(conn, &name);
-        if r.count() == 0 {
-            r.active_ms = now_ms();
-        }
         self.watch_follows_membership(conn, &key, false);
-        if gone {
-            self.announce(&key, &name, PresenceState::Left, None);
+        self.member_left(&key, &name, gone);
+    }
+
+    /// A member named `name` (on this node or another) left `room`: an
+    /// emptied room is active now; `presence` when the name is gone.
+    pub(super) fn member_left(&mut self, room: &Arc<str>, name: &str, gone: bool) {
+        if let Some(r) = self.rooms.get_mut(room) {
+            if r.count() == 0 {
+                r.active_ms = now_ms();
+            }
         }
+        if gone {
+            self.announce(room, name, PresenceState::Left, None);
+        }
+    }
+
+    /// The `join_recent` newest messages of `room` up to `upto`, oldest first.
+    pub(super) async fn recent(
+        &self,
+        room: &str,
+        upto: u64,
+    ) -> Result<Vec<ChatMessage>, ProtocolError> {
+        let (name, recent) = (room.to_owned(), self.config.join_recent);
+        self.read(move |reader| reader.before(&name, None, recent, upto))
+            .await
     }
 
     /// The recent messages and live members of an existing room.
@@ -262,10 +281,7 @@ impl Hub {
         let Some(r) = self.rooms.get(room) else {
             return Err(ProtocolError::no_such_room(room));
         };
-        let (name, recent, upto) = (room.to_owned(), self.config.join_recent, r.last_id);
-        let messages = self
-            .read(move |reader| reader.before(&name, None, recent, upto))
-            .await?;
+        let messages = self.recent(room, r.last_id).await?;
         let r = &self.rooms[room];
         let (members, _) = r.page(None, self.config.member_page);
         Ok(Snapshot {

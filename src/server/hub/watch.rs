@@ -26,10 +26,7 @@ impl Hub {
                 format!("a connection can watch at most {max} rooms"),
             ));
         }
-        let (name, recent) = (room.to_owned(), self.config.join_recent);
-        let mut messages = self
-            .read(move |reader| reader.before(&name, None, recent, upto))
-            .await?;
+        let mut messages = self.recent(room, upto).await?;
         fit(&mut messages, self.reply_budget());
         // The read awaited: the connection may have gone meanwhile.
         let session = self.session(conn)?;
