@@ -296,10 +296,7 @@ impl Hub {
     /// goes with a later command or tick.
     fn save_identities(&mut self) {
         let changes = self.registry.take_changes();
-        self.publish_identities(changes.iter().filter_map(|c| match c {
-            IdentityChange::Save(row) => Some(row.clone()),
-            IdentityChange::Forget(_) => None,
-        }));
+        self.publish_identities(&changes);
         self.unsaved.extend(changes);
         let Some(writer) = &self.writer else {
             return;

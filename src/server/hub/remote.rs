@@ -17,7 +17,7 @@ use crate::protocol::{PresenceState, CLOSE_REPLACED};
 use crate::store::now_ms;
 use crate::store::pg::cluster::{Event, Publisher, Remote, Snapshot};
 use crate::store::pg::Notice;
-use crate::store::IdentityRow;
+use crate::store::{IdentityChange, IdentityRow};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -63,11 +63,18 @@ impl Hub {
 
     /// Tells the other nodes of identity changes not told otherwise: an
     /// identity a connection here holds went out with its `hello`.
-    pub(super) fn publish_identities(&self, rows: impl Iterator<Item = IdentityRow>) {
-        for row in rows {
+    /// Alone (no cluster) this does nothing, and copies nothing.
+    pub(super) fn publish_identities(&self, changes: &[IdentityChange]) {
+        if self.cluster.is_none() {
+            return;
+        }
+        for change in changes {
+            let IdentityChange::Save(row) = change else {
+                continue; // each node forgets by the same lease rule
+            };
             let held_here = self.registry.get(&row.id).is_some_and(|i| i.conn.is_some());
             if !held_here {
-                self.publish(Event::Identity(row));
+                self.publish(Event::Identity(row.clone()));
             }
         }
     }

@@ -171,8 +171,7 @@ impl Link {
              ON CONFLICT (id) DO UPDATE SET seen = now()",
             &[&node],
         )?;
-        tx.execute("DELETE FROM cluster_members WHERE node = $1", &[&node])?;
-        tx.execute("DELETE FROM cluster_sessions WHERE node = $1", &[&node])?;
+        delete_rows(&mut tx, std::slice::from_ref(&node))?;
         insert_rows(&mut tx, &node, &sessions, &members)?;
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &reset])?;
         tx.commit()?;
@@ -226,11 +225,7 @@ impl Link {
         if gone.is_empty() {
             return Ok(());
         }
-        tx.execute("DELETE FROM cluster_members WHERE node = ANY($1)", &[&gone])?;
-        tx.execute(
-            "DELETE FROM cluster_sessions WHERE node = ANY($1)",
-            &[&gone],
-        )?;
+        delete_rows(&mut tx, &gone)?;
         let notices: Vec<String> = gone
             .iter()
             .map(|n| serde_json::to_string(&Wire::Gone { n: n.clone() }).expect("encodes"))
@@ -252,8 +247,7 @@ impl Link {
         };
         let gone = serde_json::to_string(&Wire::Gone { n: node.clone() }).expect("encodes");
         let left = client.transaction().and_then(|mut tx| {
-            tx.execute("DELETE FROM cluster_members WHERE node = $1", &[&node])?;
-            tx.execute("DELETE FROM cluster_sessions WHERE node = $1", &[&node])?;
+            delete_rows(&mut tx, std::slice::from_ref(&node))?;
             tx.execute("DELETE FROM cluster_nodes WHERE id = $1", &[&node])?;
             tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &gone])?;
             tx.commit()
@@ -262,6 +256,22 @@ impl Link {
             tracing::warn!(error = %e, "could not leave the cluster; the lease will end it");
         }
     }
+}
+
+/// Deletes the session and member rows of `nodes`.
+fn delete_rows(
+    tx: &mut postgres::Transaction<'_>,
+    nodes: &[String],
+) -> Result<(), postgres::Error> {
+    tx.execute(
+        "DELETE FROM cluster_members WHERE node = ANY($1)",
+        &[&nodes],
+    )?;
+    tx.execute(
+        "DELETE FROM cluster_sessions WHERE node = ANY($1)",
+        &[&nodes],
+    )?;
+    Ok(())
 }
 
 /// Inserts session and member rows of `node` (a statement each).
