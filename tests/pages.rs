@@ -358,6 +358,10 @@ async fn a_room_has_an_address_that_renders_it_and_its_form_posts_back_to_it() {
         "{}",
         page.body
     );
+    // Every room is a link to its page, the one in view and the others.
+    for link in [r#"href="/r/side""#, r#"href="/""#] {
+        assert!(page.body.contains(link), "{link}: {}", page.body);
+    }
     for missing in ["/r/nope", "/r/Not%20A%20Room", "/r/"] {
         let answer = http(&server, "GET", missing, &[], "").await;
         assert_eq!(answer.status, 404, "{missing}");

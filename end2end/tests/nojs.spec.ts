@@ -1,7 +1,7 @@
 // Without JavaScript the page is still a chat: history, and a plain form
 // that posts through the same hub, validation and escaping.
 import { test, expect } from "@playwright/test";
-import { chooseName, formPost, texts, uid, watchConsole } from "./helpers";
+import { chooseName, formPost, joinRoom, send, texts, uid, watchConsole } from "./helpers";
 
 test("a browser without JavaScript reads history and posts with the form", async ({ browser, request }) => {
   const marker = `history-${uid()}`;
@@ -60,4 +60,40 @@ test("a browser without JavaScript reads history and posts with the form", async
   expect(foreign.status()).toBe(403);
   expect(await texts(live)).not.toContain("csrf");
   expect(liveProblems).toEqual([]);
+});
+
+test("without JavaScript the rooms are links and the form posts into the room in view", async ({ browser }) => {
+  // A room with a message, made by a WebSocket client.
+  const room = `plain-${uid()}`.toLowerCase();
+  const first = `first in ${room}`;
+  const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+  const maker = await (await browser.newContext()).newPage();
+  await maker.goto("/");
+  await chooseName(maker, `maker-${uid()}`);
+  await joinRoom(maker, room);
+  await send(maker, first);
+  await expect(maker.getByTestId("messages")).toContainText(first);
+
+  // Its link in the sidebar opens its page, rendered by the server.
+  await page.goto("/");
+  await page.locator(`a.room[href="/r/${room}"]`).click();
+  await page.waitForURL(new RegExp(`/r/${room}$`));
+  await expect(page.getByTestId("room-title")).toHaveText(room);
+  await expect(page.getByTestId("messages")).toContainText(first);
+  await expect(page).toHaveTitle(`${room} · Chat`);
+
+  // The form posts into that room and comes back to it.
+  const text = `plain post ${uid()}`;
+  await page.getByLabel("Your name").fill(`plain-${uid()}`);
+  await page.getByTestId("composer").fill(text);
+  await page.getByTestId("send").click();
+  await page.waitForURL(new RegExp(`/r/${room}#end$`));
+  await expect(page.getByTestId("messages").locator('[data-testid="text"]').last()).toHaveText(text);
+  await expect(maker.getByTestId("messages")).toContainText(text);
+
+  // And general's link goes back to general, where the post is not.
+  await page.locator('a.room[href="/"]').click();
+  await page.waitForURL(/\/$/);
+  await expect(page.getByTestId("room-title")).toHaveText("general");
+  await expect(page.getByTestId("messages")).not.toContainText(text);
 });

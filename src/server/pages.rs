@@ -182,12 +182,12 @@ async fn page_data(
     text: String,
     error: Option<FormError>,
 ) -> Option<PageData> {
-    let (messages, members, member_count, unavailable) = match hub.snapshot(room).await {
-        Ok(s) => (s.messages, s.members, s.member_count, false),
+    let (messages, members, member_count, rooms, unavailable) = match hub.snapshot(room).await {
+        Ok(s) => (s.messages, s.members, s.member_count, s.rooms, false),
         Err(e) if matches!(e.code, ErrorCode::NoSuchRoom | ErrorCode::BadRoom) => return None,
         Err(e) => {
             tracing::warn!(error = %e.message, "page rendered without history");
-            (Vec::new(), Vec::new(), 0, true)
+            (Vec::new(), Vec::new(), 0, Vec::new(), true)
         }
     };
     Some(PageData {
@@ -195,6 +195,7 @@ async fn page_data(
         messages,
         members,
         member_count,
+        rooms,
         name,
         text,
         error,

@@ -2,6 +2,7 @@
 //! pending messages, scroll-back, auto-scroll and the "new messages" pill)
 //! and the typing line.
 
+use super::mentions::{mark, mentions};
 use super::state::{Chat, Entry, Pending};
 use leptos::either::Either;
 use leptos::html;
@@ -224,14 +225,30 @@ fn MessageRow(row: Row) -> impl IntoView {
     match row.entry {
         Entry::Message(m) => {
             let ts = m.ts;
+            // Mentions of the members the page knows (the same on both sides).
+            let html = chat.room(&chat.current.get_untracked()).map_or_else(
+                || m.html.clone(),
+                |r| r.members.with_untracked(|names| mark(&m.html, names)),
+            );
+            let text = m.text;
+            let to_me = move || {
+                chat.me
+                    .with(|me| me.as_deref().is_some_and(|me| mentions(&text, me)))
+            };
             Either::Left(view! {
-                <li class="msg" class:first=row.first data-id=m.id data-testid="message">
+                <li
+                    class="msg"
+                    class:first=row.first
+                    class:to-me=to_me
+                    data-id=m.id
+                    data-testid="message"
+                >
                     <div class="meta">
                         <span class="author" data-testid="author">{m.user}</span>
                         <time datetime=iso(ts)>{move || clock(ts, chat.hydrated.get())}</time>
                     </div>
                     // The server's `html`: every character of the input escaped.
-                    <div class="text" data-testid="text" inner_html=m.html></div>
+                    <div class="text" data-testid="text" inner_html=html></div>
                 </li>
             })
         }

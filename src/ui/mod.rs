@@ -8,6 +8,8 @@
 //!   connection) and how each server frame changes it.
 //! - `rooms`, `messages`, `composer`: the sidebar and member list, the
 //!   message list, the message form.
+//! - `mentions`: `@name` found in messages (marked, and "mentions you").
+//! - `notify` (feature `hydrate`): browser notifications of mentions.
 //! - `socket` (feature `hydrate`): the gloo-net WebSocket, reconnection with
 //!   backoff, the identity kept in `localStorage`.
 //! - `fresh` (feature `hydration-check`, tests only): the page rendered again
@@ -21,7 +23,10 @@
 mod composer;
 #[cfg(feature = "hydration-check")]
 mod fresh;
+mod mentions;
 mod messages;
+#[cfg(feature = "hydrate")]
+mod notify;
 mod rooms;
 #[cfg(feature = "hydrate")]
 mod socket;
@@ -34,7 +39,7 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos::server::SharedValue;
 use serde::{Deserialize, Serialize};
-use state::{Chat, Conn};
+use state::{Alerts, Chat, Conn};
 
 /// What the server renders the page from, serialized into it for hydration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,6 +53,9 @@ pub struct PageData {
     /// How many live members it has.
     #[serde(default)]
     pub member_count: usize,
+    /// The rooms to list (as a `welcome` lists them): links without JavaScript.
+    #[serde(default)]
+    pub rooms: Vec<String>,
     /// The name to fill in: the refused form's, or a cookie of an earlier post.
     pub name: String,
     /// The refused form's text, so nothing typed is lost.
@@ -134,7 +142,12 @@ fn ChatPage(data: PageData, #[prop(default = true)] live: bool) -> impl IntoView
     let _ = live;
     #[cfg(feature = "hydrate")]
     if live {
-        Effect::new(move |_| untrack(|| socket::start(chat)));
+        Effect::new(move |_| {
+            untrack(|| {
+                socket::start(chat);
+                notify::start(chat);
+            })
+        });
         Effect::new(move |_| {
             document().set_title(&page_title(&chat.current.get(), chat.unread_total()));
         });
@@ -207,10 +220,44 @@ fn Identity() -> impl IntoView {
                             <button type="button" class="link" on:click=move |_| chat.change_name()>
                                 "Change name"
                             </button>
+                            <AlertsToggle/>
                         }
                     })
             }}
         </div>
+    }
+}
+
+/// "Notify me of mentions" (when the browser has notifications; shown
+/// once hydrated, since only the browser knows).
+#[component]
+fn AlertsToggle() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let label = move || match chat.alerts.get() {
+        Alerts::Unsupported => None,
+        Alerts::Off => Some("Notify me of mentions"),
+        Alerts::On => Some("Mention notifications on"),
+        Alerts::Denied => Some("Notifications blocked"),
+    };
+    let toggle = move |_| {
+        #[cfg(feature = "hydrate")]
+        notify::toggle(chat);
+    };
+    move || {
+        label().map(|text| {
+            view! {
+                <button
+                    type="button"
+                    class="link"
+                    data-testid="alerts"
+                    aria-pressed=move || (chat.alerts.get() == Alerts::On).to_string()
+                    disabled=move || chat.alerts.get() == Alerts::Denied
+                    on:click=toggle
+                >
+                    {text}
+                </button>
+            }
+        })
     }
 }
 

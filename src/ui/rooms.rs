@@ -1,12 +1,21 @@
 //! The sidebar (joined rooms with unread counts, the join box, the other
 //! rooms) and the member list of the room in view.
 
+use super::room_path;
 use super::state::{normalize_room, Chat, ROOM_RULE};
 use crate::protocol::{is_valid_room, GENERAL_ROOM};
-use leptos::ev::SubmitEvent;
+use leptos::ev::{MouseEvent, SubmitEvent};
 use leptos::prelude::*;
 
+/// True for a plain left click, which the page handles itself; a click with
+/// a modifier (a new tab or window) is left to the browser and the link.
+fn plain_click(ev: &MouseEvent) -> bool {
+    ev.button() == 0 && !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key())
+}
+
 /// Rooms: the joined ones, a box to join or create one, and the others.
+/// Each room is a link to its page (`/r/<room>`), so the list works
+/// without JavaScript; with it, a click switches or joins in place.
 #[component]
 pub fn Sidebar() -> impl IntoView {
     let chat = expect_context::<Chat>();
@@ -48,15 +57,20 @@ pub fn Sidebar() -> impl IntoView {
                             let name = name.clone();
                             Signal::derive(move || chat.current.get() == name)
                         };
-                        let unread = room.unread;
+                        let (unread, mentioned) = (room.unread, room.mentioned);
                         view! {
                             <li class="room-item" class:current=current>
-                                <button
-                                    type="button"
+                                <a
                                     class="room"
+                                    href=room_path(&name)
                                     data-testid=format!("room-{name}")
                                     aria-current=move || current.get().then_some("page")
-                                    on:click=move |_| chat.switch(&show)
+                                    on:click=move |ev| {
+                                        if plain_click(&ev) {
+                                            ev.prevent_default();
+                                            chat.switch(&show);
+                                        }
+                                    }
                                 >
                                     <span class="hash" aria-hidden="true">"#"</span>
                                     <span class="room-name">{name.clone()}</span>
@@ -67,15 +81,23 @@ pub fn Sidebar() -> impl IntoView {
                                                 view! {
                                                     <span
                                                         class="badge"
+                                                        class:mention=mentioned
                                                         data-testid="unread"
-                                                        aria-label=format!("{n} unread")
+                                                        role="img"
+                                                        aria-label=move || {
+                                                            if mentioned.get() {
+                                                                format!("{n} unread, mentioning you")
+                                                            } else {
+                                                                format!("{n} unread")
+                                                            }
+                                                        }
                                                     >
                                                         {n}
                                                     </span>
                                                 }
                                             })
                                     }}
-                                </button>
+                                </a>
                                 {(name != GENERAL_ROOM)
                                     .then(|| {
                                         view! {
@@ -124,19 +146,24 @@ pub fn Sidebar() -> impl IntoView {
                         {
                             let join = name.clone();
                             let title = format!("Join #{name}");
+                            let (href, testid) = (room_path(&name), format!("other-{name}"));
                             view! {
                                 <li>
-                                    <button
-                                        type="button"
+                                    <a
                                         class="room"
+                                        href=href
                                         title=title
-                                        on:click=move |_| {
-                                            chat.join(&join);
+                                        data-testid=testid
+                                        on:click=move |ev| {
+                                            if plain_click(&ev) {
+                                                ev.prevent_default();
+                                                chat.join(&join);
+                                            }
                                         }
                                     >
                                         <span class="hash" aria-hidden="true">"#"</span>
                                         <span class="room-name">{name}</span>
-                                    </button>
+                                    </a>
                                 </li>
                             }
                         }

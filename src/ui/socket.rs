@@ -52,7 +52,7 @@ struct Identity {
     token: Option<String>,
 }
 
-fn storage() -> Option<web_sys::Storage> {
+pub(super) fn storage() -> Option<web_sys::Storage> {
     window().local_storage().ok().flatten()
 }
 

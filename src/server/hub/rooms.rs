@@ -55,6 +55,8 @@ pub(crate) struct Snapshot {
     pub(crate) members: Vec<String>,
     /// How many live members there are.
     pub(crate) member_count: usize,
+    /// The rooms a `welcome` would list (the sidebar's links).
+    pub(crate) rooms: Vec<String>,
 }
 
 /// Every stored room with its newest id, and `general` even in a new store.
@@ -288,6 +290,7 @@ impl Hub {
             messages,
             members,
             member_count: r.count(),
+            rooms: self.welcome_rooms(),
         })
     }
 

@@ -46,6 +46,7 @@ impl Chat {
     pub fn switch(&self, name: &str) {
         if let Some(room) = self.room(name) {
             room.unread.set(0);
+            room.mentioned.set(false);
             self.current.set(name.to_owned());
         }
     }

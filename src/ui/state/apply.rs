@@ -1,7 +1,8 @@
 //! What each server frame does to the model, and the end of a connection.
 
-use super::{Chat, Conn, Entry, TYPING_SHOWN_MS};
+use super::{Chat, Conn, Entry, Mention, TYPING_SHOWN_MS};
 use crate::protocol::{ChatMessage, ErrorCode, PresenceState, ServerFrame, GENERAL_ROOM};
+use crate::ui::mentions::mentions;
 use leptos::prelude::*;
 
 impl Chat {
@@ -151,11 +152,26 @@ impl Chat {
         };
         self.resolve_pending(&r, &message);
         r.typing.update(|t| t.retain(|(x, _)| *x != message.user));
-        let theirs = self
-            .me
-            .with_untracked(|me| me.as_deref() != Some(&message.user));
-        if r.append(vec![message]) > 0 && theirs && self.current.get_untracked() != *r.name {
+        let (theirs, to_me) = self.me.with_untracked(|me| match me.as_deref() {
+            Some(me) => (me != message.user, mentions(&message.text, me)),
+            None => (true, false),
+        });
+        let mention = (theirs && to_me).then(|| Mention {
+            room: message.room.clone(),
+            user: message.user.clone(),
+            text: message.text.clone(),
+        });
+        if r.append(vec![message]) == 0 || !theirs {
+            return;
+        }
+        if self.current.get_untracked() != *r.name {
             r.unread.update(|n| *n += 1);
+            if mention.is_some() {
+                r.mentioned.set(true);
+            }
+        }
+        if mention.is_some() {
+            self.mention.set(mention);
         }
     }
 

@@ -51,6 +51,30 @@ pub enum Conn {
     Replaced,
 }
 
+/// Browser notifications of mentions, as the page offers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alerts {
+    /// No Notification API (and on the server): nothing is offered.
+    Unsupported,
+    /// Offered, not asked for (or turned off).
+    Off,
+    /// Asked for and allowed: a mention in a hidden tab notifies.
+    On,
+    /// The browser refused the permission.
+    Denied,
+}
+
+/// A message that mentions us, for the browser's notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mention {
+    /// Its room.
+    pub room: String,
+    /// Its author.
+    pub user: String,
+    /// Its text.
+    pub text: String,
+}
+
 /// The way out of the model: what it asks of the connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Link {
@@ -93,6 +117,10 @@ pub struct Chat {
     pub show_members: RwSignal<bool>,
     /// The time now (ms since the epoch), ticking every second in the browser.
     pub now: RwSignal<f64>,
+    /// Browser notifications of mentions (set by the browser's driver).
+    pub alerts: RwSignal<Alerts>,
+    /// The last message that mentioned us (the driver notifies of it).
+    pub mention: RwSignal<Option<Mention>>,
     /// The connection, once a driver installed one.
     pub link: StoredValue<Option<Link>>,
     /// Counts connections that ended: a pending message sent on an earlier
@@ -141,7 +169,11 @@ impl Chat {
             me: RwSignal::new(None),
             wanted_name: RwSignal::new(data.name.clone()),
             name_error: RwSignal::new(name_error),
-            known_rooms: RwSignal::new(vec![GENERAL_ROOM.to_owned()]),
+            known_rooms: RwSignal::new(if data.rooms.is_empty() {
+                vec![GENERAL_ROOM.to_owned()]
+            } else {
+                data.rooms.clone()
+            }),
             current: RwSignal::new(room.name.to_string()),
             rooms: RwSignal::new(vec![room]),
             room_error: RwSignal::new(None),
@@ -149,6 +181,8 @@ impl Chat {
             hydrated: RwSignal::new(false),
             show_members: RwSignal::new(false),
             now: RwSignal::new(0.0),
+            alerts: RwSignal::new(Alerts::Unsupported),
+            mention: RwSignal::new(None),
             link: StoredValue::new(None),
             session: StoredValue::new(0),
             last_typing: StoredValue::new(0.0),

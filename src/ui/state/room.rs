@@ -68,6 +68,8 @@ pub struct Room {
     pub typing: RwSignal<Vec<(String, f64)>>,
     /// Messages arrived while another room was in view.
     pub unread: RwSignal<u32>,
+    /// True when one of the unread messages mentions us (the badge says so).
+    pub mentioned: RwSignal<bool>,
     /// True once the server answered `join` on the current connection.
     pub ready: RwSignal<bool>,
     /// The largest message id seen: `join` asks for what follows it.
@@ -94,6 +96,7 @@ impl Room {
             members_loading: StoredValue::new(false),
             typing: RwSignal::new(Vec::new()),
             unread: RwSignal::new(0),
+            mentioned: RwSignal::new(false),
             ready: RwSignal::new(false),
             last_id: StoredValue::new(0),
             has_older: RwSignal::new(false),

@@ -401,3 +401,59 @@ fn a_room_keeps_its_newest_500_entries_notices_included() {
         assert_eq!(room.entries.with_untracked(Vec::len), 500);
     });
 }
+
+#[test]
+fn a_mention_marks_its_rooms_badge_and_is_offered_for_a_notification() {
+    let (owner, chat) = online();
+    owner.with(|| {
+        joined(&chat, Vec::new());
+        assert!(chat.join("side"));
+        chat.switch(GENERAL_ROOM);
+        let side = chat.room("side").unwrap();
+        let in_side = |id, user: &str, text: &str| ChatMessage {
+            room: "side".into(),
+            ..message(id, user, text, None)
+        };
+        // Elsewhere, unmentioned: a count, no mark, nothing to notify.
+        chat.apply(ServerFrame::Message(in_side(1, "ada", "hello all")), 0.0);
+        assert_eq!(
+            (side.unread.get_untracked(), side.mentioned.get_untracked()),
+            (1, false)
+        );
+        assert_eq!(chat.mention.get_untracked(), None);
+        // `@ME` mentions "me" (case aside); `@meow` would not.
+        chat.apply(ServerFrame::Message(in_side(2, "ada", "@meow")), 0.0);
+        assert!(!side.mentioned.get_untracked());
+        chat.apply(ServerFrame::Message(in_side(3, "ada", "hi @ME")), 0.0);
+        assert_eq!(
+            (side.unread.get_untracked(), side.mentioned.get_untracked()),
+            (3, true)
+        );
+        assert_eq!(
+            chat.mention.get_untracked(),
+            Some(Mention {
+                room: "side".into(),
+                user: "ada".into(),
+                text: "hi @ME".into()
+            })
+        );
+        // Viewing the room clears the mark with the count.
+        chat.switch("side");
+        assert_eq!(
+            (side.unread.get_untracked(), side.mentioned.get_untracked()),
+            (0, false)
+        );
+        // In the room in view: no count, but still a notification (the tab may be hidden).
+        chat.mention.set(None);
+        chat.apply(ServerFrame::Message(in_side(4, "bob", "@me look")), 0.0);
+        assert!(!side.mentioned.get_untracked());
+        assert_eq!(
+            chat.mention.get_untracked().map(|m| m.user),
+            Some("bob".into())
+        );
+        // Our own message naming ourselves is not a mention.
+        chat.mention.set(None);
+        chat.apply(ServerFrame::Message(in_side(5, "me", "note to @me")), 0.0);
+        assert_eq!(chat.mention.get_untracked(), None);
+    });
+}
