@@ -29,6 +29,12 @@ pub const HISTORY_MAX_LIMIT: u32 = 100;
 pub const MEMBERS_DEFAULT_LIMIT: u32 = 100;
 /// Largest `members` `limit` (*1.1*).
 pub const MEMBERS_MAX_LIMIT: u32 = 500;
+/// *Extension*: `search` `limit` when the client gives none.
+pub const SEARCH_DEFAULT_LIMIT: u32 = 20;
+/// *Extension*: largest `search` `limit`.
+pub const SEARCH_MAX_LIMIT: u32 = 50;
+/// *Extension*: longest `search` query, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
 /// The room that always exists.
 pub const GENERAL_ROOM: &str = "general";
 
@@ -130,6 +136,21 @@ pub enum ClientFrame {
         /// Room name.
         room: String,
     },
+    /// *Extension*: full-text search of the messages of every room (or
+    /// one), newest first; answered with `results`.
+    Search {
+        /// The words to find (1 to 200 characters; at least one word).
+        query: String,
+        /// Only this room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// The `next` of the previous page, for the one after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
+        /// How many messages, 1..=50 (default 20).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
     /// Application-level heartbeat.
     Ping,
 }
@@ -147,6 +168,7 @@ impl ClientFrame {
             ClientFrame::History { limit, .. } => (limit, HISTORY_MAX_LIMIT, "history"),
             ClientFrame::Members { limit, .. } => (limit, MEMBERS_MAX_LIMIT, "members"),
             ClientFrame::Rooms { limit, .. } => (limit, MEMBERS_MAX_LIMIT, "rooms"),
+            ClientFrame::Search { limit, .. } => (limit, SEARCH_MAX_LIMIT, "search"),
             _ => return Ok(frame),
         };
         match limit {
@@ -321,6 +343,16 @@ pub enum ServerFrame {
         /// Members now.
         count: usize,
     },
+    /// *Extension*: reply to `search`.
+    Results {
+        /// The query, as asked.
+        query: String,
+        /// The page of matching messages, newest first.
+        messages: Vec<ChatMessage>,
+        /// Pass as `before` for the next (older) page; absent on the last.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+    },
     /// Reply to `ping`.
     Pong,
     /// A request was refused.
@@ -369,6 +401,8 @@ struct FlatFrame {
     state: Option<PresenceState>,
     code: Option<ErrorCode>,
     message: Option<String>,
+    query: Option<String>,
+    next: Option<String>,
 }
 
 /// `user`: an object in `welcome`, a display name elsewhere.
@@ -480,6 +514,11 @@ impl<'de> Deserialize<'de> for ServerFrame {
             "history" => ServerFrame::History {
                 room: need(f.room, "room")?,
                 messages: need(f.messages, "messages")?,
+            },
+            "results" => ServerFrame::Results {
+                query: need(f.query, "query")?,
+                messages: need(f.messages, "messages")?,
+                next: f.next,
             },
             "pong" => ServerFrame::Pong,
             "error" => ServerFrame::Error {

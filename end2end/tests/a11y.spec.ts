@@ -1,6 +1,6 @@
 // axe-core (WCAG 2.1 A/AA and best practices), injected into the page: zero
 // violations on desktop light, desktop dark and a 360 px screen, with a
-// name chosen and messages on screen.
+// name chosen and messages, a mention and search results on screen.
 import { test, expect, type Page } from "@playwright/test";
 import * as path from "node:path";
 import { chooseName, joinRoom, send, texts, uid } from "./helpers";
@@ -36,12 +36,19 @@ for (const [label, viewport, scheme] of [
     await page.goto("/");
     // Before a name: the name form and the messages.
     expect(await violations(page)).toEqual([]);
-    await chooseName(page, `axe-${uid()}`);
+    const name = `axe-${uid()}`;
+    await chooseName(page, name);
     // A room of its own: the other specs count `general`'s messages.
     await joinRoom(page, `axe-${uid()}`.toLowerCase());
-    const text = `checked by axe ${uid()} https://example.org`;
+    // A link and a mention in the messages, and search results open.
+    const word = `axeword${uid()}`;
+    const text = `checked by ${word} https://example.org @${name}`;
     await send(page, text);
     await expect.poll(() => texts(page)).toContain(text);
+    await expect(page.locator(".msg .mention")).toHaveCount(1);
+    await page.getByTestId("search").fill(word);
+    await page.getByTestId("search").press("Enter");
+    await expect(page.getByTestId("result")).toHaveCount(1);
     expect(await violations(page)).toEqual([]);
     await context.close();
   });

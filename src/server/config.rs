@@ -86,6 +86,11 @@ pub struct Config {
     pub request_rate_per_sec: f64,
     /// Requests other than `send` a connection may burst.
     pub request_burst: f64,
+    /// `search` requests refilled per second, per connection (each reads
+    /// the full-text index).
+    pub search_rate_per_sec: f64,
+    /// `search` requests a connection may burst.
+    pub search_burst: f64,
     /// Rooms one connection may create per minute (and at once).
     pub new_rooms_per_min: f64,
     /// A room with no messages and no members for this long is removed.
@@ -146,6 +151,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             request_rate_per_sec: 20.0,
             request_burst: 100.0,
+            search_rate_per_sec: 1.0,
+            search_burst: 5.0,
             new_rooms_per_min: 5.0,
             empty_room_ttl: Duration::from_secs(3600),
             welcome_rooms: 100,
@@ -352,6 +359,8 @@ impl Config {
                 .collect::<Result<_, _>>()?,
             request_rate_per_sec: num("CHAT_REQUEST_RATE_PER_SEC", d.request_rate_per_sec)?,
             request_burst: num("CHAT_REQUEST_BURST", d.request_burst)?,
+            search_rate_per_sec: num("CHAT_SEARCH_RATE_PER_SEC", d.search_rate_per_sec)?,
+            search_burst: num("CHAT_SEARCH_BURST", d.search_burst)?,
             new_rooms_per_min: num("CHAT_NEW_ROOMS_PER_MIN", d.new_rooms_per_min)?,
             empty_room_ttl: secs("CHAT_EMPTY_ROOM_SECS", d.empty_room_ttl)?,
             welcome_rooms: count("CHAT_WELCOME_ROOMS", d.welcome_rooms)?,

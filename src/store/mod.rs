@@ -8,11 +8,14 @@
 //!   thread, always cut at the last id the hub has broadcast, so a reply
 //!   never holds a message the hub has yet to announce.
 //!
+//! [`search`]: full-text search, on both stores.
+//!
 //! [`sqlite`] implements both over an embedded SQLite database (the default),
 //! [`pg`] over PostgreSQL (`CHAT_DATABASE_URL`); the hub does not change.
 
 pub mod group_commit;
 pub mod pg;
+pub mod search;
 pub mod sqlite;
 
 use crate::protocol::ChatMessage;
@@ -209,6 +212,9 @@ pub trait StoreReader: Send + 'static {
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
+
+    /// Full-text search ([`search`]): up to `limit` matches, newest first.
+    fn search(&self, search: &search::Search) -> Result<Vec<search::Hit>, StoreError>;
 
     /// Messages of `room` with `from <= id <= to`, oldest first, `html`
     /// rendered; empty when `from > to`.

@@ -6,6 +6,7 @@
 //! for the hub and a [`SqliteWriter`] for the group-commit thread, each with
 //! its own connection.
 
+use super::search::{self, Cursor, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
@@ -30,6 +31,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_identities_nonces.sql"),
     include_str!("migrations/0003_counters_probe.sql"),
+    include_str!("migrations/0004_search.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -168,6 +170,50 @@ impl StoreReader for SqliteReader {
                 seen_ms: as_u64(r.get(3)?),
             })
         })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn search(&self, search: &Search) -> Result<Vec<Hit>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.name, m.room_id, m.id, m.user, m.text, m.ts, m.nonce
+             FROM messages_fts f
+             JOIN messages m ON m.room_id = f.rowid >> 32 AND m.id = f.rowid & 4294967295
+             JOIN rooms r ON r.id = m.room_id
+             WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR r.name = ?2)
+               AND (?3 IS NULL OR (m.ts, m.room_id, m.id) < (?3, ?4, ?5))
+             ORDER BY m.ts DESC, m.room_id DESC, m.id DESC LIMIT ?6",
+        )?;
+        let before = search.before;
+        let rows = stmt.query_map(
+            params![
+                search::fts5_match(&search.terms),
+                search.room,
+                before.map(|c| c.ts as i64),
+                before.map(|c| c.room_id),
+                before.map(|c| c.id as i64),
+                search.limit as i64,
+            ],
+            |r| {
+                let text: String = r.get(4)?;
+                let message = ChatMessage {
+                    room: r.get(0)?,
+                    id: as_u64(r.get(2)?),
+                    user: r.get(3)?,
+                    html: render_html(&text),
+                    text,
+                    ts: as_u64(r.get(5)?),
+                    nonce: r.get(6)?,
+                };
+                Ok(Hit {
+                    cursor: Cursor {
+                        ts: message.ts,
+                        room_id: r.get(1)?,
+                        id: message.id,
+                    },
+                    message,
+                })
+            },
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

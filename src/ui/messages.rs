@@ -14,7 +14,7 @@ const GROUP_WITHIN_MS: u64 = 5 * 60 * 1000;
 const BOTTOM_SLACK_PX: i32 = 48;
 
 /// `HH:MM`: UTC on the server (and without JavaScript), local time in the browser.
-fn clock(ts: u64, local: bool) -> String {
+pub(super) fn clock(ts: u64, local: bool) -> String {
     #[cfg(feature = "hydrate")]
     if local {
         let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
@@ -26,7 +26,7 @@ fn clock(ts: u64, local: bool) -> String {
 }
 
 /// ISO 8601 in UTC, for `<time datetime>`.
-fn iso(ts: u64) -> String {
+pub(super) fn iso(ts: u64) -> String {
     let secs = ts / 1000;
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -96,6 +96,7 @@ pub fn RoomHeader() -> impl IntoView {
                 <span class="hash" aria-hidden="true">"#"</span>
                 <span data-testid="room-title">{move || chat.current.get()}</span>
             </h2>
+            <super::search::SearchBox/>
             <button
                 type="button"
                 class="members-toggle needs-js"
@@ -148,6 +149,25 @@ pub fn MessageList() -> impl IntoView {
             new_below.set(true);
         }
         now
+    });
+    // A message opened in context: scrolled to (the middle) once its row
+    // is there; older pages arrive first when it was far back.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let Some(target) = chat.target.get() else {
+            return;
+        };
+        rows.track();
+        request_animation_frame(move || {
+            let Some(el) = scroller.get_untracked() else {
+                return;
+            };
+            if let Ok(Some(row)) = el.query_selector(&format!("[data-id=\"{}\"]", target.id)) {
+                let options = leptos::web_sys::ScrollIntoViewOptions::new();
+                options.set_block(leptos::web_sys::ScrollLogicalPosition::Center);
+                row.scroll_into_view_with_scroll_into_view_options(&options);
+            }
+        });
     });
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
@@ -224,7 +244,11 @@ fn MessageRow(row: Row) -> impl IntoView {
     let chat = expect_context::<Chat>();
     match row.entry {
         Entry::Message(m) => {
-            let ts = m.ts;
+            let (ts, id, room) = (m.ts, m.id, m.room.clone());
+            let target = move || {
+                chat.target
+                    .with(|t| t.as_ref().is_some_and(|t| t.id == id && t.room == room))
+            };
             // Mentions of the members the page knows (the same on both sides).
             let html = chat.room(&chat.current.get_untracked()).map_or_else(
                 || m.html.clone(),
@@ -240,6 +264,7 @@ fn MessageRow(row: Row) -> impl IntoView {
                     class="msg"
                     class:first=row.first
                     class:to-me=to_me
+                    class:target=target
                     data-id=m.id
                     data-testid="message"
                 >

@@ -9,6 +9,7 @@
 //! - `rooms`, `messages`, `composer`: the sidebar and member list, the
 //!   message list, the message form.
 //! - `mentions`: `@name` found in messages (marked, and "mentions you").
+//! - `search`: the search box and results.
 //! - `notify` (feature `hydrate`): browser notifications of mentions.
 //! - `socket` (feature `hydrate`): the gloo-net WebSocket, reconnection with
 //!   backoff, the identity kept in `localStorage`.
@@ -28,6 +29,7 @@ mod messages;
 #[cfg(feature = "hydrate")]
 mod notify;
 mod rooms;
+mod search;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod state;
@@ -195,6 +197,7 @@ fn ChatPage(data: PageData, #[prop(default = true)] live: bool) -> impl IntoView
             <rooms::Sidebar/>
             <main class="pane" aria-labelledby="room-title">
                 <messages::RoomHeader/>
+                <search::SearchResults/>
                 <messages::MessageList/>
                 <composer::Composer data=data.clone()/>
             </main>
@@ -329,6 +332,12 @@ pub fn page_title(room: &str, unread: u32) -> String {
         0 => base,
         n => format!("({n}) {base}"),
     }
+}
+
+/// True for a plain left click on a link, which the page handles itself; a
+/// click with a modifier (a new tab or window) is left to the browser.
+fn plain_click(ev: &leptos::ev::MouseEvent) -> bool {
+    ev.button() == 0 && !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key())
 }
 
 /// The room the page shows first.

@@ -1,17 +1,11 @@
 //! The sidebar (joined rooms with unread counts, the join box, the other
 //! rooms) and the member list of the room in view.
 
-use super::room_path;
 use super::state::{normalize_room, Chat, ROOM_RULE};
+use super::{plain_click, room_path};
 use crate::protocol::{is_valid_room, GENERAL_ROOM};
-use leptos::ev::{MouseEvent, SubmitEvent};
+use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-
-/// True for a plain left click, which the page handles itself; a click with
-/// a modifier (a new tab or window) is left to the browser and the link.
-fn plain_click(ev: &MouseEvent) -> bool {
-    ev.button() == 0 && !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key())
-}
 
 /// Rooms: the joined ones, a box to join or create one, and the others.
 /// Each room is a link to its page (`/r/<room>`), so the list works

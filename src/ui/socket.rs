@@ -126,6 +126,12 @@ pub fn start(chat: Chat) {
         }
         chat.switch(&first);
     }
+    // `/r/<room>#m<id>` (a search result opened in a new tab): that
+    // message in context.
+    let hash = window().location().hash().unwrap_or_default();
+    if let Some(id) = hash.strip_prefix("#m").and_then(|id| id.parse().ok()) {
+        chat.open_message(&chat.current.get_untracked(), id);
+    }
     // From here on, every change to the joined rooms is remembered.
     Effect::new(move |_| {
         let names: Vec<String> = chat

@@ -116,6 +116,8 @@ pub fn fast() -> Config {
         identity_burst: 100_000.0,
         request_rate_per_sec: 100_000.0,
         request_burst: 100_000.0,
+        search_rate_per_sec: 100_000.0,
+        search_burst: 100_000.0,
         new_rooms_per_min: 100_000.0,
         ..Config::default()
     }

@@ -25,6 +25,7 @@
 //! - [`directory`]: the rooms `welcome` lists, `rooms` pages, unused rooms removed.
 //! - [`members`]: member order and paging, presence or `member_count` (1.1).
 //! - [`watch`]: a room's messages live without a name (1.1).
+//! - [`search`]: full-text search of the stored messages (extension).
 //! - [`post`]: `send`, the page's form post, the store hand-off and its result.
 //! - [`bucket`]: the token bucket behind the rate limits.
 //! - [`upkeep`]: what the hub does each tick by itself (deadlines, sweeps).
@@ -48,6 +49,7 @@ mod post;
 mod registry;
 mod remote;
 mod rooms;
+mod search;
 #[cfg(test)]
 mod tests;
 mod upkeep;
@@ -217,6 +219,8 @@ struct Session {
     typing: Bucket,
     /// Rate limit of every other request.
     requests: Bucket,
+    /// `search` rate limit (on top of `requests`).
+    searches: Bucket,
     /// Rooms this connection may still create.
     creations: Bucket,
 }
@@ -376,6 +380,7 @@ impl Hub {
                 watching: HashSet::new(),
                 sends: Bucket::full(burst),
                 typing: Bucket::full(rooms::TYPING_BURST),
+                searches: Bucket::full(self.config.search_burst),
                 requests: Bucket::full(self.config.request_burst),
                 creations: Bucket::full(self.config.new_rooms_per_min),
             },
@@ -425,6 +430,20 @@ impl Hub {
                 self.on_members(conn, &room, after.as_deref(), limit)
             }
             ClientFrame::Rooms { after, limit } => self.on_rooms(conn, after.as_deref(), limit),
+            ClientFrame::Search {
+                query,
+                room,
+                before,
+                limit,
+            } => {
+                let asked = search::Asked {
+                    query,
+                    room,
+                    before,
+                    limit,
+                };
+                self.on_search(conn, asked).await
+            }
         }
     }
 

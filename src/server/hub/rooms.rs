@@ -77,23 +77,24 @@ pub(super) fn load(reader: &dyn StoreReader) -> Result<HashMap<Arc<str>, Room>, 
     Ok(rooms)
 }
 
+/// An upper bound of a message's JSON: escaping at most doubles a
+/// character (the only control characters a text keeps are newlines and
+/// tabs).
+pub(super) fn json_bound(m: &ChatMessage) -> usize {
+    2 * (m.text.len() + m.html.len() + m.user.len() + m.room.len())
+        + m.nonce.as_ref().map_or(0, |n| 2 * n.len())
+        + 100
+}
+
 /// Drops the oldest of `messages` (oldest first) until their frames surely
 /// fit in `budget` bytes, always keeping the newest; true when any went.
 pub(super) fn fit(messages: &mut Vec<ChatMessage>, budget: usize) -> bool {
-    // An upper bound of a message's JSON: escaping at most doubles a
-    // character (the only control characters a text keeps are newlines
-    // and tabs).
-    let bound = |m: &ChatMessage| {
-        2 * (m.text.len() + m.html.len() + m.user.len() + m.room.len())
-            + m.nonce.as_ref().map_or(0, |n| 2 * n.len())
-            + 100
-    };
     let mut total = 0;
     let keep = messages
         .iter()
         .rev()
         .take_while(|m| {
-            total += bound(m);
+            total += json_bound(m);
             total <= budget
         })
         .count()

@@ -13,6 +13,7 @@
 //! the next statement; the statement that met the break fails, and its
 //! sender gets `unavailable` with nothing written.
 
+use super::search::{self, Cursor, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
@@ -32,6 +33,8 @@ pub use listen::{listen, Notice};
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 2: the tables nodes share besides messages ([`cluster`]).
 const SCHEMA_2: &str = include_str!("cluster.sql");
+/// Version 3: full-text search ([`crate::store::search`]).
+const SCHEMA_3: &str = include_str!("search.sql");
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -144,6 +147,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.execute("UPDATE chat_schema SET version = 2", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 2");
     }
+    if version.unwrap_or(1) < 3 {
+        tx.batch_execute(SCHEMA_3)?;
+        tx.execute("UPDATE chat_schema SET version = 3", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 3");
+    }
     Ok(tx.commit()?)
 }
 
@@ -231,6 +239,50 @@ impl StoreReader for PgReader {
         )?;
         tx.commit()?;
         Ok(true)
+    }
+
+    fn search(&self, search: &Search) -> Result<Vec<Hit>, StoreError> {
+        let mut conn = self.conn.borrow_mut();
+        let before = search.before;
+        let rows = conn.get()?.query(
+            "SELECT r.name, m.room_id, m.id, m.\"user\", m.text, m.ts, m.nonce \
+             FROM messages m JOIN rooms r ON r.id = m.room_id \
+             WHERE to_tsvector('simple', m.text) @@ to_tsquery('simple', $1) \
+               AND ($2::text IS NULL OR r.name = $2) \
+               AND ($3::bigint IS NULL OR (m.ts, m.room_id, m.id) < ($3, $4, $5)) \
+             ORDER BY m.ts DESC, m.room_id DESC, m.id DESC LIMIT $6",
+            &[
+                &search::tsquery(&search.terms),
+                &search.room,
+                &before.map(|c| c.ts as i64),
+                &before.map(|c| c.room_id),
+                &before.map(|c| c.id as i64),
+                &(search.limit as i64),
+            ],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let text: String = r.get(4);
+                let message = ChatMessage {
+                    room: r.get(0),
+                    id: as_u64(r.get(2)),
+                    user: r.get(3),
+                    html: render_html(&text),
+                    text,
+                    ts: as_u64(r.get(5)),
+                    nonce: r.get(6),
+                };
+                Hit {
+                    cursor: Cursor {
+                        ts: message.ts,
+                        room_id: r.get(1),
+                        id: message.id,
+                    },
+                    message,
+                }
+            })
+            .collect())
     }
 
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {

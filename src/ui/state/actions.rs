@@ -47,6 +47,7 @@ impl Chat {
         if let Some(room) = self.room(name) {
             room.unread.set(0);
             room.mentioned.set(false);
+            self.target.set(None);
             self.current.set(name.to_owned());
         }
     }

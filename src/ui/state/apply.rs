@@ -67,6 +67,11 @@ impl Chat {
                     r.ready.set(true);
                 }
             }
+            ServerFrame::Results {
+                query,
+                messages,
+                next,
+            } => self.on_results(&query, messages, next),
             ServerFrame::Left { .. }
             | ServerFrame::Rooms { .. }
             | ServerFrame::Pong
@@ -114,6 +119,7 @@ impl Chat {
                 r.entries.update(|e| {
                     e.splice(0..0, older);
                 });
+                self.seek();
             }
             ServerFrame::Error {
                 code,
@@ -144,6 +150,7 @@ impl Chat {
         r.append(messages);
         r.ready.set(true);
         self.flush(&r);
+        self.seek();
     }
 
     fn on_message(&self, message: ChatMessage) {
@@ -207,6 +214,9 @@ impl Chat {
             if found {
                 return;
             }
+        }
+        if self.search_error(code, &message) {
+            return;
         }
         match code {
             ErrorCode::BadName | ErrorCode::NameTaken => {

@@ -11,10 +11,12 @@
 //! - [`room`]: a joined room, its entries and our pending messages.
 //! - [`actions`]: what the user does (name, rooms, posting, typing, history).
 //! - [`apply`]: what each server frame does.
+//! - [`search`]: search, and opening a message in context.
 
 mod actions;
 mod apply;
 mod room;
+mod search;
 #[cfg(test)]
 mod tests;
 
@@ -23,6 +25,7 @@ use crate::protocol::{ClientFrame, ErrorCode, GENERAL_ROOM};
 use leptos::prelude::*;
 
 pub use room::{Entry, Pending, Room};
+pub use search::{Found, Target};
 
 /// Typing notices are sent at most this often (ms).
 pub const TYPING_EVERY_MS: f64 = 3_000.0;
@@ -121,6 +124,12 @@ pub struct Chat {
     pub alerts: RwSignal<Alerts>,
     /// The last message that mentioned us (the driver notifies of it).
     pub mention: RwSignal<Option<Mention>>,
+    /// The search panel (`None`: closed).
+    pub found: RwSignal<Option<Found>>,
+    /// The message opened in context (scrolled to and marked).
+    pub target: RwSignal<Option<Target>>,
+    /// History pages asked for to reach [`Chat::target`].
+    seek_pages: StoredValue<u32>,
     /// The connection, once a driver installed one.
     pub link: StoredValue<Option<Link>>,
     /// Counts connections that ended: a pending message sent on an earlier
@@ -183,6 +192,9 @@ impl Chat {
             now: RwSignal::new(0.0),
             alerts: RwSignal::new(Alerts::Unsupported),
             mention: RwSignal::new(None),
+            found: RwSignal::new(None),
+            target: RwSignal::new(None),
+            seek_pages: StoredValue::new(0),
             link: StoredValue::new(None),
             session: StoredValue::new(0),
             last_typing: StoredValue::new(0.0),

@@ -457,3 +457,91 @@ fn a_mention_marks_its_rooms_badge_and_is_offered_for_a_notification() {
         assert_eq!(chat.mention.get_untracked(), None);
     });
 }
+
+#[test]
+fn search_pages_land_in_the_panel_and_a_result_opens_in_context() {
+    let (owner, chat) = online();
+    owner.with(|| {
+        let (link, sent) = recording_link(StoredValue::new(true));
+        chat.link.set_value(Some(link));
+        joined(&chat, vec![message(200, "a", "newest", None)]);
+        let room = chat.room(GENERAL_ROOM).unwrap();
+        // Only the newest is shown (the page's 1 and 2 scrolled away).
+        room.entries
+            .set(vec![Entry::Message(message(200, "a", "newest", None))]);
+        room.has_older.set(true);
+        chat.search("  apple ");
+        let found = |f: fn(&Found) -> String| chat.found.with_untracked(|x| x.as_ref().map(f));
+        assert_eq!(
+            found(|f| format!("{} {}", f.query, f.loading)),
+            Some("apple true".into())
+        );
+        // A late page of another query is dropped; this one's lands.
+        chat.apply(
+            ServerFrame::Results {
+                query: "other".into(),
+                messages: vec![message(1, "a", "x", None)],
+                next: None,
+            },
+            0.0,
+        );
+        chat.apply(
+            ServerFrame::Results {
+                query: "apple".into(),
+                messages: vec![message(120, "a", "apple pie", None)],
+                next: Some("c1".into()),
+            },
+            0.0,
+        );
+        assert_eq!(found(|f| f.messages.len().to_string()), Some("1".into()));
+        chat.more_results();
+        let last = sent.with_value(|s| s.last().cloned());
+        assert_eq!(
+            last,
+            Some(ClientFrame::Search {
+                query: "apple".into(),
+                room: None,
+                before: Some("c1".into()),
+                limit: None
+            })
+        );
+        // Refused while asked for: the panel says why.
+        chat.apply(error(ErrorCode::RateLimited, "slow down", None), 0.0);
+        assert_eq!(
+            found(|f| f.error.clone().unwrap_or_default()),
+            Some("slow down".into())
+        );
+        assert_eq!(chat.notice.get_untracked(), None);
+
+        // Opening message 120: older pages until it and five before it are in.
+        chat.open_message(GENERAL_ROOM, 120);
+        let history = |s: &Vec<ClientFrame>| match s.last() {
+            Some(ClientFrame::History { before, .. }) => *before,
+            _ => None,
+        };
+        assert_eq!(sent.with_value(history), Some(200));
+        let page = |from: u64, to: u64| ServerFrame::History {
+            room: GENERAL_ROOM.into(),
+            messages: (from..to).map(|id| message(id, "a", "old", None)).collect(),
+        };
+        chat.apply(page(140, 200), 0.0);
+        assert_eq!(sent.with_value(history), Some(140));
+        let asked = sent.with_value(Vec::len);
+        chat.apply(page(100, 140), 0.0);
+        assert_eq!(
+            sent.with_value(Vec::len),
+            asked,
+            "loaded: nothing more asked"
+        );
+        assert_eq!(
+            chat.target.get_untracked(),
+            Some(Target {
+                room: GENERAL_ROOM.into(),
+                id: 120
+            })
+        );
+        // Switching rooms lets it go.
+        chat.switch(GENERAL_ROOM);
+        assert_eq!(chat.target.get_untracked(), None);
+    });
+}

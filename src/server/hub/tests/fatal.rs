@@ -46,6 +46,12 @@ impl StoreReader for EmptyReader {
     fn range(&self, _: &str, _: u64, _: u64) -> Result<Vec<ChatMessage>, StoreError> {
         Ok(Vec::new())
     }
+    fn search(
+        &self,
+        _: &crate::store::search::Search,
+    ) -> Result<Vec<crate::store::search::Hit>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Resolves with what died, or fails the test after 5 s.
