@@ -59,7 +59,7 @@ test("a mention is marked, marks its room, and notifies a hidden tab that asked 
   await expect(badge).toHaveText("2");
   await expect(badge).toHaveClass(/mention/);
   await expect(badge).toHaveAttribute("aria-label", "2 unread, mentioning you");
-  await expect(a).toHaveTitle(`(2) general · Chat`);
+  await expect(a).toHaveTitle(`(2) Chat`);
   expect(await notes(a)).toEqual([]);
 
   // Hidden: one notification per mention, none for other messages.
@@ -67,7 +67,7 @@ test("a mention is marked, marks its room, and notifies a hidden tab that asked 
   await send(b, `@${ada} are you there?`);
   await send(b, "still nothing for anyone");
   await expect.poll(() => notes(a)).toEqual([{ title: `${bob} in #${room}`, body: `@${ada} are you there?` }]);
-  await expect(a).toHaveTitle(`(4) general · Chat`);
+  await expect(a).toHaveTitle(`(4) Chat`);
 
   // Its click brings the room into view.
   await a.evaluate(() => (window as any).__last.onclick());

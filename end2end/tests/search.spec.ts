@@ -8,10 +8,10 @@ test("search finds a message and opens it in context", async ({ page, baseURL })
   const problems = watchConsole(page);
   const room = `search-${uid()}`.toLowerCase();
   const needle = `needle${uid()}`;
-  // Posters over the wire (several: each connection has its own send limit).
+  // Posters over the wire (several: each connection may send a burst of 20).
   const url = baseURL!.replace("http", "ws") + "/ws";
   const posters: WireClient[] = [];
-  for (let p = 0; p < 6; p++) {
+  for (let p = 0; p < 7; p++) {
     const c = await WireClient.connect(url);
     c.send({ type: "hello", name: `poster${p}-${uid()}` });
     c.send({ type: "join", room });
@@ -24,7 +24,7 @@ test("search finds a message and opens it in context", async ({ page, baseURL })
   first.send({ type: "send", room, text: `the ${needle} in the haystack`, nonce: "n" });
   await first.waitFor((f) => f.type === "message" && f.nonce === "n");
   // More after it than a `join` replays: opening it needs older pages.
-  for (let i = 0; i < 110; i++) posters[1 + (i % 5)].send({ type: "send", room, text: `hay ${i}` });
+  for (let i = 0; i < 110; i++) posters[1 + (i % 6)].send({ type: "send", room, text: `hay ${i}` });
   await expect
     .poll(() => first.frames.filter((f) => f.type === "message").length, { timeout: 20_000 })
     .toBe(112);
