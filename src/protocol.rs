@@ -136,6 +136,14 @@ pub enum ClientFrame {
         /// Room name.
         room: String,
     },
+    /// *Extension*: this identity has read `room` up to `id` (kept for its
+    /// next visit: `joined`'s `last_read`). No reply.
+    Read {
+        /// Room name (joined).
+        room: String,
+        /// The newest id read.
+        id: u64,
+    },
     /// *Extension*: full-text search of the messages of every room (or
     /// one), newest first; answered with `results`.
     Search {
@@ -274,6 +282,10 @@ pub enum ServerFrame {
         /// and older messages were left out (use `history` to page back).
         #[serde(default, skip_serializing_if = "is_false")]
         missed: bool,
+        /// *Extension*: the newest id this identity said it read here
+        /// (`read`), on the connection's first `join` of the room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_read: Option<u64>,
     },
     /// Reply to `leave`.
     Left {
@@ -403,6 +415,7 @@ struct FlatFrame {
     message: Option<String>,
     query: Option<String>,
     next: Option<String>,
+    last_read: Option<u64>,
 }
 
 /// `user`: an object in `welcome`, a display name elsewhere.
@@ -467,6 +480,7 @@ impl<'de> Deserialize<'de> for ServerFrame {
                     members,
                     messages: need(f.messages, "messages")?,
                     missed: f.missed,
+                    last_read: f.last_read,
                 }
             }
             "members" => ServerFrame::Members {
@@ -826,6 +840,7 @@ mod tests {
                     ..message.clone()
                 }],
                 missed: true,
+                last_read: None,
             },
             ServerFrame::Joined {
                 room: "r".into(),
@@ -833,6 +848,7 @@ mod tests {
                 member_count: 150,
                 messages: vec![],
                 missed: false,
+                last_read: None,
             },
             ServerFrame::Members {
                 room: "r".into(),

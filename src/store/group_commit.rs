@@ -6,6 +6,7 @@
 //! It is also the only writer: rooms are created here too ([`Job::CreateRoom`]),
 //! in queue order, so a room exists before any message queued after it.
 
+use super::reads::ReadMark;
 use super::{IdentityChange, NewMessage, StoreError, StoreWriter, Stored};
 use tokio::sync::{mpsc, oneshot};
 
@@ -43,6 +44,9 @@ pub enum Job<T> {
     /// hub's memory is the truth while it runs, the store its copy for the
     /// next start. A batch's identity changes commit before its messages.
     Identity(IdentityChange),
+    /// Raise a read mark (`read`); nobody waits, and the batch's marks are
+    /// written together.
+    Read(ReadMark),
 }
 
 /// The result of one message job.
@@ -72,6 +76,7 @@ where
             let mut tags = Vec::new();
             let mut messages = Vec::new();
             let mut identities = Vec::new();
+            let mut reads = Vec::new();
             let mut probes = Vec::new();
             while let Some(first) = jobs.blocking_recv() {
                 let mut next = Some(first);
@@ -95,6 +100,7 @@ where
                             }
                         }
                         Job::Identity(change) => identities.push(change),
+                        Job::Read(mark) => reads.push(mark),
                         Job::Probe(reply) => probes.push(reply),
                         Job::Expire {
                             before_ms,
@@ -114,6 +120,12 @@ where
                         tracing::error!(error = %e, changes = identities.len(), "identities not stored");
                     }
                     identities.clear();
+                }
+                if !reads.is_empty() {
+                    if let Err(e) = writer.save_reads(&reads) {
+                        tracing::error!(error = %e, marks = reads.len(), "read marks not stored");
+                    }
+                    reads.clear();
                 }
                 if !messages.is_empty() {
                     let start = std::time::Instant::now();

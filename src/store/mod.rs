@@ -8,13 +8,14 @@
 //!   thread, always cut at the last id the hub has broadcast, so a reply
 //!   never holds a message the hub has yet to announce.
 //!
-//! [`search`]: full-text search, on both stores.
+//! [`search`]: full-text search, on both stores; [`reads`]: read marks.
 //!
 //! [`sqlite`] implements both over an embedded SQLite database (the default),
 //! [`pg`] over PostgreSQL (`CHAT_DATABASE_URL`); the hub does not change.
 
 pub mod group_commit;
 pub mod pg;
+pub mod reads;
 pub mod search;
 pub mod sqlite;
 
@@ -213,6 +214,9 @@ pub trait StoreReader: Send + 'static {
         Ok(true)
     }
 
+    /// Where `identity` stopped reading `room` ([`reads`]), if it said.
+    fn last_read(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError>;
+
     /// Full-text search ([`search`]): up to `limit` matches, newest first.
     fn search(&self, search: &search::Search) -> Result<Vec<search::Hit>, StoreError>;
 
@@ -274,6 +278,9 @@ pub trait StoreWriter: Send + 'static {
 
     /// *1.1*: applies identity changes in one transaction, in order.
     fn save_identities(&mut self, changes: &[IdentityChange]) -> Result<(), StoreError>;
+
+    /// Raises read marks ([`reads`]).
+    fn save_reads(&mut self, marks: &[reads::ReadMark]) -> Result<(), StoreError>;
 }
 
 /// Server time in ms since the Unix epoch: every stored timestamp.

@@ -6,6 +6,7 @@
 //! for the hub and a [`SqliteWriter`] for the group-commit thread, each with
 //! its own connection.
 
+use super::reads::ReadMark;
 use super::search::{self, Cursor, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
@@ -31,7 +32,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_identities_nonces.sql"),
     include_str!("migrations/0003_counters_probe.sql"),
-    include_str!("migrations/0004_search.sql"),
+    include_str!("migrations/0004_search_reads.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -173,6 +174,10 @@ impl StoreReader for SqliteReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn last_read(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError> {
+        super::reads::load_sqlite(&self.conn, identity, room)
+    }
+
     fn search(&self, search: &Search) -> Result<Vec<Hit>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT r.name, m.room_id, m.id, m.user, m.text, m.ts, m.nonce
@@ -277,6 +282,10 @@ impl StoreWriter for SqliteWriter {
         Ok(())
     }
 
+    fn save_reads(&mut self, marks: &[ReadMark]) -> Result<(), StoreError> {
+        super::reads::save_sqlite(&mut self.conn, marks)
+    }
+
     fn probe(&mut self) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO probe (id, at_ms) VALUES (1, ?1)")?
@@ -341,6 +350,8 @@ impl StoreWriter for SqliteWriter {
                 }
                 IdentityChange::Forget(id) => {
                     tx.prepare_cached("DELETE FROM identities WHERE id = ?1")?
+                        .execute([id])?;
+                    tx.prepare_cached("DELETE FROM read_marks WHERE identity = ?1")?
                         .execute([id])?;
                 }
             }

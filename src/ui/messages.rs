@@ -124,6 +124,18 @@ pub fn MessageList() -> impl IntoView {
             .unwrap_or_default()
     });
     let pending = move || room.get().map(|r| r.pending.get()).unwrap_or_default();
+    // The first message after where we stopped reading (the divider's place).
+    let first_unread = Memo::new(move |_| {
+        let r = room.get()?;
+        let read = r.divider.get()?;
+        r.entries.with(|e| {
+            e.iter().find_map(|x| match x {
+                Entry::Message(m) if m.id > read => Some(m.id),
+                _ => None,
+            })
+        })
+    });
+    provide_context(FirstUnread(first_unread));
     let has_older = move || room.get().is_some_and(|r| r.has_older.get());
 
     let scroll_to_bottom = move || {
@@ -162,9 +174,18 @@ pub fn MessageList() -> impl IntoView {
             let Some(el) = scroller.get_untracked() else {
                 return;
             };
-            if let Ok(Some(row)) = el.query_selector(&format!("[data-id=\"{}\"]", target.id)) {
+            // A search result in the middle; the first unread message with
+            // its divider at the top.
+            let (selector, block) = match target.mark {
+                true => (
+                    format!("[data-id=\"{}\"]", target.id),
+                    leptos::web_sys::ScrollLogicalPosition::Center,
+                ),
+                false => (".divider".to_owned(), leptos::web_sys::ScrollLogicalPosition::Start),
+            };
+            if let Ok(Some(row)) = el.query_selector(&selector) {
                 let options = leptos::web_sys::ScrollIntoViewOptions::new();
-                options.set_block(leptos::web_sys::ScrollLogicalPosition::Center);
+                options.set_block(block);
                 row.scroll_into_view_with_scroll_into_view_options(&options);
             }
         });
@@ -238,7 +259,12 @@ pub fn MessageList() -> impl IntoView {
     }
 }
 
-/// A message (with its author and time when it starts a group) or a notice.
+/// The id of the first message after the divider ("New since you left").
+#[derive(Clone, Copy)]
+struct FirstUnread(Memo<Option<u64>>);
+
+/// A message (with its author and time when it starts a group) or a notice;
+/// "New since you left" above the first unread message.
 #[component]
 fn MessageRow(row: Row) -> impl IntoView {
     let chat = expect_context::<Chat>();
@@ -247,7 +273,7 @@ fn MessageRow(row: Row) -> impl IntoView {
             let (ts, id, room) = (m.ts, m.id, m.room.clone());
             let target = move || {
                 chat.target
-                    .with(|t| t.as_ref().is_some_and(|t| t.id == id && t.room == room))
+                    .with(|t| t.as_ref().is_some_and(|t| t.mark && t.id == id && t.room == room))
             };
             // Mentions of the members the page knows (the same on both sides).
             let html = chat.room(&chat.current.get_untracked()).map_or_else(
@@ -255,11 +281,18 @@ fn MessageRow(row: Row) -> impl IntoView {
                 |r| r.members.with_untracked(|names| mark(&m.html, names)),
             );
             let text = m.text;
+            let first_unread = use_context::<FirstUnread>();
+            let divider = move || {
+                first_unread
+                    .is_some_and(|f| f.0.get() == Some(id))
+                    .then(|| view! { <li class="divider" data-testid="divider">"New since you left"</li> })
+            };
             let to_me = move || {
                 chat.me
                     .with(|me| me.as_deref().is_some_and(|me| mentions(&text, me)))
             };
             Either::Left(view! {
+                {divider}
                 <li
                     class="msg"
                     class:first=row.first

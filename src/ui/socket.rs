@@ -213,6 +213,10 @@ impl Driver {
         } else if now - self.last_sent.get_value() >= PING_IDLE_MS {
             self.send(&ClientFrame::Ping);
         }
+        // What a visible page shows has been read (a hidden one's has not).
+        if !document().hidden() {
+            self.chat.mark_read();
+        }
     }
 
     /// A name was chosen: say hello on the open socket if it has not been

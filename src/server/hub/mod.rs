@@ -26,6 +26,7 @@
 //! - [`members`]: member order and paging, presence or `member_count` (1.1).
 //! - [`watch`]: a room's messages live without a name (1.1).
 //! - [`search`]: full-text search of the stored messages (extension).
+//! - [`reads`]: where each identity stopped reading (extension).
 //! - [`post`]: `send`, the page's form post, the store hand-off and its result.
 //! - [`bucket`]: the token bucket behind the rate limits.
 //! - [`upkeep`]: what the hub does each tick by itself (deadlines, sweeps).
@@ -48,6 +49,7 @@ mod names;
 mod post;
 mod registry;
 mod remote;
+mod reads;
 mod rooms;
 mod search;
 #[cfg(test)]
@@ -430,6 +432,7 @@ impl Hub {
                 self.on_members(conn, &room, after.as_deref(), limit)
             }
             ClientFrame::Rooms { after, limit } => self.on_rooms(conn, after.as_deref(), limit),
+            ClientFrame::Read { room, id } => self.on_read(conn, &room, id),
             ClientFrame::Search {
                 query,
                 room,

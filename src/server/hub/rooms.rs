@@ -142,21 +142,27 @@ impl Hub {
         );
         // A member already gets the room's live messages: its `join` is
         // answered with the members alone, and nothing is read.
-        let (mut messages, mut missed) = (Vec::new(), false);
+        let (mut messages, mut missed, mut last_read) = (Vec::new(), false, None);
+        let identity = self.session(conn)?.identity.clone();
         if !already {
             // An `after` beyond the newest id comes from another history (a
             // restored store): the client starts over from the recent
             // messages, told by `missed`, rather than wait for ids it saw.
             let beyond = after.is_some_and(|after| after > upto);
             let after = after.filter(|_| !beyond);
-            (messages, missed) = self
-                .read(move |reader| match after {
-                    Some(after) => reader
-                        .after(&name, after, replay_cap, upto)
-                        .map(|replay| (replay.messages, replay.missed)),
-                    None => reader
-                        .before(&name, None, recent, upto)
-                        .map(|messages| (messages, false)),
+            (messages, missed, last_read) = self
+                .read(move |reader| {
+                    let (messages, missed) = match after {
+                        Some(after) => reader
+                            .after(&name, after, replay_cap, upto)
+                            .map(|replay| (replay.messages, replay.missed))?,
+                        None => (reader.before(&name, None, recent, upto)?, false),
+                    };
+                    let last_read = match identity {
+                        Some(identity) => reader.last_read(&identity, &name)?,
+                        None => None,
+                    };
+                    Ok((messages, missed, last_read))
                 })
                 .await?;
             // Cut to the reply budget, the newest kept: like a replay past
@@ -181,6 +187,7 @@ impl Hub {
             member_count: r.count(),
             messages,
             missed,
+            last_read,
         });
         if !already {
             self.publish(Event::Join {

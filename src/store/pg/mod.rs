@@ -33,8 +33,9 @@ pub use listen::{listen, Notice};
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 2: the tables nodes share besides messages ([`cluster`]).
 const SCHEMA_2: &str = include_str!("cluster.sql");
-/// Version 3: full-text search ([`crate::store::search`]).
-const SCHEMA_3: &str = include_str!("search.sql");
+/// Version 3: full-text search ([`crate::store::search`]) and read marks
+/// ([`crate::store::reads`]).
+const SCHEMA_3: &str = include_str!("search_reads.sql");
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -239,6 +240,10 @@ impl StoreReader for PgReader {
         )?;
         tx.commit()?;
         Ok(true)
+    }
+
+    fn last_read(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError> {
+        super::reads::load_pg(self.conn.borrow_mut().get()?, identity, room)
     }
 
     fn search(&self, search: &Search) -> Result<Vec<Hit>, StoreError> {
@@ -479,10 +484,15 @@ impl StoreWriter for PgWriter {
                 }
                 IdentityChange::Forget(id) => {
                     tx.execute("DELETE FROM identities WHERE id = $1", &[id])?;
+                    tx.execute("DELETE FROM read_marks WHERE identity = $1", &[id])?;
                 }
             }
         }
         Ok(tx.commit()?)
+    }
+
+    fn save_reads(&mut self, marks: &[super::reads::ReadMark]) -> Result<(), StoreError> {
+        super::reads::save_pg(self.conn.get()?, marks)
     }
 
     fn probe(&mut self) -> Result<(), StoreError> {

@@ -39,11 +39,13 @@ impl Chat {
                 member_count,
                 messages,
                 missed,
+                last_read,
             } => {
                 if let Some(r) = self.room(&room) {
                     r.set_members(members, member_count);
                 }
-                self.on_joined(&room, messages, missed)
+                self.on_joined(&room, messages, missed);
+                self.left_off(&room, last_read);
             }
             ServerFrame::Members { room, names, more } => {
                 if let Some(r) = self.room(&room) {

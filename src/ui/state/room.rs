@@ -70,6 +70,14 @@ pub struct Room {
     pub unread: RwSignal<u32>,
     /// True when one of the unread messages mentions us (the badge says so).
     pub mentioned: RwSignal<bool>,
+    /// Where we stopped reading on an earlier visit: "New since you left"
+    /// sits above the first message after this id (until the room is left
+    /// from view).
+    pub divider: RwSignal<Option<u64>>,
+    /// The newest id we told the server we read (`read`).
+    pub read_sent: StoredValue<u64>,
+    /// True once the server answered a `join` of this room on this page.
+    pub joined_once: StoredValue<bool>,
     /// True once the server answered `join` on the current connection.
     pub ready: RwSignal<bool>,
     /// The largest message id seen: `join` asks for what follows it.
@@ -97,6 +105,9 @@ impl Room {
             typing: RwSignal::new(Vec::new()),
             unread: RwSignal::new(0),
             mentioned: RwSignal::new(false),
+            divider: RwSignal::new(None),
+            read_sent: StoredValue::new(0),
+            joined_once: StoredValue::new(false),
             ready: RwSignal::new(false),
             last_id: StoredValue::new(0),
             has_older: RwSignal::new(false),

@@ -34,6 +34,9 @@ pub struct Target {
     pub room: String,
     /// Its id.
     pub id: u64,
+    /// True for a search result (marked); false for the first unread
+    /// message (the divider above it shows the place).
+    pub mark: bool,
 }
 
 impl Chat {
@@ -127,19 +130,60 @@ impl Chat {
         } else if !self.join(room) {
             return;
         }
+        self.show_in_context(room, id, true);
+    }
+
+    /// Scrolls `room` (in view) to message `id`, loading older pages first.
+    fn show_in_context(&self, room: &str, id: u64, mark: bool) {
         self.target.set(Some(Target {
             room: room.to_owned(),
             id,
+            mark,
         }));
         self.seek_pages.set_value(0);
         self.seek();
+    }
+
+    /// The first `joined` of a room on this page, with where we stopped
+    /// reading it (`last_read`): when newer messages exist, the divider
+    /// goes above the first, and a room in view opens there.
+    pub(super) fn left_off(&self, room: &str, last_read: Option<u64>) {
+        let Some(r) = self.room(room) else { return };
+        if r.joined_once.get_value() {
+            return;
+        }
+        r.joined_once.set_value(true);
+        let Some(read) = last_read else { return };
+        r.read_sent.set_value(read);
+        if r.last_id.get_value() <= read {
+            return;
+        }
+        r.divider.set(Some(read));
+        if self.current.get_untracked() == room {
+            self.show_in_context(room, read + 1, false);
+        }
+    }
+
+    /// Tells the server we read the room in view up to its newest message
+    /// (called every second while the page is visible; only a change is sent).
+    pub fn mark_read(&self) {
+        let Some(r) = self.room(&self.current.get_untracked()) else {
+            return;
+        };
+        let newest = r.last_id.get_value();
+        if r.ready.get_untracked() && newest > r.read_sent.get_value() {
+            let room = r.name.to_string();
+            if self.send(ClientFrame::Read { room, id: newest }) {
+                r.read_sent.set_value(newest);
+            }
+        }
     }
 
     /// Asks for the page before the oldest shown while the target (and
     /// [`CONTEXT`] before it) is not loaded yet; called again by each
     /// `joined` and `history` of its room.
     pub(super) fn seek(&self) {
-        let Some(Target { room, id }) = self.target.get_untracked() else {
+        let Some(Target { room, id, .. }) = self.target.get_untracked() else {
             return;
         };
         let Some(r) = self.room(&room).filter(|r| r.ready.get_untracked()) else {

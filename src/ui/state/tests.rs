@@ -102,6 +102,7 @@ fn joined(chat: &Chat, messages: Vec<ChatMessage>) {
             member_count: 1,
             messages,
             missed: false,
+            last_read: None,
         },
         0.0,
     );
@@ -303,6 +304,7 @@ fn a_large_room_shows_its_count_and_pages_its_members_once_each() {
                 member_count: 150,
                 messages: vec![],
                 missed: false,
+                last_read: None,
             },
             0.0,
         );
@@ -537,11 +539,62 @@ fn search_pages_land_in_the_panel_and_a_result_opens_in_context() {
             chat.target.get_untracked(),
             Some(Target {
                 room: GENERAL_ROOM.into(),
-                id: 120
+                id: 120,
+                mark: true
             })
         );
         // Switching rooms lets it go.
         chat.switch(GENERAL_ROOM);
         assert_eq!(chat.target.get_untracked(), None);
+    });
+}
+
+#[test]
+fn the_first_join_puts_the_divider_after_where_we_stopped_and_reading_is_told_once() {
+    let (owner, chat) = online();
+    owner.with(|| {
+        let (link, sent) = recording_link(StoredValue::new(true));
+        chat.link.set_value(Some(link));
+        let joined_with = |last_read| {
+            chat.apply(
+                ServerFrame::Joined {
+                    room: GENERAL_ROOM.into(),
+                    members: vec!["me".into()],
+                    member_count: 1,
+                    messages: vec![message(3, "a", "three", None)],
+                    missed: false,
+                    last_read,
+                },
+                0.0,
+            )
+        };
+        joined_with(Some(1));
+        let room = chat.room(GENERAL_ROOM).unwrap();
+        assert_eq!(room.divider.get_untracked(), Some(1));
+        let target = chat.target.get_untracked().unwrap();
+        assert_eq!((target.id, target.mark), (2, false));
+        // A later `joined` (a reconnect) moves nothing.
+        joined_with(Some(3));
+        assert_eq!(room.divider.get_untracked(), Some(1));
+        // Reading is told once per new message.
+        let reads = || {
+            sent.with_value(|s| {
+                s.iter()
+                    .filter_map(|f| match f {
+                        ClientFrame::Read { id, .. } => Some(*id),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        chat.mark_read();
+        chat.mark_read();
+        assert_eq!(reads(), [3]);
+        chat.apply(ServerFrame::Message(message(4, "a", "four", None)), 0.0);
+        chat.mark_read();
+        assert_eq!(reads(), [3, 4]);
+        // Leaving the room's view takes the divider away.
+        assert!(chat.join("side"));
+        assert_eq!(room.divider.get_untracked(), None);
     });
 }

@@ -31,6 +31,9 @@ impl StoreWriter for PanickingWriter {
     fn save_identities(&mut self, _: &[IdentityChange]) -> Result<(), StoreError> {
         Ok(())
     }
+    fn save_reads(&mut self, _: &[crate::store::reads::ReadMark]) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// An empty store to read.
@@ -45,6 +48,9 @@ impl StoreReader for EmptyReader {
     }
     fn range(&self, _: &str, _: u64, _: u64) -> Result<Vec<ChatMessage>, StoreError> {
         Ok(Vec::new())
+    }
+    fn last_read(&self, _: &str, _: &str) -> Result<Option<u64>, StoreError> {
+        Ok(None)
     }
     fn search(
         &self,

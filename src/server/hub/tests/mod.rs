@@ -130,6 +130,7 @@ impl Harness {
                     max_rows,
                 } => drop(self.writer.expire(before_ms, max_rows).unwrap()),
                 Job::Identity(change) => self.writer.save_identities(&[change]).unwrap(),
+                Job::Read(mark) => self.writer.save_reads(&[mark]).unwrap(),
             }
         }
         let n = messages.len();

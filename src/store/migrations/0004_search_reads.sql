@@ -10,3 +10,12 @@ END;
 CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
     DELETE FROM messages_fts WHERE rowid = old.room_id * 4294967296 + old.id;
 END;
+
+-- Where each identity stopped reading each room (`read`, extension): the
+-- newest id it has seen there. Only raised, never lowered.
+CREATE TABLE read_marks (
+    identity  TEXT    NOT NULL,
+    room_id   INTEGER NOT NULL,
+    last_read INTEGER NOT NULL,
+    PRIMARY KEY (identity, room_id)
+) WITHOUT ROWID;
