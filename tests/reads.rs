@@ -30,7 +30,10 @@ async fn where_an_identity_stopped_reading_comes_back_with_its_next_join() {
     let (mut ada, welcome) = server.user("ada").await;
     let token = welcome["token"].as_str().unwrap().to_owned();
     let first = ada.join("general").await;
-    assert!(first.get("last_read").is_none(), "nothing read yet: {first}");
+    assert!(
+        first.get("last_read").is_none(),
+        "nothing read yet: {first}"
+    );
     ada.post_numbered("general", 5).await;
     ada.send(json!({"type": "read", "room": "general", "id": 3}))
         .await;
@@ -51,11 +54,17 @@ async fn where_an_identity_stopped_reading_comes_back_with_its_next_join() {
     assert_eq!(joined["last_read"], 6);
 
     // A room not joined, and before a name: refused; others have no mark.
-    ada.expect_error(json!({"type": "read", "room": "side", "id": 1}), "not_in_room")
-        .await;
+    ada.expect_error(
+        json!({"type": "read", "room": "side", "id": 1}),
+        "not_in_room",
+    )
+    .await;
     let mut visitor = server.client().await;
     visitor
-        .expect_error(json!({"type": "read", "room": "general", "id": 1}), "hello_required")
+        .expect_error(
+            json!({"type": "read", "room": "general", "id": 1}),
+            "hello_required",
+        )
         .await;
     let (mut bob, _) = server.user("bob").await;
     assert!(bob.join("general").await.get("last_read").is_none());

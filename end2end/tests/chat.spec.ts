@@ -323,3 +323,22 @@ test("keyboard only: name, room and message without a mouse; every control is la
   expect(await controlsWithoutOwnFocusRing(page)).toEqual([]);
   expect(problems).toEqual([]);
 });
+
+test("switching between rooms whose messages share ids shows each room's own", async ({ page }) => {
+  const problems = watchConsole(page);
+  const [x, y] = [`same-x-${uid()}`.toLowerCase(), `same-y-${uid()}`.toLowerCase()];
+  await page.goto("/");
+  await chooseName(page, `switcher-${uid()}`);
+  await joinRoom(page, x);
+  await send(page, "only in x");
+  await expect.poll(() => texts(page)).toEqual(["only in x"]);
+  await joinRoom(page, y);
+  await send(page, "only in y");
+  // Both are message 1 of their room: each list must be its own.
+  await expect.poll(() => texts(page)).toEqual(["only in y"]);
+  await page.getByTestId(`room-${x}`).click();
+  await expect.poll(() => texts(page)).toEqual(["only in x"]);
+  await page.getByTestId(`room-${y}`).click();
+  await expect.poll(() => texts(page)).toEqual(["only in y"]);
+  expect(problems).toEqual([]);
+});

@@ -181,7 +181,10 @@ pub fn MessageList() -> impl IntoView {
                     format!("[data-id=\"{}\"]", target.id),
                     leptos::web_sys::ScrollLogicalPosition::Center,
                 ),
-                false => (".divider".to_owned(), leptos::web_sys::ScrollLogicalPosition::Start),
+                false => (
+                    ".divider".to_owned(),
+                    leptos::web_sys::ScrollLogicalPosition::Start,
+                ),
             };
             if let Ok(Some(row)) = el.query_selector(&selector) {
                 let options = leptos::web_sys::ScrollIntoViewOptions::new();
@@ -272,8 +275,10 @@ fn MessageRow(row: Row) -> impl IntoView {
         Entry::Message(m) => {
             let (ts, id, room) = (m.ts, m.id, m.room.clone());
             let target = move || {
-                chat.target
-                    .with(|t| t.as_ref().is_some_and(|t| t.mark && t.id == id && t.room == room))
+                chat.target.with(|t| {
+                    t.as_ref()
+                        .is_some_and(|t| t.mark && t.id == id && t.room == room)
+                })
             };
             // Mentions of the members the page knows (the same on both sides).
             let html = chat.room(&chat.current.get_untracked()).map_or_else(

@@ -47,9 +47,9 @@ mod identity;
 mod members;
 mod names;
 mod post;
+mod reads;
 mod registry;
 mod remote;
-mod reads;
 mod rooms;
 mod search;
 #[cfg(test)]

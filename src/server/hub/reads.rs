@@ -10,7 +10,12 @@ use crate::store::reads::ReadMark;
 impl Hub {
     /// Queues the mark (at most the room's newest id). Nothing answers; a
     /// mark the full queue refuses is dropped (the next one covers it).
-    pub(super) fn on_read(&mut self, conn: ConnId, room: &str, id: u64) -> Result<(), ProtocolError> {
+    pub(super) fn on_read(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        id: u64,
+    ) -> Result<(), ProtocolError> {
         self.joined_room(conn, room)?;
         let newest = self.rooms.get(room).map_or(0, |r| r.last_id);
         let identity = self.session(conn)?.identity.clone();

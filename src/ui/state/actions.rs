@@ -45,7 +45,10 @@ impl Chat {
     /// Shows a room and clears its unread count.
     pub fn switch(&self, name: &str) {
         // The room left from view was read: its divider goes.
-        if let Some(left) = self.room(&self.current.get_untracked()).filter(|r| *r.name != *name) {
+        if let Some(left) = self
+            .room(&self.current.get_untracked())
+            .filter(|r| *r.name != *name)
+        {
             left.divider.set(None);
         }
         if let Some(room) = self.room(name) {

@@ -24,10 +24,12 @@ pub enum Entry {
 }
 
 impl Entry {
-    /// A key unique within a room's list.
+    /// A key unique within the page: the list reuses the row of an equal
+    /// key, so a message's key names its room (switching rooms showed
+    /// another room's rows for equal ids).
     pub fn key(&self) -> String {
         match self {
-            Entry::Message(m) => format!("m{}", m.id),
+            Entry::Message(m) => format!("{}/{}", m.room, m.id),
             Entry::Notice { seq, .. } => format!("n{seq}"),
         }
     }
