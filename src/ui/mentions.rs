@@ -73,8 +73,7 @@ pub fn mark(html: &str, names: &[String]) -> String {
     if !html.contains('@') || names.is_empty() {
         return html.to_owned();
     }
-    let mut wanted: Vec<String> = names.iter().map(|n| escaped(n).to_lowercase()).collect();
-    wanted.sort_unstable_by_key(|n| std::cmp::Reverse(n.len()));
+    let wanted: Vec<String> = names.iter().map(|n| escaped(n).to_lowercase()).collect();
     let mut out = String::with_capacity(html.len() + 32);
     // Inside `<a>`, `<code>` or `<pre>`: nothing is marked.
     let mut inert = 0usize;
@@ -98,7 +97,7 @@ pub fn mark(html: &str, names: &[String]) -> String {
             continue;
         }
         let found = (inert == 0)
-            .then(|| wanted.iter().find_map(|n| name_at(&rest[1..], n)))
+            .then(|| wanted.iter().filter_map(|n| name_at(&rest[1..], n)).max())
             .flatten();
         match found {
             Some(len) => {

@@ -54,17 +54,23 @@ struct Row {
     entry: Entry,
     /// True when the author header shows.
     first: bool,
+    /// The id of the message before it in the list, if any (the divider
+    /// goes above the first message after the last one read).
+    prev_id: Option<u64>,
 }
 
 /// Marks the rows that start a group: a message after a notice, after
 /// another author, or after a pause.
 fn group(entries: &[Entry]) -> Vec<Row> {
     let mut previous: Option<(&str, u64)> = None;
+    let mut prev_id = None;
     entries
         .iter()
         .map(|entry| {
+            let before = prev_id;
             let first = match entry {
                 Entry::Message(m) => {
+                    prev_id = Some(m.id);
                     let first = previous.is_none_or(|(user, ts)| {
                         user != m.user || m.ts.saturating_sub(ts) > GROUP_WITHIN_MS
                     });
@@ -79,6 +85,7 @@ fn group(entries: &[Entry]) -> Vec<Row> {
             Row {
                 entry: entry.clone(),
                 first,
+                prev_id: before,
             }
         })
         .collect()
@@ -124,18 +131,7 @@ pub fn MessageList() -> impl IntoView {
             .unwrap_or_default()
     });
     let pending = move || room.get().map(|r| r.pending.get()).unwrap_or_default();
-    // The first message after where we stopped reading (the divider's place).
-    let first_unread = Memo::new(move |_| {
-        let r = room.get()?;
-        let read = r.divider.get()?;
-        r.entries.with(|e| {
-            e.iter().find_map(|x| match x {
-                Entry::Message(m) if m.id > read => Some(m.id),
-                _ => None,
-            })
-        })
-    });
-    provide_context(FirstUnread(first_unread));
+
     let has_older = move || room.get().is_some_and(|r| r.has_older.get());
 
     let scroll_to_bottom = move || {
@@ -237,7 +233,7 @@ pub fn MessageList() -> impl IntoView {
             // aria-allowed-role).
             <div role="log" aria-live="polite" aria-relevant="additions" aria-labelledby="room-title">
                 <ol class="messages" aria-labelledby="room-title" data-testid="messages">
-                    <For each=move || rows.get() key=|row| (row.entry.key(), row.first) let:row>
+                    <For each=move || rows.get() key=|row| (row.entry.key(), row.first, row.prev_id) let:row>
                         <MessageRow row/>
                     </For>
                     <For each=pending key=|p| (p.nonce.clone(), p.error.clone()) let:p>
@@ -262,10 +258,6 @@ pub fn MessageList() -> impl IntoView {
     }
 }
 
-/// The id of the first message after the divider ("New since you left").
-#[derive(Clone, Copy)]
-struct FirstUnread(Memo<Option<u64>>);
-
 /// A message (with its author and time when it starts a group) or a notice;
 /// "New since you left" above the first unread message.
 #[component]
@@ -274,6 +266,14 @@ fn MessageRow(row: Row) -> impl IntoView {
     match row.entry {
         Entry::Message(m) => {
             let (ts, id, room) = (m.ts, m.id, m.room.clone());
+            // The first message after the last one read.
+            let read = chat.room(&m.room).map(|r| r.divider);
+            let prev_id = row.prev_id;
+            let divider = move || {
+                read.and_then(|r| r.get())
+                    .is_some_and(|read| id > read && prev_id.is_none_or(|p| p <= read))
+                    .then(|| view! { <li class="divider" data-testid="divider">"New since you left"</li> })
+            };
             let target = move || {
                 chat.target.with(|t| {
                     t.as_ref()
@@ -286,12 +286,6 @@ fn MessageRow(row: Row) -> impl IntoView {
                 |r| r.members.with_untracked(|names| mark(&m.html, names)),
             );
             let text = m.text;
-            let first_unread = use_context::<FirstUnread>();
-            let divider = move || {
-                first_unread
-                    .is_some_and(|f| f.0.get() == Some(id))
-                    .then(|| view! { <li class="divider" data-testid="divider">"New since you left"</li> })
-            };
             let to_me = move || {
                 chat.me
                     .with(|me| me.as_deref().is_some_and(|me| mentions(&text, me)))

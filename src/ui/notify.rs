@@ -26,8 +26,7 @@ fn remember(on: bool) {
     }
 }
 
-/// Offers notifications when the browser has them, and notifies of each
-/// mention ([`Chat::mention`]) while they are on and the tab is hidden.
+/// Offers notifications when the browser has them.
 pub fn start(chat: Chat) {
     let has_api = js_sys::Reflect::has(&window(), &"Notification".into()).unwrap_or(false);
     if !has_api {
@@ -38,14 +37,14 @@ pub fn start(chat: Chat) {
         NotificationPermission::Granted if remembered() => Alerts::On,
         _ => Alerts::Off,
     });
-    Effect::new(move |_| {
-        let Some(mention) = chat.mention.get() else {
-            return;
-        };
-        if chat.alerts.get_untracked() == Alerts::On && document().hidden() {
-            show(chat, &mention);
-        }
-    });
+}
+
+/// A message mentions us ([`super::state::Link::notify`]): a notification
+/// while they are on and the tab is hidden.
+pub fn mentioned(chat: Chat, mention: &Mention) {
+    if chat.alerts.get_untracked() == Alerts::On && document().hidden() {
+        show(chat, mention);
+    }
 }
 
 /// One notification: "<author> in #<room>", the text as its body; a click

@@ -114,6 +114,7 @@ pub fn start(chat: Chat) {
         send: Callback::new(move |frame| driver.send(&frame)),
         hello: Callback::new(move |()| driver.hello_or_connect()),
         reconnect: Callback::new(move |()| driver.connect()),
+        notify: Callback::new(move |mention| super::notify::mentioned(chat, &mention)),
     }));
     chat.hydrated.set(true);
     chat.now.set(now_ms());

@@ -179,8 +179,8 @@ impl Chat {
                 r.mentioned.set(true);
             }
         }
-        if mention.is_some() {
-            self.mention.set(mention);
+        if let (Some(mention), Some(link)) = (mention, self.link.get_value()) {
+            link.notify.run(mention);
         }
     }
 

@@ -87,6 +87,8 @@ pub struct Link {
     pub hello: Callback<()>,
     /// Drop the connection, if any, and open a new one now.
     pub reconnect: Callback<()>,
+    /// A message of another member mentions us (the browser may notify).
+    pub notify: Callback<Mention>,
 }
 
 /// The whole client model; cheap to copy (every field is a handle).
@@ -122,8 +124,6 @@ pub struct Chat {
     pub now: RwSignal<f64>,
     /// Browser notifications of mentions (set by the browser's driver).
     pub alerts: RwSignal<Alerts>,
-    /// The last message that mentioned us (the driver notifies of it).
-    pub mention: RwSignal<Option<Mention>>,
     /// The search panel (`None`: closed).
     pub found: RwSignal<Option<Found>>,
     /// The message opened in context (scrolled to and marked).
@@ -191,7 +191,6 @@ impl Chat {
             show_members: RwSignal::new(false),
             now: RwSignal::new(0.0),
             alerts: RwSignal::new(Alerts::Unsupported),
-            mention: RwSignal::new(None),
             found: RwSignal::new(None),
             target: RwSignal::new(None),
             seek_pages: StoredValue::new(0),
