@@ -35,12 +35,17 @@ async function conversation(browser: Browser, look: Look) {
   page.on("close", () => problems.push(...friendProblems));
   await joinRoom(page, room);
   await joinRoom(friend, room);
-  await send(friend, "Morning! Did the release go out?");
-  await send(page, "It did. Release notes are in #general.");
-  await send(page, "Hydration is clean, and the bundle is under budget.");
+  await send(friend, "Morning @Ada! Did the release go out?");
+  await send(page, "It did: notes at https://example.org/notes, and `make test` is green.");
+  await send(page, "Hydration is **clean**.");
   await send(friend, "Nice. <b>Markup</b> stays text, too.");
   await friend.getByTestId("composer").pressSequentially("typing");
   await expect(page.getByTestId("typing")).toHaveText("Grace is typing…");
+  // A mention of Ada, highlighted for her; search results open above.
+  await expect(page.locator(".msg.to-me .mention")).toHaveText("@Ada");
+  await page.getByTestId("search").fill("release");
+  await page.getByTestId("search").press("Enter");
+  await expect(page.getByTestId("result").first()).toBeVisible();
   const close = async () => {
     await context.close();
     await friendContext.close();
