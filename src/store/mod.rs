@@ -85,6 +85,27 @@ impl NewMessage {
     }
 }
 
+/// A message read back from either store (integers as SQL keeps them; ids
+/// and times are never negative), its `html` rendered from `text`.
+pub(crate) fn read_back(
+    room: String,
+    id: i64,
+    user: String,
+    text: String,
+    ts: i64,
+    nonce: Option<String>,
+) -> ChatMessage {
+    ChatMessage {
+        room,
+        id: u64::try_from(id).unwrap_or(0),
+        user,
+        html: crate::render::render_html(&text),
+        text,
+        ts: u64::try_from(ts).unwrap_or(0),
+        nonce,
+    }
+}
+
 /// A batch's results, for both backends: `attempt(false)` stores the whole
 /// batch in one go; only if a statement failed is it redone by
 /// `attempt(true)`, message by message (savepoints), to keep the others.

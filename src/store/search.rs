@@ -90,6 +90,20 @@ pub struct Hit {
     pub message: ChatMessage,
 }
 
+impl Hit {
+    /// `message`, of the room stored as `room_id`.
+    pub fn new(room_id: i64, message: ChatMessage) -> Hit {
+        Hit {
+            cursor: Cursor {
+                ts: message.ts,
+                room_id,
+                id: message.id,
+            },
+            message,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 
 use super::{as_u64, PgWriter, CHANNEL};
 use crate::protocol::ChatMessage;
-use crate::render::render_html;
+use crate::store::read_back;
 use crate::store::{now_ms, NewMessage, StoreError, Stored, NONCE_WINDOW_MS};
 use std::collections::HashMap;
 
@@ -150,16 +150,9 @@ fn find_repeats(
         .iter()
         .map(|r| {
             let key: NonceKey = (r.get(0), r.get(1), r.get(2));
-            let text: String = r.get(5);
-            let message = ChatMessage {
-                room: room_of[&key.0].to_owned(),
-                id: as_u64(r.get(3)),
-                user: r.get(4),
-                html: render_html(&text),
-                text,
-                ts: as_u64(r.get(6)),
-                nonce: Some(key.2.clone()),
-            };
+            let room = room_of[&key.0].to_owned();
+            let nonce = Some(key.2.clone());
+            let message = read_back(room, r.get(3), r.get(4), r.get(5), r.get(6), nonce);
             (key, message)
         })
         .collect())

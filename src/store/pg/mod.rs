@@ -13,13 +13,13 @@
 //! the next statement; the statement that met the break fails, and its
 //! sender gets `unavailable` with nothing written.
 
-use super::search::{self, Cursor, Hit, Search};
+use super::search::{self, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
-use crate::render::render_html;
+use crate::store::read_back;
 use postgres::{Client, NoTls, Transaction};
 use std::cell::RefCell;
 
@@ -268,24 +268,8 @@ impl StoreReader for PgReader {
         Ok(rows
             .iter()
             .map(|r| {
-                let text: String = r.get(4);
-                let message = ChatMessage {
-                    room: r.get(0),
-                    id: as_u64(r.get(2)),
-                    user: r.get(3),
-                    html: render_html(&text),
-                    text,
-                    ts: as_u64(r.get(5)),
-                    nonce: r.get(6),
-                };
-                Hit {
-                    cursor: Cursor {
-                        ts: message.ts,
-                        room_id: r.get(1),
-                        id: message.id,
-                    },
-                    message,
-                }
+                let message = read_back(r.get(0), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6));
+                Hit::new(r.get(1), message)
             })
             .collect())
     }
@@ -304,16 +288,14 @@ impl StoreReader for PgReader {
         Ok(rows
             .iter()
             .map(|r| {
-                let text: String = r.get(2);
-                ChatMessage {
-                    room: room.to_owned(),
-                    id: as_u64(r.get(0)),
-                    user: r.get(1),
-                    html: render_html(&text),
-                    text,
-                    ts: as_u64(r.get(3)),
-                    nonce: r.get(4),
-                }
+                read_back(
+                    room.to_owned(),
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                )
             })
             .collect())
     }
@@ -345,16 +327,15 @@ fn find_repeat(
         &[&room_id, author, nonce, &since],
     )?;
     Ok(row.map(|r| {
-        let text: String = r.get(2);
-        ChatMessage {
-            room: msg.room.clone(),
-            id: as_u64(r.get(0)),
-            user: r.get(1),
-            html: render_html(&text),
-            text,
-            ts: as_u64(r.get(3)),
-            nonce: Some(nonce.clone()),
-        }
+        let nonce = Some(nonce.clone());
+        read_back(
+            msg.room.clone(),
+            r.get(0),
+            r.get(1),
+            r.get(2),
+            r.get(3),
+            nonce,
+        )
     }))
 }
 

@@ -7,13 +7,13 @@
 //! its own connection.
 
 use super::reads::ReadMark;
-use super::search::{self, Cursor, Hit, Search};
+use super::search::{self, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
-use crate::render::render_html;
+use crate::store::read_back;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::Path;
@@ -199,24 +199,15 @@ impl StoreReader for SqliteReader {
                 search.limit as i64,
             ],
             |r| {
-                let text: String = r.get(4)?;
-                let message = ChatMessage {
-                    room: r.get(0)?,
-                    id: as_u64(r.get(2)?),
-                    user: r.get(3)?,
-                    html: render_html(&text),
-                    text,
-                    ts: as_u64(r.get(5)?),
-                    nonce: r.get(6)?,
-                };
-                Ok(Hit {
-                    cursor: Cursor {
-                        ts: message.ts,
-                        room_id: r.get(1)?,
-                        id: message.id,
-                    },
-                    message,
-                })
+                let message = read_back(
+                    r.get(0)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                );
+                Ok(Hit::new(r.get(1)?, message))
             },
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -232,16 +223,14 @@ impl StoreReader for SqliteReader {
              ORDER BY m.id",
         )?;
         let rows = stmt.query_map(params![room, from as i64, to as i64], |r| {
-            let text: String = r.get(2)?;
-            Ok(ChatMessage {
-                room: room.to_owned(),
-                id: as_u64(r.get(0)?),
-                user: r.get(1)?,
-                html: render_html(&text),
-                text,
-                ts: as_u64(r.get(3)?),
-                nonce: r.get(4)?,
-            })
+            Ok(read_back(
+                room.to_owned(),
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -373,16 +362,15 @@ fn find_repeat(
     let since = msg.ts.saturating_sub(NONCE_WINDOW_MS) as i64;
     tx.prepare_cached(FIND_REPEAT)?
         .query_row(params![room_id, author, nonce, since], |r| {
-            let text: String = r.get(2)?;
-            Ok(ChatMessage {
-                room: msg.room.clone(),
-                id: as_u64(r.get(0)?),
-                user: r.get(1)?,
-                html: render_html(&text),
-                text,
-                ts: as_u64(r.get(3)?),
-                nonce: Some(nonce.clone()),
-            })
+            let nonce = Some(nonce.clone());
+            Ok(read_back(
+                msg.room.clone(),
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                nonce,
+            ))
         })
         .optional()
 }

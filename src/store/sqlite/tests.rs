@@ -2,6 +2,7 @@
 //! identities, migrations from each earlier version, expiry.
 
 use super::*;
+use crate::render::render_html;
 use crate::store::Replay;
 use std::time::Duration;
 
