@@ -85,6 +85,11 @@ impl NewMessage {
     }
 }
 
+/// SQL integers are i64 in both stores; ids and timestamps are never negative.
+pub(crate) fn as_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
 /// A message read back from either store (integers as SQL keeps them; ids
 /// and times are never negative), its `html` rendered from `text`.
 pub(crate) fn read_back(
@@ -97,11 +102,11 @@ pub(crate) fn read_back(
 ) -> ChatMessage {
     ChatMessage {
         room,
-        id: u64::try_from(id).unwrap_or(0),
+        id: as_u64(id),
         user,
         html: crate::render::render_html(&text),
         text,
-        ts: u64::try_from(ts).unwrap_or(0),
+        ts: as_u64(ts),
         nonce,
     }
 }

@@ -47,7 +47,7 @@ pub fn load_sqlite(
         )?
         .query_row([identity, room], |r| r.get(0))
         .optional()?;
-    Ok(mark.map(|m| m.max(0) as u64))
+    Ok(mark.map(super::as_u64))
 }
 
 /// Raises each mark in PostgreSQL (one transaction).
@@ -76,5 +76,5 @@ pub fn load_pg(
          WHERE k.identity = $1 AND r.name = $2",
         &[&identity, &room],
     )?;
-    Ok(row.map(|r| r.get::<_, i64>(0).max(0) as u64))
+    Ok(row.map(|r| super::as_u64(r.get(0))))
 }

@@ -150,6 +150,16 @@ mod tests {
         );
     }
 
+    /// `escaped` stands in the browser for the server's `encode_safe`
+    /// (not in the WASM): they must agree, or escaped names never match.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn names_are_escaped_as_the_server_escapes_text() {
+        for name in ["Ada", "R&D", "<b>", "\"q\" 'a' a/b", "é ü", "&amp;"] {
+            assert_eq!(escaped(name), html_escape::encode_safe(name), "{name}");
+        }
+    }
+
     #[test]
     fn the_longest_name_wins_and_escaped_names_match() {
         assert_eq!(

@@ -266,8 +266,10 @@ fn MessageRow(row: Row) -> impl IntoView {
     match row.entry {
         Entry::Message(m) => {
             let (ts, id, room) = (m.ts, m.id, m.room.clone());
+            // Its room (the one in view): where we stopped reading, its members.
+            let in_room = chat.room(&m.room);
             // The first message after the last one read.
-            let read = chat.room(&m.room).map(|r| r.divider);
+            let read = in_room.as_ref().map(|r| r.divider);
             let prev_id = row.prev_id;
             let divider = move || {
                 read.and_then(|r| r.get())
@@ -281,7 +283,7 @@ fn MessageRow(row: Row) -> impl IntoView {
                 })
             };
             // Mentions of the members the page knows (the same on both sides).
-            let html = chat.room(&chat.current.get_untracked()).map_or_else(
+            let html = in_room.map_or_else(
                 || m.html.clone(),
                 |r| r.members.with_untracked(|names| mark(&m.html, names)),
             );

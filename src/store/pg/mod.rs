@@ -19,7 +19,7 @@ use super::{
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
-use crate::store::read_back;
+use crate::store::{as_u64, read_back};
 use postgres::{Client, NoTls, Transaction};
 use std::cell::RefCell;
 
@@ -154,11 +154,6 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tracing::info!("applied the PostgreSQL schema's version 3");
     }
     Ok(tx.commit()?)
-}
-
-/// PostgreSQL integers are i64; ids and timestamps are never negative.
-fn as_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// Read side, used by the hub (behind its mutex, on the blocking pool).

@@ -13,7 +13,7 @@ use super::{
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
-use crate::store::read_back;
+use crate::store::{as_u64, read_back};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::Path;
@@ -128,11 +128,6 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tracing::info!(version = i + 1, "applied store migration");
     }
     Ok(())
-}
-
-/// SQLite integers are i64; ids and timestamps are never negative.
-fn as_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// Read side, used by the hub.
