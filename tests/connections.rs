@@ -55,7 +55,7 @@ async fn a_form_body_that_trickles_in_is_cut_off_and_shutdown_does_not_wait_for_
     let server = TestServer::start(short_http_timeouts()).await;
     let (status, _tcp) = answer_to(
         server.addr,
-        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+        "POST / HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Content-Length: 100\r\n\r\nname=ada&te",
     )
     .await;
@@ -63,7 +63,7 @@ async fn a_form_body_that_trickles_in_is_cut_off_and_shutdown_does_not_wait_for_
     // Another trickles while the server stops: the stop is bounded.
     let mut trickle = TcpStream::connect(server.addr).await.unwrap();
     trickle
-        .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nna")
+        .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nSec-Fetch-Site: same-origin\r\nContent-Length: 100\r\n\r\nna")
         .await
         .unwrap();
     let start = Instant::now();

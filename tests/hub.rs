@@ -622,18 +622,31 @@ async fn a_stalled_reader_is_closed_and_the_others_keep_receiving() {
     // than the kernel's socket buffers and its 64 KiB queue can hold.
     const N: u64 = 6000;
     const WINDOW: u64 = 4;
+    // Once the others hear it left, the stalled client reads again and
+    // must find the close frame (the server gives it CHAT's close grace,
+    // 10 s, to get out: reading it only after all N messages raced that).
+    let (left, heard) = tokio::sync::oneshot::channel::<()>();
+    let closing = tokio::spawn(async move {
+        if heard.await.is_ok() {
+            Some(stalled.closed().await)
+        } else {
+            None
+        }
+    });
     let reading = tokio::spawn(async move {
         let mut got = Vec::new();
-        let mut stalled_left = false;
+        let mut left = Some(left);
         while got.len() < N as usize {
             let v = reader.recv().await;
             match v["type"].as_str() {
                 Some("message") => got.push(v["id"].as_u64().unwrap()),
-                Some("presence") if v["user"] == "stalled" => stalled_left = true,
+                Some("presence") if v["user"] == "stalled" => {
+                    left.take().map(|left| left.send(()));
+                }
                 _ => {}
             }
         }
-        (got, stalled_left)
+        (got, left.is_none())
     });
     // The sender keeps at most WINDOW of its messages in flight (it waits for
     // its own echoes), so healthy members never have a deep queue.
@@ -652,7 +665,7 @@ async fn a_stalled_reader_is_closed_and_the_others_keep_receiving() {
     let (got, stalled_left) = reading.await.unwrap();
     assert_eq!(got, (1..=N).collect::<Vec<_>>());
     assert!(stalled_left, "the others are told the slow member left");
-    let (code, reason) = stalled.closed().await;
+    let (code, reason) = closing.await.unwrap().expect("told it left");
     assert_eq!(code, 4001, "{reason}");
     server.stop().await;
 }

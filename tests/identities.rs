@@ -78,7 +78,7 @@ async fn a_name_owned_by_another_identity_is_refused_through_the_form_too() {
         async move {
             let body = format!("name={name}&text=hello&room=general");
             let mut request = format!(
-                "POST / HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                "POST / HTTP/1.1\r\nHost: {}\r\nSec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n\
                  Content-Length: {}\r\nConnection: close\r\n",
                 server.addr,
                 body.len()

@@ -115,9 +115,17 @@ async fn a_chat_runs_over_tls_with_secure_cookies_and_an_https_origin() {
     assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
     let cookie = answer
         .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: chat_id="))
-        .expect("an identity cookie");
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: __host-chat_id=")
+        })
+        .expect("an identity cookie, __Host- under HTTPS");
     assert!(cookie.ends_with("; Secure"), "{cookie}");
+    let hsts = answer.lines().find(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("strict-transport-security:")
+    });
+    assert_eq!(hsts, Some("strict-transport-security: max-age=31536000"));
 
     // Plain HTTP on the TLS port gets no page.
     let plain = common::raw_http(

@@ -46,6 +46,9 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code sent when a newer connection reclaims this identity with its token (*extension*).
 pub const CLOSE_REPLACED: u16 = 4000;
+/// The server could not read what a reply needed (a store failure):
+/// reconnect and resume with `after` (1011, "internal error").
+pub const CLOSE_STORE_FAILED: u16 = 1011;
 /// Close code sent to a client whose outbound queue overflowed (*extension*).
 pub const CLOSE_TOO_SLOW: u16 = 4001;
 /// Close code sent to a client that stopped answering pings (*extension*).
@@ -512,12 +515,16 @@ impl ProtocolError {
         self
     }
 
-    /// The `error` frame.
+    /// The `error` frame. Its nonce echoes at most [`MAX_NONCE_CHARS`]
+    /// characters of the request's (a refused nonce may be longer), so an
+    /// error is small whatever was sent.
     pub fn into_frame(self) -> ServerFrame {
         ServerFrame::Error {
             code: self.code,
             message: self.message,
-            nonce: self.nonce,
+            nonce: self
+                .nonce
+                .map(|n| n.chars().take(MAX_NONCE_CHARS).collect()),
         }
     }
 }
@@ -542,12 +549,16 @@ pub fn validate_name(raw: &str) -> Result<&str, ProtocolError> {
     Ok(name)
 }
 
-/// *1.1*: checks a `send`'s nonce: at most [`MAX_NONCE_CHARS`] characters.
+/// *1.1*: checks a `send`'s nonce: at most [`MAX_NONCE_CHARS`] characters,
+/// none of them a control character.
 /// An empty nonce counts as none.
 pub fn validate_nonce(nonce: Option<&str>) -> Result<Option<&str>, ProtocolError> {
     match nonce {
         Some(n) if n.chars().count() > MAX_NONCE_CHARS => Err(ProtocolError::bad_request(
             &format!("a nonce is at most {MAX_NONCE_CHARS} characters"),
+        )),
+        Some(n) if n.chars().any(char::is_control) => Err(ProtocolError::bad_request(
+            "a nonce has no control characters",
         )),
         Some("") | None => Ok(None),
         Some(n) => Ok(Some(n)),

@@ -91,6 +91,23 @@ pub struct Config {
     pub search_rate_per_sec: f64,
     /// `search` requests a connection may burst.
     pub search_burst: f64,
+    /// How long one search may take before what it found is its page.
+    pub search_budget: Duration,
+    /// `search` requests refilled per second per client address (IPv6 by
+    /// /64), every connection and identity there together.
+    pub search_addr_rate_per_sec: f64,
+    /// And their burst.
+    pub search_addr_burst: f64,
+    /// `search` requests refilled per second for the whole server.
+    pub search_server_rate_per_sec: f64,
+    /// And their burst.
+    pub search_server_burst: f64,
+    /// Readers of the store, each with its own connection: how many reads
+    /// (joins, history, searches, snapshots) run at once, beside the hub.
+    pub store_readers: usize,
+    /// How many of them may search at once (fewer than `store_readers`,
+    /// so the other reads always find one; each search takes a core).
+    pub search_readers: usize,
     /// Rooms one connection may create per minute (and at once).
     pub new_rooms_per_min: f64,
     /// A room with no messages and no members for this long is removed.
@@ -153,6 +170,13 @@ impl Default for Config {
             request_burst: 100.0,
             search_rate_per_sec: 1.0,
             search_burst: 5.0,
+            search_budget: Duration::from_millis(250),
+            search_addr_rate_per_sec: 10.0,
+            search_addr_burst: 30.0,
+            search_server_rate_per_sec: 20.0,
+            search_server_burst: 40.0,
+            store_readers: 4,
+            search_readers: 1,
             new_rooms_per_min: 5.0,
             empty_room_ttl: Duration::from_secs(3600),
             welcome_rooms: 100,
@@ -361,6 +385,19 @@ impl Config {
             request_burst: num("CHAT_REQUEST_BURST", d.request_burst)?,
             search_rate_per_sec: num("CHAT_SEARCH_RATE_PER_SEC", d.search_rate_per_sec)?,
             search_burst: num("CHAT_SEARCH_BURST", d.search_burst)?,
+            search_budget: secs("CHAT_SEARCH_BUDGET_SECS", d.search_budget)?,
+            search_addr_rate_per_sec: num(
+                "CHAT_SEARCH_ADDR_RATE_PER_SEC",
+                d.search_addr_rate_per_sec,
+            )?,
+            search_addr_burst: num("CHAT_SEARCH_ADDR_BURST", d.search_addr_burst)?,
+            search_server_rate_per_sec: num(
+                "CHAT_SEARCH_SERVER_RATE_PER_SEC",
+                d.search_server_rate_per_sec,
+            )?,
+            search_server_burst: num("CHAT_SEARCH_SERVER_BURST", d.search_server_burst)?,
+            store_readers: count("CHAT_STORE_READERS", d.store_readers)?,
+            search_readers: count("CHAT_SEARCH_READERS", d.search_readers)?,
             new_rooms_per_min: num("CHAT_NEW_ROOMS_PER_MIN", d.new_rooms_per_min)?,
             empty_room_ttl: secs("CHAT_EMPTY_ROOM_SECS", d.empty_room_ttl)?,
             welcome_rooms: count("CHAT_WELCOME_ROOMS", d.welcome_rooms)?,

@@ -103,7 +103,7 @@ fn upgrade_key(
 /// `GET /ws`: checks the origin and the handshake, answers 101, and runs the
 /// connection once hyper hands over the socket.
 pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Request) -> Response {
-    let client = cookies::client(&request, &state.config);
+    let mut client = cookies::client(&request, &state.config);
     let headers = request.headers();
     if !origin_allowed(headers, &state.config) {
         tracing::debug!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
@@ -129,6 +129,15 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
         )
             .into_response();
     };
+    // A cookie that proves no identity is not kept (nor ever adopted):
+    // the answer sets a value minted now, which a new identity then takes.
+    if let Some(cookie) = &client.cookie {
+        if !state.hub.knows(cookie).await {
+            client.cookie = None;
+            client.minted = Some(cookies::new_token());
+            client.replaced = true;
+        }
+    }
     let set_cookie = client
         .minted
         .as_deref()
@@ -389,17 +398,21 @@ impl Connection<'_> {
                             return Err(None);
                         }
                     }
+                    // Answered by the hub, after it counts against the
+                    // connection's request rate limit.
                     Err(e) => {
-                        stats::refused_frame(e.code);
-                        self.outbox.send(&e.into_frame());
+                        if !self.state.hub.refused(self.conn, e).await {
+                            return Err(None);
+                        }
                     }
                 },
                 Incoming::Binary => {
                     let e = ProtocolError::bad_request(
                         "binary frames are not supported: send JSON text frames",
                     );
-                    stats::refused_frame(e.code);
-                    self.outbox.send(&e.into_frame());
+                    if !self.state.hub.refused(self.conn, e).await {
+                        return Err(None);
+                    }
                 }
                 Incoming::Ping(payload) => self.outbox.push(&[frame::encode(op::PONG, &payload)]),
                 // Answered with the same code (1000 when it gave none).

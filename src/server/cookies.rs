@@ -1,12 +1,17 @@
 //! The two cookies, and the [`Client`] a request comes from.
 //!
 //! - `chat_id` (*1.1*): the browser's identity token, `HttpOnly` (page
-//!   scripts never see it), `SameSite=Lax`, `Secure` when configured (HTTPS).
-//!   The page and the `/ws` upgrade set a fresh one when a request has none;
-//!   the identity made for that browser (by `hello` or the form) takes it as
-//!   its token, so every later upgrade and form post proves the identity.
-//!   Browsers send cookies with same-origin WebSocket upgrades, and the
-//!   upgrade's origin check keeps other sites from using them.
+//!   scripts never see it), `SameSite=Lax`; under HTTPS (`CHAT_TLS_CERT`
+//!   or `CHAT_SECURE_COOKIES`) `Secure` and named `__Host-chat_id`, which
+//!   browsers accept only from the host itself over HTTPS (no sibling
+//!   subdomain or plain-HTTP hop can plant it). Every value is minted by
+//!   the server: the page and the `/ws` upgrade set a fresh one when a
+//!   request has none, or one that proves no identity (the upgrade asks the
+//!   hub); the identity made for that browser (by `hello` or the form)
+//!   takes a token minted for that answer, never a value the request
+//!   carried, so a cookie someone planted is never adopted. Browsers send
+//!   cookies with same-origin WebSocket upgrades, and the upgrade's origin
+//!   check keeps other sites from using them.
 //! - `chat_name`: the name the form last posted with, to fill the form in.
 
 use super::config::Config;
@@ -16,8 +21,10 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderValue};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// The identity cookie's name.
+/// The identity cookie's name over plain HTTP.
 pub(crate) const IDENTITY_COOKIE: &str = "chat_id";
+/// Its name under HTTPS: `__Host-` (Secure, `Path=/`, no `Domain`).
+pub(crate) const HOST_IDENTITY_COOKIE: &str = "__Host-chat_id";
 /// The name cookie's name.
 const NAME_COOKIE: &str = "chat_name";
 /// How long the name cookie lasts (s): a year.
@@ -53,9 +60,22 @@ fn values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a
         .filter_map(move |pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
+/// True when the cookies are for HTTPS only.
+fn secure(config: &Config) -> bool {
+    config.secure_cookies || config.tls.is_some()
+}
+
+/// The identity cookie's name under `config` (see the module docs).
+fn identity_cookie(config: &Config) -> &'static str {
+    match secure(config) {
+        true => HOST_IDENTITY_COOKIE,
+        false => IDENTITY_COOKIE,
+    }
+}
+
 /// The identity token the request's cookie carries, if well-formed.
-pub(crate) fn identity(headers: &HeaderMap) -> Option<String> {
-    values(headers, IDENTITY_COOKIE)
+pub(crate) fn identity(headers: &HeaderMap, config: &Config) -> Option<String> {
+    values(headers, identity_cookie(config))
         .find(|v| well_formed(v))
         .map(str::to_owned)
 }
@@ -64,11 +84,12 @@ pub(crate) fn identity(headers: &HeaderMap) -> Option<String> {
 /// no identity cookie, a new token is minted for the answer to set
 /// ([`Client::minted`]).
 pub(crate) fn client(request: &Request, config: &Config) -> Client {
-    let cookie = identity(request.headers());
+    let cookie = identity(request.headers(), config);
     Client {
         addr: client_addr(request, config),
         minted: cookie.is_none().then(new_token),
         cookie,
+        replaced: false,
     }
 }
 
@@ -102,11 +123,7 @@ fn client_addr(request: &Request, config: &Config) -> IpAddr {
 /// `Set-Cookie` for `name=value` (ASCII), lasting `max_age_secs`, with the
 /// attributes both cookies share.
 fn set_cookie(name: &str, value: &str, max_age_secs: u64, config: &Config) -> HeaderValue {
-    let secure = if config.secure_cookies || config.tls.is_some() {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if secure(config) { "; Secure" } else { "" };
     let cookie =
         format!("{name}={value}; Path=/; Max-Age={max_age_secs}; SameSite=Lax; HttpOnly{secure}");
     HeaderValue::from_str(&cookie).expect("an ASCII cookie")
@@ -114,7 +131,8 @@ fn set_cookie(name: &str, value: &str, max_age_secs: u64, config: &Config) -> He
 
 /// `Set-Cookie` for the identity token: it lasts as long as the name lease.
 pub(crate) fn set_identity(token: &str, config: &Config) -> HeaderValue {
-    set_cookie(IDENTITY_COOKIE, token, config.name_lease.as_secs(), config)
+    let max_age = config.name_lease.as_secs();
+    set_cookie(identity_cookie(config), token, max_age, config)
 }
 
 /// The name an earlier form post remembered, if it is still a valid name.
@@ -154,14 +172,15 @@ mod tests {
         let mut headers = HeaderMap::new();
         let cookie = format!("chat_id=nope; chat_id={token}");
         headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
-        assert_eq!(identity(&headers), Some(token));
+        let config = Config::default();
+        assert_eq!(identity(&headers, &config), Some(token));
         for bad in [
             "chat_id=ABCDEF",
             "chat_id=",
             "chat_idx=00000000000000000000000000000000",
         ] {
             headers.insert(header::COOKIE, HeaderValue::from_static(bad));
-            assert_eq!(identity(&headers), None, "{bad}");
+            assert_eq!(identity(&headers, &config), None, "{bad}");
         }
     }
 
@@ -176,9 +195,19 @@ mod tests {
             secure_cookies: true,
             ..Config::default()
         };
-        assert!(set_identity("ab", &secure)
-            .to_str()
-            .unwrap()
-            .ends_with("; Secure"));
+        let cookie = set_identity("ab", &secure);
+        let cookie = cookie.to_str().unwrap();
+        assert!(cookie.starts_with("__Host-chat_id=ab; Path=/;"), "{cookie}");
+        assert!(cookie.ends_with("; Secure") && !cookie.contains("Domain"));
+        // Under HTTPS only the __Host- cookie counts: a plain one could
+        // have been planted by a sibling domain or over plain HTTP.
+        let token = new_token();
+        let mut headers = HeaderMap::new();
+        let plain = format!("chat_id={token}");
+        headers.insert(header::COOKIE, HeaderValue::from_str(&plain).unwrap());
+        assert_eq!(identity(&headers, &secure), None);
+        let host = format!("__Host-chat_id={token}");
+        headers.insert(header::COOKIE, HeaderValue::from_str(&host).unwrap());
+        assert_eq!(identity(&headers, &secure), Some(token));
     }
 }

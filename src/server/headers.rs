@@ -96,13 +96,25 @@ fn is_hashed(path: &str) -> bool {
         })
 }
 
+/// `Strict-Transport-Security` under HTTPS: a year.
+pub(crate) const HSTS: &str = "max-age=31536000";
+
 /// What every answer carries, unless it set its own. `Referrer-Policy:
 /// same-origin`, not `no-referrer`: under `no-referrer` browsers send
 /// `Origin: null` with the page's own form posts (Fetch, "serializing a
 /// request origin"), which the origin check must refuse.
-pub(crate) fn secured(app: Router) -> Router {
+///
+/// Under HTTPS (`CHAT_TLS_CERT`, or `CHAT_SECURE_COOKIES` behind a TLS
+/// proxy) also `Strict-Transport-Security` for a year: a browser that has
+/// been here once never talks plain HTTP to this host again, where its
+/// cookie could be read or planted.
+pub(crate) fn secured(app: Router, https: bool) -> Router {
     let set = |name, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    let app = match https {
+        true => app.layer(set(header::STRICT_TRANSPORT_SECURITY, HSTS)),
+        false => app,
     };
     app.layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(set(header::REFERRER_POLICY, "same-origin"))

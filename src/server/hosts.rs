@@ -91,6 +91,20 @@ pub(crate) fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
     own.as_deref() == Some(origin.as_str()) || config.allowed_origins.contains(&origin)
 }
 
+/// True when a state-changing HTTP request (a form post) comes from the
+/// chat's own pages: its `Origin` is allowed (see [`origin_allowed`]), or,
+/// without one, the browser says `Sec-Fetch-Site: same-origin`. A request
+/// that says neither is refused: a cross-site form post from a page that
+/// strips `Origin` cannot act for the visitor.
+pub(crate) fn same_origin_request(headers: &HeaderMap, config: &Config) -> bool {
+    if headers.contains_key(header::ORIGIN) {
+        return origin_allowed(headers, config);
+    }
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"same-origin"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +136,39 @@ mod tests {
             &headers(Some("https://chat.example"), "a:1"),
             &config
         ));
+    }
+
+    #[test]
+    fn a_form_post_needs_its_own_origin_or_a_same_origin_fetch_site() {
+        let config = Config::default();
+        let with_site = |origin: Option<&str>, site: &str| {
+            let mut h = headers(origin, "a:1");
+            h.insert("sec-fetch-site", HeaderValue::from_str(site).unwrap());
+            h
+        };
+        assert!(same_origin_request(
+            &headers(Some("http://a:1"), "a:1"),
+            &config
+        ));
+        assert!(
+            !same_origin_request(&headers(None, "a:1"), &config),
+            "neither"
+        );
+        assert!(same_origin_request(
+            &with_site(None, "same-origin"),
+            &config
+        ));
+        for site in ["cross-site", "same-site", "none"] {
+            assert!(
+                !same_origin_request(&with_site(None, site), &config),
+                "{site}"
+            );
+        }
+        let foreign = with_site(Some("http://evil"), "same-origin");
+        assert!(
+            !same_origin_request(&foreign, &config),
+            "a foreign Origin wins"
+        );
     }
 
     #[test]

@@ -84,7 +84,8 @@ fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             config.body_timeout,
         ));
-    headers::secured(app).layer(axum::middleware::from_fn_with_state(
+    let https = config.secure_cookies || config.tls.is_some();
+    headers::secured(app, https).layer(axum::middleware::from_fn_with_state(
         config,
         hosts::check_host,
     ))

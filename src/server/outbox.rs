@@ -7,6 +7,12 @@
 //! never holds the others up. The connection task ([`super::conn`]) drains
 //! the queue.
 //!
+//! A reply read from the store holds its place in the queue
+//! ([`Outbox::reserve`] gives a [`Slot`]): frames queued after it wait
+//! behind it until the reply fills it, so a `joined` replay and the room's
+//! live messages after it reach the client in order, while the hub goes on
+//! with other commands as the read runs.
+//!
 //! Why a mutex-guarded deque rather than a tokio channel: the connection
 //! takes everything queued in one lock (a channel hands items out one by
 //! one), an idle connection holds no block of slots, and the bound is in
@@ -26,11 +32,43 @@ use tokio::sync::Notify;
 /// Identifies one WebSocket connection for its lifetime; never reused.
 pub(crate) type ConnId = u64;
 
+/// The queue proper: what may go now, and what waits behind a slot.
+#[derive(Debug, Default)]
+struct Queue {
+    /// Encoded frames the connection task may take now.
+    ready: VecDeque<Bytes>,
+    /// From the oldest unfilled slot on: slots and frames, in order.
+    held: VecDeque<Held>,
+    /// The next slot's number.
+    next_slot: u64,
+}
+
+/// One entry behind an unfilled slot.
+#[derive(Debug)]
+enum Held {
+    /// A frame queued after the slot.
+    Frame(Bytes),
+    /// A reply's place, by number, until it is filled.
+    Slot(u64),
+}
+
+impl Queue {
+    /// Moves what no unfilled slot holds back into `ready`.
+    fn release(&mut self) {
+        while let Some(Held::Frame(_)) = self.held.front() {
+            let Some(Held::Frame(frame)) = self.held.pop_front() else {
+                unreachable!("just seen");
+            };
+            self.ready.push_back(frame);
+        }
+    }
+}
+
 /// The shared state of one connection's outbound side.
 #[derive(Debug)]
 struct Shared {
     /// Encoded frames queued and not yet taken by the connection task.
-    queue: Mutex<VecDeque<Bytes>>,
+    queue: Mutex<Queue>,
     /// Bytes queued or taken and not yet written to the socket: the bound.
     pending: AtomicUsize,
     /// Most bytes `pending` may reach before the client counts as too slow.
@@ -56,7 +94,7 @@ impl Outbox {
     /// An empty queue that may hold at most `limit` bytes.
     pub(crate) fn new(limit: usize) -> Outbox {
         Outbox(Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             pending: AtomicUsize::new(0),
             limit,
             reason: Mutex::new(None),
@@ -68,6 +106,22 @@ impl Outbox {
     /// Queues encoded frames, in order; past `limit` bytes the connection is
     /// closed as too slow and nothing is queued. Never waits.
     pub(crate) fn push(&self, frames: &[Bytes]) {
+        if !self.count(frames) {
+            return;
+        }
+        let mut queue = self.0.queue.lock().expect("outbox lock");
+        if queue.held.is_empty() {
+            queue.ready.extend(frames.iter().cloned());
+        } else {
+            queue.held.extend(frames.iter().cloned().map(Held::Frame));
+        }
+        drop(queue);
+        self.0.task.wake();
+    }
+
+    /// Counts `frames` against the bound; past it, closes the connection as
+    /// too slow and returns false (nothing counted).
+    fn count(&self, frames: &[Bytes]) -> bool {
         let n: usize = frames.iter().map(Bytes::len).sum();
         let pending = self.0.pending.fetch_add(n, Ordering::Relaxed) + n;
         if pending > self.0.limit {
@@ -75,13 +129,46 @@ impl Outbox {
             if self.close(CLOSE_TOO_SLOW, "too slow: outbound queue full") {
                 metrics::counter!(super::stats::SLOW_CLOSES).increment(1);
             }
-            return;
+            return false;
         }
-        self.0
-            .queue
-            .lock()
-            .expect("outbox lock")
-            .extend(frames.iter().cloned());
+        true
+    }
+
+    /// Holds a place for a reply at the end of the queue: what is queued
+    /// after it waits until [`Slot::fill`] (or the slot's drop, which
+    /// fills it with nothing).
+    pub(crate) fn reserve(&self) -> Slot {
+        let mut queue = self.0.queue.lock().expect("outbox lock");
+        let id = queue.next_slot;
+        queue.next_slot += 1;
+        queue.held.push_back(Held::Slot(id));
+        Slot {
+            outbox: self.clone(),
+            id,
+            open: true,
+        }
+    }
+
+    /// Puts `frames` in slot `id`'s place and lets out what no earlier
+    /// slot holds.
+    fn fill(&self, id: u64, frames: &[Bytes]) {
+        let counted = self.count(frames);
+        let mut queue = self.0.queue.lock().expect("outbox lock");
+        let Some(at) = queue
+            .held
+            .iter()
+            .position(|h| matches!(h, Held::Slot(s) if *s == id))
+        else {
+            return;
+        };
+        queue.held.remove(at);
+        if counted {
+            for (i, frame) in frames.iter().enumerate() {
+                queue.held.insert(at + i, Held::Frame(frame.clone()));
+            }
+        }
+        queue.release();
+        drop(queue);
         self.0.task.wake();
     }
 
@@ -123,15 +210,15 @@ impl Outbox {
             return Poll::Ready(self.reason().expect("set before the flag"));
         }
         if out.is_empty() {
-            std::mem::swap(&mut *self.0.queue.lock().expect("outbox lock"), out);
+            std::mem::swap(&mut self.0.queue.lock().expect("outbox lock").ready, out);
         }
         Poll::Pending
     }
 
-    /// Everything queued now, in order.
+    /// Everything that may go now, in order (not what waits behind a slot).
     #[cfg(test)]
     pub(crate) fn take(&self) -> VecDeque<Bytes> {
-        std::mem::take(&mut *self.0.queue.lock().expect("outbox lock"))
+        std::mem::take(&mut self.0.queue.lock().expect("outbox lock").ready)
     }
 
     /// For the connection task: `n` bytes reached the socket.
@@ -143,6 +230,40 @@ impl Outbox {
     #[cfg(test)]
     pub(crate) fn pending(&self) -> usize {
         self.0.pending.load(Ordering::Relaxed)
+    }
+}
+
+/// A reply's place in one connection's queue ([`Outbox::reserve`]).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// The queue.
+    outbox: Outbox,
+    /// Its number there.
+    id: u64,
+    /// Not filled yet.
+    open: bool,
+}
+
+impl Slot {
+    /// Puts `frames` in the slot's place; what was queued after it follows.
+    pub(crate) fn fill(mut self, frames: &[Bytes]) {
+        self.open = false;
+        self.outbox.fill(self.id, frames);
+    }
+
+    /// Fills the slot with one frame, encoding it.
+    pub(crate) fn send(self, frame: &ServerFrame) {
+        self.fill(&[encode_json(frame)]);
+    }
+}
+
+impl Drop for Slot {
+    /// A slot dropped unfilled (its read ended without a reply) holds
+    /// nothing back.
+    fn drop(&mut self) {
+        if self.open {
+            self.outbox.fill(self.id, &[]);
+        }
     }
 }
 
@@ -217,6 +338,67 @@ mod tests {
             Some((CLOSE_TOO_SLOW, "too slow: outbound queue full"))
         );
         assert_eq!(outbox.pending(), 1000, "the refused frame is not counted");
+    }
+
+    fn texts(frames: VecDeque<Bytes>) -> Vec<Bytes> {
+        frames.into_iter().collect()
+    }
+
+    #[test]
+    fn frames_queued_after_a_slot_wait_until_it_is_filled_then_follow_it() {
+        let outbox = Outbox::new(1000);
+        let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+        outbox.push(&[b("before")]);
+        let first = outbox.reserve();
+        outbox.push(&[b("live 1")]);
+        let second = outbox.reserve();
+        outbox.push(&[b("live 2")]);
+        assert_eq!(texts(outbox.take()), [b("before")]);
+        second.fill(&[b("reply 2")]);
+        assert_eq!(
+            texts(outbox.take()),
+            Vec::<Bytes>::new(),
+            "behind the first"
+        );
+        first.fill(&[b("reply 1a"), b("reply 1b")]);
+        assert_eq!(
+            texts(outbox.take()),
+            [
+                b("reply 1a"),
+                b("reply 1b"),
+                b("live 1"),
+                b("reply 2"),
+                b("live 2")
+            ]
+        );
+        let dropped = outbox.reserve();
+        outbox.push(&[b("after")]);
+        drop(dropped);
+        assert_eq!(
+            texts(outbox.take()),
+            [b("after")],
+            "a dropped slot holds nothing"
+        );
+        let lens = [
+            "before", "live 1", "live 2", "reply 1a", "reply 1b", "reply 2", "after",
+        ];
+        assert_eq!(
+            outbox.pending(),
+            lens.iter().map(|s| s.len()).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn a_reply_past_the_bound_closes_the_connection_and_holds_nothing_back() {
+        let outbox = Outbox::new(10);
+        let slot = outbox.reserve();
+        outbox.push(&[Bytes::from_static(b"live")]);
+        slot.fill(&[Bytes::from(vec![0; 7])]);
+        assert_eq!(
+            outbox.reason(),
+            Some((CLOSE_TOO_SLOW, "too slow: outbound queue full"))
+        );
+        assert_eq!(texts(outbox.take()), [Bytes::from_static(b"live")]);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use super::config::Config;
 use super::cookies;
-use super::hosts::origin_allowed;
+use super::hosts::same_origin_request;
 use super::hub::{FormPost, HubHandle};
 use crate::protocol::{validate_nonce, ErrorCode, ProtocolError, GENERAL_ROOM};
 use crate::ui::{room_path, shell, FormError, PageData};
@@ -91,8 +91,12 @@ async fn show_room(state: &PageState, room: &str, req: Request) -> Response {
 
 /// `POST /`: the plain form.
 pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Response {
-    if !origin_allowed(req.headers(), &state.config) {
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    if !same_origin_request(req.headers(), &state.config) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this form must be posted from the chat's own page",
+        )
+            .into_response();
     }
     let client = cookies::client(&req, &state.config);
     let (parts, body) = req.into_parts();

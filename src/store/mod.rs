@@ -15,6 +15,7 @@
 
 pub mod group_commit;
 pub mod pg;
+pub mod pool;
 pub mod reads;
 pub mod search;
 pub mod sqlite;
@@ -83,6 +84,15 @@ impl NewMessage {
             nonce: self.nonce.clone(),
         }
     }
+}
+
+/// Why a store written by a newer server is not opened: it may hold what
+/// this one would misread or undo.
+pub(crate) fn newer_store(found: usize, known: usize) -> String {
+    format!(
+        "the database has schema version {found}, newer than this server knows \
+         (version {known}): run the newer server, or restore a backup made for this one"
+    )
 }
 
 /// SQL integers are i64 in both stores; ids and timestamps are never negative.
@@ -220,6 +230,10 @@ impl std::error::Error for StoreError {}
 /// read is a range; a backend provides [`StoreReader::range`] and the cuts
 /// and caps are computed here, once for all backends.
 pub trait StoreReader: Send + 'static {
+    /// Another reader of the same store, with a connection of its own (the
+    /// hub reads on several at once: [`pool`]).
+    fn another(&self) -> Result<Box<dyn StoreReader>, StoreError>;
+
     /// Every room, by name.
     fn rooms(&self) -> Result<Vec<RoomRow>, StoreError>;
 
@@ -243,8 +257,9 @@ pub trait StoreReader: Send + 'static {
     /// Where `identity` stopped reading `room` ([`reads`]), if it said.
     fn last_read(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError>;
 
-    /// Full-text search ([`search`]): up to `limit` matches, newest first.
-    fn search(&self, search: &search::Search) -> Result<Vec<search::Hit>, StoreError>;
+    /// Full-text search ([`search`]): up to `limit` matches, newest first,
+    /// within the search's time budget.
+    fn search(&self, search: &search::Search) -> Result<search::Found, StoreError>;
 
     /// Messages of `room` with `from <= id <= to`, oldest first, `html`
     /// rendered; empty when `from > to`.

@@ -4,14 +4,29 @@
 //!
 //! A query is its words (runs of letters and digits; everything else,
 //! quotes and operators included, only separates them): a message matches
-//! when it has every word, the last one also as a prefix (`hel` finds
-//! "hello"), without regard to case. Results come newest first; a page
+//! when it has every word, the last one also as a prefix when it has at
+//! least [`MIN_PREFIX_CHARS`] characters (`hel` finds "hello"), without
+//! regard to case. Results come newest first, in the order the messages
+//! were stored in (`seq`, store migration 5 / schema version 4); a page
 //! ends with a [`Cursor`] for the next, older one.
+//!
+//! **Bounded cost.** The index is read in that order and a search stops at
+//! its page, so a word every message has costs a page, not a sort of every
+//! match; a short prefix (`a*`, which would merge the lists of every word
+//! starting with it) is not a prefix; and each search runs under a time
+//! budget ([`Search::budget`]): on SQLite a progress handler interrupts
+//! it, and what it found by then is a page with a `next`
+//! ([`Found::stopped`]); on PostgreSQL a statement timeout.
 
 use crate::protocol::ChatMessage;
+use std::time::Duration;
 
 /// Most words a query keeps (the rest are ignored).
 pub const MAX_TERMS: usize = 8;
+
+/// The last word is also a prefix only from this many characters on:
+/// `a*` would merge the index's lists of every word starting with "a".
+pub const MIN_PREFIX_CHARS: usize = 3;
 
 /// A search: its words, an optional room, where the page starts, how many.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,34 +39,41 @@ pub struct Search {
     pub before: Option<Cursor>,
     /// At most this many.
     pub limit: usize,
+    /// How long the search may take; past it, what was found is the page.
+    pub budget: Duration,
 }
 
-/// A place in the results' order (newest first: `ts`, then room, then id).
+/// What a search found.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    /// The matches, newest first.
+    pub hits: Vec<Hit>,
+    /// The budget ran out before the page was full: there may be more
+    /// (after the last hit, when there is one).
+    pub stopped: bool,
+}
+
+/// A place in the results' order: the message's `seq`, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    /// The message's time.
-    pub ts: u64,
-    /// Its room's key in the store.
-    pub room_id: i64,
-    /// Its id in the room.
-    pub id: u64,
+    /// The message's place in the order messages were stored in.
+    pub seq: i64,
 }
 
 impl Cursor {
-    /// The opaque form clients pass back (`ts.room.id`).
+    /// The opaque form clients pass back.
     pub fn encode(&self) -> String {
-        format!("{}.{}.{}", self.ts, self.room_id, self.id)
+        self.seq.to_string()
     }
 
-    /// Reads [`Cursor::encode`]'s form; `None` for anything else.
+    /// Reads [`Cursor::encode`]'s form (a positive number in digits);
+    /// `None` for anything else.
     pub fn decode(s: &str) -> Option<Cursor> {
-        let mut parts = s.split('.');
-        let cursor = Cursor {
-            ts: parts.next()?.parse().ok()?,
-            room_id: parts.next()?.parse().ok()?,
-            id: parts.next()?.parse().ok()?,
-        };
-        parts.next().is_none().then_some(cursor)
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let seq: i64 = s.parse().ok()?;
+        (seq > 0).then_some(Cursor { seq })
     }
 }
 
@@ -65,20 +87,30 @@ pub fn terms(query: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether the last of `terms` is matched as a prefix too.
+fn last_is_prefix(terms: &[String]) -> bool {
+    terms
+        .last()
+        .is_some_and(|t| t.chars().count() >= MIN_PREFIX_CHARS)
+}
+
 /// The FTS5 `MATCH` expression: every word quoted (so nothing typed is
-/// syntax), the last one a prefix.
+/// syntax), the last one a prefix when it is long enough.
 pub fn fts5_match(terms: &[String]) -> String {
     let quoted: Vec<String> = terms
         .iter()
         .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
         .collect();
-    format!("{}*", quoted.join(" "))
+    let star = if last_is_prefix(terms) { "*" } else { "" };
+    format!("{}{star}", quoted.join(" "))
 }
 
 /// The `to_tsquery('simple', …)` text: words joined by `&`, the last one a
-/// prefix. Words hold only letters and digits, so nothing is syntax.
+/// prefix when it is long enough. Words hold only letters and digits, so
+/// nothing is syntax.
 pub fn tsquery(terms: &[String]) -> String {
-    format!("{}:*", terms.join(" & "))
+    let star = if last_is_prefix(terms) { ":*" } else { "" };
+    format!("{}{star}", terms.join(" & "))
 }
 
 /// One match: the message, and its place in the order.
@@ -91,14 +123,10 @@ pub struct Hit {
 }
 
 impl Hit {
-    /// `message`, of the room stored as `room_id`.
-    pub fn new(room_id: i64, message: ChatMessage) -> Hit {
+    /// `message`, stored as `seq`.
+    pub fn new(seq: i64, message: ChatMessage) -> Hit {
         Hit {
-            cursor: Cursor {
-                ts: message.ts,
-                room_id,
-                id: message.id,
-            },
+            cursor: Cursor { seq },
             message,
         }
     }
@@ -118,6 +146,10 @@ mod tests {
         assert_eq!(terms("a b c d e f g h i j").len(), MAX_TERMS);
         assert_eq!(fts5_match(&terms("near(x) hel")), "\"near\" \"x\" \"hel\"*");
         assert_eq!(tsquery(&terms("café hel")), "café & hel:*");
+        // A prefix from MIN_PREFIX_CHARS characters on, not one before.
+        assert_eq!(fts5_match(&terms("x he")), "\"x\" \"he\"");
+        assert_eq!(tsquery(&terms("x he")), "x & he");
+        assert_eq!(tsquery(&terms("x héé")), "x & héé:*");
     }
 
     #[test]
@@ -157,8 +189,9 @@ mod tests {
                 room: room.map(str::to_owned),
                 before,
                 limit,
+                budget: std::time::Duration::from_secs(10),
             };
-            r.search(&search).unwrap()
+            r.search(&search).unwrap().hits
         };
         let texts =
             |hits: &[Hit]| -> Vec<String> { hits.iter().map(|h| h.message.text.clone()).collect() };
@@ -190,13 +223,9 @@ mod tests {
 
     #[test]
     fn a_cursor_reads_back_only_its_own_form() {
-        let c = Cursor {
-            ts: 1_700_000_000_000,
-            room_id: 3,
-            id: 42,
-        };
+        let c = Cursor { seq: 42 };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        for bad in ["", "1.2", "1.2.3.4", "a.b.c", "-1.2.3", "1.2.-3"] {
+        for bad in ["", "0", "-1", "+1", "1.2", "a", "99999999999999999999"] {
             assert_eq!(Cursor::decode(bad), None, "{bad}");
         }
     }

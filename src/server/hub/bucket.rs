@@ -25,11 +25,23 @@ impl Bucket {
         self.take_at(Instant::now(), rate, burst)
     }
 
-    /// As [`Bucket::take`], at the time `now`.
-    fn take_at(&mut self, now: Instant, rate: f64, burst: f64) -> bool {
+    /// True when [`Bucket::take`] would take one now (nothing is taken):
+    /// for limits that must all allow a request before any is charged.
+    pub(super) fn ready(&mut self, rate: f64, burst: f64) -> bool {
+        self.refill(Instant::now(), rate, burst);
+        self.tokens >= 1.0
+    }
+
+    /// Brings `tokens` up to `now`.
+    fn refill(&mut self, now: Instant, rate: f64, burst: f64) {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.tokens = (self.tokens + elapsed * rate).min(burst);
         self.at = now;
+    }
+
+    /// As [`Bucket::take`], at the time `now`.
+    fn take_at(&mut self, now: Instant, rate: f64, burst: f64) -> bool {
+        self.refill(now, rate, burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

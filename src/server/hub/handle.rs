@@ -2,7 +2,8 @@
 //! [`Command`]; those that need an answer carry a reply channel.
 
 use super::fatal::Fatal;
-use super::{Client, Command, FormPost, Posted, Reply, Snapshot};
+use super::post::check_text;
+use super::{Client, Command, FormPost, Posted, Reply, Request, Snapshot};
 use crate::protocol::{ClientFrame, ProtocolError};
 use crate::server::outbox::{ConnGauge, ConnId, Outbox};
 use crate::store::pg::Notice;
@@ -34,10 +35,22 @@ impl HubHandle {
             .is_ok()
     }
 
-    /// Hands the hub a frame from `conn`; false when the hub is gone.
+    /// Hands the hub a frame from `conn` (a `send`'s text checked and
+    /// rendered here, on the caller's task); false when the hub is gone.
     pub(crate) async fn frame(&self, conn: ConnId, frame: ClientFrame) -> bool {
+        self.request_from(conn, Request::new(frame)).await
+    }
+
+    /// Hands the hub a frame from `conn` that was refused before it
+    /// reached it (malformed, binary): answered there, after it counts
+    /// against the connection's request rate limit.
+    pub(crate) async fn refused(&self, conn: ConnId, e: ProtocolError) -> bool {
+        self.request_from(conn, Request::Refused(e)).await
+    }
+
+    async fn request_from(&self, conn: ConnId, request: Request) -> bool {
         self.commands
-            .send(Command::Frame(conn, frame))
+            .send(Command::Frame(conn, request))
             .await
             .is_ok()
     }
@@ -59,7 +72,18 @@ impl HubHandle {
     /// same validation, store and broadcast as `hello` + `send`. Resolves
     /// once stored.
     pub(crate) async fn post(&self, post: FormPost) -> Result<Posted, ProtocolError> {
-        self.request(|reply| Command::Post { post, reply }).await
+        let text = check_text(&post.text);
+        self.request(|reply| Command::Post { post, text, reply })
+            .await
+    }
+
+    /// True when `token` (an identity cookie's) proves a known identity;
+    /// false too when the hub is gone.
+    pub(crate) async fn knows(&self, token: &str) -> bool {
+        let (reply, answer) = oneshot::channel();
+        let token = token.to_owned();
+        let _ = self.commands.send(Command::Knows { token, reply }).await;
+        answer.await.unwrap_or(false)
     }
 
     /// Sends a command carrying a reply channel and waits for the answer;

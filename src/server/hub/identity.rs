@@ -17,8 +17,8 @@ use super::registry::new_id;
 use super::{ConnId, Hub, Session};
 use crate::protocol::{ProtocolError, ServerFrame, UserInfo, CLOSE_REPLACED};
 use crate::server::cookies::new_token;
-use crate::store::now_ms;
 use crate::store::pg::cluster::Event;
+use crate::store::{now_ms, StoreError, StoreReader};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -30,9 +30,14 @@ pub(crate) struct Client {
     /// The identity cookie's token, when the request carried a well-formed one.
     pub(crate) cookie: Option<String>,
     /// A token the answer to this request sets as the cookie (it carried
-    /// none): a new identity takes it, and still tells the client, which
-    /// may not keep cookies.
+    /// none, or one that proved nothing): a new identity takes it, and
+    /// still tells the client, which may not keep cookies (unless
+    /// `replaced`).
     pub(crate) minted: Option<String>,
+    /// The request carried an identity cookie that proved no identity and
+    /// `minted` replaces it: the client keeps cookies, so a new identity's
+    /// `welcome` need not show its token to page scripts.
+    pub(crate) replaced: bool,
 }
 
 /// The key a client address is limited by: IPv4 as is, IPv6 by its /64
@@ -50,6 +55,10 @@ pub(crate) fn addr_key(addr: IpAddr) -> IpAddr {
         v4 => v4,
     }
 }
+
+/// The read that claims a name in the database ([`Hub::claim_needed`]).
+pub(super) type NameClaim =
+    Box<dyn FnOnce(&dyn StoreReader) -> Result<bool, StoreError> + Send + 'static>;
 
 /// Who may speak as a name, before anything changes ([`Hub::claim`]).
 pub(super) struct Claim {
@@ -77,23 +86,57 @@ pub(super) struct Speaker {
 }
 
 impl Hub {
-    pub(super) async fn on_hello(
+    pub(super) fn on_hello(
         &mut self,
         conn: ConnId,
-        raw_name: &str,
-        token: Option<&str>,
+        raw_name: String,
+        token: Option<String>,
     ) -> Result<(), ProtocolError> {
         if self.session(conn)?.identity.is_some() {
             return Err(ProtocolError::bad_request(
                 "this connection already said hello; reconnect to change name",
             ));
         }
-        let name = names::check(raw_name)?;
+        let name = names::check(&raw_name)?;
         let client = self.session(conn)?.client.clone();
         let token = token.filter(|t| !t.is_empty());
-        let claim = self.claim(&name, token, &client)?;
-        self.claim_everywhere(&claim, &name).await?;
-        let speaker = self.speak(claim, &name, &client)?;
+        let claim = self.claim(&name, token.as_deref(), &client)?;
+        let Some(ask) = self.claim_needed(&claim, &name) else {
+            return self.welcome(conn, claim, &name, &client);
+        };
+        // Several nodes: the name is claimed in the database first. The
+        // connection's next frames wait for it; the hub goes on.
+        let ticket = self.admit_read()?;
+        self.session(conn)?.held = Some(Default::default());
+        self.read_then(ticket, ask, move |hub, claimed| {
+            let held = match hub.sessions.get_mut(&conn) {
+                Some(s) => s.held.take().unwrap_or_default(),
+                None => return, // gone meanwhile
+            };
+            let welcomed = claimed.and_then(|claimed| {
+                hub.claimed(claimed, &claim, &name)?;
+                hub.welcome(conn, claim, &name, &client)
+            });
+            if let Err(e) = welcomed {
+                hub.refuse(conn, e, None);
+            }
+            for request in held {
+                hub.on_request(conn, request);
+            }
+        });
+        Ok(())
+    }
+
+    /// `conn` speaks as `name` from now on: the identity `claim` proves (an
+    /// older connection holding it closed) or a new one; `welcome`.
+    fn welcome(
+        &mut self,
+        conn: ConnId,
+        claim: Claim,
+        name: &Name,
+        client: &Client,
+    ) -> Result<(), ProtocolError> {
+        let speaker = self.speak(claim, name, client)?;
         let now = now_ms();
         let old = self.registry.get(&speaker.id).and_then(|i| i.conn);
         if let Some(old) = old.filter(|&old| old != conn) {
@@ -108,20 +151,24 @@ impl Hub {
             let identity = identity.row();
             self.publish(Event::Hello { conn, identity });
         }
-        let name: Arc<str> = Arc::from(name.display);
+        let name: Arc<str> = Arc::from(name.display.as_str());
         let user = UserInfo {
             id: speaker.id.to_string(),
             name: name.to_string(),
         };
-        let session = self.sessions.get_mut(&conn).expect("checked above");
+        let session = self.sessions.get_mut(&conn).expect("checked by the caller");
         // The cookie's part is done: an idle connection keeps no strings.
         session.client.cookie = None;
         session.client.minted = None;
         session.identity = Some(speaker.id);
         session.name = name;
+        let token = match client.replaced {
+            true => String::new(), // the cookie the upgrade set holds it
+            false => speaker.token.unwrap_or_default(),
+        };
         let welcome = ServerFrame::Welcome {
             user,
-            token: speaker.token.unwrap_or_default(),
+            token,
             rooms: self.welcome_rooms(),
         };
         self.sessions[&conn].outbox.send(&welcome);
@@ -154,25 +201,28 @@ impl Hub {
                 shown: None,
             },
         };
+        self.check_owner(&claim, name)?;
+        Ok(claim)
+    }
+
+    /// Refuses with `name_taken` when an identity other than the one
+    /// `claim` proves owns `name`.
+    fn check_owner(&self, claim: &Claim, name: &Name) -> Result<(), ProtocolError> {
         let owner = self.registry.owner(name, now_ms()).map(|i| i.id.clone());
         if owner.is_some() && owner != claim.proven {
             return Err(ProtocolError::name_taken(&name.display));
         }
-        Ok(claim)
+        Ok(())
     }
 
-    /// With several nodes (PostgreSQL), claims `name` for `claim`'s identity
-    /// in the database: another node may have given it to another identity
-    /// a moment ago, which the registry here hears of only later. Alone,
-    /// the registry's answer was the whole truth.
-    pub(super) async fn claim_everywhere(
-        &self,
-        claim: &Claim,
-        name: &Name,
-    ) -> Result<(), ProtocolError> {
-        if self.cluster.is_none() {
-            return Ok(());
-        }
+    /// With several nodes (PostgreSQL), the read that claims `name` for
+    /// `claim`'s identity in the database: another node may have given it
+    /// to another identity a moment ago, which the registry here hears of
+    /// only later. `None` when nothing is to be asked: alone, the
+    /// registry's answer is the whole truth, and an identity's own name
+    /// keys are its own already.
+    pub(super) fn claim_needed(&self, claim: &Claim, name: &Name) -> Option<NameClaim> {
+        self.cluster.as_ref()?;
         let id = match &claim.proven {
             Some(id) => id.clone(),
             None => claim.new_id.clone(),
@@ -182,16 +232,26 @@ impl Hub {
             .get(&id)
             .is_some_and(|i| *i.name == *name.display);
         if own {
-            return Ok(()); // its keys are its own already
+            return None;
         }
         let (keys, now, lease) = (name.keys.to_vec(), now_ms(), self.registry.lease_ms());
-        let claimed = self
-            .read(move |reader| reader.claim_name(&keys, &id, now, lease))
-            .await?;
-        match claimed {
-            true => Ok(()),
-            false => Err(ProtocolError::name_taken(&name.display)),
+        Some(Box::new(move |reader: &dyn StoreReader| {
+            reader.claim_name(&keys, &id, now, lease)
+        }))
+    }
+
+    /// The database's answer to a [`Hub::claim_needed`] read, checked
+    /// against the registry again (it may have changed during the read).
+    pub(super) fn claimed(
+        &self,
+        claimed: bool,
+        claim: &Claim,
+        name: &Name,
+    ) -> Result<(), ProtocolError> {
+        if !claimed {
+            return Err(ProtocolError::name_taken(&name.display));
         }
+        self.check_owner(claim, name)
     }
 
     /// Speaks as `name` on a checked claim: the proven identity, renamed to
@@ -214,13 +274,10 @@ impl Hub {
             });
         }
         self.may_create_identity(client.addr, now)?;
-        let (token, shown) = match &client.cookie {
-            Some(cookie) => (cookie.clone(), None),
-            None => {
-                let token = client.minted.clone().unwrap_or_else(new_token);
-                (token.clone(), Some(token))
-            }
-        };
+        // Minted for this answer, never the request's cookie: a value
+        // planted in the browser must not become the identity's token.
+        let token = client.minted.clone().unwrap_or_else(new_token);
+        let shown = Some(token.clone());
         let id = self
             .registry
             .create_as(claim.new_id, &token, name.clone(), now);
@@ -251,6 +308,11 @@ impl Hub {
             ));
         }
         Ok(())
+    }
+
+    /// True when `token` proves a known identity (a cookie worth keeping).
+    pub(super) fn knows(&self, token: &str) -> bool {
+        self.registry.by_token(token).is_some()
     }
 
     /// Frees the identity `session` held on `conn` (it is gone): offline

@@ -2,20 +2,29 @@
 //!
 //! Connection tasks ([`super::conn`]) parse frames and hand them to the hub
 //! through [`HubHandle`], the only way in; the hub answers through each
-//! connection's bounded [`Outbox`]. Because one thread applies every change,
+//! connection's bounded [`Outbox`]. Because one task applies every change,
 //! a `joined` reply and the broadcasts that follow it are queued in order,
 //! and a room's messages reach every member in id order with no gap and no
-//! duplicate. The loop handles one command at a time; the only thing it
-//! awaits is a store read (`join`, `history`, the page's snapshot), which
-//! runs on tokio's blocking pool ([`Hub::read`]) so that it never stalls a
-//! worker's other tasks, while the hub takes no other command until it is
-//! back. Every write happens on the group-commit thread.
+//! duplicate.
 //!
-//! How the reads leave the workers was chosen with `make bench` (medians of
-//! three runs each; see the README): a hub thread of its own closed 410 of
-//! 1,000 members as too slow at saturation (on 2 cores it outran the writer
-//! tasks); `block_in_place` cost 20 % of persisted throughput at 100
-//! members; awaiting `spawn_blocking` matched the old figures.
+//! **The hub never waits.** Each command is handled to its end without an
+//! `await`: a store read (a join's replay, a history page, a search, the
+//! page's snapshot, a name claim, another node's messages) is handed to the
+//! [reader pool](crate::store::pool) and runs beside the hub
+//! ([`offload`]). A read is cut at the id the room had broadcast when it
+//! was asked; a reply that must come in order with the room's live frames
+//! (`joined`, `watching`, `history`) holds its place in the connection's
+//! queue ([`Slot`](super::outbox::Slot)), so what is broadcast meanwhile
+//! waits behind it: no gap, no overlap. What needs the hub's state after a
+//! read (a name claimed in the database, a catch-up) comes back as a
+//! command ([`Command::Then`]). Work that needs no state leaves the hub
+//! too: a `send`'s text is checked and rendered by its connection's task,
+//! committed messages are encoded on the commit thread.
+//!
+//! Why not the old way: the hub awaited each read in turn, so 40
+//! connections searching within their limits made every message wait
+//! behind their searches (p99 1.6 s for a pair chatting at 20 messages/s on
+//! 30,000 stored messages); see the README's Benchmarks.
 //!
 //! - [`handle`]: [`HubHandle`], the typed way in.
 //! - [`identity`]: `hello`, tokens, cookies, and who a form post speaks as.
@@ -32,12 +41,12 @@
 //! - [`upkeep`]: what the hub does each tick by itself (deadlines, sweeps).
 //! - [`fatal`]: the hub or its commit thread died: the server stops.
 //! - [`remote`]: other nodes' sessions, and what this one tells them (PostgreSQL).
+//! - [`offload`]: reads off the hub task, and their answers.
 //!
 //! A `send` is validated here, then queued for the store's group-commit
 //! thread, which gives it its id; the hub broadcasts it when the commit comes
 //! back. Each room remembers the last id it broadcast, and every read from
-//! the store is cut there, so a `joined` snapshot and the live messages after
-//! it meet with no gap and no overlap.
+//! the store is cut there.
 
 mod bucket;
 mod directory;
@@ -46,6 +55,7 @@ mod handle;
 mod identity;
 mod members;
 mod names;
+mod offload;
 mod post;
 mod reads;
 mod registry;
@@ -64,8 +74,10 @@ use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, ServerFrame, CLOSE_
 use crate::store::group_commit::{self, Job};
 use crate::store::pg::cluster::{Event, Publisher};
 use crate::store::pg::Notice;
+use crate::store::pool::ReaderPool;
 use crate::store::{IdentityChange, StoreError, StoreReader, StoreWriter};
 use bucket::Bucket;
+use bytes::Bytes;
 use fatal::Fatal;
 use post::Tag;
 use registry::Registry;
@@ -79,7 +91,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use handle::HubHandle;
 pub(crate) use identity::{addr_key, Client};
-pub(crate) use post::{FormPost, Posted};
+pub(crate) use offload::Then;
+pub(crate) use post::{FormPost, Posted, Request};
 pub(crate) use rooms::Snapshot;
 
 /// Where the answer to a request goes.
@@ -90,12 +103,15 @@ type Reply<T> = oneshot::Sender<Result<T, ProtocolError>>;
 enum Command {
     /// A new connection, its outbound side, and where it comes from.
     Connect(ConnId, Outbox, Client),
-    /// A parsed frame from a connection.
-    Frame(ConnId, ClientFrame),
+    /// A frame from a connection, as its task prepared it.
+    Frame(ConnId, Request),
     /// The connection is gone.
     Disconnect(ConnId),
-    /// Results of one group commit, in commit order.
-    Committed(Vec<group_commit::Done<Tag>>),
+    /// Results of one group commit, in commit order, each stored message's
+    /// `message` frame encoded beside it (by the commit thread).
+    Committed(Vec<group_commit::Done<Tag>>, Vec<Option<Bytes>>),
+    /// The rest of a command whose store read is done ([`offload`]).
+    Then(Then),
     /// A room's recent messages and members, for the server-rendered page.
     Snapshot {
         /// Room name.
@@ -108,8 +124,18 @@ enum Command {
     Post {
         /// The form's fields and who sent it.
         post: FormPost,
+        /// The text checked and rendered (by the request's task), or why not.
+        text: post::Checked,
         /// Gets the stored message, or why it was refused.
         reply: Reply<Posted>,
+    },
+    /// Whether an identity cookie's token proves a known identity (the
+    /// upgrade replaces one that does not with a value it mints).
+    Knows {
+        /// The cookie's token.
+        token: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<bool>,
     },
     /// Once a second: send the `member_count` frames that are due.
     Tick,
@@ -150,8 +176,9 @@ pub(crate) fn spawn(
     let committer = group_commit::spawn(writer, job_rx, commit_bytes, move |done, took| {
         let _ = &watch; // dropped, and reporting, when the thread panics
         metrics::histogram!(stats::COMMIT_SECONDS).record(took.as_secs_f64());
+        let frames = post::encode_committed(&done);
         // The hub never waits on the commit thread, so this cannot deadlock.
-        let _ = committed.blocking_send(Command::Committed(done));
+        let _ = committed.blocking_send(Command::Committed(done, frames));
     })
     .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
     // The first reads run on a plain thread: a synchronous client that
@@ -161,6 +188,7 @@ pub(crate) fn spawn(
     let mut hub = std::thread::scope(|s| s.spawn(new).join())
         .map_err(|_| StoreError::Failed("loading the store panicked".into()))??;
     hub.cluster = publisher.map(Cluster::new);
+    hub.commands = Some(commands.downgrade());
     // The ticker holds a weak sender, so the hub still ends with its handles.
     let ticker = commands.downgrade();
     tokio::spawn(async move {
@@ -178,7 +206,7 @@ pub(crate) fn spawn(
     });
     let hub_task = tokio::spawn(async move {
         while let Some(command) = rx.recv().await {
-            hub.handle(command).await;
+            hub.handle(command);
         }
     });
     let watcher = fatal.clone();
@@ -225,15 +253,23 @@ struct Session {
     searches: Bucket,
     /// Rooms this connection may still create.
     creations: Bucket,
+    /// Frames held while a `hello` waits for its name to be claimed in the
+    /// database (several nodes): handled in order once it is. `None` while
+    /// nothing waits.
+    held: Option<VecDeque<Request>>,
 }
 
 /// The hub's state; see the module docs.
 struct Hub {
     /// Limits.
     config: Arc<Config>,
-    /// Reads history (the commit thread does every write); shared with the
-    /// blocking pool, where the reads run.
-    reader: Arc<Mutex<Box<dyn StoreReader>>>,
+    /// The store's readers (the commit thread does every write): reads run
+    /// there, beside the hub ([`offload`]).
+    reader: Arc<ReaderPool>,
+    /// The way back in for what a read hands the hub ([`Command::Then`]);
+    /// `None` in the hub's unit tests, where reads run in place. Weak, so
+    /// the hub still ends with its handles.
+    commands: Option<mpsc::WeakSender<Command>>,
     /// Queue to the group-commit thread; `None` once shutting down.
     writer: Option<mpsc::Sender<Job<Tag>>>,
     /// Live connections.
@@ -250,6 +286,12 @@ struct Hub {
     form_by_identity: HashMap<Arc<str>, Bucket>,
     /// Form posts per client address.
     form_by_addr: HashMap<IpAddr, Bucket>,
+    /// Searches per identity (all its connections).
+    search_by_identity: HashMap<Arc<str>, Bucket>,
+    /// Searches per client address.
+    search_by_addr: HashMap<IpAddr, Bucket>,
+    /// Searches on the whole server.
+    search_all: Bucket,
     /// Ticks so far (for the identity sweep).
     ticks: u64,
     /// Rooms whose membership changed since the last tick while counted.
@@ -273,9 +315,17 @@ impl Hub {
         let rooms = rooms::load(reader.as_ref())?;
         let lease_ms = config.name_lease.as_millis().min(u64::MAX as u128) as u64;
         let registry = Registry::load(reader.identities()?, lease_ms);
+        let server_searches = config.search_server_burst;
+        let pool = ReaderPool::new(
+            reader,
+            config.store_readers,
+            config.search_readers,
+            offload::MAX_PENDING_READS,
+        )?;
         Ok(Hub {
             config,
-            reader: Arc::new(Mutex::new(reader)),
+            reader: Arc::new(pool),
+            commands: None,
             writer: Some(writer),
             sessions: HashMap::new(),
             rooms,
@@ -284,6 +334,9 @@ impl Hub {
             new_identities: HashMap::new(),
             form_by_identity: HashMap::new(),
             form_by_addr: HashMap::new(),
+            search_by_identity: HashMap::new(),
+            search_by_addr: HashMap::new(),
+            search_all: Bucket::full(server_searches),
             ticks: 0,
             counts_due: HashSet::new(),
             hello_due: VecDeque::new(),
@@ -292,8 +345,8 @@ impl Hub {
         })
     }
 
-    async fn handle(&mut self, command: Command) {
-        self.apply(command).await;
+    fn handle(&mut self, command: Command) {
+        self.apply(command);
         self.save_identities();
     }
 
@@ -321,30 +374,21 @@ impl Hub {
         }
     }
 
-    async fn apply(&mut self, command: Command) {
+    fn apply(&mut self, command: Command) {
         match command {
             Command::Connect(conn, outbox, client) => self.on_connect(conn, outbox, client),
-            Command::Frame(conn, frame) => {
-                let nonce = frame.nonce().map(str::to_owned);
-                if let Err(e) = self.on_frame(conn, frame).await {
-                    stats::refused_frame(e.code);
-                    let frame = e.with_nonce(nonce.as_deref()).into_frame();
-                    if let Some(s) = self.sessions.get(&conn) {
-                        s.outbox.send(&frame);
-                    }
-                }
-            }
+            Command::Frame(conn, request) => self.on_request(conn, request),
             Command::Disconnect(conn) => self.remove_session(conn),
-            Command::Committed(done) => {
-                for (room, upto) in self.on_committed(done) {
-                    self.catch_up(&room, upto).await;
+            Command::Committed(done, frames) => {
+                for (room, upto) in self.on_committed(done, frames) {
+                    self.catch_up(&room, upto);
                 }
             }
-            Command::Remote(notice) => self.on_notice(notice).await,
-            Command::Snapshot { room, reply } => {
-                let _ = reply.send(self.on_snapshot(&room).await);
-            }
-            Command::Post { post, reply } => self.on_post(post, reply).await,
+            Command::Then(then) => then.run(self),
+            Command::Remote(notice) => self.on_notice(notice),
+            Command::Snapshot { room, reply } => self.on_snapshot(&room, reply),
+            Command::Post { post, text, reply } => self.on_post(post, text, reply),
+            Command::Knows { token, reply } => drop(reply.send(self.knows(&token))),
             // Refused (queue full, shutting down): the dropped reply says so.
             Command::Probe(reply) => drop(self.queue(Job::Probe(reply))),
             Command::Tick => self.on_upkeep_tick(),
@@ -385,8 +429,39 @@ impl Hub {
                 searches: Bucket::full(self.config.search_burst),
                 requests: Bucket::full(self.config.request_burst),
                 creations: Bucket::full(self.config.new_rooms_per_min),
+                held: None,
             },
         );
+    }
+
+    /// A frame from `conn`: held while its `hello` waits, else handled; a
+    /// refusal is answered with an `error` (carrying the frame's nonce).
+    fn on_request(&mut self, conn: ConnId, request: Request) {
+        let limit = self.config.request_burst as usize;
+        if let Some(held) = self.sessions.get_mut(&conn).and_then(|s| s.held.as_mut()) {
+            if held.len() < limit {
+                held.push_back(request);
+                return;
+            }
+            let e = ProtocolError::new(
+                ErrorCode::RateLimited,
+                format!("slow down: at most {limit} requests wait for your hello"),
+            );
+            return self.refuse(conn, e, request.nonce());
+        }
+        let nonce = request.nonce().map(str::to_owned);
+        if let Err(e) = self.on_frame(conn, request) {
+            self.refuse(conn, e, nonce.as_deref());
+        }
+    }
+
+    /// Answers a refused request of `conn` with an `error`.
+    fn refuse(&mut self, conn: ConnId, e: ProtocolError, nonce: Option<&str>) {
+        stats::refused_frame(e.code);
+        let frame = e.with_nonce(nonce).into_frame();
+        if let Some(s) = self.sessions.get(&conn) {
+            s.outbox.send(&frame);
+        }
     }
 
     fn session(&mut self, conn: ConnId) -> Result<&mut Session, ProtocolError> {
@@ -396,38 +471,46 @@ impl Hub {
             .ok_or_else(|| ProtocolError::bad_request("connection closed"))
     }
 
-    async fn on_frame(&mut self, conn: ConnId, frame: ClientFrame) -> Result<(), ProtocolError> {
+    fn on_frame(&mut self, conn: ConnId, request: Request) -> Result<(), ProtocolError> {
         let (rate, burst) = (self.config.request_rate_per_sec, self.config.request_burst);
         let session = self.session(conn)?;
         let ready = session.identity.is_some();
-        // `send` and `typing` have buckets of their own.
-        let counted = !matches!(frame, ClientFrame::Send { .. } | ClientFrame::Typing { .. });
+        // `send` and `typing` have buckets of their own; a frame that did
+        // not parse counts as a request.
+        let counted = !matches!(
+            request,
+            Request::Send { .. } | Request::Frame(ClientFrame::Typing { .. })
+        );
         if counted && !session.requests.take(rate, burst) {
             return Err(ProtocolError::new(
                 ErrorCode::RateLimited,
                 format!("slow down: at most {rate} requests a second (bursts of {burst})"),
             ));
         }
+        let frame = match request {
+            Request::Frame(frame) => frame,
+            Request::Refused(e) => return Err(e),
+            Request::Send { .. } if !ready => return Err(ProtocolError::hello_required()),
+            Request::Send { room, text, nonce } => return self.on_send(conn, room, text, nonce),
+        };
         match frame {
             ClientFrame::Ping => {
                 session.outbox.send(&ServerFrame::Pong);
                 Ok(())
             }
-            ClientFrame::Hello { name, token } => {
-                self.on_hello(conn, &name, token.as_deref()).await
-            }
-            ClientFrame::Watch { room } => self.on_watch(conn, &room).await,
+            ClientFrame::Hello { name, token } => self.on_hello(conn, name, token),
+            ClientFrame::Watch { room } => self.on_watch(conn, &room),
             ClientFrame::Unwatch { room } => self.on_unwatch(conn, &room),
             _ if !ready => Err(ProtocolError::hello_required()),
-            ClientFrame::Join { room, after } => self.on_join(conn, &room, after).await,
+            ClientFrame::Join { room, after } => self.on_join(conn, &room, after),
             ClientFrame::Leave { room } => self.on_leave(conn, &room),
-            ClientFrame::Send { room, text, nonce } => self.on_send(conn, room, &text, nonce),
+            ClientFrame::Send { .. } => unreachable!("prepared as Request::Send"),
             ClientFrame::Typing { room } => self.on_typing(conn, &room),
             ClientFrame::History {
                 room,
                 before,
                 limit,
-            } => self.on_history(conn, &room, before, limit).await,
+            } => self.on_history(conn, &room, before, limit),
             ClientFrame::Members { room, after, limit } => {
                 self.on_members(conn, &room, after.as_deref(), limit)
             }
@@ -445,7 +528,7 @@ impl Hub {
                     before,
                     limit,
                 };
-                self.on_search(conn, asked).await
+                self.on_search(conn, asked)
             }
         }
     }
@@ -466,26 +549,6 @@ impl Hub {
             }
             self.release_identity(conn, &session);
         }
-    }
-}
-
-impl Hub {
-    /// Runs a store read on tokio's blocking pool and waits for it; without
-    /// a runtime (the hub's unit tests) it runs in place.
-    async fn read<T: Send + 'static>(
-        &self,
-        read: impl FnOnce(&dyn StoreReader) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, ProtocolError> {
-        let reader = self.reader.clone();
-        let run = move || read(reader.lock().expect("reader lock").as_ref());
-        let result = if tokio::runtime::Handle::try_current().is_ok() {
-            tokio::task::spawn_blocking(run)
-                .await
-                .unwrap_or_else(|e| Err(StoreError::Failed(format!("read failed: {e}"))))
-        } else {
-            run()
-        };
-        result.map_err(unavailable)
     }
 }
 

@@ -7,18 +7,19 @@
 //! message. The commit thread keeps a commit's bytes under a quarter of a
 //! member's outbound bound (see [`crate::store::group_commit::spawn`]).
 
-use super::identity::{addr_key, limit_bucket, Client};
-use super::names;
+use super::identity::{addr_key, limit_bucket, Claim, Client, NameClaim};
+use super::names::{self, Name};
 use super::rooms::Room;
 use super::{unavailable, ConnId, Hub, Reply};
 use crate::protocol::{
-    sanitize_text, validate_nonce, validate_room, ChatMessage, ProtocolError, ServerFrame,
+    sanitize_text, validate_nonce, validate_room, ChatMessage, ClientFrame, ProtocolError,
+    ServerFrame,
 };
 use crate::render::render_html;
 use crate::server::frame::encode_json;
 use crate::server::stats;
 use crate::store::group_commit::{Done, Job};
-use crate::store::{now_ms, NewMessage, Stored};
+use crate::store::{now_ms, NewMessage, StoreReader, Stored};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,16 +61,69 @@ pub(super) enum Poster {
 /// What travels with a message through the store: its poster and nonce.
 pub(super) type Tag = (Poster, Option<String>);
 
+/// A text sanitized and rendered to HTML (`(text, html)`), or why it was
+/// refused: work done by the request's own task, not the hub's.
+pub(crate) type Checked = Result<(String, String), ProtocolError>;
+
+/// Sanitizes and renders `text` (see [`Checked`]).
+pub(crate) fn check_text(text: &str) -> Checked {
+    let text = sanitize_text(text)?;
+    let html = render_html(&text);
+    Ok((text, html))
+}
+
+/// A client frame as its connection's task hands it to the hub.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// A parsed frame (not `send`).
+    Frame(ClientFrame),
+    /// A `send`, its text checked and rendered already.
+    Send {
+        /// Room name (not yet checked).
+        room: String,
+        /// The text, or why it is refused.
+        text: Checked,
+        /// Its nonce, as sent.
+        nonce: Option<String>,
+    },
+    /// A frame that did not parse (or a binary one): refused, after it
+    /// counts against the request rate limit.
+    Refused(ProtocolError),
+}
+
+impl Request {
+    /// Prepares `frame` on the caller's task.
+    pub(crate) fn new(frame: ClientFrame) -> Request {
+        match frame {
+            ClientFrame::Send { room, text, nonce } => Request::Send {
+                room,
+                text: check_text(&text),
+                nonce,
+            },
+            frame => Request::Frame(frame),
+        }
+    }
+
+    /// The nonce an `error` in answer carries.
+    pub(crate) fn nonce(&self) -> Option<&str> {
+        match self {
+            Request::Frame(frame) => frame.nonce(),
+            Request::Send { nonce, .. } => nonce.as_deref(),
+            Request::Refused(e) => e.nonce.as_deref(),
+        }
+    }
+}
+
 /// A message ready for the store, stamped now.
 fn new_message(
     room: String,
     user: String,
-    text: String,
+    (text, html): (String, String),
     author: &str,
     nonce: Option<&str>,
 ) -> NewMessage {
     NewMessage {
-        html: render_html(&text),
+        html,
         room,
         user,
         text,
@@ -79,12 +133,23 @@ fn new_message(
     }
 }
 
+/// Each stored message's `message` frame, encoded once (on the commit
+/// thread, so the hub only queues it): `None` for what failed.
+pub(super) fn encode_committed(done: &[Done<Tag>]) -> Vec<Option<Bytes>> {
+    done.iter()
+        .map(|(_, result)| {
+            let stored = result.as_ref().ok()?;
+            Some(encode_json(&ServerFrame::Message(stored.message.clone())))
+        })
+        .collect()
+}
+
 impl Hub {
     pub(super) fn on_send(
         &mut self,
         conn: ConnId,
         room: String,
-        text: &str,
+        text: Checked,
         nonce: Option<String>,
     ) -> Result<(), ProtocolError> {
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
@@ -92,7 +157,7 @@ impl Hub {
             return Err(ProtocolError::rate_limited(rate, burst));
         }
         self.joined_room(conn, &room)?;
-        let text = sanitize_text(text)?;
+        let text = text?;
         let stored_nonce = validate_nonce(nonce.as_deref())?;
         let session = self.session(conn)?;
         let author = session.identity.clone().unwrap_or_default();
@@ -115,33 +180,46 @@ impl Hub {
     }
 
     /// A form post: checked, then queued; answered once stored (or refused).
-    pub(super) async fn on_post(&mut self, post: FormPost, reply: Reply<Posted>) {
-        let (message, token) = match self.check_post(&post).await {
+    pub(super) fn on_post(&mut self, post: FormPost, text: Checked, reply: Reply<Posted>) {
+        let (claim, name, ask) = match self.check_post(&post, text.as_ref().err()) {
             Ok(checked) => checked,
             Err(e) => return drop(reply.send(Err(e))),
         };
-        // On a queue refusal the reply is dropped: the poster hears `unavailable`.
-        let _ = self.queue(Job::Message {
-            tag: (Poster::Form(reply, token), None),
-            message,
+        let text = text.expect("checked");
+        let Some(ask) = ask else {
+            return self.queue_post(post, claim, name, text, reply);
+        };
+        let ticket = match self.admit_read() {
+            Ok(ticket) => ticket,
+            Err(e) => return drop(reply.send(Err(e))),
+        };
+        self.read_then(ticket, ask, move |hub, claimed| {
+            match claimed.and_then(|claimed| hub.claimed(claimed, &claim, &name)) {
+                Ok(()) => hub.queue_post(post, claim, name, text, reply),
+                Err(e) => drop(reply.send(Err(e))),
+            }
         });
     }
 
     /// Validates a form post as `hello` + `send` would: the name (owned by
     /// the cookie's identity, or free), the room (which must exist), the
-    /// text and nonce, and the rate limits of the poster's address and
-    /// identity. Returns the message and a new identity's token.
-    async fn check_post(
+    /// text (`bad_text`: why it was refused) and nonce, and the rate limits
+    /// of the poster's address and identity. Returns the claim, the name,
+    /// and the read that claims it in the database, if one is needed.
+    fn check_post(
         &mut self,
         post: &FormPost,
-    ) -> Result<(NewMessage, Option<String>), ProtocolError> {
+        bad_text: Option<&ProtocolError>,
+    ) -> Result<(Claim, Name, Option<NameClaim>), ProtocolError> {
         let name = names::check(&post.name)?;
         validate_room(&post.room)?;
         if !self.rooms.contains_key(post.room.as_str()) {
             return Err(ProtocolError::no_such_room(&post.room));
         }
-        let text = sanitize_text(&post.text)?;
-        let nonce = validate_nonce(post.nonce.as_deref())?;
+        if let Some(e) = bad_text {
+            return Err(e.clone());
+        }
+        validate_nonce(post.nonce.as_deref())?;
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         // Refused before any allowance is used.
         let claim = self.claim(&name, None, &post.client)?;
@@ -167,18 +245,31 @@ impl Hub {
         if !bucket.take(rate, burst) {
             return Err(ProtocolError::rate_limited(rate, burst));
         }
-        self.claim_everywhere(&claim, &name).await?;
-        let speaker = self.speak(claim, &name, &post.client)?;
+        let ask = self.claim_needed(&claim, &name);
+        Ok((claim, name, ask))
+    }
+
+    /// Speaks as the checked form post's name and queues its message.
+    fn queue_post(
+        &mut self,
+        post: FormPost,
+        claim: Claim,
+        name: Name,
+        text: (String, String),
+        reply: Reply<Posted>,
+    ) {
+        let speaker = match self.speak(claim, &name, &post.client) {
+            Ok(speaker) => speaker,
+            Err(e) => return drop(reply.send(Err(e))),
+        };
         self.registry.used(&speaker.id, now_ms());
-        let user: Arc<str> = Arc::from(name.display);
-        let message = new_message(
-            post.room.clone(),
-            user.to_string(),
-            text,
-            &speaker.id,
-            nonce,
-        );
-        Ok((message, speaker.token))
+        let nonce = validate_nonce(post.nonce.as_deref()).ok().flatten();
+        let message = new_message(post.room, name.display, text, &speaker.id, nonce);
+        // On a queue refusal the reply is dropped: the poster hears `unavailable`.
+        let _ = self.queue(Job::Message {
+            tag: (Poster::Form(reply, speaker.token), None),
+            message,
+        });
     }
 
     /// Broadcasts what the store committed; tells the senders of what it could not.
@@ -189,13 +280,18 @@ impl Hub {
     /// on that node's notice) is skipped, and one after a gap is left for
     /// [`Hub::catch_up`], which reads the room up to it: the rooms and ids
     /// to catch up to are returned.
-    pub(super) fn on_committed(&mut self, done: Vec<Done<Tag>>) -> Vec<(String, u64)> {
+    pub(super) fn on_committed(
+        &mut self,
+        done: Vec<Done<Tag>>,
+        frames: Vec<Option<Bytes>>,
+    ) -> Vec<(String, u64)> {
         let mut gaps: Vec<(String, u64)> = Vec::new();
         let mut by_room: Vec<(String, Vec<Bytes>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        for ((poster, nonce), result) in done {
+        for (((poster, nonce), result), json) in done.into_iter().zip(frames) {
             match result {
                 Ok(Stored { message, repeat }) => {
+                    let json = json.expect("encoded by the commit thread");
                     match poster {
                         Poster::Form(reply, token) => {
                             let message = message.clone();
@@ -204,7 +300,7 @@ impl Hub {
                         // A resend: the original again, to the sender alone.
                         Poster::Conn(conn) if repeat => {
                             if let Some(s) = self.sessions.get(&conn) {
-                                s.outbox.send(&ServerFrame::Message(message.clone()));
+                                s.outbox.push(std::slice::from_ref(&json));
                             }
                         }
                         Poster::Conn(_) => {}
@@ -226,16 +322,16 @@ impl Hub {
                         if message.id <= room.last_id {
                             continue;
                         }
-                        if message.id != room.last_id + 1 {
+                        // After a gap, or while a catch-up is out: its
+                        // read brings this one too, in order.
+                        if message.id != room.last_id + 1 || room.catching {
                             gaps.push((message.room.clone(), message.id));
                             continue;
                         }
                         room.last_id = message.id;
                         room.active_ms = message.ts;
                     }
-                    let room = message.room.clone();
-                    let frame = ServerFrame::Message(message);
-                    let json = encode_json(&frame);
+                    let room = message.room;
                     let slot = *index.entry(room).or_insert_with_key(|room| {
                         by_room.push((room.clone(), Vec::new()));
                         by_room.len() - 1
@@ -267,9 +363,11 @@ impl Hub {
     }
 
     /// Delivers `room`'s messages after the last one delivered, up to
-    /// `upto`, read from the store: another node wrote them (its notice),
-    /// or ours came after them. A room made on another node is added.
-    pub(super) async fn catch_up(&mut self, room: &str, upto: u64) {
+    /// `upto`, read from the store beside the hub: another node wrote them
+    /// (its notice), or ours came after them. A room made on another node
+    /// is added. One read per room is out at a time; what comes meanwhile
+    /// raises where it must reach, and the next read goes on from there.
+    pub(super) fn catch_up(&mut self, room: &str, upto: u64) {
         if !self.rooms.contains_key(room) {
             let made = Room {
                 active_ms: crate::store::now_ms(),
@@ -277,43 +375,55 @@ impl Hub {
             };
             self.rooms.insert(Arc::from(room), made);
         }
-        let from = self.rooms[room].last_id + 1;
-        if upto < from {
+        let r = self.rooms.get_mut(room).expect("just made");
+        r.catch_to = r.catch_to.max(upto);
+        let (from, upto) = (r.last_id + 1, r.catch_to);
+        if r.catching || upto < from {
             return;
         }
+        r.catching = true;
         let name = room.to_owned();
-        let Ok(messages) = self.read(move |r| r.range(&name, from, upto)).await else {
-            return; // logged; the next notice or commit catches up
+        let read = move |reader: &dyn StoreReader| {
+            let messages = reader.range(&name, from, upto)?;
+            let last = messages.last().map(|m| (m.id, m.ts));
+            let frames: Vec<Bytes> = messages
+                .into_iter()
+                .map(|m| encode_json(&ServerFrame::Message(m)))
+                .collect();
+            Ok((name, last, frames))
         };
-        let Some(last) = messages.last() else { return };
-        let (last_id, ts) = (last.id, last.ts);
-        let frames: Vec<Bytes> = messages
-            .into_iter()
-            .map(|m| encode_json(&ServerFrame::Message(m)))
-            .collect();
-        if let Some(r) = self.rooms.get_mut(room) {
+        let room = room.to_owned();
+        self.read_then(None, read, move |hub, read| {
+            let Some(r) = hub.rooms.get_mut(room.as_str()) else {
+                return;
+            };
+            r.catching = false;
+            // Failed: logged; the next notice or commit catches up.
+            let Ok((room, Some((last_id, ts)), frames)) = read else {
+                return;
+            };
             r.last_id = last_id;
             r.active_ms = ts;
             let deliveries = r.members.len() * frames.len();
+            let again = r.catch_to;
             metrics::counter!(stats::DELIVERIES).increment(deliveries as u64);
-        }
-        self.deliver_messages(room, &frames);
+            hub.deliver_messages(&room, &frames);
+            hub.catch_up(&room, again);
+        });
     }
 
     /// After the notices were lost (a broken connection): catches every
     /// room up to the store.
-    pub(super) async fn catch_up_all(&mut self) {
-        let Ok(rooms) = self.read(|r| r.rooms()).await else {
-            return;
-        };
-        for row in rooms {
-            let behind = self
-                .rooms
-                .get(row.name.as_str())
-                .is_none_or(|r| r.last_id < row.last_id);
-            if behind {
-                self.catch_up(&row.name, row.last_id).await;
-            }
-        }
+    pub(super) fn catch_up_all(&mut self) {
+        self.read_then(
+            None,
+            |r| r.rooms(),
+            |hub, rooms| {
+                let Ok(rooms) = rooms else { return };
+                for row in rooms {
+                    hub.catch_up(&row.name, row.last_id);
+                }
+            },
+        );
     }
 }

@@ -80,11 +80,11 @@ impl Hub {
     }
 
     /// What the listening thread heard.
-    pub(super) async fn on_notice(&mut self, notice: Notice) {
+    pub(super) fn on_notice(&mut self, notice: Notice) {
         match notice {
-            Notice::Stored { room, upto } => self.catch_up(&room, upto).await,
+            Notice::Stored { room, upto } => self.catch_up(&room, upto),
             Notice::Resync(snapshot) => {
-                self.catch_up_all().await;
+                self.catch_up_all();
                 self.on_remote(Remote::Snapshot(snapshot));
             }
             Notice::Cluster(remote) => self.on_remote(remote),

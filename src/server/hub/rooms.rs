@@ -6,15 +6,16 @@
 //! queued behind the creation, and storing a message creates its room anyway.
 
 use super::members::MemberKey;
-use super::{ConnId, Hub};
+use super::{ConnId, Hub, Reply};
 use crate::protocol::{
-    validate_room, ChatMessage, ErrorCode, PresenceState, ProtocolError, ServerFrame, GENERAL_ROOM,
-    HISTORY_DEFAULT_LIMIT,
+    validate_room, ChatMessage, ErrorCode, PresenceState, ProtocolError, ServerFrame,
+    CLOSE_STORE_FAILED, GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
 };
 use crate::server::frame::encode_json;
-use crate::server::outbox::Outbox;
+use crate::server::outbox::{Outbox, Slot};
 use crate::store::group_commit::Job;
 use crate::store::pg::cluster::Event;
+use crate::store::pool::Kind;
 use crate::store::{now_ms, StoreError, StoreReader};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -36,6 +37,11 @@ pub(super) struct Room {
     /// The names of its members on every node, in member order, with how
     /// many sessions hold each (see [`super::members`]).
     pub(super) order: BTreeMap<MemberKey, u32>,
+    /// A catch-up read is out (several nodes): what is committed meanwhile
+    /// waits for it ([`Hub::catch_up`]).
+    pub(super) catching: bool,
+    /// The id a catch-up must reach: raised while one is out.
+    pub(super) catch_to: u64,
     /// The last `member_count` sent, or 0 while the room is in presence mode.
     pub(super) count_sent: usize,
     /// The id of the last message broadcast (0 before the first).
@@ -57,6 +63,20 @@ pub(crate) struct Snapshot {
     pub(crate) member_count: usize,
     /// The rooms a `welcome` would list (the sidebar's links).
     pub(crate) rooms: Vec<String>,
+}
+
+/// Fills a reply's slot with its frame; when the read failed, with the
+/// `error`, and the connection is closed (1011): the client reconnects and
+/// resumes with `after`, losing nothing, instead of holding a membership
+/// whose replay it never got.
+pub(super) fn fill_or_close(slot: Slot, outbox: &Outbox, result: Result<Bytes, ProtocolError>) {
+    match result {
+        Ok(frame) => slot.fill(&[frame]),
+        Err(e) => {
+            slot.send(&e.into_frame());
+            outbox.close(CLOSE_STORE_FAILED, "the store could not be read; reconnect");
+        }
+    }
 }
 
 /// Every stored room with its newest id, and `general` even in a new store.
@@ -121,7 +141,7 @@ impl Hub {
         }
     }
 
-    pub(super) async fn on_join(
+    pub(super) fn on_join(
         &mut self,
         conn: ConnId,
         room: &str,
@@ -133,47 +153,20 @@ impl Hub {
         if !already && self.session(conn)?.rooms.len() >= cap {
             return Err(ProtocolError::too_many_rooms(cap));
         }
-        let room_key = self.room_or_create(conn, room)?;
-        let upto = self.rooms[&room_key].last_id;
-        let (name, replay_cap, recent) = (
-            room.to_owned(),
-            self.config.replay_cap,
-            self.config.join_recent,
-        );
         // A member already gets the room's live messages: its `join` is
         // answered with the members alone, and nothing is read.
-        let (mut messages, mut missed, mut last_read) = (Vec::new(), false, None);
-        let identity = self.session(conn)?.identity.clone();
-        if !already {
-            // An `after` beyond the newest id comes from another history (a
-            // restored store): the client starts over from the recent
-            // messages, told by `missed`, rather than wait for ids it saw.
-            let beyond = after.is_some_and(|after| after > upto);
-            let after = after.filter(|_| !beyond);
-            (messages, missed, last_read) = self
-                .read(move |reader| {
-                    let (messages, missed) = match after {
-                        Some(after) => reader
-                            .after(&name, after, replay_cap, upto)
-                            .map(|replay| (replay.messages, replay.missed))?,
-                        None => (reader.before(&name, None, recent, upto)?, false),
-                    };
-                    let last_read = match identity {
-                        Some(identity) => reader.last_read(&identity, &name)?,
-                        None => None,
-                    };
-                    Ok((messages, missed, last_read))
-                })
-                .await?;
-            // Cut to the reply budget, the newest kept: like a replay past
-            // its cap, older ones are then paged back with `history`.
-            missed |= fit(&mut messages, self.reply_budget()) && after.is_some();
-            missed |= beyond;
-        }
+        let ticket = match already {
+            true => None,
+            false => self.admit_read()?,
+        };
+        let room_key = self.room_or_create(conn, room)?;
+        let upto = self.rooms[&room_key].last_id;
         let me = self.sessions.get_mut(&conn).expect("checked above");
-        let (name, outbox) = (me.name.clone(), me.outbox.clone());
+        let (name, outbox, identity) = (me.name.clone(), me.outbox.clone(), me.identity.clone());
         let mut new_name = false;
         if !already {
+            // A member from now on: what the room broadcasts from here
+            // waits in its queue behind the reply's slot.
             me.rooms.insert(room_key.clone());
             let r = self.rooms.get_mut(&room_key).expect("room exists");
             new_name = r.add_member(conn, &name, outbox.clone());
@@ -181,14 +174,61 @@ impl Hub {
         }
         let r = &self.rooms[&room_key];
         let (members, _) = r.page(None, self.config.member_page);
-        outbox.send(&ServerFrame::Joined {
+        let joined = ServerFrame::Joined {
             room: room.to_owned(),
             members,
             member_count: r.count(),
-            messages,
-            missed,
-            last_read,
-        });
+            messages: Vec::new(),
+            missed: false,
+            last_read: None,
+        };
+        if already {
+            outbox.send(&joined);
+        } else {
+            let slot = outbox.reserve();
+            let (replay_cap, recent, budget) = (
+                self.config.replay_cap,
+                self.config.join_recent,
+                self.reply_budget(),
+            );
+            let read = move |reader: &dyn StoreReader| {
+                let mut joined = joined;
+                let ServerFrame::Joined {
+                    room,
+                    messages,
+                    missed,
+                    last_read,
+                    ..
+                } = &mut joined
+                else {
+                    unreachable!("a joined frame")
+                };
+                // An `after` beyond the newest id comes from another
+                // history (a restored store): the client starts over from
+                // the recent messages, told by `missed`, rather than wait
+                // for ids it saw.
+                let beyond = after.is_some_and(|after| after > upto);
+                let after = after.filter(|_| !beyond);
+                (*messages, *missed) = match after {
+                    Some(after) => {
+                        let replay = reader.after(room, after, replay_cap, upto)?;
+                        (replay.messages, replay.missed)
+                    }
+                    None => (reader.before(room, None, recent, upto)?, false),
+                };
+                if let Some(identity) = &identity {
+                    *last_read = reader.last_read(identity, room)?;
+                }
+                // Cut to the reply budget, the newest kept: like a replay
+                // past its cap, older ones are then paged back with `history`.
+                *missed |= fit(messages, budget) && after.is_some();
+                *missed |= beyond;
+                Ok(encode_json(&joined))
+            };
+            self.read_apart(ticket, Kind::Plain, read, move |result| {
+                fill_or_close(slot, &outbox, result)
+            });
+        }
         if !already {
             self.publish(Event::Join {
                 conn,
@@ -274,32 +314,36 @@ impl Hub {
         }
     }
 
-    /// The `join_recent` newest messages of `room` up to `upto`, oldest first.
-    pub(super) async fn recent(
-        &self,
-        room: &str,
-        upto: u64,
-    ) -> Result<Vec<ChatMessage>, ProtocolError> {
-        let (name, recent) = (room.to_owned(), self.config.join_recent);
-        self.read(move |reader| reader.before(&name, None, recent, upto))
-            .await
-    }
-
-    /// The recent messages and live members of an existing room.
-    pub(super) async fn on_snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
-        validate_room(room)?;
-        let Some(r) = self.rooms.get(room) else {
-            return Err(ProtocolError::no_such_room(room));
+    /// Answers the page's snapshot of an existing room: its members and
+    /// the rooms now, its recent messages read beside the hub.
+    pub(super) fn on_snapshot(&mut self, room: &str, reply: Reply<Snapshot>) {
+        let asked = || -> Result<_, ProtocolError> {
+            validate_room(room)?;
+            let Some(r) = self.rooms.get(room) else {
+                return Err(ProtocolError::no_such_room(room));
+            };
+            let ticket = self.admit_read()?;
+            let (members, _) = r.page(None, self.config.member_page);
+            let snapshot = Snapshot {
+                messages: Vec::new(),
+                members,
+                member_count: r.count(),
+                rooms: self.welcome_rooms(),
+            };
+            Ok((ticket, r.last_id, snapshot))
         };
-        let messages = self.recent(room, r.last_id).await?;
-        let r = &self.rooms[room];
-        let (members, _) = r.page(None, self.config.member_page);
-        Ok(Snapshot {
-            messages,
-            members,
-            member_count: r.count(),
-            rooms: self.welcome_rooms(),
-        })
+        let (ticket, upto, mut snapshot) = match asked() {
+            Ok(asked) => asked,
+            Err(e) => return drop(reply.send(Err(e))),
+        };
+        let (name, recent) = (room.to_owned(), self.config.join_recent);
+        let read = move |reader: &dyn StoreReader| reader.before(&name, None, recent, upto);
+        self.read_apart(ticket, Kind::Plain, read, move |messages| {
+            let _ = reply.send(messages.map(|messages| {
+                snapshot.messages = messages;
+                snapshot
+            }));
+        });
     }
 
     pub(super) fn on_typing(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
@@ -324,7 +368,7 @@ impl Hub {
         Ok(())
     }
 
-    pub(super) async fn on_history(
+    pub(super) fn on_history(
         &mut self,
         conn: ConnId,
         room: &str,
@@ -332,17 +376,22 @@ impl Hub {
         limit: Option<i64>,
     ) -> Result<(), ProtocolError> {
         self.joined_room(conn, room)?;
+        let ticket = self.admit_read()?;
         let limit = limit.map_or(HISTORY_DEFAULT_LIMIT as usize, |l| l as usize);
         let upto = self.rooms.get(room).map_or(0, |r| r.last_id);
-        let name = room.to_owned();
-        let mut messages = self
-            .read(move |reader| reader.before(&name, before, limit, upto))
-            .await?;
-        // The newest kept: the client pages on from the oldest it got.
-        fit(&mut messages, self.reply_budget());
-        self.session(conn)?.outbox.send(&ServerFrame::History {
-            room: room.to_owned(),
-            messages,
+        let (name, budget) = (room.to_owned(), self.reply_budget());
+        let outbox = self.session(conn)?.outbox.clone();
+        // In order with what the connection asked before and is sent after.
+        let slot = outbox.reserve();
+        let read = move |reader: &dyn StoreReader| {
+            let mut messages = reader.before(&name, before, limit, upto)?;
+            // The newest kept: the client pages on from the oldest it got.
+            fit(&mut messages, budget);
+            let room = name;
+            Ok(encode_json(&ServerFrame::History { room, messages }))
+        };
+        self.read_apart(ticket, Kind::Plain, read, move |result| {
+            fill_or_close(slot, &outbox, result)
         });
         Ok(())
     }

@@ -2,12 +2,17 @@
 //! every room or one ([`crate::store::search`]), paged newest first, with a
 //! rate limit of its own (each search reads the index).
 
+use super::identity::{addr_key, limit_bucket};
 use super::rooms::json_bound;
 use super::{ConnId, Hub};
 use crate::protocol::{
     validate_room, ErrorCode, ProtocolError, ServerFrame, MAX_QUERY_CHARS, SEARCH_DEFAULT_LIMIT,
 };
-use crate::store::search::{terms, Cursor, Search};
+use crate::server::frame::encode_json;
+use crate::server::stats;
+use crate::store::pool::Kind;
+use crate::store::search::{terms, Cursor, Found, Search};
+use crate::store::StoreReader;
 
 /// What a client asks: the `search` frame's fields.
 pub(super) struct Asked {
@@ -25,11 +30,7 @@ impl Hub {
     /// Answers `search` with `results`: a page of matches, and `next` when
     /// there may be more. A page is cut short (and `next` says where it
     /// stopped) when its frame would not surely fit the reply budget.
-    pub(super) async fn on_search(
-        &mut self,
-        conn: ConnId,
-        asked: Asked,
-    ) -> Result<(), ProtocolError> {
+    pub(super) fn on_search(&mut self, conn: ConnId, asked: Asked) -> Result<(), ProtocolError> {
         let chars = asked.query.trim().chars().count();
         if chars == 0 || chars > MAX_QUERY_CHARS {
             return Err(ProtocolError::bad_request(&format!(
@@ -54,13 +55,7 @@ impl Hub {
                 ProtocolError::bad_request("`before` must be the `next` of an earlier `results`")
             })?),
         };
-        let (rate, burst) = (self.config.search_rate_per_sec, self.config.search_burst);
-        if !self.session(conn)?.searches.take(rate, burst) {
-            return Err(ProtocolError::new(
-                ErrorCode::RateLimited,
-                format!("slow down: at most {rate} searches a second (bursts of {burst})"),
-            ));
-        }
+        self.take_search(conn)?;
         let limit = asked
             .limit
             .map_or(SEARCH_DEFAULT_LIMIT as usize, |l| l as usize);
@@ -69,30 +64,103 @@ impl Hub {
             room: asked.room,
             before,
             limit,
+            budget: self.config.search_budget,
         };
-        let hits = self.read(move |reader| reader.search(&search)).await?;
-        let (budget, full) = (self.reply_budget(), hits.len() >= limit);
-        let (mut used, mut messages, mut last) = (0, Vec::with_capacity(hits.len()), None);
-        let mut cut = false;
-        for hit in hits {
-            used += json_bound(&hit.message);
-            if used > budget && !messages.is_empty() {
-                cut = true;
-                break;
+        let ticket = self.admit_read()?;
+        let (budget, query) = (self.reply_budget(), asked.query);
+        let outbox = self.session(conn)?.outbox.clone();
+        let read = move |reader: &dyn StoreReader| {
+            let found = reader.search(&search)?;
+            if found.stopped && found.hits.is_empty() {
+                return Ok(Err(ProtocolError::new(
+                    ErrorCode::Unavailable,
+                    "this search takes too long: add a word, or search one room",
+                )));
             }
-            last = Some(hit.cursor);
-            messages.push(hit.message);
-        }
-        let next = if full || cut {
-            last.map(|c| c.encode())
-        } else {
-            None
+            Ok(Ok(encode_json(&page(found, limit, budget, query))))
         };
-        self.session(conn)?.outbox.send(&ServerFrame::Results {
-            query: asked.query,
-            messages,
-            next,
+        // Not held in order with the live frames: a search may wait for
+        // its place (the search readers), and the room's messages must not
+        // wait behind it. `results` names its query.
+        self.read_apart(ticket, Kind::Search, read, move |result| {
+            match result.and_then(|page| page) {
+                Ok(frame) => outbox.push(&[frame]),
+                Err(e) => {
+                    stats::refused_frame(e.code);
+                    outbox.send(&e.into_frame());
+                }
+            }
         });
         Ok(())
+    }
+}
+
+impl Hub {
+    /// Takes a search from every budget it counts against: the
+    /// connection's, its identity's (however many connections it has), its
+    /// address's, and the whole server's; nothing is taken unless all allow it.
+    fn take_search(&mut self, conn: ConnId) -> Result<(), ProtocolError> {
+        let c = &self.config;
+        let (rate, burst) = (c.search_rate_per_sec, c.search_burst);
+        let (addr_rate, addr_burst) = (c.search_addr_rate_per_sec, c.search_addr_burst);
+        let (all_rate, all_burst) = (c.search_server_rate_per_sec, c.search_server_burst);
+        let session = self.sessions.get_mut(&conn).expect("checked by the caller");
+        let (identity, addr) = (session.identity.clone(), addr_key(session.client.addr));
+        let refused = |what: &str, rate: f64, burst: f64| {
+            Err(ProtocolError::new(
+                ErrorCode::RateLimited,
+                format!("slow down: at most {rate} searches a second {what} (bursts of {burst})"),
+            ))
+        };
+        if !session.searches.ready(rate, burst) {
+            return refused("per connection", rate, burst);
+        }
+        let id = identity.expect("after hello");
+        if !limit_bucket(&mut self.search_by_identity, id.clone(), rate, burst).ready(rate, burst) {
+            return refused("per person", rate, burst);
+        }
+        let by_addr = limit_bucket(&mut self.search_by_addr, addr, addr_rate, addr_burst);
+        if !by_addr.ready(addr_rate, addr_burst) {
+            return refused("from one address", addr_rate, addr_burst);
+        }
+        if !self.search_all.ready(all_rate, all_burst) {
+            return refused("on this server", all_rate, all_burst);
+        }
+        self.search_all.take(all_rate, all_burst);
+        limit_bucket(&mut self.search_by_addr, addr, addr_rate, addr_burst)
+            .take(addr_rate, addr_burst);
+        limit_bucket(&mut self.search_by_identity, id, rate, burst).take(rate, burst);
+        self.session(conn)?.searches.take(rate, burst);
+        Ok(())
+    }
+}
+
+/// The `results` frame of what was `found`: cut short (`next` says where
+/// it stopped) when its frame would not surely fit in `budget` bytes;
+/// `next` also when the page is full or the search's time ran out (there
+/// may be more).
+fn page(found: Found, limit: usize, budget: usize, query: String) -> ServerFrame {
+    let Found { hits, stopped } = found;
+    let full = hits.len() >= limit || stopped;
+    let (mut used, mut messages, mut last) = (0, Vec::with_capacity(hits.len()), None);
+    let mut cut = false;
+    for hit in hits {
+        used += json_bound(&hit.message);
+        if used > budget && !messages.is_empty() {
+            cut = true;
+            break;
+        }
+        last = Some(hit.cursor);
+        messages.push(hit.message);
+    }
+    let next = if full || cut {
+        last.map(|c| c.encode())
+    } else {
+        None
+    };
+    ServerFrame::Results {
+        query,
+        messages,
+        next,
     }
 }

@@ -6,13 +6,16 @@
 //! rooms. A connection that also joined the room gets its messages once,
 //! as a member; leaving the room keeps the watch.
 
-use super::rooms::fit;
+use super::rooms::{fill_or_close, fit};
 use super::{ConnId, Hub};
 use crate::protocol::{validate_room, ErrorCode, ProtocolError, ServerFrame};
+use crate::server::frame::encode_json;
+use crate::store::pool::Kind;
+use crate::store::StoreReader;
 use std::sync::Arc;
 
 impl Hub {
-    pub(super) async fn on_watch(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+    pub(super) fn on_watch(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
         validate_room(room)?;
         let Some((key, r)) = self.rooms.get_key_value(room) else {
             return Err(ProtocolError::no_such_room(room));
@@ -26,9 +29,7 @@ impl Hub {
                 format!("a connection can watch at most {max} rooms"),
             ));
         }
-        let mut messages = self.recent(room, upto).await?;
-        fit(&mut messages, self.reply_budget());
-        // The read awaited: the connection may have gone meanwhile.
+        let ticket = self.admit_read()?;
         let session = self.session(conn)?;
         session.watching.insert(key.clone());
         let (member, outbox) = (session.rooms.contains(room), session.outbox.clone());
@@ -36,10 +37,25 @@ impl Hub {
         if !member {
             r.watchers.insert(conn, outbox.clone());
         }
-        outbox.send(&ServerFrame::Watching {
-            room: room.to_owned(),
-            messages,
-            member_count: r.count(),
+        let member_count = r.count();
+        // Its messages from here wait behind the reply (see `on_join`).
+        let slot = outbox.reserve();
+        let (name, recent, budget) = (
+            room.to_owned(),
+            self.config.join_recent,
+            self.reply_budget(),
+        );
+        let read = move |reader: &dyn StoreReader| {
+            let mut messages = reader.before(&name, None, recent, upto)?;
+            fit(&mut messages, budget);
+            Ok(encode_json(&ServerFrame::Watching {
+                room: name,
+                messages,
+                member_count,
+            }))
+        };
+        self.read_apart(ticket, Kind::Plain, read, move |result| {
+            fill_or_close(slot, &outbox, result)
         });
         Ok(())
     }

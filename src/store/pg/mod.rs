@@ -13,7 +13,7 @@
 //! the next statement; the statement that met the break fails, and its
 //! sender gets `unavailable` with nothing written.
 
-use super::search::{self, Hit, Search};
+use super::search::{self, Found, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
@@ -36,6 +36,10 @@ const SCHEMA_2: &str = include_str!("cluster.sql");
 /// Version 3: full-text search ([`crate::store::search`]) and read marks
 /// ([`crate::store::reads`]).
 const SCHEMA_3: &str = include_str!("search_reads.sql");
+/// Schema version 4: the order search reads in.
+const SCHEMA_4: &str = include_str!("search_order.sql");
+/// The newest schema version this server knows.
+const SCHEMA_VERSION: i32 = 4;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -153,6 +157,17 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.execute("UPDATE chat_schema SET version = 3", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 3");
     }
+    if version.unwrap_or(1) < 4 {
+        tx.batch_execute(SCHEMA_4)?;
+        tx.execute("UPDATE chat_schema SET version = 4", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 4");
+    }
+    if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
+        return Err(StoreError::Open {
+            path: "CHAT_DATABASE_URL".into(),
+            cause: super::newer_store(found as usize, SCHEMA_VERSION as usize),
+        });
+    }
     Ok(tx.commit()?)
 }
 
@@ -163,6 +178,21 @@ pub struct PgReader {
 }
 
 impl StoreReader for PgReader {
+    fn another(&self) -> Result<Box<dyn StoreReader>, StoreError> {
+        let conn = self.conn.borrow();
+        let another = Conn {
+            url: conn.url.clone(),
+            settings: conn.settings.clone(),
+            client: None,
+        };
+        drop(conn);
+        let mut another = another;
+        another.get()?;
+        Ok(Box::new(PgReader {
+            conn: RefCell::new(another),
+        }))
+    }
+
     fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
         let mut conn = self.conn.borrow_mut();
         let rows = conn.get()?.query(
@@ -241,32 +271,48 @@ impl StoreReader for PgReader {
         super::reads::load_pg(self.conn.borrow_mut().get()?, identity, room)
     }
 
-    fn search(&self, search: &Search) -> Result<Vec<Hit>, StoreError> {
+    fn search(&self, search: &Search) -> Result<Found, StoreError> {
         let mut conn = self.conn.borrow_mut();
-        let before = search.before;
-        let rows = conn.get()?.query(
-            "SELECT r.name, m.room_id, m.id, m.\"user\", m.text, m.ts, m.nonce \
+        let mut tx = conn.get()?.transaction()?;
+        // The budget, as a statement timeout for this search alone.
+        let timeout = search.budget.as_millis().clamp(1, i32::MAX as u128);
+        tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout}"))?;
+        let before = search.before.map_or(i64::MAX, |c| c.seq);
+        let rows = tx.query(
+            "SELECT r.name, m.id, m.\"user\", m.text, m.ts, m.nonce, m.seq \
              FROM messages m JOIN rooms r ON r.id = m.room_id \
              WHERE to_tsvector('simple', m.text) @@ to_tsquery('simple', $1) \
-               AND ($2::text IS NULL OR r.name = $2) \
-               AND ($3::bigint IS NULL OR (m.ts, m.room_id, m.id) < ($3, $4, $5)) \
-             ORDER BY m.ts DESC, m.room_id DESC, m.id DESC LIMIT $6",
+               AND ($2::text IS NULL OR r.name = $2) AND m.seq < $3 \
+             ORDER BY m.seq DESC LIMIT $4",
             &[
                 &search::tsquery(&search.terms),
                 &search.room,
-                &before.map(|c| c.ts as i64),
-                &before.map(|c| c.room_id),
-                &before.map(|c| c.id as i64),
+                &before,
                 &(search.limit as i64),
             ],
-        )?;
-        Ok(rows
+        );
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) => {
+                return Ok(Found {
+                    hits: Vec::new(),
+                    stopped: true,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tx.commit()?;
+        let hits = rows
             .iter()
             .map(|r| {
-                let message = read_back(r.get(0), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6));
-                Hit::new(r.get(1), message)
+                let message = read_back(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+                Hit::new(r.get(6), message)
             })
-            .collect())
+            .collect();
+        Ok(Found {
+            hits,
+            stopped: false,
+        })
     }
 
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {

@@ -7,19 +7,25 @@
 //! its own connection.
 
 use super::reads::ReadMark;
-use super::search::{self, Hit, Search};
+use super::search::{self, Found, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
-use crate::store::{as_u64, read_back};
+use crate::store::{as_u64, newer_store, read_back};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 /// The size the WAL is cut back to after a checkpoint.
 pub const WAL_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
+
+/// SQLite VM steps between checks of a search's deadline (a few µs each).
+const PROGRESS_STEPS: std::ffi::c_int = 1000;
 
 /// Messages removed per statement by [`StoreWriter::expire`].
 const EXPIRE_CHUNK: usize = 1000;
@@ -33,6 +39,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_identities_nonces.sql"),
     include_str!("../migrations/0003_counters_probe.sql"),
     include_str!("../migrations/0004_search_reads.sql"),
+    include_str!("../migrations/0005_search_order.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -53,10 +60,17 @@ pub fn open(options: &StoreOptions) -> Result<(SqliteReader, SqliteWriter), Stor
     std::fs::create_dir_all(dir).map_err(|e| open_err(dir, e.to_string()))?;
     let lock = lock_dir(dir).map_err(|cause| open_err(dir, cause))?;
     let mut writer = connect(&path, options).map_err(|e| open_err(&path, e.to_string()))?;
+    let version: i64 = writer
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| open_err(&path, e.to_string()))?;
+    if version > MIGRATIONS.len() as i64 {
+        let known = MIGRATIONS.len();
+        return Err(open_err(&path, newer_store(version as usize, known)));
+    }
     migrate(&mut writer).map_err(|e| open_err(&path, format!("migration failed: {e}")))?;
     let reader = connect(&path, options).map_err(|e| open_err(&path, e.to_string()))?;
     Ok((
-        SqliteReader { conn: reader },
+        SqliteReader::new(reader, &path, options).map_err(|e| open_err(&path, e.to_string()))?,
         SqliteWriter {
             conn: writer,
             rooms: HashMap::new(),
@@ -120,6 +134,7 @@ fn connect(path: &Path, options: &StoreOptions) -> rusqlite::Result<Connection> 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(0);
+
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -134,9 +149,76 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 pub struct SqliteReader {
     /// Its own connection (WAL: reads never wait for the writer).
     conn: Connection,
+    /// The database file, for [`StoreReader::another`].
+    path: std::path::PathBuf,
+    /// How it was opened, for [`StoreReader::another`].
+    options: StoreOptions,
+    /// When the running search must stop (see [`Deadline`]).
+    deadline: Arc<Deadline>,
+}
+
+/// A search's deadline, read by the reader's progress handler (installed
+/// once, as it needs the connection mutably): ns after [`Deadline::epoch`],
+/// 0 while no search runs.
+#[derive(Debug, Default)]
+struct Deadline(AtomicU64);
+
+impl Deadline {
+    /// The instant deadlines count from (the first use).
+    fn epoch() -> Instant {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    /// Sets the deadline `budget` from now.
+    fn arm(&self, budget: std::time::Duration) {
+        let at = (Instant::now() + budget).duration_since(Self::epoch());
+        self.0
+            .store((at.as_nanos() as u64).max(1), Ordering::Relaxed);
+    }
+
+    /// No deadline.
+    fn disarm(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    /// True when a deadline is set and has passed.
+    fn passed(&self) -> bool {
+        let at = self.0.load(Ordering::Relaxed);
+        at != 0 && Instant::now().duration_since(Self::epoch()).as_nanos() as u64 > at
+    }
+}
+
+impl SqliteReader {
+    /// A reader on `conn`, its progress handler installed.
+    fn new(
+        mut conn: Connection,
+        path: &Path,
+        options: &StoreOptions,
+    ) -> rusqlite::Result<SqliteReader> {
+        let deadline = Arc::new(Deadline::default());
+        let watch = deadline.clone();
+        conn.progress_handler(PROGRESS_STEPS, Some(move || watch.passed()))?;
+        Ok(SqliteReader {
+            conn,
+            path: path.to_owned(),
+            options: options.clone(),
+            deadline,
+        })
+    }
 }
 
 impl StoreReader for SqliteReader {
+    fn another(&self) -> Result<Box<dyn StoreReader>, StoreError> {
+        let reader = connect(&self.path, &self.options)
+            .and_then(|conn| SqliteReader::new(conn, &self.path, &self.options))
+            .map_err(|e| StoreError::Open {
+                path: self.path.clone(),
+                cause: e.to_string(),
+            })?;
+        Ok(Box::new(reader))
+    }
+
     fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT r.name, r.last_id, MAX(r.created_ms, COALESCE(m.ts, 0)) \
@@ -173,39 +255,51 @@ impl StoreReader for SqliteReader {
         super::reads::load_sqlite(&self.conn, identity, room)
     }
 
-    fn search(&self, search: &Search) -> Result<Vec<Hit>, StoreError> {
+    fn search(&self, search: &Search) -> Result<Found, StoreError> {
+        // The index first (CROSS JOIN keeps that order), read newest first
+        // by its rowid (`seq`): the page's LIMIT stops the scan.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT r.name, m.room_id, m.id, m.user, m.text, m.ts, m.nonce
+            "SELECT r.name, m.id, m.user, m.text, m.ts, m.nonce, f.rowid
              FROM messages_fts f
-             JOIN messages m ON m.room_id = f.rowid >> 32 AND m.id = f.rowid & 4294967295
-             JOIN rooms r ON r.id = m.room_id
-             WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR r.name = ?2)
-               AND (?3 IS NULL OR (m.ts, m.room_id, m.id) < (?3, ?4, ?5))
-             ORDER BY m.ts DESC, m.room_id DESC, m.id DESC LIMIT ?6",
+             CROSS JOIN messages m ON m.seq = f.rowid
+             CROSS JOIN rooms r ON r.id = m.room_id
+             WHERE messages_fts MATCH ?1 AND f.rowid < ?3 AND (?2 IS NULL OR r.name = ?2)
+             ORDER BY f.rowid DESC LIMIT ?4",
         )?;
-        let before = search.before;
-        let rows = stmt.query_map(
-            params![
-                search::fts5_match(&search.terms),
-                search.room,
-                before.map(|c| c.ts as i64),
-                before.map(|c| c.room_id),
-                before.map(|c| c.id as i64),
-                search.limit as i64,
-            ],
-            |r| {
+        self.deadline.arm(search.budget);
+        let before = search.before.map_or(i64::MAX, |c| c.seq);
+        let params = params![
+            search::fts5_match(&search.terms),
+            search.room,
+            before,
+            search.limit as i64,
+        ];
+        let mut found = Found::default();
+        let outcome = stmt.query(params).and_then(|mut rows| {
+            while let Some(r) = rows.next()? {
                 let message = read_back(
                     r.get(0)?,
+                    r.get(1)?,
                     r.get(2)?,
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
-                    r.get(6)?,
                 );
-                Ok(Hit::new(r.get(1)?, message))
-            },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+                found.hits.push(Hit::new(r.get(6)?, message));
+            }
+            Ok(())
+        });
+        self.deadline.disarm();
+        match outcome {
+            Ok(()) => Ok(found),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                found.stopped = true;
+                Ok(found)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {
@@ -231,8 +325,9 @@ impl StoreReader for SqliteReader {
     }
 }
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages (room_id, id, user, text, ts, author, nonce)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const INSERT_MESSAGE: &str =
+    "INSERT INTO messages (room_id, id, user, text, ts, author, nonce, seq)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages))";
 
 /// The newest message of `author` with `nonce` in a room since a time.
 /// `INDEXED BY`: without it SQLite may walk the room's rows backwards by

@@ -40,6 +40,9 @@ impl StoreWriter for PanickingWriter {
 struct EmptyReader;
 
 impl StoreReader for EmptyReader {
+    fn another(&self) -> Result<Box<dyn StoreReader>, StoreError> {
+        Ok(Box::new(EmptyReader))
+    }
     fn rooms(&self) -> Result<Vec<crate::store::RoomRow>, StoreError> {
         Ok(Vec::new())
     }
@@ -55,8 +58,8 @@ impl StoreReader for EmptyReader {
     fn search(
         &self,
         _: &crate::store::search::Search,
-    ) -> Result<Vec<crate::store::search::Hit>, StoreError> {
-        Ok(Vec::new())
+    ) -> Result<crate::store::search::Found, StoreError> {
+        Ok(Default::default())
     }
 }
 

@@ -37,7 +37,8 @@ fn post(h: &mut Harness, client: Client, name: &str, text: &str) -> Result<Poste
         nonce: Some(format!("form-{text}")),
         client,
     };
-    futures::executor::block_on(h.hub.on_post(form, reply));
+    let text = crate::server::hub::post::check_text(&form.text);
+    h.hub.on_post(form, text, reply);
     if let Ok(refused) = answer.try_recv() {
         return Err(refused.unwrap_err().code);
     }
@@ -70,7 +71,14 @@ fn a_name_stays_its_owners_while_offline_and_only_its_token_takes_it_back() {
 #[test]
 fn a_browser_proves_its_identity_by_cookie_and_is_never_shown_the_token() {
     let mut h = Harness::new(config());
-    let (zoe, welcome) = hello(&mut h, client("10.0.0.1", Some(COOKIE)), "Zoë", None);
+    // What the upgrade makes of a cookie that proves nothing: replaced by
+    // a value minted for its answer, which the new identity takes.
+    let upgraded = Client {
+        minted: Some(COOKIE.into()),
+        replaced: true,
+        ..client("10.0.0.1", Some("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"))
+    };
+    let (zoe, welcome) = hello(&mut h, upgraded, "Zoë", None);
     assert_eq!(welcome["token"], "");
     h.handle(Command::Disconnect(zoe.conn));
     let (_, again) = hello(&mut h, client("10.0.0.2", Some(COOKIE)), "Zoë", None);
@@ -81,6 +89,32 @@ fn a_browser_proves_its_identity_by_cookie_and_is_never_shown_the_token() {
     let other = "ffffffffffffffffffffffffffffffff";
     let (_, answer) = hello(&mut h, client("10.0.0.1", Some(other)), "Zoe\u{308}", None);
     assert_eq!(code(&answer), "name_taken");
+}
+
+#[test]
+fn a_cookie_value_the_server_did_not_mint_never_becomes_a_token() {
+    // Session fixation: an attacker plants `chat_id=PLANTED` in the
+    // victim's browser, the victim picks a name, and the attacker later
+    // proves that identity with the value it planted.
+    let planted = "abababababababababababababababab";
+    let mut h = Harness::new(config());
+    let (victim, welcome) = hello(&mut h, client("10.0.0.1", Some(planted)), "Victim", None);
+    let token = welcome["token"].as_str().unwrap().to_owned();
+    assert!(
+        token.len() == 32 && token != planted,
+        "a fresh token: {token}"
+    );
+    h.handle(Command::Disconnect(victim.conn));
+    let (_, by_cookie) = hello(&mut h, client("10.0.0.9", Some(planted)), "Victim", None);
+    assert_eq!(
+        code(&by_cookie),
+        "name_taken",
+        "the planted cookie proves nothing"
+    );
+    let (_, by_token) = hello(&mut h, local(), "Victim", Some(planted));
+    assert_eq!(code(&by_token), "name_taken");
+    let (_, owner) = hello(&mut h, local(), "Victim", Some(&token));
+    assert_eq!(owner["user"]["id"], welcome["user"]["id"]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Member lists and counts (protocol 1.1) are in [`members`].
 
 use super::post::Tag;
-use super::{Client, Command, Hub};
+use super::{Client, Command, Hub, Request};
 use crate::protocol::{ClientFrame, CLOSE_REPLACED, CLOSE_TOO_SLOW};
 use crate::server::config::Config;
 use crate::server::frame::payload;
@@ -59,14 +59,13 @@ impl Harness {
 
     /// The names of the rooms in the store, sorted.
     fn stored_rooms(&self) -> Vec<String> {
-        let reader = self.hub.reader.lock().unwrap();
-        let rooms = reader.rooms().unwrap();
+        let rooms = self.hub.reader.run(|r| r.rooms()).unwrap();
         rooms.into_iter().map(|row| row.name).collect()
     }
 
     /// Hands the hub one command and lets it finish (its reads run in place).
     fn handle(&mut self, command: Command) {
-        futures::executor::block_on(self.hub.handle(command));
+        self.hub.handle(command);
     }
 
     fn connect(&mut self) -> Peer {
@@ -84,7 +83,7 @@ impl Harness {
 
     fn frame(&mut self, peer: &Peer, frame: Value) {
         let frame = ClientFrame::parse(&frame.to_string()).expect("a valid client frame");
-        self.handle(Command::Frame(peer.conn, frame));
+        self.handle(Command::Frame(peer.conn, Request::new(frame)));
     }
 
     /// A connection that said hello as `name`, its `welcome` read.
@@ -135,7 +134,9 @@ impl Harness {
         }
         let n = messages.len();
         let results = self.writer.append(&messages);
-        self.handle(Command::Committed(tags.into_iter().zip(results).collect()));
+        let done: Vec<_> = tags.into_iter().zip(results).collect();
+        let frames = super::post::encode_committed(&done);
+        self.handle(Command::Committed(done, frames));
         n
     }
 }
@@ -186,6 +187,7 @@ fn client(addr: &str, cookie: Option<&str>) -> Client {
         addr: addr.parse().unwrap(),
         cookie: cookie.map(str::to_owned),
         minted: None,
+        replaced: false,
     }
 }
 

@@ -1,0 +1,212 @@
+//! Readers for the hub, each with its own connection, so that reads run
+//! side by side and never on the hub's task.
+//!
+//! A read takes a place ([`Semaphore`]) and then an idle reader, runs on
+//! tokio's blocking pool, and gives the reader back whatever happened: a
+//! read that fails or panics (a bug) costs that read alone, never the ones
+//! after it (a `Mutex` around one reader was poisoned by a panic, and every
+//! later read answered `unavailable`).
+//!
+//! Searches are the costly kind: they hold a second place of their own
+//! ([`Kind::Search`]), fewer than there are readers, so joins, history
+//! pages and the page's snapshot always find a reader however many
+//! searches queue.
+
+use super::{StoreError, StoreReader};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// What a read is, for its places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A join's replay, a history page, a snapshot, a name claim, a catch-up.
+    Plain,
+    /// A full-text search: also holds a search place.
+    Search,
+}
+
+/// The hub's readers; see the module docs.
+pub struct ReaderPool {
+    /// Readers not in use now.
+    idle: Mutex<Vec<Box<dyn StoreReader>>>,
+    /// One place per reader.
+    places: Semaphore,
+    /// Searches running at once, at most.
+    searches: Semaphore,
+    /// Reads asked for and not yet answered (queued or running).
+    pending: AtomicUsize,
+    /// Most reads that may be pending at once: past it, a read is refused.
+    max_pending: usize,
+}
+
+/// Refused: too many reads are waiting already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+impl ReaderPool {
+    /// A pool of `first` and `count - 1` more readers of the same store
+    /// ([`StoreReader::another`]), of which at most `searches` search at
+    /// once (at least 1, fewer than `count` when `count` > 1), and at most
+    /// `max_pending` reads wait or run.
+    pub fn new(
+        first: Box<dyn StoreReader>,
+        count: usize,
+        searches: usize,
+        max_pending: usize,
+    ) -> Result<ReaderPool, StoreError> {
+        let count = count.max(1);
+        let mut idle = Vec::with_capacity(count);
+        for _ in 1..count {
+            idle.push(first.another()?);
+        }
+        idle.push(first);
+        let searches = searches.clamp(1, count.saturating_sub(1).max(1));
+        Ok(ReaderPool {
+            idle: Mutex::new(idle),
+            places: Semaphore::new(count),
+            searches: Semaphore::new(searches),
+            pending: AtomicUsize::new(0),
+            max_pending,
+        })
+    }
+
+    /// Counts one more pending read, or refuses it when `max_pending` are.
+    /// The returned guard counts it off when dropped.
+    pub fn admit(self: &Arc<Self>) -> Result<Pending, Busy> {
+        let now = self.pending.fetch_add(1, Ordering::AcqRel) + 1;
+        if now > self.max_pending {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        Ok(Pending(self.clone()))
+    }
+
+    /// Reads pending now (queued or running).
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Runs `read` on a reader of its own, on tokio's blocking pool, once a
+    /// place is free; a panic inside it is an error of this read alone.
+    pub async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        kind: Kind,
+        read: impl FnOnce(&dyn StoreReader) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let closed = |_| StoreError::Failed("the readers are closed".into());
+        let _search = match kind {
+            Kind::Search => Some(self.searches.acquire().await.map_err(closed)?),
+            Kind::Plain => None,
+        };
+        let _place = self.places.acquire().await.map_err(closed)?;
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || pool.run(read))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Failed(format!("read failed: {e}"))))
+    }
+
+    /// Runs `read` here, now, on an idle reader (start-up, and the hub's
+    /// tests, which have no runtime). With a place taken, one is idle.
+    pub fn run<T>(
+        &self,
+        read: impl FnOnce(&dyn StoreReader) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let reader = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let Some(reader) = reader else {
+            return Err(StoreError::Failed("no reader is idle".into()));
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| read(reader.as_ref())));
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reader);
+        result.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(StoreError::Failed(format!("a read panicked: {what}")))
+        })
+    }
+}
+
+/// One read counted as pending until dropped (see [`ReaderPool::admit`]).
+pub struct Pending(Arc<ReaderPool>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{open, StoreOptions, SyncMode};
+
+    fn pool(count: usize, max_pending: usize) -> (Arc<ReaderPool>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let (reader, _writer) = open(&StoreOptions {
+            data_dir: dir.path().to_owned(),
+            sync: SyncMode::Normal,
+            busy_timeout: std::time::Duration::from_secs(1),
+            database_url: None,
+        })
+        .unwrap();
+        let pool = ReaderPool::new(Box::new(reader), count, 1, max_pending).unwrap();
+        (Arc::new(pool), dir)
+    }
+
+    #[test]
+    fn a_read_that_panics_fails_alone_and_the_next_read_works() {
+        let (pool, _dir) = pool(1, 10);
+        let panicked = pool.run(|_| -> Result<(), StoreError> { panic!("a bug in a read") });
+        assert_eq!(
+            panicked,
+            Err(StoreError::Failed(
+                "a read panicked: a bug in a read".into()
+            ))
+        );
+        let rooms = pool.run(|r| r.rooms()).unwrap();
+        assert_eq!(rooms[0].name, "general", "the reader came back");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_run_side_by_side_on_readers_of_their_own() {
+        let (pool, _dir) = pool(3, 10);
+        // Three reads that each wait until all three run at once: with one
+        // reader (or a lock around one) this never finishes.
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        let reads = (0..3).map(|_| {
+            let (pool, barrier) = (pool.clone(), barrier.clone());
+            tokio::spawn(async move {
+                pool.read(Kind::Plain, move |r| {
+                    barrier.wait();
+                    r.rooms()
+                })
+                .await
+            })
+        });
+        let all = futures::future::join_all(reads);
+        let done = tokio::time::timeout(std::time::Duration::from_secs(10), all)
+            .await
+            .expect("three readers at once");
+        assert!(done.into_iter().all(|r| r.unwrap().is_ok()));
+    }
+
+    #[test]
+    fn pending_reads_are_bounded_at_the_limit_and_counted_off_when_done() {
+        let (pool, _dir) = pool(1, 2);
+        let a = pool.admit().unwrap();
+        let b = pool.admit().unwrap();
+        assert_eq!(pool.admit().err(), Some(Busy), "one past the bound");
+        assert_eq!(pool.pending(), 2);
+        drop(a);
+        let _c = pool.admit().expect("a place again");
+        drop(b);
+        assert_eq!(pool.pending(), 1);
+    }
+}
