@@ -33,6 +33,23 @@ fn msg(room: &str, text: &str, author: Option<&str>, nonce: Option<&str>) -> New
 }
 
 #[test]
+fn a_database_from_a_newer_server_stops_this_one_naming_both_versions() {
+    let cluster = PgCluster::start();
+    drop(pg::open(&cluster.url, &options(&cluster.url), "t0").unwrap());
+    let mut db = postgres::Client::connect(&cluster.url, postgres::NoTls).unwrap();
+    let ours: i32 = db
+        .query_one("SELECT version FROM chat_schema", &[])
+        .unwrap()
+        .get(0);
+    db.execute("UPDATE chat_schema SET version = $1", &[&(ours + 1)])
+        .unwrap();
+    let refused = pg::open(&cluster.url, &options(&cluster.url), "t1").err();
+    let said = refused.expect("refused").to_string();
+    let (found, known) = (format!("version {}", ours + 1), format!("version {ours}"));
+    assert!(said.contains(&found) && said.contains(&known), "{said}");
+}
+
+#[test]
 fn two_writers_on_one_database_number_a_room_without_gap_or_duplicate() {
     let cluster = PgCluster::start();
     let (reader, _) = pg::open(&cluster.url, &options(&cluster.url), "t0").unwrap();

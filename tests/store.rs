@@ -288,6 +288,32 @@ async fn an_empty_data_directory_is_created_and_migrated_once() {
     }
 }
 
+#[test]
+fn a_database_from_a_newer_server_stops_this_one_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = chat::store::StoreOptions {
+        data_dir: dir.path().to_owned(),
+        sync: chat::SyncMode::Normal,
+        busy_timeout: std::time::Duration::from_secs(1),
+        database_url: None,
+    };
+    drop(chat::store::open(&options).unwrap());
+    let known = chat::store::MIGRATIONS.len() as i64;
+    let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
+    db.pragma_update(None, "user_version", known + 1).unwrap();
+    drop(db);
+    let refused = chat::store::open(&options).err().expect("refused");
+    let said = refused.to_string();
+    let (found, ours) = (format!("version {}", known + 1), format!("version {known}"));
+    assert!(said.contains(&found) && said.contains(&ours), "{said}");
+    // Nothing was changed: the version stays the newer one.
+    let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
+    let version: i64 = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, known + 1);
+}
+
 #[tokio::test]
 async fn a_data_directory_that_cannot_be_opened_stops_the_server_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -221,6 +221,104 @@ mod tests {
         assert_eq!(texts(&find("apple", None, None, 10)), ["**APPLE** tart"]);
     }
 
+    fn store() -> (
+        tempfile::TempDir,
+        crate::store::SqliteReader,
+        crate::store::SqliteWriter,
+    ) {
+        use crate::store::{open, StoreOptions, SyncMode};
+        let dir = tempfile::tempdir().unwrap();
+        let (r, w) = open(&StoreOptions {
+            data_dir: dir.path().to_owned(),
+            sync: SyncMode::Normal,
+            busy_timeout: std::time::Duration::from_secs(1),
+            database_url: None,
+        })
+        .unwrap();
+        (dir, r, w)
+    }
+
+    fn message(text: &str) -> crate::store::NewMessage {
+        crate::store::NewMessage {
+            room: "general".into(),
+            user: "ada".into(),
+            text: text.into(),
+            html: text.into(),
+            ts: 1,
+            author: None,
+            nonce: None,
+        }
+    }
+
+    fn search(q: &str, budget: std::time::Duration) -> Search {
+        Search {
+            terms: terms(q),
+            room: None,
+            before: None,
+            limit: 20,
+            budget,
+        }
+    }
+
+    #[test]
+    fn a_word_shorter_than_three_characters_is_no_prefix() {
+        use crate::store::{StoreReader, StoreWriter};
+        let (_dir, r, mut w) = store();
+        w.append(&[
+            message("apple"),
+            message("a pear"),
+            message("ab"),
+            message("abc"),
+        ]);
+        let found = |q: &str| -> Vec<String> {
+            let found = r.search(&search(q, std::time::Duration::from_secs(10)));
+            found
+                .unwrap()
+                .hits
+                .into_iter()
+                .map(|h| h.message.text)
+                .collect()
+        };
+        assert_eq!(found("a"), ["a pear"], "the word a, not every word with a");
+        assert_eq!(found("ab"), ["ab"]);
+        assert_eq!(found("abc"), ["abc"]);
+        assert_eq!(found("app"), ["apple"], "three characters are a prefix");
+    }
+
+    #[test]
+    fn a_search_past_its_budget_stops_with_what_it_found_and_says_so() {
+        use crate::store::{StoreReader, StoreWriter};
+        let (_dir, r, mut w) = store();
+        let batch: Vec<_> = (0..20_000)
+            .map(|i| message(&format!("word{i} common")))
+            .collect();
+        w.append(&batch);
+        w.create_room("side").unwrap();
+        // A word every message of general has, searched in a room that has
+        // none: every match is read and passed over, which no budget of 0
+        // allows. (FTS5 intersects the lists of two words within one step
+        // of SQLite's machine, where no deadline is checked: that cost is
+        // bounded by the index's size, measured in the README.)
+        let in_side = |budget| Search {
+            room: Some("side".into()),
+            ..search("common", budget)
+        };
+        let found = r.search(&in_side(std::time::Duration::ZERO)).unwrap();
+        assert!(found.stopped && found.hits.is_empty(), "{found:?}");
+        let found = r
+            .search(&in_side(std::time::Duration::from_secs(10)))
+            .unwrap();
+        assert!(!found.stopped && found.hits.is_empty());
+        // A page of a word every message has: newest first, within any budget.
+        let page = r
+            .search(&search("common", std::time::Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(page.hits.len(), 20);
+        assert_eq!(page.hits[0].message.text, "word19999 common");
+        assert_eq!(page.hits[0].cursor.seq, 20_000);
+        assert!(!page.stopped);
+    }
+
     #[test]
     fn a_cursor_reads_back_only_its_own_form() {
         let c = Cursor { seq: 42 };

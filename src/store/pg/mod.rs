@@ -82,6 +82,11 @@ impl Conn {
         Ok(conn)
     }
 
+    /// True when the connection it had is closed (broken, or none).
+    fn broken(&self) -> bool {
+        self.client.as_ref().is_none_or(Client::is_closed)
+    }
+
     /// The connection, made (again) if there is none or it closed.
     fn get(&mut self) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
@@ -177,6 +182,19 @@ pub struct PgReader {
     conn: RefCell<Conn>,
 }
 
+impl PgReader {
+    /// Runs `read`; when it failed because the connection was broken (the
+    /// database restarted, a network cut), once more on a new one. Each
+    /// reader finds out on its first read after an outage, and with several
+    /// readers that was several refused requests for one outage.
+    fn again<T>(&self, read: impl Fn(&Self) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match read(self) {
+            Err(_) if self.conn.borrow().broken() => read(self),
+            done => done,
+        }
+    }
+}
+
 impl StoreReader for PgReader {
     fn another(&self) -> Result<Box<dyn StoreReader>, StoreError> {
         let conn = self.conn.borrow();
@@ -194,6 +212,39 @@ impl StoreReader for PgReader {
     }
 
     fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
+        self.again(|r| r.rooms_once())
+    }
+
+    fn identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
+        self.again(|r| r.identities_once())
+    }
+
+    fn claim_name(
+        &self,
+        keys: &[String],
+        identity: &str,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.again(|r| r.claim_name_once(keys, identity, now_ms, lease_ms))
+    }
+
+    fn last_read(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError> {
+        self.again(|r| r.last_read_once(identity, room))
+    }
+
+    fn search(&self, search: &Search) -> Result<Found, StoreError> {
+        self.again(|r| r.search_once(search))
+    }
+
+    fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {
+        self.again(|r| r.range_once(room, from, to))
+    }
+}
+
+/// Each read once, on the connection as it is ([`PgReader::again`]).
+impl PgReader {
+    fn rooms_once(&self) -> Result<Vec<RoomRow>, StoreError> {
         let mut conn = self.conn.borrow_mut();
         let rows = conn.get()?.query(
             "SELECT r.name, r.last_id, GREATEST(r.created_ms, COALESCE(m.ts, 0)) \
@@ -211,7 +262,7 @@ impl StoreReader for PgReader {
             .collect())
     }
 
-    fn identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
+    fn identities_once(&self) -> Result<Vec<IdentityRow>, StoreError> {
         let mut conn = self.conn.borrow_mut();
         let rows = conn
             .get()?
@@ -227,7 +278,7 @@ impl StoreReader for PgReader {
             .collect())
     }
 
-    fn claim_name(
+    fn claim_name_once(
         &self,
         keys: &[String],
         identity: &str,
@@ -267,11 +318,11 @@ impl StoreReader for PgReader {
         Ok(true)
     }
 
-    fn last_read(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError> {
+    fn last_read_once(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError> {
         super::reads::load_pg(self.conn.borrow_mut().get()?, identity, room)
     }
 
-    fn search(&self, search: &Search) -> Result<Found, StoreError> {
+    fn search_once(&self, search: &Search) -> Result<Found, StoreError> {
         let mut conn = self.conn.borrow_mut();
         let mut tx = conn.get()?.transaction()?;
         // The budget, as a statement timeout for this search alone.
@@ -315,7 +366,7 @@ impl StoreReader for PgReader {
         })
     }
 
-    fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {
+    fn range_once(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {
         if from > to {
             return Ok(Vec::new());
         }

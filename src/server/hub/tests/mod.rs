@@ -20,7 +20,9 @@ mod directory;
 mod fatal;
 mod identities;
 mod members;
+mod offload;
 mod queues;
+mod requests;
 
 /// A hub with its store, and the commit thread's queue held by the test.
 struct Harness {
