@@ -33,7 +33,7 @@ fn sent_micros(frame: &[u8]) -> Option<u64> {
 }
 
 /// The digits right after `key` in `frame`, as a number.
-fn number_after(frame: &[u8], key: &[u8]) -> Option<u64> {
+pub(crate) fn number_after(frame: &[u8], key: &[u8]) -> Option<u64> {
     let start = frame.windows(key.len()).position(|w| w == key)? + key.len();
     let rest = &frame[start..];
     let end = rest

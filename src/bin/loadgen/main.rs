@@ -5,7 +5,13 @@
 //!                [--seconds 10] [--size 100] [--room bench] [--server-pid PID[,PID…]]
 //! loadgen idle   --url ws://127.0.0.1:3000/ws --members 2000 --server-pid PID [--room idle]
 //!                [--rooms N] [--sources N] [--burst N] [--size 100]
+//! loadgen seed   --url ws://127.0.0.1:3000/ws --messages 30000 [--room general]
+//! loadgen hostile --url ws://127.0.0.1:3000/ws [--rate 20] [--seconds 10] [--searchers 40]
+//!                [--loaders 4] [--sources N]
 //! ```
+//!
+//! `seed` and `hostile`: see [`hostile`] (the pair's latency while others
+//! search as hard as their limits allow).
 //!
 //! `fanout` joins `--members` clients to one room; the first `--senders` of
 //! them post. Without `--rate` they post as fast as the room can take it: all
@@ -35,6 +41,7 @@
 //! CHAT_RATE_BURST=1000000`. `make bench` runs the standard scenarios.
 
 mod fanout;
+mod hostile;
 mod idle;
 mod ws;
 
@@ -71,6 +78,12 @@ struct Args {
     sources: usize,
     /// Messages each room gets at once after the idle measurement (`idle`).
     burst: usize,
+    /// Messages to post (`seed`).
+    messages: u64,
+    /// Connections searching (`hostile`).
+    searchers: usize,
+    /// Clients loading the page in a loop (`hostile`).
+    loaders: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -88,11 +101,24 @@ fn parse_args() -> Result<Args, String> {
         rooms: 1,
         sources: 0,
         burst: 0,
+        messages: 30_000,
+        searchers: 40,
+        loaders: 4,
     };
     let mut it = std::env::args().skip(1);
-    args.mode = it.next().ok_or("missing mode: fanout or idle")?;
-    if args.mode != "fanout" && args.mode != "idle" {
-        return Err(format!("unknown mode {:?}: fanout or idle", args.mode));
+    const MODES: [&str; 4] = ["fanout", "idle", "seed", "hostile"];
+    args.mode = it
+        .next()
+        .ok_or("missing mode: fanout, idle, seed or hostile")?;
+    if !MODES.contains(&args.mode.as_str()) {
+        return Err(format!(
+            "unknown mode {:?}: {}",
+            args.mode,
+            MODES.join(", ")
+        ));
+    }
+    if args.mode == "seed" {
+        args.room = "general".into();
     }
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -109,6 +135,9 @@ fn parse_args() -> Result<Args, String> {
             "--rooms" => args.rooms = value()?.parse().map_err(|_| bad("rooms"))?,
             "--sources" => args.sources = value()?.parse().map_err(|_| bad("sources"))?,
             "--burst" => args.burst = value()?.parse().map_err(|_| bad("burst"))?,
+            "--messages" => args.messages = value()?.parse().map_err(|_| bad("messages"))?,
+            "--searchers" => args.searchers = value()?.parse().map_err(|_| bad("searchers"))?,
+            "--loaders" => args.loaders = value()?.parse().map_err(|_| bad("loaders"))?,
             "--server-pid" => {
                 let pids = value()?;
                 args.server_pids = pids
@@ -125,7 +154,10 @@ fn parse_args() -> Result<Args, String> {
     if args.rooms == 0 || args.rooms > args.members {
         return Err("need 1 <= rooms <= members".into());
     }
-    if args.sources == 0 {
+    if args.mode == "hostile" && args.rate <= 0.0 {
+        args.rate = 20.0;
+    }
+    if args.sources == 0 && args.mode != "hostile" {
         args.sources = args.members.div_ceil(20_000);
     }
     if args.sources > 250 {
@@ -143,14 +175,33 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let result = if args.mode == "idle" {
-        idle::idle(&args).await
-    } else {
-        fanout::fanout(&args).await
+    let result = match args.mode.as_str() {
+        "idle" => idle::idle(&args).await,
+        "seed" => hostile::seed(&args).await,
+        "hostile" => hostile::hostile(&args).await,
+        _ => fanout::fanout(&args).await,
     };
     if let Err(e) = result {
         eprintln!("loadgen: {e}");
         std::process::exit(1);
+    }
+}
+
+/// Connects (from loopback address `source`, 0 for any) and says hello
+/// as `name`, its `welcome` read.
+async fn hello(url: &str, source: u8, name: String) -> Result<Ws, String> {
+    let mut ws = Ws::connect(url, source).await?;
+    ws.send(&format!(r#"{{"type":"hello","name":"{name}"}}"#))
+        .await?;
+    loop {
+        match ws.frames.next_text().await? {
+            Some(t) if t.starts_with(br#"{"type":"welcome""#) => return Ok(ws),
+            Some(t) if t.starts_with(br#"{"type":"error""#) => {
+                return Err(format!("{name}: {}", String::from_utf8_lossy(t)))
+            }
+            Some(_) => {}
+            None => return Err(format!("{name}: connection ended during hello")),
+        }
     }
 }
 

@@ -1,0 +1,235 @@
+//! `loadgen seed` and `loadgen hostile`: a chatting pair's latency alone
+//! and while others search as hard as their limits allow and load pages.
+//!
+//! `seed` posts `--messages` messages to `--room` (as fast as the server
+//! takes them: start it with high send limits for this), each with words
+//! the searches find: `common` in every one, `alpha` in every other.
+//!
+//! `hostile` then (against a server with its default limits): a pair in a
+//! room of its own, one posting `--rate` messages a second (20) and the
+//! other receiving, for `--seconds` alone and again while `--searchers`
+//! connections (40) search in turn for the costliest kinds of query (a
+//! one-letter prefix, a short prefix, a word every message has, two such
+//! words) as fast as the search limits allow (a burst of 5, then 1 a
+//! second each), and `--loaders` clients (4) load the page in a loop. It
+//! reports the pair's latency (p50, p99) both times, what the searches got
+//! (results, refused, too long), pages per second, and whether the pair's
+//! receiver got every message once, in order. With `--sources N` the
+//! searchers connect from N loopback addresses (127.0.0.2, …).
+
+use super::fanout::number_after;
+use super::{member, Args};
+use crate::ws::Ws;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The queries the searchers take turns at, costliest first.
+const QUERIES: [&str; 4] = ["a", "co", "common", "common alpha"];
+
+pub(crate) async fn seed(args: &Args) -> Result<(), String> {
+    let url = &args.urls[0];
+    let name = format!("seed{}", super::run_tag());
+    let mut ws = member(url, 0, name, &args.room).await?;
+    let (n, window) = (args.messages, 256u64);
+    let (mut sent, mut echoed) = (0u64, 0u64);
+    let started = Instant::now();
+    while echoed < n {
+        while sent < n && sent < echoed + window {
+            let extra = if sent % 2 == 0 { " alpha" } else { "" };
+            let text = format!("seed {sent} common{extra} words to find");
+            ws.send(&format!(
+                r#"{{"type":"send","room":"{}","text":"{text}"}}"#,
+                args.room
+            ))
+            .await?;
+            sent += 1;
+        }
+        match ws.frames.next_text().await? {
+            Some(t) if t.starts_with(br#"{"type":"message""#) => echoed += 1,
+            Some(t) if t.starts_with(br#"{"type":"error""#) => {
+                return Err(format!("seed: {}", String::from_utf8_lossy(t)))
+            }
+            Some(_) => {}
+            None => return Err("seed: connection ended".into()),
+        }
+    }
+    println!(
+        "seed: {n} messages into {} in {:.1}s",
+        args.room,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// What the searchers got.
+#[derive(Default)]
+struct Searched {
+    /// `results` frames.
+    results: AtomicU64,
+    /// `rate_limited` errors.
+    refused: AtomicU64,
+    /// `unavailable` errors (too long, or the server busy).
+    too_long: AtomicU64,
+    /// Pages loaded.
+    pages: AtomicU64,
+    /// Set to stop every searcher and loader.
+    stop: AtomicBool,
+}
+
+pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
+    let url = args.urls[0].clone();
+    let tag = super::run_tag();
+    let room = format!("pair{tag}");
+    let mut sender = member(&url, 0, format!("ps{tag}"), &room).await?;
+    let mut receiver = member(&url, 0, format!("pr{tag}"), &room).await?;
+    let epoch = Instant::now();
+    let mut next_id = 1u64;
+    let alone = pair(args, &room, &mut sender, &mut receiver, epoch, &mut next_id).await?;
+    let searched = Arc::new(Searched::default());
+    let mut tasks = Vec::new();
+    for i in 0..args.searchers {
+        let source = match args.sources {
+            0 | 1 => 0,
+            n => (2 + i % n) as u8,
+        };
+        let ws = super::hello(&url, source, format!("hs{tag}-{i}")).await?;
+        tasks.push(tokio::spawn(searcher(ws, i, searched.clone())));
+    }
+    let page = url.replace("ws://", "").replace("/ws", "");
+    for _ in 0..args.loaders {
+        tasks.push(tokio::spawn(loader(page.clone(), searched.clone())));
+    }
+    let loaded = Instant::now();
+    let hostile = pair(args, &room, &mut sender, &mut receiver, epoch, &mut next_id).await?;
+    searched.stop.store(true, Ordering::Relaxed);
+    let elapsed = loaded.elapsed().as_secs_f64();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let s = &searched;
+    println!(
+        "hostile pair at {}/s: alone p50 {:.1} ms p99 {:.1} ms; with {} searchers \
+         ({} sources) and {} page loaders: p50 {:.1} ms p99 {:.1} ms; searches: {} results, \
+         {} refused, {} too long; {:.0} pages/s; nothing lost: {}",
+        args.rate,
+        alone.0,
+        alone.1,
+        args.searchers,
+        args.sources.max(1),
+        args.loaders,
+        hostile.0,
+        hostile.1,
+        s.results.load(Ordering::Relaxed),
+        s.refused.load(Ordering::Relaxed),
+        s.too_long.load(Ordering::Relaxed),
+        s.pages.load(Ordering::Relaxed) as f64 / elapsed,
+        alone.2 && hostile.2,
+    );
+    Ok(())
+}
+
+/// The pair for `--seconds`: the sender posts at `--rate`, the receiver
+/// times each message. Returns p50 and p99 (ms) and whether every id came
+/// once, in order.
+async fn pair(
+    args: &Args,
+    room: &str,
+    sender: &mut Ws,
+    receiver: &mut Ws,
+    epoch: Instant,
+    next_id: &mut u64,
+) -> Result<(f64, f64, bool), String> {
+    let every = Duration::from_secs_f64(1.0 / args.rate);
+    let count = (args.seconds * args.rate) as u64;
+    let mut latencies = Vec::with_capacity(count as usize);
+    let mut in_order = true;
+    let mut due = tokio::time::Instant::now();
+    for _ in 0..count {
+        tokio::time::sleep_until(due).await;
+        due += every;
+        let micros = epoch.elapsed().as_micros();
+        sender
+            .send(&format!(
+                r#"{{"type":"send","room":"{room}","text":"{micros}"}}"#
+            ))
+            .await?;
+        loop {
+            let Some(frame) = receiver.frames.next_text().await? else {
+                return Err("the pair's receiver was closed".into());
+            };
+            if !frame.starts_with(br#"{"type":"message""#) {
+                continue;
+            }
+            let sent = number_after(frame, br#""text":""#).unwrap_or(0);
+            let id = number_after(frame, br#""id":"#).unwrap_or(0);
+            in_order &= id == *next_id;
+            *next_id = id + 1;
+            latencies.push(epoch.elapsed().as_micros() as u64 - sent);
+            break;
+        }
+        // The sender's own copy, so its socket never fills.
+        while let Ok(Ok(Some(_))) =
+            tokio::time::timeout(Duration::ZERO, sender.frames.next_text()).await
+        {}
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(i).map_or(f64::NAN, |&v| v as f64 / 1000.0)
+    };
+    Ok((pct(0.50), pct(0.99), in_order))
+}
+
+/// One searcher: a burst of 5, then one a second, taking turns at the queries.
+async fn searcher(mut ws: Ws, i: usize, searched: Arc<Searched>) {
+    let started = tokio::time::Instant::now();
+    let mut n = 0usize;
+    while !searched.stop.load(Ordering::Relaxed) {
+        let due = started + Duration::from_secs(n.saturating_sub(4) as u64);
+        let query = QUERIES[(i + n) % QUERIES.len()];
+        let frame = format!(r#"{{"type":"search","query":"{query}"}}"#);
+        if tokio::time::Instant::now() >= due {
+            if ws.send(&frame).await.is_err() {
+                return;
+            }
+            n += 1;
+        }
+        let wait = due.max(tokio::time::Instant::now() + Duration::from_millis(50));
+        match tokio::time::timeout_at(wait, ws.frames.next_text()).await {
+            Ok(Ok(Some(t))) => {
+                let counter = if t.starts_with(br#"{"type":"results""#) {
+                    &searched.results
+                } else if t.windows(14).any(|w| w == br#""rate_limited""#) {
+                    &searched.refused
+                } else {
+                    &searched.too_long
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => return,
+            Err(_) => {}
+        }
+    }
+}
+
+/// One page loader: `GET /` in a loop, a connection each.
+async fn loader(addr: String, searched: Arc<Searched>) {
+    let ask = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut answer = Vec::with_capacity(64 * 1024);
+    while !searched.stop.load(Ordering::Relaxed) {
+        let Ok(mut tcp) = tokio::net::TcpStream::connect(&addr).await else {
+            return;
+        };
+        answer.clear();
+        if tcp.write_all(ask.as_bytes()).await.is_err()
+            || tcp.read_to_end(&mut answer).await.is_err()
+        {
+            return;
+        }
+        if answer.starts_with(b"HTTP/1.1 200") {
+            searched.pages.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
