@@ -25,7 +25,7 @@ run() {
   local pids=() urls=()
   for n in $(seq 0 $((nodes - 1))); do
     local port=$((PORT + n))
-    LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn \
+    LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn CHAT_OPS_ADDR=127.0.0.1:0 \
       CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 CHAT_DATA_DIR="$DATA/$n" CHAT_SYNC=full \
       CHAT_IDENTITY_BURST=1000000 CHAT_MAX_CONNECTIONS_PER_IP=1000000 CHAT_REQUEST_BURST=1000000 \
       CHAT_DATABASE_URL="postgres://chat@127.0.0.1:$PGPORT/postgres" $PIN_S ./target/release/chat &

@@ -21,7 +21,7 @@ else
 fi
 
 start_server() {
-  LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn \
+  LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn CHAT_OPS_ADDR=127.0.0.1:0 \
     CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 CHAT_DATA_DIR="$DATA" \
     CHAT_SYNC=full CHAT_MAX_IDENTITIES=200000 CHAT_IDENTITY_BURST=1000000 \
     CHAT_MAX_CONNECTIONS_PER_IP=1000000 CHAT_REQUEST_BURST=1000000 \
@@ -34,6 +34,17 @@ start_server() {
   echo "server did not start" >&2; exit 1
 }
 stop_server() { kill -TERM $SERVER; wait $SERVER || true; }
+# The server with nothing but its default limits, on data directory $1.
+start_default_server() {
+  LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn CHAT_OPS_ADDR=127.0.0.1:0 \
+    CHAT_DATA_DIR="$1" CHAT_SYNC=full $ON_SERVER_CORE ./target/release/chat &
+  SERVER=$!
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server did not start" >&2; exit 1
+}
 
 LG="$ON_CLIENT_CORE ./target/release/loadgen"
 URL="ws://127.0.0.1:$PORT/ws"
@@ -76,6 +87,35 @@ scenario "persisted and delivered: 100 members, as fast as delivered" \
   $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
 scenario "persisted and delivered: 10 members (the store's own pace)" \
   $LG fanout --url "$URL" --room store --members 10 --senders 8 --window 512 --seconds 10
+
+# Hostile search load (issue 20): 30,000 messages in general, then a pair
+# chatting at 20 messages/s alone and while 40 connections search in turn
+# for a one-letter prefix, a short prefix, a word every message has and two
+# such words, as fast as the default limits allow, and 4 clients load the
+# page in a loop. From one address (the per-address search budget binds)
+# and from 40 (only the server-wide one does).
+HOSTILE=$(mktemp -d)
+start_server_in() { local d=$DATA; DATA=$1; start_server; DATA=$d; }
+start_server_in "$HOSTILE"
+$LG seed --url "$URL" --messages "${HOSTILE_MESSAGES:-30000}"
+stop_server
+hostile_runs() {
+  local title=$1; shift
+  local out; out=$(mktemp)
+  for run in $(seq "$RUNS"); do
+    start_default_server "$HOSTILE"
+    echo "== hostile search load, $title (run $run of $RUNS)"
+    $LG hostile --url "$URL" "$@" | tee -a "$out"
+    stop_server
+  done
+  echo "-- medians of $RUNS runs: hostile search load, $title"
+  echo "   pair p99 alone: $(grep -o 'alone p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $5}' | median) ms"
+  echo "   pair p99 under load: $(grep -o 'loaders: p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $5}' | median) ms"
+  rm -f "$out"
+}
+hostile_runs "searchers from one address" --searchers 40 --loaders 4
+hostile_runs "searchers from 40 addresses" --searchers 40 --loaders 4 --sources 40
+rm -rf "$HOSTILE"
 
 idle() {
   local title=$1; shift

@@ -52,6 +52,7 @@ export default defineConfig({
       CHAT_DATA_DIR: dataDir,
       // Every page of the suite comes from 127.0.0.1: room for their names.
       CHAT_IDENTITY_BURST: "100000",
+      CHAT_OPS_ADDR: "127.0.0.1:0",
       RUST_LOG: "warn",
     },
   },

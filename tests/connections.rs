@@ -42,7 +42,7 @@ async fn headers_that_never_end_and_idle_keep_alive_sockets_are_closed() {
     // A finished request on a keep-alive socket, then nothing.
     let (status, mut idle) = answer_to(
         server.addr,
-        "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /favicon.svg HTTP/1.1\r\nHost: localhost\r\n\r\n",
     )
     .await;
     assert!(status.starts_with("HTTP/1.1 "), "{status}");

@@ -96,29 +96,61 @@ async fn a_second_server_on_one_data_directory_stops_with_a_clear_error() {
 }
 
 #[tokio::test]
-async fn healthz_answers_ok_while_the_store_commits_and_503_when_it_cannot() {
+async fn healthz_answers_ok_while_the_store_commits_and_reads_and_503_when_it_cannot() {
     if common::on_postgres() {
         return; // It breaks the SQLite file; tests/postgres.rs stops PostgreSQL instead.
     }
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(fast(), dir.path()).await;
     let ask = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    let ok = common::raw_http(server.addr, ask).await;
+    // Not on the chat's own address: only on the operations listener.
+    let public = common::raw_http(server.addr, ask).await;
+    assert!(public.starts_with("HTTP/1.1 404"), "{public}");
+    let ops = server.ops_addr;
+    let ok = common::raw_http(ops, ask).await;
     assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
     assert!(ok.ends_with("ok\n"), "{ok}");
-    // The database refuses writes now, as a full disk would.
+    // Asked again at once: the result is reused, nothing is written.
     let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
+    let probed = || -> i64 {
+        db.query_row("SELECT at_ms FROM probe", [], |r| r.get(0))
+            .unwrap()
+    };
+    let (first, start) = (probed(), std::time::Instant::now());
+    for _ in 0..20 {
+        assert!(common::raw_http(ops, ask).await.starts_with("HTTP/1.1 200"));
+    }
+    if start.elapsed() < std::time::Duration::from_millis(900) {
+        assert_eq!(probed(), first, "20 probes within the second wrote nothing");
+    }
+    // The database refuses writes now, as a full disk would.
     db.execute_batch(
         "CREATE TRIGGER refuse BEFORE INSERT ON probe \
          BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END;",
     )
     .unwrap();
-    let sick = common::raw_http(server.addr, ask).await;
-    assert!(sick.starts_with("HTTP/1.1 503"), "{sick}");
-    assert!(sick.contains("simulated write failure"), "{sick}");
+    let sick = common::http_until(ops, ask, "HTTP/1.1 503").await;
+    assert!(
+        sick.ends_with("unhealthy: the store is not taking writes\n"),
+        "{sick}"
+    );
+    assert!(
+        !sick.contains("simulated"),
+        "no store error reaches a client: {sick}"
+    );
     db.execute_batch("DROP TRIGGER refuse").unwrap();
-    let again = common::raw_http(server.addr, ask).await;
-    assert!(again.starts_with("HTTP/1.1 200 OK"), "{again}");
+    common::http_until(ops, ask, "HTTP/1.1 200 OK").await;
+    // Reads fail (the table they read is gone): said too.
+    db.execute_batch("ALTER TABLE read_marks RENAME TO read_marks_away")
+        .unwrap();
+    let sick = common::http_until(ops, ask, "HTTP/1.1 503").await;
+    assert!(
+        sick.ends_with("unhealthy: the store is not answering reads\n"),
+        "{sick}"
+    );
+    db.execute_batch("ALTER TABLE read_marks_away RENAME TO read_marks")
+        .unwrap();
+    common::http_until(ops, ask, "HTTP/1.1 200 OK").await;
     server.stop().await;
 }
 
@@ -140,7 +172,9 @@ async fn metrics_count_connections_messages_deliveries_and_refusals() {
         "HTTP/1.1 403 Forbidden"
     );
     let ask = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    let text = common::raw_http(server.addr, ask).await;
+    let public = common::raw_http(server.addr, ask).await;
+    assert!(public.starts_with("HTTP/1.1 404"), "not public: {public}");
+    let text = common::raw_http(server.ops_addr, ask).await;
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     let value = |line_start: &str| -> f64 {
         text.lines()

@@ -174,17 +174,13 @@ async fn the_database_down_means_unavailable_and_healthz_503_then_it_recovers() 
     assert_eq!(refused["code"], "unavailable");
     assert_eq!(refused["nonce"], "x1");
     let ask = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    assert!(common::raw_http(server.addr, ask)
-        .await
-        .starts_with("HTTP/1.1 503"));
+    common::http_until(server.ops_addr, ask, "HTTP/1.1 503").await;
     cluster.ctl("start");
     // The same nonce again, once the database is back: posted once, as id 2.
     ada.send(json!({"type": "send", "room": "general", "text": "lost?", "nonce": "x1"}))
         .await;
     assert_eq!(ada.recv_type("message").await["id"], 2);
-    assert!(common::raw_http(server.addr, ask)
-        .await
-        .starts_with("HTTP/1.1 200"));
+    common::http_until(server.ops_addr, ask, "HTTP/1.1 200").await;
     ada.alive().await;
     server.stop().await;
 }

@@ -323,6 +323,7 @@ async fn a_data_directory_that_cannot_be_opened_stops_the_server_with_a_clear_er
         .arg("--data-dir")
         .arg(&not_a_dir)
         .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("CHAT_OPS_ADDR", "127.0.0.1:0")
         .env("LEPTOS_OUTPUT_NAME", "chat")
         .output()
         .unwrap();

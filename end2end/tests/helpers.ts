@@ -174,6 +174,8 @@ export async function startServer(port: number, env: Record<string, string>): Pr
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "../target/site",
       CHAT_IDENTITY_BURST: "100000",
+      // Several servers side by side: each its own operations port.
+      CHAT_OPS_ADDR: "127.0.0.1:0",
       RUST_LOG: "warn",
       ...env,
     },

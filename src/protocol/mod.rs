@@ -458,11 +458,11 @@ impl ProtocolError {
     }
 
     /// `rate_limited` for new identities from one address.
-    pub fn rate_limited_new_names(per_min: f64, burst: f64) -> Self {
+    pub fn rate_limited_new_names(per_min: f64, burst: f64, whence: &str) -> Self {
         Self::new(
             ErrorCode::RateLimited,
             format!(
-                "too many new names from your address: at most {per_min} a minute (bursts of {burst}); \
+                "too many new names {whence}: at most {per_min} a minute (bursts of {burst}); \
                  use your existing name, or try again later"
             ),
         )

@@ -102,14 +102,28 @@ pub struct Config {
     pub search_server_rate_per_sec: f64,
     /// And their burst.
     pub search_server_burst: f64,
+    /// Where `/healthz` and `/metrics` are served (`CHAT_OPS_ADDR`), apart
+    /// from the chat; `None` (`off`): not served.
+    pub ops_addr: Option<std::net::SocketAddr>,
+    /// New identities refilled per minute per IPv6 /48 (every /64 in it).
+    pub identity_net_rate_per_min: f64,
+    /// And their burst.
+    pub identity_net_burst: f64,
+    /// New identities refilled per minute on the whole server.
+    pub identity_server_rate_per_min: f64,
+    /// And their burst.
+    pub identity_server_burst: f64,
     /// Readers of the store, each with its own connection: how many reads
     /// (joins, history, searches, snapshots) run at once, beside the hub.
     pub store_readers: usize,
     /// How many of them may search at once (fewer than `store_readers`,
     /// so the other reads always find one; each search takes a core).
     pub search_readers: usize,
-    /// Rooms one connection may create per minute (and at once).
+    /// Rooms one identity may create per minute (and at once), however
+    /// many connections it has or makes.
     pub new_rooms_per_min: f64,
+    /// Rooms one client address (IPv6: /64) may create per minute (and at once).
+    pub new_rooms_addr_per_min: f64,
     /// A room with no messages and no members for this long is removed.
     pub empty_room_ttl: Duration,
     /// Most rooms `welcome` lists (the most recently active).
@@ -175,9 +189,15 @@ impl Default for Config {
             search_addr_burst: 30.0,
             search_server_rate_per_sec: 20.0,
             search_server_burst: 40.0,
+            ops_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9090))),
+            identity_net_rate_per_min: 120.0,
+            identity_net_burst: 240.0,
+            identity_server_rate_per_min: 600.0,
+            identity_server_burst: 1200.0,
             store_readers: 4,
             search_readers: 1,
             new_rooms_per_min: 5.0,
+            new_rooms_addr_per_min: 20.0,
             empty_room_ttl: Duration::from_secs(3600),
             welcome_rooms: 100,
             retention: None,
@@ -396,9 +416,29 @@ impl Config {
                 d.search_server_rate_per_sec,
             )?,
             search_server_burst: num("CHAT_SEARCH_SERVER_BURST", d.search_server_burst)?,
+            ops_addr: match get("CHAT_OPS_ADDR").as_deref().map(str::trim) {
+                None | Some("") => d.ops_addr,
+                Some("off") => None,
+                Some(addr) => Some(addr.parse().map_err(|_| ConfigError {
+                    var: "CHAT_OPS_ADDR",
+                    value: addr.to_owned(),
+                    expected: "an address and port, e.g. 127.0.0.1:9090, or off",
+                })?),
+            },
+            identity_net_rate_per_min: num(
+                "CHAT_IDENTITY_NET_RATE_PER_MIN",
+                d.identity_net_rate_per_min,
+            )?,
+            identity_net_burst: num("CHAT_IDENTITY_NET_BURST", d.identity_net_burst)?,
+            identity_server_rate_per_min: num(
+                "CHAT_IDENTITY_SERVER_RATE_PER_MIN",
+                d.identity_server_rate_per_min,
+            )?,
+            identity_server_burst: num("CHAT_IDENTITY_SERVER_BURST", d.identity_server_burst)?,
             store_readers: count("CHAT_STORE_READERS", d.store_readers)?,
             search_readers: count("CHAT_SEARCH_READERS", d.search_readers)?,
             new_rooms_per_min: num("CHAT_NEW_ROOMS_PER_MIN", d.new_rooms_per_min)?,
+            new_rooms_addr_per_min: num("CHAT_NEW_ROOMS_ADDR_PER_MIN", d.new_rooms_addr_per_min)?,
             empty_room_ttl: secs("CHAT_EMPTY_ROOM_SECS", d.empty_room_ttl)?,
             welcome_rooms: count("CHAT_WELCOME_ROOMS", d.welcome_rooms)?,
             retention: get("CHAT_RETENTION_DAYS")

@@ -71,14 +71,9 @@ fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
         ))
         .with_state(leptos_options);
     let config = ws.config.clone();
-    let ops = Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .with_state(ws.hub.clone());
     let app = Router::new()
         .route("/ws", get(conn::ws_handler))
         .with_state(ws)
-        .merge(ops)
         .merge(headers::compressed(pages))
         .merge(headers::cached(files))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
@@ -153,13 +148,31 @@ impl App {
         self.router.clone()
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then closes every
-    /// WebSocket with 1001, lets the store commit what it holds, and returns.
+    /// The operations routes, `/healthz` and `/metrics` ([`ops`]): for the
+    /// operations listener, not the public one.
+    pub fn ops_router(&self) -> Router {
+        ops::router(self.hub.clone()).layer(axum::middleware::from_fn_with_state(
+            self.config.clone(),
+            hosts::check_host,
+        ))
+    }
+
+    /// Serves on `listener` (and the operations routes on `ops`, if given)
+    /// until `shutdown` resolves, then closes every WebSocket with 1001,
+    /// lets the store commit what it holds, and returns.
     pub async fn serve(
         self,
         listener: TcpListener,
+        ops: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let ops = ops.map(|ops| {
+            if let Ok(addr) = ops.local_addr() {
+                tracing::info!("operations (/healthz, /metrics) on http://{addr}");
+            }
+            let router = self.ops_router();
+            tokio::spawn(async move { axum::serve(ops, router).await })
+        });
         let App {
             router,
             hub,
@@ -168,7 +181,11 @@ impl App {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!("chat listening on {}://{addr}", config.scheme());
         }
-        serve_router(listener, router, hub, config, shutdown).await
+        let served = serve_router(listener, router, hub, config, shutdown).await;
+        if let Some(ops) = ops {
+            ops.abort();
+        }
+        served
     }
 }
 
@@ -180,8 +197,14 @@ pub async fn serve(
     leptos_options: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let ops = match config.ops_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::other(format!("cannot listen on CHAT_OPS_ADDR {addr}: {e}"))
+        })?),
+        None => None,
+    };
     let app = App::new(config, leptos_options).map_err(std::io::Error::other)?;
-    app.serve(listener, shutdown).await
+    app.serve(listener, ops, shutdown).await
 }
 
 async fn serve_router(
@@ -246,7 +269,7 @@ mod tests {
         let app = App::new(config, options).unwrap();
         let hub = app.hub.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let served = tokio::spawn(app.serve(listener, std::future::pending()));
+        let served = tokio::spawn(app.serve(listener, None, std::future::pending()));
         hub.panic().await;
         let err = tokio::time::timeout(Duration::from_secs(10), served)
             .await

@@ -19,6 +19,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The operations listener (`/healthz`, `/metrics`).
+    pub ops_addr: SocketAddr,
     /// The server's routes, to call without a socket (`oneshot`).
     pub router: axum::Router,
     stop: Option<oneshot::Sender<()>>,
@@ -36,6 +38,23 @@ pub struct TestServer {
 /// `make test`'s second pass) instead of SQLite.
 pub fn on_postgres() -> bool {
     std::env::var("CHAT_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// Asks `addr` with `ask` until the answer starts with `status`, for at
+/// most 10 s (a health result is reused for a second; this waits that out).
+pub async fn http_until(addr: SocketAddr, ask: &str, status: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let answer = raw_http(addr, ask).await;
+        if answer.starts_with(status) {
+            return answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {status}: {answer}"
+        );
+        tokio::task::yield_now().await;
+    }
 }
 
 impl TestServer {
@@ -57,15 +76,18 @@ impl TestServer {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ops_addr = ops.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = LeptosOptions::builder().output_name("chat").build();
         let app = App::new(config, options).expect("the store opens");
         let router = app.router();
-        let task = tokio::spawn(app.serve(listener, async {
+        let task = tokio::spawn(app.serve(listener, Some(ops), async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            ops_addr,
             router,
             stop: Some(stop),
             task,
@@ -391,7 +413,9 @@ impl ServerProcess {
             .arg("--data-dir")
             .arg(dir)
             .env("LEPTOS_SITE_ADDR", addr.to_string())
-            .env("LEPTOS_OUTPUT_NAME", "chat");
+            .env("LEPTOS_OUTPUT_NAME", "chat")
+            // Tests run side by side: an operations port of its own.
+            .env("CHAT_OPS_ADDR", "127.0.0.1:0");
         command
     }
 

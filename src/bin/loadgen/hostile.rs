@@ -6,8 +6,8 @@
 //! the searches find: `common` in every one, `alpha` in every other.
 //!
 //! `hostile` then (against a server with its default limits): a pair in a
-//! room of its own, one posting `--rate` messages a second (20) and the
-//! other receiving, for `--seconds` alone and again while `--searchers`
+//! room of its own, taking turns posting `--rate` messages a second (20)
+//! together, each timed where the other receives it, for `--seconds` alone and again while `--searchers`
 //! connections (40) search in turn for the costliest kinds of query (a
 //! one-letter prefix, a short prefix, a word every message has, two such
 //! words) as fast as the search limits allow (a burst of 5, then 1 a
@@ -110,7 +110,7 @@ pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
     }
     let s = &searched;
     println!(
-        "hostile pair at {}/s: alone p50 {:.1} ms p99 {:.1} ms; with {} searchers \
+        "hostile pair at {}/s together: alone p50 {:.1} ms p99 {:.1} ms; with {} searchers \
          ({} sources) and {} page loaders: p50 {:.1} ms p99 {:.1} ms; searches: {} results, \
          {} refused, {} too long; {:.0} pages/s; nothing lost: {}",
         args.rate,
@@ -130,14 +130,15 @@ pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// The pair for `--seconds`: the sender posts at `--rate`, the receiver
-/// times each message. Returns p50 and p99 (ms) and whether every id came
-/// once, in order.
+/// The pair for `--seconds`: the two take turns posting, `--rate`
+/// messages a second together (so each stays within the default send
+/// limit), and each message is timed where the other receives it. Returns
+/// p50 and p99 (ms) and whether every id came once, in order.
 async fn pair(
     args: &Args,
     room: &str,
-    sender: &mut Ws,
-    receiver: &mut Ws,
+    a: &mut Ws,
+    b: &mut Ws,
     epoch: Instant,
     next_id: &mut u64,
 ) -> Result<(f64, f64, bool), String> {
@@ -146,33 +147,28 @@ async fn pair(
     let mut latencies = Vec::with_capacity(count as usize);
     let mut in_order = true;
     let mut due = tokio::time::Instant::now();
-    for _ in 0..count {
+    for i in 0..count {
         tokio::time::sleep_until(due).await;
         due += every;
+        let (from, to) = if i % 2 == 0 {
+            (&mut *a, &mut *b)
+        } else {
+            (&mut *b, &mut *a)
+        };
         let micros = epoch.elapsed().as_micros();
-        sender
-            .send(&format!(
-                r#"{{"type":"send","room":"{room}","text":"{micros}"}}"#
-            ))
-            .await?;
-        loop {
-            let Some(frame) = receiver.frames.next_text().await? else {
-                return Err("the pair's receiver was closed".into());
-            };
-            if !frame.starts_with(br#"{"type":"message""#) {
-                continue;
-            }
-            let sent = number_after(frame, br#""text":""#).unwrap_or(0);
-            let id = number_after(frame, br#""id":"#).unwrap_or(0);
-            in_order &= id == *next_id;
-            *next_id = id + 1;
-            latencies.push(epoch.elapsed().as_micros() as u64 - sent);
-            break;
-        }
-        // The sender's own copy, so its socket never fills.
-        while let Ok(Ok(Some(_))) =
-            tokio::time::timeout(Duration::ZERO, sender.frames.next_text()).await
-        {}
+        from.send(&format!(
+            r#"{{"type":"send","room":"{room}","text":"{micros}"}}"#
+        ))
+        .await?;
+        let frame = next_message(to).await?;
+        let sent = number_after(&frame, br#""text":""#).unwrap_or(0);
+        let id = number_after(&frame, br#""id":"#).unwrap_or(0);
+        latencies.push(epoch.elapsed().as_micros() as u64 - sent);
+        in_order &= id == *next_id;
+        *next_id = id + 1;
+        // The sender's own copy: the same id.
+        let echo = next_message(from).await?;
+        in_order &= number_after(&echo, br#""id":"#) == Some(id);
     }
     latencies.sort_unstable();
     let pct = |p: f64| {
@@ -180,6 +176,20 @@ async fn pair(
         latencies.get(i).map_or(f64::NAN, |&v| v as f64 / 1000.0)
     };
     Ok((pct(0.50), pct(0.99), in_order))
+}
+
+/// The next `message` frame of `ws`; an `error` ends the run.
+async fn next_message(ws: &mut Ws) -> Result<Vec<u8>, String> {
+    loop {
+        match ws.frames.next_text().await? {
+            Some(t) if t.starts_with(br#"{"type":"message""#) => return Ok(t.to_vec()),
+            Some(t) if t.starts_with(br#"{"type":"error""#) => {
+                return Err(format!("the pair: {}", String::from_utf8_lossy(t)))
+            }
+            Some(_) => {}
+            None => return Err("the pair's connection was closed".into()),
+        }
+    }
 }
 
 /// One searcher: a burst of 5, then one a second, taking turns at the queries.
@@ -230,6 +240,125 @@ async fn loader(addr: String, searched: Arc<Searched>) {
         }
         if answer.starts_with(b"HTTP/1.1 200") {
             searched.pages.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `loadgen worst`: times the costliest request of each kind, one at a
+/// time on an idle server (seeded with `seed`): a join's replay (with and
+/// without `after`), a history page, each kind of search, and the page.
+/// Each is asked 5 times; the slowest and the median are reported.
+pub(crate) async fn worst(args: &Args) -> Result<(), String> {
+    let url = &args.urls[0];
+    let tag = super::run_tag();
+    let mut ws = super::hello(url, 0, format!("w{tag}")).await?;
+    let empty = format!("empty{tag}");
+    let room = &args.room;
+    let asks: Vec<(String, String, &[u8])> = vec![
+        (
+            "join (50 recent)".into(),
+            format!(r#"{{"type":"join","room":"{room}"}}"#),
+            br#"{"type":"joined""#,
+        ),
+        (
+            "join after 0 (the replay cap, 1000)".into(),
+            format!(r#"{{"type":"join","room":"{room}","after":0}}"#),
+            br#"{"type":"joined""#,
+        ),
+        (
+            "history, 100 from the middle".into(),
+            format!(
+                r#"{{"type":"history","room":"{room}","before":{},"limit":100}}"#,
+                args.messages / 2
+            ),
+            br#"{"type":"history""#,
+        ),
+    ];
+    let searches = [
+        ("a", None),
+        ("co", None),
+        ("com", None),
+        ("common", None),
+        ("common alpha", None),
+        ("alpha words", None),
+        ("nothingmatches", None),
+        ("common", Some(empty.as_str())),
+    ];
+    let mut asks = asks;
+    for (query, in_room) in searches {
+        let room_field = in_room.map_or(String::new(), |r| format!(r#","room":"{r}""#));
+        let label = match in_room {
+            Some(_) => format!("search {query:?} in a room without it"),
+            None => format!("search {query:?}"),
+        };
+        asks.push((
+            label,
+            format!(r#"{{"type":"search","query":"{query}"{room_field}}}"#),
+            br#"{"type":"results""#,
+        ));
+    }
+    // The room without matches exists: joined (and left) first.
+    ws.send(&format!(r#"{{"type":"join","room":"{empty}"}}"#))
+        .await?;
+    wait_for(&mut ws, br#"{"type":"joined""#).await?;
+    for (label, frame, answer) in &asks {
+        let mut took = Vec::new();
+        for _ in 0..5 {
+            if frame.contains(r#""type":"join""#) {
+                ws.send(&format!(r#"{{"type":"leave","room":"{room}"}}"#))
+                    .await?;
+                wait_for(&mut ws, br#"{"type":"left""#).await?;
+            }
+            // Within the search limits (a burst of 5, then 1 a second).
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let start = Instant::now();
+            ws.send(frame).await?;
+            let got = wait_for(&mut ws, answer).await?;
+            took.push(start.elapsed().as_secs_f64() * 1000.0);
+            if !got.starts_with(answer) {
+                println!("  {label}: {}", String::from_utf8_lossy(&got));
+            }
+        }
+        took.sort_by(f64::total_cmp);
+        println!(
+            "worst {label}: slowest {:.1} ms, median {:.1} ms",
+            took[4], took[2]
+        );
+    }
+    let page = url.replace("ws://", "").replace("/ws", "");
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut tcp = tokio::net::TcpStream::connect(&page)
+            .await
+            .map_err(|e| e.to_string())?;
+        let ask = format!("GET / HTTP/1.1\r\nHost: {page}\r\nConnection: close\r\n\r\n");
+        tcp.write_all(ask.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer)
+            .await
+            .map_err(|e| e.to_string())?;
+        took.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    took.sort_by(f64::total_cmp);
+    println!(
+        "worst the page: slowest {:.1} ms, median {:.1} ms",
+        took[4], took[2]
+    );
+    Ok(())
+}
+
+/// The next frame that starts with `answer`, or an `error` (returned as is).
+async fn wait_for(ws: &mut Ws, answer: &[u8]) -> Result<Vec<u8>, String> {
+    loop {
+        match ws.frames.next_text().await? {
+            Some(t) if t.starts_with(answer) || t.starts_with(br#"{"type":"error""#) => {
+                return Ok(t.to_vec())
+            }
+            Some(_) => {}
+            None => return Err("connection ended".into()),
         }
     }
 }

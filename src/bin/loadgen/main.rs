@@ -8,6 +8,7 @@
 //! loadgen seed   --url ws://127.0.0.1:3000/ws --messages 30000 [--room general]
 //! loadgen hostile --url ws://127.0.0.1:3000/ws [--rate 20] [--seconds 10] [--searchers 40]
 //!                [--loaders 4] [--sources N]
+//! loadgen worst  --url ws://127.0.0.1:3000/ws [--messages N (stored in general)]
 //! ```
 //!
 //! `seed` and `hostile`: see [`hostile`] (the pair's latency while others
@@ -106,7 +107,7 @@ fn parse_args() -> Result<Args, String> {
         loaders: 4,
     };
     let mut it = std::env::args().skip(1);
-    const MODES: [&str; 4] = ["fanout", "idle", "seed", "hostile"];
+    const MODES: [&str; 5] = ["fanout", "idle", "seed", "hostile", "worst"];
     args.mode = it
         .next()
         .ok_or("missing mode: fanout, idle, seed or hostile")?;
@@ -117,7 +118,7 @@ fn parse_args() -> Result<Args, String> {
             MODES.join(", ")
         ));
     }
-    if args.mode == "seed" {
+    if args.mode == "seed" || args.mode == "worst" {
         args.room = "general".into();
     }
     while let Some(flag) = it.next() {
@@ -179,6 +180,7 @@ async fn main() {
         "idle" => idle::idle(&args).await,
         "seed" => hostile::seed(&args).await,
         "hostile" => hostile::hostile(&args).await,
+        "worst" => hostile::worst(&args).await,
         _ => fanout::fanout(&args).await,
     };
     if let Err(e) = result {

@@ -3,13 +3,20 @@
 //!
 //! `welcome` went to every new connection with every room (10,000 rooms:
 //! about 350 KB, and a sort per `hello`); it now lists at most
-//! [`Config::welcome_rooms`](crate::server::config::Config::welcome_rooms),
-//! the most recently active, and `rooms` pages through the rest by name.
+//! [`Config::welcome_rooms`](crate::server::config::Config::welcome_rooms):
+//! `general`, then the rooms where the most different people posted
+//! lately (of the last different posters each room
+//! remembers, [`POSTERS_KEPT`](super::rooms::POSTERS_KEPT)), the most recently active first among equals; and `rooms`
+//! pages through the rest by name. So one client that makes many rooms and
+//! posts in each (rooms with messages are kept) cannot fill every
+//! visitor's sidebar: its rooms have one poster, and come after every room
+//! where two people talked.
 //! A room with no messages and no members for
 //! [`Config::empty_room_ttl`](crate::server::config::Config::empty_room_ttl)
 //! is removed (from memory here, from the store through the commit thread),
 //! so rooms made and left empty cannot use up `CHAT_MAX_ROOMS` for good.
 
+use super::rooms::Room;
 use super::{ConnId, Hub};
 use crate::protocol::{ProtocolError, ServerFrame, GENERAL_ROOM, MEMBERS_DEFAULT_LIMIT};
 use crate::store::group_commit::Job;
@@ -21,13 +28,21 @@ impl Hub {
     /// when there are more; sorted by name.
     pub(super) fn welcome_rooms(&self) -> Vec<String> {
         let max = self.config.welcome_rooms;
-        let mut rooms: Vec<(&Arc<str>, u64)> =
-            self.rooms.iter().map(|(n, r)| (n, r.active_ms)).collect();
+        let rank = |name: &Arc<str>, r: &Room| {
+            let general = &**name == GENERAL_ROOM;
+            (
+                Reverse(general),
+                Reverse(r.posters.len()),
+                Reverse(r.active_ms),
+            )
+        };
+        let mut rooms: Vec<(_, &Arc<str>)> =
+            self.rooms.iter().map(|(n, r)| (rank(n, r), n)).collect();
         if rooms.len() > max {
-            rooms.select_nth_unstable_by_key(max - 1, |&(name, active)| (Reverse(active), name));
+            rooms.select_nth_unstable(max - 1);
             rooms.truncate(max);
         }
-        let mut names: Vec<String> = rooms.into_iter().map(|(n, _)| n.to_string()).collect();
+        let mut names: Vec<String> = rooms.into_iter().map(|(_, n)| n.to_string()).collect();
         names.sort_unstable();
         names
     }

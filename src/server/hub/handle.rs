@@ -101,18 +101,36 @@ impl HubHandle {
         })
     }
 
-    /// Whether the store commits a write now (the commit thread answers a
-    /// probe within `limit`), or why not.
-    pub(crate) async fn health(&self, limit: Duration) -> Result<(), String> {
-        let (reply, answer) = oneshot::channel();
-        if self.commands.send(Command::Probe(reply)).await.is_err() {
-            return Err("the hub is not running".into());
+    /// Whether the store commits a write and answers a read now (each
+    /// within `limit`), or which of the two does not. What went wrong is
+    /// logged here, never handed on: the answer is for anyone who asks.
+    pub(crate) async fn health(&self, limit: Duration) -> Result<(), &'static str> {
+        let (write, wrote) = oneshot::channel();
+        let (read, was_read) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Probe { write, read })
+            .await
+            .is_err()
+        {
+            return Err("the hub is not running");
         }
-        match tokio::time::timeout(limit, answer).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(e.to_string()),
-            Ok(Err(_)) => Err("the store is not taking writes (shutting down or full)".into()),
-            Err(_) => Err(format!("the store did not answer within {limit:?}")),
+        let both = async { (wrote.await, was_read.await) };
+        let Ok((wrote, was_read)) = tokio::time::timeout(limit, both).await else {
+            tracing::warn!(?limit, "health check: the store did not answer in time");
+            return Err("the store did not answer in time");
+        };
+        match wrote {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "health check: a write failed");
+                return Err("the store is not taking writes");
+            }
+            Err(_) => return Err("the store is not taking writes (shutting down or full)"),
+        }
+        match was_read {
+            Ok(Ok(())) => Ok(()),
+            _ => Err("the store is not answering reads"),
         }
     }
 

@@ -40,6 +40,22 @@ pub(crate) struct Client {
     pub(crate) replaced: bool,
 }
 
+/// The key of an IPv6 address's network, its /48 (one site, or one
+/// customer of a provider, usually holds a whole /48: 65,536 /64s). `None`
+/// for IPv4 (and IPv4-mapped) addresses, which [`addr_key`] counts whole.
+pub(crate) fn net_key(addr: IpAddr) -> Option<IpAddr> {
+    let IpAddr::V6(v6) = addr else { return None };
+    if v6.to_ipv4_mapped().is_some() {
+        return None;
+    }
+    let mut segments = v6.segments();
+    segments[3..].fill(0);
+    // Marked apart from every /64 key (whose segment 7 is 0 too): a /48
+    // and the /64 at its start must not share a bucket.
+    segments[7] = 0x48;
+    Some(IpAddr::V6(segments.into()))
+}
+
 /// The key a client address is limited by: IPv4 as is, IPv6 by its /64
 /// (one subscriber usually holds a whole /64).
 pub(crate) fn addr_key(addr: IpAddr) -> IpAddr {
@@ -284,29 +300,61 @@ impl Hub {
         Ok(Speaker { id, token: shown })
     }
 
-    /// Takes one new identity from `addr`'s allowance, and makes room under
-    /// the cap by forgetting identities past their lease (only those).
+    /// Takes one new identity from every allowance it counts against (its
+    /// address's, IPv6 by /64; its network's, IPv6 by /48; the server's),
+    /// nothing unless all allow it; and makes room under the cap: those
+    /// past their lease first, else the identity unused longest.
     fn may_create_identity(&mut self, addr: IpAddr, now: u64) -> Result<(), ProtocolError> {
-        let (rate, burst) = (
-            self.config.identity_rate_per_min / 60.0,
-            self.config.identity_burst,
+        let c = &self.config;
+        let per_addr = (c.identity_rate_per_min / 60.0, c.identity_burst);
+        let per_net = (c.identity_net_rate_per_min / 60.0, c.identity_net_burst);
+        let per_server = (
+            c.identity_server_rate_per_min / 60.0,
+            c.identity_server_burst,
         );
-        if self.registry.len() >= self.config.max_identities && self.registry.sweep(now) == 0 {
+        let refused = |(rate, burst): (f64, f64), what: &str| {
+            Err(ProtocolError::rate_limited_new_names(
+                rate * 60.0,
+                burst,
+                what,
+            ))
+        };
+        let key = addr_key(addr);
+        if !limit_bucket(&mut self.new_identities, key, per_addr.0, per_addr.1)
+            .ready(per_addr.0, per_addr.1)
+        {
+            return refused(per_addr, "from your address");
+        }
+        let net = net_key(addr);
+        if let Some(net) = net {
+            if !limit_bucket(&mut self.new_identities, net, per_net.0, per_net.1)
+                .ready(per_net.0, per_net.1)
+            {
+                return refused(per_net, "from your network");
+            }
+        }
+        if !self.new_identities_all.ready(per_server.0, per_server.1) {
+            return refused(per_server, "on this server");
+        }
+        if self.registry.len() >= self.config.max_identities
+            && self.registry.sweep(now) == 0
+            && !self.registry.evict_oldest()
+        {
             tracing::warn!(
                 identities = self.registry.len(),
-                "identity cap reached; no identity is past its lease"
+                "identity cap reached; every identity is held by a connection"
             );
             return Err(ProtocolError::unavailable(
                 "the server cannot take new names now; try again later",
             ));
         }
-        let bucket = limit_bucket(&mut self.new_identities, addr_key(addr), rate, burst);
-        if !bucket.take(rate, burst) {
-            return Err(ProtocolError::rate_limited_new_names(
-                self.config.identity_rate_per_min,
-                burst,
-            ));
+        self.new_identities_all.take(per_server.0, per_server.1);
+        if let Some(net) = net {
+            limit_bucket(&mut self.new_identities, net, per_net.0, per_net.1)
+                .take(per_net.0, per_net.1);
         }
+        limit_bucket(&mut self.new_identities, key, per_addr.0, per_addr.1)
+            .take(per_addr.0, per_addr.1);
         Ok(())
     }
 

@@ -74,7 +74,7 @@ use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, ServerFrame, CLOSE_
 use crate::store::group_commit::{self, Job};
 use crate::store::pg::cluster::{Event, Publisher};
 use crate::store::pg::Notice;
-use crate::store::pool::ReaderPool;
+use crate::store::pool::{Kind, ReaderPool};
 use crate::store::{IdentityChange, StoreError, StoreReader, StoreWriter};
 use bucket::Bucket;
 use bytes::Bytes;
@@ -141,8 +141,14 @@ enum Command {
     Tick,
     /// What another node did (PostgreSQL): stored messages, changed its sessions.
     Remote(Notice),
-    /// The health check: hand the commit thread a probe write.
-    Probe(oneshot::Sender<Result<(), StoreError>>),
+    /// The health check: hand the commit thread a probe write, and the
+    /// readers a probe read.
+    Probe {
+        /// The write's answer.
+        write: oneshot::Sender<Result<(), StoreError>>,
+        /// The read's answer.
+        read: oneshot::Sender<Result<(), ProtocolError>>,
+    },
     /// Close every connection with 1001, refuse new ones, and let the store
     /// finish what it has.
     Shutdown,
@@ -251,8 +257,6 @@ struct Session {
     requests: Bucket,
     /// `search` rate limit (on top of `requests`).
     searches: Bucket,
-    /// Rooms this connection may still create.
-    creations: Bucket,
     /// Frames held while a `hello` waits for its name to be claimed in the
     /// database (several nodes): handled in order once it is. `None` while
     /// nothing waits.
@@ -280,12 +284,19 @@ struct Hub {
     registry: Registry,
     /// Identity changes the commit thread has not taken yet (its queue was full).
     unsaved: VecDeque<IdentityChange>,
-    /// New identities per client address.
+    /// New identities per client address (IPv6: per /64, and per /48
+    /// under [`identity::net_key`]'s keys).
     new_identities: HashMap<IpAddr, Bucket>,
+    /// New identities on the whole server.
+    new_identities_all: Bucket,
     /// Form posts per identity.
     form_by_identity: HashMap<Arc<str>, Bucket>,
     /// Form posts per client address.
     form_by_addr: HashMap<IpAddr, Bucket>,
+    /// Rooms created per identity (all its connections, and reconnects).
+    rooms_by_identity: HashMap<Arc<str>, Bucket>,
+    /// Rooms created per client address.
+    rooms_by_addr: HashMap<IpAddr, Bucket>,
     /// Searches per identity (all its connections).
     search_by_identity: HashMap<Arc<str>, Bucket>,
     /// Searches per client address.
@@ -316,6 +327,7 @@ impl Hub {
         let lease_ms = config.name_lease.as_millis().min(u64::MAX as u128) as u64;
         let registry = Registry::load(reader.identities()?, lease_ms);
         let server_searches = config.search_server_burst;
+        let server_identities = config.identity_server_burst;
         let pool = ReaderPool::new(
             reader,
             config.store_readers,
@@ -332,8 +344,11 @@ impl Hub {
             registry,
             unsaved: VecDeque::new(),
             new_identities: HashMap::new(),
+            new_identities_all: Bucket::full(server_identities),
             form_by_identity: HashMap::new(),
             form_by_addr: HashMap::new(),
+            rooms_by_identity: HashMap::new(),
+            rooms_by_addr: HashMap::new(),
             search_by_identity: HashMap::new(),
             search_by_addr: HashMap::new(),
             search_all: Bucket::full(server_searches),
@@ -390,7 +405,16 @@ impl Hub {
             Command::Post { post, text, reply } => self.on_post(post, text, reply),
             Command::Knows { token, reply } => drop(reply.send(self.knows(&token))),
             // Refused (queue full, shutting down): the dropped reply says so.
-            Command::Probe(reply) => drop(self.queue(Job::Probe(reply))),
+            Command::Probe { write, read } => {
+                drop(self.queue(Job::Probe(write)));
+                let answer = move |r| drop(read.send(r));
+                match self.admit_read() {
+                    Ok(ticket) => {
+                        self.read_apart(ticket, Kind::Plain, |r| r.probe(), answer);
+                    }
+                    Err(e) => answer(Err(e)),
+                }
+            }
             Command::Tick => self.on_upkeep_tick(),
             #[cfg(test)]
             Command::Panic => panic!("the hub panics, as asked by a test"),
@@ -428,7 +452,6 @@ impl Hub {
                 typing: Bucket::full(rooms::TYPING_BURST),
                 searches: Bucket::full(self.config.search_burst),
                 requests: Bucket::full(self.config.request_burst),
-                creations: Bucket::full(self.config.new_rooms_per_min),
                 held: None,
             },
         );

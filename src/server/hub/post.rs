@@ -330,6 +330,7 @@ impl Hub {
                         }
                         room.last_id = message.id;
                         room.active_ms = message.ts;
+                        room.posted_by(&message.user);
                     }
                     let room = message.room;
                     let slot = *index.entry(room).or_insert_with_key(|room| {
@@ -386,11 +387,12 @@ impl Hub {
         let read = move |reader: &dyn StoreReader| {
             let messages = reader.range(&name, from, upto)?;
             let last = messages.last().map(|m| (m.id, m.ts));
+            let users: Vec<String> = messages.iter().map(|m| m.user.clone()).collect();
             let frames: Vec<Bytes> = messages
                 .into_iter()
                 .map(|m| encode_json(&ServerFrame::Message(m)))
                 .collect();
-            Ok((name, last, frames))
+            Ok((name, last, frames, users))
         };
         let room = room.to_owned();
         self.read_then(None, read, move |hub, read| {
@@ -399,11 +401,14 @@ impl Hub {
             };
             r.catching = false;
             // Failed: logged; the next notice or commit catches up.
-            let Ok((room, Some((last_id, ts)), frames)) = read else {
+            let Ok((room, Some((last_id, ts)), frames, users)) = read else {
                 return;
             };
             r.last_id = last_id;
             r.active_ms = ts;
+            for user in &users {
+                r.posted_by(user);
+            }
             let deliveries = r.members.len() * frames.len();
             let again = r.catch_to;
             metrics::counter!(stats::DELIVERIES).increment(deliveries as u64);

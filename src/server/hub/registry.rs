@@ -7,13 +7,19 @@
 //! server runs; every change is also recorded as an [`IdentityChange`] for
 //! the store (the hub hands them to the commit thread), which loads them at
 //! the next start.
+//!
+//! The identities no connection holds are also kept in the order of their
+//! last use ([`Registry::idle`]), so forgetting those past their lease
+//! ([`Registry::sweep`]) and, at the cap, the one unused longest
+//! ([`Registry::evict_oldest`]) cost what they remove, not a walk over
+//! every identity: an attempt at a name at the cap used to sweep them all.
 
 use super::names::{self, Name};
 use super::ConnId;
 use crate::server::cookies::random_hex;
 use crate::store::{IdentityChange, IdentityRow};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// One identity.
@@ -70,6 +76,9 @@ pub(super) struct Registry {
     by_token: HashMap<[u8; 32], Arc<str>>,
     /// Ids by name key; a key may point at an identity whose lease ran out.
     by_key: HashMap<String, Arc<str>>,
+    /// The identities no connection holds (here or on another node), by
+    /// last use, oldest first.
+    idle: BTreeSet<(u64, Arc<str>)>,
     /// How long an unused identity keeps its name (ms).
     lease_ms: u64,
     /// Changes not yet handed to the store.
@@ -93,6 +102,7 @@ impl Registry {
             by_id: HashMap::with_capacity(rows.len()),
             by_token: HashMap::with_capacity(rows.len()),
             by_key: HashMap::with_capacity(rows.len() * 2),
+            idle: BTreeSet::new(),
             lease_ms,
             changes: Vec::new(),
         };
@@ -184,6 +194,7 @@ impl Registry {
 
     /// Gives identity `id` the name `name` and its keys.
     fn move_keys(&mut self, id: &str, name: Name, now_ms: u64) -> Option<&Identity> {
+        self.edit(id, |i| i.seen_ms = i.seen_ms.max(now_ms));
         let identity = self.by_id.get_mut(id)?;
         for key in &identity.keys {
             if self.by_key.get(key).is_some_and(|owner| **owner == *id) {
@@ -192,11 +203,26 @@ impl Registry {
         }
         identity.name = Arc::from(name.display);
         identity.keys = name.keys;
-        identity.seen_ms = identity.seen_ms.max(now_ms);
         for key in &identity.keys {
             self.by_key.insert(key.clone(), identity.id.clone());
         }
         Some(identity)
+    }
+
+    /// Changes identity `id` by `change`, keeping [`Registry::idle`] in step
+    /// (it holds the identity while no connection does, by its last use).
+    fn edit(&mut self, id: &str, change: impl FnOnce(&mut Identity)) {
+        let Some(identity) = self.by_id.get_mut(id) else {
+            return;
+        };
+        let idle = |i: &Identity| i.conn.is_none() && i.remote.is_none();
+        if idle(identity) {
+            self.idle.remove(&(identity.seen_ms, identity.id.clone()));
+        }
+        change(identity);
+        if idle(identity) {
+            self.idle.insert((identity.seen_ms, identity.id.clone()));
+        }
     }
 
     /// An identity as another node has it now (PostgreSQL): added, or
@@ -204,8 +230,7 @@ impl Registry {
     pub(super) fn merge_remote(&mut self, row: IdentityRow) {
         match self.by_id.get(row.id.as_str()) {
             Some(known) if *known.name == *row.name => {
-                let identity = self.by_id.get_mut(row.id.as_str()).expect("known");
-                identity.seen_ms = identity.seen_ms.max(row.seen_ms);
+                self.edit(&row.id, |i| i.seen_ms = i.seen_ms.max(row.seen_ms));
             }
             Some(_) => {
                 let keys = names::keys(&row.name);
@@ -230,21 +255,21 @@ impl Registry {
     /// Another node's connection `holder` took identity `id` (this node
     /// closed its own first).
     pub(super) fn hold_remote(&mut self, id: &str, holder: (Arc<str>, u64)) {
-        if let Some(identity) = self.by_id.get_mut(id) {
+        self.edit(id, |identity| {
             identity.conn = None;
             identity.remote = Some(holder);
-        }
+        });
     }
 
     /// Another node's connection `holder` ended (or its node did): if it
     /// held identity `id`, nobody does now, and its lease runs from `now_ms`.
     pub(super) fn release_remote(&mut self, id: &str, holder: &(Arc<str>, u64), now_ms: u64) {
-        if let Some(identity) = self.by_id.get_mut(id) {
+        self.edit(id, |identity| {
             if identity.remote.as_ref() == Some(holder) {
                 identity.remote = None;
                 identity.seen_ms = identity.seen_ms.max(now_ms);
             }
-        }
+        });
     }
 
     /// Connection `conn` ended: if it held identity `id`, nobody does now.
@@ -260,25 +285,40 @@ impl Registry {
     }
 
     fn update(&mut self, id: &str, now_ms: u64, change: impl FnOnce(&mut Identity)) {
-        if let Some(identity) = self.by_id.get_mut(id) {
+        self.edit(id, |identity| {
             change(identity);
             identity.seen_ms = now_ms;
+        });
+        if let Some(identity) = self.by_id.get(id) {
             self.changes.push(IdentityChange::Save(identity.row()));
         }
     }
 
-    /// Forgets every offline identity whose lease ran out; returns how many.
+    /// Forgets every offline identity whose lease ran out, oldest first;
+    /// returns how many. Costs what it forgets.
     pub(super) fn sweep(&mut self, now_ms: u64) -> usize {
-        let expired: Vec<Arc<str>> = self
-            .by_id
-            .values()
-            .filter(|i| !self.leased(i, now_ms))
-            .map(|i| i.id.clone())
-            .collect();
-        for id in &expired {
-            self.forget(id);
+        let mut forgotten = 0;
+        while let Some((seen, id)) = self.idle.first().cloned() {
+            if now_ms.saturating_sub(seen) < self.lease_ms {
+                break;
+            }
+            self.forget(&id);
+            forgotten += 1;
         }
-        expired.len()
+        forgotten
+    }
+
+    /// Forgets the identity no connection holds that was unused longest,
+    /// within its lease or not (the cap is reached: a new name must always
+    /// be possible, and one network's flood can only push out identities
+    /// idler than its own). False when every identity is held.
+    pub(super) fn evict_oldest(&mut self) -> bool {
+        let Some((_, id)) = self.idle.first().cloned() else {
+            return false;
+        };
+        tracing::info!(%id, "identity cap reached: forgot the identity unused longest");
+        self.forget(&id);
+        true
     }
 
     /// The changes since the last call, for the store.
@@ -299,6 +339,9 @@ impl Registry {
     }
 
     fn insert(&mut self, identity: Identity) {
+        if identity.conn.is_none() && identity.remote.is_none() {
+            self.idle.insert((identity.seen_ms, identity.id.clone()));
+        }
         self.by_token
             .insert(identity.token_hash, identity.id.clone());
         for key in &identity.keys {
@@ -311,6 +354,7 @@ impl Registry {
         let Some(identity) = self.by_id.remove(id) else {
             return;
         };
+        self.idle.remove(&(identity.seen_ms, identity.id.clone()));
         self.by_token.remove(&identity.token_hash);
         for key in &identity.keys {
             if self.by_key.get(key).is_some_and(|owner| **owner == *id) {
@@ -372,6 +416,34 @@ mod tests {
         let again = Registry::load(rows[1..].to_vec(), LEASE);
         assert_eq!(again.owner(&name("GRACE"), 2).unwrap().id, id);
         assert_eq!(again.by_token("secret").unwrap().id, id);
+    }
+
+    #[test]
+    fn at_the_cap_the_identity_unused_longest_goes_and_a_held_one_never() {
+        let mut r = Registry::load(Vec::new(), LEASE);
+        let held = r.create("a", name("Held"), 0);
+        r.take(&held, 1, 0);
+        let oldest = r.create("b", name("Oldest"), 10);
+        let newer = r.create("c", name("Newer"), 20);
+        // Used again later (a form post): now the newest.
+        r.used(&oldest, 30);
+        assert!(r.evict_oldest());
+        assert!(r.get(&newer).is_none(), "unused longest");
+        assert!(r.get(&oldest).is_some() && r.get(&held).is_some());
+        assert!(r.evict_oldest());
+        assert!(r.get(&oldest).is_none());
+        assert!(!r.evict_oldest(), "only a held identity is left");
+        assert!(r.get(&held).is_some());
+        // Let go: it can go too, and so can one another node held.
+        r.release(&held, 1, 40);
+        let remote = r.create("d", name("Remote"), 50);
+        r.hold_remote(&remote, (Arc::from("node"), 9));
+        assert!(r.evict_oldest());
+        assert!(r.get(&held).is_none());
+        assert!(!r.evict_oldest(), "held on another node");
+        r.release_remote(&remote, &(Arc::from("node"), 9), 60);
+        assert!(r.evict_oldest());
+        assert_eq!(r.len(), 0);
     }
 
     #[test]

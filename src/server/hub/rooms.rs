@@ -5,6 +5,7 @@
 //! writer of the database stays that thread; a message to the room is
 //! queued behind the creation, and storing a message creates its room anyway.
 
+use super::identity::{addr_key, limit_bucket};
 use super::members::MemberKey;
 use super::{ConnId, Hub, Reply};
 use crate::protocol::{
@@ -26,6 +27,24 @@ const TYPING_RATE: f64 = 2.0;
 /// See [`TYPING_RATE`].
 pub(super) const TYPING_BURST: f64 = 4.0;
 
+/// How many different recent posters a room remembers.
+pub(super) const POSTERS_KEPT: usize = 8;
+
+impl Room {
+    /// `user` posted in the room: among its recent posters now (the newest).
+    pub(super) fn posted_by(&mut self, user: &str) {
+        if let Some(at) = self.posters.iter().position(|p| **p == *user) {
+            let known = self.posters.remove(at).expect("found");
+            self.posters.push_back(known);
+            return;
+        }
+        if self.posters.len() == POSTERS_KEPT {
+            self.posters.pop_front();
+        }
+        self.posters.push_back(Arc::from(user));
+    }
+}
+
 /// One room's live members.
 #[derive(Debug, Default)]
 pub(super) struct Room {
@@ -42,6 +61,10 @@ pub(super) struct Room {
     pub(super) catching: bool,
     /// The id a catch-up must reach: raised while one is out.
     pub(super) catch_to: u64,
+    /// The names of the last different people who posted (newest last, at
+    /// most [`POSTERS_KEPT`]): how `welcome` ranks rooms (see
+    /// [`super::directory`]).
+    pub(super) posters: std::collections::VecDeque<Arc<str>>,
     /// The last `member_count` sent, or 0 while the room is in presence mode.
     pub(super) count_sent: usize,
     /// The id of the last message broadcast (0 before the first).
@@ -242,8 +265,13 @@ impl Hub {
     }
 
     /// The key of `room`, creating it (in memory now, in the store through
-    /// the commit thread) if the server has room for it.
-    /// `conn` may create [`Config::new_rooms_per_min`] rooms a minute.
+    /// the commit thread) if the server has room for it. `conn`'s identity
+    /// may create [`Config::new_rooms_per_min`] rooms a minute, and its
+    /// address [`Config::new_rooms_addr_per_min`]: budgets a reconnect
+    /// does not renew (one per connection did).
+    ///
+    /// [`Config::new_rooms_per_min`]: crate::server::config::Config::new_rooms_per_min
+    /// [`Config::new_rooms_addr_per_min`]: crate::server::config::Config::new_rooms_addr_per_min
     fn room_or_create(&mut self, conn: ConnId, room: &str) -> Result<Arc<str>, ProtocolError> {
         if let Some((key, _)) = self.rooms.get_key_value(room) {
             return Ok(key.clone());
@@ -251,14 +279,36 @@ impl Hub {
         if self.rooms.len() >= self.config.max_rooms_total {
             return Err(ProtocolError::no_more_rooms());
         }
-        let per_min = self.config.new_rooms_per_min;
-        if !self.session(conn)?.creations.take(per_min / 60.0, per_min) {
-            return Err(ProtocolError::new(
+        let (per_min, addr_per_min) = (
+            self.config.new_rooms_per_min,
+            self.config.new_rooms_addr_per_min,
+        );
+        let session = self.session(conn)?;
+        let (identity, addr) = (session.identity.clone(), addr_key(session.client.addr));
+        let identity = identity.expect("after hello");
+        let refused = |per_min: f64, whence: &str| {
+            Err(ProtocolError::new(
                 ErrorCode::RateLimited,
-                format!("too many new rooms: at most {per_min} a minute; join an existing one"),
-            ));
+                format!(
+                    "too many new rooms {whence}: at most {per_min} a minute; join an existing one"
+                ),
+            ))
+        };
+        let (rate, addr_rate) = (per_min / 60.0, addr_per_min / 60.0);
+        if !limit_bucket(&mut self.rooms_by_identity, identity.clone(), rate, per_min)
+            .ready(rate, per_min)
+        {
+            return refused(per_min, "by you");
+        }
+        if !limit_bucket(&mut self.rooms_by_addr, addr, addr_rate, addr_per_min)
+            .ready(addr_rate, addr_per_min)
+        {
+            return refused(addr_per_min, "from your address");
         }
         self.queue(Job::CreateRoom(room.to_owned()))?;
+        limit_bucket(&mut self.rooms_by_identity, identity, rate, per_min).take(rate, per_min);
+        limit_bucket(&mut self.rooms_by_addr, addr, addr_rate, addr_per_min)
+            .take(addr_rate, addr_per_min);
         let key: Arc<str> = Arc::from(room);
         let created = Room {
             active_ms: now_ms(),

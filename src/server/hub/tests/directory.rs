@@ -49,12 +49,15 @@ fn a_connection_looping_join_and_leave_is_limited_at_its_burst() {
 }
 
 #[test]
-fn a_connection_creates_rooms_at_its_allowance_and_existing_rooms_stay_open() {
+fn an_identity_creates_rooms_at_its_allowance_which_a_reconnect_does_not_renew() {
     let mut h = Harness::new(Config {
         new_rooms_per_min: 2.0,
+        new_rooms_addr_per_min: 3.0,
         ..config()
     });
-    let mut ada = h.user("ada");
+    let mut ada = h.connect();
+    h.frame(&ada, json!({"type": "hello", "name": "ada"}));
+    let token = ada.only()["token"].as_str().unwrap().to_owned();
     for room in ["a", "b"] {
         h.frame(&ada, json!({"type": "join", "room": room}));
         assert_eq!(ada.only()["type"], "joined");
@@ -62,10 +65,65 @@ fn a_connection_creates_rooms_at_its_allowance_and_existing_rooms_stay_open() {
     h.frame(&ada, json!({"type": "join", "room": "c"}));
     assert_eq!(refused(&mut ada), "rate_limited");
     h.frame(&ada, json!({"type": "join", "room": "general"}));
-    assert_eq!(ada.only()["type"], "joined");
+    assert_eq!(ada.only()["type"], "joined", "existing rooms stay open");
+    // The same identity on a new connection: no new allowance.
+    let mut again = h.connect();
+    h.frame(
+        &again,
+        json!({"type": "hello", "name": "ada", "token": token}),
+    );
+    assert_eq!(again.only()["type"], "welcome");
+    h.frame(&again, json!({"type": "join", "room": "c"}));
+    assert_eq!(refused(&mut again), "rate_limited");
+    // Another identity from the same address: the address allows 3 in all.
     let mut bob = h.user("bob");
     h.frame(&bob, json!({"type": "join", "room": "c"}));
     assert_eq!(bob.only()["type"], "joined");
+    h.frame(&bob, json!({"type": "join", "room": "d"}));
+    assert_eq!(refused(&mut bob), "rate_limited", "per address");
+    let mut far = h.connect_from(client("10.7.7.7", None));
+    h.frame(&far, json!({"type": "hello", "name": "far"}));
+    assert_eq!(far.only()["type"], "welcome");
+    h.frame(&far, json!({"type": "join", "room": "d"}));
+    assert_eq!(far.only()["type"], "joined");
+}
+
+#[test]
+fn one_client_with_many_rooms_of_its_own_cannot_fill_the_room_list() {
+    let mut h = Harness::new(Config {
+        welcome_rooms: 10,
+        new_rooms_per_min: 1e6,
+        new_rooms_addr_per_min: 1e6,
+        ..config()
+    });
+    // A room where two people talked, before the flood.
+    let ada = h.member("ada", "team");
+    let bob = h.member("bob", "team");
+    h.send(&ada, "team", "hi");
+    h.send(&bob, "team", "hello");
+    h.commit();
+    // Then one client makes 30 rooms and posts in each (so none is removed).
+    let spam = h.user("spam");
+    for i in 0..30 {
+        let room = format!("spam-{i:02}");
+        h.frame(&spam, json!({"type": "join", "room": room}));
+        h.send(&spam, &room, "buy");
+    }
+    h.commit();
+    let mut visitor = h.connect();
+    h.frame(&visitor, json!({"type": "hello", "name": "visitor"}));
+    let welcome = visitor.only();
+    let rooms: Vec<&str> = welcome["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(rooms.len(), 10);
+    assert!(
+        rooms.contains(&"general") && rooms.contains(&"team"),
+        "{rooms:?}"
+    );
 }
 
 #[test]
@@ -100,7 +158,8 @@ fn a_room_without_messages_or_members_is_removed_after_its_time_and_only_then() 
 }
 
 #[test]
-fn welcome_lists_the_most_active_rooms_and_rooms_pages_through_all_of_them() {
+fn welcome_lists_general_then_the_rooms_people_posted_in_then_the_most_active_and_rooms_pages_through_all(
+) {
     let mut h = Harness::new(Config {
         welcome_rooms: 3,
         ..config()
@@ -112,7 +171,8 @@ fn welcome_lists_the_most_active_rooms_and_rooms_pages_through_all_of_them() {
     }
     h.send(&ada, "a", "a is active again");
     h.commit();
-    assert_eq!(welcome_rooms(&mut h, "cy"), ["a", "d", "e"]);
+    // general always; a (a poster); then e, the most recently active.
+    assert_eq!(welcome_rooms(&mut h, "cy"), ["a", "e", "general"]);
     let mut bob = h.user("bob");
     let mut pages = Vec::new();
     let mut after: Option<String> = None;

@@ -167,10 +167,49 @@ fn new_identities_are_limited_per_address_at_the_burst_and_ipv6_counts_by_64() {
 }
 
 #[test]
-fn at_the_cap_only_identities_past_their_lease_make_room() {
+fn new_identities_are_limited_per_ipv6_network_by_48_and_on_the_whole_server() {
+    let mut h = Harness::new(Config {
+        identity_burst: 2.0,
+        identity_rate_per_min: 1e-9,
+        identity_net_burst: 3.0,
+        identity_net_rate_per_min: 1e-9,
+        identity_server_burst: 5.0,
+        identity_server_rate_per_min: 1e-9,
+        ..config()
+    });
+    let welcomed = |h: &mut Harness, addr: &str, name: &str| {
+        let answer = hello(h, client(addr, None), name, None).1;
+        match answer["type"].as_str() {
+            Some("welcome") => "welcome".to_owned(),
+            _ => code(&answer).to_owned(),
+        }
+    };
+    // Three /64s of one /48: three names in all, not two each.
+    for (i, addr) in ["2001:db8:7:1::1", "2001:db8:7:2::1", "2001:db8:7:3::1"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(welcomed(&mut h, addr, &format!("n{i}")), "welcome");
+    }
+    assert_eq!(
+        welcomed(&mut h, "2001:db8:7:4::1", "n3"),
+        "rate_limited",
+        "the /48"
+    );
+    // Another /48, and IPv4: the server allows 5 in all; 3 went.
+    assert_eq!(welcomed(&mut h, "2001:db8:8::1", "m0"), "welcome");
+    assert_eq!(welcomed(&mut h, "10.1.1.1", "m1"), "welcome");
+    assert_eq!(
+        welcomed(&mut h, "10.2.2.2", "m2"),
+        "rate_limited",
+        "the server"
+    );
+}
+
+#[test]
+fn at_the_cap_the_identity_unused_longest_makes_room_and_a_connected_one_never() {
     let mut h = Harness::new(Config {
         max_identities: 3,
-        name_lease: Duration::from_millis(300),
         ..config()
     });
     let (_live, _) = hello(&mut h, local(), "live", None);
@@ -178,13 +217,26 @@ fn at_the_cap_only_identities_past_their_lease_make_room() {
         let (p, _) = hello(&mut h, local(), name, None);
         h.handle(Command::Disconnect(p.conn));
     }
-    let (_, full) = hello(&mut h, local(), "newcomer", None);
-    assert_eq!(code(&full), "unavailable");
-    std::thread::sleep(Duration::from_millis(350));
-    let (_, w) = hello(&mut h, local(), "newcomer", None);
+    // Within their lease, but unused: the oldest goes (the cap used to
+    // refuse every new name for the whole lease, 30 days).
+    let (_newcomer, w) = hello(&mut h, local(), "newcomer", None);
     assert_eq!(w["type"], "welcome");
     assert_eq!(code(&hello(&mut h, local(), "LIVE", None).1), "name_taken");
-    assert_eq!(hello(&mut h, local(), "gone1", None).1["type"], "welcome");
+    // One of the two went (they were let go in the same millisecond): its
+    // name was freed with it, the other's was not.
+    let (_again, w) = hello(&mut h, local(), "gone1", None);
+    let (_held, freed) = match w["type"].as_str() {
+        Some("welcome") => (_again, "gone1"),
+        _ => {
+            assert_eq!(code(&w), "name_taken");
+            let (again, w) = hello(&mut h, local(), "gone2", None);
+            assert_eq!(w["type"], "welcome", "one of the two was freed");
+            (again, "gone2")
+        }
+    };
+    // Every identity is held now: nothing can go.
+    let (_, full) = hello(&mut h, local(), "one-more", None);
+    assert_eq!(code(&full), "unavailable");
     // The store forgets them too.
     h.commit();
     // (Read beside the hub's store: a second `open` would find it locked.)
@@ -197,7 +249,7 @@ fn at_the_cap_only_identities_past_their_lease_make_room() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(names, ["gone1", "live", "newcomer"]);
+    assert_eq!(names, [freed, "live", "newcomer"]);
 }
 
 #[test]

@@ -198,6 +198,8 @@ fn config() -> Config {
         rate_per_sec: 1e6,
         rate_burst: 1e6,
         identity_burst: 1e6,
+        identity_net_burst: 1e6,
+        identity_server_burst: 1e6,
         ..Config::default()
     }
 }
