@@ -53,6 +53,9 @@ export default defineConfig({
       // Every page of the suite comes from 127.0.0.1: room for their names.
       CHAT_IDENTITY_BURST: "100000",
       CHAT_OPS_ADDR: "127.0.0.1:0",
+      // And for their page loads.
+      CHAT_PAGE_RATE_PER_SEC: "100000",
+      CHAT_PAGE_BURST: "100000",
       RUST_LOG: "warn",
     },
   },

@@ -3,15 +3,31 @@
 #[cfg(feature = "ssr")]
 #[tokio::main]
 async fn main() {
-    use chat::server::{config::Config, serve, shutdown_signal};
+    use chat::server::{config::Config, serve, settings, shutdown_signal};
     use leptos::prelude::get_configuration;
     use tracing_subscriber::EnvFilter;
 
+    // First, before anything can fail: `--help` answers whatever the
+    // environment holds, and a bad setting stops here, named.
+    let settings = settings::Settings::parse_or_exit();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    for unknown in settings::unknown_variables() {
+        tracing::warn!(
+            variable = unknown,
+            "unknown CHAT_* variable: no setting reads it (misspelt? see chat --help)"
+        );
+    }
+    let mut config = match Config::from_settings(settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
     // Each connection is a file descriptor: take every one the hard limit
     // allows (the soft limit is often 1,024). Kernel settings for more: README.
     let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
@@ -26,45 +42,12 @@ async fn main() {
                 .map_or(1024, |(soft, _)| soft)
         }
     };
-    let mut config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("configuration error: {e}");
-            std::process::exit(2);
-        }
-    };
     if let Some(max) = config.fit_to_open_files(open_files) {
         tracing::warn!(
             max_connections = max,
             open_files,
             "CHAT_MAX_CONNECTIONS lowered to what the open file limit allows (README: Many connections)"
         );
-    }
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--data-dir" => match args.next() {
-                Some(dir) => config.store.data_dir = dir.into(),
-                None => usage("--data-dir needs a directory"),
-            },
-            "--database-url" => match args.next() {
-                Some(url) => config.store.database_url = Some(url),
-                None => usage("--database-url needs a postgres:// URL"),
-            },
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return;
-            }
-            other => {
-                if let Some(dir) = other.strip_prefix("--data-dir=") {
-                    config.store.data_dir = dir.into();
-                } else if let Some(url) = other.strip_prefix("--database-url=") {
-                    config.store.database_url = Some(url.to_owned());
-                } else {
-                    usage(&format!("unknown argument {other:?}"));
-                }
-            }
-        }
     }
     let mut leptos_options = match get_configuration(None) {
         Ok(conf) => conf.leptos_options,
@@ -94,21 +77,6 @@ async fn main() {
         eprintln!("server error: {e}");
         std::process::exit(1);
     }
-}
-
-#[cfg(feature = "ssr")]
-const USAGE: &str = "usage: chat [--data-dir DIR] [--database-url postgres://...]
-
-Serves the chat on LEPTOS_SITE_ADDR (default 127.0.0.1:3000), keeping rooms and
-messages in DIR/chat.sqlite3 (default: $CHAT_DATA_DIR, else
-$XDG_DATA_HOME/chat, else ~/.local/share/chat), or in PostgreSQL with
---database-url (or $CHAT_DATABASE_URL). Other settings: CHAT_*
-environment variables, see README.md.";
-
-#[cfg(feature = "ssr")]
-fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\n\n{USAGE}");
-    std::process::exit(2);
 }
 
 #[cfg(not(feature = "ssr"))]

@@ -107,8 +107,9 @@ async fn names_are_unique_and_tokens_reclaim_them() {
 
     // 1.1: once alice2 is gone, the name is still alice's (for the lease):
     // refused to anyone else, taken back by her token.
+    alice2.join("general").await;
     drop(alice2);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    bob.sees_leave("general", "alice").await;
     let mut carol = server.client().await;
     carol
         .expect_error(json!({"type": "hello", "name": "Alice"}), "name_taken")

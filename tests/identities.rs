@@ -34,6 +34,9 @@ async fn no_one_takes_a_name_online_offline_or_during_a_reconnect_and_look_alike
     let server = TestServer::start(fast()).await;
     let (mut ada, welcome) = server.user("Ada").await;
     let token = welcome["token"].as_str().unwrap().to_owned();
+    // Someone in her room, to hear when she is gone.
+    let mut eve = server.member("eve", "general").await;
+    ada.join("general").await;
     let attempts = [
         ("Ada", "name_taken"),
         ("ADA", "name_taken"),
@@ -58,7 +61,7 @@ async fn no_one_takes_a_name_online_offline_or_during_a_reconnect_and_look_alike
     // name is still hers.
     ada.ws.close(None).await.unwrap();
     drop(ada);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eve.sees_leave("general", "Ada").await;
     try_all("offline").await;
     let (_, back) = hello(
         &server,
@@ -72,7 +75,9 @@ async fn no_one_takes_a_name_online_offline_or_during_a_reconnect_and_look_alike
 #[tokio::test]
 async fn a_name_owned_by_another_identity_is_refused_through_the_form_too() {
     let server = TestServer::start(fast()).await;
-    let (ada, _) = server.user("Ada").await;
+    let (mut ada, _) = server.user("Ada").await;
+    let mut eve = server.member("eve", "general").await;
+    ada.join("general").await;
     let post = |name: &'static str, cookie: Option<String>| {
         let server = &server;
         async move {
@@ -97,7 +102,7 @@ async fn a_name_owned_by_another_identity_is_refused_through_the_form_too() {
         "{online}"
     );
     drop(ada);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eve.sees_leave("general", "Ada").await;
     let offline = post("%D0%90da", None).await; // Cyrillic А
     assert!(
         offline.starts_with("HTTP/1.1 422") && offline.contains("is in use"),

@@ -125,7 +125,10 @@ async fn a_watcher_that_joins_gets_each_message_once_and_still_watches_after_lea
     ada.send(json!({"type": "send", "room": "general", "text": "once"}))
         .await;
     assert_eq!(bob.recv_type("message").await["text"], "once");
-    bob.alive().await; // the pong comes next: no second copy in between
+    // The very next frame is the pong: no second copy in between (the
+    // copy, had there been one, was queued before the ping was read).
+    bob.send(json!({"type": "ping"})).await;
+    next_is(&mut bob, "pong").await;
     bob.send(json!({"type": "leave", "room": "general"})).await;
     bob.recv_type("left").await;
     ada.send(json!({"type": "send", "room": "general", "text": "watched"}))

@@ -101,6 +101,22 @@ export async function send(page: Page, text: string): Promise<void> {
 }
 
 /** Joins (or creates) a room with the sidebar's room box. */
+/**
+ * Every frame the page sends on its WebSockets from now on (parsed), so a
+ * test can wait for what the page told the server instead of sleeping.
+ */
+export function sentFrames(page: Page): any[] {
+  const sent: any[] = [];
+  page.on("websocket", (ws) => {
+    ws.on("framesent", (f) => {
+      try {
+        sent.push(JSON.parse(typeof f.payload === "string" ? f.payload : f.payload.toString()));
+      } catch {}
+    });
+  });
+  return sent;
+}
+
 export async function joinRoom(page: Page, room: string): Promise<void> {
   await page.getByLabel("Join or create a room").fill(room);
   await page.getByLabel("Join or create a room").press("Enter");
@@ -176,6 +192,8 @@ export async function startServer(port: number, env: Record<string, string>): Pr
       CHAT_IDENTITY_BURST: "100000",
       // Several servers side by side: each its own operations port.
       CHAT_OPS_ADDR: "127.0.0.1:0",
+      CHAT_PAGE_RATE_PER_SEC: "100000",
+      CHAT_PAGE_BURST: "100000",
       RUST_LOG: "warn",
       ...env,
     },

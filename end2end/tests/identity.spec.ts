@@ -2,7 +2,7 @@
 // owns its name offline; a message whose connection drops mid-send is
 // posted exactly once.
 import { test, expect, type WebSocketRoute } from "@playwright/test";
-import { chooseName, hydrated, send, texts, uid, watchConsole } from "./helpers";
+import { chooseName, hydrated, joinRoom, send, texts, uid, watchConsole, WireClient } from "./helpers";
 
 test("a connection lost mid-send, before the echo or before the server: each message posted exactly once, also after a reload", async ({ page }) => {
   const problems = watchConsole(page, [/WebSocket/]);
@@ -51,12 +51,19 @@ test("a connection lost mid-send, before the echo or before the server: each mes
   expect(problems).toEqual([]);
 });
 
-test("the identity cookie is HttpOnly, keeps the name across a reload, and no other browser can take the name", async ({ browser }) => {
+test("the identity cookie is HttpOnly, keeps the name across a reload, and no other browser can take the name", async ({ browser, baseURL }) => {
   const name = `owner-${uid()}`;
   const mine = await browser.newContext();
   const page = await mine.newPage();
   await page.goto("/");
   await chooseName(page, name);
+  // Someone in a room with the owner, to hear when the owner is gone.
+  const room = `owned-${uid()}`.toLowerCase();
+  await joinRoom(page, room);
+  const witness = await WireClient.connect(baseURL!.replace("http", "ws") + "/ws");
+  witness.send({ type: "hello", name: `witness-${uid()}` });
+  witness.send({ type: "join", room });
+  await witness.waitFor((f) => f.type === "joined");
   const cookie = (await mine.cookies()).find((c) => c.name === "chat_id");
   expect(cookie?.httpOnly).toBe(true);
   expect(cookie?.sameSite).toBe("Lax");
@@ -64,8 +71,11 @@ test("the identity cookie is HttpOnly, keeps the name across a reload, and no ot
   expect(await page.evaluate(() => document.cookie)).not.toContain("chat_id");
   expect(await page.evaluate(() => localStorage.getItem("chat.identity"))).toBe(JSON.stringify({ name }));
   await page.close();
+  await witness.waitFor((f) => f.type === "presence" && f.user === name && f.state === "left");
+  witness.close();
 
-  // Offline now: another browser still cannot use the name, or a look-alike.
+  // Offline now (the server said so): another browser still cannot use
+  // the name, or a look-alike.
   const other = await (await browser.newContext()).newPage();
   await other.goto("/");
   await hydrated(other);

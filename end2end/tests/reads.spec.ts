@@ -2,10 +2,14 @@
 // per room; on return "New since you left" sits above the first unread
 // message and the view opens there.
 import { test, expect } from "@playwright/test";
-import { chooseName, joinRoom, texts, uid, watchConsole, WireClient } from "./helpers";
+import { chooseName, joinRoom, sentFrames, texts, uid, watchConsole, WireClient } from "./helpers";
 
 test("after a reload the divider sits above the first message not yet read", async ({ page, baseURL }) => {
   const problems = watchConsole(page);
+  const sent = sentFrames(page);
+  // Waits until the page has told the server it read `room` up to `id`.
+  const told = (id: number) =>
+    expect.poll(() => sent.some((f) => f.type === "read" && f.room === room && f.id === id)).toBe(true);
   const room = `unread-${uid()}`.toLowerCase();
   const poster = await WireClient.connect(baseURL!.replace("http", "ws") + "/ws");
   poster.send({ type: "hello", name: `poster-${uid()}` });
@@ -22,7 +26,7 @@ test("after a reload the divider sits above the first message not yet read", asy
   for (const t of ["read 1", "read 2", "read 3"]) await post(t);
   await expect.poll(() => texts(page)).toEqual(["read 1", "read 2", "read 3"]);
   // The page tells the server what it showed (once a second).
-  await page.waitForTimeout(2_500);
+  await told(3);
   await page.goto("about:blank");
   for (let i = 1; i <= 15; i++) await post(`new ${i}`);
 
@@ -37,9 +41,13 @@ test("after a reload the divider sits above the first message not yet read", asy
   expect(await divider.evaluate((d) => d.previousElementSibling?.textContent ?? "")).toContain("read 3");
 
   // Read now: after the next reload there is nothing new, so no divider.
-  await page.waitForTimeout(2_500);
+  await told(18);
   await page.reload();
-  await expect.poll(() => texts(page)).toContain("new 15");
+  // Live again (the server-rendered page already shows "new 15", before
+  // the WebSocket's `joined`, which is what would bring a divider): a new
+  // message arrives only once that `joined` was applied.
+  await post("after the reload");
+  await expect.poll(() => texts(page)).toContain("after the reload");
   await expect(page.getByTestId("divider")).toHaveCount(0);
   poster.close();
   expect(problems).toEqual([]);

@@ -120,8 +120,15 @@ test("another tab takes the identity over; the first offers 'Use it here' and ta
   const useItHere = first.getByRole("button", { name: "Use it here" });
   await expect(useItHere).toBeVisible();
 
-  // No automatic retry, however long it waits: the tabs never fight.
+  // No automatic retry, however long it waits: the tabs never fight. A
+  // retry would open a WebSocket inside runFor's timers; the evaluate after
+  // it is answered only after every event from before it, so the count is
+  // final when read.
+  let opened = 0;
+  first.on("websocket", () => opened++);
   await first.clock.runFor(120_000);
+  await first.evaluate(() => 0);
+  expect(opened).toBe(0);
   await expect(useItHere).toBeVisible();
   await expect(second.getByTestId("banner")).toHaveCount(0);
 

@@ -1,10 +1,15 @@
-//! Server configuration from environment variables (see README § Configuration).
+//! The server's configuration, made from its settings
+//! ([`super::settings`]: every flag and `CHAT_*` variable, their defaults
+//! and bounds); this module keeps only what clap cannot say. README §
+//! Configuration.
 
-use crate::store::{default_data_dir, StoreOptions, SyncMode};
+use super::settings::{self, Settings};
+use crate::store::{default_data_dir, StoreOptions};
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
+
+pub use super::settings::MIN_OUTBOUND_BYTES;
 
 /// Limits and knobs of the hub. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -113,6 +118,11 @@ pub struct Config {
     pub identity_server_rate_per_min: f64,
     /// And their burst.
     pub identity_server_burst: f64,
+    /// Page renders (`GET /`, `/r/<room>`) refilled per second per client
+    /// address; past the burst, 429.
+    pub page_rate_per_sec: f64,
+    /// And their burst.
+    pub page_burst: f64,
     /// Readers of the store, each with its own connection: how many reads
     /// (joins, history, searches, snapshots) run at once, beside the hub.
     pub store_readers: usize,
@@ -145,83 +155,29 @@ pub struct TlsFiles {
 }
 
 impl Default for Config {
+    /// The documented defaults: the settings' own ([`Settings`]), with no
+    /// flag and no variable read.
     fn default() -> Self {
-        Config {
-            allowed_origins: Vec::new(),
-            allowed_hosts: Vec::new(),
-            rate_per_sec: 10.0,
-            rate_burst: 20.0,
-            max_rooms_per_conn: 50,
-            max_watched_rooms: 3,
-            max_rooms_total: 10_000,
-            outbound_bytes: 1024 * 1024,
-            ping_interval: Duration::from_secs(25),
-            idle_timeout: Duration::from_secs(60),
-            store: StoreOptions {
-                data_dir: default_data_dir(),
-                sync: SyncMode::Full,
-                busy_timeout: Duration::from_secs(5),
-                database_url: None,
-            },
-            join_recent: 50,
-            replay_cap: 1000,
-            max_identities: 1_000_000,
-            name_lease: Duration::from_secs(30 * 24 * 3600),
-            identity_rate_per_min: 30.0,
-            identity_burst: 60.0,
-            secure_cookies: false,
-            member_page: 100,
-            presence_threshold: 100,
-            max_connections: 100_000,
-            max_connections_per_addr: 256,
-            hello_timeout: Duration::from_secs(10),
-            node_lease: Duration::from_secs(15),
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(10),
-            client_ip_header: None,
-            trusted_proxies: Vec::new(),
-            request_rate_per_sec: 20.0,
-            request_burst: 100.0,
-            search_rate_per_sec: 1.0,
-            search_burst: 5.0,
-            search_budget: Duration::from_millis(250),
-            search_addr_rate_per_sec: 10.0,
-            search_addr_burst: 30.0,
-            search_server_rate_per_sec: 20.0,
-            search_server_burst: 40.0,
-            ops_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9090))),
-            identity_net_rate_per_min: 120.0,
-            identity_net_burst: 240.0,
-            identity_server_rate_per_min: 600.0,
-            identity_server_burst: 1200.0,
-            store_readers: 4,
-            search_readers: 1,
-            new_rooms_per_min: 5.0,
-            new_rooms_addr_per_min: 20.0,
-            empty_room_ttl: Duration::from_secs(3600),
-            welcome_rooms: 100,
-            retention: None,
-            tls: None,
-        }
+        Config::from_settings(Settings::defaults()).expect("the defaults are valid")
     }
 }
 
-/// A configuration variable that could not be used.
+/// A setting that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The variable's name.
-    pub var: &'static str,
+    /// The variable's name (`CHAT_…`; its flag is the same in lower case).
+    pub var: String,
     /// Its value.
     pub value: String,
     /// What it should be.
-    pub expected: &'static str,
+    pub expected: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}={:?} is not valid: expected {}",
+            "{}={:?} is not valid: {}",
             self.var, self.value, self.expected
         )
     }
@@ -229,27 +185,13 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The smallest outbound bound: room for the largest message frame (about
-/// 30 KB: 2,000 characters as text and as escaped HTML) twice over.
-pub const MIN_OUTBOUND_BYTES: usize = 64 * 1024;
-
 /// Descriptors kept for other things than WebSockets: a thousand HTTP
 /// connections (page loads and upgrades in progress), the store, the
 /// listener, logs. More HTTP connections than that, when WebSockets hold
 /// the rest, wait in the accept loop (which backs off on `EMFILE`).
 const OTHER_FILES: u64 = 1024 + 64;
 
-/// The shortest period a `*_SECS` variable may set.
-const MIN_SECS: f64 = 0.01;
-/// The longest period a `*_SECS` variable may set: a day.
-const MAX_SECS: f64 = 86_400.0;
-
 impl Config {
-    /// Reads the `CHAT_*` variables; unset ones keep their defaults.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|k| std::env::var(k).ok())
-    }
-
     /// `https` when the server serves TLS itself, else `http`: the scheme
     /// of its own origin.
     pub fn scheme(&self) -> &'static str {
@@ -271,236 +213,118 @@ impl Config {
         })
     }
 
-    /// Reads configuration through `get` (the environment, or a map in tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let d = Config::default();
-        // Finite numbers only: `inf` would make a bucket's arithmetic NaN.
-        let num = |var: &'static str, default: f64| -> Result<f64, ConfigError> {
-            parse(&get, var, default, "a positive number", |v: &f64| {
-                v.is_finite() && *v > 0.0
-            })
-        };
-        let count = |var: &'static str, default: usize| -> Result<usize, ConfigError> {
-            parse(&get, var, default, "a whole number of at least 1", |v| {
-                *v >= 1
-            })
-        };
-        // Bounded both ways: `Duration::from_secs_f64` panics past about
-        // 1.8e19 s, and a zero period panics tokio's `interval`.
-        let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            parse(
-                &get,
-                var,
-                default.as_secs_f64(),
-                "a number of seconds from 0.01 to 86400",
-                |v: &f64| (MIN_SECS..=MAX_SECS).contains(v),
-            )
-            .map(Duration::from_secs_f64)
-        };
-        let days = |var: &'static str, default: f64| -> Result<Duration, ConfigError> {
-            parse(
-                &get,
-                var,
-                default,
-                "a number of days above 0 and at most 36500",
-                |days: &f64| *days > 0.0 && *days <= 36_500.0,
-            )
-            .map(|days| Duration::from_secs_f64(days * 86_400.0))
-        };
-        let list = |var: &str| -> Vec<String> {
-            get(var)
-                .map(|v| {
-                    v.split(',')
-                        .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
-                        .filter(|o| !o.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        Ok(Config {
-            allowed_origins: list("CHAT_ALLOWED_ORIGINS"),
-            allowed_hosts: list("CHAT_ALLOWED_HOSTS"),
-            rate_per_sec: num("CHAT_RATE_PER_SEC", d.rate_per_sec)?,
-            rate_burst: num("CHAT_RATE_BURST", d.rate_burst)?,
-            max_rooms_per_conn: count("CHAT_MAX_ROOMS_PER_CONN", d.max_rooms_per_conn)?,
-            max_watched_rooms: count("CHAT_MAX_WATCHED_ROOMS", d.max_watched_rooms)?,
-            max_rooms_total: count("CHAT_MAX_ROOMS", d.max_rooms_total)?,
-            outbound_bytes: parse(
-                &get,
-                "CHAT_OUTBOUND_BYTES",
-                d.outbound_bytes,
-                "a number of bytes of at least 65536",
-                |v| *v >= MIN_OUTBOUND_BYTES,
-            )?,
-            ping_interval: secs("CHAT_PING_INTERVAL_SECS", d.ping_interval)?,
-            idle_timeout: secs("CHAT_IDLE_TIMEOUT_SECS", d.idle_timeout)?,
-            store: StoreOptions {
-                data_dir: get("CHAT_DATA_DIR")
-                    .filter(|v| !v.is_empty())
-                    .map_or(d.store.data_dir, PathBuf::from),
-                sync: match get("CHAT_SYNC").as_deref().map(str::trim) {
-                    None | Some("full") => SyncMode::Full,
-                    Some("normal") => SyncMode::Normal,
-                    Some(other) => {
-                        return Err(ConfigError {
-                            var: "CHAT_SYNC",
-                            value: other.to_owned(),
-                            expected: "full or normal",
-                        })
+    /// The configuration of `args` (flags, after the program's name) and
+    /// the `CHAT_*` variables, as the binary reads them; an error names
+    /// the variable. (`--help` is an error here too: the binary prints it.)
+    pub fn from_args<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        let settings = Settings::try_parse_from(args).map_err(|e| settings::refusal(&e))?;
+        Config::from_settings(settings)
+    }
+
+    /// The configuration of checked `settings`: what clap cannot say (two
+    /// settings that go together, the defaults computed at start, units).
+    pub fn from_settings(s: Settings) -> Result<Config, ConfigError> {
+        let secs = Duration::from_secs_f64;
+        let days = |d: f64| Duration::from_secs_f64(d * 86_400.0);
+        let tls = match (s.tls_cert, s.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (cert, _) => {
+                return Err(ConfigError {
+                    var: if cert.is_some() {
+                        "CHAT_TLS_KEY"
+                    } else {
+                        "CHAT_TLS_CERT"
                     }
-                },
-                busy_timeout: d.store.busy_timeout,
-                database_url: get("CHAT_DATABASE_URL").filter(|v| !v.trim().is_empty()),
-            },
-            join_recent: d.join_recent,
-            replay_cap: count("CHAT_REPLAY_CAP", d.replay_cap)?,
-            max_identities: count("CHAT_MAX_IDENTITIES", d.max_identities)?,
-            name_lease: days(
-                "CHAT_NAME_LEASE_DAYS",
-                d.name_lease.as_secs_f64() / 86_400.0,
-            )?,
-            identity_rate_per_min: num("CHAT_IDENTITY_RATE_PER_MIN", d.identity_rate_per_min)?,
-            identity_burst: num("CHAT_IDENTITY_BURST", d.identity_burst)?,
-            secure_cookies: match get("CHAT_SECURE_COOKIES").as_deref().map(str::trim) {
-                None | Some("" | "0" | "false") => false,
-                Some("1" | "true") => true,
-                Some(other) => {
-                    return Err(ConfigError {
-                        var: "CHAT_SECURE_COOKIES",
-                        value: other.to_owned(),
-                        expected: "1 or 0",
-                    })
-                }
-            },
-            member_page: count("CHAT_MEMBER_PAGE", d.member_page)?,
-            presence_threshold: count("CHAT_PRESENCE_THRESHOLD", d.presence_threshold)?,
-            max_connections: count("CHAT_MAX_CONNECTIONS", d.max_connections)?,
-            max_connections_per_addr: count(
-                "CHAT_MAX_CONNECTIONS_PER_IP",
-                d.max_connections_per_addr,
-            )?,
-            hello_timeout: secs("CHAT_HELLO_TIMEOUT_SECS", d.hello_timeout)?,
-            node_lease: secs("CHAT_NODE_LEASE_SECS", d.node_lease)?,
-            header_timeout: secs("CHAT_HEADER_TIMEOUT_SECS", d.header_timeout)?,
-            body_timeout: secs("CHAT_BODY_TIMEOUT_SECS", d.body_timeout)?,
-            client_ip_header: match get("CHAT_CLIENT_IP_HEADER").as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(name) => Some(name.parse().map_err(|_| ConfigError {
-                    var: "CHAT_CLIENT_IP_HEADER",
-                    value: name.to_owned(),
-                    expected: "a header name, e.g. X-Forwarded-For or X-Real-IP",
-                })?),
-            },
-            trusted_proxies: list("CHAT_TRUSTED_PROXIES")
-                .iter()
-                .map(|ip| {
-                    ip.parse().map_err(|_| ConfigError {
-                        var: "CHAT_TRUSTED_PROXIES",
-                        value: ip.clone(),
-                        expected: "IP addresses separated by commas",
-                    })
+                    .into(),
+                    value: String::new(),
+                    expected: "a PEM file path: CHAT_TLS_CERT and CHAT_TLS_KEY go together".into(),
                 })
-                .collect::<Result<_, _>>()?,
-            request_rate_per_sec: num("CHAT_REQUEST_RATE_PER_SEC", d.request_rate_per_sec)?,
-            request_burst: num("CHAT_REQUEST_BURST", d.request_burst)?,
-            search_rate_per_sec: num("CHAT_SEARCH_RATE_PER_SEC", d.search_rate_per_sec)?,
-            search_burst: num("CHAT_SEARCH_BURST", d.search_burst)?,
-            search_budget: secs("CHAT_SEARCH_BUDGET_SECS", d.search_budget)?,
-            search_addr_rate_per_sec: num(
-                "CHAT_SEARCH_ADDR_RATE_PER_SEC",
-                d.search_addr_rate_per_sec,
-            )?,
-            search_addr_burst: num("CHAT_SEARCH_ADDR_BURST", d.search_addr_burst)?,
-            search_server_rate_per_sec: num(
-                "CHAT_SEARCH_SERVER_RATE_PER_SEC",
-                d.search_server_rate_per_sec,
-            )?,
-            search_server_burst: num("CHAT_SEARCH_SERVER_BURST", d.search_server_burst)?,
-            ops_addr: match get("CHAT_OPS_ADDR").as_deref().map(str::trim) {
-                None | Some("") => d.ops_addr,
-                Some("off") => None,
-                Some(addr) => Some(addr.parse().map_err(|_| ConfigError {
-                    var: "CHAT_OPS_ADDR",
-                    value: addr.to_owned(),
-                    expected: "an address and port, e.g. 127.0.0.1:9090, or off",
-                })?),
+            }
+        };
+        let nonempty = |v: Vec<String>| v.into_iter().filter(|o| !o.is_empty()).collect();
+        Ok(Config {
+            allowed_origins: nonempty(s.allowed_origins),
+            allowed_hosts: nonempty(s.allowed_hosts),
+            rate_per_sec: s.rate_per_sec,
+            rate_burst: s.rate_burst,
+            max_rooms_per_conn: s.max_rooms_per_conn,
+            max_watched_rooms: s.max_watched_rooms,
+            max_rooms_total: s.max_rooms_total,
+            outbound_bytes: s.outbound_bytes,
+            ping_interval: secs(s.ping_interval_secs),
+            idle_timeout: secs(s.idle_timeout_secs),
+            store: StoreOptions {
+                data_dir: s.data_dir.unwrap_or_else(default_data_dir),
+                sync: s.sync,
+                busy_timeout: Duration::from_secs(5),
+                database_url: s.database_url.filter(|v| !v.trim().is_empty()),
             },
-            identity_net_rate_per_min: num(
-                "CHAT_IDENTITY_NET_RATE_PER_MIN",
-                d.identity_net_rate_per_min,
-            )?,
-            identity_net_burst: num("CHAT_IDENTITY_NET_BURST", d.identity_net_burst)?,
-            identity_server_rate_per_min: num(
-                "CHAT_IDENTITY_SERVER_RATE_PER_MIN",
-                d.identity_server_rate_per_min,
-            )?,
-            identity_server_burst: num("CHAT_IDENTITY_SERVER_BURST", d.identity_server_burst)?,
-            store_readers: count("CHAT_STORE_READERS", d.store_readers)?,
-            search_readers: count("CHAT_SEARCH_READERS", d.search_readers)?,
-            new_rooms_per_min: num("CHAT_NEW_ROOMS_PER_MIN", d.new_rooms_per_min)?,
-            new_rooms_addr_per_min: num("CHAT_NEW_ROOMS_ADDR_PER_MIN", d.new_rooms_addr_per_min)?,
-            empty_room_ttl: secs("CHAT_EMPTY_ROOM_SECS", d.empty_room_ttl)?,
-            welcome_rooms: count("CHAT_WELCOME_ROOMS", d.welcome_rooms)?,
-            retention: get("CHAT_RETENTION_DAYS")
-                .map(|_| days("CHAT_RETENTION_DAYS", 0.0))
-                .transpose()?,
-            tls: tls_files(&get)?,
+            join_recent: 50,
+            replay_cap: s.replay_cap,
+            max_identities: s.max_identities,
+            name_lease: days(s.name_lease_days),
+            identity_rate_per_min: s.identity_rate_per_min,
+            identity_burst: s.identity_burst,
+            secure_cookies: s.secure_cookies,
+            member_page: s.member_page,
+            presence_threshold: s.presence_threshold,
+            max_connections: s.max_connections,
+            max_connections_per_addr: s.max_connections_per_addr,
+            hello_timeout: secs(s.hello_timeout_secs),
+            node_lease: secs(s.node_lease_secs),
+            header_timeout: secs(s.header_timeout_secs),
+            body_timeout: secs(s.body_timeout_secs),
+            client_ip_header: s.client_ip_header,
+            trusted_proxies: s.trusted_proxies,
+            request_rate_per_sec: s.request_rate_per_sec,
+            request_burst: s.request_burst,
+            search_rate_per_sec: s.search_rate_per_sec,
+            search_burst: s.search_burst,
+            search_budget: secs(s.search_budget_secs),
+            search_addr_rate_per_sec: s.search_addr_rate_per_sec,
+            search_addr_burst: s.search_addr_burst,
+            search_server_rate_per_sec: s.search_server_rate_per_sec,
+            search_server_burst: s.search_server_burst,
+            ops_addr: s.ops_addr.0,
+            identity_net_rate_per_min: s.identity_net_rate_per_min,
+            identity_net_burst: s.identity_net_burst,
+            identity_server_rate_per_min: s.identity_server_rate_per_min,
+            identity_server_burst: s.identity_server_burst,
+            page_rate_per_sec: s.page_rate_per_sec,
+            page_burst: s.page_burst,
+            store_readers: s.store_readers,
+            search_readers: s.search_readers,
+            new_rooms_per_min: s.new_rooms_per_min,
+            new_rooms_addr_per_min: s.new_rooms_addr_per_min,
+            empty_room_ttl: secs(s.empty_room_secs),
+            welcome_rooms: s.welcome_rooms,
+            retention: s.retention_days.map(days),
+            tls,
         })
-    }
-}
-
-/// `CHAT_TLS_CERT` and `CHAT_TLS_KEY`: both or neither.
-fn tls_files(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TlsFiles>, ConfigError> {
-    let path = |var| get(var).filter(|v| !v.trim().is_empty());
-    match (path("CHAT_TLS_CERT"), path("CHAT_TLS_KEY")) {
-        (None, None) => Ok(None),
-        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
-            cert: cert.into(),
-            key: key.into(),
-        })),
-        (cert, _) => Err(ConfigError {
-            var: if cert.is_some() {
-                "CHAT_TLS_KEY"
-            } else {
-                "CHAT_TLS_CERT"
-            },
-            value: String::new(),
-            expected: "a PEM file path: CHAT_TLS_CERT and CHAT_TLS_KEY go together",
-        }),
-    }
-}
-
-fn parse<T: FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-    expected: &'static str,
-    valid: impl Fn(&T) -> bool,
-) -> Result<T, ConfigError> {
-    match get(var) {
-        None => Ok(default),
-        Some(raw) => match raw.trim().parse::<T>() {
-            Ok(v) if valid(&v) => Ok(v),
-            _ => Err(ConfigError {
-                var,
-                value: raw,
-                expected,
-            }),
-        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::store::SyncMode;
 
+    /// The configuration of `pairs`, each `CHAT_X` given as its flag `--x`.
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        let flags = pairs.iter().map(|(var, value)| {
+            let flag = var
+                .trim_start_matches("CHAT_")
+                .to_lowercase()
+                .replace('_', "-");
+            format!("--{flag}={value}")
+        });
+        Config::from_args(std::iter::once("chat".to_owned()).chain(flags))
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The server: HTTP routes (the Leptos pages and `/ws`), start-up and shutdown.
 //!
-//! - [`config`]: limits from `CHAT_*` environment variables.
+//! - [`settings`]: every setting, as a flag and a `CHAT_*` variable (clap).
+//! - [`config`]: the configuration made of them.
 //! - [`admission`]: WebSocket places, in all and per client address.
 //! - [`hub`]: the broadcast hub task (sessions, rooms, identities, posting).
 //! - [`outbox`]: a connection's outbound queue (bounded in bytes) and close
@@ -31,6 +32,7 @@ mod listen;
 mod ops;
 mod outbox;
 mod pages;
+pub mod settings;
 mod stats;
 mod tls;
 
@@ -63,6 +65,7 @@ fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
             config: ws.config.clone(),
             hub: ws.hub.clone(),
             options: leptos_options.clone(),
+            renders: Default::default(),
         });
     let files = Router::new()
         .fallback(leptos_axum::file_and_error_handler_with_context(

@@ -15,7 +15,7 @@
 use super::config::Config;
 use super::cookies;
 use super::hosts::same_origin_request;
-use super::hub::{FormPost, HubHandle};
+use super::hub::{addr_key, limit_bucket, Bucket, FormPost, HubHandle};
 use crate::protocol::{validate_nonce, ErrorCode, ProtocolError, GENERAL_ROOM};
 use crate::ui::{room_path, shell, FormError, PageData};
 use axum::body::{to_bytes, Body};
@@ -24,7 +24,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::{provide_context, LeptosOptions};
 use serde::Deserialize;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 /// Largest form body read; a full 2,000-character message fits many times.
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -38,6 +40,19 @@ pub(crate) struct PageState {
     pub(crate) hub: HubHandle,
     /// Where the site's files are, for the document's script tags.
     pub(crate) options: LeptosOptions,
+    /// Page renders per client address (each costs a store read and a
+    /// render; a loop of them took the server's core).
+    pub(crate) renders: Arc<Mutex<HashMap<IpAddr, Bucket>>>,
+}
+
+impl PageState {
+    /// Takes one page render from `addr`'s budget
+    /// ([`Config::page_rate_per_sec`], [`Config::page_burst`]).
+    fn may_render(&self, addr: IpAddr) -> bool {
+        let (rate, burst) = (self.config.page_rate_per_sec, self.config.page_burst);
+        let mut renders = self.renders.lock().expect("renders lock");
+        limit_bucket(&mut renders, addr_key(addr), rate, burst).take(rate, burst)
+    }
 }
 
 /// The plain form's fields; a missing field is empty (and refused as such).
@@ -81,6 +96,17 @@ pub(crate) async fn show_linked(
 }
 
 async fn show_room(state: &PageState, room: &str, req: Request) -> Response {
+    if !state.may_render(cookies::client(&req, &state.config).addr) {
+        let mut refused = (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many page loads from your address: wait a moment and reload",
+        )
+            .into_response();
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return refused;
+    }
     let name = cookies::name(req.headers()).unwrap_or_default();
     let minted = cookies::client(&req, &state.config).minted;
     let data = page_data(&state.hub, room, name, String::new(), None).await;

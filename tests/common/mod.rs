@@ -216,11 +216,14 @@ impl Client {
     }
 
     /// Asserts nothing arrives for a little while.
+    /// Nothing arrives for 200 ms; a connection that closed or broke is
+    /// not silence.
     pub async fn quiet(&mut self) {
-        if let Ok(Some(Ok(m))) =
-            tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await
-        {
-            panic!("expected silence, got {m:?}");
+        match tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await {
+            Err(_) => {}
+            Ok(Some(Ok(m))) => panic!("expected silence, got {m:?}"),
+            Ok(Some(Err(e))) => panic!("expected silence, the connection failed: {e}"),
+            Ok(None) => panic!("expected silence, the connection closed"),
         }
     }
 
@@ -302,6 +305,17 @@ impl Client {
     }
 
     /// Sends a ping and waits for the pong: the connection is alive and in order.
+    /// Waits until this member is told `name` left `room` (its connection
+    /// is gone, and the server has let it go), skipping other frames.
+    pub async fn sees_leave(&mut self, room: &str, name: &str) {
+        let left = json!({"type": "presence", "room": room, "user": name, "state": "left"});
+        loop {
+            if self.recv_type("presence").await == left {
+                return;
+            }
+        }
+    }
+
     pub async fn alive(&mut self) {
         self.send(json!({"type": "ping"})).await;
         self.recv_type("pong").await;

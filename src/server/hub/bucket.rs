@@ -4,7 +4,7 @@ use std::time::Instant;
 
 /// `rate` tokens a second, at most `burst` saved.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Bucket {
+pub(crate) struct Bucket {
     /// Tokens now.
     tokens: f64,
     /// When `tokens` was last brought up to date.
@@ -13,7 +13,7 @@ pub(super) struct Bucket {
 
 impl Bucket {
     /// A bucket holding `burst` tokens.
-    pub(super) fn full(burst: f64) -> Self {
+    pub(crate) fn full(burst: f64) -> Self {
         Bucket {
             tokens: burst,
             at: Instant::now(),
@@ -21,13 +21,13 @@ impl Bucket {
     }
 
     /// Takes one token if there is one.
-    pub(super) fn take(&mut self, rate: f64, burst: f64) -> bool {
+    pub(crate) fn take(&mut self, rate: f64, burst: f64) -> bool {
         self.take_at(Instant::now(), rate, burst)
     }
 
     /// True when [`Bucket::take`] would take one now (nothing is taken):
     /// for limits that must all allow a request before any is charged.
-    pub(super) fn ready(&mut self, rate: f64, burst: f64) -> bool {
+    pub(crate) fn ready(&mut self, rate: f64, burst: f64) -> bool {
         self.refill(Instant::now(), rate, burst);
         self.tokens >= 1.0
     }
@@ -51,7 +51,7 @@ impl Bucket {
     }
 
     /// True when the bucket has refilled to `burst` by now: forgetting it loses nothing.
-    pub(super) fn is_full(&self, now: Instant, rate: f64, burst: f64) -> bool {
+    pub(crate) fn is_full(&self, now: Instant, rate: f64, burst: f64) -> bool {
         self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * rate >= burst
     }
 }

@@ -374,7 +374,7 @@ impl Hub {
 
 /// The bucket of `key` in `buckets`, made full if new. When the map is at
 /// its bound, buckets that have refilled are dropped first (they lose nothing).
-pub(super) fn limit_bucket<K: std::hash::Hash + Eq>(
+pub(crate) fn limit_bucket<K: std::hash::Hash + Eq>(
     buckets: &mut std::collections::HashMap<K, Bucket>,
     key: K,
     rate: f64,

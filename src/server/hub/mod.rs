@@ -76,7 +76,7 @@ use crate::store::pg::cluster::{Event, Publisher};
 use crate::store::pg::Notice;
 use crate::store::pool::{Kind, ReaderPool};
 use crate::store::{IdentityChange, StoreError, StoreReader, StoreWriter};
-use bucket::Bucket;
+
 use bytes::Bytes;
 use fatal::Fatal;
 use post::Tag;
@@ -89,8 +89,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use bucket::Bucket;
 pub(crate) use handle::HubHandle;
-pub(crate) use identity::{addr_key, Client};
+pub(crate) use identity::{addr_key, limit_bucket, Client};
 pub(crate) use offload::Then;
 pub(crate) use post::{FormPost, Posted, Request};
 pub(crate) use rooms::Snapshot;
