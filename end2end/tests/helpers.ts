@@ -102,19 +102,24 @@ export async function send(page: Page, text: string): Promise<void> {
 
 /** Joins (or creates) a room with the sidebar's room box. */
 /**
- * Every frame the page sends on its WebSockets from now on (parsed), so a
- * test can wait for what the page told the server instead of sleeping.
+ * Every frame the page sends and receives on its WebSockets from now on
+ * (parsed), so a test can wait for what the page and the server said to
+ * each other instead of sleeping.
  */
-export function sentFrames(page: Page): any[] {
-  const sent: any[] = [];
+export function wsFrames(page: Page): { sent: any[]; received: any[] } {
+  const frames = { sent: [] as any[], received: [] as any[] };
+  const parse = (payload: string | Buffer) => {
+    try {
+      return JSON.parse(typeof payload === "string" ? payload : payload.toString());
+    } catch {
+      return null;
+    }
+  };
   page.on("websocket", (ws) => {
-    ws.on("framesent", (f) => {
-      try {
-        sent.push(JSON.parse(typeof f.payload === "string" ? f.payload : f.payload.toString()));
-      } catch {}
-    });
+    ws.on("framesent", (f) => frames.sent.push(parse(f.payload)));
+    ws.on("framereceived", (f) => frames.received.push(parse(f.payload)));
   });
-  return sent;
+  return frames;
 }
 
 export async function joinRoom(page: Page, room: string): Promise<void> {
@@ -137,8 +142,13 @@ export async function ids(page: Page): Promise<number[]> {
 }
 
 /** Posts with the page's plain form, as a browser without JavaScript would. */
+/** The page's plain form, posted as a browser posts its own page's form. */
 export async function formPost(request: APIRequestContext, name: string, text: string) {
-  return request.post("/", { form: { name, text, room: "general" }, maxRedirects: 0 });
+  return request.post("/", {
+    form: { name, text, room: "general" },
+    headers: { "Sec-Fetch-Site": "same-origin" },
+    maxRedirects: 0,
+  });
 }
 
 /** A protocol v1 client over a raw WebSocket (a script or another program). */

@@ -2,14 +2,14 @@
 // per room; on return "New since you left" sits above the first unread
 // message and the view opens there.
 import { test, expect } from "@playwright/test";
-import { chooseName, joinRoom, sentFrames, texts, uid, watchConsole, WireClient } from "./helpers";
+import { chooseName, joinRoom, texts, uid, watchConsole, WireClient, wsFrames } from "./helpers";
 
 test("after a reload the divider sits above the first message not yet read", async ({ page, baseURL }) => {
   const problems = watchConsole(page);
-  const sent = sentFrames(page);
+  const frames = wsFrames(page);
   // Waits until the page has told the server it read `room` up to `id`.
   const told = (id: number) =>
-    expect.poll(() => sent.some((f) => f.type === "read" && f.room === room && f.id === id)).toBe(true);
+    expect.poll(() => frames.sent.some((f) => f?.type === "read" && f.room === room && f.id === id)).toBe(true);
   const room = `unread-${uid()}`.toLowerCase();
   const poster = await WireClient.connect(baseURL!.replace("http", "ws") + "/ws");
   poster.send({ type: "hello", name: `poster-${uid()}` });
@@ -42,10 +42,15 @@ test("after a reload the divider sits above the first message not yet read", asy
 
   // Read now: after the next reload there is nothing new, so no divider.
   await told(18);
+  frames.received.length = 0;
   await page.reload();
-  // Live again (the server-rendered page already shows "new 15", before
-  // the WebSocket's `joined`, which is what would bring a divider): a new
-  // message arrives only once that `joined` was applied.
+  // The server-rendered page already shows "new 15" before the WebSocket's
+  // `joined`, which is what would bring a divider: wait for that `joined`
+  // (it says the page read up to 18, the newest), then for a message after
+  // it, so the page has applied it.
+  await expect
+    .poll(() => frames.received.find((f) => f?.type === "joined" && f.room === room)?.last_read)
+    .toBe(18);
   await post("after the reload");
   await expect.poll(() => texts(page)).toContain("after the reload");
   await expect(page.getByTestId("divider")).toHaveCount(0);
