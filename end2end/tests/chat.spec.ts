@@ -244,19 +244,24 @@ async function unnamedControls(page: Page): Promise<string[]> {
 async function controlsWithoutOwnFocusRing(page: Page): Promise<string[]> {
   // Start from whatever has focus (the composer, after sending) and go round
   // until a control comes back; Tab past the last one lands on the body.
+  // Each control is marked as it is reached (several rows have identical
+  // Retry buttons: their markup cannot tell them apart).
+  await page.evaluate(() => document.querySelectorAll("[data-tab-seen]").forEach((e) => e.removeAttribute("data-tab-seen")));
   const seen = new Set<string>();
   const bad: string[] = [];
-  for (let i = 0; i < 80; i++) {
+  for (let i = 0; i < 120; i++) {
     await page.keyboard.press("Tab");
     const focused = await page.evaluate(() => {
       const e = document.activeElement as HTMLElement | null;
       if (!e || e === document.body) return null;
+      const again = e.hasAttribute("data-tab-seen");
+      e.setAttribute("data-tab-seen", "");
       const s = getComputedStyle(e);
       const id = e.outerHTML.slice(0, 80);
-      return { id, ring: `${s.outlineStyle} ${s.outlineWidth}` };
+      return { id, again, ring: `${s.outlineStyle} ${s.outlineWidth}` };
     });
     if (!focused) continue;
-    if (seen.has(focused.id)) break;
+    if (focused.again) break;
     seen.add(focused.id);
     if (focused.ring !== "solid 2px") bad.push(`${focused.id} → ${focused.ring}`);
   }
