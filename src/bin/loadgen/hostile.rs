@@ -3,7 +3,8 @@
 //!
 //! `seed` posts `--messages` messages to `--room` (as fast as the server
 //! takes them: start it with high send limits for this), each with words
-//! the searches find: `common` in every one, `alpha` in every other.
+//! the searches find: `a`, `and`, `about`, `all` and `common` in every
+//! one, `alpha` in every other.
 //!
 //! `hostile` then (against a server with its default limits): a pair in a
 //! room of its own, taking turns posting `--rate` messages a second (20)
@@ -15,7 +16,9 @@
 //! reports the pair's latency (p50, p99) both times, what the searches got
 //! (results, refused, too long), pages per second, and whether the pair's
 //! receiver got every message once, in order. With `--sources N` the
-//! searchers connect from N loopback addresses (127.0.0.2, …).
+//! searchers connect from N loopback addresses (127.0.0.2, …). A loader
+//! refused (429) waits the `Retry-After` second, as a browser's reload
+//! loop would; with `--spin` it asks again at once (a connection flood).
 
 use super::fanout::number_after;
 use super::{member, Args};
@@ -38,7 +41,9 @@ pub(crate) async fn seed(args: &Args) -> Result<(), String> {
     while echoed < n {
         while sent < n && sent < echoed + window {
             let extra = if sent % 2 == 0 { " alpha" } else { "" };
-            let text = format!("seed {sent} common{extra} words to find");
+            // Ordinary words: "a*" matches every message many times over
+            // (a, and, about, all), as in a real chat's history.
+            let text = format!("seed {sent} a common{extra} and about all words to find");
             ws.send(&format!(
                 r#"{{"type":"send","room":"{}","text":"{text}"}}"#,
                 args.room
@@ -74,6 +79,8 @@ struct Searched {
     too_long: AtomicU64,
     /// Pages loaded.
     pages: AtomicU64,
+    /// Page loads refused (429).
+    page_refusals: AtomicU64,
     /// Set to stop every searcher and loader.
     stop: AtomicBool,
 }
@@ -99,7 +106,11 @@ pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
     }
     let page = url.replace("ws://", "").replace("/ws", "");
     for _ in 0..args.loaders {
-        tasks.push(tokio::spawn(loader(page.clone(), searched.clone())));
+        tasks.push(tokio::spawn(loader(
+            page.clone(),
+            searched.clone(),
+            args.spin,
+        )));
     }
     let loaded = Instant::now();
     let hostile = pair(args, &room, &mut sender, &mut receiver, epoch, &mut next_id).await?;
@@ -112,7 +123,7 @@ pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
     println!(
         "hostile pair at {}/s together: alone p50 {:.1} ms p99 {:.1} ms; with {} searchers \
          ({} sources) and {} page loaders: p50 {:.1} ms p99 {:.1} ms; searches: {} results, \
-         {} refused, {} too long; {:.0} pages/s; nothing lost: {}",
+         {} refused, {} too long; {:.0} pages/s ({:.0} refused/s{}); nothing lost: {}",
         args.rate,
         alone.0,
         alone.1,
@@ -125,6 +136,12 @@ pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
         s.refused.load(Ordering::Relaxed),
         s.too_long.load(Ordering::Relaxed),
         s.pages.load(Ordering::Relaxed) as f64 / elapsed,
+        s.page_refusals.load(Ordering::Relaxed) as f64 / elapsed,
+        if args.spin {
+            ", loaders not waiting"
+        } else {
+            ""
+        },
         alone.2 && hostile.2,
     );
     Ok(())
@@ -225,7 +242,7 @@ async fn searcher(mut ws: Ws, i: usize, searched: Arc<Searched>) {
 }
 
 /// One page loader: `GET /` in a loop, a connection each.
-async fn loader(addr: String, searched: Arc<Searched>) {
+async fn loader(addr: String, searched: Arc<Searched>, spin: bool) {
     let ask = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     let mut answer = Vec::with_capacity(64 * 1024);
     while !searched.stop.load(Ordering::Relaxed) {
@@ -240,6 +257,12 @@ async fn loader(addr: String, searched: Arc<Searched>) {
         }
         if answer.starts_with(b"HTTP/1.1 200") {
             searched.pages.fetch_add(1, Ordering::Relaxed);
+        } else if answer.starts_with(b"HTTP/1.1 429") {
+            searched.page_refusals.fetch_add(1, Ordering::Relaxed);
+            if !spin {
+                // As a browser's reload loop would: it waits Retry-After (1 s).
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 }

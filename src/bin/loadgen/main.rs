@@ -7,7 +7,7 @@
 //!                [--rooms N] [--sources N] [--burst N] [--size 100]
 //! loadgen seed   --url ws://127.0.0.1:3000/ws --messages 30000 [--room general]
 //! loadgen hostile --url ws://127.0.0.1:3000/ws [--rate 20] [--seconds 10] [--searchers 40]
-//!                [--loaders 4] [--sources N]
+//!                [--loaders 4] [--sources N] [--spin]
 //! loadgen worst  --url ws://127.0.0.1:3000/ws [--messages N (stored in general)]
 //! ```
 //!
@@ -85,6 +85,8 @@ struct Args {
     searchers: usize,
     /// Clients loading the page in a loop (`hostile`).
     loaders: usize,
+    /// Loaders ask again at once when refused (`hostile`).
+    spin: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -105,6 +107,7 @@ fn parse_args() -> Result<Args, String> {
         messages: 30_000,
         searchers: 40,
         loaders: 4,
+        spin: false,
     };
     let mut it = std::env::args().skip(1);
     const MODES: [&str; 5] = ["fanout", "idle", "seed", "hostile", "worst"];
@@ -122,6 +125,10 @@ fn parse_args() -> Result<Args, String> {
         args.room = "general".into();
     }
     while let Some(flag) = it.next() {
+        if flag == "--spin" {
+            args.spin = true;
+            continue;
+        }
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         let bad = |v: &str| format!("bad value {v:?} for {flag}");
         match flag.as_str() {
