@@ -20,6 +20,14 @@ else
   echo "not pinned"
 fi
 
+# Waits until the server on $PORT accepts connections (10 s at most).
+wait_for_server() {
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server did not start" >&2; exit 1
+}
 start_server() {
   LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn CHAT_OPS_ADDR=127.0.0.1:0 \
     CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 CHAT_DATA_DIR="$DATA" \
@@ -27,11 +35,7 @@ start_server() {
     CHAT_MAX_CONNECTIONS_PER_IP=1000000 CHAT_REQUEST_BURST=1000000 \
     $ON_SERVER_CORE ./target/release/chat &
   SERVER=$!
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "server did not start" >&2; exit 1
+  wait_for_server
 }
 stop_server() { kill -TERM $SERVER; wait $SERVER || true; }
 # The server with nothing but its default limits, on data directory $1.
@@ -39,11 +43,7 @@ start_default_server() {
   LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn CHAT_OPS_ADDR=127.0.0.1:0 \
     CHAT_DATA_DIR="$1" CHAT_SYNC=full $ON_SERVER_CORE ./target/release/chat &
   SERVER=$!
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "server did not start" >&2; exit 1
+  wait_for_server
 }
 
 LG="$ON_CLIENT_CORE ./target/release/loadgen"

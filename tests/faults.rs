@@ -165,18 +165,8 @@ async fn metrics_count_connections_messages_deliveries_and_refusals() {
     let ops = common::free_addr().to_string();
     let mut server =
         common::ServerProcess::spawn(dir.path(), &[("CHAT_OPS_ADDR", ops.as_str())]).await;
-    let member = |name: &'static str| {
-        let addr = server.addr;
-        async move {
-            let mut c = Client::connect(addr).await;
-            c.send(json!({"type": "hello", "name": name})).await;
-            c.recv_type("welcome").await;
-            c.join("general").await;
-            c
-        }
-    };
-    let mut alice = member("alice").await;
-    let mut bob = member("bob").await;
+    let mut alice = Client::member_at(server.addr, "alice", "general").await;
+    let mut bob = Client::member_at(server.addr, "bob", "general").await;
     alice.post_numbered("general", 3).await;
     for _ in 0..3 {
         bob.recv_type("message").await;

@@ -458,16 +458,8 @@ async fn a_commit_of_5000_messages_reaches_a_normal_reader_whole_and_in_order() 
             l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
         })
     };
-    let addr = server.addr;
-    let member = |name: &'static str| async move {
-        let mut c = Client::connect(addr).await;
-        c.send(json!({"type": "hello", "name": name})).await;
-        c.recv_type("welcome").await;
-        c.join("general").await;
-        c
-    };
-    let mut sender = member("sender").await;
-    let mut reader = member("reader").await;
+    let mut sender = Client::member_at(server.addr, "sender", "general").await;
+    let mut reader = Client::member_at(server.addr, "reader", "general").await;
     // Another writer holds the database (for less than the busy timeout), so
     // the 5,000 messages queue up for the commit thread and go in together
     // once it lets go: commits far larger than one message each. Nothing may

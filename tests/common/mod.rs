@@ -305,6 +305,16 @@ impl Client {
     }
 
     /// Sends a ping and waits for the pong: the connection is alive and in order.
+    /// A client of the server at `addr` (a process of its own) that said
+    /// hello as `name` and joined `room`.
+    pub async fn member_at(addr: SocketAddr, name: &str, room: &str) -> Client {
+        let mut c = Client::connect(addr).await;
+        c.send(json!({"type": "hello", "name": name})).await;
+        c.recv_type("welcome").await;
+        c.join(room).await;
+        c
+    }
+
     /// Waits until this member is told `name` left `room` (its connection
     /// is gone, and the server has let it go), skipping other frames.
     pub async fn sees_leave(&mut self, room: &str, name: &str) {
