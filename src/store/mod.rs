@@ -330,6 +330,21 @@ pub trait StoreWriter: Send + 'static {
     fn save_reads(&mut self, marks: &[reads::ReadMark]) -> Result<(), StoreError>;
 }
 
+/// A SQLite store in a temporary directory (which goes with the
+/// returned guard), for the store's own tests.
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, SqliteReader, SqliteWriter) {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = open(&StoreOptions {
+        data_dir: dir.path().to_owned(),
+        sync: SyncMode::Normal,
+        busy_timeout: Duration::from_secs(1),
+        database_url: None,
+    })
+    .unwrap();
+    (dir, reader, writer)
+}
+
 /// Server time in ms since the Unix epoch: every stored timestamp.
 pub fn now_ms() -> u64 {
     SystemTime::now()

@@ -196,17 +196,9 @@ impl Drop for Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{open, StoreOptions, SyncMode};
 
     fn pool(count: usize, max_pending: usize) -> (Arc<ReaderPool>, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let (reader, _writer) = open(&StoreOptions {
-            data_dir: dir.path().to_owned(),
-            sync: SyncMode::Normal,
-            busy_timeout: std::time::Duration::from_secs(1),
-            database_url: None,
-        })
-        .unwrap();
+        let (dir, reader, _writer) = crate::store::temp_store();
         let pool = ReaderPool::new(Box::new(reader), count, 1, max_pending).unwrap();
         (Arc::new(pool), dir)
     }

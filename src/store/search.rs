@@ -155,15 +155,8 @@ mod tests {
     #[test]
     fn the_sqlite_index_follows_inserts_and_expiry_and_pages_newest_first() {
         use crate::render::render_html;
-        use crate::store::{open, StoreOptions, StoreReader, StoreWriter, SyncMode};
-        let dir = tempfile::tempdir().unwrap();
-        let (r, mut w) = open(&StoreOptions {
-            data_dir: dir.path().to_owned(),
-            sync: SyncMode::Normal,
-            busy_timeout: std::time::Duration::from_secs(1),
-            database_url: None,
-        })
-        .unwrap();
+        use crate::store::{StoreReader, StoreWriter};
+        let (_dir, r, mut w) = crate::store::temp_store();
         let at = |room: &str, ts: u64, text: &str| crate::store::NewMessage {
             room: room.into(),
             user: "ada".into(),
@@ -221,23 +214,6 @@ mod tests {
         assert_eq!(texts(&find("apple", None, None, 10)), ["**APPLE** tart"]);
     }
 
-    fn store() -> (
-        tempfile::TempDir,
-        crate::store::SqliteReader,
-        crate::store::SqliteWriter,
-    ) {
-        use crate::store::{open, StoreOptions, SyncMode};
-        let dir = tempfile::tempdir().unwrap();
-        let (r, w) = open(&StoreOptions {
-            data_dir: dir.path().to_owned(),
-            sync: SyncMode::Normal,
-            busy_timeout: std::time::Duration::from_secs(1),
-            database_url: None,
-        })
-        .unwrap();
-        (dir, r, w)
-    }
-
     fn message(text: &str) -> crate::store::NewMessage {
         crate::store::NewMessage {
             room: "general".into(),
@@ -263,7 +239,7 @@ mod tests {
     #[test]
     fn a_word_shorter_than_three_characters_is_no_prefix() {
         use crate::store::{StoreReader, StoreWriter};
-        let (_dir, r, mut w) = store();
+        let (_dir, r, mut w) = crate::store::temp_store();
         w.append(&[
             message("apple"),
             message("a pear"),
@@ -288,7 +264,7 @@ mod tests {
     #[test]
     fn a_search_past_its_budget_stops_with_what_it_found_and_says_so() {
         use crate::store::{StoreReader, StoreWriter};
-        let (_dir, r, mut w) = store();
+        let (_dir, r, mut w) = crate::store::temp_store();
         let batch: Vec<_> = (0..20_000)
             .map(|i| message(&format!("word{i} common")))
             .collect();

@@ -105,6 +105,15 @@ impl Live {
         live
     }
 
+    /// [`Live::open`], then a member of `general` (its `joined` read).
+    async fn member(hub: &HubHandle, conn: ConnId, name: &str) -> Live {
+        let mut live = Live::open(hub, conn, name).await;
+        live.ask(hub, json!({"type": "join", "room": "general"}))
+            .await;
+        assert_eq!(live.next().await["type"], "joined");
+        live
+    }
+
     async fn ask(&self, hub: &HubHandle, frame: Value) {
         let frame = ClientFrame::parse(&frame.to_string()).unwrap();
         assert!(hub.frame(self.conn, frame).await);
@@ -142,6 +151,14 @@ impl Live {
     }
 }
 
+/// Waits (off the runtime's workers) until a read is held at `gate`.
+async fn held(gate: &Arc<Gate>) {
+    let gate = gate.clone();
+    tokio::task::spawn_blocking(move || gate.until_held())
+        .await
+        .unwrap();
+}
+
 /// The real hub over a gated SQLite store.
 fn gated_hub(dir: &tempfile::TempDir) -> (HubHandle, Arc<Gate>) {
     let (reader, writer) = open(&options(dir.path())).unwrap();
@@ -155,18 +172,12 @@ fn gated_hub(dir: &tempfile::TempDir) -> (HubHandle, Arc<Gate>) {
 async fn a_search_held_up_in_the_store_holds_up_no_one_else() {
     let dir = tempfile::tempdir().unwrap();
     let (hub, gate) = gated_hub(&dir);
-    let mut ada = Live::open(&hub, 1, "ada").await;
-    ada.ask(&hub, json!({"type": "join", "room": "general"}))
-        .await;
-    assert_eq!(ada.next().await["type"], "joined");
+    let mut ada = Live::member(&hub, 1, "ada").await;
     gate.searches.store(true, Ordering::SeqCst);
     let mut bob = Live::open(&hub, 2, "bob").await;
     bob.ask(&hub, json!({"type": "search", "query": "hello"}))
         .await;
-    let held = gate.clone();
-    tokio::task::spawn_blocking(move || held.until_held())
-        .await
-        .unwrap();
+    held(&gate).await;
     // While bob's search waits in the store, ada chats on: the hub used
     // to await each read, so this send waited for the search.
     ada.ask(
@@ -185,10 +196,7 @@ async fn a_search_held_up_in_the_store_holds_up_no_one_else() {
 async fn a_join_whose_replay_is_slow_meets_the_live_messages_with_no_gap_and_no_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let (hub, gate) = gated_hub(&dir);
-    let mut ada = Live::open(&hub, 1, "ada").await;
-    ada.ask(&hub, json!({"type": "join", "room": "general"}))
-        .await;
-    assert_eq!(ada.next().await["type"], "joined");
+    let mut ada = Live::member(&hub, 1, "ada").await;
     let say = |n: u64| json!({"type": "send", "room": "general", "text": format!("m{n}")});
     for n in 1..=3 {
         ada.ask(&hub, say(n)).await;
@@ -198,10 +206,7 @@ async fn a_join_whose_replay_is_slow_meets_the_live_messages_with_no_gap_and_no_
     let mut cy = Live::open(&hub, 2, "cy").await;
     cy.ask(&hub, json!({"type": "join", "room": "general"}))
         .await;
-    let held = gate.clone();
-    tokio::task::spawn_blocking(move || held.until_held())
-        .await
-        .unwrap();
+    held(&gate).await;
     // cy is a member now; what is broadcast meanwhile waits behind its reply.
     for n in 4..=6 {
         ada.ask(&hub, say(n)).await;
