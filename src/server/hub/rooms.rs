@@ -197,16 +197,16 @@ impl Hub {
         }
         let r = &self.rooms[&room_key];
         let (members, _) = r.page(None, self.config.member_page);
-        let joined = ServerFrame::Joined {
-            room: room.to_owned(),
-            members,
-            member_count: r.count(),
-            messages: Vec::new(),
-            missed: false,
-            last_read: None,
-        };
+        let member_count = r.count();
         if already {
-            outbox.send(&joined);
+            outbox.send(&ServerFrame::Joined {
+                room: room.to_owned(),
+                members,
+                member_count,
+                messages: Vec::new(),
+                missed: false,
+                last_read: None,
+            });
         } else {
             let slot = outbox.reserve();
             let (replay_cap, recent, budget) = (
@@ -214,39 +214,37 @@ impl Hub {
                 self.config.join_recent,
                 self.reply_budget(),
             );
+            let room = room.to_owned();
             let read = move |reader: &dyn StoreReader| {
-                let mut joined = joined;
-                let ServerFrame::Joined {
-                    room,
-                    messages,
-                    missed,
-                    last_read,
-                    ..
-                } = &mut joined
-                else {
-                    unreachable!("a joined frame")
-                };
                 // An `after` beyond the newest id comes from another
                 // history (a restored store): the client starts over from
                 // the recent messages, told by `missed`, rather than wait
                 // for ids it saw.
                 let beyond = after.is_some_and(|after| after > upto);
                 let after = after.filter(|_| !beyond);
-                (*messages, *missed) = match after {
+                let (mut messages, mut missed) = match after {
                     Some(after) => {
-                        let replay = reader.after(room, after, replay_cap, upto)?;
+                        let replay = reader.after(&room, after, replay_cap, upto)?;
                         (replay.messages, replay.missed)
                     }
-                    None => (reader.before(room, None, recent, upto)?, false),
+                    None => (reader.before(&room, None, recent, upto)?, false),
                 };
-                if let Some(identity) = &identity {
-                    *last_read = reader.last_read(identity, room)?;
-                }
+                let last_read = match &identity {
+                    Some(identity) => reader.last_read(identity, &room)?,
+                    None => None,
+                };
                 // Cut to the reply budget, the newest kept: like a replay
                 // past its cap, older ones are then paged back with `history`.
-                *missed |= fit(messages, budget) && after.is_some();
-                *missed |= beyond;
-                Ok(encode_json(&joined))
+                missed |= fit(&mut messages, budget) && after.is_some();
+                missed |= beyond;
+                Ok(encode_json(&ServerFrame::Joined {
+                    room,
+                    members,
+                    member_count,
+                    messages,
+                    missed,
+                    last_read,
+                }))
             };
             self.read_apart(ticket, Kind::Plain, read, move |result| {
                 fill_or_close(slot, &outbox, result)
