@@ -135,6 +135,13 @@ fn nonces_identities_expiry_and_the_probe_behave_as_on_sqlite() {
     assert_eq!(names, ["a", "general"]);
 }
 
+#[test]
+fn accounts_sessions_and_failed_sign_ins_are_kept_as_on_sqlite() {
+    let cluster = PgCluster::start();
+    let (r, mut w) = pg::open(&cluster.url, &options(&cluster.url), "t").unwrap();
+    common::accounts::accounts_sessions_and_failures_are_kept(&r, &mut w);
+}
+
 #[tokio::test]
 async fn a_server_on_postgresql_keeps_messages_and_identities_across_a_restart() {
     let cluster = PgCluster::start();

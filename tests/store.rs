@@ -499,3 +499,16 @@ async fn a_commit_of_5000_messages_reaches_a_normal_reader_whole_and_in_order() 
     );
     server.kill();
 }
+
+#[test]
+fn accounts_sessions_and_failed_sign_ins_are_kept_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = chat::store::StoreOptions {
+        data_dir: dir.path().to_owned(),
+        sync: chat::SyncMode::Normal,
+        busy_timeout: Duration::from_secs(1),
+        database_url: None,
+    };
+    let (r, mut w) = chat::store::open(&options).unwrap();
+    common::accounts::accounts_sessions_and_failures_are_kept(&r, &mut w);
+}

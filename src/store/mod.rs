@@ -13,6 +13,7 @@
 //! [`sqlite`] implements both over an embedded SQLite database (the default),
 //! [`pg`] over PostgreSQL (`CHAT_DATABASE_URL`); the hub does not change.
 
+pub mod accounts;
 pub mod group_commit;
 pub mod pg;
 pub mod pool;
@@ -263,6 +264,37 @@ pub trait StoreReader: Send + 'static {
     /// Where `identity` stopped reading `room` ([`reads`]), if it said.
     fn last_read(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError>;
 
+    /// *1.2*: an account ([`accounts`]). A store that keeps none (a test's)
+    /// fails, as do the other account reads: unknown means no.
+    fn account(
+        &self,
+        _query: &accounts::AccountQuery,
+    ) -> Result<Option<accounts::AccountRow>, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// *1.2*: the session with this hash, if it has not ended.
+    fn session(&self, _hash: &[u8; 32]) -> Result<Option<accounts::SessionRow>, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// *1.2*: an account's sessions, most recently used first (at most
+    /// [`accounts::MAX_LISTED_SESSIONS`]).
+    fn sessions_of(&self, _identity: &str) -> Result<Vec<accounts::SessionRow>, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// *1.2*: failed sign-ins counted against `key` in the window open at
+    /// `now_ms`.
+    fn sign_in_failures(
+        &self,
+        _key: &str,
+        _now_ms: u64,
+        _window_ms: u64,
+    ) -> Result<u32, StoreError> {
+        Err(no_accounts())
+    }
+
     /// Full-text search ([`search`]): up to `limit` matches, newest first,
     /// within the search's time budget.
     fn search(&self, search: &search::Search) -> Result<search::Found, StoreError>;
@@ -328,6 +360,17 @@ pub trait StoreWriter: Send + 'static {
 
     /// Raises read marks ([`reads`]).
     fn save_reads(&mut self, marks: &[reads::ReadMark]) -> Result<(), StoreError>;
+
+    /// *1.2*: applies account changes ([`accounts`]) in one transaction, in
+    /// order. A store that keeps none (a test's) fails.
+    fn save_accounts(&mut self, _changes: &[accounts::AccountChange]) -> Result<(), StoreError> {
+        Err(no_accounts())
+    }
+}
+
+/// What a store that keeps no accounts answers (a test's).
+fn no_accounts() -> StoreError {
+    StoreError::Failed("this store keeps no accounts".into())
 }
 
 /// A SQLite store in a temporary directory (which goes with the

@@ -503,4 +503,5 @@ pub async fn answer_to(addr: SocketAddr, request: &str) -> (String, TcpStream) {
 pub async fn status_of(addr: SocketAddr, request: &str) -> String {
     answer_to(addr, request).await.0
 }
+pub mod accounts;
 pub mod pg;

@@ -13,6 +13,7 @@
 //! the next statement; the statement that met the break fails, and its
 //! sender gets `unavailable` with nothing written.
 
+use super::accounts::{self, AccountChange, AccountQuery, AccountRow, SessionRow};
 use super::search::{self, Found, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
@@ -38,8 +39,10 @@ const SCHEMA_2: &str = include_str!("cluster.sql");
 const SCHEMA_3: &str = include_str!("search_reads.sql");
 /// Schema version 4: the order search reads in.
 const SCHEMA_4: &str = include_str!("search_order.sql");
+/// Version 5: accounts, sessions and failed sign-ins (`store::accounts`).
+const SCHEMA_5: &str = include_str!("accounts.sql");
 /// The newest schema version this server knows.
-const SCHEMA_VERSION: i32 = 4;
+const SCHEMA_VERSION: i32 = 5;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -167,6 +170,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.execute("UPDATE chat_schema SET version = 4", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 4");
     }
+    if version.unwrap_or(1) < 5 {
+        tx.batch_execute(SCHEMA_5)?;
+        tx.execute("UPDATE chat_schema SET version = 5", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 5");
+    }
     if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
         return Err(StoreError::Open {
             path: "CHAT_DATABASE_URL".into(),
@@ -231,6 +239,22 @@ impl StoreReader for PgReader {
 
     fn last_read(&self, identity: &str, room: &str) -> Result<Option<u64>, StoreError> {
         self.again(|r| r.last_read_once(identity, room))
+    }
+
+    fn account(&self, query: &AccountQuery) -> Result<Option<AccountRow>, StoreError> {
+        self.again(|r| accounts::account_pg(r.conn.borrow_mut().get()?, query))
+    }
+
+    fn session(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {
+        self.again(|r| accounts::session_pg(r.conn.borrow_mut().get()?, hash))
+    }
+
+    fn sessions_of(&self, identity: &str) -> Result<Vec<SessionRow>, StoreError> {
+        self.again(|r| accounts::sessions_of_pg(r.conn.borrow_mut().get()?, identity))
+    }
+
+    fn sign_in_failures(&self, key: &str, now_ms: u64, window_ms: u64) -> Result<u32, StoreError> {
+        self.again(|r| accounts::failures_pg(r.conn.borrow_mut().get()?, key, now_ms, window_ms))
     }
 
     fn search(&self, search: &Search) -> Result<Found, StoreError> {
@@ -566,6 +590,10 @@ impl StoreWriter for PgWriter {
 
     fn save_reads(&mut self, marks: &[super::reads::ReadMark]) -> Result<(), StoreError> {
         super::reads::save_pg(self.conn.get()?, marks)
+    }
+
+    fn save_accounts(&mut self, changes: &[AccountChange]) -> Result<(), StoreError> {
+        accounts::save_pg(self.conn.get()?, changes)
     }
 
     fn probe(&mut self) -> Result<(), StoreError> {

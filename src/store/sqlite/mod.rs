@@ -6,6 +6,7 @@
 //! for the hub and a [`SqliteWriter`] for the group-commit thread, each with
 //! its own connection.
 
+use super::accounts::{self, AccountChange, AccountQuery, AccountRow, SessionRow};
 use super::reads::ReadMark;
 use super::search::{self, Found, Hit, Search};
 use super::{
@@ -40,6 +41,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_counters_probe.sql"),
     include_str!("../migrations/0004_search_reads.sql"),
     include_str!("../migrations/0005_search_order.sql"),
+    include_str!("../migrations/0006_accounts.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -255,6 +257,22 @@ impl StoreReader for SqliteReader {
         super::reads::load_sqlite(&self.conn, identity, room)
     }
 
+    fn account(&self, query: &AccountQuery) -> Result<Option<AccountRow>, StoreError> {
+        accounts::account_sqlite(&self.conn, query)
+    }
+
+    fn session(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {
+        accounts::session_sqlite(&self.conn, hash)
+    }
+
+    fn sessions_of(&self, identity: &str) -> Result<Vec<SessionRow>, StoreError> {
+        accounts::sessions_of_sqlite(&self.conn, identity)
+    }
+
+    fn sign_in_failures(&self, key: &str, now_ms: u64, window_ms: u64) -> Result<u32, StoreError> {
+        accounts::failures_sqlite(&self.conn, key, now_ms, window_ms)
+    }
+
     fn search(&self, search: &Search) -> Result<Found, StoreError> {
         // The index first (CROSS JOIN keeps that order), read newest first
         // by its rowid (`seq`): the page's LIMIT stops the scan.
@@ -363,6 +381,10 @@ impl StoreWriter for SqliteWriter {
 
     fn save_reads(&mut self, marks: &[ReadMark]) -> Result<(), StoreError> {
         super::reads::save_sqlite(&mut self.conn, marks)
+    }
+
+    fn save_accounts(&mut self, changes: &[AccountChange]) -> Result<(), StoreError> {
+        accounts::save_sqlite(&mut self.conn, changes)
     }
 
     fn probe(&mut self) -> Result<(), StoreError> {
