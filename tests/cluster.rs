@@ -446,7 +446,10 @@ fn nodes_starting_together_on_an_empty_database_apply_the_schema_once() {
     let mut db = postgres::Client::connect(&cluster.url, postgres::NoTls).unwrap();
     let versions = db.query("SELECT version FROM chat_schema", &[]).unwrap();
     assert_eq!(versions.len(), 1);
-    assert_eq!(versions[0].get::<_, i32>(0), 4);
+    assert_eq!(
+        versions[0].get::<_, i32>(0),
+        chat::store::pg::SCHEMA_VERSION
+    );
 }
 
 fn node_options() -> chat::store::StoreOptions {

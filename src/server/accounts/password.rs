@@ -241,10 +241,7 @@ mod tests {
             check_new(&"é".repeat(7), "ada"),
             Err(PasswordProblem::Short)
         );
-        assert_eq!(
-            check_new(&strong[..7], "ada"),
-            Err(PasswordProblem::Short)
-        );
+        assert_eq!(check_new(&strong[..7], "ada"), Err(PasswordProblem::Short));
         // 8 characters (16 bytes) is long enough; its strength decides.
         assert_ne!(check_new("éàüöçñøå", "ada"), Err(PasswordProblem::Short));
         let at_bound: String = strong.chars().cycle().take(MAX_PASSWORD_CHARS).collect();
@@ -283,10 +280,7 @@ mod tests {
     async fn a_hash_is_an_argon2id_phc_string_at_the_cost_and_verifies_only_its_password() {
         let hasher = Hasher::start(1, 4, Cost::OWASP).unwrap();
         let new = |pw: &str| hasher.hash_new(pw.into(), "ada".into());
-        assert_eq!(
-            new("password").await,
-            Ok(Err(PasswordProblem::Guessable))
-        );
+        assert_eq!(new("password").await, Ok(Err(PasswordProblem::Guessable)));
         assert_eq!(new("short").await, Ok(Err(PasswordProblem::Short)));
         let phc = new("vexed quartz jumps fog").await.unwrap().unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");

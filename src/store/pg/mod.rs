@@ -42,7 +42,7 @@ const SCHEMA_4: &str = include_str!("search_order.sql");
 /// Version 5: accounts, sessions and failed sign-ins (`store::accounts`).
 const SCHEMA_5: &str = include_str!("accounts.sql");
 /// The newest schema version this server knows.
-const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 5;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
