@@ -81,10 +81,26 @@ async fn a_dns_rebinding_page_is_refused_by_its_host_name() {
 async fn a_second_server_on_one_data_directory_stops_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let first = common::ServerProcess::spawn(dir.path(), &[]).await;
-    let second = common::ServerProcess::command(dir.path(), common::free_addr())
-        .output()
+    let mut second = common::ServerProcess::command(dir.path(), common::free_addr())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!second.status.success());
+    // It must stop by itself; should it run (the lock not held), the test
+    // fails instead of waiting on it for good.
+    let deadline = std::time::Instant::now() + common::WAIT;
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("the second server did not stop");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let second = second.wait_with_output().unwrap();
+    assert!(!status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
         stderr.contains("another chat server is using this data directory"),

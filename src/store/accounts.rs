@@ -445,3 +445,24 @@ pub fn failures_pg(
     )?;
     Ok(row.map_or(0, |r| r.get::<_, i64>(0).clamp(0, u32::MAX as i64) as u32))
 }
+
+/// Every account's identity and role (the hub keeps them: an account's
+/// name never expires), from SQLite.
+pub fn roles_sqlite(conn: &rusqlite::Connection) -> Result<Vec<(String, Role)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT identity, role FROM accounts")?;
+    let mut rows = stmt.query([])?;
+    let mut found = Vec::new();
+    while let Some(r) = rows.next()? {
+        found.push((r.text(0)?, Role::parse(&r.text(1)?)));
+    }
+    Ok(found)
+}
+
+/// Every account's identity and role, from PostgreSQL.
+pub fn roles_pg(client: &mut postgres::Client) -> Result<Vec<(String, Role)>, StoreError> {
+    client
+        .query("SELECT identity, role FROM accounts", &[])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, Role::parse(&r.text(1)?))))
+        .collect()
+}

@@ -273,6 +273,12 @@ pub trait StoreReader: Send + 'static {
         Err(no_accounts())
     }
 
+    /// *1.2*: every account's identity and role, loaded at start. A store
+    /// that keeps no accounts (a test's) has none.
+    fn account_roles(&self) -> Result<Vec<(String, accounts::Role)>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// *1.2*: the session with this hash, if it has not ended.
     fn session(&self, _hash: &[u8; 32]) -> Result<Option<accounts::SessionRow>, StoreError> {
         Err(no_accounts())

@@ -55,6 +55,10 @@ pub fn accounts_sessions_and_failures_are_kept(r: &dyn StoreReader, w: &mut dyn 
             .unwrap(),
         Some(renamed)
     );
+    assert_eq!(
+        r.account_roles().unwrap(),
+        [("id-ada".to_owned(), Role::Admin)]
+    );
     // A second account cannot take a name key another holds.
     let thief = AccountRow {
         identity: "id-thief".into(),

@@ -413,14 +413,24 @@ impl ServerProcess {
     /// Starts `chat --data-dir dir` and waits until it accepts connections.
     pub async fn spawn(dir: &std::path::Path, env: &[(&str, &str)]) -> ServerProcess {
         let addr = free_addr();
-        let child = ServerProcess::command(dir, addr)
+        let mut child = ServerProcess::command(dir, addr)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("the server binary starts");
         let deadline = tokio::time::Instant::now() + WAIT;
-        while TcpStream::connect(addr).await.is_err() {
+        // Until it listens, and it must be this child that does: a port
+        // from `free_addr` can be taken by another test's server meanwhile
+        // (seen once: this child then found its data directory locked by
+        // the next one and exited, and the test waited on that one).
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the server exited before it listened: {status}");
+            }
+            if TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "server listens in time"

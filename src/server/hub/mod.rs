@@ -326,7 +326,10 @@ impl Hub {
     ) -> Result<Self, StoreError> {
         let rooms = rooms::load(reader.as_ref())?;
         let lease_ms = config.name_lease.as_millis().min(u64::MAX as u128) as u64;
-        let registry = Registry::load(reader.identities()?, lease_ms);
+        let mut registry = Registry::load(reader.identities()?, lease_ms);
+        for (id, role) in reader.account_roles()? {
+            registry.set_account(&id, role);
+        }
         let server_searches = config.search_server_burst;
         let server_identities = config.identity_server_burst;
         let pool = ReaderPool::new(

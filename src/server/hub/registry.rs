@@ -17,6 +17,7 @@
 use super::names::{self, Name};
 use super::ConnId;
 use crate::server::cookies::random_hex;
+use crate::store::accounts::Role;
 use crate::store::{IdentityChange, IdentityRow};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -40,6 +41,9 @@ pub(super) struct Identity {
     pub(super) remote: Option<(Arc<str>, u64)>,
     /// Last use (ms since the epoch): when it was last taken or let go.
     seen_ms: u64,
+    /// *1.2*: its account's role, when it has one: an account owns its
+    /// name for good (no lease, never evicted at the cap).
+    pub(super) account: Option<Role>,
 }
 
 impl Identity {
@@ -53,7 +57,15 @@ impl Identity {
             conn: None,
             remote: None,
             seen_ms: row.seen_ms,
+            account: None,
         }
+    }
+
+    /// True while nothing but its lease keeps it: no connection here or on
+    /// another node holds it, and it is no account. Only these are in
+    /// [`Registry::idle`], to be swept or evicted.
+    fn sweepable(&self) -> bool {
+        self.conn.is_none() && self.remote.is_none() && self.account.is_none()
     }
 
     /// The identity as the store keeps it.
@@ -130,9 +142,7 @@ impl Registry {
 
     /// True while `identity` holds its name: connected, or used within the lease.
     fn leased(&self, identity: &Identity, now_ms: u64) -> bool {
-        identity.conn.is_some()
-            || identity.remote.is_some()
-            || now_ms.saturating_sub(identity.seen_ms) < self.lease_ms
+        !identity.sweepable() || now_ms.saturating_sub(identity.seen_ms) < self.lease_ms
     }
 
     /// The identity that owns `name` now, if any.
@@ -177,6 +187,7 @@ impl Registry {
             conn: None,
             remote: None,
             seen_ms: now_ms,
+            account: None,
         };
         self.changes.push(IdentityChange::Save(identity.row()));
         self.insert(identity);
@@ -215,12 +226,11 @@ impl Registry {
         let Some(identity) = self.by_id.get_mut(id) else {
             return;
         };
-        let idle = |i: &Identity| i.conn.is_none() && i.remote.is_none();
-        if idle(identity) {
+        if identity.sweepable() {
             self.idle.remove(&(identity.seen_ms, identity.id.clone()));
         }
         change(identity);
-        if idle(identity) {
+        if identity.sweepable() {
             self.idle.insert((identity.seen_ms, identity.id.clone()));
         }
     }
@@ -242,6 +252,12 @@ impl Registry {
             }
             None => self.insert(Identity::offline(row)),
         }
+    }
+
+    /// *1.2*: identity `id` has an account with `role` (the store keeps
+    /// the account; this is what the hub needs of it).
+    pub(super) fn set_account(&mut self, id: &str, role: Role) {
+        self.edit(id, |identity| identity.account = Some(role));
     }
 
     /// Connection `conn` took identity `id` (an older one was closed first).
@@ -339,7 +355,7 @@ impl Registry {
     }
 
     fn insert(&mut self, identity: Identity) {
-        if identity.conn.is_none() && identity.remote.is_none() {
+        if identity.sweepable() {
             self.idle.insert((identity.seen_ms, identity.id.clone()));
         }
         self.by_token
@@ -456,5 +472,34 @@ mod tests {
         assert_eq!(r.sweep(LEASE), 1);
         assert!(r.get(&old).is_none());
         assert!(r.get(&live).is_some() && r.get(&recent).is_some());
+    }
+
+    #[test]
+    fn an_account_owns_its_name_past_any_lease_and_is_never_swept_or_evicted() {
+        let mut r = Registry::load(Vec::new(), LEASE);
+        let ada = r.create("a", name("Ada"), 0);
+        let guest = r.create("b", name("Guest"), 0);
+        r.set_account(&ada, Role::User);
+        let long_after = 100 * LEASE;
+        assert_eq!(r.sweep(long_after), 1, "the guest alone");
+        assert!(r.get(&guest).is_none());
+        assert_eq!(r.owner(&name("ADA"), long_after).unwrap().id, ada);
+        // A new identity (the hub refuses the name first: `name_taken`)
+        // never forgets an account as it would an expired owner.
+        r.create("c", name("Other"), long_after);
+        let _ = r.create_as(new_id(), "d", name("Ada"), long_after);
+        assert_eq!(r.get(&ada).map(|i| i.account), Some(Some(Role::User)));
+        r.sweep(long_after * 3);
+        assert_eq!(r.len(), 1, "the guests swept, the account kept");
+        // At the cap only guests make room.
+        r.create("e", name("Eve"), long_after);
+        assert!(r.evict_oldest());
+        assert!(!r.evict_oldest(), "an account is never evicted");
+        assert!(r.get(&ada).is_some());
+        // Held and let go, it is still no guest.
+        r.take(&ada, 1, long_after);
+        r.release(&ada, 1, long_after);
+        assert_eq!(r.sweep(long_after * 5), 0);
+        assert!(!r.evict_oldest());
     }
 }

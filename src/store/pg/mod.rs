@@ -13,7 +13,7 @@
 //! the next statement; the statement that met the break fails, and its
 //! sender gets `unavailable` with nothing written.
 
-use super::accounts::{self, AccountChange, AccountQuery, AccountRow, SessionRow};
+use super::accounts::{self, AccountChange, AccountQuery, AccountRow, Role, SessionRow};
 use super::search::{self, Found, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
@@ -243,6 +243,10 @@ impl StoreReader for PgReader {
 
     fn account(&self, query: &AccountQuery) -> Result<Option<AccountRow>, StoreError> {
         self.again(|r| accounts::account_pg(r.conn.borrow_mut().get()?, query))
+    }
+
+    fn account_roles(&self) -> Result<Vec<(String, Role)>, StoreError> {
+        self.again(|r| accounts::roles_pg(r.conn.borrow_mut().get()?))
     }
 
     fn session(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {

@@ -6,7 +6,7 @@
 //! for the hub and a [`SqliteWriter`] for the group-commit thread, each with
 //! its own connection.
 
-use super::accounts::{self, AccountChange, AccountQuery, AccountRow, SessionRow};
+use super::accounts::{self, AccountChange, AccountQuery, AccountRow, Role, SessionRow};
 use super::reads::ReadMark;
 use super::search::{self, Found, Hit, Search};
 use super::{
@@ -259,6 +259,10 @@ impl StoreReader for SqliteReader {
 
     fn account(&self, query: &AccountQuery) -> Result<Option<AccountRow>, StoreError> {
         accounts::account_sqlite(&self.conn, query)
+    }
+
+    fn account_roles(&self) -> Result<Vec<(String, Role)>, StoreError> {
+        accounts::roles_sqlite(&self.conn)
     }
 
     fn session(&self, hash: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {
