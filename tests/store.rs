@@ -288,15 +288,20 @@ async fn an_empty_data_directory_is_created_and_migrated_once() {
     }
 }
 
+/// A SQLite store in `dir`, for the tests that open the store itself.
+fn sqlite_options(dir: &std::path::Path) -> chat::store::StoreOptions {
+    chat::store::StoreOptions {
+        data_dir: dir.to_owned(),
+        sync: chat::SyncMode::Normal,
+        busy_timeout: Duration::from_secs(1),
+        database_url: None,
+    }
+}
+
 #[test]
 fn a_database_from_a_newer_server_stops_this_one_naming_both_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let options = chat::store::StoreOptions {
-        data_dir: dir.path().to_owned(),
-        sync: chat::SyncMode::Normal,
-        busy_timeout: std::time::Duration::from_secs(1),
-        database_url: None,
-    };
+    let options = sqlite_options(dir.path());
     drop(chat::store::open(&options).unwrap());
     let known = chat::store::MIGRATIONS.len() as i64;
     let db = rusqlite::Connection::open(dir.path().join(chat::store::DB_FILE)).unwrap();
@@ -503,12 +508,7 @@ async fn a_commit_of_5000_messages_reaches_a_normal_reader_whole_and_in_order() 
 #[test]
 fn accounts_sessions_and_failed_sign_ins_are_kept_in_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let options = chat::store::StoreOptions {
-        data_dir: dir.path().to_owned(),
-        sync: chat::SyncMode::Normal,
-        busy_timeout: Duration::from_secs(1),
-        database_url: None,
-    };
+    let options = sqlite_options(dir.path());
     let (r, mut w) = chat::store::open(&options).unwrap();
     common::accounts::accounts_sessions_and_failures_are_kept(&r, &mut w);
 }
