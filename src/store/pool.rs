@@ -53,30 +53,48 @@ type Job = Box<dyn FnOnce() + Send>;
 /// The lowest CPU priority: searches yield the core to the chat.
 const SEARCH_NICE: i32 = 19;
 
-/// Starts `count` search threads on `jobs`, each at [`SEARCH_NICE`].
-fn search_threads(count: usize) -> std::io::Result<std::sync::mpsc::Sender<Job>> {
-    let (tx, rx) = std::sync::mpsc::channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
+/// Starts `count` threads named `{name}-{i}` that take jobs from `jobs`
+/// until every sender is gone: each runs `setup` once, then `run` with
+/// what it made for every job it takes. (The search threads here, the
+/// password hashing threads of `server::accounts`.)
+pub(crate) fn job_threads<J: Send + 'static, S>(
+    name: &str,
+    count: usize,
+    jobs: std::sync::mpsc::Receiver<J>,
+    setup: impl Fn() -> S + Clone + Send + 'static,
+    run: impl Fn(&S, J) + Clone + Send + 'static,
+) -> std::io::Result<()> {
+    let jobs = Arc::new(Mutex::new(jobs));
     for i in 0..count {
-        let rx = rx.clone();
+        let (jobs, setup, run) = (jobs.clone(), setup.clone(), run.clone());
         std::thread::Builder::new()
-            .name(format!("search-{i}"))
+            .name(format!("{name}-{i}"))
             .spawn(move || {
-                // Linux: this thread alone (its own nice value).
-                // SAFETY: setpriority has no memory-safety preconditions.
-                let niced = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, SEARCH_NICE) };
-                if niced != 0 {
-                    tracing::warn!("search thread kept its priority (setpriority failed)");
-                }
+                let made = setup();
                 loop {
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).recv();
                     match job {
-                        Ok(job) => job(),
-                        Err(_) => return, // the pool is gone
+                        Ok(job) => run(&made, job),
+                        Err(_) => return, // every sender is gone
                     }
                 }
             })?;
     }
+    Ok(())
+}
+
+/// Starts `count` search threads, each at [`SEARCH_NICE`].
+fn search_threads(count: usize) -> std::io::Result<std::sync::mpsc::Sender<Job>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let nice = || {
+        // Linux: this thread alone (its own nice value).
+        // SAFETY: setpriority has no memory-safety preconditions.
+        let niced = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, SEARCH_NICE) };
+        if niced != 0 {
+            tracing::warn!("search thread kept its priority (setpriority failed)");
+        }
+    };
+    job_threads("search", count, rx, nice, |_, job: Job| job())?;
     Ok(tx)
 }
 

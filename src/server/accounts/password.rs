@@ -15,7 +15,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// Fewest characters a password may have.
@@ -139,22 +139,8 @@ impl Hasher {
     /// waiting jobs.
     pub(crate) fn start(threads: usize, queue: usize, cost: Cost) -> std::io::Result<Hasher> {
         let (jobs, rx) = sync_channel::<Job>(queue);
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..threads {
-            let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("hash-{i}"))
-                .spawn(move || {
-                    let argon2 = cost.argon2();
-                    loop {
-                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        match job {
-                            Ok(job) => job(&argon2),
-                            Err(_) => return, // every Hasher is gone
-                        }
-                    }
-                })?;
-        }
+        let run = |argon2: &Argon2<'static>, job: Job| job(argon2);
+        crate::store::pool::job_threads("hash", threads, rx, move || cost.argon2(), run)?;
         let dummy = hash_with(&cost.argon2(), &crate::server::cookies::random_hex(16));
         Ok(Hasher {
             jobs,
