@@ -81,6 +81,9 @@ async fn a_dns_rebinding_page_is_refused_by_its_host_name() {
 async fn a_second_server_on_one_data_directory_stops_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let first = common::ServerProcess::spawn(dir.path(), &[]).await;
+    // Serving, so it holds the lock: it listens before it opens the store,
+    // and a second one started meanwhile could take the lock first.
+    common::Client::connect(first.addr).await.alive().await;
     let mut second = common::ServerProcess::command(dir.path(), common::free_addr())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

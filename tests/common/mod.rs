@@ -420,10 +420,9 @@ impl ServerProcess {
             .spawn()
             .expect("the server binary starts");
         let deadline = tokio::time::Instant::now() + WAIT;
-        // Until it listens, and it must be this child that does: a port
-        // from `free_addr` can be taken by another test's server meanwhile
-        // (seen once: this child then found its data directory locked by
-        // the next one and exited, and the test waited on that one).
+        // Until it listens (it binds before it opens its store: a test that
+        // needs the store open waits for a WebSocket answer too); a child
+        // that exits first fails the test here.
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("the server exited before it listened: {status}");
