@@ -318,15 +318,22 @@ pub enum AccountQuery {
     ByIdentity(String),
 }
 
+impl AccountQuery {
+    /// The column it matches and the value it matches it with.
+    fn column(&self) -> (&'static str, &str) {
+        match self {
+            AccountQuery::ByNameKey(key) => ("name_key", key),
+            AccountQuery::ByIdentity(id) => ("identity", id),
+        }
+    }
+}
+
 /// Reads an account from SQLite.
 pub fn account_sqlite(
     conn: &rusqlite::Connection,
     query: &AccountQuery,
 ) -> Result<Option<AccountRow>, StoreError> {
-    let (column, value) = match query {
-        AccountQuery::ByNameKey(key) => ("name_key", key),
-        AccountQuery::ByIdentity(id) => ("identity", id),
-    };
+    let (column, value) = query.column();
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {column} = ?1");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query([value])?;
@@ -338,13 +345,10 @@ pub fn account_pg(
     client: &mut postgres::Client,
     query: &AccountQuery,
 ) -> Result<Option<AccountRow>, StoreError> {
-    let (column, value) = match query {
-        AccountQuery::ByNameKey(key) => ("name_key", key),
-        AccountQuery::ByIdentity(id) => ("identity", id),
-    };
+    let (column, value) = query.column();
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE {column} = $1");
     client
-        .query_opt(&sql, &[value])?
+        .query_opt(&sql, &[&value])?
         .as_ref()
         .map(account)
         .transpose()
