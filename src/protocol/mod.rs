@@ -56,6 +56,9 @@ pub const CLOSE_PING_TIMEOUT: u16 = 4002;
 /// Close code sent to a connection not welcomed within the hello timeout
 /// (10 s) of opening (*extension*).
 pub const CLOSE_HELLO_TIMEOUT: u16 = 4003;
+/// *1.2*: close code when the connection's session ended (signed out,
+/// signed out everywhere, or the password changed).
+pub const CLOSE_SESSION_ENDED: u16 = 4004;
 
 /// A frame from a client to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,7 +66,9 @@ pub const CLOSE_HELLO_TIMEOUT: u16 = 4003;
 pub enum ClientFrame {
     /// Claim a display name, or reclaim an identity with an earlier token.
     Hello {
-        /// The display name wanted.
+        /// The display name wanted. *1.2*: a signed-in connection may leave
+        /// it out (or empty): the account's name is used.
+        #[serde(default)]
         name: String,
         /// The token of an earlier `welcome`, to reclaim that identity.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,6 +223,17 @@ pub struct UserInfo {
     pub id: String,
     /// Current display name.
     pub name: String,
+    /// *1.2*: true when the identity is an account (signed in).
+    #[serde(default)]
+    pub account: bool,
+    /// *1.2*: `admin`, `user`, or `guest` (no account).
+    #[serde(default = "guest")]
+    pub role: String,
+}
+
+/// The role of an identity with no account.
+fn guest() -> String {
+    "guest".to_owned()
 }
 
 /// One chat message, as broadcast and as returned by `joined` and `history`.

@@ -64,6 +64,8 @@ fn every_server_frame_reads_back_as_written() {
             user: UserInfo {
                 id: "i".into(),
                 name: "al".into(),
+                account: false,
+                role: "guest".into(),
             },
             token: "t".into(),
             rooms: vec!["general".into()],

@@ -143,6 +143,19 @@ pub struct Config {
     /// Serve HTTPS and `wss://` with this certificate chain and key (PEM
     /// files), instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// *1.2*: a session ends after this long unused.
+    pub session_idle: Duration,
+    /// Failed sign-ins per account in a window; past them, 429.
+    pub sign_in_failures: u32,
+    /// Failed sign-ins per client address (IPv6: /64) in a window.
+    pub sign_in_addr_failures: u32,
+    /// The window the failures are counted in.
+    pub sign_in_window: Duration,
+    /// Argon2id memory per hash (KiB); passes and lanes are OWASP's (2, 1).
+    /// Tests lower it; the settings never go below OWASP's 19,456.
+    pub password_memory_kib: u32,
+    /// Threads that hash passwords.
+    pub hash_threads: usize,
 }
 
 /// Where the TLS certificate chain and its private key are (PEM).
@@ -306,6 +319,12 @@ impl Config {
             welcome_rooms: s.welcome_rooms,
             retention: s.retention_days.map(days),
             tls,
+            session_idle: days(s.session_days),
+            sign_in_failures: s.sign_in_failures.min(u32::MAX as usize) as u32,
+            sign_in_addr_failures: s.sign_in_addr_failures.min(u32::MAX as usize) as u32,
+            sign_in_window: Duration::from_secs(60 * s.sign_in_window_mins as u64),
+            password_memory_kib: s.password_memory_kib,
+            hash_threads: s.hash_threads,
         })
     }
 }

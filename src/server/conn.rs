@@ -15,6 +15,7 @@
 //! ([`Connection::poll`]) reads and writes the socket through one `&mut`.
 //! Measured with `make bench` (README).
 
+use super::accounts;
 use super::admission::{Admission, Ticket};
 use super::config::Config;
 use super::cookies;
@@ -136,6 +137,15 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
             client.cookie = None;
             client.minted = Some(cookies::new_token());
             client.replaced = true;
+        }
+    }
+    // *1.2*: a session cookie signs the connection in, checked in the
+    // store now (an ended or expired one signs nothing in).
+    match accounts::signed_in(&state.hub, &state.config, request.headers(), client.addr).await {
+        Ok(live) => client.account = live.map(|live| live.signed),
+        Err(e) => {
+            tracing::warn!(error = %e, "upgrade refused: sessions cannot be read");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response();
         }
     }
     let set_cookie = client

@@ -13,6 +13,10 @@
 //!   cookies with same-origin WebSocket upgrades, and the upgrade's origin
 //!   check keeps other sites from using them.
 //! - `chat_name`: the name the form last posted with, to fill the form in.
+//! - *1.2* `chat_session` (`__Host-chat_session` under HTTPS): a signed-in
+//!   session's id, 256 random bits minted at each sign-in (never a value
+//!   the request carried), kept by the store only as its SHA-256; same
+//!   attributes as `chat_id`, lasting as long as a session may go unused.
 
 use super::config::Config;
 use super::hub::Client;
@@ -25,6 +29,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 pub(crate) const IDENTITY_COOKIE: &str = "chat_id";
 /// Its name under HTTPS: `__Host-` (Secure, `Path=/`, no `Domain`).
 pub(crate) const HOST_IDENTITY_COOKIE: &str = "__Host-chat_id";
+/// The session cookie's name over plain HTTP.
+pub(crate) const SESSION_COOKIE: &str = "chat_session";
+/// Its name under HTTPS.
+pub(crate) const HOST_SESSION_COOKIE: &str = "__Host-chat_session";
 /// The name cookie's name.
 const NAME_COOKIE: &str = "chat_name";
 /// How long the name cookie lasts (s): a year.
@@ -42,12 +50,22 @@ pub(crate) fn new_token() -> String {
     random_hex(16)
 }
 
-/// True for a value [`new_token`] could have made.
-fn well_formed(token: &str) -> bool {
-    token.len() == 32
-        && token
+/// A new session id: 256 random bits.
+pub(crate) fn new_session_id() -> String {
+    random_hex(32)
+}
+
+/// True for `len` lower-case hex digits ([`new_token`]: 32, [`new_session_id`]: 64).
+fn hex_of(value: &str, len: usize) -> bool {
+    value.len() == len
+        && value
             .bytes()
             .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// True for a value [`new_token`] could have made.
+fn well_formed(token: &str) -> bool {
+    hex_of(token, 32)
 }
 
 /// The values of cookie `name` in `headers`.
@@ -73,6 +91,32 @@ fn identity_cookie(config: &Config) -> &'static str {
     }
 }
 
+/// The session cookie's name under `config`.
+fn session_cookie(config: &Config) -> &'static str {
+    match secure(config) {
+        true => HOST_SESSION_COOKIE,
+        false => SESSION_COOKIE,
+    }
+}
+
+/// The session id the request's cookie carries, if well-formed.
+pub(crate) fn session_id(headers: &HeaderMap, config: &Config) -> Option<String> {
+    values(headers, session_cookie(config))
+        .find(|v| hex_of(v, 64))
+        .map(str::to_owned)
+}
+
+/// `Set-Cookie` for a new session's id.
+pub(crate) fn set_session(id: &str, config: &Config) -> HeaderValue {
+    let max_age = config.session_idle.as_secs();
+    set_cookie(session_cookie(config), id, max_age, config)
+}
+
+/// `Set-Cookie` that removes the session cookie (signed out).
+pub(crate) fn clear_session(config: &Config) -> HeaderValue {
+    set_cookie(session_cookie(config), "", 0, config)
+}
+
 /// The identity token the request's cookie carries, if well-formed.
 pub(crate) fn identity(headers: &HeaderMap, config: &Config) -> Option<String> {
     values(headers, identity_cookie(config))
@@ -90,6 +134,7 @@ pub(crate) fn client(request: &Request, config: &Config) -> Client {
         minted: cookie.is_none().then(new_token),
         cookie,
         replaced: false,
+        account: None,
     }
 }
 

@@ -30,6 +30,11 @@ fn page_csp(nonce: &str) -> String {
     )
 }
 
+/// *1.2*: the policy of the account pages: the site's stylesheet and
+/// images, forms posted to the site itself, no script at all.
+pub(crate) const FORM_PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 /// The policy of every other answer (files, errors, refusals): nothing runs
 /// from them and nobody frames them.
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";

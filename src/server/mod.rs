@@ -1,6 +1,6 @@
 //! The server: HTTP routes (the Leptos pages and `/ws`), start-up and shutdown.
 //!
-//! - [`accounts`]: *1.2* accounts: passwords (and next sessions, sign-in).
+//! - [`accounts`]: *1.2* accounts: passwords, sessions, the sign-in routes and pages.
 //! - [`settings`]: every setting, as a flag and a `CHAT_*` variable (clap).
 //! - [`config`]: the configuration made of them.
 //! - [`admission`]: WebSocket places, in all and per client address.
@@ -21,8 +21,6 @@
 //! - [`hosts`]: the `Host` every request names and the `Origin` of upgrades
 //!   and form posts.
 
-// Issue 21: the sign-up, sign-in and session routes that use it come next.
-#[allow(dead_code)]
 mod accounts;
 mod admission;
 pub mod config;
@@ -56,12 +54,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// Password hashes that may wait for a hashing thread; past them a
+/// sign-in is refused at once (503) rather than queued: at about 50 ms a
+/// hash, the last waits under a second per thread.
+const HASH_QUEUE: usize = 16;
+
 /// How long shutdown waits for connections to take their close frame.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// The whole application: `/ws`, the page and its form, and static files
 /// (anything else is a server-rendered "not found").
-fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
+fn router(leptos_options: LeptosOptions, ws: WsState, accounts: accounts::AccountState) -> Router {
     let pages = Router::new()
         .route("/", get(pages::show).post(pages::post))
         .route("/r/{room}", get(pages::show_linked))
@@ -82,6 +85,7 @@ fn router(leptos_options: LeptosOptions, ws: WsState) -> Router {
         .route("/ws", get(conn::ws_handler))
         .with_state(ws)
         .merge(headers::compressed(pages))
+        .merge(accounts::router(accounts))
         .merge(headers::cached(files))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             config.body_timeout,
@@ -143,8 +147,20 @@ impl App {
             config: config.clone(),
             hub: hub.clone(),
         };
+        let cost = accounts::Cost {
+            memory_kib: config.password_memory_kib,
+            ..accounts::Cost::OWASP
+        };
+        let hasher = accounts::Hasher::start(config.hash_threads, HASH_QUEUE, cost)
+            .map_err(|e| StoreError::Failed(format!("cannot start the hashing threads: {e}")))?;
+        let accounts = accounts::AccountState {
+            config: config.clone(),
+            hub: hub.clone(),
+            hasher,
+            options: leptos_options.clone(),
+        };
         Ok(App {
-            router: router(leptos_options, ws),
+            router: router(leptos_options, ws, accounts),
             hub,
             config,
         })

@@ -15,7 +15,7 @@
 use super::config::Config;
 use super::cookies;
 use super::hosts::same_origin_request;
-use super::hub::{addr_key, limit_bucket, Bucket, FormPost, HubHandle};
+use super::hub::{addr_key, limit_bucket, Bucket, Client, FormPost, HubHandle};
 use crate::protocol::{validate_nonce, ErrorCode, ProtocolError, GENERAL_ROOM};
 use crate::ui::{room_path, shell, FormError, PageData};
 use axum::body::{to_bytes, Body};
@@ -107,9 +107,20 @@ async fn show_room(state: &PageState, room: &str, req: Request) -> Response {
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return refused;
     }
-    let name = cookies::name(req.headers()).unwrap_or_default();
-    let minted = cookies::client(&req, &state.config).minted;
-    let data = page_data(&state.hub, room, name, String::new(), None).await;
+    let mut client = cookies::client(&req, &state.config);
+    let account = match signed_in_name(state, req.headers(), &mut client).await {
+        Ok(account) => account,
+        Err(refused) => return refused,
+    };
+    let name = match &account {
+        Some(name) => name.clone(),
+        None => cookies::name(req.headers()).unwrap_or_default(),
+    };
+    let minted = client.minted;
+    let mut data = page_data(&state.hub, room, name, String::new(), None).await;
+    if let Some(data) = &mut data {
+        data.account = account;
+    }
     let mut response = render(state, req, data).await;
     set_identity(&mut response, minted.as_deref(), &state.config);
     response
@@ -124,25 +135,15 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
         )
             .into_response();
     }
-    let client = cookies::client(&req, &state.config);
+    let mut client = cookies::client(&req, &state.config);
+    let account = match signed_in_name(&state, req.headers(), &mut client).await {
+        Ok(account) => account,
+        Err(refused) => return refused,
+    };
     let (parts, body) = req.into_parts();
-    let form: PostForm = match to_bytes(body, MAX_FORM_BYTES).await {
-        Ok(bytes) => serde_urlencoded::from_bytes(&bytes).unwrap_or_default(),
-        Err(e) if too_large(&e) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the form is larger than 64 KiB",
-            )
-                .into_response()
-        }
-        // The body timeout (CHAT_BODY_TIMEOUT_SECS), or the client went away.
-        Err(_) => {
-            return (
-                StatusCode::REQUEST_TIMEOUT,
-                "the form did not arrive in time; send it again",
-            )
-                .into_response()
-        }
+    let form: PostForm = match read_form(body, MAX_FORM_BYTES).await {
+        Ok(form) => form,
+        Err(refused) => return refused,
     };
     let room = match form.room.trim() {
         "" => GENERAL_ROOM,
@@ -186,6 +187,7 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
                     .await
                     .unwrap_or_default(),
             };
+            data.account = account;
             if let Ok(Some(nonce)) = validate_nonce(Some(&form.nonce)) {
                 // Nothing was posted: the same nonce again, should it go through.
                 data.nonce = nonce.to_owned();
@@ -201,6 +203,31 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
             response
         }
     }
+}
+
+/// *1.2*: the signed-in account's name, when the request's session cookie
+/// names a live session (`client` then speaks as it); 503 when the store
+/// cannot say.
+async fn signed_in_name(
+    state: &PageState,
+    headers: &axum::http::HeaderMap,
+    client: &mut Client,
+) -> Result<Option<String>, Response> {
+    let live = super::accounts::signed_in(&state.hub, &state.config, headers, client.addr)
+        .await
+        .map_err(|_| {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server could not read your session; try again",
+            )
+                .into_response()
+        })?;
+    let Some(live) = live else {
+        return Ok(None);
+    };
+    let name = state.hub.name_of(live.signed.identity.clone()).await;
+    client.account = Some(live.signed);
+    Ok(name)
 }
 
 /// The page's data: `room`'s recent messages and members, and the form's
@@ -231,6 +258,7 @@ async fn page_data(
         error,
         unavailable,
         nonce: cookies::random_hex(16),
+        account: None,
     })
 }
 
@@ -255,6 +283,29 @@ async fn render(state: &PageState, req: Request, data: Option<PageData>) -> Resp
         *response.status_mut() = StatusCode::NOT_FOUND;
     }
     response
+}
+
+/// A form body of at most `max` bytes (a missing field is its default,
+/// an unreadable body all defaults), or the answer refusing it: 413 past
+/// `max`, 408 when it did not arrive within the body timeout.
+pub(crate) async fn read_form<T: serde::de::DeserializeOwned + Default>(
+    body: Body,
+    max: usize,
+) -> Result<T, Response> {
+    match to_bytes(body, max).await {
+        Ok(bytes) => Ok(serde_urlencoded::from_bytes(&bytes).unwrap_or_default()),
+        Err(e) if too_large(&e) => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the form is larger than {} KiB", max / 1024),
+        )
+            .into_response()),
+        // The body timeout (CHAT_BODY_TIMEOUT_SECS), or the client went away.
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "the form did not arrive in time; send it again",
+        )
+            .into_response()),
+    }
 }
 
 /// True when reading a body failed on its size limit.

@@ -183,6 +183,24 @@ pub struct Settings {
     /// And this PEM private key (with --tls-cert)
     #[arg(long, env = "CHAT_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// A signed-in session ends after this long unused, days (above 0, at most 36500)
+    #[arg(long, env = "CHAT_SESSION_DAYS", default_value = "30", value_parser = days)]
+    pub session_days: f64,
+    /// Failed sign-ins one account may have in a window before 429 (at least 1)
+    #[arg(long, env = "CHAT_SIGN_IN_FAILURES", default_value = "30", value_parser = count)]
+    pub sign_in_failures: usize,
+    /// Failed sign-ins one address (IPv6: /64) may have in a window: a classroom (at least 1)
+    #[arg(long, env = "CHAT_SIGN_IN_ADDR_FAILURES", default_value = "300", value_parser = count)]
+    pub sign_in_addr_failures: usize,
+    /// The failure window, minutes (at least 1)
+    #[arg(long, env = "CHAT_SIGN_IN_WINDOW_MINS", default_value = "15", value_parser = count)]
+    pub sign_in_window_mins: usize,
+    /// Argon2id memory per password hash, KiB (OWASP's minimum, 19456, or more)
+    #[arg(long, env = "CHAT_PASSWORD_MEMORY_KIB", default_value = "19456", value_parser = password_memory)]
+    pub password_memory_kib: u32,
+    /// Threads that hash passwords (at least 1); more sign-ins wait in a short queue, then 503
+    #[arg(long, env = "CHAT_HASH_THREADS", default_value = "1", value_parser = count)]
+    pub hash_threads: usize,
     /// Where /healthz and /metrics are served (an address and port, or off)
     #[arg(long, env = "CHAT_OPS_ADDR", default_value = "127.0.0.1:9090", value_parser = ops_addr)]
     pub ops_addr: OpsAddr,
@@ -310,6 +328,13 @@ fn burst(s: &str) -> Result<f64, String> {
 }
 
 /// A count: a whole number of at least 1.
+fn password_memory(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(v) if (19_456..=4_194_304).contains(&v) => Ok(v),
+        _ => Err("expected KiB from 19456 (OWASP's minimum) to 4194304".into()),
+    }
+}
+
 fn count(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(v) if v >= 1 => Ok(v),

@@ -79,6 +79,24 @@ pub enum AccountChange {
     /// Inserts the session `row.hash`, or records its latest use (its
     /// time, address and agent).
     SaveSession(SessionRow),
+    /// Records a session's latest use, if it has not ended (never makes one).
+    Touch {
+        /// The session's hash.
+        hash: [u8; 32],
+        /// When (ms).
+        used_ms: u64,
+        /// From where.
+        addr: String,
+        /// By what.
+        agent: String,
+    },
+    /// The account's identity was renamed: sign-in finds it by `name_key`.
+    Rename {
+        /// The account's identity id.
+        identity: String,
+        /// Its new name's first key.
+        name_key: String,
+    },
     /// Ends one session.
     EndSession([u8; 32]),
     /// Ends every session of `identity` but `except`.
@@ -153,6 +171,19 @@ pub fn save_sqlite(
                     s.addr,
                     s.agent
                 ])?,
+            AccountChange::Touch {
+                hash,
+                used_ms,
+                addr,
+                agent,
+            } => tx
+                .prepare_cached(
+                    "UPDATE sessions SET used_ms = ?2, addr = ?3, agent = ?4 WHERE hash = ?1",
+                )?
+                .execute(params![blob(hash), *used_ms as i64, addr, agent])?,
+            AccountChange::Rename { identity, name_key } => tx
+                .prepare_cached("UPDATE accounts SET name_key = ?2 WHERE identity = ?1")?
+                .execute(params![identity, name_key])?,
             AccountChange::EndSession(hash) => tx
                 .prepare_cached("DELETE FROM sessions WHERE hash = ?1")?
                 .execute([blob(hash)])?,
@@ -213,6 +244,19 @@ pub fn save_pg(client: &mut postgres::Client, changes: &[AccountChange]) -> Resu
                     &s.addr,
                     &s.agent,
                 ],
+            )?,
+            AccountChange::Touch {
+                hash,
+                used_ms,
+                addr,
+                agent,
+            } => tx.execute(
+                "UPDATE sessions SET used_ms = $2, addr = $3, agent = $4 WHERE hash = $1",
+                &[&blob(hash), &(*used_ms as i64), addr, agent],
+            )?,
+            AccountChange::Rename { identity, name_key } => tx.execute(
+                "UPDATE accounts SET name_key = $2 WHERE identity = $1",
+                &[identity, name_key],
             )?,
             AccountChange::EndSession(hash) => {
                 tx.execute("DELETE FROM sessions WHERE hash = $1", &[&blob(hash)])?

@@ -6,6 +6,7 @@
 //! It is also the only writer: rooms are created here too ([`Job::CreateRoom`]),
 //! in queue order, so a room exists before any message queued after it.
 
+use super::accounts::AccountChange;
 use super::reads::ReadMark;
 use super::{IdentityChange, NewMessage, StoreError, StoreWriter, Stored};
 use tokio::sync::{mpsc, oneshot};
@@ -47,6 +48,18 @@ pub enum Job<T> {
     /// Raise a read mark (`read`); nobody waits, and the batch's marks are
     /// written together.
     Read(ReadMark),
+    /// *1.2*: `identities` (saved first: an account's identity exists
+    /// before it), then account, session and failure `changes`, in one
+    /// transaction after every identity change queued before; `done` (if
+    /// any) hears whether they were committed.
+    Accounts {
+        /// Identity changes to save first.
+        identities: Vec<IdentityChange>,
+        /// The changes, in order.
+        changes: Vec<AccountChange>,
+        /// Told once committed (or not).
+        done: Option<oneshot::Sender<Result<(), StoreError>>>,
+    },
 }
 
 /// The result of one message job.
@@ -100,6 +113,21 @@ where
                             }
                         }
                         Job::Identity(change) => identities.push(change),
+                        Job::Accounts {
+                            identities: first,
+                            changes,
+                            done,
+                        } => {
+                            identities.extend(first);
+                            save_identities(&mut writer, &mut identities);
+                            let saved = writer.save_accounts(&changes);
+                            if let Err(e) = &saved {
+                                tracing::error!(error = %e, changes = changes.len(), "account changes not stored");
+                            }
+                            if let Some(done) = done {
+                                let _ = done.send(saved);
+                            }
+                        }
                         Job::Read(mark) => reads.push(mark),
                         Job::Probe(reply) => probes.push(reply),
                         Job::Expire {
@@ -115,12 +143,7 @@ where
                         next = jobs.try_recv().ok();
                     }
                 }
-                if !identities.is_empty() {
-                    if let Err(e) = writer.save_identities(&identities) {
-                        tracing::error!(error = %e, changes = identities.len(), "identities not stored");
-                    }
-                    identities.clear();
-                }
+                save_identities(&mut writer, &mut identities);
                 if !reads.is_empty() {
                     if let Err(e) = writer.save_reads(&reads) {
                         tracing::error!(error = %e, marks = reads.len(), "read marks not stored");
@@ -142,6 +165,18 @@ where
                 }
             }
         })
+}
+
+/// Saves and clears the identity changes gathered so far (a failure is
+/// logged: the hub's memory stays the truth while it runs).
+fn save_identities(writer: &mut impl StoreWriter, identities: &mut Vec<IdentityChange>) {
+    if identities.is_empty() {
+        return;
+    }
+    if let Err(e) = writer.save_identities(identities) {
+        tracing::error!(error = %e, changes = identities.len(), "identities not stored");
+    }
+    identities.clear();
 }
 
 /// About how many bytes `message` takes as a `message` frame.

@@ -98,6 +98,15 @@ fn search_threads(count: usize) -> std::io::Result<std::sync::mpsc::Sender<Job>>
     Ok(tx)
 }
 
+impl std::fmt::Debug for ReaderPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderPool")
+            .field("pending", &self.pending())
+            .field("max_pending", &self.max_pending)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Refused: too many reads are waiting already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;

@@ -69,6 +69,9 @@ pub struct PageData {
     /// *1.1*: the plain form's nonce: posting the same form twice posts once.
     #[serde(default)]
     pub nonce: String,
+    /// *1.2*: the account's name when the visitor is signed in.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 /// A refused form post, shown next to the form.
@@ -167,6 +170,7 @@ fn ChatPage(data: PageData, #[prop(default = true)] live: bool) -> impl IntoView
                     "Chat"
                 </h1>
                 <Identity/>
+                <AccountLinks account=data.account.clone() guest=!data.name.is_empty()/>
             </header>
             <div class="banners">
                 <Banner/>
@@ -231,6 +235,29 @@ fn Identity() -> impl IntoView {
     }
 }
 
+/// *1.2*: who is signed in, with a link to the account page; for a
+/// guest, sign-in and "keep this name" (plain links: they work without
+/// JavaScript, and the pages they open have none).
+#[component]
+fn AccountLinks(account: Option<String>, guest: bool) -> impl IntoView {
+    view! {
+        <nav class="account-links" aria-label="Account">
+            {match account {
+                Some(name) => Either::Left(view! {
+                    <span data-testid="signed-in">"Signed in as " <strong>{name}</strong></span>
+                    <a href="/account">"Account"</a>
+                }),
+                None => Either::Right(view! {
+                    <a href="/login" data-testid="sign-in">"Sign in"</a>
+                    <a href="/signup">
+                        {if guest { "Keep this name: set a password" } else { "Make an account" }}
+                    </a>
+                }),
+            }}
+        </nav>
+    }
+}
+
 /// "Notify me of mentions" (when the browser has notifications; shown
 /// once hydrated, since only the browser knows).
 #[component]
@@ -274,6 +301,7 @@ fn Banner() -> impl IntoView {
         Conn::Waiting { .. } => "Connection lost. Reconnecting automatically.",
         Conn::Connecting if chat.was_online.get() => "Reconnecting…",
         Conn::Replaced => "This chat is open in another tab or window.",
+        Conn::SignedOut => "You were signed out. Reload to chat as a guest, or sign in again.",
         _ => "",
     };
     let shown = move || match chat.conn.get() {

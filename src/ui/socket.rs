@@ -17,7 +17,8 @@
 
 use super::state::{now_ms, Chat, Conn, Link};
 use crate::protocol::{
-    ClientFrame, ServerFrame, CLOSE_HELLO_TIMEOUT, CLOSE_REPLACED, GENERAL_ROOM,
+    ClientFrame, ServerFrame, CLOSE_HELLO_TIMEOUT, CLOSE_REPLACED, CLOSE_SESSION_ENDED,
+    GENERAL_ROOM,
 };
 use futures::channel::mpsc::UnboundedSender;
 use futures::future::{select, Either};
@@ -140,7 +141,7 @@ pub fn start(chat: Chat) {
             .with(|rooms| rooms.iter().map(|r| r.name.to_string()).collect());
         save(ROOMS_KEY, &names);
     });
-    if let Some(identity) = load::<Identity>(IDENTITY_KEY) {
+    if let Some(identity) = load::<Identity>(IDENTITY_KEY).filter(|_| !chat.signed_in) {
         chat.wanted_name.set(identity.name);
         driver.token.set_value(identity.token);
     }
@@ -312,6 +313,8 @@ impl Driver {
             driver.disconnected();
             if close_code == Some(CLOSE_REPLACED) {
                 chat.conn.set(Conn::Replaced);
+            } else if close_code == Some(CLOSE_SESSION_ENDED) {
+                chat.conn.set(Conn::SignedOut);
             } else if close_code == Some(CLOSE_HELLO_TIMEOUT) {
                 // No name was accepted in time: wait for the next one, which
                 // opens a new connection (`hello_or_connect`).

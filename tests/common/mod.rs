@@ -21,6 +21,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The operations listener (`/healthz`, `/metrics`).
     pub ops_addr: SocketAddr,
+    /// The data directory.
+    pub data_dir: std::path::PathBuf,
     /// The server's routes, to call without a socket (`oneshot`).
     pub router: axum::Router,
     stop: Option<oneshot::Sender<()>>,
@@ -88,6 +90,7 @@ impl TestServer {
         TestServer {
             addr,
             ops_addr,
+            data_dir: dir.to_owned(),
             router,
             stop: Some(stop),
             task,
@@ -513,4 +516,5 @@ pub async fn status_of(addr: SocketAddr, request: &str) -> String {
     answer_to(addr, request).await.0
 }
 pub mod accounts;
+pub mod http;
 pub mod pg;

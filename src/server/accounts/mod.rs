@@ -2,8 +2,15 @@
 //!
 //! - [`password`]: the rules for a new password, and Argon2id hashing and
 //!   verification on bounded threads of their own.
+//! - [`sessions`]: which session a request is signed in with.
+//! - [`routes`]: sign-up, sign-in, sign-out and the account page.
+//! - [`views`]: those pages, server-rendered, with no script.
 
 mod password;
+mod routes;
+mod sessions;
+mod views;
 
-#[allow(unused_imports)] // issue 21: the sign-up and sign-in routes use them next
-pub(crate) use password::{check_length, Busy, Cost, Hasher, PasswordProblem};
+pub(crate) use password::{check_length, Busy, Cost, Hasher, MAX_PASSWORD_CHARS};
+pub(crate) use routes::{router, AccountState};
+pub(crate) use sessions::signed_in;

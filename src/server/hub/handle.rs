@@ -7,6 +7,7 @@ use super::{Client, Command, FormPost, Posted, Reply, Request, Snapshot};
 use crate::protocol::{ClientFrame, ProtocolError};
 use crate::server::outbox::{ConnGauge, ConnId, Outbox};
 use crate::store::pg::Notice;
+use crate::store::pool::ReaderPool;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -17,6 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) struct HubHandle {
     /// Commands into the hub.
     pub(super) commands: mpsc::Sender<Command>,
+    /// The hub's readers, shared: the account routes read there too.
+    pub(super) reader: Arc<ReaderPool>,
     /// Live connections.
     pub(crate) gauge: Arc<ConnGauge>,
     /// The group-commit thread (and the cluster's publishing thread),
@@ -88,7 +91,7 @@ impl HubHandle {
 
     /// Sends a command carrying a reply channel and waits for the answer;
     /// `unavailable` when the hub dropped it (shutting down).
-    async fn request<T>(
+    pub(super) async fn request<T>(
         &self,
         command: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<T, ProtocolError> {

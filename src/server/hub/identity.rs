@@ -11,6 +11,7 @@
 //! an empty `token`. A `hello` with a proven identity reclaims it, closing
 //! an older connection that holds it with [`CLOSE_REPLACED`].
 
+use super::accounts::SignedIn;
 use super::bucket::Bucket;
 use super::names::{self, Name};
 use super::registry::new_id;
@@ -34,6 +35,9 @@ pub(crate) struct Client {
     /// still tells the client, which may not keep cookies (unless
     /// `replaced`).
     pub(crate) minted: Option<String>,
+    /// *1.2*: the session the request is signed in with (checked in the
+    /// store by the routes): it speaks as that account.
+    pub(crate) account: Option<SignedIn>,
     /// The request carried an identity cookie that proved no identity and
     /// `minted` replaces it: the client keeps cookies, so a new identity's
     /// `welcome` need not show its token to page scripts.
@@ -87,6 +91,15 @@ pub(super) struct Claim {
 }
 
 impl Claim {
+    /// *1.2*: the claim a session proves: its account's identity.
+    pub(super) fn signed(identity: Arc<str>) -> Claim {
+        Claim {
+            proven: Some(identity),
+            new_id: new_id(),
+            shown: None,
+        }
+    }
+
     /// The identity the token or cookie proves, if any.
     pub(super) fn proven(&self) -> Option<&str> {
         self.proven.as_deref()
@@ -113,8 +126,11 @@ impl Hub {
                 "this connection already said hello; reconnect to change name",
             ));
         }
-        let name = names::check(&raw_name)?;
         let client = self.session(conn)?.client.clone();
+        let name = match &client.account {
+            Some(signed) if raw_name.is_empty() => self.account_name(signed)?,
+            _ => names::check(&raw_name)?,
+        };
         let token = token.filter(|t| !t.is_empty());
         let claim = self.claim(&name, token.as_deref(), &client)?;
         let Some(ask) = self.claim_needed(&claim, &name) else {
@@ -154,15 +170,26 @@ impl Hub {
     ) -> Result<(), ProtocolError> {
         let speaker = self.speak(claim, name, client)?;
         let now = now_ms();
-        let old = self.registry.get(&speaker.id).and_then(|i| i.conn);
-        if let Some(old) = old.filter(|&old| old != conn) {
-            if let Some(s) = self.sessions.get(&old) {
-                s.outbox
-                    .close(CLOSE_REPLACED, "replaced by a newer connection");
+        // A guest's identity is one connection: a newer one replaces it.
+        // An account's sessions are its devices: each keeps its own.
+        let signed_in = client.account.is_some();
+        if signed_in {
+            self.registry.take_also(&speaker.id, conn, now);
+        } else {
+            let old = match self.registry.get(&speaker.id) {
+                Some(identity) => identity.conns.clone(),
+                None => Vec::new(),
+            };
+            for old in old.into_iter().filter(|&old| old != conn) {
+                if let Some(s) = self.sessions.get(&old) {
+                    s.outbox
+                        .close(CLOSE_REPLACED, "replaced by a newer connection");
+                }
+                self.remove_session(old);
             }
-            self.remove_session(old);
+            self.registry.take(&speaker.id, conn, now);
         }
-        self.registry.take(&speaker.id, conn, now);
+        let role = self.registry.get(&speaker.id).and_then(|i| i.account);
         if let Some(identity) = self.registry.get(&speaker.id) {
             let identity = identity.row();
             self.publish(Event::Hello { conn, identity });
@@ -171,6 +198,8 @@ impl Hub {
         let user = UserInfo {
             id: speaker.id.to_string(),
             name: name.to_string(),
+            account: role.is_some(),
+            role: role.map_or("guest", |r| r.as_str()).to_owned(),
         };
         let session = self.sessions.get_mut(&conn).expect("checked by the caller");
         // The cookie's part is done: an idle connection keeps no strings.
@@ -195,11 +224,14 @@ impl Hub {
     /// proves, if any. Refused with `name_taken` when another identity owns
     /// the name. Changes nothing: [`Hub::speak`] acts on the claim.
     pub(super) fn claim(
-        &self,
+        &mut self,
         name: &Name,
         token: Option<&str>,
         client: &Client,
     ) -> Result<Claim, ProtocolError> {
+        if let Some(signed) = &client.account {
+            return self.signed_claim(signed, name);
+        }
         let by_token = token.and_then(|t| self.registry.by_token(t));
         let claim = match by_token {
             Some(identity) => Claim {
@@ -223,7 +255,7 @@ impl Hub {
 
     /// Refuses with `name_taken` when an identity other than the one
     /// `claim` proves owns `name`.
-    fn check_owner(&self, claim: &Claim, name: &Name) -> Result<(), ProtocolError> {
+    pub(super) fn check_owner(&self, claim: &Claim, name: &Name) -> Result<(), ProtocolError> {
         let owner = self.registry.owner(name, now_ms()).map(|i| i.id.clone());
         if owner.is_some() && owner != claim.proven {
             return Err(ProtocolError::name_taken(&name.display));
@@ -283,6 +315,7 @@ impl Hub {
             let identity = self.registry.get(&id).expect("claimed just now");
             if *identity.name != *name.display {
                 self.registry.rename(&id, name.clone(), now);
+                self.account_renamed(&id, name);
             }
             return Ok(Speaker {
                 id,

@@ -27,6 +27,7 @@
 //! 30,000 stored messages); see the README's Benchmarks.
 //!
 //! - [`handle`]: [`HubHandle`], the typed way in.
+//! - [`accounts`]: sign-up, signed-in connections, sessions that end (*1.2*).
 //! - [`identity`]: `hello`, tokens, cookies, and who a form post speaks as.
 //! - [`registry`]: the identities and the names they own (*1.1*).
 //! - [`names`]: name checks and look-alike keys (*1.1*).
@@ -48,6 +49,7 @@
 //! back. Each room remembers the last id it broadcast, and every read from
 //! the store is cut there.
 
+mod accounts;
 mod bucket;
 mod directory;
 mod fatal;
@@ -89,6 +91,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+pub(crate) use accounts::{account_key, Ending, SignUp, SignedIn};
 pub(crate) use bucket::Bucket;
 pub(crate) use handle::HubHandle;
 pub(crate) use identity::{addr_key, limit_bucket, Client};
@@ -113,6 +116,8 @@ enum Command {
     Committed(Vec<group_commit::Done<Tag>>, Vec<Option<Bytes>>),
     /// The rest of a command whose store read is done ([`offload`]).
     Then(Then),
+    /// *1.2*: accounts and sessions ([`accounts`]).
+    Account(accounts::AccountCommand),
     /// A room's recent messages and members, for the server-rendered page.
     Snapshot {
         /// Room name.
@@ -196,6 +201,7 @@ pub(crate) fn spawn(
         .map_err(|_| StoreError::Failed("loading the store panicked".into()))??;
     hub.cluster = publisher.map(Cluster::new);
     hub.commands = Some(commands.downgrade());
+    let reader = hub.reader.clone();
     // The ticker holds a weak sender, so the hub still ends with its handles.
     let ticker = commands.downgrade();
     tokio::spawn(async move {
@@ -224,6 +230,7 @@ pub(crate) fn spawn(
     });
     Ok(HubHandle {
         commands,
+        reader,
         gauge: Arc::new(ConnGauge::default()),
         threads: Arc::new(Mutex::new(
             [Some(committer), publishing]
@@ -404,6 +411,7 @@ impl Hub {
                 }
             }
             Command::Then(then) => then.run(self),
+            Command::Account(command) => self.on_account(command),
             Command::Remote(notice) => self.on_notice(notice),
             Command::Snapshot { room, reply } => self.on_snapshot(&room, reply),
             Command::Post { post, text, reply } => self.on_post(post, text, reply),

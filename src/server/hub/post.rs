@@ -225,7 +225,7 @@ impl Hub {
         let claim = self.claim(&name, None, &post.client)?;
         if let Some(identity) = claim.proven().and_then(|id| self.registry.get(id)) {
             let renaming = *identity.name != *name.display;
-            if renaming && identity.conn.is_some() {
+            if renaming && !identity.conns.is_empty() {
                 return Err(ProtocolError::bad_request(&format!(
                     "you are chatting as {:?} in an open tab: change your name there",
                     identity.name

@@ -34,11 +34,12 @@ pub(super) struct Identity {
     pub(super) name: Arc<str>,
     /// Its name's keys (see [`names::keys`]).
     keys: [String; 2],
-    /// The connection holding it now.
-    pub(super) conn: Option<ConnId>,
-    /// The other node's connection holding it now (PostgreSQL), by node id
+    /// The connections holding it now: one for a guest (a newer one
+    /// replaces it), any number for an account's signed-in sessions.
+    pub(super) conns: Vec<ConnId>,
+    /// The other nodes' connections holding it now (PostgreSQL), by node id
     /// and connection.
-    pub(super) remote: Option<(Arc<str>, u64)>,
+    pub(super) remote: Vec<(Arc<str>, u64)>,
     /// Last use (ms since the epoch): when it was last taken or let go.
     seen_ms: u64,
     /// *1.2*: its account's role, when it has one: an account owns its
@@ -54,8 +55,8 @@ impl Identity {
             token_hash: row.token_hash,
             keys: names::keys(&row.name),
             name: Arc::from(row.name),
-            conn: None,
-            remote: None,
+            conns: Vec::new(),
+            remote: Vec::new(),
             seen_ms: row.seen_ms,
             account: None,
         }
@@ -65,7 +66,7 @@ impl Identity {
     /// another node holds it, and it is no account. Only these are in
     /// [`Registry::idle`], to be swept or evicted.
     fn sweepable(&self) -> bool {
-        self.conn.is_none() && self.remote.is_none() && self.account.is_none()
+        self.conns.is_empty() && self.remote.is_empty() && self.account.is_none()
     }
 
     /// The identity as the store keeps it.
@@ -184,8 +185,8 @@ impl Registry {
             token_hash: token_hash(token),
             name: Arc::from(name.display),
             keys: name.keys,
-            conn: None,
-            remote: None,
+            conns: Vec::new(),
+            remote: Vec::new(),
             seen_ms: now_ms,
             account: None,
         };
@@ -260,20 +261,52 @@ impl Registry {
         self.edit(id, |identity| identity.account = Some(role));
     }
 
-    /// Connection `conn` took identity `id` (an older one was closed first).
-    pub(super) fn take(&mut self, id: &str, conn: ConnId, now_ms: u64) {
+    /// *1.2*: guest identity `id` becomes an account with `role`. Its token
+    /// is replaced by one nobody holds: the browser's identity cookie and any
+    /// `welcome` token stop proving it, so only a session does from now on
+    /// (signing out must leave nothing else that signs in).
+    pub(super) fn make_account(&mut self, id: &str, role: Role, now_ms: u64) {
+        let Some(identity) = self.by_id.get(id) else {
+            return;
+        };
+        self.by_token.remove(&identity.token_hash);
+        let sealed = token_hash(&random_hex(32));
+        self.by_token.insert(sealed, identity.id.clone());
         self.update(id, now_ms, |i| {
-            i.conn = Some(conn);
-            i.remote = None;
+            i.token_hash = sealed;
+            i.account = Some(role);
         });
     }
 
-    /// Another node's connection `holder` took identity `id` (this node
-    /// closed its own first).
-    pub(super) fn hold_remote(&mut self, id: &str, holder: (Arc<str>, u64)) {
+    /// Connection `conn` took identity `id` (older ones were closed first).
+    pub(super) fn take(&mut self, id: &str, conn: ConnId, now_ms: u64) {
+        self.update(id, now_ms, |i| {
+            i.conns = vec![conn];
+            i.remote.clear();
+        });
+    }
+
+    /// *1.2*: connection `conn` holds account identity `id` too, beside
+    /// its other signed-in connections.
+    pub(super) fn take_also(&mut self, id: &str, conn: ConnId, now_ms: u64) {
+        self.update(id, now_ms, |i| {
+            if !i.conns.contains(&conn) {
+                i.conns.push(conn);
+            }
+        });
+    }
+
+    /// Another node's connection `holder` took identity `id`: alone (this
+    /// node closed its own first), or, for an account, `also`.
+    pub(super) fn hold_remote(&mut self, id: &str, holder: (Arc<str>, u64), also: bool) {
         self.edit(id, |identity| {
-            identity.conn = None;
-            identity.remote = Some(holder);
+            if !also {
+                identity.conns.clear();
+                identity.remote.clear();
+            }
+            if !identity.remote.contains(&holder) {
+                identity.remote.push(holder);
+            }
         });
     }
 
@@ -281,8 +314,8 @@ impl Registry {
     /// held identity `id`, nobody does now, and its lease runs from `now_ms`.
     pub(super) fn release_remote(&mut self, id: &str, holder: &(Arc<str>, u64), now_ms: u64) {
         self.edit(id, |identity| {
-            if identity.remote.as_ref() == Some(holder) {
-                identity.remote = None;
+            if let Some(at) = identity.remote.iter().position(|h| h == holder) {
+                identity.remote.swap_remove(at);
                 identity.seen_ms = identity.seen_ms.max(now_ms);
             }
         });
@@ -290,8 +323,8 @@ impl Registry {
 
     /// Connection `conn` ended: if it held identity `id`, nobody does now.
     pub(super) fn release(&mut self, id: &str, conn: ConnId, now_ms: u64) {
-        if self.by_id.get(id).is_some_and(|i| i.conn == Some(conn)) {
-            self.update(id, now_ms, |i| i.conn = None);
+        if self.by_id.get(id).is_some_and(|i| i.conns.contains(&conn)) {
+            self.update(id, now_ms, |i| i.conns.retain(|&c| c != conn));
         }
     }
 
@@ -453,7 +486,7 @@ mod tests {
         // Let go: it can go too, and so can one another node held.
         r.release(&held, 1, 40);
         let remote = r.create("d", name("Remote"), 50);
-        r.hold_remote(&remote, (Arc::from("node"), 9));
+        r.hold_remote(&remote, (Arc::from("node"), 9), false);
         assert!(r.evict_oldest());
         assert!(r.get(&held).is_none());
         assert!(!r.evict_oldest(), "held on another node");

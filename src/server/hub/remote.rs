@@ -72,7 +72,10 @@ impl Hub {
             let IdentityChange::Save(row) = change else {
                 continue; // each node forgets by the same lease rule
             };
-            let held_here = self.registry.get(&row.id).is_some_and(|i| i.conn.is_some());
+            let held_here = self
+                .registry
+                .get(&row.id)
+                .is_some_and(|i| !i.conns.is_empty());
             if !held_here {
                 self.publish(Event::Identity(row.clone()));
             }
@@ -114,6 +117,7 @@ impl Hub {
                 self.broadcast(&room, &frame, None);
             }
             Remote::Identity(row) => self.registry.merge_remote(row),
+            Remote::SessionsEnded(ended) => self.end_sessions(&super::accounts::ending_of(ended)),
             Remote::Gone(node) => {
                 let gone: Vec<RemoteId> = self
                     .remote_sessions()
@@ -136,9 +140,14 @@ impl Hub {
         let key: Arc<str> = Arc::from(identity.id.as_str());
         let name: Arc<str> = Arc::from(identity.name.as_str());
         self.registry.merge_remote(identity);
-        // The identity moved to the other node: its connection here ends.
-        let local = self.registry.get(&key).and_then(|i| i.conn);
-        if let Some(local) = local {
+        // A guest's identity moved to the other node: its connection here
+        // ends. An account is signed in on any number of devices and nodes.
+        let account = self.registry.get(&key).is_some_and(|i| i.account.is_some());
+        let local = match self.registry.get(&key) {
+            Some(identity) if !account => identity.conns.clone(),
+            _ => Vec::new(),
+        };
+        for local in local {
             if let Some(s) = self.sessions.get(&local) {
                 s.outbox
                     .close(CLOSE_REPLACED, "replaced by a newer connection");
@@ -146,7 +155,7 @@ impl Hub {
             self.remove_session(local);
         }
         // The same identity on yet another node: that one will close it.
-        self.registry.hold_remote(&key, id.clone());
+        self.registry.hold_remote(&key, id.clone(), account);
         let cluster = self.cluster.as_mut().expect("checked by on_remote");
         cluster.sessions.entry(id).or_insert(RemoteSession {
             identity: key,

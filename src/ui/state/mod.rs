@@ -52,6 +52,9 @@ pub enum Conn {
     },
     /// Another tab took this identity over (close code 4000): no automatic retry.
     Replaced,
+    /// *1.2*: the session ended (close code 4004: signed out here or
+    /// everywhere, or the password changed): no automatic retry.
+    SignedOut,
 }
 
 /// Browser notifications of mentions, as the page offers them.
@@ -102,6 +105,10 @@ pub struct Chat {
     pub me: RwSignal<Option<String>>,
     /// The name field's value.
     pub wanted_name: RwSignal<String>,
+    /// *1.2*: the page was rendered for a signed-in account: the socket
+    /// is that account (its cookie), and says hello with the account's
+    /// name, never with a name this browser kept from before.
+    pub signed_in: bool,
     /// Why the name was refused (local check, `bad_name`, `name_taken`).
     pub name_error: RwSignal<Option<String>>,
     /// Every room the server listed in `welcome`.
@@ -177,6 +184,7 @@ impl Chat {
             was_online: RwSignal::new(false),
             me: RwSignal::new(None),
             wanted_name: RwSignal::new(data.name.clone()),
+            signed_in: data.account.is_some(),
             name_error: RwSignal::new(name_error),
             known_rooms: RwSignal::new(if data.rooms.is_empty() {
                 vec![GENERAL_ROOM.to_owned()]

@@ -132,6 +132,17 @@ impl Harness {
                 } => drop(self.writer.expire(before_ms, max_rows).unwrap()),
                 Job::Identity(change) => self.writer.save_identities(&[change]).unwrap(),
                 Job::Read(mark) => self.writer.save_reads(&[mark]).unwrap(),
+                Job::Accounts {
+                    identities,
+                    changes,
+                    done,
+                } => {
+                    self.writer.save_identities(&identities).unwrap();
+                    let saved = self.writer.save_accounts(&changes);
+                    if let Some(done) = done {
+                        let _ = done.send(saved);
+                    }
+                }
             }
         }
         let n = messages.len();
@@ -190,6 +201,7 @@ fn client(addr: &str, cookie: Option<&str>) -> Client {
         cookie: cookie.map(str::to_owned),
         minted: None,
         replaced: false,
+        account: None,
     }
 }
 

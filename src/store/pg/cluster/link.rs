@@ -50,7 +50,7 @@ impl Mirror {
                 self.rooms.remove(conn);
                 Some(*conn)
             }
-            Event::Typing { .. } | Event::Identity(_) => None,
+            Event::Typing { .. } | Event::Identity(_) | Event::SessionsEnded(_) => None,
         }
     }
 }

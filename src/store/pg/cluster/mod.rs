@@ -73,6 +73,19 @@ pub enum Event {
     },
     /// An identity was made, renamed or used without a connection here.
     Identity(IdentityRow),
+    /// *1.2*: sessions ended (nothing is written: the store already holds it).
+    SessionsEnded(Ended),
+}
+
+/// *1.2*: sessions that ended: their connections close on every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// The account's identity id.
+    pub identity: String,
+    /// The one session that ended; `None`: all of them but `except`.
+    pub hash: Option<[u8; 32]>,
+    /// The session kept when all the others ended.
+    pub except: Option<[u8; 32]>,
 }
 
 /// What another node did, for this node's hub.
@@ -121,6 +134,8 @@ pub enum Remote {
     },
     /// An identity changed on another node.
     Identity(IdentityRow),
+    /// Sessions ended on another node.
+    SessionsEnded(Ended),
     /// `node` is gone (its lease ran out, or it stopped): its sessions end.
     Gone(String),
     /// Every other node's sessions and rooms, as the tables hold them now:

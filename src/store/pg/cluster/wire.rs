@@ -2,7 +2,7 @@
 //! keys, since a notice holds at most 8,000 bytes (names and rooms are far
 //! shorter).
 
-use super::{Event, Remote};
+use super::{Ended, Event, Remote};
 use crate::store::IdentityRow;
 use serde::{Deserialize, Serialize};
 
@@ -10,14 +10,48 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub(crate) enum Wire {
-    Hello { n: String, c: u64, i: WireIdentity },
-    Join { n: String, c: u64, r: String },
-    Leave { n: String, c: u64, r: String },
-    Bye { n: String, c: u64 },
-    Typing { n: String, r: String, u: String },
-    Identity { n: String, i: WireIdentity },
-    Gone { n: String },
-    Reset { n: String },
+    Hello {
+        n: String,
+        c: u64,
+        i: WireIdentity,
+    },
+    Join {
+        n: String,
+        c: u64,
+        r: String,
+    },
+    Leave {
+        n: String,
+        c: u64,
+        r: String,
+    },
+    Bye {
+        n: String,
+        c: u64,
+    },
+    Typing {
+        n: String,
+        r: String,
+        u: String,
+    },
+    Identity {
+        n: String,
+        i: WireIdentity,
+    },
+    Ended {
+        n: String,
+        i: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        h: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        x: Option<String>,
+    },
+    Gone {
+        n: String,
+    },
+    Reset {
+        n: String,
+    },
 }
 
 /// An identity in a notice: the token's hash in hex.
@@ -33,7 +67,7 @@ impl From<&IdentityRow> for WireIdentity {
     fn from(row: &IdentityRow) -> Self {
         WireIdentity {
             id: row.id.clone(),
-            t: row.token_hash.iter().map(|b| format!("{b:02x}")).collect(),
+            t: hex(&row.token_hash),
             name: row.name.clone(),
             s: row.seen_ms,
         }
@@ -42,20 +76,30 @@ impl From<&IdentityRow> for WireIdentity {
 
 impl WireIdentity {
     fn row(self) -> Option<IdentityRow> {
-        let mut hash = [0u8; 32];
-        if self.t.len() != 64 {
-            return None;
-        }
-        for (i, byte) in hash.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(self.t.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
         Some(IdentityRow {
+            token_hash: unhex(&self.t)?,
             id: self.id,
-            token_hash: hash,
             name: self.name,
             seen_ms: self.s,
         })
     }
+}
+
+/// A hash in hex.
+fn hex(hash: &[u8; 32]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A hash from its hex.
+fn unhex(hex: &str) -> Option<[u8; 32]> {
+    let mut hash = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(hash)
 }
 
 /// What a notice on [`CHANNEL`](super::CHANNEL) means to node `me`: `None` for its own
@@ -94,6 +138,14 @@ pub(crate) fn parse(payload: &str, me: &str) -> Option<Result<Remote, ()>> {
         Wire::Bye { n, c } => (n.clone(), Remote::Bye { node: n, conn: c }),
         Wire::Typing { n, r, u } => (n, Remote::Typing { room: r, name: u }),
         Wire::Identity { n, i } => (n, Remote::Identity(i.row()?)),
+        Wire::Ended { n, i, h, x } => {
+            let ended = Ended {
+                identity: i,
+                hash: h.map(|h| unhex(&h)).map_or(Some(None), |h| h.map(Some))?,
+                except: x.map(|x| unhex(&x)).map_or(Some(None), |x| x.map(Some))?,
+            };
+            (n, Remote::SessionsEnded(ended))
+        }
         // Told that this node is gone: its own thread finds out and resets.
         Wire::Gone { n } => (n.clone(), Remote::Gone(n)),
         Wire::Reset { n } => return (n != me).then_some(Err(())),
@@ -127,6 +179,12 @@ pub(crate) fn notice(n: &str, event: &Event) -> String {
             u: name.clone(),
         },
         Event::Identity(row) => Wire::Identity { n, i: row.into() },
+        Event::SessionsEnded(ended) => Wire::Ended {
+            n,
+            i: ended.identity.clone(),
+            h: ended.hash.as_ref().map(hex),
+            x: ended.except.as_ref().map(hex),
+        },
     };
     serde_json::to_string(&wire).expect("encodes")
 }
@@ -165,6 +223,16 @@ mod tests {
                 name: "Zoë".into(),
             },
             Event::Identity(row()),
+            Event::SessionsEnded(Ended {
+                identity: "i".into(),
+                hash: Some([7; 32]),
+                except: None,
+            }),
+            Event::SessionsEnded(Ended {
+                identity: "i".into(),
+                hash: None,
+                except: Some([9; 32]),
+            }),
         ];
         let (n, conn) = ("a".to_string(), 3);
         let expected = [
@@ -192,7 +260,18 @@ mod tests {
                 name: "Zoë".into(),
             },
             Remote::Identity(row()),
+            Remote::SessionsEnded(Ended {
+                identity: "i".into(),
+                hash: Some([7; 32]),
+                except: None,
+            }),
+            Remote::SessionsEnded(Ended {
+                identity: "i".into(),
+                hash: None,
+                except: Some([9; 32]),
+            }),
         ];
+        assert_eq!(events.len(), expected.len());
         for (event, remote) in events.iter().zip(expected) {
             let payload = notice("a", event);
             assert!(payload.len() < 8000);

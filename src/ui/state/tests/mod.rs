@@ -78,6 +78,8 @@ fn online() -> (Owner, Chat) {
                 user: UserInfo {
                     id: "i".into(),
                     name: "me".into(),
+                    account: false,
+                    role: "guest".into(),
                 },
                 token: "t".into(),
                 rooms: vec![GENERAL_ROOM.into()],
