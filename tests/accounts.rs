@@ -230,7 +230,7 @@ async fn a_guest_who_signs_up_keeps_its_identity_and_a_second_device_is_the_same
     );
     let (_, refused) = hello_with(&server, &phone, "").await;
     assert_eq!(
-        refused["code"], "bad_name",
+        refused["code"], "bad_request",
         "a guest must name itself: {refused}"
     );
     server.stop().await;
@@ -469,7 +469,7 @@ async fn a_session_cookie_set_before_sign_in_is_never_the_session_after_it() {
     assert_ne!(given, planted, "a new id is minted");
     let (_, refused) = hello_with(&server, &planted, "").await;
     assert_eq!(
-        refused["code"], "bad_name",
+        refused["code"], "bad_request",
         "the planted id signs nothing in"
     );
     // Signing in over a live session rotates it: the old one ends.
@@ -477,7 +477,7 @@ async fn a_session_cookie_set_before_sign_in_is_never_the_session_after_it() {
     let rotated = session(&again);
     assert_ne!(rotated, earlier);
     let (_, old) = hello_with(&server, &earlier, "").await;
-    assert_eq!(old["code"], "bad_name", "{old}");
+    assert_eq!(old["code"], "bad_request", "{old}");
     let (_, new) = hello_with(&server, &rotated, "").await;
     assert_eq!(new["type"], "welcome");
     server.stop().await;
@@ -555,6 +555,6 @@ async fn a_session_unused_past_its_time_signs_nothing_in() {
     .await;
     assert_eq!(made.status, 303);
     let (_, refused) = hello_with(&server, &session(&made), "").await;
-    assert_eq!(refused["code"], "bad_name", "{refused}");
+    assert_eq!(refused["code"], "bad_request", "{refused}");
     server.stop().await;
 }

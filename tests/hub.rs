@@ -121,7 +121,7 @@ async fn names_are_unique_and_tokens_reclaim_them() {
     let w3 = alice3.recv_type("welcome").await;
     assert_eq!(
         w3["user"],
-        json!({"id": welcome["user"]["id"], "name": "Alice"})
+        json!({"id": welcome["user"]["id"], "name": "Alice", "account": false, "role": "guest"})
     );
     server.stop().await;
 }

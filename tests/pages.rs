@@ -3,6 +3,8 @@
 
 mod common;
 
+use axum::body::Body;
+use axum::http::Request;
 use chat::Config;
 use common::http::*;
 use common::*;

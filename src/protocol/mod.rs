@@ -67,9 +67,10 @@ pub enum ClientFrame {
     /// Claim a display name, or reclaim an identity with an earlier token.
     Hello {
         /// The display name wanted. *1.2*: a signed-in connection may leave
-        /// it out (or empty): the account's name is used.
-        #[serde(default)]
-        name: String,
+        /// it out (or empty): the account's name is used. Without a session
+        /// it is needed (`bad_request` when missing, as in 1.0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// The token of an earlier `welcome`, to reclaim that identity.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,

@@ -197,7 +197,7 @@ impl Driver {
     /// `hello` with the wanted name and our token.
     fn send_hello(&self) -> bool {
         self.send(&ClientFrame::Hello {
-            name: self.chat.wanted_name.get_untracked().trim().to_owned(),
+            name: Some(self.chat.wanted_name.get_untracked().trim().to_owned()),
             token: self.token.get_value(),
         })
     }

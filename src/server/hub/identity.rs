@@ -118,7 +118,7 @@ impl Hub {
     pub(super) fn on_hello(
         &mut self,
         conn: ConnId,
-        raw_name: String,
+        raw_name: Option<String>,
         token: Option<String>,
     ) -> Result<(), ProtocolError> {
         if self.session(conn)?.identity.is_some() {
@@ -127,9 +127,14 @@ impl Hub {
             ));
         }
         let client = self.session(conn)?.client.clone();
-        let name = match &client.account {
-            Some(signed) if raw_name.is_empty() => self.account_name(signed)?,
-            _ => names::check(&raw_name)?,
+        let name = match (&client.account, raw_name.as_deref()) {
+            (Some(signed), None | Some("")) => self.account_name(signed)?,
+            (_, Some(raw)) => names::check(raw)?,
+            (None, None) => {
+                return Err(ProtocolError::bad_request(
+                    "hello needs a name (only a signed-in connection may leave it out)",
+                ))
+            }
         };
         let token = token.filter(|t| !t.is_empty());
         let claim = self.claim(&name, token.as_deref(), &client)?;

@@ -125,7 +125,7 @@ fn a_reclaim_closes_the_older_connection_and_a_rename_frees_the_old_name() {
     let (_, renamed) = hello(&mut h, local(), "Grace", Some(&token));
     assert_eq!(
         renamed["user"],
-        json!({"id": welcome["user"]["id"], "name": "Grace"})
+        json!({"id": welcome["user"]["id"], "name": "Grace", "account": false, "role": "guest"})
     );
     assert_eq!(old.close_code(), Some(CLOSE_REPLACED));
     assert_eq!(hello(&mut h, local(), "ada", None).1["type"], "welcome");
