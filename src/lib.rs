@@ -9,6 +9,7 @@
 //! - `store` (feature `ssr`): rooms and messages behind the store traits; SQLite
 //!   with group commit.
 //! - `wsframe` (feature `ssr`): WebSocket framing for the load generator and tests.
+//! - `admin_cli` (feature `ssr`): `chat admin …`, which asks a running server.
 //!
 //! What the binaries and tests use is re-exported here: [`serve`] (or an
 //! [`App`] to drive without a listener), [`shutdown_signal`], [`Config`],
@@ -21,6 +22,8 @@
 pub mod protocol;
 pub mod ui;
 
+#[cfg(feature = "ssr")]
+pub mod admin_cli;
 #[cfg(feature = "ssr")]
 mod render;
 #[cfg(feature = "ssr")]

@@ -7,6 +7,10 @@ async fn main() {
     use leptos::prelude::get_configuration;
     use tracing_subscriber::EnvFilter;
 
+    // `chat admin …` asks a running server (see chat::admin_cli).
+    if std::env::args().nth(1).as_deref() == Some("admin") {
+        std::process::exit(chat::admin_cli::main(std::env::args()));
+    }
     // First, before anything can fail: `--help` answers whatever the
     // environment holds, and a bad setting stops here, named.
     let settings = settings::Settings::parse_or_exit();

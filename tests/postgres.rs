@@ -140,6 +140,7 @@ fn accounts_sessions_and_failed_sign_ins_are_kept_as_on_sqlite() {
     let cluster = PgCluster::start();
     let (r, mut w) = pg::open(&cluster.url, &options(&cluster.url), "t").unwrap();
     common::accounts::accounts_sessions_and_failures_are_kept(&r, &mut w);
+    common::accounts::invites_and_tokens_are_kept(&r, &mut w);
 }
 
 #[tokio::test]

@@ -511,4 +511,5 @@ fn accounts_sessions_and_failed_sign_ins_are_kept_in_sqlite() {
     let options = sqlite_options(dir.path());
     let (r, mut w) = chat::store::open(&options).unwrap();
     common::accounts::accounts_sessions_and_failures_are_kept(&r, &mut w);
+    common::accounts::invites_and_tokens_are_kept(&r, &mut w);
 }

@@ -438,6 +438,8 @@ pub enum ErrorCode {
     NoSuchRoom,
     /// *Extension*: the server could not store the message; nothing was posted.
     Unavailable,
+    /// *1.2*: the server takes no guests (`CHAT_GUESTS=off`): sign in first.
+    AccountRequired,
 }
 
 /// A refused request: the `error` frame to send back.
@@ -459,6 +461,14 @@ impl ProtocolError {
             message: message.into(),
             nonce: None,
         }
+    }
+
+    /// *1.2* `account_required`: guests are off; sign in first.
+    pub fn account_required() -> Self {
+        Self::new(
+            ErrorCode::AccountRequired,
+            "this chat is for signed-in accounts: sign in or make an account first",
+        )
     }
 
     /// `name_taken`: someone else holds `name`.

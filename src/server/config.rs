@@ -3,6 +3,7 @@
 //! and bounds); this module keeps only what clap cannot say. README §
 //! Configuration.
 
+pub use super::settings::Registration;
 use super::settings::{self, Settings};
 use crate::store::{default_data_dir, StoreOptions};
 use std::fmt;
@@ -143,6 +144,10 @@ pub struct Config {
     /// Serve HTTPS and `wss://` with this certificate chain and key (PEM
     /// files), instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// *1.2*: who may make an account (`CHAT_REGISTRATION`).
+    pub registration: Registration,
+    /// *1.2*: whether guests (no account) may say hello (`CHAT_GUESTS`).
+    pub guests: bool,
     /// *1.2*: a session ends after this long unused.
     pub session_idle: Duration,
     /// Failed sign-ins per account in a window; past them, 429.
@@ -319,6 +324,8 @@ impl Config {
             welcome_rooms: s.welcome_rooms,
             retention: s.retention_days.map(days),
             tls,
+            registration: s.registration,
+            guests: s.guests,
             session_idle: days(s.session_days),
             sign_in_failures: s.sign_in_failures.min(u32::MAX as usize) as u32,
             sign_in_addr_failures: s.sign_in_addr_failures.min(u32::MAX as usize) as u32,

@@ -38,6 +38,7 @@ pub mod settings;
 mod stats;
 mod tls;
 
+pub use accounts::SECRET_FILE;
 #[doc(hidden)]
 pub use frame::fuzz_client_bytes;
 
@@ -106,6 +107,8 @@ pub struct App {
     hub: HubHandle,
     /// The configuration both serve.
     config: Arc<Config>,
+    /// The admin routes' state (for the operations listener).
+    admin: accounts::AdminState,
 }
 
 impl App {
@@ -159,10 +162,20 @@ impl App {
             hasher,
             options: leptos_options.clone(),
         };
+        let secret =
+            accounts::write_secret(&config.store.data_dir).map_err(|e| StoreError::Open {
+                path: config.store.data_dir.join(accounts::SECRET_FILE),
+                cause: format!("cannot write the admin secret: {e}"),
+            })?;
+        let admin = accounts::AdminState {
+            accounts: accounts.clone(),
+            secret: Arc::new(secret),
+        };
         Ok(App {
             router: router(leptos_options, ws, accounts),
             hub,
             config,
+            admin,
         })
     }
 
@@ -171,13 +184,17 @@ impl App {
         self.router.clone()
     }
 
-    /// The operations routes, `/healthz` and `/metrics` ([`ops`]): for the
-    /// operations listener, not the public one.
+    /// The operations routes, `/healthz` and `/metrics` ([`ops`]), and the
+    /// admin routes (`chat admin`): for the operations listener, not the
+    /// public one.
     pub fn ops_router(&self) -> Router {
-        ops::router(self.hub.clone()).layer(axum::middleware::from_fn_with_state(
-            self.config.clone(),
-            hosts::check_host,
-        ))
+        let admin = accounts::admin_router(self.admin.clone());
+        ops::router(self.hub.clone())
+            .merge(admin)
+            .layer(axum::middleware::from_fn_with_state(
+                self.config.clone(),
+                hosts::check_host,
+            ))
     }
 
     /// Serves on `listener` (and the operations routes on `ops`, if given)
@@ -200,6 +217,7 @@ impl App {
             router,
             hub,
             config,
+            ..
         } = self;
         if let Ok(addr) = listener.local_addr() {
             tracing::info!("chat listening on {}://{addr}", config.scheme());

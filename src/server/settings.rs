@@ -183,6 +183,12 @@ pub struct Settings {
     /// And this PEM private key (with --tls-cert)
     #[arg(long, env = "CHAT_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// Who may make an account: open (anyone), invite (with an invite code), closed
+    #[arg(long, env = "CHAT_REGISTRATION", default_value = "open", value_parser = registration)]
+    pub registration: Registration,
+    /// Guests (no account): on, or off (a hello without a session gets account_required)
+    #[arg(long, env = "CHAT_GUESTS", default_value = "on", value_parser = on_off)]
+    pub guests: bool,
     /// A signed-in session ends after this long unused, days (above 0, at most 36500)
     #[arg(long, env = "CHAT_SESSION_DAYS", default_value = "30", value_parser = days)]
     pub session_days: f64,
@@ -328,6 +334,34 @@ fn burst(s: &str) -> Result<f64, String> {
 }
 
 /// A count: a whole number of at least 1.
+/// *1.2*: who may make an account (`CHAT_REGISTRATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Anyone.
+    Open,
+    /// Someone with a valid invite code.
+    Invite,
+    /// Nobody (the admin command line still can).
+    Closed,
+}
+
+fn registration(s: &str) -> Result<Registration, String> {
+    match s.trim() {
+        "open" => Ok(Registration::Open),
+        "invite" => Ok(Registration::Invite),
+        "closed" => Ok(Registration::Closed),
+        _ => Err("expected open, invite or closed".into()),
+    }
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err("expected on or off".into()),
+    }
+}
+
 fn password_memory(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(v) if (19_456..=4_194_304).contains(&v) => Ok(v),

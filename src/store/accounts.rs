@@ -5,6 +5,7 @@
 //! node's memory, so every node counts the same ones. The SQL of both
 //! stores is here.
 
+use super::grants::GrantChange;
 use super::{as_u64, StoreError};
 
 /// A server role (`welcome.user.role` says `guest` for an identity with no
@@ -124,6 +125,8 @@ pub enum AccountChange {
     },
     /// A sign-in succeeded: `key`'s failures are forgotten.
     Succeeded(String),
+    /// An invite or API token change ([`super::grants`]).
+    Grant(GrantChange),
 }
 
 /// The SQLite form of `hash`.
@@ -208,6 +211,10 @@ pub fn save_sqlite(
             AccountChange::Succeeded(key) => tx
                 .prepare_cached("DELETE FROM sign_in_failures WHERE key = ?1")?
                 .execute([key])?,
+            AccountChange::Grant(change) => {
+                super::grants::save_sqlite(&tx, change)?;
+                0
+            }
         };
     }
     Ok(tx.commit()?)
@@ -282,6 +289,10 @@ pub fn save_pg(client: &mut postgres::Client, changes: &[AccountChange]) -> Resu
             )?,
             AccountChange::Succeeded(key) => {
                 tx.execute("DELETE FROM sign_in_failures WHERE key = $1", &[key])?
+            }
+            AccountChange::Grant(change) => {
+                super::grants::save_pg(&mut tx, change)?;
+                0
             }
         };
     }

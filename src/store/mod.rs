@@ -14,6 +14,7 @@
 //! [`pg`] over PostgreSQL (`CHAT_DATABASE_URL`); the hub does not change.
 
 pub mod accounts;
+pub mod grants;
 pub mod group_commit;
 pub mod pg;
 pub mod pool;
@@ -287,6 +288,11 @@ pub trait StoreReader: Send + 'static {
     /// *1.2*: an account's sessions, most recently used first (at most
     /// [`accounts::MAX_LISTED_SESSIONS`]).
     fn sessions_of(&self, _identity: &str) -> Result<Vec<accounts::SessionRow>, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// *1.2*: invites, API tokens, the list of accounts ([`grants`]).
+    fn grants(&self, _query: &grants::GrantQuery) -> Result<grants::Grants, StoreError> {
         Err(no_accounts())
     }
 

@@ -159,3 +159,119 @@ pub fn accounts_sessions_and_failures_are_kept(r: &dyn StoreReader, w: &mut dyn 
         .unwrap();
     assert_eq!(count(6_000), 0);
 }
+
+/// Invites are used up at their bound and expire at their expiry; tokens
+/// are kept, listed and revoked by their own account only; the account
+/// list names each account. (Inside `accounts_sessions_and_failures_are_kept`'s
+/// store: it made `id-ada`, whose identity row this adds.)
+pub fn invites_and_tokens_are_kept(r: &dyn StoreReader, w: &mut dyn StoreWriter) {
+    use chat::store::grants::{GrantChange, GrantQuery, InviteRow, TokenRow, INVITE_REFUSED};
+    use chat::store::{IdentityChange, IdentityRow, StoreError};
+    let invite = InviteRow {
+        hash: [3; 32],
+        uses_left: 2,
+        expires_ms: 1_000,
+        created_ms: 1,
+    };
+    let grant = |c: GrantChange| [AccountChange::Grant(c)];
+    w.save_accounts(&grant(GrantChange::SaveInvite(invite.clone())))
+        .unwrap();
+    let stored = r.grants(&GrantQuery::Invite([3; 32])).unwrap().invite();
+    assert_eq!(stored.as_ref(), Some(&invite));
+    let use_at = |now_ms| {
+        grant(GrantChange::UseInvite {
+            hash: [3; 32],
+            now_ms,
+        })
+    };
+    let refused = Err(StoreError::Failed(INVITE_REFUSED.into()));
+    assert_eq!(
+        w.save_accounts(&use_at(1_000)),
+        refused,
+        "expired at its expiry"
+    );
+    w.save_accounts(&use_at(999)).unwrap();
+    w.save_accounts(&use_at(999)).unwrap();
+    assert_eq!(w.save_accounts(&use_at(999)), refused, "a third use of two");
+    assert_eq!(
+        r.grants(&GrantQuery::Invite([3; 32]))
+            .unwrap()
+            .invite()
+            .unwrap()
+            .uses_left,
+        0
+    );
+    // A refused use undoes what its transaction did before it.
+    let made_then_refused = [
+        AccountChange::Succeeded("nothing".into()),
+        AccountChange::SaveAccount(AccountRow {
+            identity: "id-cy".into(),
+            name_key: "cy".into(),
+            password: "$argon2id$x".into(),
+            role: Role::User,
+            created_ms: 1,
+        }),
+        use_at(999)[0].clone(),
+    ];
+    assert_eq!(w.save_accounts(&made_then_refused), refused);
+    assert_eq!(
+        r.account(&AccountQuery::ByNameKey("cy".into())).unwrap(),
+        None
+    );
+    assert_eq!(
+        r.grants(&GrantQuery::Invite([4; 32])).unwrap().invite(),
+        None
+    );
+
+    let token = |hash: u8, identity: &str| TokenRow {
+        hash: [hash; 32],
+        identity: identity.into(),
+        label: "deploy bot".into(),
+        rooms: vec!["general".into(), "ops".into()],
+        created_ms: u64::from(hash),
+    };
+    for t in [token(7, "id-ada"), token(8, "id-ada"), token(9, "id-other")] {
+        w.save_accounts(&grant(GrantChange::SaveToken(t))).unwrap();
+    }
+    let mine = r
+        .grants(&GrantQuery::TokensOf("id-ada".into()))
+        .unwrap()
+        .tokens();
+    assert_eq!(
+        mine,
+        [token(8, "id-ada"), token(7, "id-ada")],
+        "newest first"
+    );
+    let revoke = |hash, identity: &str| {
+        grant(GrantChange::RevokeToken {
+            hash: [hash; 32],
+            identity: identity.into(),
+        })
+    };
+    w.save_accounts(&revoke(9, "id-ada")).unwrap();
+    assert_eq!(
+        r.grants(&GrantQuery::Token([9; 32]))
+            .unwrap()
+            .tokens()
+            .len(),
+        1,
+        "another account's token is left alone"
+    );
+    w.save_accounts(&revoke(7, "id-ada")).unwrap();
+    assert!(r
+        .grants(&GrantQuery::Token([7; 32]))
+        .unwrap()
+        .tokens()
+        .is_empty());
+
+    w.save_identities(&[IdentityChange::Save(IdentityRow {
+        id: "id-ada".into(),
+        token_hash: [1; 32],
+        name: "Ada".into(),
+        seen_ms: 1,
+    })])
+    .unwrap();
+    let listed = r.grants(&GrantQuery::Accounts).unwrap().accounts();
+    let names: Vec<&str> = listed.iter().map(|a| a.name.as_str()).collect();
+    assert!(names.contains(&"Ada"), "{listed:?}");
+}

@@ -5,12 +5,16 @@
 //! - [`sessions`]: which session a request is signed in with.
 //! - [`routes`]: sign-up, sign-in, sign-out and the account page.
 //! - [`views`]: those pages, server-rendered, with no script.
+//! - [`admin`]: what `chat admin` asks a running server (operations listener).
 
+mod admin;
 mod password;
 mod routes;
 mod sessions;
 mod views;
 
+pub use admin::SECRET_FILE;
+pub(crate) use admin::{router as admin_router, write_secret, AdminState};
 pub(crate) use password::{check_length, Busy, Cost, Hasher, MAX_PASSWORD_CHARS};
 pub(crate) use routes::{router, AccountState};
 pub(crate) use sessions::signed_in;

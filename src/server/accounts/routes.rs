@@ -16,11 +16,13 @@ use super::views::{self, session_label, AccountView, FormState};
 use super::{check_length, Busy, Hasher, MAX_PASSWORD_CHARS};
 use crate::protocol::{ErrorCode, ProtocolError};
 use crate::server::config::Config;
+use crate::server::config::Registration;
 use crate::server::cookies;
 use crate::server::hosts::same_origin_request;
 use crate::server::hub::{account_key, addr_key, Ending, HubHandle, SignUp};
 use crate::server::pages::read_form;
-use crate::store::accounts::{AccountChange, AccountQuery, AccountRow};
+use crate::store::accounts::{AccountChange, AccountQuery, AccountRow, Role};
+use crate::store::grants::GrantQuery;
 use crate::store::now_ms;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -255,6 +257,9 @@ async fn show_sign_up(
     Query(query): Query<InviteQuery>,
     req: Request,
 ) -> Response {
+    if state.config.registration == Registration::Closed {
+        return closed(&state);
+    }
     let guest = state
         .hub
         .guest_name(cookies::client(&req, &state.config))
@@ -264,6 +269,35 @@ async fn show_sign_up(
         ..FormState::default()
     };
     page(StatusCode::OK, views::sign_up(&state.options, form, guest))
+}
+
+/// 403: sign-ups are closed (`CHAT_REGISTRATION=closed`).
+fn closed(state: &AccountState) -> Response {
+    let form = FormState {
+        error: Some("Sign-ups are closed here; an administrator can make you an account.".into()),
+        ..FormState::default()
+    };
+    page(
+        StatusCode::FORBIDDEN,
+        views::sign_up(&state.options, form, None),
+    )
+}
+
+/// The hash of `code` when it names an invite with a use left that has
+/// not expired (`Ok(None)` otherwise); 503 when the store cannot say.
+async fn live_invite(hub: &HubHandle, code: &str) -> Result<Option<[u8; 32]>, Response> {
+    if code.is_empty() || code.len() > 128 {
+        return Ok(None);
+    }
+    let hash = session_hash(code);
+    let now = now_ms();
+    let found = hub
+        .read_accounts(move |r| Ok(r.grants(&GrantQuery::Invite(hash))?.invite()))
+        .await
+        .map_err(|_| busy())?;
+    Ok(found
+        .filter(|i| i.uses_left > 0 && i.expires_ms > now)
+        .map(|i| i.hash))
 }
 
 async fn sign_up(State(state): State<AccountState>, req: Request) -> Response {
@@ -287,6 +321,20 @@ async fn sign_up(State(state): State<AccountState>, req: Request) -> Response {
     if let Err(p) = check_length(&form.password) {
         return problem(StatusCode::UNPROCESSABLE_ENTITY, p.message(), form);
     }
+    let invite = match state.config.registration {
+        Registration::Open => None,
+        Registration::Closed => return closed(&state),
+        Registration::Invite => match live_invite(&state.hub, &form.invite).await {
+            Ok(Some(hash)) => Some(hash),
+            Ok(None) => {
+                let why = "An invite is needed to make an account here, and this one is unknown, \
+                           used up or expired."
+                    .to_owned();
+                return problem(StatusCode::UNPROCESSABLE_ENTITY, why, form);
+            }
+            Err(refused) => return refused,
+        },
+    };
     let phc = match state
         .hasher
         .hash_new(form.password.clone(), form.name.clone())
@@ -301,7 +349,9 @@ async fn sign_up(State(state): State<AccountState>, req: Request) -> Response {
         client,
         name: form.name.clone(),
         password: phc,
-        session,
+        role: Role::User,
+        invite,
+        session: Some(session),
     };
     match state.hub.sign_up(sign_up).await {
         Ok(_) => home([cookies::set_session(&id, &state.config)]),

@@ -228,7 +228,7 @@ pub(super) fn account(options: &LeptosOptions, page: AccountView) -> String {
                     <th scope="col">"Browser"</th>
                     <th scope="col">"Address"</th>
                     <th scope="col">"Last used"</th>
-                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                    <th scope="col"><span class="sr-only">"Actions"</span></th>
                 </tr>
             </thead>
             <tbody>{rows}</tbody>

@@ -13,8 +13,9 @@
 use super::identity::Claim;
 use super::names::{self, Name};
 use super::{Client, Command, ConnId, Hub, HubHandle, Reply};
-use crate::protocol::{ProtocolError, CLOSE_SESSION_ENDED};
+use crate::protocol::{ErrorCode, ProtocolError, CLOSE_SESSION_ENDED};
 use crate::store::accounts::{AccountChange, AccountRow, Role, SessionRow};
+use crate::store::grants::{GrantChange, INVITE_REFUSED};
 use crate::store::group_commit::Job;
 use crate::store::pg::cluster::Event;
 use crate::store::pool::Kind;
@@ -42,8 +43,13 @@ pub(crate) struct SignUp {
     pub(crate) name: String,
     /// The password's Argon2id PHC string.
     pub(crate) password: String,
-    /// The session to begin (its `identity` is filled in here).
-    pub(crate) session: SessionRow,
+    /// Its role (`admin` only from the admin command line).
+    pub(crate) role: Role,
+    /// The invite it uses (its hash), if one is needed: used in the same
+    /// transaction, so an invite used up meanwhile refuses the sign-up.
+    pub(crate) invite: Option<[u8; 32]>,
+    /// The session to begin (its `identity` is filled in here), if any.
+    pub(crate) session: Option<SessionRow>,
 }
 
 /// A sign-up done and committed.
@@ -141,6 +147,11 @@ pub(crate) enum AccountCommand {
         /// The answer; `None`: no such identity.
         reply: oneshot::Sender<Option<String>>,
     },
+    /// A sign-up was not stored: the identity is no account after all.
+    Unmake {
+        /// Its identity.
+        identity: Arc<str>,
+    },
     /// End sessions: stored, and their connections here and on every node closed.
     End {
         /// Which.
@@ -154,7 +165,15 @@ impl Hub {
     pub(super) fn on_account(&mut self, command: AccountCommand) {
         match command {
             AccountCommand::SignUp { sign_up, reply } => self.on_sign_up(sign_up, reply),
-            AccountCommand::Save { changes, done } => self.queue_accounts(changes, done),
+            AccountCommand::Save { changes, done } => {
+                for change in &changes {
+                    if let AccountChange::SaveAccount(account) = change {
+                        self.registry.set_account(&account.identity, account.role);
+                    }
+                }
+                self.queue_accounts(changes, done)
+            }
+            AccountCommand::Unmake { identity } => self.registry.unmake_account(&identity),
             AccountCommand::Name { who, reply } => {
                 let identity = match &who {
                     Who::Identity(id) => self.registry.get(id),
@@ -311,34 +330,53 @@ impl Hub {
             Err(e) => return drop(reply.send(Err(e))),
         };
         let now = now_ms();
-        self.registry.make_account(&speaker.id, Role::User, now);
+        self.registry.make_account(&speaker.id, sign_up.role, now);
         let account = AccountRow {
             identity: speaker.id.to_string(),
             name_key: name.keys[0].clone(),
             password: sign_up.password,
-            role: Role::User,
+            role: sign_up.role,
             created_ms: now,
         };
-        let session = SessionRow {
-            identity: speaker.id.to_string(),
-            ..sign_up.session
-        };
+        let mut changes = Vec::with_capacity(3);
+        if let Some(hash) = sign_up.invite {
+            changes.push(AccountChange::Grant(GrantChange::UseInvite {
+                hash,
+                now_ms: now,
+            }));
+        }
+        changes.push(AccountChange::SaveAccount(account));
+        if let Some(session) = sign_up.session {
+            changes.push(AccountChange::SaveSession(SessionRow {
+                identity: speaker.id.to_string(),
+                ..session
+            }));
+        }
         let (done, committed) = oneshot::channel();
-        let changes = vec![
-            AccountChange::SaveAccount(account),
-            AccountChange::SaveSession(session),
-        ];
         self.queue_accounts(changes, Some(done));
         let signed_up = SignedUp {
-            identity: speaker.id,
+            identity: speaker.id.clone(),
             name: name.display,
         };
+        // Not stored (an invite used up meanwhile, a failed write): the
+        // identity is no account after all.
+        let commands = self.commands.clone();
+        let identity = speaker.id;
         let answer = move |stored: Result<Result<(), StoreError>, _>| {
             let answer = match stored {
                 Ok(Ok(())) => Ok(signed_up),
+                Ok(Err(StoreError::Failed(why))) if why == INVITE_REFUSED => Err(
+                    ProtocolError::new(ErrorCode::BadRequest, format!("{INVITE_REFUSED}.")),
+                ),
                 Ok(Err(e)) => Err(super::unavailable(e)),
                 Err(_) => Err(ProtocolError::unavailable("the server is shutting down")),
             };
+            if answer.is_err() {
+                if let Some(commands) = commands.and_then(|c| c.upgrade()) {
+                    let undo = Command::Account(AccountCommand::Unmake { identity });
+                    let _ = commands.try_send(undo);
+                }
+            }
             let _ = reply.send(answer);
         };
         match tokio::runtime::Handle::try_current() {

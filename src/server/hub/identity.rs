@@ -127,6 +127,9 @@ impl Hub {
             ));
         }
         let client = self.session(conn)?.client.clone();
+        if !self.config.guests && client.account.is_none() {
+            return Err(ProtocolError::account_required());
+        }
         let name = match (&client.account, raw_name.as_deref()) {
             (Some(signed), None | Some("")) => self.account_name(signed)?,
             (_, Some(raw)) => names::check(raw)?,

@@ -211,6 +211,9 @@ impl Hub {
         post: &FormPost,
         bad_text: Option<&ProtocolError>,
     ) -> Result<(Claim, Name, Option<NameClaim>), ProtocolError> {
+        if !self.config.guests && post.client.account.is_none() {
+            return Err(ProtocolError::account_required());
+        }
         let name = names::check(&post.name)?;
         validate_room(&post.room)?;
         if !self.rooms.contains_key(post.room.as_str()) {

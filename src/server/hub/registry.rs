@@ -278,6 +278,12 @@ impl Registry {
         });
     }
 
+    /// *1.2*: identity `id`'s sign-up was not stored: a guest again (its
+    /// token stays one nobody holds, so it goes with its lease).
+    pub(super) fn unmake_account(&mut self, id: &str) {
+        self.edit(id, |identity| identity.account = None);
+    }
+
     /// Connection `conn` took identity `id` (older ones were closed first).
     pub(super) fn take(&mut self, id: &str, conn: ConnId, now_ms: u64) {
         self.update(id, now_ms, |i| {

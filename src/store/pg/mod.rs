@@ -14,6 +14,7 @@
 //! sender gets `unavailable` with nothing written.
 
 use super::accounts::{self, AccountChange, AccountQuery, AccountRow, Role, SessionRow};
+use super::grants::{GrantQuery, Grants};
 use super::search::{self, Found, Hit, Search};
 use super::{
     now_ms, IdentityChange, IdentityRow, NewMessage, RoomRow, StoreError, StoreOptions,
@@ -41,8 +42,10 @@ const SCHEMA_3: &str = include_str!("search_reads.sql");
 const SCHEMA_4: &str = include_str!("search_order.sql");
 /// Version 5: accounts, sessions and failed sign-ins (`store::accounts`).
 const SCHEMA_5: &str = include_str!("accounts.sql");
+/// Version 6: invites and API tokens (`store::grants`).
+const SCHEMA_6: &str = include_str!("grants.sql");
 /// The newest schema version this server knows.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -175,6 +178,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.execute("UPDATE chat_schema SET version = 5", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 5");
     }
+    if version.unwrap_or(1) < 6 {
+        tx.batch_execute(SCHEMA_6)?;
+        tx.execute("UPDATE chat_schema SET version = 6", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 6");
+    }
     if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
         return Err(StoreError::Open {
             path: "CHAT_DATABASE_URL".into(),
@@ -259,6 +267,10 @@ impl StoreReader for PgReader {
 
     fn sign_in_failures(&self, key: &str, now_ms: u64, window_ms: u64) -> Result<u32, StoreError> {
         self.again(|r| accounts::failures_pg(r.conn.borrow_mut().get()?, key, now_ms, window_ms))
+    }
+
+    fn grants(&self, query: &GrantQuery) -> Result<Grants, StoreError> {
+        self.again(|r| super::grants::read_pg(r.conn.borrow_mut().get()?, query))
     }
 
     fn search(&self, search: &Search) -> Result<Found, StoreError> {

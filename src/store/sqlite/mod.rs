@@ -7,6 +7,7 @@
 //! its own connection.
 
 use super::accounts::{self, AccountChange, AccountQuery, AccountRow, Role, SessionRow};
+use super::grants::{GrantQuery, Grants};
 use super::reads::ReadMark;
 use super::search::{self, Found, Hit, Search};
 use super::{
@@ -42,6 +43,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_search_reads.sql"),
     include_str!("../migrations/0005_search_order.sql"),
     include_str!("../migrations/0006_accounts.sql"),
+    include_str!("../migrations/0007_grants.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -275,6 +277,10 @@ impl StoreReader for SqliteReader {
 
     fn sign_in_failures(&self, key: &str, now_ms: u64, window_ms: u64) -> Result<u32, StoreError> {
         accounts::failures_sqlite(&self.conn, key, now_ms, window_ms)
+    }
+
+    fn grants(&self, query: &GrantQuery) -> Result<Grants, StoreError> {
+        super::grants::read_sqlite(&self.conn, query)
     }
 
     fn search(&self, search: &Search) -> Result<Found, StoreError> {

@@ -1,0 +1,290 @@
+//! `chat admin …`: the administrators' command line, on the same binary.
+//!
+//! It asks the *running* server, over its operations listener
+//! (`CHAT_OPS_ADDR`, loopback by default), with the secret the server
+//! wrote to `admin.secret` in its data directory at start (so it runs as
+//! the server's user, on its machine). Through the server, the data
+//! directory's lock is no obstacle, SQLite and PostgreSQL work the same,
+//! and a cluster's nodes hear of every change (sessions ended here close on
+//! every node). With no server running, it says so and changes nothing.
+//!
+//! Its HTTP is a few lines over a plain `TcpStream` to a loopback port:
+//! one request, `Connection: close`, a JSON answer with a length; no HTTP
+//! client crate is worth its weight for that.
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `chat admin`'s flags and commands.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chat admin",
+    about = "Administer a running chat server (over its operations listener, with the secret in its data directory)"
+)]
+struct AdminCli {
+    /// The server's data directory (where it wrote admin.secret) [default: as the server's]
+    #[arg(long, env = "CHAT_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The server's operations listener
+    #[arg(long, env = "CHAT_OPS_ADDR", default_value = "127.0.0.1:9090")]
+    ops_addr: SocketAddr,
+    /// The chat's public address, for the links it prints
+    #[arg(long, default_value = "http://localhost:3000", value_name = "URL")]
+    base_url: String,
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make an account (the password is read from standard input, or asked for)
+    CreateUser {
+        /// Its name
+        name: String,
+        /// Make it an administrator
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set an account's password (read as for create-user); ends its sessions
+    SetPassword {
+        /// The account's name
+        name: String,
+    },
+    /// Make an account an administrator
+    GrantAdmin {
+        /// The account's name
+        name: String,
+    },
+    /// Make an administrator an ordinary account
+    RevokeAdmin {
+        /// The account's name
+        name: String,
+    },
+    /// Make an invite and print its sign-up link
+    Invite {
+        /// Sign-ups it allows (1 to 10000)
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Days it lasts (above 0, at most 365)
+        #[arg(long, default_value_t = 7.0)]
+        days: f64,
+    },
+    /// List the accounts
+    ListUsers,
+    /// Sign an account out everywhere
+    EndSessions {
+        /// The account's name
+        name: String,
+    },
+}
+
+/// Runs `chat admin` with `args` (the program name first, then `admin`);
+/// the exit status: 0 done, 1 refused by the server, 2 a usage error
+/// (clap's), 3 no server answered or its secret could not be read.
+pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
+    let mut args: Vec<String> = args.into_iter().collect();
+    if args.get(1).map(String::as_str) == Some("admin") {
+        args.remove(1);
+    }
+    let cli = AdminCli::parse_from(args);
+    match run(cli) {
+        Ok(said) => {
+            println!("{said}");
+            0
+        }
+        Err(Failure::Refused(why)) => {
+            eprintln!("refused: {why}");
+            1
+        }
+        Err(Failure::Unreachable(why)) => {
+            eprintln!("{why}");
+            3
+        }
+    }
+}
+
+/// Why a command did not do what it asked.
+enum Failure {
+    /// The server answered no (the message says why).
+    Refused(String),
+    /// No server answered, or its secret could not be read.
+    Unreachable(String),
+}
+
+fn run(cli: AdminCli) -> Result<String, Failure> {
+    let dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::store::default_data_dir);
+    let secret_path = dir.join(crate::server::SECRET_FILE);
+    let secret = std::fs::read_to_string(&secret_path).map_err(|e| {
+        Failure::Unreachable(format!(
+            "cannot read {} ({e}): is the server running with this data directory, and are you its user?",
+            secret_path.display()
+        ))
+    })?;
+    let ask = |method: &str, path: &str, body: Option<Value>| {
+        request(cli.ops_addr, secret.trim(), method, path, body)
+    };
+    match cli.command {
+        Command::CreateUser { name, admin } => {
+            let password = read_password()?;
+            let made = ask(
+                "POST",
+                "/admin/users",
+                Some(json!({"name": name, "password": password, "admin": admin})),
+            )?;
+            Ok(format!(
+                "made {} ({}), id {}",
+                made["name"], made["role"], made["id"]
+            ))
+        }
+        Command::SetPassword { name } => {
+            let password = read_password()?;
+            ask(
+                "POST",
+                "/admin/password",
+                Some(json!({"name": name, "password": password})),
+            )?;
+            Ok(format!("password of {name:?} set; its sessions ended"))
+        }
+        Command::GrantAdmin { name } => {
+            ask(
+                "POST",
+                "/admin/role",
+                Some(json!({"name": name, "role": "admin"})),
+            )?;
+            Ok(format!("{name:?} is an administrator"))
+        }
+        Command::RevokeAdmin { name } => {
+            ask(
+                "POST",
+                "/admin/role",
+                Some(json!({"name": name, "role": "user"})),
+            )?;
+            Ok(format!("{name:?} is no administrator"))
+        }
+        Command::Invite { uses, days } => {
+            let made = ask(
+                "POST",
+                "/admin/invites",
+                Some(json!({"uses": uses, "days": days})),
+            )?;
+            let path = made["path"].as_str().unwrap_or_default();
+            Ok(format!("{}{path}", cli.base_url.trim_end_matches('/')))
+        }
+        Command::ListUsers => {
+            let listed = ask("GET", "/admin/users", None)?;
+            let users = listed["users"].as_array().cloned().unwrap_or_default();
+            let lines: Vec<String> = users
+                .iter()
+                .map(|u| {
+                    format!(
+                        "{}\t{}\t{}",
+                        u["name"].as_str().unwrap_or(""),
+                        u["role"].as_str().unwrap_or(""),
+                        u["id"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            Ok(format!("name\trole\tid\n{}", lines.join("\n")))
+        }
+        Command::EndSessions { name } => {
+            ask("POST", "/admin/end-sessions", Some(json!({"name": name})))?;
+            Ok(format!("{name:?} is signed out everywhere"))
+        }
+    }
+}
+
+/// The password, from standard input: asked for without echo on a
+/// terminal, else its first line.
+fn read_password() -> Result<String, Failure> {
+    let stdin = std::io::stdin();
+    // SAFETY: isatty has no memory-safety preconditions.
+    let terminal = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
+    if terminal {
+        eprint!("password: ");
+        let _ = std::io::stderr().flush();
+    }
+    let echo = terminal.then(no_echo).flatten();
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if let Some(saved) = echo {
+        // SAFETY: restores the attributes read from the same descriptor.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &saved) };
+        eprintln!();
+    }
+    read.map_err(|e| Failure::Refused(format!("cannot read the password: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        return Err(Failure::Refused(
+            "no password given (on standard input)".into(),
+        ));
+    }
+    Ok(password)
+}
+
+/// Turns the terminal's echo off; the attributes to restore.
+fn no_echo() -> Option<libc::termios> {
+    // SAFETY: termios is plain data; tcgetattr fills it or fails.
+    unsafe {
+        let mut attrs: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(libc::STDIN_FILENO, &mut attrs) != 0 {
+            return None;
+        }
+        let saved = attrs;
+        attrs.c_lflag &= !libc::ECHO;
+        libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &attrs);
+        Some(saved)
+    }
+}
+
+/// One request to the operations listener; the JSON answer of a 2xx.
+fn request(
+    addr: SocketAddr,
+    secret: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Failure> {
+    let unreachable = |e: std::io::Error| {
+        Failure::Unreachable(format!(
+            "no chat server answers on {addr} (CHAT_OPS_ADDR): {e}"
+        ))
+    };
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {secret}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).map_err(unreachable)?;
+    stream.write_all(body.as_bytes()).map_err(unreachable)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(unreachable)?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    if (200..300).contains(&status) {
+        return Ok(json);
+    }
+    let why = json["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("HTTP {status}: {body}"));
+    Err(Failure::Refused(why))
+}

@@ -1,0 +1,20 @@
+-- Version 7 (protocol 1.2 section 1, `store::grants`): invites and API
+-- tokens, each kept as the SHA-256 of the code shown once; and the index
+-- that removes sessions unused for too long without reading them all.
+CREATE TABLE invites (
+    hash       BLOB    NOT NULL PRIMARY KEY,
+    uses_left  INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE api_tokens (
+    hash       BLOB    NOT NULL PRIMARY KEY,
+    identity   TEXT    NOT NULL,            -- the account it posts as
+    label      TEXT    NOT NULL,
+    rooms      TEXT    NOT NULL,            -- space-separated; empty: every room
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX api_tokens_identity ON api_tokens (identity);
+
+CREATE INDEX sessions_used ON sessions (used_ms);
