@@ -127,8 +127,8 @@ pub(crate) type Committed = oneshot::Sender<Result<(), StoreError>>;
 pub(crate) enum AccountCommand {
     /// Make an account, and its first session.
     SignUp {
-        /// The sign-up.
-        sign_up: SignUp,
+        /// The sign-up (boxed: the largest command by far).
+        sign_up: Box<SignUp>,
         /// Answered once committed.
         reply: Reply<SignedUp>,
     },
@@ -164,7 +164,7 @@ pub(crate) enum AccountCommand {
 impl Hub {
     pub(super) fn on_account(&mut self, command: AccountCommand) {
         match command {
-            AccountCommand::SignUp { sign_up, reply } => self.on_sign_up(sign_up, reply),
+            AccountCommand::SignUp { sign_up, reply } => self.on_sign_up(*sign_up, reply),
             AccountCommand::Save { changes, done } => {
                 for change in &changes {
                     if let AccountChange::SaveAccount(account) = change {
@@ -433,6 +433,7 @@ impl HubHandle {
 
     /// Makes an account (see [`SignUp`]); resolves once it is stored.
     pub(crate) async fn sign_up(&self, sign_up: SignUp) -> Result<SignedUp, ProtocolError> {
+        let sign_up = Box::new(sign_up);
         self.request(|reply| Command::Account(AccountCommand::SignUp { sign_up, reply }))
             .await
     }
