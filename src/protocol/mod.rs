@@ -440,6 +440,8 @@ pub enum ErrorCode {
     Unavailable,
     /// *1.2*: the server takes no guests (`CHAT_GUESTS=off`): sign in first.
     AccountRequired,
+    /// *1.2*: not allowed (an API token limited to other rooms).
+    Forbidden,
 }
 
 /// A refused request: the `error` frame to send back.
@@ -461,6 +463,11 @@ impl ProtocolError {
             message: message.into(),
             nonce: None,
         }
+    }
+
+    /// *1.2* `forbidden`, saying why.
+    pub fn forbidden(why: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, why)
     }
 
     /// *1.2* `account_required`: guests are off; sign in first.

@@ -105,8 +105,24 @@ fn upgrade_key(
 /// connection once hyper hands over the socket.
 pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Request) -> Response {
     let mut client = cookies::client(&request, &state.config);
+    // *1.2*: an API token is the account, from anywhere (a page elsewhere
+    // cannot make a browser send it, so no origin check is needed).
+    let token = accounts::bearer(request.headers()).map(str::to_owned);
+    let by_token = match &token {
+        Some(token) => match accounts::signed_by_token(&state.hub, token).await {
+            Ok(Some((signed, _))) => Some(signed),
+            Ok(None) => {
+                return (StatusCode::UNAUTHORIZED, "this token is unknown or revoked")
+                    .into_response()
+            }
+            Err(_) => {
+                return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response()
+            }
+        },
+        None => None,
+    };
     let headers = request.headers();
-    if !origin_allowed(headers, &state.config) {
+    if by_token.is_none() && !origin_allowed(headers, &state.config) {
         tracing::debug!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
         stats::refused_upgrade("origin");
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
@@ -142,6 +158,7 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
     // *1.2*: a session cookie signs the connection in, checked in the
     // store now (an ended or expired one signs nothing in).
     match accounts::signed_in(&state.hub, &state.config, request.headers(), client.addr).await {
+        _ if by_token.is_some() => client.account = by_token,
         Ok(live) => client.account = live.map(|live| live.signed),
         Err(e) => {
             tracing::warn!(error = %e, "upgrade refused: sessions cannot be read");

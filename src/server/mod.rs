@@ -86,6 +86,7 @@ fn router(leptos_options: LeptosOptions, ws: WsState, accounts: accounts::Accoun
         .route("/ws", get(conn::ws_handler))
         .with_state(ws)
         .merge(headers::compressed(pages))
+        .merge(accounts::api_router(accounts.clone()))
         .merge(accounts::router(accounts))
         .merge(headers::cached(files))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(

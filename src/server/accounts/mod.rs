@@ -3,14 +3,18 @@
 //! - [`password`]: the rules for a new password, and Argon2id hashing and
 //!   verification on bounded threads of their own.
 //! - [`sessions`]: which session a request is signed in with.
-//! - [`routes`]: sign-up, sign-in, sign-out and the account page.
+//! - [`routes`]: sign-up, sign-in, sign-out.
+//! - [`account`]: the account page: password, sessions, tokens.
 //! - [`views`]: those pages, server-rendered, with no script.
 //! - [`admin`]: what `chat admin` asks a running server (operations listener).
+//! - [`tokens`]: API tokens for bots: `Bearer` on `/ws` and the HTTP API.
 
+mod account;
 mod admin;
 mod password;
 mod routes;
 mod sessions;
+mod tokens;
 mod views;
 
 pub use admin::SECRET_FILE;
@@ -18,3 +22,4 @@ pub(crate) use admin::{router as admin_router, write_secret, AdminState};
 pub(crate) use password::{check_length, Busy, Cost, Hasher, MAX_PASSWORD_CHARS};
 pub(crate) use routes::{router, AccountState};
 pub(crate) use sessions::signed_in;
+pub(crate) use tokens::{bearer, router as api_router, signed_by_token};

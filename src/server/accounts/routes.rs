@@ -1,6 +1,6 @@
 //! The account routes (protocol 1.2 section 1): `GET`/`POST /signup`,
 //! `GET`/`POST /login`, `POST /logout`, `GET /account`,
-//! `POST /account/password`, `POST /account/sessions/end`.
+//! and the account page's ([`super::account`]).
 //!
 //! Every `POST` needs the chat's own origin (403 otherwise). A sign-in
 //! reads the failures counted against the account and the client address
@@ -11,8 +11,9 @@
 //! new session id (never one the request carried) and ends the one the
 //! request carried, if any.
 
+use super::account;
 use super::sessions::{new_session, session_hash, signed_in, Live};
-use super::views::{self, session_label, AccountView, FormState};
+use super::views::{self, FormState};
 use super::{check_length, Busy, Hasher, MAX_PASSWORD_CHARS};
 use crate::protocol::{ErrorCode, ProtocolError};
 use crate::server::config::Config;
@@ -21,11 +22,11 @@ use crate::server::cookies;
 use crate::server::hosts::same_origin_request;
 use crate::server::hub::{account_key, addr_key, Ending, HubHandle, SignUp};
 use crate::server::pages::read_form;
-use crate::store::accounts::{AccountChange, AccountQuery, AccountRow, Role};
+use crate::store::accounts::{AccountChange, AccountQuery, Role};
 use crate::store::grants::GrantQuery;
 use crate::store::now_ms;
 use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -56,14 +57,16 @@ pub(crate) fn router(state: AccountState) -> Router {
         .route("/login", get(show_sign_in).post(sign_in))
         .route("/signup", get(show_sign_up).post(sign_up))
         .route("/logout", post(sign_out))
-        .route("/account", get(show_account))
-        .route("/account/password", post(change_password))
-        .route("/account/sessions/end", post(end_session))
+        .route("/account", get(account::show))
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/account/tokens", post(account::make_token))
+        .route("/account/tokens/revoke", post(account::revoke_token))
         .with_state(state)
 }
 
 /// A page as the answer, with `status`; never cached, framed or scripted.
-fn page(status: StatusCode, html: String) -> Response {
+pub(super) fn page(status: StatusCode, html: String) -> Response {
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -78,7 +81,7 @@ fn page(status: StatusCode, html: String) -> Response {
 }
 
 /// 403 for a form posted from anywhere but the chat's own pages.
-fn cross_origin() -> Response {
+pub(super) fn cross_origin() -> Response {
     (
         StatusCode::FORBIDDEN,
         "this form must be posted from the chat's own page",
@@ -87,7 +90,7 @@ fn cross_origin() -> Response {
 }
 
 /// `status` with a `Retry-After` of `secs`, saying `why`.
-fn retry_after(status: StatusCode, secs: u64, why: String) -> Response {
+pub(super) fn retry_after(status: StatusCode, secs: u64, why: String) -> Response {
     let mut response = (status, why).into_response();
     response
         .headers_mut()
@@ -96,7 +99,7 @@ fn retry_after(status: StatusCode, secs: u64, why: String) -> Response {
 }
 
 /// 503: the hashing threads' queue is full, or the store cannot answer.
-fn busy() -> Response {
+pub(super) fn busy() -> Response {
     retry_after(
         StatusCode::SERVICE_UNAVAILABLE,
         1,
@@ -105,12 +108,12 @@ fn busy() -> Response {
 }
 
 /// The client address the request comes from (as limits count it).
-fn addr_of(req: &Request, config: &Config) -> IpAddr {
+pub(super) fn addr_of(req: &Request, config: &Config) -> IpAddr {
     cookies::client(req, config).addr
 }
 
 /// Redirect home, setting `cookies`.
-fn home(cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
+pub(super) fn home(cookies: impl IntoIterator<Item = HeaderValue>) -> Response {
     let mut response = Redirect::to("/").into_response();
     for cookie in cookies {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -404,192 +407,4 @@ async fn sign_out(State(state): State<AccountState>, req: Request) -> Response {
         }
     }
     home([cookies::clear_session(&state.config)])
-}
-
-/// The signed-in session of a request to an account page, or the answer:
-/// to the sign-in page when there is none, 503 when the store cannot say.
-async fn account_session(
-    state: &AccountState,
-    headers: &HeaderMap,
-    addr: IpAddr,
-) -> Result<Live, Response> {
-    match signed_in(&state.hub, &state.config, headers, addr).await {
-        Ok(Some(live)) => Ok(live),
-        Ok(None) => Err(Redirect::to("/login").into_response()),
-        Err(_) => Err(busy()),
-    }
-}
-
-/// The account page of `live`, with a notice or an error.
-async fn account_page(
-    state: &AccountState,
-    live: &Live,
-    status: StatusCode,
-    notice: Option<String>,
-    error: Option<String>,
-) -> Response {
-    let identity = live.signed.identity.to_string();
-    let sessions = state
-        .hub
-        .read_accounts(move |r| r.sessions_of(&identity))
-        .await;
-    let Ok(sessions) = sessions else {
-        return busy();
-    };
-    let name = state
-        .hub
-        .name_of(live.signed.identity.clone())
-        .await
-        .unwrap_or_default();
-    let view = AccountView {
-        name,
-        role: live.signed.role.as_str(),
-        sessions,
-        current: live.signed.hash,
-        notice,
-        error,
-    };
-    page(status, views::account(&state.options, view))
-}
-
-async fn show_account(State(state): State<AccountState>, req: Request) -> Response {
-    let addr = addr_of(&req, &state.config);
-    match account_session(&state, req.headers(), addr).await {
-        Ok(live) => account_page(&state, &live, StatusCode::OK, None, None).await,
-        Err(answer) => answer,
-    }
-}
-
-/// The password form's fields.
-#[derive(Debug, Default, Deserialize)]
-struct PasswordForm {
-    #[serde(default)]
-    current: String,
-    #[serde(default)]
-    password: String,
-}
-
-async fn change_password(State(state): State<AccountState>, req: Request) -> Response {
-    if !same_origin_request(req.headers(), &state.config) {
-        return cross_origin();
-    }
-    let addr = addr_of(&req, &state.config);
-    let (parts, body) = req.into_parts();
-    let form: PasswordForm = match read_form(body, MAX_ACCOUNT_FORM_BYTES).await {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
-    let live = match account_session(&state, &parts.headers, addr).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let refuse = |error: String| {
-        account_page(
-            &state,
-            &live,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            None,
-            Some(error),
-        )
-    };
-    if let Err(p) = check_length(&form.password) {
-        return refuse(p.message()).await;
-    }
-    let identity = live.signed.identity.to_string();
-    let account = state
-        .hub
-        .read_accounts(move |r| r.account(&AccountQuery::ByIdentity(identity)))
-        .await;
-    let Ok(Some(account)) = account else {
-        return busy();
-    };
-    let current: String = form.current.chars().take(MAX_PASSWORD_CHARS).collect();
-    match state
-        .hasher
-        .verify(current, Some(account.password.clone()))
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return refuse("The current password is not right.".into()).await,
-        Err(Busy) => return busy(),
-    }
-    let name = state
-        .hub
-        .name_of(live.signed.identity.clone())
-        .await
-        .unwrap_or_default();
-    let phc = match state.hasher.hash_new(form.password, name).await {
-        Ok(Ok(phc)) => phc,
-        Ok(Err(p)) => return refuse(p.message()).await,
-        Err(Busy) => return busy(),
-    };
-    let changed = AccountRow {
-        password: phc,
-        ..account
-    };
-    let saved = state
-        .hub
-        .save_accounts(vec![AccountChange::SaveAccount(changed)], true)
-        .await;
-    let ending = Ending::All {
-        identity: live.signed.identity.clone(),
-        except: Some(live.signed.hash),
-    };
-    if saved.is_err() || state.hub.end_sessions(ending).await.is_err() {
-        return busy();
-    }
-    let done = "The password is changed; every other device is signed out.".to_owned();
-    account_page(&state, &live, StatusCode::OK, Some(done), None).await
-}
-
-/// The form ending one session from the account page.
-#[derive(Debug, Default, Deserialize)]
-struct EndSessionForm {
-    /// The session's label on the page ([`session_label`]).
-    #[serde(default)]
-    session: String,
-}
-
-async fn end_session(State(state): State<AccountState>, req: Request) -> Response {
-    if !same_origin_request(req.headers(), &state.config) {
-        return cross_origin();
-    }
-    let addr = addr_of(&req, &state.config);
-    let (parts, body) = req.into_parts();
-    let form: EndSessionForm = match read_form(body, MAX_ACCOUNT_FORM_BYTES).await {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
-    let live = match account_session(&state, &parts.headers, addr).await {
-        Ok(live) => live,
-        Err(answer) => return answer,
-    };
-    let identity = live.signed.identity.to_string();
-    let sessions = state
-        .hub
-        .read_accounts(move |r| r.sessions_of(&identity))
-        .await;
-    let Ok(sessions) = sessions else {
-        return busy();
-    };
-    // Only a session of this account: a label of another's is no session.
-    let Some(session) = sessions
-        .iter()
-        .find(|s| session_label(&s.hash) == form.session)
-    else {
-        let gone = "That session has already ended.".to_owned();
-        return account_page(&state, &live, StatusCode::OK, Some(gone), None).await;
-    };
-    let ending = Ending::One {
-        identity: live.signed.identity.clone(),
-        hash: session.hash,
-    };
-    if state.hub.end_sessions(ending).await.is_err() {
-        return busy();
-    }
-    if session.hash == live.signed.hash {
-        return home([cookies::clear_session(&state.config)]);
-    }
-    let done = "That device is signed out.".to_owned();
-    account_page(&state, &live, StatusCode::OK, Some(done), None).await
 }

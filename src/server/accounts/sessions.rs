@@ -73,6 +73,7 @@ pub(crate) async fn signed_in(
         hash,
         identity: Arc::from(row.identity.as_str()),
         role,
+        rooms: None,
     };
     Ok(Some(Live { signed }))
 }

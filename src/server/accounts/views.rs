@@ -4,6 +4,7 @@
 //! escapes every text and attribute, as on the chat page.
 
 use crate::store::accounts::SessionRow;
+use crate::store::grants::TokenRow;
 use leptos::prelude::*;
 use leptos_meta::HashedStylesheet;
 
@@ -134,12 +135,16 @@ pub(super) struct AccountView {
     pub(super) role: &'static str,
     /// Its sessions, most recently used first.
     pub(super) sessions: Vec<SessionRow>,
+    /// Its API tokens, newest first.
+    pub(super) tokens: Vec<TokenRow>,
     /// The session of this request.
     pub(super) current: [u8; 32],
     /// A message after a change (`role="status"`), or a refusal.
     pub(super) notice: Option<String>,
-    /// A refusal of the password form.
+    /// A refusal of one of its forms.
     pub(super) error: Option<String>,
+    /// A token made just now, shown this once.
+    pub(super) new_token: Option<String>,
 }
 
 /// The first 16 hex digits of a session's hash: how the page names it
@@ -189,6 +194,27 @@ pub(super) fn account(options: &LeptosOptions, page: AccountView) -> String {
             }
         })
         .collect_view();
+    let tokens = page
+        .tokens
+        .into_iter()
+        .map(|t| {
+            let label = session_label(&t.hash);
+            let rooms = match t.rooms.is_empty() {
+                true => "every room".to_owned(),
+                false => t.rooms.join(", "),
+            };
+            view! {
+                <li data-testid="token-row">
+                    <strong>{t.label.clone()}</strong>
+                    " · " {rooms} " · made " {when(t.created_ms)}
+                    <form method="post" action="/account/tokens/revoke" class="inline-form">
+                        <input type="hidden" name="token" value=label/>
+                        <button type="submit">"Revoke"</button>
+                    </form>
+                </li>
+            }
+        })
+        .collect_view();
     let body = view! {
         <h2>"Your account"</h2>
         <p data-testid="account-name">
@@ -221,6 +247,30 @@ pub(super) fn account(options: &LeptosOptions, page: AccountView) -> String {
             <button type="submit">"Change it"</button>
         </form>
         <p>"Changing it signs out every other device."</p>
+        <h3>"API tokens"</h3>
+        <p>
+            "A bot or a script posts as you with "
+            <code>"Authorization: Bearer <token>"</code>
+            " (see the README)."
+        </p>
+        {page
+            .new_token
+            .map(|token| {
+                view! {
+                    <p class="new-token">
+                        <label for="new-token">"Your new token (shown this once)"</label>
+                        <input id="new-token" readonly value=token data-testid="new-token"/>
+                    </p>
+                }
+            })}
+        <ul class="tokens">{tokens}</ul>
+        <form method="post" action="/account/tokens" class="account-form">
+            <label for="label">"Token name"</label>
+            <input id="label" name="label" required maxlength="64"/>
+            <label for="rooms">"Only these rooms (optional, separated by spaces)"</label>
+            <input id="rooms" name="rooms"/>
+            <button type="submit">"Make a token"</button>
+        </form>
         <h3>"Where you are signed in"</h3>
         <table class="sessions">
             <thead>

@@ -23,7 +23,8 @@ use crate::store::{now_ms, StoreError, StoreReader};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-/// A request signed in by a session, as the routes checked it in the store.
+/// A request signed in by a session or an API token, as the routes
+/// checked it in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SignedIn {
     /// SHA-256 of the session id.
@@ -32,6 +33,21 @@ pub(crate) struct SignedIn {
     pub(crate) identity: Arc<str>,
     /// Its server role.
     pub(crate) role: Role,
+    /// The rooms it may join and post to, when an API token limits it;
+    /// `None`: any room.
+    pub(crate) rooms: Option<Arc<[String]>>,
+}
+
+impl SignedIn {
+    /// Refuses with `forbidden` when a token's rooms leave `room` out.
+    pub(crate) fn may_post(&self, room: &str) -> Result<(), ProtocolError> {
+        match &self.rooms {
+            Some(rooms) if !rooms.iter().any(|r| r == room) => Err(ProtocolError::forbidden(
+                format!("this API token may not post to {room:?}"),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A sign-up, its password already hashed (off the hub).

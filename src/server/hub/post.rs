@@ -216,6 +216,9 @@ impl Hub {
         }
         let name = names::check(&post.name)?;
         validate_room(&post.room)?;
+        if let Some(signed) = &post.client.account {
+            signed.may_post(&post.room)?;
+        }
         if !self.rooms.contains_key(post.room.as_str()) {
             return Err(ProtocolError::no_such_room(&post.room));
         }

@@ -171,6 +171,9 @@ impl Hub {
         after: Option<u64>,
     ) -> Result<(), ProtocolError> {
         validate_room(room)?;
+        if let Some(signed) = &self.session(conn)?.client.account {
+            signed.may_post(room)?;
+        }
         let already = self.session(conn)?.rooms.contains(room);
         let cap = self.config.max_rooms_per_conn;
         if !already && self.session(conn)?.rooms.len() >= cap {
