@@ -28,7 +28,7 @@ impl Role {
     }
 
     /// From the store; an unknown value is the lesser role (fail closed).
-    fn parse(stored: &str) -> Role {
+    pub fn parse(stored: &str) -> Role {
         match stored {
             "admin" => Role::Admin,
             _ => Role::User,

@@ -184,7 +184,7 @@ impl Hub {
             AccountCommand::Save { changes, done } => {
                 for change in &changes {
                     if let AccountChange::SaveAccount(account) = change {
-                        self.registry.set_account(&account.identity, account.role);
+                        self.account_is(&account.identity, account.role);
                     }
                 }
                 self.queue_accounts(changes, done)
@@ -238,6 +238,15 @@ impl Hub {
                 let _ = done.send(Err(busy));
             }
         }
+    }
+
+    /// Identity `id` has an account with `role`: here and on every node.
+    fn account_is(&mut self, id: &str, role: Role) {
+        self.registry.set_account(id, role);
+        self.publish(Event::Account {
+            identity: id.to_owned(),
+            role,
+        });
     }
 
     /// Closes the connections here of the sessions `ending` ends.
@@ -370,6 +379,11 @@ impl Hub {
         }
         let (done, committed) = oneshot::channel();
         self.queue_accounts(changes, Some(done));
+        // After the identity's own event (which `queue_accounts` published).
+        self.publish(Event::Account {
+            identity: speaker.id.to_string(),
+            role: sign_up.role,
+        });
         let signed_up = SignedUp {
             identity: speaker.id.clone(),
             name: name.display,

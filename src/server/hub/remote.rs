@@ -118,6 +118,7 @@ impl Hub {
             }
             Remote::Identity(row) => self.registry.merge_remote(row),
             Remote::SessionsEnded(ended) => self.end_sessions(&super::accounts::ending_of(ended)),
+            Remote::Account { identity, role } => self.registry.set_account(&identity, role),
             Remote::Gone(node) => {
                 let gone: Vec<RemoteId> = self
                     .remote_sessions()

@@ -595,9 +595,17 @@ impl StoreWriter for PgWriter {
                         ],
                     )?;
                 }
+                // An account's identity is never forgotten, whatever a
+                // node's memory says (it may not have heard of the account).
                 IdentityChange::Forget(id) => {
-                    tx.execute("DELETE FROM identities WHERE id = $1", &[id])?;
-                    tx.execute("DELETE FROM read_marks WHERE identity = $1", &[id])?;
+                    let forgot = tx.execute(
+                        "DELETE FROM identities WHERE id = $1 \
+                         AND NOT EXISTS (SELECT 1 FROM accounts WHERE identity = $1)",
+                        &[id],
+                    )?;
+                    if forgot > 0 {
+                        tx.execute("DELETE FROM read_marks WHERE identity = $1", &[id])?;
+                    }
                 }
             }
         }

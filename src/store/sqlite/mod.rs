@@ -459,11 +459,19 @@ impl StoreWriter for SqliteWriter {
                         row.seen_ms as i64
                     ])?;
                 }
+                // An account's identity is never forgotten, whatever a
+                // node's memory says (it may not have heard of the account).
                 IdentityChange::Forget(id) => {
-                    tx.prepare_cached("DELETE FROM identities WHERE id = ?1")?
+                    let forgot = tx
+                        .prepare_cached(
+                            "DELETE FROM identities WHERE id = ?1 \
+                             AND NOT EXISTS (SELECT 1 FROM accounts WHERE identity = ?1)",
+                        )?
                         .execute([id])?;
-                    tx.prepare_cached("DELETE FROM read_marks WHERE identity = ?1")?
-                        .execute([id])?;
+                    if forgot > 0 {
+                        tx.prepare_cached("DELETE FROM read_marks WHERE identity = ?1")?
+                            .execute([id])?;
+                    }
                 }
             }
         }

@@ -50,7 +50,10 @@ impl Mirror {
                 self.rooms.remove(conn);
                 Some(*conn)
             }
-            Event::Typing { .. } | Event::Identity(_) | Event::SessionsEnded(_) => None,
+            Event::Typing { .. }
+            | Event::Identity(_)
+            | Event::SessionsEnded(_)
+            | Event::Account { .. } => None,
         }
     }
 }

@@ -75,6 +75,14 @@ pub enum Event {
     Identity(IdentityRow),
     /// *1.2*: sessions ended (nothing is written: the store already holds it).
     SessionsEnded(Ended),
+    /// *1.2*: an identity has an account with this role now (its name is
+    /// never swept; the store holds the account).
+    Account {
+        /// The identity.
+        identity: String,
+        /// Its role.
+        role: crate::store::accounts::Role,
+    },
 }
 
 /// *1.2*: sessions that ended: their connections close on every node.
@@ -136,6 +144,13 @@ pub enum Remote {
     Identity(IdentityRow),
     /// Sessions ended on another node.
     SessionsEnded(Ended),
+    /// An identity became an account, or its role changed, on another node.
+    Account {
+        /// The identity.
+        identity: String,
+        /// Its role.
+        role: crate::store::accounts::Role,
+    },
     /// `node` is gone (its lease ran out, or it stopped): its sessions end.
     Gone(String),
     /// Every other node's sessions and rooms, as the tables hold them now:

@@ -3,6 +3,7 @@
 //! shorter).
 
 use super::{Ended, Event, Remote};
+use crate::store::accounts::Role;
 use crate::store::IdentityRow;
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,11 @@ pub(crate) enum Wire {
         h: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         x: Option<String>,
+    },
+    Account {
+        n: String,
+        i: String,
+        r: String,
     },
     Gone {
         n: String,
@@ -138,6 +144,13 @@ pub(crate) fn parse(payload: &str, me: &str) -> Option<Result<Remote, ()>> {
         Wire::Bye { n, c } => (n.clone(), Remote::Bye { node: n, conn: c }),
         Wire::Typing { n, r, u } => (n, Remote::Typing { room: r, name: u }),
         Wire::Identity { n, i } => (n, Remote::Identity(i.row()?)),
+        Wire::Account { n, i, r } => (
+            n,
+            Remote::Account {
+                identity: i,
+                role: Role::parse(&r),
+            },
+        ),
         Wire::Ended { n, i, h, x } => {
             let ended = Ended {
                 identity: i,
@@ -179,6 +192,11 @@ pub(crate) fn notice(n: &str, event: &Event) -> String {
             u: name.clone(),
         },
         Event::Identity(row) => Wire::Identity { n, i: row.into() },
+        Event::Account { identity, role } => Wire::Account {
+            n,
+            i: identity.clone(),
+            r: role.as_str().to_owned(),
+        },
         Event::SessionsEnded(ended) => Wire::Ended {
             n,
             i: ended.identity.clone(),
@@ -233,6 +251,10 @@ mod tests {
                 hash: None,
                 except: Some([9; 32]),
             }),
+            Event::Account {
+                identity: "i".into(),
+                role: Role::Admin,
+            },
         ];
         let (n, conn) = ("a".to_string(), 3);
         let expected = [
@@ -270,6 +292,10 @@ mod tests {
                 hash: None,
                 except: Some([9; 32]),
             }),
+            Remote::Account {
+                identity: "i".into(),
+                role: Role::Admin,
+            },
         ];
         assert_eq!(events.len(), expected.len());
         for (event, remote) in events.iter().zip(expected) {

@@ -1,0 +1,110 @@
+//! *1.2* accounts across two servers on one PostgreSQL database: an
+//! account made on one node signs in on the other, failed sign-ins count
+//! on both, and signing out everywhere on one closes the other's sockets.
+
+mod common;
+
+use common::http::{http, Response};
+use common::pg::PgCluster;
+use common::{Client, TestServer, WAIT};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "vexed quartz jumps fog";
+
+async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)], cookie: &str) -> Response {
+    let body = serde_urlencoded::to_string(fields).unwrap();
+    let mut headers = vec![
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    if !cookie.is_empty() {
+        headers.push(("Cookie", cookie));
+    }
+    http(server, "POST", path, &headers, &body).await
+}
+
+fn session(answer: &Response) -> String {
+    format!(
+        "chat_session={}",
+        answer.set_cookie("chat_session").expect("a session")
+    )
+}
+
+/// A socket signed in with `cookie` on `server`, once welcomed: the node
+/// may hear of an account made on another a moment after the sign-in
+/// (`unavailable` until then), so this asks again until it is welcomed.
+async fn signed_socket(server: &TestServer, cookie: &str) -> (Client, Value) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (mut c, _) = Client::connect_with(server.addr, &[("Cookie", cookie)]).await;
+        c.send(json!({"type": "hello"})).await;
+        let answer = c.recv().await;
+        if answer["type"] == "welcome" {
+            return (c, answer);
+        }
+        assert_eq!(answer["code"], "unavailable", "{answer}");
+        assert!(tokio::time::Instant::now() < deadline, "never welcomed");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn an_account_made_on_one_node_is_the_same_person_on_the_other() {
+    let cluster = PgCluster::start();
+    let config = || chat::Config {
+        password_memory_kib: 64,
+        sign_in_failures: 3,
+        ..cluster.node()
+    };
+    let (a, b) = (
+        TestServer::start(config()).await,
+        TestServer::start(config()).await,
+    );
+    let made = form(
+        &a,
+        "/signup",
+        &[("name", "Ada"), ("password", PASSWORD)],
+        "",
+    )
+    .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let laptop = session(&made);
+    let signed = form(&b, "/login", &[("name", "ada"), ("password", PASSWORD)], "").await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let phone = session(&signed);
+    let (mut on_a, welcome_a) = signed_socket(&a, &laptop).await;
+    let (mut on_b, welcome_b) = signed_socket(&b, &phone).await;
+    assert_eq!(welcome_a["user"]["id"], welcome_b["user"]["id"]);
+    assert_eq!(welcome_b["user"]["account"], true);
+    // Both connected, on two nodes: neither replaces the other.
+    on_a.join("general").await;
+    on_b.join("general").await;
+    on_a.send(json!({"type": "send", "room": "general", "text": "from node a"}))
+        .await;
+    assert_eq!(on_b.recv_type("message").await["text"], "from node a");
+    // The name is the account's on both nodes, past any lease.
+    let mut other = b.client().await;
+    other
+        .expect_error(json!({"type": "hello", "name": "ADA"}), "name_taken")
+        .await;
+    // Failures on one node count on the other.
+    for _ in 0..3 {
+        let wrong = form(
+            &a,
+            "/login",
+            &[("name", "Ada"), ("password", "wrong password!")],
+            "",
+        )
+        .await;
+        assert_eq!(wrong.status, 401);
+    }
+    let limited = form(&b, "/login", &[("name", "Ada"), ("password", PASSWORD)], "").await;
+    assert_eq!(limited.status, 429, "the store's count, not a node's");
+    // Signing out everywhere on one node closes the other node's socket.
+    let out = form(&a, "/logout", &[("everywhere", "1")], &laptop).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(on_b.closed().await.0, 4004, "on the other node");
+    assert_eq!(on_a.closed().await.0, 4004);
+    a.stop().await;
+    b.stop().await;
+}
