@@ -125,6 +125,12 @@ pub enum AccountChange {
     },
     /// A sign-in succeeded: `key`'s failures are forgotten.
     Succeeded(String),
+    /// Forgets the failure counts whose window began before `before_ms`
+    /// (they count nothing any more; names an attacker typed go too).
+    ForgetFailures {
+        /// Windows that began before this (ms) are over.
+        before_ms: u64,
+    },
     /// An invite or API token change ([`super::grants`]).
     Grant(GrantChange),
 }
@@ -211,6 +217,9 @@ pub fn save_sqlite(
             AccountChange::Succeeded(key) => tx
                 .prepare_cached("DELETE FROM sign_in_failures WHERE key = ?1")?
                 .execute([key])?,
+            AccountChange::ForgetFailures { before_ms } => tx
+                .prepare_cached("DELETE FROM sign_in_failures WHERE since_ms < ?1")?
+                .execute([*before_ms as i64])?,
             AccountChange::Grant(change) => {
                 super::grants::save_sqlite(&tx, change)?;
                 0
@@ -290,6 +299,10 @@ pub fn save_pg(client: &mut postgres::Client, changes: &[AccountChange]) -> Resu
             AccountChange::Succeeded(key) => {
                 tx.execute("DELETE FROM sign_in_failures WHERE key = $1", &[key])?
             }
+            AccountChange::ForgetFailures { before_ms } => tx.execute(
+                "DELETE FROM sign_in_failures WHERE since_ms < $1",
+                &[&(*before_ms as i64)],
+            )?,
             AccountChange::Grant(change) => {
                 super::grants::save_pg(&mut tx, change)?;
                 0

@@ -158,6 +158,14 @@ pub fn accounts_sessions_and_failures_are_kept(r: &dyn StoreReader, w: &mut dyn 
     w.save_accounts(&[AccountChange::Succeeded("addr:192.0.2.1".into())])
         .unwrap();
     assert_eq!(count(6_000), 0);
+    // Counts whose window began before the cut are forgotten; later ones stay.
+    w.save_accounts(&[fail(7_000)]).unwrap();
+    w.save_accounts(&[AccountChange::ForgetFailures { before_ms: 7_000 }])
+        .unwrap();
+    assert_eq!(count(7_000), 1, "began at the cut: kept");
+    w.save_accounts(&[AccountChange::ForgetFailures { before_ms: 7_001 }])
+        .unwrap();
+    assert_eq!(count(7_000), 0, "one past it: forgotten");
 }
 
 /// Invites are used up at their bound and expire at their expiry; tokens

@@ -240,6 +240,22 @@ impl Hub {
         }
     }
 
+    /// Each sweep: sessions unused for `CHAT_SESSION_DAYS` end, and failure
+    /// counts whose window is over go (an attacker's typed names too).
+    /// Nobody waits; a full queue leaves them to the next sweep.
+    pub(super) fn expire_sessions(&mut self, now: u64) {
+        let ms = |d: std::time::Duration| d.as_millis().min(u64::MAX as u128) as u64;
+        let changes = vec![
+            AccountChange::ExpireSessions {
+                before_ms: now.saturating_sub(ms(self.config.session_idle)),
+            },
+            AccountChange::ForgetFailures {
+                before_ms: now.saturating_sub(ms(self.config.sign_in_window)),
+            },
+        ];
+        self.queue_accounts(changes, None);
+    }
+
     /// Identity `id` has an account with `role`: here and on every node.
     fn account_is(&mut self, id: &str, role: Role) {
         self.registry.set_account(id, role);

@@ -23,6 +23,7 @@ impl Hub {
         if self.ticks.is_multiple_of(SWEEP_EVERY_TICKS) {
             self.registry.sweep(now_ms());
             self.expire_old_messages();
+            self.expire_sessions(now_ms());
         }
         self.close_unwelcomed(Instant::now());
         if let Some(w) = &self.writer {

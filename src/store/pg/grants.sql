@@ -1,6 +1,7 @@
 -- Version 6 (protocol 1.2 section 1, `store::grants`): invites and API
--- tokens, each kept as the SHA-256 of the code shown once; and the index
--- that removes sessions unused for too long without reading them all.
+-- tokens, each kept as the SHA-256 of the code shown once; and the indexes
+-- that remove sessions unused for too long and failure counts whose window
+-- is over without reading them all.
 CREATE TABLE invites (
     hash       BYTEA   NOT NULL PRIMARY KEY,
     uses_left  BIGINT  NOT NULL,
@@ -18,3 +19,4 @@ CREATE TABLE api_tokens (
 CREATE INDEX api_tokens_identity ON api_tokens (identity);
 
 CREATE INDEX sessions_used ON sessions (used_ms);
+CREATE INDEX sign_in_failures_since ON sign_in_failures (since_ms);
