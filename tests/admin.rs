@@ -245,6 +245,10 @@ async fn invite_only_registration_takes_an_invite_for_its_uses_and_no_more() {
     assert_eq!(status, 0, "the bounds themselves");
     let (status, _, _) = admin(&server, &["invite", "--uses", "10001"], "").await;
     assert_eq!(status, 1);
+    let (status, _, _) = admin(&server, &["invite", "--days", "365.01"], "").await;
+    assert_eq!(status, 1, "days at most 365");
+    let (status, _, _) = admin(&server, &["invite", "--days", "0"], "").await;
+    assert_eq!(status, 1, "days above 0");
     server.stop().await;
 }
 

@@ -187,6 +187,14 @@ async fn a_token_limited_to_rooms_posts_there_only_and_a_revoked_one_stops_at_on
     let (status, _, _) = api_post(&server, "ops", &token, json!({"text": "disk at 90%"})).await;
     assert_eq!(status, 201);
     assert_eq!(bot.recv_type("message").await["text"], "disk at 90%");
+    // And it posts over the socket, as the account.
+    bot.send(json!({"type": "send", "room": "ops", "text": "over the socket"}))
+        .await;
+    let echoed = bot.recv_type("message").await;
+    assert_eq!(
+        (echoed["user"].as_str(), echoed["text"].as_str()),
+        (Some("Ops"), Some("over the socket"))
+    );
     // Revoked on the account page: its socket closes, its next post is 401.
     let page = http(
         &server,

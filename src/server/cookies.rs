@@ -230,6 +230,42 @@ mod tests {
     }
 
     #[test]
+    fn the_session_cookie_is_minted_hashed_elsewhere_and_host_only_under_https() {
+        let id = new_session_id();
+        assert_eq!(id.len(), 64, "256 bits");
+        let plain = Config::default();
+        let set = set_session(&id, &plain);
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with(&format!("chat_session={id}; Path=/; Max-Age=2592000;")));
+        assert!(set.contains("SameSite=Lax; HttpOnly") && !set.contains("Secure"));
+        let secure = Config {
+            secure_cookies: true,
+            ..Config::default()
+        };
+        let set = set_session(&id, &secure);
+        assert!(set.to_str().unwrap().starts_with("__Host-chat_session="));
+        assert!(set.to_str().unwrap().ends_with("; Secure"));
+        let cleared = clear_session(&secure);
+        assert!(cleared
+            .to_str()
+            .unwrap()
+            .starts_with("__Host-chat_session=; Path=/; Max-Age=0;"));
+        // Only a value of the right shape, under the right name, is read.
+        let mut headers = HeaderMap::new();
+        let both = format!("chat_session={id}; __Host-chat_session=nothex");
+        headers.insert(header::COOKIE, HeaderValue::from_str(&both).unwrap());
+        assert_eq!(session_id(&headers, &plain), Some(id.clone()));
+        assert_eq!(
+            session_id(&headers, &secure),
+            None,
+            "plain name under HTTPS"
+        );
+        let short = format!("chat_session={}", &id[..63]);
+        headers.insert(header::COOKIE, HeaderValue::from_str(&short).unwrap());
+        assert_eq!(session_id(&headers, &plain), None);
+    }
+
+    #[test]
     fn the_identity_cookie_is_http_only_lax_and_secure_when_asked() {
         let config = Config::default();
         let plain = set_identity("ab", &config);

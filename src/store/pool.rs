@@ -83,17 +83,21 @@ pub(crate) fn job_threads<J: Send + 'static, S>(
     Ok(())
 }
 
+/// Gives the calling thread (alone: Linux keeps a nice value per
+/// thread) the lowest CPU priority, so that on a busy core the chat goes
+/// first. `what` names the thread in the warning when it cannot.
+pub(crate) fn lowest_priority(what: &str) {
+    // SAFETY: setpriority has no memory-safety preconditions.
+    let niced = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, SEARCH_NICE) };
+    if niced != 0 {
+        tracing::warn!("{what} thread kept its priority (setpriority failed)");
+    }
+}
+
 /// Starts `count` search threads, each at [`SEARCH_NICE`].
 fn search_threads(count: usize) -> std::io::Result<std::sync::mpsc::Sender<Job>> {
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
-    let nice = || {
-        // Linux: this thread alone (its own nice value).
-        // SAFETY: setpriority has no memory-safety preconditions.
-        let niced = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, SEARCH_NICE) };
-        if niced != 0 {
-            tracing::warn!("search thread kept its priority (setpriority failed)");
-        }
-    };
+    let nice = || lowest_priority("search");
     job_threads("search", count, rx, nice, |_, job: Job| job())?;
     Ok(tx)
 }

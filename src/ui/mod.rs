@@ -240,6 +240,9 @@ fn Identity() -> impl IntoView {
 /// JavaScript, and the pages they open have none).
 #[component]
 fn AccountLinks(account: Option<String>, guest: bool) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    // A name chosen on this page (not only one the form remembered).
+    let named = move || guest || chat.me.get().is_some();
     view! {
         <nav class="account-links" aria-label="Account">
             {match account {
@@ -250,7 +253,7 @@ fn AccountLinks(account: Option<String>, guest: bool) -> impl IntoView {
                 None => Either::Right(view! {
                     <a href="/login" data-testid="sign-in">"Sign in"</a>
                     <a href="/signup">
-                        {if guest { "Keep this name: set a password" } else { "Make an account" }}
+                        {move || if named() { "Keep this name: set a password" } else { "Make an account" }}
                     </a>
                 }),
             }}

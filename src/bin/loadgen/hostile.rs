@@ -151,7 +151,7 @@ pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
 /// messages a second together (so each stays within the default send
 /// limit), and each message is timed where the other receives it. Returns
 /// p50 and p99 (ms) and whether every id came once, in order.
-async fn pair(
+pub(crate) async fn pair(
     args: &Args,
     room: &str,
     a: &mut Ws,

@@ -9,7 +9,12 @@
 //! loadgen hostile --url ws://127.0.0.1:3000/ws [--rate 20] [--seconds 10] [--searchers 40]
 //!                [--loaders 4] [--sources N] [--spin]
 //! loadgen worst  --url ws://127.0.0.1:3000/ws [--messages N (stored in general)]
+//! loadgen signins --url ws://127.0.0.1:3000/ws [--attempts 100] [--rate 20] [--seconds 10]
+//!                [--sources N]
 //! ```
+//!
+//! `signins`: see [`signins`] (sign-ins checked a second, and the pair's
+//! latency while wrong ones arrive).
 //!
 //! `seed` and `hostile`: see [`hostile`] (the pair's latency while others
 //! search as hard as their limits allow).
@@ -44,6 +49,7 @@
 mod fanout;
 mod hostile;
 mod idle;
+mod signins;
 mod ws;
 
 use ws::Ws;
@@ -87,6 +93,8 @@ struct Args {
     loaders: usize,
     /// Loaders ask again at once when refused (`hostile`).
     spin: bool,
+    /// Wrong sign-ins a second (`signins`).
+    attempts: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -108,9 +116,10 @@ fn parse_args() -> Result<Args, String> {
         searchers: 40,
         loaders: 4,
         spin: false,
+        attempts: 100.0,
     };
     let mut it = std::env::args().skip(1);
-    const MODES: [&str; 5] = ["fanout", "idle", "seed", "hostile", "worst"];
+    const MODES: [&str; 6] = ["fanout", "idle", "seed", "hostile", "worst", "signins"];
     args.mode = it
         .next()
         .ok_or("missing mode: fanout, idle, seed or hostile")?;
@@ -146,6 +155,7 @@ fn parse_args() -> Result<Args, String> {
             "--messages" => args.messages = value()?.parse().map_err(|_| bad("messages"))?,
             "--searchers" => args.searchers = value()?.parse().map_err(|_| bad("searchers"))?,
             "--loaders" => args.loaders = value()?.parse().map_err(|_| bad("loaders"))?,
+            "--attempts" => args.attempts = value()?.parse().map_err(|_| bad("attempts"))?,
             "--server-pid" => {
                 let pids = value()?;
                 args.server_pids = pids
@@ -162,10 +172,10 @@ fn parse_args() -> Result<Args, String> {
     if args.rooms == 0 || args.rooms > args.members {
         return Err("need 1 <= rooms <= members".into());
     }
-    if args.mode == "hostile" && args.rate <= 0.0 {
+    if (args.mode == "hostile" || args.mode == "signins") && args.rate <= 0.0 {
         args.rate = 20.0;
     }
-    if args.sources == 0 && args.mode != "hostile" {
+    if args.sources == 0 && args.mode != "hostile" && args.mode != "signins" {
         args.sources = args.members.div_ceil(20_000);
     }
     if args.sources > 250 {
@@ -188,6 +198,7 @@ async fn main() {
         "seed" => hostile::seed(&args).await,
         "hostile" => hostile::hostile(&args).await,
         "worst" => hostile::worst(&args).await,
+        "signins" => signins::signins(&args).await,
         _ => fanout::fanout(&args).await,
     };
     if let Err(e) = result {

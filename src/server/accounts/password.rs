@@ -140,7 +140,13 @@ impl Hasher {
     pub(crate) fn start(threads: usize, queue: usize, cost: Cost) -> std::io::Result<Hasher> {
         let (jobs, rx) = sync_channel::<Job>(queue);
         let run = |argon2: &Argon2<'static>, job: Job| job(argon2);
-        crate::store::pool::job_threads("hash", threads, rx, move || cost.argon2(), run)?;
+        // At the lowest CPU priority, as searches: a flood of sign-ins
+        // costs the sign-ins, not the chat sharing their core.
+        let setup = move || {
+            crate::store::pool::lowest_priority("hashing");
+            cost.argon2()
+        };
+        crate::store::pool::job_threads("hash", threads, rx, setup, run)?;
         let dummy = hash_with(&cost.argon2(), &crate::server::cookies::random_hex(16));
         Ok(Hasher {
             jobs,

@@ -55,8 +55,8 @@ pub(crate) async fn signed_in(
     };
     let now = now_ms();
     let idle_ms = config.session_idle.as_millis().min(u64::MAX as u128) as u64;
-    if now.saturating_sub(row.used_ms) >= idle_ms {
-        return Ok(None); // expired: the upkeep removes it
+    if expired(row.used_ms, now, idle_ms) {
+        return Ok(None); // the upkeep removes it
     }
     let (addr, agent) = (where_from(addr), agent(headers));
     if now.saturating_sub(row.used_ms) >= TOUCH_EVERY_MS || row.addr != addr || row.agent != agent {
@@ -76,6 +76,12 @@ pub(crate) async fn signed_in(
         rooms: None,
     };
     Ok(Some(Live { signed }))
+}
+
+/// True when a session last used at `used_ms` has been unused for
+/// `idle_ms` or more at `now_ms`.
+fn expired(used_ms: u64, now_ms: u64, idle_ms: u64) -> bool {
+    now_ms.saturating_sub(used_ms) >= idle_ms
 }
 
 /// Where a session is used from, as the account page shows it: the
@@ -111,4 +117,23 @@ pub(crate) fn new_session(
         agent: agent(headers),
     };
     (id, row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_exactly_when_it_has_been_unused_for_its_time() {
+        let day = 86_400_000;
+        assert!(
+            !expired(1_000, 1_000 + 30 * day - 1, 30 * day),
+            "the last instant"
+        );
+        assert!(expired(1_000, 1_000 + 30 * day, 30 * day), "at its time");
+        assert!(
+            !expired(5_000, 1_000, day),
+            "a clock that went back ends nothing"
+        );
+    }
 }

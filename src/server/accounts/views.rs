@@ -187,7 +187,7 @@ pub(super) fn account(options: &LeptosOptions, page: AccountView) -> String {
                     <td>
                         <form method="post" action="/account/sessions/end">
                             <input type="hidden" name="session" value=label/>
-                            <button type="submit">"Sign out"</button>
+                            <button type="submit">"Sign this one out"</button>
                         </form>
                     </td>
                 </tr>
