@@ -178,7 +178,7 @@ fn parse_args() -> Result<Args, String> {
     if args.sources == 0 && args.mode != "hostile" && args.mode != "signins" {
         args.sources = args.members.div_ceil(20_000);
     }
-    if args.sources > 250 {
+    if args.sources > 250 && args.mode != "signins" {
         return Err("at most 250 source addresses".into());
     }
     Ok(args)
