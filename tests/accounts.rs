@@ -6,45 +6,19 @@
 mod common;
 
 use chat::Config;
-use common::http::{http, Response};
+use common::http::{accounts_config, form, http, session_cookie, PASSWORD};
 use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// A password zxcvbn scores as safe.
-const PASSWORD: &str = "vexed quartz jumps fog";
 
 /// Accounts with a cheap hash (the cost is measured in `make bench`), and
 /// limits that tests reach quickly.
 fn config() -> Config {
     Config {
-        password_memory_kib: 64,
         sign_in_failures: 3,
         sign_in_addr_failures: 5,
-        ..fast()
+        ..accounts_config()
     }
-}
-
-/// A form posted as the chat's own page posts it, with `cookie` (none when empty).
-async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)], cookie: &str) -> Response {
-    let body = serde_urlencoded::to_string(fields).unwrap();
-    let mut headers = vec![
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Sec-Fetch-Site", "same-origin"),
-    ];
-    if !cookie.is_empty() {
-        headers.push(("Cookie", cookie));
-    }
-    http(server, "POST", path, &headers, &body).await
-}
-
-/// The `Cookie` header of a session the response set.
-fn session(response: &Response) -> String {
-    let id = response
-        .set_cookie("chat_session")
-        .unwrap_or_else(|| panic!("a session cookie: {:?}", response.headers));
-    assert_eq!(id.len(), 64, "256 bits in hex");
-    format!("chat_session={id}")
 }
 
 /// Signs `name` in with `password`; the session's `Cookie` header.
@@ -57,7 +31,7 @@ async fn sign_in(server: &TestServer, name: &str, password: &str) -> String {
     )
     .await;
     assert_eq!(answer.status, 303, "{}", answer.body);
-    session(&answer)
+    session_cookie(&answer)
 }
 
 /// A WebSocket with `cookie` that said hello (`name`: none when empty);
@@ -149,7 +123,7 @@ async fn a_guest_who_signs_up_keeps_its_identity_and_a_second_device_is_the_same
     )
     .await;
     assert_eq!(signed_up.status, 303, "{}", signed_up.body);
-    let laptop = session(&signed_up);
+    let laptop = session_cookie(&signed_up);
     // The store keeps a hash, never the password.
     let stored = stored_passwords(&server);
     assert_eq!(stored.len(), 1);
@@ -247,7 +221,7 @@ async fn signing_out_ends_one_session_and_a_password_change_ends_the_others() {
     )
     .await;
     assert_eq!(made.status, 303, "{}", made.body);
-    let first = session(&made);
+    let first = session_cookie(&made);
     let second = sign_in(&server, "grace", PASSWORD).await;
     let third = sign_in(&server, "grace", PASSWORD).await;
     let (mut a, _) = hello_with(&server, &first, "").await;
@@ -459,13 +433,13 @@ async fn a_session_cookie_set_before_sign_in_is_never_the_session_after_it() {
     )
     .await;
     assert_eq!(made.status, 303);
-    let earlier = session(&made);
+    let earlier = session_cookie(&made);
     // An attacker plants a session id of their choosing, then the victim signs in.
     let planted = format!("chat_session={}", "ab".repeat(32));
     let fields = [("name", "Ada"), ("password", PASSWORD)];
     let signed = form(&server, "/login", &fields, &planted).await;
     assert_eq!(signed.status, 303);
-    let given = session(&signed);
+    let given = session_cookie(&signed);
     assert_ne!(given, planted, "a new id is minted");
     let (_, refused) = hello_with(&server, &planted, "").await;
     assert_eq!(
@@ -474,7 +448,7 @@ async fn a_session_cookie_set_before_sign_in_is_never_the_session_after_it() {
     );
     // Signing in over a live session rotates it: the old one ends.
     let again = form(&server, "/login", &fields, &earlier).await;
-    let rotated = session(&again);
+    let rotated = session_cookie(&again);
     assert_ne!(rotated, earlier);
     let (_, old) = hello_with(&server, &earlier, "").await;
     assert_eq!(old["code"], "bad_request", "{old}");
@@ -554,7 +528,7 @@ async fn a_session_unused_past_its_time_signs_nothing_in() {
     )
     .await;
     assert_eq!(made.status, 303);
-    let (_, refused) = hello_with(&server, &session(&made), "").await;
+    let (_, refused) = hello_with(&server, &session_cookie(&made), "").await;
     assert_eq!(refused["code"], "bad_request", "{refused}");
     server.stop().await;
 }

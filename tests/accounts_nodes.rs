@@ -4,31 +4,10 @@
 
 mod common;
 
-use common::http::{http, Response};
+use common::http::{form, session_cookie, PASSWORD};
 use common::pg::PgCluster;
 use common::{Client, TestServer, WAIT};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "vexed quartz jumps fog";
-
-async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)], cookie: &str) -> Response {
-    let body = serde_urlencoded::to_string(fields).unwrap();
-    let mut headers = vec![
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Sec-Fetch-Site", "same-origin"),
-    ];
-    if !cookie.is_empty() {
-        headers.push(("Cookie", cookie));
-    }
-    http(server, "POST", path, &headers, &body).await
-}
-
-fn session(answer: &Response) -> String {
-    format!(
-        "chat_session={}",
-        answer.set_cookie("chat_session").expect("a session")
-    )
-}
 
 /// A socket signed in with `cookie` on `server`, once welcomed: the node
 /// may hear of an account made on another a moment after the sign-in
@@ -68,10 +47,10 @@ async fn an_account_made_on_one_node_is_the_same_person_on_the_other() {
     )
     .await;
     assert_eq!(made.status, 303, "{}", made.body);
-    let laptop = session(&made);
+    let laptop = session_cookie(&made);
     let signed = form(&b, "/login", &[("name", "ada"), ("password", PASSWORD)], "").await;
     assert_eq!(signed.status, 303, "{}", signed.body);
-    let phone = session(&signed);
+    let phone = session_cookie(&signed);
     let (mut on_a, welcome_a) = signed_socket(&a, &laptop).await;
     let (mut on_b, welcome_b) = signed_socket(&b, &phone).await;
     assert_eq!(welcome_a["user"]["id"], welcome_b["user"]["id"]);

@@ -6,20 +6,11 @@ mod common;
 
 use chat::server::config::Registration;
 use chat::Config;
-use common::http::{http, Response};
+use common::http::{accounts_config, form, http, PASSWORD};
 use common::*;
 use serde_json::json;
 use std::io::Write;
 use std::process::{Command, Stdio};
-
-const PASSWORD: &str = "vexed quartz jumps fog";
-
-fn config() -> Config {
-    Config {
-        password_memory_kib: 64,
-        ..fast()
-    }
-}
 
 /// `chat admin ARGS` against `server`, `stdin` given; (status, stdout, stderr).
 async fn admin(server: &TestServer, args: &[&str], stdin: &str) -> (i32, String, String) {
@@ -59,21 +50,9 @@ async fn admin(server: &TestServer, args: &[&str], stdin: &str) -> (i32, String,
     .unwrap()
 }
 
-async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)], cookie: &str) -> Response {
-    let body = serde_urlencoded::to_string(fields).unwrap();
-    let mut headers = vec![
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Sec-Fetch-Site", "same-origin"),
-    ];
-    if !cookie.is_empty() {
-        headers.push(("Cookie", cookie));
-    }
-    http(server, "POST", path, &headers, &body).await
-}
-
 #[tokio::test]
 async fn the_admin_command_line_works_on_a_running_server() {
-    let server = TestServer::start(config()).await;
+    let server = TestServer::start(accounts_config()).await;
     let (status, out, err) = admin(
         &server,
         &["create-user", "Root", "--admin"],
@@ -161,7 +140,7 @@ async fn the_admin_command_line_works_on_a_running_server() {
 async fn without_a_running_server_the_command_says_so() {
     // The data directory outlives the server: its secret is still there.
     let kept = tempfile::tempdir().unwrap();
-    let server = TestServer::start_in(config(), kept.path()).await;
+    let server = TestServer::start_in(accounts_config(), kept.path()).await;
     let ops = server.ops_addr;
     let dir = server.data_dir.clone();
     server.stop().await;
@@ -183,7 +162,7 @@ async fn without_a_running_server_the_command_says_so() {
 async fn invite_only_registration_takes_an_invite_for_its_uses_and_no_more() {
     let server = TestServer::start(Config {
         registration: Registration::Invite,
-        ..config()
+        ..accounts_config()
     })
     .await;
     let fields = |name: &'static str, invite: &'static str| {
@@ -256,7 +235,7 @@ async fn invite_only_registration_takes_an_invite_for_its_uses_and_no_more() {
 async fn closed_registration_refuses_sign_ups_and_the_admin_still_makes_accounts() {
     let server = TestServer::start(Config {
         registration: Registration::Closed,
-        ..config()
+        ..accounts_config()
     })
     .await;
     let page = http(&server, "GET", "/signup", &[], "").await;
@@ -287,7 +266,7 @@ async fn closed_registration_refuses_sign_ups_and_the_admin_still_makes_accounts
 async fn with_guests_off_only_a_signed_in_connection_may_say_hello() {
     let server = TestServer::start(Config {
         guests: false,
-        ..config()
+        ..accounts_config()
     })
     .await;
     let mut guest = server.client().await;

@@ -5,30 +5,9 @@
 mod common;
 
 use chat::Config;
-use common::http::{http, Response};
+use common::http::{accounts_config, form, http, Response, PASSWORD};
 use common::*;
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "vexed quartz jumps fog";
-
-fn config() -> Config {
-    Config {
-        password_memory_kib: 64,
-        ..fast()
-    }
-}
-
-async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)], cookie: &str) -> Response {
-    let body = serde_urlencoded::to_string(fields).unwrap();
-    let mut headers = vec![
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("Sec-Fetch-Site", "same-origin"),
-    ];
-    if !cookie.is_empty() {
-        headers.push(("Cookie", cookie));
-    }
-    http(server, "POST", path, &headers, &body).await
-}
 
 /// Signs up `name`; the session's `Cookie` header.
 async fn account(server: &TestServer, name: &str) -> String {
@@ -81,7 +60,7 @@ async fn api_post(
 
 #[tokio::test]
 async fn a_token_posts_over_http_once_per_nonce_with_the_protocol_codes() {
-    let server = TestServer::start(config()).await;
+    let server = TestServer::start(accounts_config()).await;
     let cookie = account(&server, "Deploy").await;
     let token = token(&server, &cookie, "ci bot", "").await;
     assert!(token.starts_with("chat_") && token.len() == 69, "{token}");
@@ -141,7 +120,7 @@ async fn a_token_is_rate_limited_at_its_bound_with_retry_after() {
     let server = TestServer::start(Config {
         rate_per_sec: 0.001,
         rate_burst: 2.0,
-        ..config()
+        ..accounts_config()
     })
     .await;
     let cookie = account(&server, "Bot").await;
@@ -160,7 +139,7 @@ async fn a_token_is_rate_limited_at_its_bound_with_retry_after() {
 
 #[tokio::test]
 async fn a_token_limited_to_rooms_posts_there_only_and_a_revoked_one_stops_at_once() {
-    let server = TestServer::start(config()).await;
+    let server = TestServer::start(accounts_config()).await;
     let cookie = account(&server, "Ops").await;
     let token = token(&server, &cookie, "alerts", "ops, ops").await;
     let (status, e, _) = api_post(&server, "general", &token, json!({"text": "hi"})).await;
@@ -234,7 +213,7 @@ async fn a_token_limited_to_rooms_posts_there_only_and_a_revoked_one_stops_at_on
 
 #[tokio::test]
 async fn token_names_and_rooms_are_checked_at_their_bounds() {
-    let server = TestServer::start(config()).await;
+    let server = TestServer::start(accounts_config()).await;
     let cookie = account(&server, "Ada").await;
     let make = |label: String, rooms: String| {
         let (server, cookie) = (&server, cookie.clone());

@@ -25,8 +25,8 @@ pub(super) fn clock(ts: u64, local: bool) -> String {
     format!("{:02}:{:02} UTC", minutes / 60, minutes % 60)
 }
 
-/// ISO 8601 in UTC, for `<time datetime>`.
-pub(super) fn iso(ts: u64) -> String {
+/// ISO 8601 in UTC, for `<time datetime>` (and the account page's times).
+pub(crate) fn iso(ts: u64) -> String {
     let secs = ts / 1000;
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -26,6 +26,8 @@ mod composer;
 mod fresh;
 mod mentions;
 mod messages;
+#[cfg(feature = "ssr")]
+pub(crate) use messages::iso;
 #[cfg(feature = "hydrate")]
 mod notify;
 mod rooms;

@@ -76,3 +76,44 @@ pub async fn http(
         body: String::from_utf8(body.to_vec()).unwrap(),
     }
 }
+
+/// *1.2*: a password zxcvbn scores as safe.
+pub const PASSWORD: &str = "vexed quartz jumps fog";
+
+/// *1.2*: a server configuration for account tests: a cheap hash (its
+/// cost is measured in `make bench`, not in timed tests) and no limits
+/// that the tests do not mean to reach.
+pub fn accounts_config() -> chat::Config {
+    chat::Config {
+        password_memory_kib: 64,
+        ..super::fast()
+    }
+}
+
+/// A form posted as the chat's own page posts it (`Sec-Fetch-Site:
+/// same-origin`), with the `Cookie` header `cookie` (none when empty).
+pub async fn form(
+    server: &TestServer,
+    path: &str,
+    fields: &[(&str, &str)],
+    cookie: &str,
+) -> Response {
+    let body = serde_urlencoded::to_string(fields).unwrap();
+    let mut headers = vec![
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    if !cookie.is_empty() {
+        headers.push(("Cookie", cookie));
+    }
+    http(server, "POST", path, &headers, &body).await
+}
+
+/// The `Cookie` header of the session `response` set (panics without one).
+pub fn session_cookie(response: &Response) -> String {
+    let id = response
+        .set_cookie("chat_session")
+        .unwrap_or_else(|| panic!("a session cookie: {:?}", response.headers));
+    assert_eq!(id.len(), 64, "256 bits in hex");
+    format!("chat_session={id}")
+}

@@ -53,6 +53,23 @@ fn document(options: &LeptosOptions, title: &str, body: AnyView) -> String {
     })
 }
 
+/// A new password's field (sign-up, change), with the server's length
+/// rule said to the browser too.
+fn new_password(label: &'static str) -> impl IntoView {
+    view! {
+        <label for="password">{label}</label>
+        <input
+            id="password"
+            name="password"
+            type="password"
+            autocomplete="new-password"
+            required
+            minlength="8"
+            maxlength="256"
+        />
+    }
+}
+
 /// The refusal, if any, announced to screen readers.
 fn error_view(error: Option<String>) -> impl IntoView {
     error.map(|e| {
@@ -109,16 +126,7 @@ pub(super) fn sign_up(options: &LeptosOptions, form: FormState, guest: Option<St
         <form method="post" action="/signup" class="account-form">
             <label for="name">"Name"</label>
             <input id="name" name="name" autocomplete="username" required maxlength="32" value=name/>
-            <label for="password">"Password (8 to 256 characters)"</label>
-            <input
-                id="password"
-                name="password"
-                type="password"
-                autocomplete="new-password"
-                required
-                minlength="8"
-                maxlength="256"
-            />
+            {new_password("Password (8 to 256 characters)")}
             {invite}
             <button type="submit">"Make the account"</button>
         </form>
@@ -155,20 +163,8 @@ pub(super) fn session_label(hash: &[u8; 32]) -> String {
 
 /// A time (ms since the epoch) as UTC, to the minute.
 fn when(ms: u64) -> String {
-    let secs = (ms / 1000) as i64;
-    let days = secs.div_euclid(86_400);
-    let (h, m) = (secs.rem_euclid(86_400) / 3600, secs.rem_euclid(3600) / 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
+    let iso = crate::ui::iso(ms); // 2026-05-28T20:26:40Z
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
 }
 
 /// `GET /account`.
@@ -234,16 +230,7 @@ pub(super) fn account(options: &LeptosOptions, page: AccountView) -> String {
         <form method="post" action="/account/password" class="account-form">
             <label for="current">"Current password"</label>
             <input id="current" name="current" type="password" autocomplete="current-password" required/>
-            <label for="password">"New password (8 to 256 characters)"</label>
-            <input
-                id="password"
-                name="password"
-                type="password"
-                autocomplete="new-password"
-                required
-                minlength="8"
-                maxlength="256"
-            />
+            {new_password("New password (8 to 256 characters)")}
             <button type="submit">"Change it"</button>
         </form>
         <p>"Changing it signs out every other device."</p>
