@@ -444,6 +444,16 @@ pub enum ErrorCode {
     Forbidden,
 }
 
+impl ErrorCode {
+    /// Its name on the wire (`bad_text`, …), as serde writes it.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
 /// A refused request: the `error` frame to send back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {

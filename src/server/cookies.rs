@@ -45,6 +45,15 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// SHA-256 of a secret the server minted (an identity token, a session
+/// id, an API token, an invite code, the admin secret): all the store and
+/// the hub keep of it. Each has 128 random bits or more, so a fast hash is
+/// enough.
+pub(crate) fn secret_hash(secret: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes()).into()
+}
+
 /// A new identity token: 128 random bits.
 pub(crate) fn new_token() -> String {
     random_hex(16)

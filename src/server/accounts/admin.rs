@@ -12,7 +12,7 @@
 //!
 //! JSON in and out; a refusal is `{"code", "message"}` with a 4xx status.
 
-use super::routes::AccountState;
+use super::routes::{refuse_json, AccountState};
 use super::sessions::session_hash;
 use crate::server::cookies;
 use crate::server::hub::{account_key, Client, Ending, SignUp};
@@ -83,12 +83,6 @@ pub(crate) fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// A refusal: `status` and `{"code", "message"}`.
-fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({"code": code, "message": message.into()});
-    (status, Json(body)).into_response()
-}
-
 /// 401 unless the request carries the secret.
 async fn authorized(State(state): State<AdminState>, req: Request, next: Next) -> Response {
     let given = req
@@ -98,7 +92,7 @@ async fn authorized(State(state): State<AdminState>, req: Request, next: Next) -
         .and_then(|v| v.strip_prefix("Bearer "));
     // Hashes compared: how long the comparison takes says nothing of the secret.
     if given.map(session_hash).as_ref() != Some(&*state.secret) {
-        return refuse(
+        return refuse_json(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             format!("the admin secret (the server's {SECRET_FILE}) is needed"),
@@ -109,17 +103,35 @@ async fn authorized(State(state): State<AdminState>, req: Request, next: Next) -
 
 /// 503 for a store or hashing refusal.
 fn busy() -> Response {
-    refuse(
+    refuse_json(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
         "the server is busy or cannot read its store; try again",
     )
 }
 
+/// `password` for `name` checked by the sign-up rules and hashed, or the
+/// answer refusing it (422 `bad_password`, 503 when the hashing is busy).
+async fn new_password(
+    state: &AdminState,
+    password: String,
+    name: String,
+) -> Result<String, Response> {
+    match state.accounts.hasher.hash_new(password, name).await {
+        Ok(Ok(phc)) => Ok(phc),
+        Ok(Err(problem)) => Err(refuse_json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_password",
+            problem.message(),
+        )),
+        Err(_) => Err(busy()),
+    }
+}
+
 /// The account named `name`, or the answer saying there is none.
 async fn account_named(state: &AdminState, name: &str) -> Result<AccountRow, Response> {
     let no_such = || {
-        refuse(
+        refuse_json(
             StatusCode::NOT_FOUND,
             "no_such_user",
             format!("no account is named {name:?}"),
@@ -147,17 +159,9 @@ struct NewUser {
 }
 
 async fn create_user(State(state): State<AdminState>, Json(user): Json<NewUser>) -> Response {
-    let hasher = &state.accounts.hasher;
-    let phc = match hasher.hash_new(user.password, user.name.clone()).await {
-        Ok(Ok(phc)) => phc,
-        Ok(Err(problem)) => {
-            return refuse(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bad_password",
-                problem.message(),
-            )
-        }
-        Err(_) => return busy(),
+    let phc = match new_password(&state, user.password, user.name.clone()).await {
+        Ok(phc) => phc,
+        Err(refused) => return refused,
     };
     let role = if user.admin { Role::Admin } else { Role::User };
     let sign_up = SignUp {
@@ -179,11 +183,7 @@ async fn create_user(State(state): State<AdminState>, Json(user): Json<NewUser>)
             let body = json!({"id": &*made.identity, "name": made.name, "role": role.as_str()});
             (StatusCode::CREATED, Json(body)).into_response()
         }
-        Err(e) => {
-            let code = serde_json::to_value(e.code).unwrap_or(Value::Null);
-            let body = json!({"code": code, "message": e.message});
-            (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
-        }
+        Err(e) => refuse_json(StatusCode::UNPROCESSABLE_ENTITY, &e.code.name(), e.message),
     }
 }
 
@@ -215,21 +215,9 @@ async fn set_password(State(state): State<AdminState>, Json(asked): Json<NewPass
         Ok(account) => account,
         Err(refused) => return refused,
     };
-    let phc = match state
-        .accounts
-        .hasher
-        .hash_new(asked.password, asked.name)
-        .await
-    {
-        Ok(Ok(phc)) => phc,
-        Ok(Err(problem)) => {
-            return refuse(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bad_password",
-                problem.message(),
-            )
-        }
-        Err(_) => return busy(),
+    let phc = match new_password(&state, asked.password, asked.name).await {
+        Ok(phc) => phc,
+        Err(refused) => return refused,
     };
     let identity: Arc<str> = Arc::from(account.identity.as_str());
     let changed = AccountRow {
@@ -273,7 +261,7 @@ async fn set_role(State(state): State<AdminState>, Json(asked): Json<NewRole>) -
         "admin" => Role::Admin,
         "user" => Role::User,
         _ => {
-            return refuse(
+            return refuse_json(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 "role is admin or user",
@@ -307,11 +295,11 @@ fn week() -> f64 {
 async fn invite(State(state): State<AdminState>, Json(asked): Json<NewInvite>) -> Response {
     if !(1..=MAX_INVITE_USES).contains(&asked.uses) {
         let why = format!("uses is from 1 to {MAX_INVITE_USES}");
-        return refuse(StatusCode::BAD_REQUEST, "bad_request", why);
+        return refuse_json(StatusCode::BAD_REQUEST, "bad_request", why);
     }
     if !(asked.days > 0.0 && asked.days <= MAX_INVITE_DAYS) {
         let why = format!("days is above 0 and at most {MAX_INVITE_DAYS}");
-        return refuse(StatusCode::BAD_REQUEST, "bad_request", why);
+        return refuse_json(StatusCode::BAD_REQUEST, "bad_request", why);
     }
     let code = cookies::random_hex(16);
     let now = now_ms();

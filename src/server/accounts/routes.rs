@@ -80,6 +80,13 @@ pub(super) fn page(status: StatusCode, html: String) -> Response {
     response
 }
 
+/// A JSON refusal (the admin routes, the HTTP API): `status` and
+/// `{"code", "message"}`.
+pub(super) fn refuse_json(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({"code": code, "message": message.into()});
+    (status, axum::Json(body)).into_response()
+}
+
 /// 403 for a form posted from anywhere but the chat's own pages.
 pub(super) fn cross_origin() -> Response {
     (

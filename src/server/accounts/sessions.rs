@@ -9,7 +9,6 @@ use crate::server::hub::{addr_key, HubHandle, SignedIn};
 use crate::store::accounts::{AccountChange, AccountQuery, SessionRow, MAX_AGENT_CHARS};
 use crate::store::{now_ms, StoreError};
 use axum::http::{header, HeaderMap};
-use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -17,9 +16,7 @@ use std::sync::Arc;
 const TOUCH_EVERY_MS: u64 = 60_000;
 
 /// SHA-256 of a session id: all the store keeps.
-pub(crate) fn session_hash(id: &str) -> [u8; 32] {
-    Sha256::digest(id.as_bytes()).into()
-}
+pub(crate) use crate::server::cookies::secret_hash as session_hash;
 
 /// A session found live.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@
 //! A revoked token stops at once: each request looks it up in the store,
 //! and revoking closes its WebSockets (4004) on every node.
 
-use super::routes::AccountState;
+use super::routes::{refuse_json, AccountState};
 use super::sessions::session_hash;
 use crate::protocol::{ErrorCode, ProtocolError};
 use crate::server::cookies;
@@ -28,7 +28,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use std::sync::Arc;
 
 /// How a token starts (so that a leaked one is recognisable in a scan).
@@ -87,15 +86,6 @@ pub(crate) fn router(state: AccountState) -> Router {
         .with_state(state)
 }
 
-/// A JSON refusal with the protocol's code.
-fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"code": code, "message": message.into()})),
-    )
-        .into_response()
-}
-
 /// The status of a refused post's code.
 fn status_of(code: ErrorCode) -> StatusCode {
     match code {
@@ -121,7 +111,7 @@ async fn post_message(
     req: Request,
 ) -> Response {
     let Some(token) = bearer(req.headers()).map(str::to_owned) else {
-        return refuse(
+        return refuse_json(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "Authorization: Bearer <token> is needed",
@@ -131,7 +121,7 @@ async fn post_message(
     let body = match to_bytes(req.into_body(), MAX_API_BYTES).await {
         Ok(body) => body,
         Err(_) => {
-            return refuse(
+            return refuse_json(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "bad_request",
                 "the body is larger than 64 KiB",
@@ -141,14 +131,14 @@ async fn post_message(
     let signed = match signed_by_token(&state.hub, &token).await {
         Ok(Some((signed, _))) => signed,
         Ok(None) => {
-            return refuse(
+            return refuse_json(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "this token is unknown or revoked",
             )
         }
         Err(_) => {
-            return refuse(
+            return refuse_json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "try again in a moment",
@@ -158,7 +148,7 @@ async fn post_message(
     let asked: NewMessage = match serde_json::from_slice(&body) {
         Ok(asked) => asked,
         Err(e) => {
-            return refuse(
+            return refuse_json(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 format!("expected {{\"text\", \"nonce\"?}}: {e}"),
@@ -166,7 +156,7 @@ async fn post_message(
         }
     };
     let Some(name) = state.hub.name_of(signed.identity.clone()).await else {
-        return refuse(
+        return refuse_json(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "the account is not known here yet",
@@ -187,7 +177,7 @@ async fn post_message(
     match state.hub.post(post).await {
         Ok(posted) => (StatusCode::CREATED, Json(posted.message)).into_response(),
         Err(ProtocolError { code, message, .. }) => {
-            let mut refused = refuse(status_of(code), &code_name(code), message);
+            let mut refused = refuse_json(status_of(code), &code.name(), message);
             if code == ErrorCode::RateLimited {
                 refused
                     .headers_mut()
@@ -196,12 +186,4 @@ async fn post_message(
             refused
         }
     }
-}
-
-/// The protocol's name of `code` (`bad_text`, ...).
-fn code_name(code: ErrorCode) -> String {
-    serde_json::to_value(code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }

@@ -19,7 +19,6 @@ use super::ConnId;
 use crate::server::cookies::random_hex;
 use crate::store::accounts::Role;
 use crate::store::{IdentityChange, IdentityRow};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -104,9 +103,7 @@ pub(super) fn new_id() -> Arc<str> {
 }
 
 /// SHA-256 of a token.
-pub(super) fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
+pub(super) use crate::server::cookies::secret_hash as token_hash;
 
 impl Registry {
     /// The identities the store kept.
