@@ -155,16 +155,23 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
             client.replaced = true;
         }
     }
-    // *1.2*: a session cookie signs the connection in, checked in the
+    // *1.2*: else a session cookie signs the connection in, checked in the
     // store now (an ended or expired one signs nothing in).
-    match accounts::signed_in(&state.hub, &state.config, request.headers(), client.addr).await {
-        _ if by_token.is_some() => client.account = by_token,
-        Ok(live) => client.account = live.map(|live| live.signed),
-        Err(e) => {
-            tracing::warn!(error = %e, "upgrade refused: sessions cannot be read");
-            return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response();
+    client.account = match by_token {
+        Some(signed) => Some(signed),
+        None => {
+            match accounts::signed_in(&state.hub, &state.config, request.headers(), client.addr)
+                .await
+            {
+                Ok(live) => live.map(|live| live.signed),
+                Err(e) => {
+                    tracing::warn!(error = %e, "upgrade refused: sessions cannot be read");
+                    return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment")
+                        .into_response();
+                }
+            }
         }
-    }
+    };
     let set_cookie = client
         .minted
         .as_deref()
