@@ -88,12 +88,8 @@ struct Searched {
 pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
     let url = args.urls[0].clone();
     let tag = super::run_tag();
-    let room = format!("pair{tag}");
-    let mut sender = member(&url, 0, format!("ps{tag}"), &room).await?;
-    let mut receiver = member(&url, 0, format!("pr{tag}"), &room).await?;
-    let epoch = Instant::now();
-    let mut next_id = 1u64;
-    let alone = pair(args, &room, &mut sender, &mut receiver, epoch, &mut next_id).await?;
+    let mut pair = Pair::join(&url, &tag).await?;
+    let alone = pair.measure(args).await?;
     let searched = Arc::new(Searched::default());
     let mut tasks = Vec::new();
     for i in 0..args.searchers {
@@ -113,7 +109,7 @@ pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
         )));
     }
     let loaded = Instant::now();
-    let hostile = pair(args, &room, &mut sender, &mut receiver, epoch, &mut next_id).await?;
+    let hostile = pair.measure(args).await?;
     searched.stop.store(true, Ordering::Relaxed);
     let elapsed = loaded.elapsed().as_secs_f64();
     for task in tasks {
@@ -147,11 +143,54 @@ pub(crate) async fn hostile(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The chatting pair whose latency is measured: two members of a room of
+/// their own, and the id the next message must have.
+pub(crate) struct Pair {
+    /// Their room.
+    room: String,
+    /// One of them.
+    a: Ws,
+    /// The other.
+    b: Ws,
+    /// What the send times in the texts count from.
+    epoch: Instant,
+    /// The id the next message must have.
+    next_id: u64,
+}
+
+impl Pair {
+    /// Two members (named after `tag`) of a room of their own on `url`.
+    pub(crate) async fn join(url: &str, tag: &str) -> Result<Pair, String> {
+        let room = format!("pair{tag}");
+        let a = member(url, 0, format!("ps{tag}"), &room).await?;
+        let b = member(url, 0, format!("pr{tag}"), &room).await?;
+        Ok(Pair {
+            room,
+            a,
+            b,
+            epoch: Instant::now(),
+            next_id: 1,
+        })
+    }
+
+    /// See [`pair`]: p50 and p99 (ms), and whether every id came once, in order.
+    pub(crate) async fn measure(&mut self, args: &Args) -> Result<(f64, f64, bool), String> {
+        let Pair {
+            room,
+            a,
+            b,
+            epoch,
+            next_id,
+        } = self;
+        pair(args, room, a, b, *epoch, next_id).await
+    }
+}
+
 /// The pair for `--seconds`: the two take turns posting, `--rate`
 /// messages a second together (so each stays within the default send
 /// limit), and each message is timed where the other receives it. Returns
 /// p50 and p99 (ms) and whether every id came once, in order.
-pub(crate) async fn pair(
+async fn pair(
     args: &Args,
     room: &str,
     a: &mut Ws,

@@ -14,8 +14,8 @@
 //! Argon2id verify), refused by the failure limits (429), refused as busy
 //! (503: the hashing queue was full).
 
-use super::hostile::pair;
-use super::{member, Args};
+use super::hostile::Pair;
+use super::Args;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,12 +39,8 @@ struct Answers {
 pub(crate) async fn signins(args: &Args) -> Result<(), String> {
     let url = args.urls[0].clone();
     let tag = super::run_tag();
-    let room = format!("pair{tag}");
-    let mut sender = member(&url, 0, format!("ps{tag}"), &room).await?;
-    let mut receiver = member(&url, 0, format!("pr{tag}"), &room).await?;
-    let epoch = Instant::now();
-    let mut next_id = 1u64;
-    let alone = pair(args, &room, &mut sender, &mut receiver, epoch, &mut next_id).await?;
+    let mut pair = Pair::join(&url, &tag).await?;
+    let alone = pair.measure(args).await?;
     let answers = Arc::new(Answers::default());
     let page = url.replace("ws://", "").replace("/ws", "");
     let flood = tokio::spawn(flood(
@@ -55,7 +51,7 @@ pub(crate) async fn signins(args: &Args) -> Result<(), String> {
         answers.clone(),
     ));
     let started = Instant::now();
-    let during = pair(args, &room, &mut sender, &mut receiver, epoch, &mut next_id).await?;
+    let during = pair.measure(args).await?;
     answers.stop.store(true, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
     let _ = flood.await;
