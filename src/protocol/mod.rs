@@ -39,6 +39,9 @@ pub const SEARCH_MAX_LIMIT: u32 = 50;
 pub const MAX_QUERY_CHARS: usize = 200;
 /// The room that always exists.
 pub const GENERAL_ROOM: &str = "general";
+/// *1.2*: the first character of a direct-message room's name (no one can
+/// type it as a room name).
+pub const DM_PREFIX: char = '@';
 
 /// Close code for a server shutting down (RFC 6455 "going away").
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -170,6 +173,34 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<i64>,
     },
+    /// *1.2*: create a room, public or private; the creator is its owner.
+    Create {
+        /// Room name.
+        room: String,
+        /// Who may see it.
+        visibility: Visibility,
+    },
+    /// *1.2*: let `user` (a display name) join a private room.
+    Invite {
+        /// Room name.
+        room: String,
+        /// Whom.
+        user: String,
+    },
+    /// *1.2*: change a member's role (the owner's request).
+    SetRole {
+        /// Room name.
+        room: String,
+        /// Whose (a display name).
+        user: String,
+        /// The new role.
+        role: RoomRole,
+    },
+    /// *1.2*: the direct-message room of this identity and `user`.
+    Dm {
+        /// The other person (a display name).
+        user: String,
+    },
     /// Application-level heartbeat.
     Ping,
 }
@@ -215,6 +246,55 @@ fn nonce_of(text: &str) -> Option<String> {
         nonce: Option<String>,
     }
     serde_json::from_str::<NonceOnly>(text).ok()?.nonce
+}
+
+/// *1.2*: who may see a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Everyone (as every room in version 1).
+    Public,
+    /// Its members and the identities invited to it; nobody else.
+    Private,
+}
+
+/// *1.2*: a member's role in a room, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomRole {
+    /// Reads and posts.
+    Member,
+    /// Also invites (and, later, moderates).
+    Moderator,
+    /// Also changes roles; the creator.
+    Owner,
+}
+
+impl RoomRole {
+    /// Its name on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomRole::Member => "member",
+            RoomRole::Moderator => "moderator",
+            RoomRole::Owner => "owner",
+        }
+    }
+}
+
+/// *Extension* (1.2): a room this identity belongs to or is invited to, as
+/// `welcome` lists it (`mine`) and an `invited` frame implies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MyRoom {
+    /// Room name.
+    pub room: String,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// The identity's role; absent while only invited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoomRole>,
+    /// A direct message's other person (their display name now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dm: Option<String>,
 }
 
 /// A user as the server describes it in `welcome`.
@@ -285,8 +365,13 @@ pub enum ServerFrame {
         /// Rooms that exist: every one while there are at most
         /// `CHAT_WELCOME_ROOMS` (100), else that many with the most recent
         /// activity (*extension*: `rooms` pages through all of them).
-        /// Sorted by name.
+        /// Sorted by name. *1.2*: public rooms, and the private rooms one
+        /// is a member of or invited to.
         rooms: Vec<String>,
+        /// *Extension* (1.2): every room this identity belongs to or is
+        /// invited to, by name: its sidebar on every device.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mine: Vec<MyRoom>,
     },
     /// Reply to `join`.
     Joined {
@@ -308,6 +393,40 @@ pub enum ServerFrame {
         /// (`read`), on the connection's first `join` of the room.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_read: Option<u64>,
+        /// *1.2*: the joiner's role in the room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<RoomRole>,
+        /// *1.2*: who may see the room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visibility: Option<Visibility>,
+        /// *Extension* (1.2): a direct message's other person (their name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dm: Option<String>,
+    },
+    /// *1.2*: this identity may now join `room` (an invitation, or a direct
+    /// message someone started).
+    Invited {
+        /// Room name.
+        room: String,
+        /// Who invited (a display name).
+        by: String,
+        /// True for a direct message (already a member).
+        #[serde(default, skip_serializing_if = "is_false")]
+        dm: bool,
+        /// *Extension*: in the inviter's own copy (its answer), whom it
+        /// invited; absent in the invitation itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+    },
+    /// *Extension* (1.2): a member's role changed (`set_role`), to the
+    /// room's members and the one who asked.
+    Role {
+        /// Room name.
+        room: String,
+        /// Whose (a display name).
+        user: String,
+        /// The role now.
+        role: RoomRole,
     },
     /// Reply to `leave`.
     Left {
@@ -440,8 +559,11 @@ pub enum ErrorCode {
     Unavailable,
     /// *1.2*: the server takes no guests (`CHAT_GUESTS=off`): sign in first.
     AccountRequired,
-    /// *1.2*: not allowed (an API token limited to other rooms).
+    /// *1.2*: not allowed (a plain member's `invite`, an API token
+    /// limited to other rooms).
     Forbidden,
+    /// *1.2*: `create` of a name a room (perhaps a private one) has.
+    RoomExists,
 }
 
 impl ErrorCode {
@@ -515,6 +637,11 @@ impl ProtocolError {
     /// `no_such_room` (*1.1*) for a well-formed name that no room has.
     pub fn no_such_room(room: &str) -> Self {
         Self::new(ErrorCode::NoSuchRoom, format!("there is no room {room:?}"))
+    }
+
+    /// *1.2* `room_exists`: `create` of a name in use.
+    pub fn room_exists(room: &str) -> Self {
+        Self::new(ErrorCode::RoomExists, format!("there is already a room {room:?}"))
     }
 
     /// `not_in_room`: the room is not joined on this connection.
@@ -624,6 +751,25 @@ pub fn is_valid_room(room: &str) -> bool {
         && bytes[1..]
             .iter()
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+}
+
+/// *1.2*: true for the name of a direct-message room: [`DM_PREFIX`] and 1
+/// to 31 of `a-z0-9` (made by the server, never typed).
+pub fn is_dm_room(room: &str) -> bool {
+    room.strip_prefix(DM_PREFIX).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() < MAX_ROOM_LEN
+            && rest.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9'))
+    })
+}
+
+/// *1.2*: checks the name of a room a request refers to: a room name
+/// ([`validate_room`]) or a direct message's ([`is_dm_room`]).
+pub fn validate_room_ref(room: &str) -> Result<(), ProtocolError> {
+    if is_dm_room(room) {
+        return Ok(());
+    }
+    validate_room(room)
 }
 
 /// Checks a room name, as [`is_valid_room`], with the `bad_room` error.

@@ -1,7 +1,9 @@
 //! Reading a [`ServerFrame`] (the browser's side): one flat struct of every
 //! field, then a check per `type` of which must be there.
 
-use super::{ChatMessage, ErrorCode, PresenceState, ServerFrame, UserInfo};
+use super::{
+    ChatMessage, ErrorCode, MyRoom, PresenceState, RoomRole, ServerFrame, UserInfo, Visibility,
+};
 use serde::Deserialize;
 
 /// Every field any server frame has, for reading a [`ServerFrame`].
@@ -37,6 +39,39 @@ struct FlatFrame {
     query: Option<String>,
     next: Option<String>,
     last_read: Option<u64>,
+    #[serde(default)]
+    mine: Vec<MyRoom>,
+    role: Option<RoomRole>,
+    visibility: Option<Visibility>,
+    dm: Option<DmField>,
+    by: Option<String>,
+}
+
+/// `dm`: the other person's name in `joined`, a flag in `invited`.
+enum DmField {
+    /// `joined`'s name.
+    Name(String),
+    /// `invited`'s flag.
+    Flag(bool),
+}
+
+impl<'de> Deserialize<'de> for DmField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = DmField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a display name or a flag")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DmField, E> {
+                Ok(DmField::Name(v.to_owned()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<DmField, E> {
+                Ok(DmField::Flag(v))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// `user`: an object in `welcome`, a display name elsewhere.
@@ -91,6 +126,7 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 },
                 token: need(f.token, "token")?,
                 rooms: need(f.rooms, "rooms")?,
+                mine: f.mine,
             },
             "joined" => {
                 let members: Vec<String> = need(f.members, "members")?;
@@ -102,8 +138,28 @@ impl<'de> Deserialize<'de> for ServerFrame {
                     messages: need(f.messages, "messages")?,
                     missed: f.missed,
                     last_read: f.last_read,
+                    role: f.role,
+                    visibility: f.visibility,
+                    dm: match f.dm {
+                        Some(DmField::Name(name)) => Some(name),
+                        _ => None,
+                    },
                 }
             }
+            "invited" => ServerFrame::Invited {
+                room: need(f.room, "room")?,
+                by: need(f.by, "by")?,
+                dm: matches!(f.dm, Some(DmField::Flag(true))),
+                user: match f.user {
+                    Some(UserField::Name(name)) => Some(name),
+                    _ => None,
+                },
+            },
+            "role" => ServerFrame::Role {
+                room: need(f.room, "room")?,
+                user: name(f.user)?,
+                role: need(f.role, "role")?,
+            },
             "members" => ServerFrame::Members {
                 room: need(f.room, "room")?,
                 names: need(f.names, "names")?,

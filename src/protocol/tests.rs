@@ -69,6 +69,7 @@ fn every_server_frame_reads_back_as_written() {
             },
             token: "t".into(),
             rooms: vec!["general".into()],
+            mine: vec![],
         },
         ServerFrame::Joined {
             room: "r".into(),
@@ -80,6 +81,9 @@ fn every_server_frame_reads_back_as_written() {
             }],
             missed: true,
             last_read: None,
+            role: None,
+            visibility: None,
+            dm: None,
         },
         ServerFrame::Joined {
             room: "r".into(),
@@ -88,6 +92,9 @@ fn every_server_frame_reads_back_as_written() {
             messages: vec![],
             missed: false,
             last_read: None,
+            role: None,
+            visibility: None,
+            dm: None,
         },
         ServerFrame::Members {
             room: "r".into(),
@@ -122,6 +129,50 @@ fn every_server_frame_reads_back_as_written() {
             messages: vec![],
         },
         ServerFrame::Pong,
+        ServerFrame::Joined {
+            room: "@0a".into(),
+            members: vec![],
+            member_count: 2,
+            messages: vec![],
+            missed: false,
+            last_read: None,
+            role: Some(RoomRole::Owner),
+            visibility: Some(Visibility::Private),
+            dm: Some("Bo".into()),
+        },
+        ServerFrame::Welcome {
+            user: UserInfo {
+                id: "i".into(),
+                name: "al".into(),
+                account: true,
+                role: "user".into(),
+            },
+            token: String::new(),
+            rooms: vec!["team".into()],
+            mine: vec![MyRoom {
+                room: "team".into(),
+                visibility: Visibility::Private,
+                role: None,
+                dm: None,
+            }],
+        },
+        ServerFrame::Invited {
+            room: "team".into(),
+            by: "al".into(),
+            dm: false,
+            user: None,
+        },
+        ServerFrame::Invited {
+            room: "@0a".into(),
+            by: "al".into(),
+            dm: true,
+            user: Some("Bo".into()),
+        },
+        ServerFrame::Role {
+            room: "team".into(),
+            user: "Bo".into(),
+            role: RoomRole::Moderator,
+        },
         ServerFrame::Error {
             code: ErrorCode::RateLimited,
             message: "slow".into(),

@@ -28,6 +28,12 @@ pub struct Config {
     pub max_rooms_per_conn: usize,
     /// *1.1*: rooms one connection may watch at once (`watch`, no name needed).
     pub max_watched_rooms: usize,
+    /// *1.2*: rooms one identity may belong to (direct messages included).
+    pub max_rooms_per_identity: usize,
+    /// *1.2*: invitations one identity may have waiting.
+    pub max_invites_per_identity: usize,
+    /// *1.2*: members and invited identities of one private room.
+    pub max_private_members: usize,
     /// Rooms the server will create in all.
     pub max_rooms_total: usize,
     /// Bytes queued for one client, until written to its socket, before it
@@ -273,6 +279,9 @@ impl Config {
             rate_burst: s.rate_burst,
             max_rooms_per_conn: s.max_rooms_per_conn,
             max_watched_rooms: s.max_watched_rooms,
+            max_rooms_per_identity: s.max_rooms_per_identity,
+            max_invites_per_identity: s.max_invites_per_identity,
+            max_private_members: s.max_private_members,
             max_rooms_total: s.max_rooms_total,
             outbound_bytes: s.outbound_bytes,
             ping_interval: secs(s.ping_interval_secs),

@@ -116,8 +116,8 @@ async fn show_room(state: &PageState, room: &str, req: Request) -> Response {
         Some(name) => name.clone(),
         None => cookies::name(req.headers()).unwrap_or_default(),
     };
-    let minted = client.minted;
-    let mut data = page_data(&state.hub, room, name, String::new(), None).await;
+    let minted = client.minted.clone();
+    let mut data = page_data(&state.hub, &client, room, name, String::new(), None).await;
     if let Some(data) = &mut data {
         data.account = account;
     }
@@ -175,6 +175,7 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
             // The room in view again; `general` when that one is gone.
             let mut data = match page_data(
                 &state.hub,
+                &client,
                 room,
                 form.name.clone(),
                 form.text.clone(),
@@ -183,7 +184,14 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
             .await
             {
                 Some(data) => data,
-                None => page_data(&state.hub, GENERAL_ROOM, form.name, form.text, Some(error))
+                None => page_data(
+                    &state.hub,
+                    &client,
+                    GENERAL_ROOM,
+                    form.name,
+                    form.text,
+                    Some(error),
+                )
                     .await
                     .unwrap_or_default(),
             };
@@ -234,12 +242,14 @@ async fn signed_in_name(
 /// state; `None` when the room does not exist.
 async fn page_data(
     hub: &HubHandle,
+    client: &Client,
     room: &str,
     name: String,
     text: String,
     error: Option<FormError>,
 ) -> Option<PageData> {
-    let (messages, members, member_count, rooms, unavailable) = match hub.snapshot(room).await {
+    let snapshot = hub.snapshot(room, client).await;
+    let (messages, members, member_count, rooms, unavailable) = match snapshot {
         Ok(s) => (s.messages, s.members, s.member_count, s.rooms, false),
         Err(e) if matches!(e.code, ErrorCode::NoSuchRoom | ErrorCode::BadRoom) => return None,
         Err(e) => {

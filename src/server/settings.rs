@@ -54,6 +54,15 @@ pub struct Settings {
     /// Rooms one connection may have joined (at least 1)
     #[arg(long, env = "CHAT_MAX_ROOMS_PER_CONN", default_value = "50", value_parser = count)]
     pub max_rooms_per_conn: usize,
+    /// Rooms one identity may belong to, direct messages included (at least 1)
+    #[arg(long, env = "CHAT_MAX_ROOMS_PER_IDENTITY", default_value = "200", value_parser = count)]
+    pub max_rooms_per_identity: usize,
+    /// Invitations one identity may have waiting (at least 1)
+    #[arg(long, env = "CHAT_MAX_INVITES_PER_IDENTITY", default_value = "100", value_parser = count)]
+    pub max_invites_per_identity: usize,
+    /// Members and invited identities of one private room (at least 1)
+    #[arg(long, env = "CHAT_MAX_PRIVATE_MEMBERS", default_value = "1000", value_parser = count)]
+    pub max_private_members: usize,
     /// Rooms one connection may watch at once (at least 1)
     #[arg(long, env = "CHAT_MAX_WATCHED_ROOMS", default_value = "3", value_parser = count)]
     pub max_watched_rooms: usize,

@@ -133,6 +133,8 @@ pub enum AccountChange {
     },
     /// An invite or API token change ([`super::grants`]).
     Grant(GrantChange),
+    /// *1.2*: a room's kind or a standing in it ([`super::access`]).
+    Access(super::access::AccessChange),
 }
 
 /// The SQLite form of `hash`.
@@ -224,6 +226,10 @@ pub fn save_sqlite(
                 super::grants::save_sqlite(&tx, change)?;
                 0
             }
+            AccountChange::Access(change) => {
+                super::access::save_sqlite(&tx, change)?;
+                0
+            }
         };
     }
     Ok(tx.commit()?)
@@ -305,6 +311,10 @@ pub fn save_pg(client: &mut postgres::Client, changes: &[AccountChange]) -> Resu
             )?,
             AccountChange::Grant(change) => {
                 super::grants::save_pg(&mut tx, change)?;
+                0
+            }
+            AccountChange::Access(change) => {
+                super::access::save_pg(&mut tx, change)?;
                 0
             }
         };

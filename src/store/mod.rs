@@ -13,6 +13,7 @@
 //! [`sqlite`] implements both over an embedded SQLite database (the default),
 //! [`pg`] over PostgreSQL (`CHAT_DATABASE_URL`); the hub does not change.
 
+pub mod access;
 pub mod accounts;
 pub mod grants;
 pub mod group_commit;
@@ -190,6 +191,8 @@ pub struct RoomRow {
     pub last_id: u64,
     /// When it was last active: its newest message, else its creation (ms).
     pub active_ms: u64,
+    /// *1.2*: who may see it.
+    pub kind: access::RoomKind,
 }
 
 /// A replay for `join` with `after`.
@@ -241,6 +244,12 @@ pub trait StoreReader: Send + 'static {
 
     /// *1.1*: every stored identity.
     fn identities(&self) -> Result<Vec<IdentityRow>, StoreError>;
+
+    /// *1.2*: every identity's standing in every room ([`access`]). A store
+    /// that keeps none (a test's) has none: its rooms are all public.
+    fn memberships(&self) -> Result<Vec<access::MemberRow>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// *Several nodes*: claims the name `keys` for `identity` at `now_ms`
     /// against the other nodes; false when another identity holds one of

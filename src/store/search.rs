@@ -41,6 +41,10 @@ pub struct Search {
     pub limit: usize,
     /// How long the search may take; past it, what was found is the page.
     pub budget: Duration,
+    /// *1.2*: the private rooms (and direct messages) the searcher may
+    /// read: the query itself leaves every other one out, so a page is
+    /// never cut before what it may not show is removed.
+    pub readable: Vec<String>,
 }
 
 /// What a search found.
@@ -183,6 +187,7 @@ mod tests {
                 before,
                 limit,
                 budget: std::time::Duration::from_secs(10),
+                readable: Vec::new(),
             };
             r.search(&search).unwrap().hits
         };
@@ -233,6 +238,7 @@ mod tests {
             before: None,
             limit: 20,
             budget,
+            readable: Vec::new(),
         }
     }
 

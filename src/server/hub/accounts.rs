@@ -38,17 +38,6 @@ pub(crate) struct SignedIn {
     pub(crate) rooms: Option<Arc<[String]>>,
 }
 
-impl SignedIn {
-    /// Refuses with `forbidden` when a token's rooms leave `room` out.
-    pub(crate) fn may_post(&self, room: &str) -> Result<(), ProtocolError> {
-        match &self.rooms {
-            Some(rooms) if !rooms.iter().any(|r| r == room) => Err(ProtocolError::forbidden(
-                format!("this API token may not post to {room:?}"),
-            )),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// A sign-up, its password already hashed (off the hub).
 #[derive(Debug)]

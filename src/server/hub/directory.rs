@@ -15,18 +15,22 @@
 //! [`Config::empty_room_ttl`](crate::server::config::Config::empty_room_ttl)
 //! is removed (from memory here, from the store through the commit thread),
 //! so rooms made and left empty cannot use up `CHAT_MAX_ROOMS` for good.
+//! (*1.2*: a room anyone still belongs to, or is invited to, stays.)
 
+use super::access::Act;
 use super::rooms::Room;
 use super::{ConnId, Hub};
 use crate::protocol::{ProtocolError, ServerFrame, GENERAL_ROOM, MEMBERS_DEFAULT_LIMIT};
+use crate::store::access::RoomKind;
 use crate::store::group_commit::Job;
 use std::cmp::Reverse;
 use std::sync::Arc;
 
 impl Hub {
-    /// The rooms `welcome` lists: all, or the most recently active ones
-    /// when there are more; sorted by name.
-    pub(super) fn welcome_rooms(&self) -> Vec<String> {
+    /// The rooms `welcome` lists: the public ones (all, or the most
+    /// recently active ones when there are more), and (*1.2*) the others
+    /// `identity` may see ([`Hub::authorize`]); sorted by name.
+    pub(super) fn welcome_rooms(&self, identity: Option<&str>) -> Vec<String> {
         let max = self.config.welcome_rooms;
         let rank = |name: &Arc<str>, r: &Room| {
             let general = &**name == GENERAL_ROOM;
@@ -36,13 +40,26 @@ impl Hub {
                 Reverse(r.active_ms),
             )
         };
-        let mut rooms: Vec<(_, &Arc<str>)> =
-            self.rooms.iter().map(|(n, r)| (rank(n, r), n)).collect();
+        let mut rooms: Vec<(_, &Arc<str>)> = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.kind == RoomKind::Public)
+            .map(|(n, r)| (rank(n, r), n))
+            .collect();
         if rooms.len() > max {
             rooms.select_nth_unstable(max - 1);
             rooms.truncate(max);
         }
         let mut names: Vec<String> = rooms.into_iter().map(|(_, n)| n.to_string()).collect();
+        if let Some(identity) = identity {
+            let viewer = self.viewer_of(Some(identity));
+            let theirs = self.mine.rooms_of(identity).filter(|name| {
+                let r = self.rooms.get(*name);
+                r.is_some_and(|r| r.kind != RoomKind::Public)
+                    && self.authorize(&viewer, name, Act::See).is_ok()
+            });
+            names.extend(theirs.map(|n| n.to_string()));
+        }
         names.sort_unstable();
         names
     }
@@ -55,10 +72,15 @@ impl Hub {
         limit: Option<i64>,
     ) -> Result<(), ProtocolError> {
         let limit = limit.map_or(MEMBERS_DEFAULT_LIMIT as usize, |l| l as usize);
+        let viewer = self.viewer(conn);
         let mut names: Vec<&Arc<str>> = self
             .rooms
-            .keys()
-            .filter(|name| after.is_none_or(|after| &***name > after))
+            .iter()
+            .filter(|(name, r)| {
+                after.is_none_or(|after| &***name > after)
+                    && (r.kind == RoomKind::Public || self.authorize(&viewer, name, Act::See).is_ok())
+            })
+            .map(|(name, _)| name)
             .collect();
         let more = names.len() > limit;
         if more {
@@ -84,6 +106,7 @@ impl Hub {
                 r.last_id == 0
                     && r.count() == 0
                     && r.watchers.is_empty()
+                    && r.standings.is_empty()
                     && now_ms.saturating_sub(r.active_ms) >= ttl
                     && &***name != GENERAL_ROOM
             })

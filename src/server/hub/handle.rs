@@ -65,10 +65,19 @@ impl HubHandle {
 
     /// A room's recent messages and live members, read at a point that the
     /// live stream continues without gap.
-    pub(crate) async fn snapshot(&self, room: &str) -> Result<Snapshot, ProtocolError> {
-        let room = room.to_owned();
-        self.request(|reply| Command::Snapshot { room, reply })
-            .await
+    /// *1.2*: as `client` may see it: a room it may not is missing.
+    pub(crate) async fn snapshot(
+        &self,
+        room: &str,
+        client: &Client,
+    ) -> Result<Snapshot, ProtocolError> {
+        let (room, client) = (room.to_owned(), client.clone());
+        self.request(|reply| Command::Snapshot {
+            room,
+            client,
+            reply,
+        })
+        .await
     }
 
     /// Posts a message for someone without a WebSocket (the plain form): the

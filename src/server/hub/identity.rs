@@ -213,7 +213,7 @@ impl Hub {
         // The cookie's part is done: an idle connection keeps no strings.
         session.client.cookie = None;
         session.client.minted = None;
-        session.identity = Some(speaker.id);
+        session.identity = Some(speaker.id.clone());
         session.name = name;
         let token = match client.replaced {
             true => String::new(), // the cookie the upgrade set holds it
@@ -222,7 +222,8 @@ impl Hub {
         let welcome = ServerFrame::Welcome {
             user,
             token,
-            rooms: self.welcome_rooms(),
+            rooms: self.welcome_rooms(Some(&speaker.id)),
+            mine: self.my_rooms(&speaker.id),
         };
         self.sessions[&conn].outbox.send(&welcome);
         Ok(())

@@ -31,6 +31,8 @@
 //! - [`identity`]: `hello`, tokens, cookies, and who a form post speaks as.
 //! - [`registry`]: the identities and the names they own (*1.1*).
 //! - [`names`]: name checks and look-alike keys (*1.1*).
+//! - [`access`]: *1.2*, the one authorization point, and every standing.
+//! - [`private`]: *1.2*, `create`, `invite`, `set_role`, `dm`.
 //! - [`rooms`]: join, leave, history, snapshot, broadcast.
 //! - [`directory`]: the rooms `welcome` lists, `rooms` pages, unused rooms removed.
 //! - [`members`]: member order and paging, presence or `member_count` (1.1).
@@ -49,6 +51,7 @@
 //! back. Each room remembers the last id it broadcast, and every read from
 //! the store is cut there.
 
+mod access;
 mod accounts;
 mod bucket;
 mod directory;
@@ -59,6 +62,7 @@ mod members;
 mod names;
 mod offload;
 mod post;
+mod private;
 mod reads;
 mod registry;
 mod remote;
@@ -122,6 +126,8 @@ enum Command {
     Snapshot {
         /// Room name.
         room: String,
+        /// Who asks (*1.2*: a room it may not see is missing).
+        client: Client,
         /// Where the answer goes.
         reply: Reply<Snapshot>,
     },
@@ -286,8 +292,10 @@ struct Hub {
     writer: Option<mpsc::Sender<Job<Tag>>>,
     /// Live connections.
     sessions: HashMap<ConnId, Session>,
-    /// Known rooms with their live members.
+    /// Known rooms with their live members (and, *1.2*, their standings).
     rooms: HashMap<Arc<str>, Room>,
+    /// *1.2*: the rooms each identity has a standing in.
+    mine: access::Mine,
     /// Identities and the names they own.
     registry: Registry,
     /// Identity changes the commit thread has not taken yet (its queue was full).
@@ -332,6 +340,7 @@ impl Hub {
         writer: mpsc::Sender<Job<Tag>>,
     ) -> Result<Self, StoreError> {
         let rooms = rooms::load(reader.as_ref())?;
+        let standings = reader.memberships()?;
         let lease_ms = config.name_lease.as_millis().min(u64::MAX as u128) as u64;
         let mut registry = Registry::load(reader.identities()?, lease_ms);
         for (id, role) in reader.account_roles()? {
@@ -345,13 +354,14 @@ impl Hub {
             config.search_readers,
             offload::MAX_PENDING_READS,
         )?;
-        Ok(Hub {
+        let mut hub = Hub {
             config,
             reader: Arc::new(pool),
             commands: None,
             writer: Some(writer),
             sessions: HashMap::new(),
             rooms,
+            mine: access::Mine::default(),
             registry,
             unsaved: VecDeque::new(),
             new_identities: HashMap::new(),
@@ -368,7 +378,9 @@ impl Hub {
             hello_due: VecDeque::new(),
             shutting_down: false,
             cluster: None,
-        })
+        };
+        hub.load_standings(standings);
+        Ok(hub)
     }
 
     fn handle(&mut self, command: Command) {
@@ -381,6 +393,11 @@ impl Hub {
     /// goes with a later command or tick.
     fn save_identities(&mut self) {
         let changes = self.registry.take_changes();
+        for change in &changes {
+            if let IdentityChange::Forget(id) = change {
+                self.forget_standings(id);
+            }
+        }
         self.publish_identities(&changes);
         self.unsaved.extend(changes);
         let Some(writer) = &self.writer else {
@@ -413,7 +430,11 @@ impl Hub {
             Command::Then(then) => then.run(self),
             Command::Account(command) => self.on_account(command),
             Command::Remote(notice) => self.on_notice(notice),
-            Command::Snapshot { room, reply } => self.on_snapshot(&room, reply),
+            Command::Snapshot {
+                room,
+                client,
+                reply,
+            } => self.on_snapshot(&room, &client, reply),
             Command::Post { post, text, reply } => self.on_post(post, text, reply),
             Command::Knows { token, reply } => drop(reply.send(self.knows(&token))),
             // Refused (queue full, shutting down): the dropped reply says so.
@@ -551,6 +572,10 @@ impl Hub {
             }
             ClientFrame::Rooms { after, limit } => self.on_rooms(conn, after.as_deref(), limit),
             ClientFrame::Read { room, id } => self.on_read(conn, &room, id),
+            ClientFrame::Create { room, visibility } => self.on_create(conn, &room, visibility),
+            ClientFrame::Invite { room, user } => self.on_invite(conn, &room, &user),
+            ClientFrame::SetRole { room, user, role } => self.on_set_role(conn, &room, &user, role),
+            ClientFrame::Dm { user } => self.on_dm(conn, &user),
             ClientFrame::Search {
                 query,
                 room,

@@ -7,12 +7,13 @@
 //! message. The commit thread keeps a commit's bytes under a quarter of a
 //! member's outbound bound (see [`crate::store::group_commit::spawn`]).
 
+use super::access::Act;
 use super::identity::{addr_key, limit_bucket, Claim, Client, NameClaim};
 use super::names::{self, Name};
 use super::rooms::Room;
 use super::{unavailable, ConnId, Hub, Reply};
 use crate::protocol::{
-    sanitize_text, validate_nonce, validate_room, ChatMessage, ClientFrame, ProtocolError,
+    sanitize_text, validate_nonce, validate_room_ref, ChatMessage, ClientFrame, ProtocolError,
     ServerFrame,
 };
 use crate::render::render_html;
@@ -156,7 +157,7 @@ impl Hub {
         if !self.session(conn)?.sends.take(rate, burst) {
             return Err(ProtocolError::rate_limited(rate, burst));
         }
-        self.joined_room(conn, &room)?;
+        self.joined_to(conn, &room, Act::Post)?;
         let text = text?;
         let stored_nonce = validate_nonce(nonce.as_deref())?;
         let session = self.session(conn)?;
@@ -215,20 +216,18 @@ impl Hub {
             return Err(ProtocolError::account_required());
         }
         let name = names::check(&post.name)?;
-        validate_room(&post.room)?;
-        if let Some(signed) = &post.client.account {
-            signed.may_post(&post.room)?;
-        }
-        if !self.rooms.contains_key(post.room.as_str()) {
-            return Err(ProtocolError::no_such_room(&post.room));
-        }
+        validate_room_ref(&post.room)?;
+        // Refused before any allowance is used.
+        let claim = self.claim(&name, None, &post.client)?;
+        // *1.2*: as the identity that posts (a new one sees public rooms).
+        let mut viewer = self.viewer_of(claim.proven());
+        viewer.token_rooms = post.client.account.as_ref().and_then(|s| s.rooms.as_deref());
+        self.authorize(&viewer, &post.room, Act::Post)?;
         if let Some(e) = bad_text {
             return Err(e.clone());
         }
         validate_nonce(post.nonce.as_deref())?;
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
-        // Refused before any allowance is used.
-        let claim = self.claim(&name, None, &post.client)?;
         if let Some(identity) = claim.proven().and_then(|id| self.registry.get(id)) {
             let renaming = *identity.name != *name.display;
             if renaming && !identity.conns.is_empty() {

@@ -119,6 +119,7 @@ impl Hub {
             Remote::Identity(row) => self.registry.merge_remote(row),
             Remote::SessionsEnded(ended) => self.end_sessions(&super::accounts::ending_of(ended)),
             Remote::Account { identity, role } => self.registry.set_account(&identity, role),
+            Remote::Access(event) => self.remote_access(event),
             Remote::Gone(node) => {
                 let gone: Vec<RemoteId> = self
                     .remote_sessions()
@@ -173,7 +174,8 @@ impl Hub {
         let key = match self.rooms.get_key_value(room) {
             Some((key, _)) => key.clone(),
             None => {
-                // Made on the other node: known here from now on.
+                // Made on the other node: known here from now on; hidden
+                // (private) until its kind is told (unknown means no).
                 let key: Arc<str> = Arc::from(room);
                 let made = super::Room {
                     active_ms: now_ms(),

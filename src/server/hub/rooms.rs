@@ -5,18 +5,21 @@
 //! writer of the database stays that thread; a message to the room is
 //! queued behind the creation, and storing a message creates its room anyway.
 
-use super::identity::{addr_key, limit_bucket};
+use super::access::Act;
+use super::identity::{addr_key, limit_bucket, Client};
 use super::members::MemberKey;
 use super::{ConnId, Hub, Reply};
 use crate::protocol::{
-    validate_room, ChatMessage, ErrorCode, PresenceState, ProtocolError, ServerFrame,
-    CLOSE_STORE_FAILED, GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
+    is_dm_room, validate_room_ref, ChatMessage, ErrorCode, PresenceState, ProtocolError,
+    RoomRole, ServerFrame, CLOSE_STORE_FAILED, GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
 };
 use crate::server::frame::encode_json;
 use crate::server::outbox::{Outbox, Slot};
+use crate::store::access::AccessChange;
 use crate::store::group_commit::Job;
 use crate::store::pg::cluster::Event;
 use crate::store::pool::Kind;
+use crate::store::access::{RoomKind, Standing};
 use crate::store::{now_ms, StoreError, StoreReader};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +75,13 @@ pub(super) struct Room {
     /// When the room was last active (ms): its newest message, its
     /// creation, or its last member leaving. See [`super::directory`].
     pub(super) active_ms: u64,
+    /// *1.2*: who may see it ([`super::access`]); a room made without
+    /// knowing is private (hidden) until told.
+    pub(super) kind: RoomKind,
+    /// *1.2*: each identity's standing in it, connected or not.
+    pub(super) standings: HashMap<Arc<str>, Standing>,
+    /// *1.2*: a direct message's two identities.
+    pub(super) dm_pair: Vec<Arc<str>>,
 }
 
 /// A room as the server-rendered page shows it.
@@ -86,6 +96,8 @@ pub(crate) struct Snapshot {
     pub(crate) member_count: usize,
     /// The rooms a `welcome` would list (the sidebar's links).
     pub(crate) rooms: Vec<String>,
+    /// *1.2*: the viewer's rooms, as `welcome.mine` lists them.
+    pub(crate) mine: Vec<crate::protocol::MyRoom>,
 }
 
 /// Fills a reply's slot with its frame; when the read failed, with the
@@ -111,12 +123,16 @@ pub(super) fn load(reader: &dyn StoreReader) -> Result<HashMap<Arc<str>, Room>, 
             let room = Room {
                 last_id: row.last_id,
                 active_ms: row.active_ms,
+                kind: row.kind,
                 ..Room::default()
             };
             (Arc::from(row.name), room)
         })
         .collect();
-    rooms.entry(Arc::from(GENERAL_ROOM)).or_default();
+    rooms.entry(Arc::from(GENERAL_ROOM)).or_insert_with(|| Room {
+        kind: RoomKind::Public,
+        ..Room::default()
+    });
     Ok(rooms)
 }
 
@@ -155,11 +171,20 @@ impl Hub {
         self.config.outbound_bytes / 4
     }
 
-    /// Checks that `conn` has joined `room`.
+    /// Checks that `conn` has joined `room` and may still `act` there
+    /// ([`Hub::authorize`]); anything else is `not_in_room`, as for a room
+    /// that does not exist (version 1's answer on these paths).
     pub(super) fn joined_room(&self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
-        validate_room(room)?;
-        match self.sessions.get(&conn) {
-            Some(s) if s.rooms.contains(room) => Ok(()),
+        self.joined_to(conn, room, Act::Read)
+    }
+
+    /// [`Hub::joined_room`] for `act`.
+    pub(super) fn joined_to(&self, conn: ConnId, room: &str, act: Act) -> Result<(), ProtocolError> {
+        validate_room_ref(room)?;
+        let joined = self.sessions.get(&conn).is_some_and(|s| s.rooms.contains(room));
+        match self.authorize(&self.viewer(conn), room, act) {
+            Ok(_) if joined => Ok(()),
+            Err(e) if e.code == ErrorCode::Forbidden && joined => Err(e),
             _ => Err(ProtocolError::not_in_room(room)),
         }
     }
@@ -170,14 +195,21 @@ impl Hub {
         room: &str,
         after: Option<u64>,
     ) -> Result<(), ProtocolError> {
-        validate_room(room)?;
-        if let Some(signed) = &self.session(conn)?.client.account {
-            signed.may_post(room)?;
+        validate_room_ref(room)?;
+        let exists = self.rooms.contains_key(room);
+        if exists || is_dm_room(room) {
+            self.authorize(&self.viewer(conn), room, Act::Join)?;
         }
         let already = self.session(conn)?.rooms.contains(room);
         let cap = self.config.max_rooms_per_conn;
         if !already && self.session(conn)?.rooms.len() >= cap {
             return Err(ProtocolError::too_many_rooms(cap));
+        }
+        let identity = self.session(conn)?.identity.clone().expect("after hello");
+        let standing = self.rooms.get(room).and_then(|r| r.standings.get(&identity));
+        let member = matches!(standing, Some(Standing::Member(_)));
+        if !member {
+            self.may_belong(&identity, "you")?;
         }
         // A member already gets the room's live messages: its `join` is
         // answered with the members alone, and nothing is read.
@@ -185,7 +217,23 @@ impl Hub {
             true => None,
             false => self.admit_read()?,
         };
-        let room_key = self.room_or_create(conn, room)?;
+        let room_key = match exists {
+            true => self.room_key(room).expect("exists"),
+            false => self.create_room(conn, room, RoomKind::Public)?,
+        };
+        if !member {
+            // The creator owns it; anyone else joining is a member.
+            let role = match exists {
+                true => RoomRole::Member,
+                false => RoomRole::Owner,
+            };
+            self.set_standing(&room_key, &identity, Standing::Member(role), None);
+        }
+        let (role, visibility, dm) = {
+            let r = &self.rooms[&room_key];
+            let role = self.authorize(&self.viewer(conn), room, Act::Join)?;
+            (role, r.kind.visibility(), self.dm_partner(r, &identity))
+        };
         let upto = self.rooms[&room_key].last_id;
         let me = self.sessions.get_mut(&conn).expect("checked above");
         let (name, outbox, identity) = (me.name.clone(), me.outbox.clone(), me.identity.clone());
@@ -209,6 +257,9 @@ impl Hub {
                 messages: Vec::new(),
                 missed: false,
                 last_read: None,
+                role,
+                visibility: Some(visibility),
+                dm,
             });
         } else {
             let slot = outbox.reserve();
@@ -247,6 +298,9 @@ impl Hub {
                     messages,
                     missed,
                     last_read,
+                    role,
+                    visibility: Some(visibility),
+                    dm,
                 }))
             };
             self.read_apart(ticket, Kind::Plain, read, move |result| {
@@ -265,17 +319,28 @@ impl Hub {
         Ok(())
     }
 
-    /// The key of `room`, creating it (in memory now, in the store through
-    /// the commit thread) if the server has room for it. `conn`'s identity
+    /// The key of `room`, creating it of `kind` (in memory now, in the
+    /// store through the commit thread) if the server has room for it. `conn`'s identity
     /// may create [`Config::new_rooms_per_min`] rooms a minute, and its
     /// address [`Config::new_rooms_addr_per_min`]: budgets a reconnect
     /// does not renew (one per connection did).
     ///
     /// [`Config::new_rooms_per_min`]: crate::server::config::Config::new_rooms_per_min
     /// [`Config::new_rooms_addr_per_min`]: crate::server::config::Config::new_rooms_addr_per_min
-    fn room_or_create(&mut self, conn: ConnId, room: &str) -> Result<Arc<str>, ProtocolError> {
-        if let Some((key, _)) = self.rooms.get_key_value(room) {
-            return Ok(key.clone());
+    pub(super) fn create_room(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        kind: RoomKind,
+    ) -> Result<Arc<str>, ProtocolError> {
+        if let Some(key) = self.room_key(room) {
+            return Ok(key);
+        }
+        // An API token keeps to its rooms: it makes no others.
+        if let Some(rooms) = self.viewer(conn).token_rooms {
+            if !rooms.iter().any(|r| r == room) {
+                return Err(ProtocolError::forbidden("this API token may not use this room"));
+            }
         }
         if self.rooms.len() >= self.config.max_rooms_total {
             return Err(ProtocolError::no_more_rooms());
@@ -306,28 +371,60 @@ impl Hub {
         {
             return refused(addr_per_min, "from your address");
         }
-        self.queue(Job::CreateRoom(room.to_owned()))?;
+        // The room and its kind in one transaction (its standings follow).
+        let create = AccessChange::Create {
+            room: room.to_owned(),
+            kind,
+            members: Vec::new(),
+        };
+        self.queue(Job::Access(create))?;
         limit_bucket(&mut self.rooms_by_identity, identity, rate, per_min).take(rate, per_min);
         limit_bucket(&mut self.rooms_by_addr, addr, addr_rate, addr_per_min)
             .take(addr_rate, addr_per_min);
         let key: Arc<str> = Arc::from(room);
         let created = Room {
             active_ms: now_ms(),
+            kind,
             ..Room::default()
         };
         self.rooms.insert(key.clone(), created);
         Ok(key)
     }
 
+    /// The key of the room named `room`, if there is one.
+    pub(super) fn room_key(&self, room: &str) -> Option<Arc<str>> {
+        self.rooms.get_key_value(room).map(|(k, _)| k.clone())
+    }
+
+    /// *1.2*: `leave` ends the identity's membership (or declines its
+    /// invitation): every connection of it leaves the room, here and on
+    /// every node. A room it has no standing in, and this connection did
+    /// not join, is `not_in_room`.
     pub(super) fn on_leave(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
-        self.joined_room(conn, room)?;
-        self.leave_room(conn, room);
-        self.publish(Event::Leave {
-            conn,
-            room: room.to_owned(),
-        });
-        if let Some(s) = self.sessions.get(&conn) {
-            s.outbox.send(&ServerFrame::Left {
+        validate_room_ref(room)?;
+        let identity = self.session(conn)?.identity.clone().expect("after hello");
+        let joined = self.session(conn)?.rooms.contains(room);
+        let key = self.room_key(room);
+        let standing = key
+            .as_ref()
+            .and_then(|k| self.rooms[k].standings.get(&identity));
+        let Some(key) = key.filter(|_| joined || standing.is_some()) else {
+            return Err(ProtocolError::not_in_room(room));
+        };
+        if standing.is_some() {
+            // Every connection of it that joined leaves, told `left`.
+            self.end_standing(&key, &identity);
+        }
+        let still = self.session(conn)?.rooms.contains(room);
+        if still {
+            self.leave_room(conn, room);
+            self.publish(Event::Leave {
+                conn,
+                room: room.to_owned(),
+            });
+        }
+        if still || !joined {
+            self.session(conn)?.outbox.send(&ServerFrame::Left {
                 room: room.to_owned(),
             });
         }
@@ -367,21 +464,37 @@ impl Hub {
 
     /// Answers the page's snapshot of an existing room: its members and
     /// the rooms now, its recent messages read beside the hub.
-    pub(super) fn on_snapshot(&mut self, room: &str, reply: Reply<Snapshot>) {
+    /// *1.2*: only as `client` may see it ([`Hub::authorize`]): a hidden
+    /// room is `no_such_room` (the page's 404); an invited one shows no
+    /// messages and no members until joined.
+    pub(super) fn on_snapshot(&mut self, room: &str, client: &Client, reply: Reply<Snapshot>) {
         let asked = || -> Result<_, ProtocolError> {
-            validate_room(room)?;
-            let Some(r) = self.rooms.get(room) else {
-                return Err(ProtocolError::no_such_room(room));
+            validate_room_ref(room)?;
+            let identity = self.identity_of(client);
+            let viewer = self.viewer_of(identity.as_deref());
+            let readable = match self.authorize(&viewer, room, Act::Read) {
+                Ok(_) => true,
+                Err(e) if e.code == ErrorCode::Forbidden => {
+                    self.authorize(&viewer, room, Act::Join)?;
+                    false
+                }
+                Err(e) => return Err(e),
             };
+            let r = &self.rooms[room];
             let ticket = self.admit_read()?;
-            let (members, _) = r.page(None, self.config.member_page);
+            let (members, _) = match readable {
+                true => r.page(None, self.config.member_page),
+                false => (Vec::new(), false),
+            };
             let snapshot = Snapshot {
                 messages: Vec::new(),
                 members,
-                member_count: r.count(),
-                rooms: self.welcome_rooms(),
+                member_count: if readable { r.count() } else { 0 },
+                rooms: self.welcome_rooms(identity.as_deref()),
+                mine: identity.map(|id| self.my_rooms(&id)).unwrap_or_default(),
             };
-            Ok((ticket, r.last_id, snapshot))
+            let upto = if readable { r.last_id } else { 0 };
+            Ok((ticket, upto, snapshot))
         };
         let (ticket, upto, mut snapshot) = match asked() {
             Ok(asked) => asked,
@@ -398,7 +511,7 @@ impl Hub {
     }
 
     pub(super) fn on_typing(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
-        self.joined_room(conn, room)?;
+        self.joined_to(conn, room, Act::Post)?;
         let session = self.session(conn)?;
         if !session.typing.take(TYPING_RATE, TYPING_BURST) {
             return Ok(());
@@ -456,19 +569,26 @@ impl Hub {
     pub(super) fn deliver_messages(&self, room: &str, frames: &[Bytes]) {
         self.deliver(room, frames, None);
         if let Some(r) = self.rooms.get(room) {
-            for outbox in r.watchers.values() {
-                outbox.push(frames);
+            let public = r.kind == RoomKind::Public;
+            for (&watcher, outbox) in &r.watchers {
+                if public || self.may_receive(room, r, watcher) {
+                    outbox.push(frames);
+                }
             }
         }
     }
 
-    /// Queues encoded `frames` (a reference each) for every member of `room` but `except`.
+    /// Queues encoded `frames` (a reference each) for every member of
+    /// `room` but `except`. In a room that is not public, each recipient
+    /// is asked of the authorization point first (a public room's members
+    /// may all read it: nothing is checked on the hot path).
     pub(super) fn deliver(&self, room: &str, frames: &[Bytes], except: Option<ConnId>) {
         let Some(r) = self.rooms.get(room) else {
             return;
         };
+        let public = r.kind == RoomKind::Public;
         for (&member, outbox) in &r.members {
-            if Some(member) != except {
+            if Some(member) != except && (public || self.may_receive(room, r, member)) {
                 outbox.push(frames);
             }
         }

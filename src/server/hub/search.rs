@@ -5,11 +5,13 @@
 use super::identity::{addr_key, limit_bucket};
 use super::rooms::json_bound;
 use super::{ConnId, Hub};
+use super::access::Act;
 use crate::protocol::{
-    validate_room, ErrorCode, ProtocolError, ServerFrame, MAX_QUERY_CHARS, SEARCH_DEFAULT_LIMIT,
+    validate_room_ref, ErrorCode, ProtocolError, ServerFrame, MAX_QUERY_CHARS, SEARCH_DEFAULT_LIMIT,
 };
 use crate::server::frame::encode_json;
 use crate::server::stats;
+use crate::store::access::RoomKind;
 use crate::store::pool::Kind;
 use crate::store::search::{terms, Cursor, Found, Search};
 use crate::store::StoreReader;
@@ -43,12 +45,33 @@ impl Hub {
                 "a search needs a word (letters or digits)",
             ));
         }
+        let viewer = self.viewer(conn);
         if let Some(room) = &asked.room {
-            validate_room(room)?;
-            if !self.rooms.contains_key(room.as_str()) {
-                return Err(ProtocolError::no_such_room(room));
-            }
+            validate_room_ref(room)?;
+            self.authorize(&viewer, room, Act::Read)?;
         }
+        // *1.2*: the rooms besides the public ones the query may read,
+        // decided here and applied in the query (never after a page is cut).
+        let readable: Vec<String> = match viewer.admin {
+            true => self
+                .rooms
+                .iter()
+                .filter(|(name, r)| {
+                    r.kind != RoomKind::Public && self.authorize(&viewer, name, Act::Read).is_ok()
+                })
+                .map(|(name, _)| name.to_string())
+                .collect(),
+            false => viewer
+                .identity
+                .into_iter()
+                .flat_map(|id| self.mine.rooms_of(id))
+                .filter(|name| {
+                    self.rooms.get(*name).is_some_and(|r| r.kind != RoomKind::Public)
+                        && self.authorize(&viewer, name, Act::Read).is_ok()
+                })
+                .map(|name| name.to_string())
+                .collect(),
+        };
         let before = match asked.before.as_deref() {
             None => None,
             Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
@@ -65,6 +88,7 @@ impl Hub {
             before,
             limit,
             budget: self.config.search_budget,
+            readable,
         };
         let ticket = self.admit_read()?;
         let (budget, query) = (self.reply_budget(), asked.query);

@@ -8,15 +8,19 @@
 
 use super::rooms::{fill_or_close, fit};
 use super::{ConnId, Hub};
-use crate::protocol::{validate_room, ErrorCode, ProtocolError, ServerFrame};
+use super::access::Act;
+use crate::protocol::{validate_room_ref, ErrorCode, ProtocolError, ServerFrame};
 use crate::server::frame::encode_json;
 use crate::store::pool::Kind;
 use crate::store::StoreReader;
 use std::sync::Arc;
 
 impl Hub {
+    /// *1.2*: only a room the connection may read ([`Hub::authorize`]);
+    /// before `hello`, public rooms only.
     pub(super) fn on_watch(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
-        validate_room(room)?;
+        validate_room_ref(room)?;
+        self.authorize(&self.viewer(conn), room, Act::Read)?;
         let Some((key, r)) = self.rooms.get_key_value(room) else {
             return Err(ProtocolError::no_such_room(room));
         };
@@ -61,7 +65,7 @@ impl Hub {
     }
 
     pub(super) fn on_unwatch(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
-        validate_room(room)?;
+        validate_room_ref(room)?;
         let session = self.session(conn)?;
         if !session.watching.remove(room) {
             return Err(ProtocolError::new(

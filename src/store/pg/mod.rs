@@ -13,6 +13,7 @@
 //! the next statement; the statement that met the break fails, and its
 //! sender gets `unavailable` with nothing written.
 
+use super::access::{MemberRow, RoomKind};
 use super::accounts::{self, AccountChange, AccountQuery, AccountRow, Role, SessionRow};
 use super::grants::{GrantQuery, Grants};
 use super::search::{self, Found, Hit, Search};
@@ -44,8 +45,10 @@ const SCHEMA_4: &str = include_str!("search_order.sql");
 const SCHEMA_5: &str = include_str!("accounts.sql");
 /// Version 6: invites and API tokens (`store::grants`).
 const SCHEMA_6: &str = include_str!("grants.sql");
+/// Version 7: who may see each room, and memberships (`store::access`).
+const SCHEMA_7: &str = include_str!("room_access.sql");
 /// The newest schema version this server knows.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -183,6 +186,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.execute("UPDATE chat_schema SET version = 6", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 6");
     }
+    if version.unwrap_or(1) < 7 {
+        tx.batch_execute(SCHEMA_7)?;
+        tx.execute("UPDATE chat_schema SET version = 7", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 7");
+    }
     if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
         return Err(StoreError::Open {
             path: "CHAT_DATABASE_URL".into(),
@@ -233,6 +241,10 @@ impl StoreReader for PgReader {
 
     fn identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
         self.again(|r| r.identities_once())
+    }
+
+    fn memberships(&self) -> Result<Vec<MemberRow>, StoreError> {
+        self.again(|r| super::access::load_pg(r.conn.borrow_mut().get()?))
     }
 
     fn claim_name(
@@ -287,7 +299,7 @@ impl PgReader {
     fn rooms_once(&self) -> Result<Vec<RoomRow>, StoreError> {
         let mut conn = self.conn.borrow_mut();
         let rows = conn.get()?.query(
-            "SELECT r.name, r.last_id, GREATEST(r.created_ms, COALESCE(m.ts, 0)) \
+            "SELECT r.name, r.last_id, GREATEST(r.created_ms, COALESCE(m.ts, 0)), r.kind \
              FROM rooms r LEFT JOIN messages m ON m.room_id = r.id AND m.id = r.last_id \
              ORDER BY r.name",
             &[],
@@ -298,6 +310,7 @@ impl PgReader {
                 name: r.get(0),
                 last_id: as_u64(r.get(1)),
                 active_ms: as_u64(r.get(2)),
+                kind: RoomKind::from_code(r.get::<_, i16>(3).into()),
             })
             .collect())
     }
@@ -374,12 +387,14 @@ impl PgReader {
              FROM messages m JOIN rooms r ON r.id = m.room_id \
              WHERE to_tsvector('simple', m.text) @@ to_tsquery('simple', $1) \
                AND ($2::text IS NULL OR r.name = $2) AND m.seq < $3 \
+               AND (r.kind = 0 OR r.name = ANY($5)) \
              ORDER BY m.seq DESC LIMIT $4",
             &[
                 &search::tsquery(&search.terms),
                 &search.room,
                 &before,
                 &(search.limit as i64),
+                &search.readable,
             ],
         );
         let rows = match rows {
@@ -567,6 +582,9 @@ impl StoreWriter for PgWriter {
              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = rooms.id)",
             &[&room],
         )?;
+        self.conn
+            .get()?
+            .execute(crate::store::access::ORPHANS[1], &[&room])?;
         Ok(())
     }
 

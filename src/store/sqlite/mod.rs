@@ -6,6 +6,7 @@
 //! for the hub and a [`SqliteWriter`] for the group-commit thread, each with
 //! its own connection.
 
+use super::access::{MemberRow, RoomKind};
 use super::accounts::{self, AccountChange, AccountQuery, AccountRow, Role, SessionRow};
 use super::grants::{GrantQuery, Grants};
 use super::reads::ReadMark;
@@ -44,6 +45,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_search_order.sql"),
     include_str!("../migrations/0006_accounts.sql"),
     include_str!("../migrations/0007_grants.sql"),
+    include_str!("../migrations/0008_room_access.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -225,7 +227,7 @@ impl StoreReader for SqliteReader {
 
     fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT r.name, r.last_id, MAX(r.created_ms, COALESCE(m.ts, 0)) \
+            "SELECT r.name, r.last_id, MAX(r.created_ms, COALESCE(m.ts, 0)), r.kind \
              FROM rooms r LEFT JOIN messages m ON m.room_id = r.id AND m.id = r.last_id \
              ORDER BY r.name",
         )?;
@@ -234,9 +236,14 @@ impl StoreReader for SqliteReader {
                 name: r.get(0)?,
                 last_id: as_u64(r.get(1)?),
                 active_ms: as_u64(r.get(2)?),
+                kind: RoomKind::from_code(r.get(3)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn memberships(&self) -> Result<Vec<MemberRow>, StoreError> {
+        super::access::load_sqlite(&self.conn)
     }
 
     fn identities(&self) -> Result<Vec<IdentityRow>, StoreError> {
@@ -292,6 +299,7 @@ impl StoreReader for SqliteReader {
              CROSS JOIN messages m ON m.seq = f.rowid
              CROSS JOIN rooms r ON r.id = m.room_id
              WHERE messages_fts MATCH ?1 AND f.rowid < ?3 AND (?2 IS NULL OR r.name = ?2)
+               AND (r.kind = 0 OR instr(?5, ' ' || r.name || ' ') > 0)
              ORDER BY f.rowid DESC LIMIT ?4",
         )?;
         self.deadline.arm(search.budget);
@@ -301,6 +309,7 @@ impl StoreReader for SqliteReader {
             search.room,
             before,
             search.limit as i64,
+            format!(" {} ", search.readable.join(" ")),
         ];
         let mut found = Found::default();
         let outcome = stmt.query(params).and_then(|mut rows| {
@@ -385,6 +394,8 @@ impl StoreWriter for SqliteWriter {
         // A room whose messages expired keeps its counter, and so its row.
         self.conn
             .execute("DELETE FROM rooms WHERE name = ?1 AND last_id = 0", [room])?;
+        self.conn
+            .execute(crate::store::access::ORPHANS[0], [room])?;
         self.rooms.remove(room);
         Ok(())
     }

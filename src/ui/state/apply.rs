@@ -40,6 +40,7 @@ impl Chat {
                 messages,
                 missed,
                 last_read,
+                ..
             } => {
                 if let Some(r) = self.room(&room) {
                     r.set_members(members, member_count);
@@ -77,6 +78,8 @@ impl Chat {
             ServerFrame::Left { .. }
             | ServerFrame::Rooms { .. }
             | ServerFrame::Pong
+            | ServerFrame::Invited { .. }
+            | ServerFrame::Role { .. }
             | ServerFrame::Unwatched { .. } => {}
             ServerFrame::Message(message) => self.on_message(message),
             ServerFrame::Presence { room, user, state } => {

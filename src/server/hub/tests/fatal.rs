@@ -34,6 +34,13 @@ impl StoreWriter for PanickingWriter {
     fn save_reads(&mut self, _: &[crate::store::reads::ReadMark]) -> Result<(), StoreError> {
         Ok(())
     }
+    /// *1.2*: rooms are made with their kind, through the access changes.
+    fn save_accounts(
+        &mut self,
+        _: &[crate::store::accounts::AccountChange],
+    ) -> Result<(), StoreError> {
+        panic!("the writer panics, as asked by a test")
+    }
 }
 
 /// An empty store to read.

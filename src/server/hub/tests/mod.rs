@@ -132,6 +132,10 @@ impl Harness {
                 } => drop(self.writer.expire(before_ms, max_rows).unwrap()),
                 Job::Identity(change) => self.writer.save_identities(&[change]).unwrap(),
                 Job::Read(mark) => self.writer.save_reads(&[mark]).unwrap(),
+                Job::Access(change) => {
+                    let change = crate::store::accounts::AccountChange::Access(change);
+                    drop(self.writer.save_accounts(&[change]));
+                }
                 Job::Accounts {
                     identities,
                     changes,

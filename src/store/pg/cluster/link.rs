@@ -53,7 +53,8 @@ impl Mirror {
             Event::Typing { .. }
             | Event::Identity(_)
             | Event::SessionsEnded(_)
-            | Event::Account { .. } => None,
+            | Event::Account { .. }
+            | Event::Access(_) => None,
         }
     }
 }

@@ -83,6 +83,8 @@ pub enum Event {
         /// Its role.
         role: crate::store::accounts::Role,
     },
+    /// *1.2*: a standing in a room changed (the store holds it).
+    Access(crate::store::access::AccessEvent),
 }
 
 /// *1.2*: sessions that ended: their connections close on every node.
@@ -151,6 +153,8 @@ pub enum Remote {
         /// Its role.
         role: crate::store::accounts::Role,
     },
+    /// *1.2*: a standing in a room changed on another node.
+    Access(crate::store::access::AccessEvent),
     /// `node` is gone (its lease ran out, or it stopped): its sessions end.
     Gone(String),
     /// Every other node's sessions and rooms, as the tables hold them now:

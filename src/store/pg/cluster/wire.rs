@@ -3,6 +3,7 @@
 //! shorter).
 
 use super::{Ended, Event, Remote};
+use crate::store::access::{AccessEvent, RoomKind, Standing};
 use crate::store::accounts::Role;
 use crate::store::IdentityRow;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,16 @@ pub(crate) enum Wire {
         n: String,
         i: String,
         r: String,
+    },
+    Access {
+        n: String,
+        r: String,
+        v: i16,
+        i: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        s: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        b: Option<String>,
     },
     Gone {
         n: String,
@@ -159,6 +170,21 @@ pub(crate) fn parse(payload: &str, me: &str) -> Option<Result<Remote, ()>> {
             };
             (n, Remote::SessionsEnded(ended))
         }
+        Wire::Access { n, r, v, i, s, b } => {
+            // A standing this server does not know grants nothing: dropped.
+            let standing = match s {
+                Some(s) => Some(Standing::parse(&s)?),
+                None => None,
+            };
+            let event = AccessEvent {
+                room: r,
+                kind: RoomKind::from_code(v.into()),
+                identity: i,
+                standing,
+                by: b,
+            };
+            (n, Remote::Access(event))
+        }
         // Told that this node is gone: its own thread finds out and resets.
         Wire::Gone { n } => (n.clone(), Remote::Gone(n)),
         Wire::Reset { n } => return (n != me).then_some(Err(())),
@@ -203,6 +229,14 @@ pub(crate) fn notice(n: &str, event: &Event) -> String {
             h: ended.hash.as_ref().map(hex),
             x: ended.except.as_ref().map(hex),
         },
+        Event::Access(a) => Wire::Access {
+            n,
+            r: a.room.clone(),
+            v: a.kind.code(),
+            i: a.identity.clone(),
+            s: a.standing.map(|s| s.as_str().to_owned()),
+            b: a.by.clone(),
+        },
     };
     serde_json::to_string(&wire).expect("encodes")
 }
@@ -210,6 +244,16 @@ pub(crate) fn notice(n: &str, event: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn access() -> AccessEvent {
+        AccessEvent {
+            room: "@0a1b".into(),
+            kind: RoomKind::Dm,
+            identity: "i".into(),
+            standing: Some(Standing::Member(crate::protocol::RoomRole::Owner)),
+            by: Some("Zoë".into()),
+        }
+    }
 
     fn row() -> IdentityRow {
         IdentityRow {
@@ -255,6 +299,12 @@ mod tests {
                 identity: "i".into(),
                 role: Role::Admin,
             },
+            Event::Access(access()),
+            Event::Access(AccessEvent {
+                standing: None,
+                by: None,
+                ..access()
+            }),
         ];
         let (n, conn) = ("a".to_string(), 3);
         let expected = [
@@ -296,6 +346,12 @@ mod tests {
                 identity: "i".into(),
                 role: Role::Admin,
             },
+            Remote::Access(access()),
+            Remote::Access(AccessEvent {
+                standing: None,
+                by: None,
+                ..access()
+            }),
         ];
         assert_eq!(events.len(), expected.len());
         for (event, remote) in events.iter().zip(expected) {

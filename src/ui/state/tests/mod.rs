@@ -83,6 +83,7 @@ fn online() -> (Owner, Chat) {
                 },
                 token: "t".into(),
                 rooms: vec![GENERAL_ROOM.into()],
+                mine: vec![],
             },
             0.0,
         );
@@ -108,6 +109,9 @@ fn joined(chat: &Chat, messages: Vec<ChatMessage>) {
             messages,
             missed: false,
             last_read: None,
+            role: None,
+            visibility: None,
+            dm: None,
         },
         0.0,
     );
@@ -310,6 +314,9 @@ fn a_large_room_shows_its_count_and_pages_its_members_once_each() {
                 messages: vec![],
                 missed: false,
                 last_read: None,
+                role: None,
+                visibility: None,
+                dm: None,
             },
             0.0,
         );

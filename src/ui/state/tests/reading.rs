@@ -165,6 +165,9 @@ fn the_first_join_puts_the_divider_after_where_we_stopped_and_reading_is_told_on
                     messages: vec![message(3, "a", "three", None)],
                     missed: false,
                     last_read,
+                    role: None,
+                    visibility: None,
+                    dm: None,
                 },
                 0.0,
             )
