@@ -6,9 +6,9 @@
 mod common;
 
 use chat::Config;
-use common::http::{accounts_config, form, http, session_cookie, PASSWORD};
+use common::http::{accounts_config, form, hello_with, http, session_cookie, PASSWORD};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 /// Accounts with a cheap hash (the cost is measured in `make bench`), and
@@ -32,19 +32,6 @@ async fn sign_in(server: &TestServer, name: &str, password: &str) -> String {
     .await;
     assert_eq!(answer.status, 303, "{}", answer.body);
     session_cookie(&answer)
-}
-
-/// A WebSocket with `cookie` that said hello (`name`: none when empty);
-/// returns it and its `welcome` (or the refusal).
-async fn hello_with(server: &TestServer, cookie: &str, name: &str) -> (Client, Value) {
-    let (mut c, _) = Client::connect_with(server.addr, &[("Cookie", cookie)]).await;
-    let hello = match name {
-        "" => json!({"type": "hello"}),
-        name => json!({"type": "hello", "name": name}),
-    };
-    c.send(hello).await;
-    let answer = c.recv().await;
-    (c, answer)
 }
 
 /// Every password hash the store holds.

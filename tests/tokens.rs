@@ -5,58 +5,10 @@
 mod common;
 
 use chat::Config;
-use common::http::{accounts_config, form, http, Response, PASSWORD};
+use common::http::signed_up as account;
+use common::http::{accounts_config, api_post, form, http, token};
 use common::*;
-use serde_json::{json, Value};
-
-/// Signs up `name`; the session's `Cookie` header.
-async fn account(server: &TestServer, name: &str) -> String {
-    let made = form(
-        server,
-        "/signup",
-        &[("name", name), ("password", PASSWORD)],
-        "",
-    )
-    .await;
-    assert_eq!(made.status, 303, "{}", made.body);
-    format!("chat_session={}", made.set_cookie("chat_session").unwrap())
-}
-
-/// Makes a token on the account page; the token.
-async fn token(server: &TestServer, cookie: &str, label: &str, rooms: &str) -> String {
-    let made = form(
-        server,
-        "/account/tokens",
-        &[("label", label), ("rooms", rooms)],
-        cookie,
-    )
-    .await;
-    assert_eq!(made.status, 200, "{}", made.body);
-    let start = made
-        .body
-        .find("value=\"chat_")
-        .expect("the new token shown")
-        + 7;
-    made.body[start..start + 69].to_owned()
-}
-
-/// `POST /api/v1/rooms/{room}/messages` with `token` (none when empty).
-async fn api_post(
-    server: &TestServer,
-    room: &str,
-    token: &str,
-    body: Value,
-) -> (u16, Value, Response) {
-    let auth = format!("Bearer {token}");
-    let mut headers = vec![("Content-Type", "application/json")];
-    if !token.is_empty() {
-        headers.push(("Authorization", auth.as_str()));
-    }
-    let path = format!("/api/v1/rooms/{room}/messages");
-    let answer = http(server, "POST", &path, &headers, &body.to_string()).await;
-    let json = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
-    (answer.status, json, answer)
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_token_posts_over_http_once_per_nonce_with_the_protocol_codes() {

@@ -641,7 +641,10 @@ impl ProtocolError {
 
     /// *1.2* `room_exists`: `create` of a name in use.
     pub fn room_exists(room: &str) -> Self {
-        Self::new(ErrorCode::RoomExists, format!("there is already a room {room:?}"))
+        Self::new(
+            ErrorCode::RoomExists,
+            format!("there is already a room {room:?}"),
+        )
     }
 
     /// `not_in_room`: the room is not joined on this connection.

@@ -192,8 +192,8 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
                     form.text,
                     Some(error),
                 )
-                    .await
-                    .unwrap_or_default(),
+                .await
+                .unwrap_or_default(),
             };
             data.account = account;
             if let Ok(Some(nonce)) = validate_nonce(Some(&form.nonce)) {

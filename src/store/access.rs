@@ -150,7 +150,10 @@ pub(super) const ORPHANS: [&str; 2] = [
     "DELETE FROM room_members WHERE room = $1 AND NOT EXISTS (SELECT 1 FROM rooms WHERE name = $1)",
 ];
 
-pub(super) fn save_sqlite(tx: &rusqlite::Transaction, change: &AccessChange) -> Result<(), StoreError> {
+pub(super) fn save_sqlite(
+    tx: &rusqlite::Transaction,
+    change: &AccessChange,
+) -> Result<(), StoreError> {
     use rusqlite::params;
     let now = now_ms() as i64;
     let set = |room: &str, identity: &str, standing: Standing| -> Result<(), StoreError> {
@@ -172,7 +175,8 @@ pub(super) fn save_sqlite(tx: &rusqlite::Transaction, change: &AccessChange) -> 
         }
         AccessChange::Set(row) => set(&row.room, &row.identity, row.standing)?,
         AccessChange::Remove { room, identity } => {
-            tx.prepare_cached(REMOVE[0])?.execute(params![room, identity])?;
+            tx.prepare_cached(REMOVE[0])?
+                .execute(params![room, identity])?;
         }
         AccessChange::Forget(identity) => {
             tx.prepare_cached(FORGET[0])?.execute([identity])?;
@@ -181,7 +185,10 @@ pub(super) fn save_sqlite(tx: &rusqlite::Transaction, change: &AccessChange) -> 
     Ok(())
 }
 
-pub(super) fn save_pg(tx: &mut postgres::Transaction, change: &AccessChange) -> Result<(), StoreError> {
+pub(super) fn save_pg(
+    tx: &mut postgres::Transaction,
+    change: &AccessChange,
+) -> Result<(), StoreError> {
     let now = now_ms() as i64;
     match change {
         AccessChange::Create {
@@ -213,7 +220,11 @@ pub(super) fn save_pg(tx: &mut postgres::Transaction, change: &AccessChange) -> 
 pub(super) fn load_sqlite(conn: &rusqlite::Connection) -> Result<Vec<MemberRow>, StoreError> {
     let mut stmt = conn.prepare_cached(LOAD)?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {

@@ -1,8 +1,9 @@
 //! Requests through a test server's router, as hyper hands them over.
 
-use super::{TestServer, WAIT};
+use super::{Client, TestServer, WAIT};
 use axum::body::Body;
 use axum::http::Request;
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 /// A response: status, headers (lower-cased names), body.
@@ -116,4 +117,66 @@ pub fn session_cookie(response: &Response) -> String {
         .unwrap_or_else(|| panic!("a session cookie: {:?}", response.headers));
     assert_eq!(id.len(), 64, "256 bits in hex");
     format!("chat_session={id}")
+}
+
+/// Signs up `name` (a new identity); the session's `Cookie` header.
+pub async fn signed_up(server: &TestServer, name: &str) -> String {
+    let made = form(
+        server,
+        "/signup",
+        &[("name", name), ("password", PASSWORD)],
+        "",
+    )
+    .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    format!("chat_session={}", made.set_cookie("chat_session").unwrap())
+}
+
+/// Makes a token on the account page; the token.
+pub async fn token(server: &TestServer, cookie: &str, label: &str, rooms: &str) -> String {
+    let made = form(
+        server,
+        "/account/tokens",
+        &[("label", label), ("rooms", rooms)],
+        cookie,
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let start = made
+        .body
+        .find("value=\"chat_")
+        .expect("the new token shown")
+        + 7;
+    made.body[start..start + 69].to_owned()
+}
+
+/// `POST /api/v1/rooms/{room}/messages` with `token` (none when empty).
+pub async fn api_post(
+    server: &TestServer,
+    room: &str,
+    token: &str,
+    body: Value,
+) -> (u16, Value, Response) {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Content-Type", "application/json")];
+    if !token.is_empty() {
+        headers.push(("Authorization", auth.as_str()));
+    }
+    let path = format!("/api/v1/rooms/{room}/messages");
+    let answer = http(server, "POST", &path, &headers, &body.to_string()).await;
+    let json = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    (answer.status, json, answer)
+}
+
+/// A WebSocket with `cookie` that said hello (`name`: none when empty);
+/// returns it and its `welcome` (or the refusal).
+pub async fn hello_with(server: &TestServer, cookie: &str, name: &str) -> (Client, Value) {
+    let (mut c, _) = Client::connect_with(server.addr, &[("Cookie", cookie)]).await;
+    let hello = match name {
+        "" => json!({"type": "hello"}),
+        name => json!({"type": "hello", "name": name}),
+    };
+    c.send(hello).await;
+    let answer = c.recv().await;
+    (c, answer)
 }

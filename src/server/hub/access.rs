@@ -89,7 +89,10 @@ pub(super) fn decide(
     let Some(room) = room else {
         return Err(Denied::Hidden);
     };
-    let standing = viewer.identity.and_then(|id| room.standings.get(id)).copied();
+    let standing = viewer
+        .identity
+        .and_then(|id| room.standings.get(id))
+        .copied();
     let admin = viewer.admin && room.kind != RoomKind::Dm;
     let role = match admin {
         true => Some(RoomRole::Owner),
@@ -342,7 +345,10 @@ impl Hub {
             .map(|i| i.conns.clone())
             .unwrap_or_default();
         for conn in conns {
-            let joined = self.sessions.get(&conn).is_some_and(|s| s.rooms.contains(room));
+            let joined = self
+                .sessions
+                .get(&conn)
+                .is_some_and(|s| s.rooms.contains(room));
             if joined {
                 self.leave_room(conn, room);
                 self.publish(Event::Leave {
@@ -373,7 +379,10 @@ impl Hub {
     /// Loads the stored standings (at start).
     pub(super) fn load_standings(&mut self, rows: Vec<MemberRow>) {
         for row in rows {
-            let Some(room) = self.rooms.get_key_value(row.room.as_str()).map(|(k, _)| k.clone())
+            let Some(room) = self
+                .rooms
+                .get_key_value(row.room.as_str())
+                .map(|(k, _)| k.clone())
             else {
                 continue;
             };
@@ -457,7 +466,12 @@ impl Hub {
             dm: r.kind == RoomKind::Dm,
             user: None,
         };
-        for conn in self.registry.get(identity).map(|i| i.conns.clone()).unwrap_or_default() {
+        for conn in self
+            .registry
+            .get(identity)
+            .map(|i| i.conns.clone())
+            .unwrap_or_default()
+        {
             if let Some(s) = self.sessions.get(&conn) {
                 s.outbox.send(&frame);
             }
@@ -494,9 +508,19 @@ mod tests {
     #[test]
     fn a_private_room_is_hidden_from_everyone_without_a_standing_and_unknown_denies() {
         let r = room(RoomKind::Private, &[("o", OWNER), ("i", Standing::Invited)]);
-        for act in [Act::See, Act::Join, Act::Read, Act::Post, Act::Invite, Act::SetRole] {
+        for act in [
+            Act::See,
+            Act::Join,
+            Act::Read,
+            Act::Post,
+            Act::Invite,
+            Act::SetRole,
+        ] {
             assert_eq!(decide(&who("x"), "p", Some(&r), act), Err(Denied::Hidden));
-            assert_eq!(decide(&Viewer::default(), "p", Some(&r), act), Err(Denied::Hidden));
+            assert_eq!(
+                decide(&Viewer::default(), "p", Some(&r), act),
+                Err(Denied::Hidden)
+            );
             assert_eq!(decide(&who("o"), "p", None, act), Err(Denied::Hidden));
         }
         // Invited: may see and join; reading waits for the join.
@@ -526,9 +550,15 @@ mod tests {
             admin: true,
             ..who("a")
         };
-        assert_eq!(decide(&admin, "r", Some(&r), Act::SetRole), Ok(Some(RoomRole::Owner)));
+        assert_eq!(
+            decide(&admin, "r", Some(&r), Act::SetRole),
+            Ok(Some(RoomRole::Owner))
+        );
         let dm = room(RoomKind::Dm, &[("o", MEMBER), ("p", MEMBER)]);
-        assert_eq!(decide(&admin, "@x", Some(&dm), Act::Read), Err(Denied::Hidden));
+        assert_eq!(
+            decide(&admin, "@x", Some(&dm), Act::Read),
+            Err(Denied::Hidden)
+        );
         assert!(matches!(
             decide(&who("o"), "@x", Some(&dm), Act::Invite),
             Err(Denied::Forbidden(_))
@@ -538,7 +568,10 @@ mod tests {
     #[test]
     fn a_public_room_is_read_by_anyone_and_a_token_keeps_to_its_rooms() {
         let r = room(RoomKind::Public, &[]);
-        assert_eq!(decide(&Viewer::default(), "g", Some(&r), Act::Read), Ok(None));
+        assert_eq!(
+            decide(&Viewer::default(), "g", Some(&r), Act::Read),
+            Ok(None)
+        );
         assert!(matches!(
             decide(&who("x"), "g", Some(&r), Act::Invite),
             Err(Denied::Forbidden(_))

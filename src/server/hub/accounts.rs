@@ -38,7 +38,6 @@ pub(crate) struct SignedIn {
     pub(crate) rooms: Option<Arc<[String]>>,
 }
 
-
 /// A sign-up, its password already hashed (off the hub).
 #[derive(Debug)]
 pub(crate) struct SignUp {

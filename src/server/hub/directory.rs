@@ -78,7 +78,8 @@ impl Hub {
             .iter()
             .filter(|(name, r)| {
                 after.is_none_or(|after| &***name > after)
-                    && (r.kind == RoomKind::Public || self.authorize(&viewer, name, Act::See).is_ok())
+                    && (r.kind == RoomKind::Public
+                        || self.authorize(&viewer, name, Act::See).is_ok())
             })
             .map(|(name, _)| name)
             .collect();

@@ -221,7 +221,11 @@ impl Hub {
         let claim = self.claim(&name, None, &post.client)?;
         // *1.2*: as the identity that posts (a new one sees public rooms).
         let mut viewer = self.viewer_of(claim.proven());
-        viewer.token_rooms = post.client.account.as_ref().and_then(|s| s.rooms.as_deref());
+        viewer.token_rooms = post
+            .client
+            .account
+            .as_ref()
+            .and_then(|s| s.rooms.as_deref());
         self.authorize(&viewer, &post.room, Act::Post)?;
         if let Some(e) = bad_text {
             return Err(e.clone());

@@ -7,8 +7,8 @@ use super::access::Act;
 use super::names;
 use super::{ConnId, Hub};
 use crate::protocol::{
-    validate_room, validate_room_ref, ErrorCode, ProtocolError, RoomRole, ServerFrame,
-    Visibility, DM_PREFIX,
+    validate_room, validate_room_ref, ErrorCode, ProtocolError, RoomRole, ServerFrame, Visibility,
+    DM_PREFIX,
 };
 use crate::store::access::{AccessChange, RoomKind, Standing};
 use crate::store::group_commit::Job;
@@ -112,7 +112,10 @@ impl Hub {
         self.authorize(&self.viewer(conn), room, Act::SetRole)?;
         let target = self.named(user)?;
         let key = self.room_key(room).expect("authorized");
-        if !matches!(self.rooms[&key].standings.get(&target), Some(Standing::Member(_))) {
+        if !matches!(
+            self.rooms[&key].standings.get(&target),
+            Some(Standing::Member(_))
+        ) {
             return Err(ProtocolError::bad_request(&format!(
                 "{user} is not a member of {room:?}"
             )));
@@ -123,7 +126,10 @@ impl Hub {
             ));
         }
         self.set_standing(&key, &target, Standing::Member(role), None);
-        let name = self.registry.get(&target).map_or_else(String::new, |i| i.name.to_string());
+        let name = self
+            .registry
+            .get(&target)
+            .map_or_else(String::new, |i| i.name.to_string());
         let frame = ServerFrame::Role {
             room: room.to_owned(),
             user: name,
@@ -143,7 +149,9 @@ impl Hub {
         let me = self.me(conn)?;
         let target = self.named(user)?;
         if target == me {
-            return Err(ProtocolError::bad_request("a direct message is with someone else"));
+            return Err(ProtocolError::bad_request(
+                "a direct message is with someone else",
+            ));
         }
         let room = dm_room(&me, &target);
         let by = self.session(conn)?.name.to_string();

@@ -10,16 +10,16 @@ use super::identity::{addr_key, limit_bucket, Client};
 use super::members::MemberKey;
 use super::{ConnId, Hub, Reply};
 use crate::protocol::{
-    is_dm_room, validate_room_ref, ChatMessage, ErrorCode, PresenceState, ProtocolError,
-    RoomRole, ServerFrame, CLOSE_STORE_FAILED, GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
+    is_dm_room, validate_room_ref, ChatMessage, ErrorCode, PresenceState, ProtocolError, RoomRole,
+    ServerFrame, CLOSE_STORE_FAILED, GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
 };
 use crate::server::frame::encode_json;
 use crate::server::outbox::{Outbox, Slot};
 use crate::store::access::AccessChange;
+use crate::store::access::{RoomKind, Standing};
 use crate::store::group_commit::Job;
 use crate::store::pg::cluster::Event;
 use crate::store::pool::Kind;
-use crate::store::access::{RoomKind, Standing};
 use crate::store::{now_ms, StoreError, StoreReader};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
@@ -129,10 +129,12 @@ pub(super) fn load(reader: &dyn StoreReader) -> Result<HashMap<Arc<str>, Room>, 
             (Arc::from(row.name), room)
         })
         .collect();
-    rooms.entry(Arc::from(GENERAL_ROOM)).or_insert_with(|| Room {
-        kind: RoomKind::Public,
-        ..Room::default()
-    });
+    rooms
+        .entry(Arc::from(GENERAL_ROOM))
+        .or_insert_with(|| Room {
+            kind: RoomKind::Public,
+            ..Room::default()
+        });
     Ok(rooms)
 }
 
@@ -179,9 +181,17 @@ impl Hub {
     }
 
     /// [`Hub::joined_room`] for `act`.
-    pub(super) fn joined_to(&self, conn: ConnId, room: &str, act: Act) -> Result<(), ProtocolError> {
+    pub(super) fn joined_to(
+        &self,
+        conn: ConnId,
+        room: &str,
+        act: Act,
+    ) -> Result<(), ProtocolError> {
         validate_room_ref(room)?;
-        let joined = self.sessions.get(&conn).is_some_and(|s| s.rooms.contains(room));
+        let joined = self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.rooms.contains(room));
         match self.authorize(&self.viewer(conn), room, act) {
             Ok(_) if joined => Ok(()),
             Err(e) if e.code == ErrorCode::Forbidden && joined => Err(e),
@@ -206,7 +216,10 @@ impl Hub {
             return Err(ProtocolError::too_many_rooms(cap));
         }
         let identity = self.session(conn)?.identity.clone().expect("after hello");
-        let standing = self.rooms.get(room).and_then(|r| r.standings.get(&identity));
+        let standing = self
+            .rooms
+            .get(room)
+            .and_then(|r| r.standings.get(&identity));
         let member = matches!(standing, Some(Standing::Member(_)));
         if !member {
             self.may_belong(&identity, "you")?;
@@ -339,7 +352,9 @@ impl Hub {
         // An API token keeps to its rooms: it makes no others.
         if let Some(rooms) = self.viewer(conn).token_rooms {
             if !rooms.iter().any(|r| r == room) {
-                return Err(ProtocolError::forbidden("this API token may not use this room"));
+                return Err(ProtocolError::forbidden(
+                    "this API token may not use this room",
+                ));
             }
         }
         if self.rooms.len() >= self.config.max_rooms_total {

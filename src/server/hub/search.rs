@@ -2,10 +2,10 @@
 //! every room or one ([`crate::store::search`]), paged newest first, with a
 //! rate limit of its own (each search reads the index).
 
+use super::access::Act;
 use super::identity::{addr_key, limit_bucket};
 use super::rooms::json_bound;
 use super::{ConnId, Hub};
-use super::access::Act;
 use crate::protocol::{
     validate_room_ref, ErrorCode, ProtocolError, ServerFrame, MAX_QUERY_CHARS, SEARCH_DEFAULT_LIMIT,
 };
@@ -66,7 +66,9 @@ impl Hub {
                 .into_iter()
                 .flat_map(|id| self.mine.rooms_of(id))
                 .filter(|name| {
-                    self.rooms.get(*name).is_some_and(|r| r.kind != RoomKind::Public)
+                    self.rooms
+                        .get(*name)
+                        .is_some_and(|r| r.kind != RoomKind::Public)
                         && self.authorize(&viewer, name, Act::Read).is_ok()
                 })
                 .map(|name| name.to_string())

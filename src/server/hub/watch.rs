@@ -6,9 +6,9 @@
 //! rooms. A connection that also joined the room gets its messages once,
 //! as a member; leaving the room keeps the watch.
 
+use super::access::Act;
 use super::rooms::{fill_or_close, fit};
 use super::{ConnId, Hub};
-use super::access::Act;
 use crate::protocol::{validate_room_ref, ErrorCode, ProtocolError, ServerFrame};
 use crate::server::frame::encode_json;
 use crate::store::pool::Kind;
