@@ -37,6 +37,8 @@ pub const SEARCH_DEFAULT_LIMIT: u32 = 20;
 pub const SEARCH_MAX_LIMIT: u32 = 50;
 /// *Extension*: longest `search` query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
+/// *1.2*: most owners and moderators a `joined` lists.
+pub const MAX_STAFF_LISTED: usize = 50;
 /// The room that always exists.
 pub const GENERAL_ROOM: &str = "general";
 /// *1.2*: the first character of a direct-message room's name (no one can
@@ -402,6 +404,11 @@ pub enum ServerFrame {
         /// *Extension* (1.2): a direct message's other person (their name).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dm: Option<String>,
+        /// *Extension* (1.2): the room's owners and moderators (at most
+        /// [`MAX_STAFF_LISTED`]), as `[name, role]`, for the member list's
+        /// badges; `role` frames follow changes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        staff: Vec<(String, RoomRole)>,
     },
     /// *1.2*: this identity may now join `room` (an invitation, or a direct
     /// message someone started).

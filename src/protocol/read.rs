@@ -45,6 +45,8 @@ struct FlatFrame {
     visibility: Option<Visibility>,
     dm: Option<DmField>,
     by: Option<String>,
+    #[serde(default)]
+    staff: Vec<(String, RoomRole)>,
 }
 
 /// `dm`: the other person's name in `joined`, a flag in `invited`.
@@ -144,6 +146,7 @@ impl<'de> Deserialize<'de> for ServerFrame {
                         Some(DmField::Name(name)) => Some(name),
                         _ => None,
                     },
+                    staff: f.staff,
                 }
             }
             "invited" => ServerFrame::Invited {

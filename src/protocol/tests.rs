@@ -84,6 +84,7 @@ fn every_server_frame_reads_back_as_written() {
             role: None,
             visibility: None,
             dm: None,
+            staff: vec![],
         },
         ServerFrame::Joined {
             room: "r".into(),
@@ -95,6 +96,7 @@ fn every_server_frame_reads_back_as_written() {
             role: None,
             visibility: None,
             dm: None,
+            staff: vec![],
         },
         ServerFrame::Members {
             room: "r".into(),
@@ -139,6 +141,7 @@ fn every_server_frame_reads_back_as_written() {
             role: Some(RoomRole::Owner),
             visibility: Some(Visibility::Private),
             dm: Some("Bo".into()),
+            staff: vec![("al".into(), RoomRole::Owner)],
         },
         ServerFrame::Welcome {
             user: UserInfo {

@@ -249,12 +249,19 @@ async fn page_data(
     error: Option<FormError>,
 ) -> Option<PageData> {
     let snapshot = hub.snapshot(room, client).await;
-    let (messages, members, member_count, rooms, unavailable) = match snapshot {
-        Ok(s) => (s.messages, s.members, s.member_count, s.rooms, false),
+    let (messages, members, member_count, rooms, mine, unavailable) = match snapshot {
+        Ok(s) => (
+            s.messages,
+            s.members,
+            s.member_count,
+            s.rooms,
+            s.mine,
+            false,
+        ),
         Err(e) if matches!(e.code, ErrorCode::NoSuchRoom | ErrorCode::BadRoom) => return None,
         Err(e) => {
             tracing::warn!(error = %e.message, "page rendered without history");
-            (Vec::new(), Vec::new(), 0, Vec::new(), true)
+            (Vec::new(), Vec::new(), 0, Vec::new(), Vec::new(), true)
         }
     };
     Some(PageData {
@@ -269,6 +276,7 @@ async fn page_data(
         unavailable,
         nonce: cookies::random_hex(16),
         account: None,
+        mine,
     })
 }
 

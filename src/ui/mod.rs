@@ -74,6 +74,10 @@ pub struct PageData {
     /// *1.2*: the account's name when the visitor is signed in.
     #[serde(default)]
     pub account: Option<String>,
+    /// *1.2*: the visitor's rooms (`welcome.mine`): locks on private
+    /// rooms, direct messages by the other person's name, invitations.
+    #[serde(default)]
+    pub mine: Vec<crate::protocol::MyRoom>,
 }
 
 /// A refused form post, shown next to the form.

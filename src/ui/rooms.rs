@@ -1,9 +1,9 @@
 //! The sidebar (joined rooms with unread counts, the join box, the other
 //! rooms) and the member list of the room in view.
 
-use super::state::{normalize_room, Chat, ROOM_RULE};
+use super::state::{normalize_room, Chat, Room, ROOM_RULE};
 use super::{plain_click, room_path};
-use crate::protocol::{is_valid_room, GENERAL_ROOM};
+use crate::protocol::{is_dm_room, is_valid_room, RoomRole, GENERAL_ROOM};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
@@ -39,78 +39,33 @@ pub fn Sidebar() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    // Rooms, or (`dm`) direct messages, in the order joined.
+    let of_kind = move |dm: bool| -> Vec<Room> {
+        chat.rooms.with(|rooms| {
+            rooms
+                .iter()
+                .filter(|r| is_dm_room(&r.name) == dm)
+                .cloned()
+                .collect()
+        })
+    };
     view! {
         <nav class="sidebar" aria-label="Rooms">
             <h2 class="side-title">"Rooms"</h2>
             <ul class="room-list">
-                <For each=move || chat.rooms.get() key=|r| r.name.clone() let:room>
-                    {
-                        let name = room.name.to_string();
-                        let (show, leave) = (name.clone(), name.clone());
-                        let current = {
-                            let name = name.clone();
-                            Signal::derive(move || chat.current.get() == name)
-                        };
-                        let (unread, mentioned) = (room.unread, room.mentioned);
-                        view! {
-                            <li class="room-item" class:current=current>
-                                <a
-                                    class="room"
-                                    href=room_path(&name)
-                                    data-testid=format!("room-{name}")
-                                    aria-current=move || current.get().then_some("page")
-                                    on:click=move |ev| {
-                                        if plain_click(&ev) {
-                                            ev.prevent_default();
-                                            chat.switch(&show);
-                                        }
-                                    }
-                                >
-                                    <span class="hash" aria-hidden="true">"#"</span>
-                                    <span class="room-name">{name.clone()}</span>
-                                    {move || {
-                                        let n = unread.get();
-                                        (n > 0)
-                                            .then(|| {
-                                                view! {
-                                                    <span
-                                                        class="badge"
-                                                        class:mention=mentioned
-                                                        data-testid="unread"
-                                                        role="img"
-                                                        aria-label=move || {
-                                                            if mentioned.get() {
-                                                                format!("{n} unread, mentioning you")
-                                                            } else {
-                                                                format!("{n} unread")
-                                                            }
-                                                        }
-                                                    >
-                                                        {n}
-                                                    </span>
-                                                }
-                                            })
-                                    }}
-                                </a>
-                                {(name != GENERAL_ROOM)
-                                    .then(|| {
-                                        view! {
-                                            <button
-                                                type="button"
-                                                class="leave"
-                                                title=format!("Leave #{name}")
-                                                aria-label=format!("Leave #{name}")
-                                                on:click=move |_| chat.leave(&leave)
-                                            >
-                                                "×"
-                                            </button>
-                                        }
-                                    })}
-                            </li>
-                        }
-                    }
-                </For>
+                <For each=move || of_kind(false) key=|r| r.name.clone() let:room>
+                    <RoomItem room=room />
+                                </For>
             </ul>
+            <Show when=move || chat.rooms.with(|rooms| rooms.iter().any(|r| is_dm_room(&r.name)))>
+                <h3 class="side-subtitle">"Direct messages"</h3>
+                <ul class="room-list dms" data-testid="dms">
+                    <For each=move || of_kind(true) key=|r| r.name.clone() let:room>
+                        <RoomItem room=room />
+                    </For>
+                </ul>
+            </Show>
+            <Invitations />
             <form class="join needs-js" on:submit=on_submit>
                 <label for="join-room">"Join or create a room"</label>
                 <div class="row">
@@ -133,6 +88,7 @@ pub fn Sidebar() -> impl IntoView {
                     {move || chat.room_error.get()}
                 </p>
             </form>
+            <NewRoom />
             <Show when=move || !others().is_empty()>
                 <h3 class="side-subtitle">"Other rooms"</h3>
                 <ul class="room-list others">
@@ -168,6 +124,252 @@ pub fn Sidebar() -> impl IntoView {
     }
 }
 
+/// One of our rooms in the sidebar: a link to its page (`/r/<room>`), a
+/// lock when it is private, a direct message by the other person's name,
+/// its unread count, and "leave".
+#[component]
+fn RoomItem(room: Room) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let name = room.name.to_string();
+    let (show, leave) = (name.clone(), name.clone());
+    let current = {
+        let name = name.clone();
+        Signal::derive(move || chat.current.get() == name)
+    };
+    let (unread, mentioned) = (room.unread, room.mentioned);
+    let label = {
+        let name = name.clone();
+        move || {
+            chat.my_room(&name)
+                .and_then(|m| m.dm)
+                .unwrap_or_else(|| name.clone())
+        }
+    };
+    let dm = is_dm_room(&name);
+    let private = {
+        let name = name.clone();
+        move || !dm && chat.is_private(&name)
+    };
+    let shown = label.clone();
+    view! {
+        <li class="room-item" class:current=current>
+            <a
+                class="room"
+                href=room_path(&name)
+                data-testid=format!("room-{name}")
+                aria-current=move || current.get().then_some("page")
+                on:click=move |ev| {
+                    if plain_click(&ev) {
+                        ev.prevent_default();
+                        chat.switch(&show);
+                    }
+                }
+            >
+                <span class="hash" aria-hidden="true">{if dm { "@" } else { "#" }}</span>
+                <span class="room-name">{label}</span>
+                {move || private().then(|| view! {
+                    <span class="lock" role="img" aria-label="private" title="Private: members only">"🔒"</span>
+                })}
+                {move || {
+                    let n = unread.get();
+                    (n > 0)
+                        .then(|| {
+                            view! {
+                                <span
+                                    class="badge"
+                                    class:mention=mentioned
+                                    data-testid="unread"
+                                    role="img"
+                                    aria-label=move || {
+                                        if mentioned.get() {
+                                            format!("{n} unread, mentioning you")
+                                        } else {
+                                            format!("{n} unread")
+                                        }
+                                    }
+                                >
+                                    {n}
+                                </span>
+                            }
+                        })
+                }}
+            </a>
+            {(name != GENERAL_ROOM)
+                .then(|| {
+                    let what = move || format!("Leave {}", shown());
+                    view! {
+                        <button
+                            type="button"
+                            class="leave"
+                            title=what.clone()
+                            aria-label=what
+                            on:click=move |_| chat.leave(&leave)
+                        >
+                            "×"
+                        </button>
+                    }
+                })}
+        </li>
+    }
+}
+
+/// *1.2*: private rooms we are invited to and have not joined: each joins
+/// on a click (a link to its page without JavaScript).
+#[component]
+fn Invitations() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let invited = move || {
+        chat.mine.with(|mine| {
+            mine.iter()
+                .filter(|m| m.role.is_none())
+                .map(|m| m.room.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <Show when=move || !invited().is_empty()>
+            <h3 class="side-subtitle">"Invitations"</h3>
+            <ul class="room-list invitations" data-testid="invitations">
+                <For each=invited key=|r| r.clone() let:name>
+                    {
+                        let join = name.clone();
+                        let (href, title, testid) = (
+                            room_path(&name),
+                            format!("Join #{name}"),
+                            format!("invited-{name}"),
+                        );
+                        view! {
+                            <li>
+                                <a
+                                    class="room"
+                                    href=href
+                                    title=title
+                                    data-testid=testid
+                                    on:click=move |ev| {
+                                        if plain_click(&ev) {
+                                            ev.prevent_default();
+                                            chat.open(&join);
+                                        }
+                                    }
+                                >
+                                    <span class="hash" aria-hidden="true">"#"</span>
+                                    <span class="room-name">{name}</span>
+                                    <span class="lock" role="img" aria-label="private">"🔒"</span>
+                                </a>
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+        </Show>
+    }
+}
+
+/// *1.2*: the "New room" dialog: a name, public or private, and people
+/// to invite (suggested from the members of the rooms we share).
+#[component]
+fn NewRoom() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let (name, private, invites) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(true),
+        RwSignal::new(String::new()),
+    );
+    let open = RwSignal::new(false);
+    let suggestions = move || {
+        let me = chat.me.get();
+        let mut names: Vec<String> = chat
+            .rooms
+            .with(|rooms| rooms.iter().flat_map(|r| r.members.get()).collect());
+        names.sort();
+        names.dedup();
+        names.retain(|n| Some(n) != me.as_ref());
+        names
+    };
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if chat.create(
+            &name.get_untracked(),
+            private.get_untracked(),
+            &invites.get_untracked(),
+        ) {
+            name.set(String::new());
+            invites.set(String::new());
+            open.set(false);
+        }
+    };
+    view! {
+        <div class="new-room needs-js">
+            <button
+                type="button"
+                class="link"
+                data-testid="new-room"
+                aria-expanded=move || open.get().to_string()
+                aria-controls="new-room-form"
+                on:click=move |_| open.update(|o| *o = !*o)
+            >
+                "+ New room"
+            </button>
+            <Show when=move || open.get()>
+                <form id="new-room-form" class="dialog" aria-label="New room" on:submit=on_submit>
+                    <label for="new-room-name">"Name"</label>
+                    <input
+                        id="new-room-name"
+                        type="text"
+                        maxlength="32"
+                        autocomplete="off"
+                        spellcheck="false"
+                        data-testid="new-room-name"
+                        prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))
+                    />
+                    <fieldset>
+                        <legend>"Who can see it"</legend>
+                        <label>
+                            <input
+                                type="radio"
+                                name="visibility"
+                                data-testid="new-room-private"
+                                prop:checked=move || private.get()
+                                on:change=move |_| private.set(true)
+                            />
+                            " Private: only people you invite"
+                        </label>
+                        <label>
+                            <input
+                                type="radio"
+                                name="visibility"
+                                prop:checked=move || !private.get()
+                                on:change=move |_| private.set(false)
+                            />
+                            " Public: anyone"
+                        </label>
+                    </fieldset>
+                    <label for="new-room-invite">"Invite (names, separated by commas)"</label>
+                    <input
+                        id="new-room-invite"
+                        type="text"
+                        list="invite-suggestions"
+                        autocomplete="off"
+                        data-testid="new-room-invite"
+                        prop:value=move || invites.get()
+                        on:input=move |ev| invites.set(event_target_value(&ev))
+                    />
+                    <datalist id="invite-suggestions">
+                        <For each=suggestions key=|n| n.clone() let:n>
+                            <option value=n.clone()></option>
+                        </For>
+                    </datalist>
+                    <div class="row">
+                        <button type="submit" data-testid="new-room-create">"Create"</button>
+                        <button type="button" class="link" on:click=move |_| open.set(false)>"Cancel"</button>
+                    </div>
+                </form>
+            </Show>
+        </div>
+    }
+}
+
 /// Who is in the room in view.
 #[component]
 pub fn Members() -> impl IntoView {
@@ -196,11 +398,45 @@ pub fn Members() -> impl IntoView {
                 <For each=members key=|m| m.clone() let:name>
                     {
                         let you = chat.me.with_untracked(|me| me.as_deref() == Some(name.as_str()));
+                        let role = {
+                            let name = name.clone();
+                            move || {
+                                let room = chat.current_room()?;
+                                room.staff.with(|staff| {
+                                    staff.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+                                })
+                            }
+                        };
+                        let to = name.clone();
+                        let message = format!("Message {name} directly");
                         view! {
                             <li>
                                 <span class="dot" aria-hidden="true"></span>
-                                <span class="member-name">{name}</span>
+                                <span class="member-name">{name.clone()}</span>
                                 {you.then(|| view! { <span class="you">" (you)"</span> })}
+                                {move || role().map(|r| {
+                                    let label = match r {
+                                        RoomRole::Owner => "owner",
+                                        RoomRole::Moderator => "moderator",
+                                        RoomRole::Member => "member",
+                                    };
+                                    view! { <span class="role-badge" data-testid="role">{label}</span> }
+                                })}
+                                {(!you).then(|| view! {
+                                    <button
+                                        type="button"
+                                        class="dm needs-js"
+                                        title=message.clone()
+                                        aria-label=message
+                                        data-testid=format!("dm-{to}")
+                                        on:click={
+                                            let to = to.clone();
+                                            move |_| chat.dm(&to)
+                                        }
+                                    >
+                                        "✉"
+                                    </button>
+                                })}
                             </li>
                         }
                     }

@@ -20,7 +20,7 @@
 
 use super::rooms::Room;
 use super::{ConnId, Hub};
-use crate::protocol::{MyRoom, ProtocolError, RoomRole, Visibility};
+use crate::protocol::{MyRoom, ProtocolError, RoomRole, Visibility, MAX_STAFF_LISTED};
 use crate::store::access::{AccessChange, AccessEvent, MemberRow, RoomKind, Standing};
 use crate::store::accounts::Role;
 use crate::store::group_commit::Job;
@@ -229,6 +229,22 @@ impl Hub {
         }
         let other = room.dm_pair.iter().find(|id| &***id != identity)?;
         Some(self.registry.get(other)?.name.to_string())
+    }
+
+    /// The owners and moderators of `room` by their names now, owners
+    /// first (at most [`MAX_STAFF_LISTED`]).
+    pub(super) fn staff(&self, room: &Room) -> Vec<(String, RoomRole)> {
+        let mut staff: Vec<(String, RoomRole)> = room
+            .standings
+            .iter()
+            .filter_map(|(id, s)| match s.role()? {
+                RoomRole::Member => None,
+                role => Some((self.registry.get(id)?.name.to_string(), role)),
+            })
+            .collect();
+        staff.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        staff.truncate(MAX_STAFF_LISTED);
+        staff
     }
 
     /// How many rooms `identity` is a member of, and is invited to.

@@ -242,10 +242,15 @@ impl Hub {
             };
             self.set_standing(&room_key, &identity, Standing::Member(role), None);
         }
-        let (role, visibility, dm) = {
+        let (role, visibility, dm, staff) = {
             let r = &self.rooms[&room_key];
             let role = self.authorize(&self.viewer(conn), room, Act::Join)?;
-            (role, r.kind.visibility(), self.dm_partner(r, &identity))
+            (
+                role,
+                r.kind.visibility(),
+                self.dm_partner(r, &identity),
+                self.staff(r),
+            )
         };
         let upto = self.rooms[&room_key].last_id;
         let me = self.sessions.get_mut(&conn).expect("checked above");
@@ -273,6 +278,7 @@ impl Hub {
                 role,
                 visibility: Some(visibility),
                 dm,
+                staff,
             });
         } else {
             let slot = outbox.reserve();
@@ -314,6 +320,7 @@ impl Hub {
                     role,
                     visibility: Some(visibility),
                     dm,
+                    staff,
                 }))
             };
             self.read_apart(ticket, Kind::Plain, read, move |result| {

@@ -3,7 +3,8 @@
 
 use super::{normalize_room, now_ms, Chat, Conn, Pending, Room, ROOM_RULE, TYPING_EVERY_MS};
 use crate::protocol::{
-    is_valid_room, sanitize_text, validate_name, ClientFrame, GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
+    is_valid_room, sanitize_text, validate_name, ClientFrame, Visibility, GENERAL_ROOM,
+    HISTORY_DEFAULT_LIMIT,
 };
 use leptos::prelude::*;
 
@@ -78,6 +79,65 @@ impl Chat {
         }
         self.switch(&name);
         true
+    }
+
+    /// *1.2*: makes a room (private or public) and invites `invites`
+    /// (names, comma-separated) once it is made. False when refused here.
+    pub fn create(&self, raw: &str, private: bool, invites: &str) -> bool {
+        let name = normalize_room(raw);
+        if !is_valid_room(&name) {
+            self.room_error.set(Some(ROOM_RULE.to_owned()));
+            return false;
+        }
+        self.room_error.set(None);
+        let visibility = match private {
+            true => Visibility::Private,
+            false => Visibility::Public,
+        };
+        if !self.send(ClientFrame::Create {
+            room: name.clone(),
+            visibility,
+        }) {
+            self.notice
+                .set(Some("not connected: try again in a moment".to_owned()));
+            return false;
+        }
+        if self.room(&name).is_none() {
+            self.rooms.update(|rooms| rooms.push(Room::new(&name)));
+        }
+        // Queued behind `create`: the server answers them in order.
+        for user in invites.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            self.invite(&name, user);
+        }
+        self.switch(&name);
+        true
+    }
+
+    /// *1.2*: lets `user` join the private room `room`.
+    pub fn invite(&self, room: &str, user: &str) {
+        self.send(ClientFrame::Invite {
+            room: room.to_owned(),
+            user: user.to_owned(),
+        });
+    }
+
+    /// *1.2*: opens the direct message with `user` (the server names it).
+    pub fn dm(&self, user: &str) {
+        self.send(ClientFrame::Dm {
+            user: user.to_owned(),
+        });
+    }
+
+    /// *1.2*: joins one of our rooms (an invitation, a direct message)
+    /// by the name the server gave it.
+    pub fn open(&self, name: &str) {
+        if self.room(name).is_none() {
+            self.rooms.update(|rooms| rooms.push(Room::new(name)));
+            if self.conn.get_untracked() == Conn::Online {
+                self.send_join(name);
+            }
+        }
+        self.switch(name);
     }
 
     /// Asks for a joined room's messages after the last one seen.

@@ -1,7 +1,10 @@
 //! What each server frame does to the model, and the end of a connection.
 
 use super::{Chat, Conn, Entry, Mention, TYPING_SHOWN_MS};
-use crate::protocol::{ChatMessage, ErrorCode, PresenceState, ServerFrame, GENERAL_ROOM};
+use crate::protocol::{
+    is_dm_room, ChatMessage, ErrorCode, MyRoom, PresenceState, RoomRole, ServerFrame, Visibility,
+    GENERAL_ROOM,
+};
 use crate::ui::mentions::mentions;
 use leptos::prelude::*;
 
@@ -22,11 +25,21 @@ impl Chat {
     /// Applies one frame from the server.
     pub fn apply(&self, frame: ServerFrame, now: f64) {
         match frame {
-            ServerFrame::Welcome { user, rooms, .. } => {
+            ServerFrame::Welcome {
+                user, rooms, mine, ..
+            } => {
                 self.me.set(Some(user.name.clone()));
                 self.wanted_name.set(user.name);
                 self.name_error.set(None);
                 self.known_rooms.set(rooms);
+                // *1.2*: the rooms we belong to follow us to every device.
+                for m in mine.iter().filter(|m| m.role.is_some()) {
+                    if self.room(&m.room).is_none() {
+                        self.rooms
+                            .update(|rooms| rooms.push(super::Room::new(&m.room)));
+                    }
+                }
+                self.mine.set(mine);
                 self.conn.set(Conn::Online);
                 self.was_online.set(true);
                 for name in self.room_names() {
@@ -40,13 +53,34 @@ impl Chat {
                 messages,
                 missed,
                 last_read,
-                ..
+                role,
+                visibility,
+                dm,
+                staff,
             } => {
+                // A direct message we began (`dm`) is shown as it opens.
+                let opened = dm.is_some() && self.room(&room).is_none();
+                if opened {
+                    self.rooms
+                        .update(|rooms| rooms.push(super::Room::new(&room)));
+                }
                 if let Some(r) = self.room(&room) {
                     r.set_members(members, member_count);
+                    r.staff.set(staff);
+                }
+                if let Some(visibility) = visibility {
+                    self.upsert_mine(MyRoom {
+                        room: room.clone(),
+                        visibility,
+                        role,
+                        dm,
+                    });
                 }
                 self.on_joined(&room, messages, missed);
                 self.left_off(&room, last_read);
+                if opened {
+                    self.switch(&room);
+                }
             }
             ServerFrame::Members { room, names, more } => {
                 if let Some(r) = self.room(&room) {
@@ -75,12 +109,19 @@ impl Chat {
                 messages,
                 next,
             } => self.on_results(&query, messages, next),
-            ServerFrame::Left { .. }
-            | ServerFrame::Rooms { .. }
-            | ServerFrame::Pong
-            | ServerFrame::Invited { .. }
-            | ServerFrame::Role { .. }
-            | ServerFrame::Unwatched { .. } => {}
+            ServerFrame::Left { room } => self.on_left(&room),
+            ServerFrame::Invited { room, by, dm, user } => self.on_invited(room, by, dm, user),
+            ServerFrame::Role { room, user, role } => {
+                if let Some(r) = self.room(&room) {
+                    r.staff.update(|staff| {
+                        staff.retain(|(name, _)| *name != user);
+                        if role != RoomRole::Member {
+                            staff.push((user, role));
+                        }
+                    });
+                }
+            }
+            ServerFrame::Rooms { .. } | ServerFrame::Pong | ServerFrame::Unwatched { .. } => {}
             ServerFrame::Message(message) => self.on_message(message),
             ServerFrame::Presence { room, user, state } => {
                 let Some(r) = self.room(&room) else { return };
@@ -158,6 +199,54 @@ impl Chat {
         self.seek();
     }
 
+    /// *1.2*: we left a room here or on another device (or declined an
+    /// invitation): it goes from the sidebar.
+    fn on_left(&self, room: &str) {
+        self.mine.update(|mine| mine.retain(|m| m.room != room));
+        if room == GENERAL_ROOM || self.room(room).is_none() {
+            return;
+        }
+        self.rooms
+            .update(|rooms| rooms.retain(|r| &*r.name != room));
+        if self.current.get_untracked() == room {
+            self.switch(GENERAL_ROOM);
+        }
+    }
+
+    /// *1.2*: an invitation (listed until joined), a direct message someone
+    /// began (joined at once), or the answer to our own `invite`.
+    fn on_invited(&self, room: String, by: String, dm: bool, user: Option<String>) {
+        if let Some(user) = user {
+            self.notice
+                .set(Some(format!("{user} may now join #{room}")));
+            return;
+        }
+        if dm {
+            self.upsert_mine(MyRoom {
+                room: room.clone(),
+                visibility: Visibility::Private,
+                role: Some(RoomRole::Member),
+                dm: Some(by),
+            });
+            if self.room(&room).is_none() {
+                self.rooms
+                    .update(|rooms| rooms.push(super::Room::new(&room)));
+                self.send_join(&room);
+            }
+            return;
+        }
+        if self.my_room(&room).is_none() {
+            self.upsert_mine(MyRoom {
+                room: room.clone(),
+                visibility: Visibility::Private,
+                role: None,
+                dm: None,
+            });
+        }
+        self.notice
+            .set(Some(format!("{by} invited you to #{room}")));
+    }
+
     fn on_message(&self, message: ChatMessage) {
         let Some(r) = self.room(&message.room) else {
             return;
@@ -165,7 +254,11 @@ impl Chat {
         self.resolve_pending(&r, &message);
         r.typing.update(|t| t.retain(|(x, _)| *x != message.user));
         let (theirs, to_me) = self.me.with_untracked(|me| match me.as_deref() {
-            Some(me) => (me != message.user, mentions(&message.text, me)),
+            // *1.2*: a direct message notifies as a mention does.
+            Some(me) => (
+                me != message.user,
+                mentions(&message.text, me) || is_dm_room(&message.room),
+            ),
             None => (true, false),
         });
         let mention = (theirs && to_me).then(|| Mention {

@@ -21,7 +21,7 @@ mod search;
 mod tests;
 
 use super::{first_room, PageData};
-use crate::protocol::{ClientFrame, ErrorCode, GENERAL_ROOM};
+use crate::protocol::{ClientFrame, ErrorCode, MyRoom, Visibility, GENERAL_ROOM};
 use leptos::prelude::*;
 
 pub use room::{Entry, Pending, Room};
@@ -113,6 +113,10 @@ pub struct Chat {
     pub name_error: RwSignal<Option<String>>,
     /// Every room the server listed in `welcome`.
     pub known_rooms: RwSignal<Vec<String>>,
+    /// *1.2*: our rooms as the server keeps them (`welcome.mine`, then
+    /// `joined`, `invited`, `left`): private ones, direct messages,
+    /// invitations.
+    pub mine: RwSignal<Vec<MyRoom>>,
     /// Joined rooms, in the order joined.
     pub rooms: RwSignal<Vec<Room>>,
     /// The room in view.
@@ -191,6 +195,7 @@ impl Chat {
             } else {
                 data.rooms.clone()
             }),
+            mine: RwSignal::new(data.mine.clone()),
             current: RwSignal::new(room.name.to_string()),
             rooms: RwSignal::new(vec![room]),
             room_error: RwSignal::new(None),
@@ -233,6 +238,27 @@ impl Chat {
     pub fn room_names(&self) -> Vec<String> {
         self.rooms
             .with_untracked(|rooms| rooms.iter().map(|r| r.name.to_string()).collect())
+    }
+
+    /// *1.2*: what we know of one of our rooms (tracked).
+    pub fn my_room(&self, name: &str) -> Option<MyRoom> {
+        self.mine
+            .with(|mine| mine.iter().find(|m| m.room == name).cloned())
+    }
+
+    /// *1.2*: true for a private room or a direct message (tracked).
+    pub fn is_private(&self, name: &str) -> bool {
+        self.my_room(name)
+            .is_some_and(|m| m.visibility == Visibility::Private)
+    }
+
+    /// *1.2*: adds or replaces what we know of one of our rooms.
+    pub(super) fn upsert_mine(&self, room: MyRoom) {
+        self.mine.update(|mine| {
+            mine.retain(|m| m.room != room.room);
+            mine.push(room);
+            mine.sort_by(|a, b| a.room.cmp(&b.room));
+        });
     }
 
     fn next_seq(&self) -> u64 {

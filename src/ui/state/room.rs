@@ -1,7 +1,7 @@
 //! A joined room as the page holds it: its entries, our pending messages,
 //! members and typing.
 
-use crate::protocol::{member_key, ChatMessage};
+use crate::protocol::{member_key, ChatMessage, RoomRole};
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -86,6 +86,8 @@ pub struct Room {
     pub last_id: StoredValue<u64>,
     /// True when messages older than the first shown exist.
     pub has_older: RwSignal<bool>,
+    /// *1.2*: its owners and moderators, for the member list's badges.
+    pub staff: RwSignal<Vec<(String, RoomRole)>>,
 }
 
 impl PartialEq for Room {
@@ -113,6 +115,7 @@ impl Room {
             ready: RwSignal::new(false),
             last_id: StoredValue::new(0),
             has_older: RwSignal::new(false),
+            staff: RwSignal::new(Vec::new()),
         }
     }
 

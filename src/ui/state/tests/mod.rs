@@ -112,6 +112,7 @@ fn joined(chat: &Chat, messages: Vec<ChatMessage>) {
             role: None,
             visibility: None,
             dm: None,
+            staff: vec![],
         },
         0.0,
     );
@@ -317,6 +318,7 @@ fn a_large_room_shows_its_count_and_pages_its_members_once_each() {
                 role: None,
                 visibility: None,
                 dm: None,
+                staff: vec![],
             },
             0.0,
         );

@@ -168,6 +168,7 @@ fn the_first_join_puts_the_divider_after_where_we_stopped_and_reading_is_told_on
                     role: None,
                     visibility: None,
                     dm: None,
+                    staff: vec![],
                 },
                 0.0,
             )
