@@ -4,6 +4,7 @@
 
 use super::mentions::{mark, mentions};
 use super::state::{Chat, Entry, Pending};
+use crate::protocol::is_dm_room;
 use leptos::either::Either;
 use leptos::html;
 use leptos::prelude::*;
@@ -100,8 +101,27 @@ pub fn RoomHeader() -> impl IntoView {
     view! {
         <header class="room-head">
             <h2 id="room-title">
-                <span class="hash" aria-hidden="true">"#"</span>
-                <span data-testid="room-title">{move || chat.current.get()}</span>
+                <span class="hash" aria-hidden="true">
+                    {move || if is_dm_room(&chat.current.get()) { "@" } else { "#" }}
+                </span>
+                // *1.2*: a direct message by the other person's name.
+                <span data-testid="room-title">
+                    {move || {
+                        let room = chat.current.get();
+                        chat.my_room(&room).and_then(|m| m.dm).unwrap_or(room)
+                    }}
+                </span>
+                {move || {
+                    let room = chat.current.get();
+                    (!is_dm_room(&room) && chat.is_private(&room))
+                        .then(|| {
+                            view! {
+                                <span class="lock" role="img" aria-label="private" title="Private: members only">
+                                    "🔒"
+                                </span>
+                            }
+                        })
+                }}
             </h2>
             <super::search::SearchBox/>
             <button
@@ -366,7 +386,8 @@ fn PendingRow(p: Pending) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ChatMessage;
+    use crate::protocol::is_dm_room;
+use crate::protocol::ChatMessage;
 
     fn message(id: u64, user: &str, ts: u64) -> Entry {
         Entry::Message(ChatMessage {
