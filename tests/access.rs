@@ -95,11 +95,12 @@ fn nothing_about_the_room(who: &str, frames: &[Value]) {
     }
 }
 
-/// A page's body without what differs on every answer (its CSP nonce).
+/// A page's body without what differs on every answer (its CSP nonce,
+/// the plain form's nonce).
 fn unnonced(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
-    while let Some(at) = ["nonce=\"", "crossorigin=\""]
+    while let Some(at) = ["nonce=\"", "crossorigin=\"", "name=\"nonce\" value=\""]
         .iter()
         .filter_map(|k| rest.find(k).map(|i| (i, k.len())))
         .min()
@@ -110,7 +111,22 @@ fn unnonced(body: &str) -> String {
         rest = &rest[rest.find('"').unwrap_or(0)..];
     }
     out.push_str(rest);
-    out
+    // The form's nonce in the page's data for hydration: 32 hex digits.
+    let mut kept = String::with_capacity(out.len());
+    let mut run = String::new();
+    for c in out.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() && !c.is_ascii_uppercase() {
+            run.push(c);
+            continue;
+        }
+        if run.len() != 32 {
+            kept.push_str(&run);
+        }
+        run.clear();
+        kept.push(c);
+    }
+    kept.pop();
+    kept
 }
 
 /// What the pages answer `cookie` for `/r/{room}`: status and body.
@@ -721,5 +737,71 @@ async fn a_private_room_and_its_members_survive_a_restart_and_stay_hidden() {
     .await;
     assert_eq!(e["code"], "no_such_room");
     assert!(found(&mut outsider).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_javascript_forms_make_a_private_room_invite_and_join_it() {
+    let server = TestServer::start(accounts_config()).await;
+    let ann = signed_up(&server, "Ann").await;
+    let ivy = signed_up(&server, "Ivy").await;
+    let otto = signed_up(&server, "Otto").await;
+    let made = form(
+        &server,
+        "/rooms",
+        &[("room", ROOM), ("visibility", "private"), ("invite", "Ivy")],
+        &ann,
+    )
+    .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    assert_eq!(made.header("location"), Some("/r/team"));
+    // Taken: the same form again is refused, and the page says why.
+    let again = form(
+        &server,
+        "/rooms",
+        &[("room", ROOM), ("visibility", "public")],
+        &otto,
+    )
+    .await;
+    assert_eq!(again.status, 422);
+    assert!(
+        again.body.contains("there is already a room"),
+        "{}",
+        again.body
+    );
+    // An outsider's join is a missing room's; the invited one's works.
+    let joined = form(&server, "/r/team/join", &[], &otto).await;
+    let missing = form(&server, "/r/nowhere/join", &[], &otto).await;
+    assert_eq!((joined.status, missing.status), (422, 422));
+    assert_eq!(
+        unnonced(&joined.body).replace(ROOM, NOWHERE),
+        unnonced(&missing.body)
+    );
+    let joined = form(&server, "/r/team/join", &[], &ivy).await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let (status, _) = page(&server, ROOM, &ivy).await;
+    assert_eq!(status, 200);
+    // A plain member may not invite; the owner may.
+    let e = form(&server, "/r/team/invite", &[("user", "Otto")], &ivy).await;
+    assert_eq!(e.status, 422);
+    assert!(e.body.contains("only the room"), "{}", e.body);
+    let ok = form(&server, "/r/team/invite", &[("user", "Otto")], &ann).await;
+    assert_eq!(ok.status, 303);
+    // Cross-site: refused before anything.
+    let forged = http(
+        &server,
+        "POST",
+        "/rooms",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Sec-Fetch-Site", "cross-site"),
+            ("Cookie", ann.as_str()),
+        ],
+        "room=forged&visibility=public",
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    let (status, _) = page(&server, "forged", "").await;
+    assert_eq!(status, 404);
     server.stop().await;
 }

@@ -34,6 +34,7 @@ mod listen;
 mod ops;
 mod outbox;
 mod pages;
+mod room_forms;
 pub mod settings;
 mod stats;
 mod tls;
@@ -69,6 +70,9 @@ fn router(leptos_options: LeptosOptions, ws: WsState, accounts: accounts::Accoun
     let pages = Router::new()
         .route("/", get(pages::show).post(pages::post))
         .route("/r/{room}", get(pages::show_linked))
+        .route("/rooms", axum::routing::post(room_forms::create))
+        .route("/r/{room}/invite", axum::routing::post(room_forms::invite))
+        .route("/r/{room}/join", axum::routing::post(room_forms::join))
         .with_state(pages::PageState {
             config: ws.config.clone(),
             hub: ws.hub.clone(),

@@ -216,7 +216,7 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
 /// *1.2*: the signed-in account's name, when the request's session cookie
 /// names a live session (`client` then speaks as it); 503 when the store
 /// cannot say.
-async fn signed_in_name(
+pub(crate) async fn signed_in_name(
     state: &PageState,
     headers: &axum::http::HeaderMap,
     client: &mut Client,
@@ -240,7 +240,7 @@ async fn signed_in_name(
 
 /// The page's data: `room`'s recent messages and members, and the form's
 /// state; `None` when the room does not exist.
-async fn page_data(
+pub(crate) async fn page_data(
     hub: &HubHandle,
     client: &Client,
     room: &str,
@@ -282,7 +282,7 @@ async fn page_data(
 
 /// Renders the document with `data` (waiting for everything: the page is
 /// complete without JavaScript); without data, the "not found" page, 404.
-async fn render(state: &PageState, req: Request, data: Option<PageData>) -> Response {
+pub(crate) async fn render(state: &PageState, req: Request, data: Option<PageData>) -> Response {
     let found = data.is_some();
     let options = state.options.clone();
     let context_options = options.clone();

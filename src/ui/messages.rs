@@ -115,11 +115,7 @@ pub fn RoomHeader() -> impl IntoView {
                     let room = chat.current.get();
                     (!is_dm_room(&room) && chat.is_private(&room))
                         .then(|| {
-                            view! {
-                                <span class="lock" role="img" aria-label="private" title="Private: members only">
-                                    "🔒"
-                                </span>
-                            }
+                            view! { <super::rooms::Lock /> }
                         })
                 }}
             </h2>
@@ -133,7 +129,41 @@ pub fn RoomHeader() -> impl IntoView {
             >
                 {move || format!("{} online", count())}
             </button>
+            <JoinInvited />
         </header>
+    }
+}
+
+/// *1.2*: on the page of a room we are only invited to, "Join" (a plain
+/// form without JavaScript: `POST /r/<room>/join`).
+#[component]
+fn JoinInvited() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let invited = move || {
+        let room = chat.current.get();
+        chat.my_room(&room).is_some_and(|m| m.role.is_none())
+    };
+    view! {
+        <Show when=invited>
+            {move || {
+                let room = chat.current.get();
+                let action = format!("/r/{room}/join");
+                view! {
+                    <form
+                        class="join-invited"
+                        method="post"
+                        action=action
+                        on:submit=move |ev: leptos::ev::SubmitEvent| {
+                            ev.prevent_default();
+                            chat.open(&room);
+                        }
+                    >
+                        <span>"You are invited to this private room."</span>
+                        <button type="submit" data-testid="join-invited">"Join"</button>
+                    </form>
+                }
+            }}
+        </Show>
     }
 }
 
@@ -387,7 +417,7 @@ fn PendingRow(p: Pending) -> impl IntoView {
 mod tests {
     use super::*;
     use crate::protocol::is_dm_room;
-use crate::protocol::ChatMessage;
+    use crate::protocol::ChatMessage;
 
     fn message(id: u64, user: &str, ts: u64) -> Entry {
         Entry::Message(ChatMessage {

@@ -3,7 +3,7 @@
 
 use super::state::{normalize_room, Chat, Room, ROOM_RULE};
 use super::{plain_click, room_path};
-use crate::protocol::{is_dm_room, is_valid_room, RoomRole, GENERAL_ROOM};
+use crate::protocol::{is_dm_room, is_valid_room, RoomRole, Visibility, GENERAL_ROOM};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
@@ -167,9 +167,7 @@ fn RoomItem(room: Room) -> impl IntoView {
             >
                 <span class="hash" aria-hidden="true">{if dm { "@" } else { "#" }}</span>
                 <span class="room-name">{label}</span>
-                {move || private().then(|| view! {
-                    <span class="lock" role="img" aria-label="private" title="Private: members only">"🔒"</span>
-                })}
+                {move || private().then(|| view! { <Lock /> })}
                 {move || {
                     let n = unread.get();
                     (n > 0)
@@ -196,7 +194,10 @@ fn RoomItem(room: Room) -> impl IntoView {
             </a>
             {(name != GENERAL_ROOM)
                 .then(|| {
-                    let what = move || format!("Leave {}", shown());
+                    let what = move || match dm {
+                        true => format!("Leave the conversation with {}", shown()),
+                        false => format!("Leave #{}", shown()),
+                    };
                     view! {
                         <button
                             type="button"
@@ -210,6 +211,20 @@ fn RoomItem(room: Room) -> impl IntoView {
                     }
                 })}
         </li>
+    }
+}
+
+/// *1.2*: the mark of a private room (drawn: an emoji font may be missing).
+#[component]
+pub(super) fn Lock() -> impl IntoView {
+    view! {
+        <svg class="lock" role="img" aria-label="private" viewBox="0 0 16 16" width="12" height="12">
+            <title>"Private: members only"</title>
+            <path
+                fill="currentColor"
+                d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"
+            ></path>
+        </svg>
     }
 }
 
@@ -254,7 +269,7 @@ fn Invitations() -> impl IntoView {
                                 >
                                     <span class="hash" aria-hidden="true">"#"</span>
                                     <span class="room-name">{name}</span>
-                                    <span class="lock" role="img" aria-label="private">"🔒"</span>
+                                    <Lock />
                                 </a>
                             </li>
                         }
@@ -298,75 +313,136 @@ fn NewRoom() -> impl IntoView {
             open.set(false);
         }
     };
+    // A `<details>` and a plain form: it opens and posts without
+    // JavaScript (`POST /rooms`); with it, the socket makes the room.
     view! {
-        <div class="new-room needs-js">
-            <button
-                type="button"
-                class="link"
+        <details class="new-room" prop:open=move || open.get()>
+            <summary
                 data-testid="new-room"
-                aria-expanded=move || open.get().to_string()
-                aria-controls="new-room-form"
-                on:click=move |_| open.update(|o| *o = !*o)
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    open.update(|o| *o = !*o);
+                }
             >
-                "+ New room"
-            </button>
-            <Show when=move || open.get()>
-                <form id="new-room-form" class="dialog" aria-label="New room" on:submit=on_submit>
-                    <label for="new-room-name">"Name"</label>
-                    <input
-                        id="new-room-name"
-                        type="text"
-                        maxlength="32"
-                        autocomplete="off"
-                        spellcheck="false"
-                        data-testid="new-room-name"
-                        prop:value=move || name.get()
-                        on:input=move |ev| name.set(event_target_value(&ev))
-                    />
-                    <fieldset>
-                        <legend>"Who can see it"</legend>
-                        <label>
+                "New room"
+            </summary>
+            <form
+                id="new-room-form"
+                class="dialog"
+                method="post"
+                action="/rooms"
+                aria-label="New room"
+                on:submit=on_submit
+            >
+                <label for="new-room-name">"Name"</label>
+                <input
+                    id="new-room-name"
+                    name="room"
+                    type="text"
+                    maxlength="32"
+                    autocomplete="off"
+                    spellcheck="false"
+                    data-testid="new-room-name"
+                    prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))
+                />
+                <fieldset>
+                    <legend>"Who can see it"</legend>
+                    <label>
+                        <input
+                            type="radio"
+                            name="visibility"
+                            value="private"
+                            checked
+                            data-testid="new-room-private"
+                            prop:checked=move || private.get()
+                            on:change=move |_| private.set(true)
+                        />
+                        " Private: only people you invite"
+                    </label>
+                    <label>
+                        <input
+                            type="radio"
+                            name="visibility"
+                            value="public"
+                            prop:checked=move || !private.get()
+                            on:change=move |_| private.set(false)
+                        />
+                        " Public: anyone"
+                    </label>
+                </fieldset>
+                <label for="new-room-invite">"Invite (names, separated by commas)"</label>
+                <input
+                    id="new-room-invite"
+                    name="invite"
+                    type="text"
+                    list="invite-suggestions"
+                    autocomplete="off"
+                    data-testid="new-room-invite"
+                    prop:value=move || invites.get()
+                    on:input=move |ev| invites.set(event_target_value(&ev))
+                />
+                <datalist id="invite-suggestions">
+                    <For each=suggestions key=|n| n.clone() let:n>
+                        <option value=n.clone()></option>
+                    </For>
+                </datalist>
+                <button type="submit" data-testid="new-room-create">"Create"</button>
+            </form>
+        </details>
+    }
+}
+
+/// *1.2*: "Invite", for the owners and moderators of a private room (a
+/// plain form without JavaScript: `POST /r/<room>/invite`).
+#[component]
+fn InviteForm() -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let user = RwSignal::new(String::new());
+    let may = move || {
+        let room = chat.current.get();
+        !is_dm_room(&room)
+            && chat.my_room(&room).is_some_and(|m| {
+                m.visibility == Visibility::Private && m.role >= Some(RoomRole::Moderator)
+            })
+    };
+    view! {
+        <Show when=may>
+            {move || {
+                let room = chat.current.get();
+                let action = format!("/r/{room}/invite");
+                view! {
+                    <form
+                        class="invite"
+                        method="post"
+                        action=action
+                        on:submit=move |ev: SubmitEvent| {
+                            ev.prevent_default();
+                            let name = user.get_untracked();
+                            if !name.trim().is_empty() {
+                                chat.invite(&room, name.trim());
+                                user.set(String::new());
+                            }
+                        }
+                    >
+                        <label for="invite-user">"Invite someone"</label>
+                        <div class="row">
                             <input
-                                type="radio"
-                                name="visibility"
-                                data-testid="new-room-private"
-                                prop:checked=move || private.get()
-                                on:change=move |_| private.set(true)
+                                id="invite-user"
+                                name="user"
+                                type="text"
+                                autocomplete="off"
+                                list="invite-suggestions"
+                                data-testid="invite-user"
+                                prop:value=move || user.get()
+                                on:input=move |ev| user.set(event_target_value(&ev))
                             />
-                            " Private: only people you invite"
-                        </label>
-                        <label>
-                            <input
-                                type="radio"
-                                name="visibility"
-                                prop:checked=move || !private.get()
-                                on:change=move |_| private.set(false)
-                            />
-                            " Public: anyone"
-                        </label>
-                    </fieldset>
-                    <label for="new-room-invite">"Invite (names, separated by commas)"</label>
-                    <input
-                        id="new-room-invite"
-                        type="text"
-                        list="invite-suggestions"
-                        autocomplete="off"
-                        data-testid="new-room-invite"
-                        prop:value=move || invites.get()
-                        on:input=move |ev| invites.set(event_target_value(&ev))
-                    />
-                    <datalist id="invite-suggestions">
-                        <For each=suggestions key=|n| n.clone() let:n>
-                            <option value=n.clone()></option>
-                        </For>
-                    </datalist>
-                    <div class="row">
-                        <button type="submit" data-testid="new-room-create">"Create"</button>
-                        <button type="button" class="link" on:click=move |_| open.set(false)>"Cancel"</button>
-                    </div>
-                </form>
-            </Show>
-        </div>
+                            <button type="submit">"Invite"</button>
+                        </div>
+                    </form>
+                }
+            }}
+        </Show>
     }
 }
 
@@ -394,6 +470,7 @@ pub fn Members() -> impl IntoView {
             <h2 id="members-title" class="side-title">
                 {move || format!("Members ({})", count())}
             </h2>
+            <InviteForm />
             <ul class="member-list" data-testid="members">
                 <For each=members key=|m| m.clone() let:name>
                     {

@@ -3,7 +3,7 @@
 
 use super::fatal::Fatal;
 use super::post::check_text;
-use super::{Client, Command, FormPost, Posted, Reply, Request, Snapshot};
+use super::{Client, Command, FormPost, Posted, Reply, Request, RoomForm, Snapshot};
 use crate::protocol::{ClientFrame, ProtocolError};
 use crate::server::outbox::{ConnGauge, ConnId, Outbox};
 use crate::store::pg::Notice;
@@ -75,6 +75,21 @@ impl HubHandle {
         self.request(|reply| Command::Snapshot {
             room,
             client,
+            reply,
+        })
+        .await
+    }
+
+    /// *1.2*: a room form of the page (make a room, invite, join): the
+    /// room to show next.
+    pub(crate) async fn room_form(
+        &self,
+        client: Client,
+        form: RoomForm,
+    ) -> Result<String, ProtocolError> {
+        self.request(|reply| Command::RoomForm {
+            client,
+            form,
             reply,
         })
         .await

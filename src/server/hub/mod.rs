@@ -33,6 +33,7 @@
 //! - [`names`]: name checks and look-alike keys (*1.1*).
 //! - [`access`]: *1.2*, the one authorization point, and every standing.
 //! - [`private`]: *1.2*, `create`, `invite`, `set_role`, `dm`.
+//! - [`room_forms`]: *1.2*, the page's forms for rooms (no JavaScript).
 //! - [`rooms`]: join, leave, history, snapshot, broadcast.
 //! - [`directory`]: the rooms `welcome` lists, `rooms` pages, unused rooms removed.
 //! - [`members`]: member order and paging, presence or `member_count` (1.1).
@@ -66,6 +67,7 @@ mod private;
 mod reads;
 mod registry;
 mod remote;
+mod room_forms;
 mod rooms;
 mod search;
 #[cfg(test)]
@@ -101,6 +103,7 @@ pub(crate) use handle::HubHandle;
 pub(crate) use identity::{addr_key, limit_bucket, Client};
 pub(crate) use offload::Then;
 pub(crate) use post::{FormPost, Posted, Request};
+pub(crate) use room_forms::RoomForm;
 pub(crate) use rooms::Snapshot;
 
 /// Where the answer to a request goes.
@@ -140,6 +143,16 @@ enum Command {
         text: post::Checked,
         /// Gets the stored message, or why it was refused.
         reply: Reply<Posted>,
+    },
+    /// *1.2*: a room form of the page (no JavaScript), answered with the
+    /// room to show next.
+    RoomForm {
+        /// Who asks.
+        client: Client,
+        /// What.
+        form: RoomForm,
+        /// Where the answer goes.
+        reply: Reply<String>,
     },
     /// Whether an identity cookie's token proves a known identity (the
     /// upgrade replaces one that does not with a value it mints).
@@ -436,6 +449,11 @@ impl Hub {
                 reply,
             } => self.on_snapshot(&room, &client, reply),
             Command::Post { post, text, reply } => self.on_post(post, text, reply),
+            Command::RoomForm {
+                client,
+                form,
+                reply,
+            } => self.on_room_form(client, form, reply),
             Command::Knows { token, reply } => drop(reply.send(self.knows(&token))),
             // Refused (queue full, shutting down): the dropped reply says so.
             Command::Probe { write, read } => {

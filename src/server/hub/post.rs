@@ -217,6 +217,10 @@ impl Hub {
         }
         let name = names::check(&post.name)?;
         validate_room_ref(&post.room)?;
+        if let Some(e) = bad_text {
+            return Err(e.clone());
+        }
+        validate_nonce(post.nonce.as_deref())?;
         // Refused before any allowance is used.
         let claim = self.claim(&name, None, &post.client)?;
         // *1.2*: as the identity that posts (a new one sees public rooms).
@@ -227,10 +231,6 @@ impl Hub {
             .as_ref()
             .and_then(|s| s.rooms.as_deref());
         self.authorize(&viewer, &post.room, Act::Post)?;
-        if let Some(e) = bad_text {
-            return Err(e.clone());
-        }
-        validate_nonce(post.nonce.as_deref())?;
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         if let Some(identity) = claim.proven().and_then(|id| self.registry.get(id)) {
             let renaming = *identity.name != *name.display;

@@ -65,10 +65,33 @@ impl Hub {
         user: &str,
     ) -> Result<(), ProtocolError> {
         validate_room_ref(room)?;
+        // The connection's own limits (an API token's rooms) first.
         self.authorize(&self.viewer(conn), room, Act::Invite)?;
+        let by = self.session(conn)?.name.to_string();
+        let identity = self.me(conn)?;
+        let invited = self.invite_as(Some(&identity), &by, room, user)?;
+        self.session(conn)?.outbox.send(&ServerFrame::Invited {
+            room: room.to_owned(),
+            by,
+            dm: false,
+            user: Some(invited),
+        });
+        Ok(())
+    }
+
+    /// `invite` as `identity` (named `by`), from a connection or the
+    /// page's form: the invited identity's name now.
+    pub(super) fn invite_as(
+        &mut self,
+        identity: Option<&str>,
+        by: &str,
+        room: &str,
+        user: &str,
+    ) -> Result<String, ProtocolError> {
+        validate_room_ref(room)?;
+        self.authorize(&self.viewer_of(identity), room, Act::Invite)?;
         let target = self.named(user)?;
         let key = self.room_key(room).expect("authorized");
-        let by = self.session(conn)?.name.to_string();
         let already = self.rooms[&key].standings.contains_key(&target);
         if !already {
             let (_, invited) = self.standing_counts(&target);
@@ -86,17 +109,13 @@ impl Hub {
                     format!("a private room has at most {max} members and invited people"),
                 ));
             }
-            self.set_standing(&key, &target, Standing::Invited, Some(&by));
-            self.tell_invited(&key, &target, &by);
+            self.set_standing(&key, &target, Standing::Invited, Some(by));
+            self.tell_invited(&key, &target, by);
         }
-        let invited = self.registry.get(&target).map(|i| i.name.to_string());
-        self.session(conn)?.outbox.send(&ServerFrame::Invited {
-            room: room.to_owned(),
-            by,
-            dm: false,
-            user: invited,
-        });
-        Ok(())
+        Ok(self
+            .registry
+            .get(&target)
+            .map_or_else(|| user.to_owned(), |i| i.name.to_string()))
     }
 
     /// `set_role`: the owner (or an admin) makes a member an owner,

@@ -364,6 +364,20 @@ impl Hub {
                 ));
             }
         }
+        let session = self.session(conn)?;
+        let (identity, addr) = (session.identity.clone(), session.client.addr);
+        self.make_room(identity.expect("after hello"), addr, room, kind)
+    }
+
+    /// Makes `room` of `kind` for `identity` at `addr`, within the server's
+    /// cap and their budgets of new rooms (see [`Hub::create_room`]).
+    pub(super) fn make_room(
+        &mut self,
+        identity: Arc<str>,
+        addr: std::net::IpAddr,
+        room: &str,
+        kind: RoomKind,
+    ) -> Result<Arc<str>, ProtocolError> {
         if self.rooms.len() >= self.config.max_rooms_total {
             return Err(ProtocolError::no_more_rooms());
         }
@@ -371,9 +385,7 @@ impl Hub {
             self.config.new_rooms_per_min,
             self.config.new_rooms_addr_per_min,
         );
-        let session = self.session(conn)?;
-        let (identity, addr) = (session.identity.clone(), addr_key(session.client.addr));
-        let identity = identity.expect("after hello");
+        let addr = addr_key(addr);
         let refused = |per_min: f64, whence: &str| {
             Err(ProtocolError::new(
                 ErrorCode::RateLimited,

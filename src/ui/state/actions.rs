@@ -70,7 +70,7 @@ impl Chat {
         }
         self.room_error.set(None);
         if self.room(&name).is_none() {
-            self.rooms.update(|rooms| rooms.push(Room::new(&name)));
+            self.add_room(&name);
             // Offline (or not yet welcomed), `welcome` joins every room.
             if self.conn.get_untracked() == Conn::Online {
                 self.pending_join.set_value(Some(name.clone()));
@@ -103,7 +103,7 @@ impl Chat {
             return false;
         }
         if self.room(&name).is_none() {
-            self.rooms.update(|rooms| rooms.push(Room::new(&name)));
+            self.add_room(&name);
         }
         // Queued behind `create`: the server answers them in order.
         for user in invites.split(',').map(str::trim).filter(|u| !u.is_empty()) {
@@ -132,7 +132,7 @@ impl Chat {
     /// by the name the server gave it.
     pub fn open(&self, name: &str) {
         if self.room(name).is_none() {
-            self.rooms.update(|rooms| rooms.push(Room::new(name)));
+            self.add_room(name);
             if self.conn.get_untracked() == Conn::Online {
                 self.send_join(name);
             }

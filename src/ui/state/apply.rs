@@ -35,8 +35,7 @@ impl Chat {
                 // *1.2*: the rooms we belong to follow us to every device.
                 for m in mine.iter().filter(|m| m.role.is_some()) {
                     if self.room(&m.room).is_none() {
-                        self.rooms
-                            .update(|rooms| rooms.push(super::Room::new(&m.room)));
+                        self.add_room(&m.room);
                     }
                 }
                 self.mine.set(mine);
@@ -61,8 +60,7 @@ impl Chat {
                 // A direct message we began (`dm`) is shown as it opens.
                 let opened = dm.is_some() && self.room(&room).is_none();
                 if opened {
-                    self.rooms
-                        .update(|rooms| rooms.push(super::Room::new(&room)));
+                    self.add_room(&room);
                 }
                 if let Some(r) = self.room(&room) {
                     r.set_members(members, member_count);
@@ -229,8 +227,7 @@ impl Chat {
                 dm: Some(by),
             });
             if self.room(&room).is_none() {
-                self.rooms
-                    .update(|rooms| rooms.push(super::Room::new(&room)));
+                self.add_room(&room);
                 self.send_join(&room);
             }
             return;

@@ -153,6 +153,10 @@ pub struct Chat {
     /// A room we asked to join and have no answer for: a `bad_room` or
     /// `too_many_rooms` error is about it.
     pending_join: StoredValue<Option<String>>,
+    /// The owner the model was made under: a room's signals are made
+    /// under it, not under whatever component's handler joined the room
+    /// (a dialog's, disposed when it closes, took the room's signals with it).
+    owner: StoredValue<Option<Owner>>,
 }
 
 /// The time now, in ms since the epoch (0 on the server, where nothing ticks).
@@ -212,7 +216,17 @@ impl Chat {
             last_typing: StoredValue::new(0.0),
             seq: StoredValue::new(0),
             pending_join: StoredValue::new(None),
+            owner: StoredValue::new(Owner::current()),
         }
+    }
+
+    /// Adds a room (its signals made under the model's owner).
+    pub(super) fn add_room(&self, name: &str) {
+        let room = match self.owner.get_value() {
+            Some(owner) => owner.with(|| Room::new(name)),
+            None => Room::new(name),
+        };
+        self.rooms.update(|rooms| rooms.push(room));
     }
 
     /// A joined room by name (not tracked).
