@@ -474,7 +474,15 @@ pub fn Members() -> impl IntoView {
             <ul class="member-list" data-testid="members">
                 <For each=members key=|m| m.clone() let:name>
                     {
-                        let you = chat.me.with_untracked(|me| me.as_deref() == Some(name.as_str()));
+                        // Reactive: a row made before `welcome` (another
+                        // device's same name, in the page's first list) is
+                        // reused when it names us.
+                        let you = {
+                            let name = name.clone();
+                            Signal::derive(move || {
+                                chat.me.with(|me| me.as_deref() == Some(name.as_str()))
+                            })
+                        };
                         let role = {
                             let name = name.clone();
                             move || {
@@ -490,7 +498,7 @@ pub fn Members() -> impl IntoView {
                             <li>
                                 <span class="dot" aria-hidden="true"></span>
                                 <span class="member-name">{name.clone()}</span>
-                                {you.then(|| view! { <span class="you">" (you)"</span> })}
+                                {move || you.get().then(|| view! { <span class="you">" (you)"</span> })}
                                 {move || role().map(|r| {
                                     let label = match r {
                                         RoomRole::Owner => "owner",
@@ -499,21 +507,21 @@ pub fn Members() -> impl IntoView {
                                     };
                                     view! { <span class="role-badge" data-testid="role">{label}</span> }
                                 })}
-                                {(!you).then(|| view! {
-                                    <button
-                                        type="button"
-                                        class="dm needs-js"
-                                        title=message.clone()
-                                        aria-label=message
-                                        data-testid=format!("dm-{to}")
-                                        on:click={
-                                            let to = to.clone();
-                                            move |_| chat.dm(&to)
-                                        }
-                                    >
-                                        "✉"
-                                    </button>
-                                })}
+                                {move || {
+                                    let (to, message) = (to.clone(), message.clone());
+                                    (!you.get()).then(|| view! {
+                                        <button
+                                            type="button"
+                                            class="dm needs-js"
+                                            title=message.clone()
+                                            aria-label=message
+                                            data-testid=format!("dm-{to}")
+                                            on:click=move |_| chat.dm(&to)
+                                        >
+                                            "✉"
+                                        </button>
+                                    })
+                                }}
                             </li>
                         }
                     }

@@ -416,6 +416,55 @@ impl Hub {
         }
     }
 
+    /// *Several nodes*: the link to the others was lost and is back (a
+    /// resync), so changes may have been missed: every room's kind and
+    /// every standing are read again; an identity that lost its standing
+    /// meanwhile is evicted here as if told.
+    pub(super) fn resync_standings(&mut self) {
+        let read = |r: &dyn crate::store::StoreReader| Ok((r.rooms()?, r.memberships()?));
+        self.read_then(None, read, |hub, read| {
+            let Ok((rooms, rows)) = read else {
+                return; // the next resync reads again
+            };
+            for row in rooms {
+                match hub.rooms.get_mut(row.name.as_str()) {
+                    Some(r) => r.kind = row.kind,
+                    None => {
+                        let made = Room {
+                            kind: row.kind,
+                            last_id: row.last_id,
+                            active_ms: row.active_ms,
+                            ..Room::default()
+                        };
+                        hub.rooms.insert(Arc::from(row.name.as_str()), made);
+                    }
+                }
+            }
+            let before: Vec<(Arc<str>, Arc<str>)> = hub
+                .rooms
+                .iter_mut()
+                .flat_map(|(name, r)| {
+                    r.dm_pair.clear();
+                    std::mem::take(&mut r.standings)
+                        .into_keys()
+                        .map(|id| (name.clone(), id))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            hub.mine = Mine::default();
+            hub.load_standings(rows);
+            for (room, identity) in before {
+                let kept = hub
+                    .rooms
+                    .get(&room)
+                    .is_some_and(|r| r.standings.contains_key(&identity));
+                if !kept {
+                    hub.evict(&room, &identity);
+                }
+            }
+        });
+    }
+
     /// An identity was forgotten (its lease ran out): its standings go too.
     pub(super) fn forget_standings(&mut self, identity: &str) {
         let Some(rooms) = self.mine.by_identity.remove(identity) else {

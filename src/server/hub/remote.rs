@@ -88,6 +88,7 @@ impl Hub {
             Notice::Stored { room, upto } => self.catch_up(&room, upto),
             Notice::Resync(snapshot) => {
                 self.catch_up_all();
+                self.resync_standings();
                 self.on_remote(Remote::Snapshot(snapshot));
             }
             Notice::Cluster(remote) => self.on_remote(remote),
