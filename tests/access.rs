@@ -152,6 +152,18 @@ async fn form_post(server: &TestServer, v: &Viewer, room: &str, text: &str) -> (
     (r.status, unnonced(&r.body))
 }
 
+/// `c` makes the private room `ROOM`.
+async fn create_private(c: &mut Client) -> Value {
+    let made = answer(
+        c,
+        json!({"type": "create", "room": ROOM, "visibility": "private"}),
+        "joined",
+    )
+    .await;
+    assert_eq!(made["type"], "joined", "{made}");
+    made
+}
+
 /// The room names of a `rooms` page from the start.
 async fn rooms_page(c: &mut Client) -> Vec<String> {
     let page = answer(c, json!({"type": "rooms"}), "rooms").await;
@@ -400,12 +412,7 @@ async fn a_private_room_answers_everyone_outside_it_as_a_room_that_does_not_exis
 async fn the_http_api_answers_a_private_room_it_may_not_see_as_a_missing_one() {
     let server = TestServer::start(accounts_config()).await;
     let mut ann = account(&server, "Ann").await;
-    answer(
-        &mut ann.ws,
-        json!({"type": "create", "room": ROOM, "visibility": "private"}),
-        "joined",
-    )
-    .await;
+    create_private(&mut ann.ws).await;
     let otto = signed_up(&server, "Otto").await;
     let outsider = token(&server, &otto, "bot", "").await;
     let body = json!({"text": "hi"});
@@ -423,12 +430,7 @@ async fn the_http_api_answers_a_private_room_it_may_not_see_as_a_missing_one() {
 async fn rooms_follow_the_identity_to_a_second_device_and_leaving_ends_them_everywhere() {
     let server = TestServer::start(accounts_config()).await;
     let mut ann = account(&server, "Ann").await;
-    answer(
-        &mut ann.ws,
-        json!({"type": "create", "room": ROOM, "visibility": "private"}),
-        "joined",
-    )
-    .await;
+    create_private(&mut ann.ws).await;
     ann.ws.join("side").await;
     let (mut phone, welcome) = hello_with(&server, &ann.cookie, "").await;
     let mine: Vec<(String, String)> = welcome["mine"]
@@ -531,12 +533,7 @@ async fn roles_are_set_by_owners_only_and_everyone_in_the_room_hears_of_them() {
     let mut ann = account(&server, "Ann").await;
     let mut mo = account(&server, "Mo").await;
     let mut ivy = account(&server, "Ivy").await;
-    answer(
-        &mut ann.ws,
-        json!({"type": "create", "room": ROOM, "visibility": "private"}),
-        "joined",
-    )
-    .await;
+    create_private(&mut ann.ws).await;
     answer(
         &mut ann.ws,
         json!({"type": "invite", "room": ROOM, "user": "Mo"}),
@@ -610,12 +607,7 @@ async fn memberships_invitations_and_private_members_are_limited_at_their_bounds
     account(&server, "Di").await;
     // Ann: general and one more is the bound; a third is one past it.
     ann.ws.join("general").await;
-    answer(
-        &mut ann.ws,
-        json!({"type": "create", "room": ROOM, "visibility": "private"}),
-        "joined",
-    )
-    .await;
+    create_private(&mut ann.ws).await;
     let e = answer(
         &mut ann.ws,
         json!({"type": "join", "room": "third"}),
@@ -706,12 +698,7 @@ async fn a_private_room_and_its_members_survive_a_restart_and_stay_hidden() {
     let server = TestServer::start_in(accounts_config(), dir.path()).await;
     let mut ann = account(&server, "Ann").await;
     let cookie = ann.cookie.clone();
-    answer(
-        &mut ann.ws,
-        json!({"type": "create", "room": ROOM, "visibility": "private"}),
-        "joined",
-    )
-    .await;
+    create_private(&mut ann.ws).await;
     ann.ws
         .send(json!({"type": "send", "room": ROOM, "text": "secret kept"}))
         .await;

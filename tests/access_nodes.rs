@@ -6,40 +6,10 @@
 
 mod common;
 
-use common::http::{form, session_cookie, PASSWORD};
+use common::http::signed_up as sign_up;
 use common::pg::PgCluster;
-use common::{Client, TestServer, WAIT};
+use common::{signed_socket, Client, TestServer};
 use serde_json::{json, Value};
-
-/// A signed-in socket on `server` once welcomed (the node may hear of an
-/// account made on the other a moment later: `unavailable` until then).
-async fn signed_socket(server: &TestServer, cookie: &str) -> (Client, Value) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (mut c, _) = Client::connect_with(server.addr, &[("Cookie", cookie)]).await;
-        c.send(json!({"type": "hello"})).await;
-        let answer = c.recv().await;
-        if answer["type"] == "welcome" {
-            return (c, answer);
-        }
-        assert_eq!(answer["code"], "unavailable", "{answer}");
-        assert!(tokio::time::Instant::now() < deadline, "never welcomed");
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Signs `name` up on `server`; its session cookie.
-async fn sign_up(server: &TestServer, name: &str) -> String {
-    let made = form(
-        server,
-        "/signup",
-        &[("name", name), ("password", PASSWORD)],
-        "",
-    )
-    .await;
-    assert_eq!(made.status, 303, "{}", made.body);
-    session_cookie(&made)
-}
 
 /// The first `error` or `ty` frame `c` gets after sending `frame`.
 async fn answer(c: &mut Client, frame: Value, ty: &str) -> Value {

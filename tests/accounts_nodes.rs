@@ -6,26 +6,8 @@ mod common;
 
 use common::http::{form, session_cookie, PASSWORD};
 use common::pg::PgCluster;
-use common::{Client, TestServer, WAIT};
+use common::{signed_socket, TestServer};
 use serde_json::{json, Value};
-
-/// A socket signed in with `cookie` on `server`, once welcomed: the node
-/// may hear of an account made on another a moment after the sign-in
-/// (`unavailable` until then), so this asks again until it is welcomed.
-async fn signed_socket(server: &TestServer, cookie: &str) -> (Client, Value) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (mut c, _) = Client::connect_with(server.addr, &[("Cookie", cookie)]).await;
-        c.send(json!({"type": "hello"})).await;
-        let answer = c.recv().await;
-        if answer["type"] == "welcome" {
-            return (c, answer);
-        }
-        assert_eq!(answer["code"], "unavailable", "{answer}");
-        assert!(tokio::time::Instant::now() < deadline, "never welcomed");
-        tokio::task::yield_now().await;
-    }
-}
 
 #[tokio::test]
 async fn an_account_made_on_one_node_is_the_same_person_on_the_other() {

@@ -129,11 +129,7 @@ async fn show_room(state: &PageState, room: &str, req: Request) -> Response {
 /// `POST /`: the plain form.
 pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Response {
     if !same_origin_request(req.headers(), &state.config) {
-        return (
-            StatusCode::FORBIDDEN,
-            "this form must be posted from the chat's own page",
-        )
-            .into_response();
+        return not_same_origin();
     }
     let mut client = cookies::client(&req, &state.config);
     let account = match signed_in_name(&state, req.headers(), &mut client).await {
@@ -165,52 +161,95 @@ pub(crate) async fn post(State(state): State<PageState>, req: Request) -> Respon
             set_identity(&mut response, posted.token.as_deref(), &state.config);
             response
         }
-        Err(ProtocolError { code, message, .. }) => {
-            let status = match code {
-                ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            let error = FormError { code, message };
-            // The room in view again; `general` when that one is gone.
-            let mut data = match page_data(
-                &state.hub,
-                &client,
-                room,
-                form.name.clone(),
-                form.text.clone(),
-                Some(error.clone()),
-            )
-            .await
-            {
-                Some(data) => data,
-                None => page_data(
-                    &state.hub,
-                    &client,
-                    GENERAL_ROOM,
-                    form.name,
-                    form.text,
-                    Some(error),
-                )
-                .await
-                .unwrap_or_default(),
-            };
-            data.account = account;
-            if let Ok(Some(nonce)) = validate_nonce(Some(&form.nonce)) {
+        Err(e) => {
+            let refused = Refused {
+                room: room.to_owned(),
+                name: form.name,
+                text: form.text,
+                account,
                 // Nothing was posted: the same nonce again, should it go through.
-                data.nonce = nonce.to_owned();
-            }
-            let mut response = render(
-                &state,
-                Request::from_parts(parts, Body::empty()),
-                Some(data),
-            )
-            .await;
-            *response.status_mut() = status;
+                nonce: validate_nonce(Some(&form.nonce))
+                    .ok()
+                    .flatten()
+                    .map(str::to_owned),
+            };
+            let mut response = refused_page(&state, parts, &client, refused, e).await;
             set_identity(&mut response, client.minted.as_deref(), &state.config);
             response
         }
     }
+}
+
+/// The answer to a form posted from another site (403).
+pub(crate) fn not_same_origin() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "this form must be posted from the chat's own page",
+    )
+        .into_response()
+}
+
+/// What a refused form's page shows again.
+pub(crate) struct Refused {
+    /// The room in view (`general` when that one is gone).
+    pub(crate) room: String,
+    /// The name field's value.
+    pub(crate) name: String,
+    /// The text, so that nothing typed is lost.
+    pub(crate) text: String,
+    /// The signed-in account's name, if any.
+    pub(crate) account: Option<String>,
+    /// The plain form's nonce to render again, if it was a valid one.
+    pub(crate) nonce: Option<String>,
+}
+
+/// The page again with why a form was refused next to it: 429 for a
+/// rate limit, 503 when the store failed, else 422.
+pub(crate) async fn refused_page(
+    state: &PageState,
+    parts: axum::http::request::Parts,
+    client: &Client,
+    refused: Refused,
+    e: ProtocolError,
+) -> Response {
+    let status = match e.code {
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let error = FormError {
+        code: e.code,
+        message: e.message,
+    };
+    let Refused {
+        room,
+        name,
+        text,
+        account,
+        nonce,
+    } = refused;
+    let hub = &state.hub;
+    let shown = page_data(
+        hub,
+        client,
+        &room,
+        name.clone(),
+        text.clone(),
+        Some(error.clone()),
+    );
+    let mut data = match shown.await {
+        Some(data) => data,
+        None => page_data(hub, client, GENERAL_ROOM, name, text, Some(error))
+            .await
+            .unwrap_or_default(),
+    };
+    data.account = account;
+    if let Some(nonce) = nonce {
+        data.nonce = nonce;
+    }
+    let mut response = render(state, Request::from_parts(parts, Body::empty()), Some(data)).await;
+    *response.status_mut() = status;
+    response
 }
 
 /// *1.2*: the signed-in account's name, when the request's session cookie

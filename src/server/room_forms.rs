@@ -8,12 +8,10 @@
 use super::cookies;
 use super::hosts::same_origin_request;
 use super::hub::RoomForm;
-use super::pages::{page_data, read_form, render, signed_in_name, PageState};
-use crate::protocol::{ErrorCode, ProtocolError, GENERAL_ROOM};
-use crate::ui::{room_path, FormError};
-use axum::body::Body;
+use super::pages::{not_same_origin, read_form, refused_page, signed_in_name, PageState, Refused};
+use crate::protocol::GENERAL_ROOM;
+use crate::ui::room_path;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -92,11 +90,7 @@ async fn answer<T: serde::de::DeserializeOwned + Default>(
     make: impl FnOnce(T) -> RoomForm,
 ) -> Response {
     if !same_origin_request(req.headers(), &state.config) {
-        return (
-            StatusCode::FORBIDDEN,
-            "this form must be posted from the chat's own page",
-        )
-            .into_response();
+        return not_same_origin();
     }
     let mut client = cookies::client(&req, &state.config);
     let account = match signed_in_name(state, req.headers(), &mut client).await {
@@ -110,35 +104,15 @@ async fn answer<T: serde::de::DeserializeOwned + Default>(
     };
     match state.hub.room_form(client.clone(), make(form)).await {
         Ok(room) => Redirect::to(&room_path(&room)).into_response(),
-        Err(ProtocolError { code, message, .. }) => {
-            let status = match code {
-                ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
+        Err(e) => {
+            let refused = Refused {
+                room: shown,
+                name: account.clone().unwrap_or_default(),
+                text: String::new(),
+                account,
+                nonce: None,
             };
-            let error = FormError { code, message };
-            let name = account.clone().unwrap_or_default();
-            let hub = &state.hub;
-            let mut data = match page_data(
-                hub,
-                &client,
-                &shown,
-                name.clone(),
-                String::new(),
-                Some(error.clone()),
-            )
-            .await
-            {
-                Some(data) => data,
-                None => page_data(hub, &client, GENERAL_ROOM, name, String::new(), Some(error))
-                    .await
-                    .unwrap_or_default(),
-            };
-            data.account = account;
-            let mut response =
-                render(state, Request::from_parts(parts, Body::empty()), Some(data)).await;
-            *response.status_mut() = status;
-            response
+            refused_page(state, parts, &client, refused, e).await
         }
     }
 }

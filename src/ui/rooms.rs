@@ -93,30 +93,7 @@ pub fn Sidebar() -> impl IntoView {
                 <h3 class="side-subtitle">"Other rooms"</h3>
                 <ul class="room-list others">
                     <For each=others key=|r| r.clone() let:name>
-                        {
-                            let join = name.clone();
-                            let title = format!("Join #{name}");
-                            let (href, testid) = (room_path(&name), format!("other-{name}"));
-                            view! {
-                                <li>
-                                    <a
-                                        class="room"
-                                        href=href
-                                        title=title
-                                        data-testid=testid
-                                        on:click=move |ev| {
-                                            if plain_click(&ev) {
-                                                ev.prevent_default();
-                                                chat.join(&join);
-                                            }
-                                        }
-                                    >
-                                        <span class="hash" aria-hidden="true">"#"</span>
-                                        <span class="room-name">{name}</span>
-                                    </a>
-                                </li>
-                            }
-                        }
+                        <JoinLink name=name kind="other" />
                     </For>
                 </ul>
             </Show>
@@ -214,6 +191,44 @@ fn RoomItem(room: Room) -> impl IntoView {
     }
 }
 
+/// A room we may join, as a link to its page (`/r/<room>`): with
+/// JavaScript a click joins in place. `kind` is `other` (a public room)
+/// or `invited` (a private one we are invited to, marked with a lock).
+#[component]
+fn JoinLink(name: String, kind: &'static str) -> impl IntoView {
+    let chat = expect_context::<Chat>();
+    let invited = kind == "invited";
+    let join = name.clone();
+    let (href, title, testid) = (
+        room_path(&name),
+        format!("Join #{name}"),
+        format!("{kind}-{name}"),
+    );
+    view! {
+        <li>
+            <a
+                class="room"
+                href=href
+                title=title
+                data-testid=testid
+                on:click=move |ev| {
+                    if plain_click(&ev) {
+                        ev.prevent_default();
+                        match invited {
+                            true => chat.open(&join),
+                            false => drop(chat.join(&join)),
+                        }
+                    }
+                }
+            >
+                <span class="hash" aria-hidden="true">"#"</span>
+                <span class="room-name">{name}</span>
+                {invited.then(|| view! { <Lock /> })}
+            </a>
+        </li>
+    }
+}
+
 /// *1.2*: the mark of a private room (drawn: an emoji font may be missing).
 #[component]
 pub(super) fn Lock() -> impl IntoView {
@@ -246,34 +261,7 @@ fn Invitations() -> impl IntoView {
             <h3 class="side-subtitle">"Invitations"</h3>
             <ul class="room-list invitations" data-testid="invitations">
                 <For each=invited key=|r| r.clone() let:name>
-                    {
-                        let join = name.clone();
-                        let (href, title, testid) = (
-                            room_path(&name),
-                            format!("Join #{name}"),
-                            format!("invited-{name}"),
-                        );
-                        view! {
-                            <li>
-                                <a
-                                    class="room"
-                                    href=href
-                                    title=title
-                                    data-testid=testid
-                                    on:click=move |ev| {
-                                        if plain_click(&ev) {
-                                            ev.prevent_default();
-                                            chat.open(&join);
-                                        }
-                                    }
-                                >
-                                    <span class="hash" aria-hidden="true">"#"</span>
-                                    <span class="room-name">{name}</span>
-                                    <Lock />
-                                </a>
-                            </li>
-                        }
-                    }
+                    <JoinLink name=name kind="invited" />
                 </For>
             </ul>
         </Show>

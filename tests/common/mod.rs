@@ -518,3 +518,21 @@ pub async fn status_of(addr: SocketAddr, request: &str) -> String {
 pub mod accounts;
 pub mod http;
 pub mod pg;
+
+/// A socket signed in with `cookie` on `server`, once welcomed: the node
+/// may hear of an account made on another a moment after the sign-in
+/// (`unavailable` until then), so this asks again until it is welcomed.
+pub async fn signed_socket(server: &TestServer, cookie: &str) -> (Client, Value) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (mut c, _) = Client::connect_with(server.addr, &[("Cookie", cookie)]).await;
+        c.send(json!({"type": "hello"})).await;
+        let answer = c.recv().await;
+        if answer["type"] == "welcome" {
+            return (c, answer);
+        }
+        assert_eq!(answer["code"], "unavailable", "{answer}");
+        assert!(tokio::time::Instant::now() < deadline, "never welcomed");
+        tokio::task::yield_now().await;
+    }
+}
