@@ -416,7 +416,6 @@ fn PendingRow(p: Pending) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::is_dm_room;
     use crate::protocol::ChatMessage;
 
     fn message(id: u64, user: &str, ts: u64) -> Entry {
