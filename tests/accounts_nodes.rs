@@ -7,7 +7,7 @@ mod common;
 use common::http::{form, session_cookie, PASSWORD};
 use common::pg::PgCluster;
 use common::{signed_socket, TestServer};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test]
 async fn an_account_made_on_one_node_is_the_same_person_on_the_other() {
