@@ -343,7 +343,19 @@ async fn a_private_room_answers_everyone_outside_it_as_a_room_that_does_not_exis
     )
     .await;
     assert_eq!(e["code"], "forbidden");
-    let e = answer(c, json!({"type": "history", "room": ROOM}), "history").await;
+    // Not joined yet: as version 1 answers any room one has not joined.
+    for ty in ["history", "members", "typing"] {
+        let e = hidden(c, json!({"type": ty, "room": ROOM}), ty).await;
+        assert_eq!(e["code"], "not_in_room", "invited: {ty}");
+    }
+    let e = hidden(c, json!({"type": "read", "room": ROOM, "id": 1}), "read").await;
+    assert_eq!(e["code"], "not_in_room");
+    let e = hidden(
+        c,
+        json!({"type": "send", "room": ROOM, "text": "x"}),
+        "message",
+    )
+    .await;
     assert_eq!(e["code"], "not_in_room");
     let (status, body) = page(&server, ROOM, &ivy.cookie).await;
     assert_eq!(status, 200);
@@ -361,6 +373,12 @@ async fn a_private_room_answers_everyone_outside_it_as_a_room_that_does_not_exis
     assert_eq!(w["messages"][0]["text"], "the secret plan");
     let h = answer(c, json!({"type": "history", "room": ROOM}), "history").await;
     assert_eq!(h["messages"].as_array().unwrap().len(), 1);
+    let m = answer(c, json!({"type": "members", "room": ROOM}), "members").await;
+    assert_eq!(m["names"], json!(["Ann", "Mo"]), "{m}");
+    // Typing and read marks are taken (no answer but silence).
+    c.send(json!({"type": "typing", "room": ROOM})).await;
+    c.send(json!({"type": "read", "room": ROOM, "id": 1})).await;
+    assert!(drained(c).await.iter().all(|f| f["type"] != "error"));
     let (status, body) = page(&server, ROOM, &mo.cookie).await;
     assert_eq!(status, 200);
     assert!(body.contains("the secret plan"));
@@ -420,6 +438,17 @@ async fn the_http_api_answers_a_private_room_it_may_not_see_as_a_missing_one() {
     let (missing, there, _) = api_post(&server, NOWHERE, &outsider, body.clone()).await;
     assert_eq!((status, missing), (404, 404));
     assert_eq!(here.to_string().replace(ROOM, NOWHERE), there.to_string());
+    // Invited, not joined: the room is visible, posting waits for the join.
+    let ivy = signed_up(&server, "Ivy").await;
+    answer(
+        &mut ann.ws,
+        json!({"type": "invite", "room": ROOM, "user": "Ivy"}),
+        "invited",
+    )
+    .await;
+    let invited = token(&server, &ivy, "bot", "").await;
+    let (status, e, _) = api_post(&server, ROOM, &invited, body.clone()).await;
+    assert_eq!(status, 403, "{e}");
     let owner = token(&server, &ann.cookie, "bot", "").await;
     let (status, posted, _) = api_post(&server, ROOM, &owner, body).await;
     assert!(status == 200 || status == 201, "{status} {posted}");
@@ -790,5 +819,61 @@ async fn without_javascript_forms_make_a_private_room_invite_and_join_it() {
     assert_eq!(forged.status, 403);
     let (status, _) = page(&server, "forged", "").await;
     assert_eq!(status, 404);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_admin_acts_as_owner_in_every_room_but_direct_messages() {
+    let server = TestServer::start(accounts_config()).await;
+    let mut ann = account(&server, "Ann").await;
+    let mut mo = account(&server, "Mo").await;
+    account(&server, "Bo").await;
+    let zed = signed_up(&server, "Zed").await;
+    create_private(&mut ann.ws).await;
+    answer(
+        &mut ann.ws,
+        json!({"type": "invite", "room": ROOM, "user": "Mo"}),
+        "invited",
+    )
+    .await;
+    mo.ws.join(ROOM).await;
+    let dm = answer(&mut ann.ws, json!({"type": "dm", "user": "Bo"}), "joined").await;
+    let dm = dm["room"].as_str().unwrap().to_owned();
+    // Not yet an admin: the room does not exist for Zed.
+    let (mut z, _) = hello_with(&server, &zed, "").await;
+    let e = answer(&mut z, json!({"type": "watch", "room": ROOM}), "watching").await;
+    assert_eq!(e["code"], "no_such_room");
+    assert_eq!(admin_cli(&server, &["grant-admin", "Zed"], "").await.0, 0);
+    // At once, on the same connection: the role is read at each request.
+    let w = answer(&mut z, json!({"type": "watch", "room": ROOM}), "watching").await;
+    assert_eq!(w["type"], "watching", "{w}");
+    let joined = z.join(ROOM).await;
+    assert_eq!(
+        (joined["role"].as_str(), joined["visibility"].as_str()),
+        (Some("owner"), Some("private"))
+    );
+    let role = answer(
+        &mut z,
+        json!({"type": "set_role", "room": ROOM, "user": "Mo", "role": "moderator"}),
+        "role",
+    )
+    .await;
+    assert_eq!(role["role"], "moderator", "{role}");
+    // A direct message is its two people's only.
+    for (frame, ty) in [
+        (json!({"type": "join", "room": dm}), "joined"),
+        (json!({"type": "watch", "room": dm}), "watching"),
+    ] {
+        let e = answer(&mut z, frame, ty).await;
+        assert_eq!(e["code"], "no_such_room", "{e}");
+    }
+    assert_eq!(admin_cli(&server, &["revoke-admin", "Zed"], "").await.0, 0);
+    let e = answer(
+        &mut z,
+        json!({"type": "invite", "room": ROOM, "user": "Bo"}),
+        "invited",
+    )
+    .await;
+    assert_eq!(e["code"], "forbidden", "a plain member again: {e}");
     server.stop().await;
 }

@@ -6,49 +6,11 @@ mod common;
 
 use chat::server::config::Registration;
 use chat::Config;
+use common::admin_cli as admin;
 use common::http::{accounts_config, form, http, PASSWORD};
 use common::*;
 use serde_json::json;
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-/// `chat admin ARGS` against `server`, `stdin` given; (status, stdout, stderr).
-async fn admin(server: &TestServer, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let (dir, ops) = (server.data_dir.clone(), server.ops_addr.to_string());
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let stdin = stdin.to_owned();
-    // The command blocks (a plain TcpStream): off the test's runtime.
-    tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
-            .arg("admin")
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("--ops-addr")
-            .arg(&ops)
-            .args(&args)
-            .env_remove("CHAT_DATA_DIR")
-            .env_remove("CHAT_OPS_ADDR")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
-}
+use std::process::Command;
 
 #[tokio::test]
 async fn the_admin_command_line_works_on_a_running_server() {

@@ -8,6 +8,7 @@
 //!   connection) and how each server frame changes it.
 //! - `rooms`, `messages`, `composer`: the sidebar and member list, the
 //!   message list, the message form.
+//! - `invites` (*1.2*): the "New room" dialog, invitations, the invite field.
 //! - `mentions`: `@name` found in messages (marked, and "mentions you").
 //! - `search`: the search box and results.
 //! - `notify` (feature `hydrate`): browser notifications of mentions.
@@ -24,6 +25,7 @@
 mod composer;
 #[cfg(feature = "hydration-check")]
 mod fresh;
+mod invites;
 mod mentions;
 mod messages;
 #[cfg(feature = "ssr")]

@@ -31,7 +31,8 @@
 //! - [`identity`]: `hello`, tokens, cookies, and who a form post speaks as.
 //! - [`registry`]: the identities and the names they own (*1.1*).
 //! - [`names`]: name checks and look-alike keys (*1.1*).
-//! - [`access`]: *1.2*, the one authorization point, and every standing.
+//! - [`access`]: *1.2*, the one authorization point.
+//! - [`standings`]: *1.2*, who belongs to (or is invited to) which room.
 //! - [`private`]: *1.2*, `create`, `invite`, `set_role`, `dm`.
 //! - [`room_forms`]: *1.2*, the page's forms for rooms (no JavaScript).
 //! - [`rooms`]: join, leave, history, snapshot, broadcast.
@@ -70,6 +71,7 @@ mod remote;
 mod room_forms;
 mod rooms;
 mod search;
+mod standings;
 #[cfg(test)]
 mod tests;
 mod upkeep;
@@ -308,7 +310,7 @@ struct Hub {
     /// Known rooms with their live members (and, *1.2*, their standings).
     rooms: HashMap<Arc<str>, Room>,
     /// *1.2*: the rooms each identity has a standing in.
-    mine: access::Mine,
+    mine: standings::Mine,
     /// Identities and the names they own.
     registry: Registry,
     /// Identity changes the commit thread has not taken yet (its queue was full).
@@ -374,7 +376,7 @@ impl Hub {
             writer: Some(writer),
             sessions: HashMap::new(),
             rooms,
-            mine: access::Mine::default(),
+            mine: standings::Mine::default(),
             registry,
             unsaved: VecDeque::new(),
             new_identities: HashMap::new(),
