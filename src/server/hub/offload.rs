@@ -40,7 +40,7 @@ impl std::fmt::Debug for Then {
 pub(super) type Ticket = Option<Pending>;
 
 /// Whether reads run beside the hub (a runtime) or in place (unit tests).
-fn beside() -> bool {
+pub(super) fn beside() -> bool {
     tokio::runtime::Handle::try_current().is_ok()
 }
 

@@ -18,9 +18,19 @@ use std::sync::Arc;
 pub(super) struct Mine {
     /// The rooms each identity has a standing in.
     by_identity: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    /// While a resync's read is out: the (room, identity) standings changed
+    /// here meanwhile, which the read may not hold (kept as they are).
+    touched: Option<HashSet<(Arc<str>, Arc<str>)>>,
 }
 
 impl Mine {
+    /// Notes a change of `identity`'s standing in `room` (for a resync).
+    fn touch(&mut self, room: &Arc<str>, identity: &Arc<str>) {
+        if let Some(touched) = &mut self.touched {
+            touched.insert((room.clone(), identity.clone()));
+        }
+    }
+
     /// The rooms `identity` has a standing in.
     pub(super) fn rooms_of(&self, identity: &str) -> impl Iterator<Item = &Arc<str>> {
         self.by_identity.get(identity).into_iter().flatten()
@@ -117,6 +127,7 @@ impl Hub {
         }
         r.standings.insert(identity.clone(), standing);
         let kind = r.kind;
+        self.mine.touch(room, identity);
         self.mine
             .by_identity
             .entry(identity.clone())
@@ -151,6 +162,7 @@ impl Hub {
             return;
         }
         let kind = r.kind;
+        self.mine.touch(room, identity);
         self.forget_mine(room, identity);
         let change = AccessChange::Remove {
             room: room.to_string(),
@@ -244,11 +256,28 @@ impl Hub {
 
     /// *Several nodes*: the link to the others was lost and is back (a
     /// resync), so changes may have been missed: every room's kind and
-    /// every standing are read again; an identity that lost its standing
-    /// meanwhile is evicted here as if told.
+    /// every standing are read again, once the commit thread has stored
+    /// what was queued before (a probe's answer), and a standing changed
+    /// here while the read was out is kept as it is (the read may predate
+    /// it). An identity that lost its standing meanwhile is evicted here as
+    /// if told.
     pub(super) fn resync_standings(&mut self) {
-        let read = |r: &dyn crate::store::StoreReader| Ok((r.rooms()?, r.memberships()?));
+        let (stored, queued) = tokio::sync::oneshot::channel();
+        if self.queue(Job::Probe(stored)).is_err() {
+            tracing::warn!("standings not read again: the commit queue is full");
+            return;
+        }
+        self.mine.touched.get_or_insert_with(HashSet::new);
+        // In the hub's unit tests reads run in place: nothing to wait for.
+        let wait = super::offload::beside();
+        let read = move |r: &dyn crate::store::StoreReader| {
+            if wait {
+                let _ = queued.blocking_recv();
+            }
+            Ok((r.rooms()?, r.memberships()?))
+        };
         self.read_then(None, read, |hub, read| {
+            let touched = hub.mine.touched.take().unwrap_or_default();
             let Ok((rooms, rows)) = read else {
                 return; // the next resync reads again
             };
@@ -266,6 +295,13 @@ impl Hub {
                     }
                 }
             }
+            let kept: Vec<(Arc<str>, Arc<str>, Standing)> = touched
+                .iter()
+                .filter_map(|(room, id)| {
+                    let s = *hub.rooms.get(room)?.standings.get(id)?;
+                    Some((room.clone(), id.clone(), s))
+                })
+                .collect();
             let before: Vec<(Arc<str>, Arc<str>)> = hub
                 .rooms
                 .iter_mut()
@@ -277,8 +313,28 @@ impl Hub {
                         .collect::<Vec<_>>()
                 })
                 .collect();
-            hub.mine = Mine::default();
-            hub.load_standings(rows);
+            hub.mine.by_identity.clear();
+            let untouched = rows.into_iter().filter(|row| {
+                let key = (
+                    Arc::from(row.room.as_str()),
+                    Arc::from(row.identity.as_str()),
+                );
+                !touched.contains(&key)
+            });
+            hub.load_standings(untouched.collect());
+            for (room, identity, standing) in kept {
+                if let Some(r) = hub.rooms.get_mut(&room) {
+                    if r.kind == RoomKind::Dm && r.dm_pair.len() < 2 {
+                        r.dm_pair.push(identity.clone());
+                    }
+                    r.standings.insert(identity.clone(), standing);
+                    hub.mine
+                        .by_identity
+                        .entry(identity)
+                        .or_default()
+                        .insert(room);
+                }
+            }
             for (room, identity) in before {
                 let kept = hub
                     .rooms
@@ -321,6 +377,7 @@ impl Hub {
             }
         };
         let identity: Arc<str> = Arc::from(event.identity.as_str());
+        self.mine.touch(&key, &identity);
         let r = self.rooms.get_mut(&key).expect("made above");
         match event.standing {
             Some(standing) => {
