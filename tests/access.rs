@@ -319,6 +319,15 @@ async fn a_private_room_answers_everyone_outside_it_as_a_room_that_does_not_exis
     .await;
     assert_eq!(e["code"], "no_such_room");
     // Welcome: the room is listed for its members and the invited only.
+    let (_guest, welcome) = server.user("Gwen").await;
+    assert!(
+        !welcome["rooms"].to_string().contains(ROOM),
+        "guest: {welcome}"
+    );
+    assert!(
+        welcome.get("mine").is_none(),
+        "a new guest belongs nowhere yet"
+    );
     for (who, cookie, listed) in [
         ("account", &otto.cookie, false),
         ("former", &fay.cookie, false),
@@ -368,6 +377,7 @@ async fn a_private_room_answers_everyone_outside_it_as_a_room_that_does_not_exis
 
     // A member reads everything.
     let c = &mut mo.ws;
+    assert!(rooms_page(c).await.contains(&ROOM.to_owned()));
     assert_eq!(found(c).await, ["the secret plan"]);
     let w = answer(c, json!({"type": "watch", "room": ROOM}), "watching").await;
     assert_eq!(w["messages"][0]["text"], "the secret plan");
