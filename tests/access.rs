@@ -813,6 +813,21 @@ async fn without_javascript_forms_make_a_private_room_invite_and_join_it() {
     assert!(e.body.contains("only the room"), "{}", e.body);
     let ok = form(&server, "/r/team/invite", &[("user", "Otto")], &ann).await;
     assert_eq!(ok.status, 303);
+    // A direct message without JavaScript: to its page; nobody else's.
+    let dm = form(&server, "/dm", &[("user", "Ivy")], &ann).await;
+    assert_eq!(dm.status, 303, "{}", dm.body);
+    let to = dm.header("location").unwrap().to_owned();
+    assert!(to.starts_with("/r/@"), "{to}");
+    let room = to.trim_start_matches("/r/");
+    assert_eq!(page(&server, room, &ivy).await.0, 200);
+    assert_eq!(page(&server, room, &otto).await.0, 404);
+    let nobody = form(&server, "/dm", &[("user", "Nobody Here")], &ann).await;
+    assert_eq!(nobody.status, 422);
+    assert!(
+        nobody.body.contains("nobody here is called"),
+        "{}",
+        nobody.body
+    );
     // Cross-site: refused before anything.
     let forged = http(
         &server,

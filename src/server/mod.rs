@@ -73,6 +73,7 @@ fn router(leptos_options: LeptosOptions, ws: WsState, accounts: accounts::Accoun
         .route("/rooms", axum::routing::post(room_forms::create))
         .route("/r/{room}/invite", axum::routing::post(room_forms::invite))
         .route("/r/{room}/join", axum::routing::post(room_forms::join))
+        .route("/dm", axum::routing::post(room_forms::dm))
         .with_state(pages::PageState {
             config: ws.config.clone(),
             hub: ws.hub.clone(),

@@ -1,6 +1,7 @@
 //! *1.2*: the page's forms for rooms, for browsers without JavaScript:
 //! `POST /rooms` (make a room: `room`, `visibility` `public`/`private`,
-//! `invite` names), `POST /r/{room}/invite` (`user`), `POST /r/{room}/join`.
+//! `invite` names), `POST /r/{room}/invite` (`user`), `POST /r/{room}/join`,
+//! `POST /dm` (`user`).
 //! Same-origin only, as every form; each goes through the hub
 //! ([`HubHandle::room_form`]) and its one authorization point, then
 //! redirects to the room (303), or renders the page again with the reason.
@@ -64,6 +65,14 @@ pub(crate) async fn invite(
             room,
             user: form.user,
         }
+    })
+    .await
+}
+
+/// `POST /dm` (`user`): the direct message with `user`.
+pub(crate) async fn dm(State(state): State<PageState>, req: Request) -> Response {
+    answer(&state, req, GENERAL_ROOM.to_owned(), |form: InviteForm| {
+        RoomForm::Dm { user: form.user }
     })
     .await
 }

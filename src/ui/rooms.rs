@@ -306,17 +306,31 @@ pub fn Members() -> impl IntoView {
                                 })}
                                 {move || {
                                     let (to, message) = (to.clone(), message.clone());
+                                    // A plain form too: `POST /dm` without JavaScript.
                                     (!you.get()).then(|| view! {
-                                        <button
-                                            type="button"
-                                            class="dm needs-js"
-                                            title=message.clone()
-                                            aria-label=message
-                                            data-testid=format!("dm-{to}")
-                                            on:click=move |_| chat.dm(&to)
+                                        <form
+                                            class="dm-form"
+                                            method="post"
+                                            action="/dm"
+                                            on:submit={
+                                                let to = to.clone();
+                                                move |ev: SubmitEvent| {
+                                                    ev.prevent_default();
+                                                    chat.dm(&to);
+                                                }
+                                            }
                                         >
-                                            "✉"
-                                        </button>
+                                            <input type="hidden" name="user" value=to.clone() />
+                                            <button
+                                                type="submit"
+                                                class="dm"
+                                                title=message.clone()
+                                                aria-label=message
+                                                data-testid=format!("dm-{to}")
+                                            >
+                                                "✉"
+                                            </button>
+                                        </form>
                                     })
                                 }}
                             </li>

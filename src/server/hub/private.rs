@@ -166,6 +166,21 @@ impl Hub {
     /// `invited` {`dm`: true} where connected.
     pub(super) fn on_dm(&mut self, conn: ConnId, user: &str) -> Result<(), ProtocolError> {
         let me = self.me(conn)?;
+        let by = self.session(conn)?.name.to_string();
+        let room = self.open_dm(&me, &by, user)?;
+        self.on_join(conn, &room, None)
+    }
+
+    /// The direct-message room of `me` (named `by`) and `user`, made the
+    /// first time, both members; the other told. From `dm` and the page's
+    /// form.
+    pub(super) fn open_dm(
+        &mut self,
+        me: &Arc<str>,
+        by: &str,
+        user: &str,
+    ) -> Result<String, ProtocolError> {
+        let me = me.clone();
         let target = self.named(user)?;
         if target == me {
             return Err(ProtocolError::bad_request(
@@ -173,7 +188,6 @@ impl Hub {
             ));
         }
         let room = dm_room(&me, &target);
-        let by = self.session(conn)?.name.to_string();
         let member = |hub: &Hub, id: &str| {
             hub.rooms
                 .get(room.as_str())
@@ -213,10 +227,10 @@ impl Hub {
         let member_role = Standing::Member(RoomRole::Member);
         self.set_standing(&key, &me, member_role, None);
         if told {
-            self.set_standing(&key, &target, member_role, Some(&by));
-            self.tell_invited(&key, &target, &by);
+            self.set_standing(&key, &target, member_role, Some(by));
+            self.tell_invited(&key, &target, by);
         }
-        self.on_join(conn, &room, None)
+        Ok(room)
     }
 
     /// The identity of `conn` (after `hello`).

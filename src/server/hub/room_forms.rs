@@ -1,6 +1,7 @@
 //! *1.2*: the page's forms for rooms, so that browsers without JavaScript
 //! can do what the socket does: make a room (public or private, inviting
-//! people), invite someone, and join a room one is invited to. They speak
+//! people), invite someone, join a room one is invited to, and open a
+//! direct message. They speak
 //! as the identity the request proves (its session, else its identity
 //! cookie) and go through the same authorization point and limits as the
 //! socket's requests.
@@ -34,6 +35,11 @@ pub(crate) enum RoomForm {
     Join {
         /// The room.
         room: String,
+    },
+    /// Open the direct message with `user`.
+    Dm {
+        /// Whom (a display name).
+        user: String,
     },
 }
 
@@ -81,6 +87,7 @@ impl Hub {
                 self.invite_as(Some(&identity), &by, &room, user.trim())?;
                 Ok(room)
             }
+            RoomForm::Dm { user } => self.open_dm(&identity, &by, user.trim()),
             RoomForm::Join { room } => {
                 validate_room_ref(&room)?;
                 self.authorize(&self.viewer_of(Some(&identity)), &room, Act::Join)?;
