@@ -607,6 +607,13 @@ async fn roles_are_set_by_owners_only_and_everyone_in_the_room_hears_of_them() {
     )
     .await;
     ivy.ws.recv_type("invited").await;
+    // Owners and moderators come with `joined`, for the member list's badges.
+    let staff = |joined: &Value| joined["staff"].clone();
+    let again = answer(&mut ann.ws, json!({"type": "join", "room": ROOM}), "joined").await;
+    assert_eq!(
+        staff(&again),
+        json!([["Ann", "owner"], ["Mo", "moderator"]])
+    );
     let e = answer(
         &mut ann.ws,
         json!({"type": "set_role", "room": ROOM, "user": "Ivy", "role": "owner"}),

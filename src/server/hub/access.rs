@@ -194,7 +194,7 @@ mod tests {
             ..Room::default()
         };
         for (id, s) in standings {
-            r.standings.insert(Arc::from(*id), *s);
+            r.put_standing(Arc::from(*id), *s);
         }
         r
     }

@@ -82,6 +82,9 @@ pub(super) struct Room {
     pub(super) standings: HashMap<Arc<str>, Standing>,
     /// *1.2*: a direct message's two identities.
     pub(super) dm_pair: Vec<Arc<str>>,
+    /// *1.2*: its owners and moderators (of `standings`, kept apart so
+    /// that `joined` lists them without reading every standing).
+    pub(super) staff: HashMap<Arc<str>, RoomRole>,
 }
 
 /// A room as the server-rendered page shows it.

@@ -37,6 +37,25 @@ impl Mine {
     }
 }
 
+impl Room {
+    /// Sets a standing, and keeps the room's staff with it.
+    pub(super) fn put_standing(&mut self, identity: Arc<str>, standing: Standing) {
+        match standing.role() {
+            Some(role @ (RoomRole::Owner | RoomRole::Moderator)) => {
+                self.staff.insert(identity.clone(), role);
+            }
+            _ => drop(self.staff.remove(&identity)),
+        }
+        self.standings.insert(identity, standing);
+    }
+
+    /// Ends a standing (and a place in the staff); what it was.
+    pub(super) fn drop_standing(&mut self, identity: &str) -> Option<Standing> {
+        self.staff.remove(identity);
+        self.standings.remove(identity)
+    }
+}
+
 impl Hub {
     /// The rooms `identity` has a standing in, as `welcome` lists them.
     pub(super) fn my_rooms(&self, identity: &str) -> Vec<MyRoom> {
@@ -70,13 +89,11 @@ impl Hub {
     /// The owners and moderators of `room` by their names now, owners
     /// first (at most [`MAX_STAFF_LISTED`]).
     pub(super) fn staff(&self, room: &Room) -> Vec<(String, RoomRole)> {
+        // Its own map: a join must not read every standing of a large room.
         let mut staff: Vec<(String, RoomRole)> = room
-            .standings
+            .staff
             .iter()
-            .filter_map(|(id, s)| match s.role()? {
-                RoomRole::Member => None,
-                role => Some((self.registry.get(id)?.name.to_string(), role)),
-            })
+            .filter_map(|(id, &role)| Some((self.registry.get(id)?.name.to_string(), role)))
             .collect();
         staff.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         staff.truncate(MAX_STAFF_LISTED);
@@ -125,7 +142,7 @@ impl Hub {
         if r.standings.get(identity) == Some(&standing) {
             return;
         }
-        r.standings.insert(identity.clone(), standing);
+        r.put_standing(identity.clone(), standing);
         let kind = r.kind;
         self.mine.touch(room, identity);
         self.mine
@@ -158,7 +175,7 @@ impl Hub {
         let Some(r) = self.rooms.get_mut(room) else {
             return;
         };
-        if r.standings.remove(identity).is_none() {
+        if r.drop_standing(identity).is_none() {
             return;
         }
         let kind = r.kind;
@@ -245,7 +262,7 @@ impl Hub {
             if r.kind == RoomKind::Dm && r.dm_pair.len() < 2 {
                 r.dm_pair.push(identity.clone());
             }
-            r.standings.insert(identity.clone(), row.standing);
+            r.put_standing(identity.clone(), row.standing);
             self.mine
                 .by_identity
                 .entry(identity)
@@ -307,6 +324,7 @@ impl Hub {
                 .iter_mut()
                 .flat_map(|(name, r)| {
                     r.dm_pair.clear();
+                    r.staff.clear();
                     std::mem::take(&mut r.standings)
                         .into_keys()
                         .map(|id| (name.clone(), id))
@@ -327,7 +345,7 @@ impl Hub {
                     if r.kind == RoomKind::Dm && r.dm_pair.len() < 2 {
                         r.dm_pair.push(identity.clone());
                     }
-                    r.standings.insert(identity.clone(), standing);
+                    r.put_standing(identity.clone(), standing);
                     hub.mine
                         .by_identity
                         .entry(identity)
@@ -354,7 +372,7 @@ impl Hub {
         };
         for room in rooms {
             if let Some(r) = self.rooms.get_mut(&room) {
-                r.standings.remove(identity);
+                r.drop_standing(identity);
             }
         }
         let _ = self.queue(Job::Access(AccessChange::Forget(identity.to_owned())));
@@ -384,7 +402,7 @@ impl Hub {
                 if r.kind == RoomKind::Dm && r.dm_pair.len() < 2 && !r.dm_pair.contains(&identity) {
                     r.dm_pair.push(identity.clone());
                 }
-                r.standings.insert(identity.clone(), standing);
+                r.put_standing(identity.clone(), standing);
                 self.mine
                     .by_identity
                     .entry(identity.clone())
@@ -395,7 +413,7 @@ impl Hub {
                 }
             }
             None => {
-                r.standings.remove(&identity);
+                r.drop_standing(&identity);
                 self.forget_mine(&key, &identity);
                 self.evict(&key, &identity);
             }
