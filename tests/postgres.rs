@@ -29,6 +29,7 @@ fn msg(room: &str, text: &str, author: Option<&str>, nonce: Option<&str>) -> New
         ts: chat::store::now_ms(),
         author: author.map(str::to_owned),
         nonce: nonce.map(str::to_owned),
+        reply_to: None,
     }
 }
 

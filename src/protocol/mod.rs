@@ -10,7 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod changes;
 mod read;
+
+pub use changes::{apply_reaction, excerpt, Reaction, ReplyTo, MAX_EMOJI_BYTES, MAX_REACTIONS, REPLY_EXCERPT_CHARS};
+#[cfg(feature = "ssr")]
+pub use changes::validate_emoji;
 
 /// Largest WebSocket frame or message the server accepts (16 KiB); larger
 /// frames close the connection with code 1009.
@@ -102,6 +107,43 @@ pub enum ClientFrame {
         /// Client-chosen correlation string, echoed on the message and on errors.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<String>,
+        /// *1.2*: the id of the message (same room) this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
+    },
+    /// *1.2*: change the text of one's own message.
+    Edit {
+        /// Room name.
+        room: String,
+        /// The message's id.
+        id: u64,
+        /// The new text (checked as `send`'s).
+        text: String,
+    },
+    /// *1.2*: delete a message (one's own; a moderator's or owner's: any).
+    Delete {
+        /// Room name.
+        room: String,
+        /// The message's id.
+        id: u64,
+    },
+    /// *1.2*: react to a message with an emoji.
+    React {
+        /// Room name.
+        room: String,
+        /// The message's id.
+        id: u64,
+        /// One emoji.
+        emoji: String,
+    },
+    /// *1.2*: take one's reaction back.
+    Unreact {
+        /// Room name.
+        room: String,
+        /// The message's id.
+        id: u64,
+        /// The emoji.
+        emoji: String,
     },
     /// The user is typing in a joined room.
     Typing {
@@ -320,17 +362,23 @@ fn guest() -> String {
 }
 
 /// One chat message, as broadcast and as returned by `joined` and `history`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// *1.2*: a deleted message keeps its place as `{room, id, ts, deleted:
+/// true}`: its `user`, `text` and `html` are empty, and left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Room the message was posted to.
     pub room: String,
     /// Per-room id: 1, 2, 3, … with no gaps, never reused.
     pub id: u64,
     /// Display name of the author.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
     /// Sanitized text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
     /// `text` rendered by the server into safe HTML.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub html: String,
     /// Server time, milliseconds since the Unix epoch.
     pub ts: u64,
@@ -338,6 +386,31 @@ pub struct ChatMessage {
     /// in `joined` replays and in `history`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// *1.2*: when its text was last edited (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_ts: Option<u64>,
+    /// *1.2*: true when it was deleted (only `room`, `id`, `ts` remain).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// *1.2*: its reactions, in the order they were first made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// *1.2*: what it answers, as that was when it was posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyTo>,
+}
+
+impl ChatMessage {
+    /// The message as later reads give it once deleted.
+    pub fn deleted_form(room: String, id: u64, ts: u64) -> ChatMessage {
+        ChatMessage {
+            room,
+            id,
+            ts,
+            deleted: true,
+            ..ChatMessage::default()
+        }
+    }
 }
 
 /// `presence` state.
@@ -456,6 +529,43 @@ pub enum ServerFrame {
     },
     /// A chat message.
     Message(ChatMessage),
+    /// *1.2*: a message's text was edited.
+    Edited {
+        /// Room name.
+        room: String,
+        /// The message's id.
+        id: u64,
+        /// The new text.
+        text: String,
+        /// It rendered into safe HTML.
+        html: String,
+        /// When (ms since the epoch).
+        edited_ts: u64,
+    },
+    /// *1.2*: a message was deleted.
+    Deleted {
+        /// Room name.
+        room: String,
+        /// The message's id.
+        id: u64,
+    },
+    /// *1.2*: someone reacted to a message, or took a reaction back.
+    Reaction {
+        /// Room name.
+        room: String,
+        /// The message's id.
+        id: u64,
+        /// The emoji.
+        emoji: String,
+        /// Who (a display name).
+        user: String,
+        /// True: added; false: taken back.
+        on: bool,
+        /// *Extension*: how many reactions with this emoji the message has
+        /// now (so a frame seen twice changes nothing).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+    },
     /// Another member joined or left.
     Presence {
         /// Room name.
@@ -527,7 +637,7 @@ pub enum ServerFrame {
     },
 }
 
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 

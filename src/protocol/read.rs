@@ -2,7 +2,8 @@
 //! field, then a check per `type` of which must be there.
 
 use super::{
-    ChatMessage, ErrorCode, MyRoom, PresenceState, RoomRole, ServerFrame, UserInfo, Visibility,
+    ChatMessage, ErrorCode, MyRoom, PresenceState, Reaction, ReplyTo, RoomRole, ServerFrame,
+    UserInfo, Visibility,
 };
 use serde::Deserialize;
 
@@ -47,6 +48,14 @@ struct FlatFrame {
     by: Option<String>,
     #[serde(default)]
     staff: Vec<(String, RoomRole)>,
+    edited_ts: Option<u64>,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    reactions: Vec<Reaction>,
+    reply_to: Option<ReplyTo>,
+    emoji: Option<String>,
+    on: Option<bool>,
 }
 
 /// `dm`: the other person's name in `joined`, a flag in `invited`.
@@ -195,7 +204,30 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 html: need(f.html, "html")?,
                 ts: need(f.ts, "ts")?,
                 nonce: f.nonce,
+                edited_ts: f.edited_ts,
+                deleted: f.deleted,
+                reactions: f.reactions,
+                reply_to: f.reply_to,
             }),
+            "edited" => ServerFrame::Edited {
+                room: need(f.room, "room")?,
+                id: need(f.id, "id")?,
+                text: need(f.text, "text")?,
+                html: need(f.html, "html")?,
+                edited_ts: need(f.edited_ts, "edited_ts")?,
+            },
+            "deleted" => ServerFrame::Deleted {
+                room: need(f.room, "room")?,
+                id: need(f.id, "id")?,
+            },
+            "reaction" => ServerFrame::Reaction {
+                room: need(f.room, "room")?,
+                id: need(f.id, "id")?,
+                emoji: need(f.emoji, "emoji")?,
+                user: name(f.user)?,
+                on: need(f.on, "on")?,
+                count: f.count.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
+            },
             "presence" => ServerFrame::Presence {
                 room: need(f.room, "room")?,
                 user: name(f.user)?,

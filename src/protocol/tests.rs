@@ -58,6 +58,7 @@ fn every_server_frame_reads_back_as_written() {
         html: "&lt;b&gt;".into(),
         ts: 5,
         nonce: Some("n".into()),
+        ..ChatMessage::default()
     };
     let frames = [
         ServerFrame::Welcome {
@@ -181,6 +182,45 @@ fn every_server_frame_reads_back_as_written() {
             message: "slow".into(),
             nonce: Some("n".into()),
         },
+        ServerFrame::Edited {
+            room: "team".into(),
+            id: 3,
+            text: "fixed <b>".into(),
+            html: "fixed &lt;b&gt;".into(),
+            edited_ts: 9,
+        },
+        ServerFrame::Deleted {
+            room: "team".into(),
+            id: 4,
+        },
+        ServerFrame::Reaction {
+            room: "team".into(),
+            id: 3,
+            emoji: "👍".into(),
+            user: "Bo".into(),
+            on: false,
+            count: Some(2),
+        },
+        ServerFrame::Message(ChatMessage {
+            room: "team".into(),
+            id: 5,
+            user: "Bo".into(),
+            text: "yes".into(),
+            html: "yes".into(),
+            ts: 1,
+            edited_ts: Some(2),
+            reactions: vec![crate::protocol::Reaction {
+                emoji: "🎉".into(),
+                count: 1,
+                mine: true,
+            }],
+            reply_to: Some(crate::protocol::ReplyTo {
+                id: 4,
+                deleted: true,
+                ..Default::default()
+            }),
+            ..ChatMessage::default()
+        }),
     ];
     for frame in frames {
         let json = frame.to_json();
@@ -259,6 +299,7 @@ fn frames_round_trip_with_the_documented_field_names() {
         html: "t".into(),
         ts: 5,
         nonce: None,
+        ..ChatMessage::default()
     })
     .to_json();
     assert_eq!(

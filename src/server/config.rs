@@ -147,6 +147,8 @@ pub struct Config {
     pub welcome_rooms: usize,
     /// Messages older than this are removed (`None`: kept for ever).
     pub retention: Option<Duration>,
+    /// *1.2*: how long after posting an author may edit (`None`: always).
+    pub edit_window: Option<Duration>,
     /// Serve HTTPS and `wss://` with this certificate chain and key (PEM
     /// files), instead of plain HTTP.
     pub tls: Option<TlsFiles>,
@@ -332,6 +334,7 @@ impl Config {
             empty_room_ttl: secs(s.empty_room_secs),
             welcome_rooms: s.welcome_rooms,
             retention: s.retention_days.map(days),
+            edit_window: s.edit_window_mins.map(|m| Duration::from_secs(m * 60)),
             tls,
             registration: s.registration,
             guests: s.guests,

@@ -186,6 +186,9 @@ pub struct Settings {
     /// Messages older than this are removed, days (above 0, at most 36500) [default: kept]
     #[arg(long, env = "CHAT_RETENTION_DAYS", value_parser = days)]
     pub retention_days: Option<f64>,
+    /// *1.2*: authors may edit a message this long after posting, minutes (1 to 5256000) [default: always]
+    #[arg(long, env = "CHAT_EDIT_WINDOW_MINS", value_parser = minutes)]
+    pub edit_window_mins: Option<u64>,
     /// Serve HTTPS directly with this PEM certificate chain (with --tls-key)
     #[arg(long, env = "CHAT_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -399,6 +402,14 @@ fn days(s: &str) -> Result<f64, String> {
         .ok()
         .filter(|v| *v > 0.0 && *v <= 36_500.0)
         .ok_or_else(|| "expected a number of days above 0 and at most 36500".into())
+}
+
+/// Whole minutes, 1 to 5,256,000 (ten years).
+fn minutes(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(v) if (1..=5_256_000).contains(&v) => Ok(v),
+        _ => Err("expected a whole number of minutes from 1 to 5256000".into()),
+    }
 }
 
 /// Bytes, at least [`MIN_OUTBOUND_BYTES`].

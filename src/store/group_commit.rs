@@ -7,6 +7,7 @@
 //! in queue order, so a room exists before any message queued after it.
 
 use super::access::AccessChange;
+use super::changes::{ChangeRequest, Changed, Refusal};
 use super::accounts::AccountChange;
 use super::reads::ReadMark;
 use super::{IdentityChange, NewMessage, StoreError, StoreWriter, Stored};
@@ -24,6 +25,15 @@ pub enum Job<T> {
         tag: T,
         /// The message.
         message: NewMessage,
+    },
+    /// *1.2*: an edit, deletion or reaction, handing `tag` back with the
+    /// result. A batch's changes are applied in one transaction after its
+    /// messages (a change names a message already stored).
+    Change {
+        /// Handed back with the result.
+        tag: T,
+        /// The change.
+        change: ChangeRequest,
     },
     /// Create a room if it does not exist. Nobody waits for this: a failure
     /// is logged, and storing the room's first message creates it anyway.
@@ -73,12 +83,25 @@ pub enum Job<T> {
 /// The result of one message job.
 pub type Done<T> = (T, Result<Stored, StoreError>);
 
+/// *1.2*: the result of one change job.
+pub type ChangeDone<T> = (T, Result<Changed, Refusal>);
+
+/// What one batch gave, for `done`.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// Its messages' results, in order, and how long the commit took.
+    Messages(Vec<Done<T>>, std::time::Duration),
+    /// Its changes' results, in order (after its messages).
+    Changes(Vec<ChangeDone<T>>),
+}
+
 /// Starts the commit thread. A batch holds at most [`MAX_BATCH`] messages
 /// and about `max_bytes` of them as frames (the first message always fits):
 /// a commit's messages in one room reach each member at once, so the hub
 /// keeps this well under a member's outbound bound, and a member that reads
 /// at normal speed drains one commit before the next arrives.
-/// `done` gets each batch's results, in order, and how long its commit took;
+/// `done` gets each batch's results, in order, and how long its commit took
+/// (then, *1.2*, its changes' results);
 /// the thread ends once every sender of `jobs` is dropped and the queue is
 /// drained, after which the database connection is closed.
 pub fn spawn<T, F>(
@@ -89,13 +112,15 @@ pub fn spawn<T, F>(
 ) -> std::io::Result<std::thread::JoinHandle<()>>
 where
     T: Send + 'static,
-    F: FnMut(Vec<Done<T>>, std::time::Duration) + Send + 'static,
+    F: FnMut(Outcome<T>) + Send + 'static,
 {
     std::thread::Builder::new()
         .name("group-commit".into())
         .spawn(move || {
             let mut tags = Vec::new();
             let mut messages = Vec::new();
+            let mut changes = Vec::new();
+            let mut change_tags = Vec::new();
             let mut identities = Vec::new();
             let mut reads = Vec::new();
             let mut access = Vec::new();
@@ -109,6 +134,11 @@ where
                             bytes += frame_bytes(&message);
                             tags.push(tag);
                             messages.push(message);
+                        }
+                        Job::Change { tag, change } => {
+                            bytes += change_bytes(&change);
+                            change_tags.push(tag);
+                            changes.push(change);
                         }
                         Job::CreateRoom(room) => {
                             // Rooms queued before these messages exist before them.
@@ -149,7 +179,7 @@ where
                             Err(e) => tracing::error!(error = %e, "old messages not removed"),
                         },
                     }
-                    if messages.len() < MAX_BATCH && bytes < max_bytes {
+                    if messages.len() + changes.len() < MAX_BATCH && bytes < max_bytes {
                         next = jobs.try_recv().ok();
                     }
                 }
@@ -171,7 +201,12 @@ where
                     let results = writer.append(&messages);
                     let took = start.elapsed();
                     messages.clear();
-                    done(tags.drain(..).zip(results).collect(), took);
+                    done(Outcome::Messages(tags.drain(..).zip(results).collect(), took));
+                }
+                if !changes.is_empty() {
+                    let results = writer.change(&changes);
+                    changes.clear();
+                    done(Outcome::Changes(change_tags.drain(..).zip(results).collect()));
                 }
                 if !probes.is_empty() {
                     let probed = writer.probe();
@@ -193,6 +228,15 @@ fn save_identities(writer: &mut impl StoreWriter, identities: &mut Vec<IdentityC
         tracing::error!(error = %e, changes = identities.len(), "identities not stored");
     }
     identities.clear();
+}
+
+/// About how many bytes `change` takes as its frame.
+fn change_bytes(change: &ChangeRequest) -> usize {
+    let text = match &change.kind {
+        super::changes::ChangeKind::Edit { text, html, .. } => text.len() + html.len(),
+        _ => 0,
+    };
+    text + change.room.len() + change.name.len() + 100
 }
 
 /// About how many bytes `message` takes as a `message` frame.

@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod changes;
 pub mod grants;
 pub mod group_commit;
 pub mod pg;
@@ -72,6 +73,8 @@ pub struct NewMessage {
     /// message; with `author`, it makes a resend within [`NONCE_WINDOW_MS`]
     /// a repeat instead of a new message.
     pub nonce: Option<String>,
+    /// *1.2*: the id of the message (same room, already stored) it answers.
+    pub reply_to: Option<u64>,
 }
 
 impl NewMessage {
@@ -85,7 +88,28 @@ impl NewMessage {
             html: self.html.clone(),
             ts: self.ts,
             nonce: self.nonce.clone(),
+            ..ChatMessage::default()
         }
+    }
+
+    /// The message as stored with `id`, answering what `reply` (the
+    /// answered message's name and excerpt, `None` when gone) says.
+    pub fn stored_with(&self, id: u64, reply: Option<(String, String)>) -> ChatMessage {
+        let mut message = self.stored_as(id);
+        message.reply_to = self.reply_to.map(|to| match reply {
+            Some((user, text)) => crate::protocol::ReplyTo {
+                id: to,
+                user,
+                text,
+                deleted: false,
+            },
+            None => crate::protocol::ReplyTo {
+                id: to,
+                deleted: true,
+                ..Default::default()
+            },
+        });
+        message
     }
 }
 
@@ -121,6 +145,7 @@ pub(crate) fn read_back(
         text,
         ts: as_u64(ts),
         nonce,
+        ..ChatMessage::default()
     }
 }
 
@@ -202,6 +227,26 @@ pub struct Replay {
     pub messages: Vec<ChatMessage>,
     /// True when messages after the requested id were left out (beyond the cap).
     pub missed: bool,
+}
+
+/// *1.2*: which rows of a room's change log ([`changes`]) to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogQuery {
+    /// What a `join` with `after: id` replays: changes made while the
+    /// newest id was at least `id`, to messages up to `id`; at most `limit`.
+    After {
+        /// The `after`.
+        id: u64,
+        /// Most rows.
+        limit: usize,
+    },
+    /// Changes `from..=to` (another node's).
+    Revs {
+        /// First rev.
+        from: u64,
+        /// Last rev.
+        to: u64,
+    },
 }
 
 /// Why the store could not do what was asked. Nothing was written.
@@ -321,33 +366,98 @@ pub trait StoreReader: Send + 'static {
     fn search(&self, search: &search::Search) -> Result<search::Found, StoreError>;
 
     /// Messages of `room` with `from <= id <= to`, oldest first, `html`
-    /// rendered; empty when `from > to`.
+    /// rendered, as they stand now (*1.2*: edited, deleted, replies), but
+    /// without their reactions ([`StoreReader::messages`] adds them);
+    /// empty when `from > to`.
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError>;
 
+    /// *1.2*: the reactions on `room`'s messages `from..=to`, by message
+    /// and then first reaction, `mine` for `viewer`. A store that keeps
+    /// none (a test's) has none.
+    fn reactions(
+        &self,
+        _room: &str,
+        _from: u64,
+        _to: u64,
+        _viewer: Option<&str>,
+    ) -> Result<Vec<changes::ReactionRow>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// *1.2*: rows of `room`'s change log, oldest first, each with its
+    /// message's current text and `edited_ts` (when not deleted). A store
+    /// that keeps none (a test's) has none.
+    fn change_log(
+        &self,
+        _room: &str,
+        _query: LogQuery,
+    ) -> Result<Vec<changes::Logged>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    /// [`StoreReader::range`] with each message's reactions (`mine` for
+    /// `viewer`).
+    fn messages(
+        &self,
+        room: &str,
+        from: u64,
+        to: u64,
+        viewer: Option<&str>,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut messages = self.range(room, from, to)?;
+        if !messages.is_empty() {
+            changes::attach(&mut messages, self.reactions(room, from, to, viewer)?);
+        }
+        Ok(messages)
+    }
+
+    /// *1.2*: what a `join` with `after` replays of the changes since
+    /// ([`changes`]): at most [`changes::REPLAY_CHANGES`] frames.
+    fn replay_changes(&self, room: &str, after: u64) -> Result<changes::ChangeReplay, StoreError> {
+        let limit = changes::REPLAY_CHANGES;
+        let rows = self.change_log(room, LogQuery::After { id: after, limit: limit + 1 })?;
+        let missed = rows.len() > limit;
+        let frames = rows
+            .into_iter()
+            .take(limit)
+            .filter_map(|(row, text)| changes::replay_frame(room, row, text))
+            .collect();
+        Ok(changes::ChangeReplay { frames, missed })
+    }
+
     /// Up to `limit` messages with an id below `before` (all when `None`) and
-    /// at most `upto`, oldest first.
+    /// at most `upto`, oldest first (*1.2*: with reactions, `mine` for
+    /// `viewer`).
     fn before(
         &self,
         room: &str,
         before: Option<u64>,
         limit: usize,
         upto: u64,
+        viewer: Option<&str>,
     ) -> Result<Vec<ChatMessage>, StoreError> {
         let last = before.map_or(upto, |b| b.saturating_sub(1).min(upto));
         let first = last.saturating_sub(limit as u64 - 1).max(1);
-        self.range(room, first, last)
+        self.messages(room, first, last, viewer)
     }
 
     /// The messages with `after < id <= upto`, at most `cap` (the newest);
     /// none when `after >= upto` (any `after`, up to `u64::MAX`).
-    fn after(&self, room: &str, after: u64, cap: usize, upto: u64) -> Result<Replay, StoreError> {
+    fn after(
+        &self,
+        room: &str,
+        after: u64,
+        cap: usize,
+        upto: u64,
+        viewer: Option<&str>,
+    ) -> Result<Replay, StoreError> {
         if after >= upto {
             return Ok(Replay::default());
         }
         let missing = upto - after;
         let first = after + 1 + missing.saturating_sub(cap as u64);
         Ok(Replay {
-            messages: self.range(room, first, upto)?,
+            messages: self.messages(room, first, upto, viewer)?,
             missed: missing > cap as u64,
         })
     }
@@ -386,6 +496,19 @@ pub trait StoreWriter: Send + 'static {
     /// order. A store that keeps none (a test's) fails.
     fn save_accounts(&mut self, _changes: &[accounts::AccountChange]) -> Result<(), StoreError> {
         Err(no_accounts())
+    }
+
+    /// *1.2*: applies edits, deletions and reactions ([`changes`]) in one
+    /// transaction, in order: one result each. A store that keeps none (a
+    /// test's) refuses them.
+    fn change(
+        &mut self,
+        batch: &[changes::ChangeRequest],
+    ) -> Vec<Result<changes::Changed, changes::Refusal>> {
+        batch
+            .iter()
+            .map(|_| Err(changes::Refusal::Store(StoreError::Failed("this store keeps no changes".into()))))
+            .collect()
     }
 }
 

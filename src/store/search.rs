@@ -169,6 +169,7 @@ mod tests {
             ts,
             author: None,
             nonce: None,
+            reply_to: None,
         };
         w.create_room("side").unwrap();
         for m in [
@@ -228,6 +229,7 @@ mod tests {
             ts: 1,
             author: None,
             nonce: None,
+            reply_to: None,
         }
     }
 

@@ -75,6 +75,18 @@ pub fn Composer(data: PageData) -> impl IntoView {
             ev.prevent_default();
             submit();
         }
+        // *1.2*: Up in an empty composer edits our last message (as in Slack).
+        if ev.key() == "ArrowUp" && text.with_untracked(|t| t.is_empty()) {
+            let me = chat.me.get_untracked().unwrap_or_default();
+            let last = chat.current_room().and_then(|r| r.last_own(&me));
+            if let Some(m) = last {
+                ev.prevent_default();
+                chat.editing.set(Some((m.room, m.id)));
+            }
+        }
+        if ev.key() == "Escape" && chat.replying.with_untracked(Option::is_some) {
+            chat.replying.set(None);
+        }
     };
     let counter = move || {
         let n = chars();
@@ -124,6 +136,7 @@ pub fn Composer(data: PageData) -> impl IntoView {
                     </p>
                 </div>
             </Show>
+            <super::message_menu::Replying />
             <div class="text-row">
                 <label for="text" class="sr-only">{placeholder}</label>
                 <textarea

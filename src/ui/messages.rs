@@ -3,6 +3,7 @@
 //! and the typing line.
 
 use super::mentions::{mark, mentions};
+use super::message_menu::{EditBox, MessageMenu, Quote, Reactions};
 use super::state::{Chat, Entry, Pending};
 use crate::protocol::is_dm_room;
 use leptos::either::Either;
@@ -283,7 +284,11 @@ pub fn MessageList() -> impl IntoView {
             // aria-allowed-role).
             <div role="log" aria-live="polite" aria-relevant="additions" aria-labelledby="room-title">
                 <ol class="messages" aria-labelledby="room-title" data-testid="messages">
-                    <For each=move || rows.get() key=|row| (row.entry.key(), row.first, row.prev_id) let:row>
+                    <For
+                        each=move || rows.get()
+                        key=|row| (row.entry.key(), row.entry.version(), row.first, row.prev_id)
+                        let:row
+                    >
                         <MessageRow row/>
                     </For>
                     <For each=pending key=|p| (p.nonce.clone(), p.error.clone()) let:p>
@@ -332,17 +337,43 @@ fn MessageRow(row: Row) -> impl IntoView {
                         .is_some_and(|t| t.mark && t.id == id && t.room == room)
                 })
             };
+            if m.deleted {
+                return Either::Left(Either::Left(view! {
+                    {divider}
+                    <li class="msg deleted" class:first=row.first data-id=m.id data-testid="message">
+                        <div class="meta">
+                            <time datetime=iso(ts)>{move || clock(ts, chat.hydrated.get())}</time>
+                        </div>
+                        <div class="text plain" data-testid="text">"message deleted"</div>
+                    </li>
+                }));
+            }
             // Mentions of the members the page knows (the same on both sides).
             let html = in_room.map_or_else(
                 || m.html.clone(),
                 |r| r.members.with_untracked(|names| mark(&m.html, names)),
             );
-            let text = m.text;
+            let text = m.text.clone();
+            let replied = m.reply_to.as_ref().map(|r| r.user.clone());
             let to_me = move || {
-                chat.me
-                    .with(|me| me.as_deref().is_some_and(|me| mentions(&text, me)))
+                chat.me.with(|me| {
+                    me.as_deref().is_some_and(|me| {
+                        mentions(&text, me) || replied.as_deref() == Some(me)
+                    })
+                })
             };
-            Either::Left(view! {
+            let editing = {
+                let room = m.room.clone();
+                move || chat.editing.with(|e| e.as_ref().is_some_and(|(r, i)| *r == room && *i == id))
+            };
+            let quote = m.reply_to.clone().map(|reply| {
+                view! { <Quote room=m.room.clone() reply /> }
+            });
+            let edited = m.edited_ts.map(|at| {
+                view! { <span class="edited" title=iso(at) data-testid="edited">"(edited)"</span> }
+            });
+            let (editable, menu) = (m.clone(), m.clone());
+            Either::Left(Either::Right(view! {
                 {divider}
                 <li
                     class="msg"
@@ -356,10 +387,23 @@ fn MessageRow(row: Row) -> impl IntoView {
                         <span class="author" data-testid="author">{m.user}</span>
                         <time datetime=iso(ts)>{move || clock(ts, chat.hydrated.get())}</time>
                     </div>
-                    // The server's `html`: every character of the input escaped.
-                    <div class="text" data-testid="text" inner_html=html></div>
+                    {quote}
+                    <Show
+                        when=editing
+                        fallback=move || {
+                            // The server's `html`: every character of the input escaped.
+                            view! {
+                                <div class="text" data-testid="text" inner_html=html.clone()></div>
+                            }
+                        }
+                    >
+                        <EditBox m=editable.clone() />
+                    </Show>
+                    {edited}
+                    <Reactions room=m.room.clone() id reactions=m.reactions.clone() />
+                    <MessageMenu m=menu />
                 </li>
-            })
+            }))
         }
         Entry::Notice { text, .. } => {
             Either::Right(view! { <li class="notice" data-testid="notice">{text}</li> })
@@ -426,7 +470,7 @@ mod tests {
             text: "t".into(),
             html: "t".into(),
             ts,
-            nonce: None,
+            ..ChatMessage::default()
         })
     }
 

@@ -27,6 +27,7 @@ mod composer;
 mod fresh;
 mod invites;
 mod mentions;
+mod message_menu;
 mod messages;
 #[cfg(feature = "ssr")]
 pub(crate) use messages::iso;

@@ -40,6 +40,9 @@ pub(super) enum Act {
     Invite,
     /// Change a member's role.
     SetRole,
+    /// *1.2* (section 3): delete anyone's message (moderators, owners,
+    /// admins; in a direct message nobody moderates).
+    Moderate,
 }
 
 /// Who asks.
@@ -118,6 +121,13 @@ pub(super) fn decide(
             "only the room's owners and moderators invite",
         )),
         Act::SetRole if role == Some(RoomRole::Owner) => Ok(role),
+        Act::Moderate if room.kind == RoomKind::Dm => {
+            Err(Denied::Forbidden("a direct message has no moderators"))
+        }
+        Act::Moderate if role >= Some(RoomRole::Moderator) => Ok(role),
+        Act::Moderate => Err(Denied::Forbidden(
+            "only the room's owners and moderators delete others' messages",
+        )),
         Act::SetRole => Err(Denied::Forbidden("only the room's owners change roles")),
     }
 }

@@ -42,6 +42,7 @@
 //! - [`search`]: full-text search of the stored messages (extension).
 //! - [`reads`]: where each identity stopped reading (extension).
 //! - [`post`]: `send`, the page's form post, the store hand-off and its result.
+//! - [`changes`]: *1.2*, `edit`, `delete`, `react`, `unreact` and their frames.
 //! - [`bucket`]: the token bucket behind the rate limits.
 //! - [`upkeep`]: what the hub does each tick by itself (deadlines, sweeps).
 //! - [`fatal`]: the hub or its commit thread died: the server stops.
@@ -56,6 +57,7 @@
 mod access;
 mod accounts;
 mod bucket;
+mod changes;
 mod directory;
 mod fatal;
 mod handle;
@@ -123,6 +125,8 @@ enum Command {
     /// Results of one group commit, in commit order, each stored message's
     /// `message` frame encoded beside it (by the commit thread).
     Committed(Vec<group_commit::Done<Tag>>, Vec<Option<Bytes>>),
+    /// *1.2*: results of one batch's changes, in order.
+    Changed(Vec<group_commit::ChangeDone<Tag>>),
     /// The rest of a command whose store read is done ([`offload`]).
     Then(Then),
     /// *1.2*: accounts and sessions ([`accounts`]).
@@ -206,12 +210,17 @@ pub(crate) fn spawn(
     let commit_bytes = config.outbound_bytes / 4;
     let fatal = Arc::new(Fatal::default());
     let watch = fatal.watch("the store's commit thread");
-    let committer = group_commit::spawn(writer, job_rx, commit_bytes, move |done, took| {
+    let committer = group_commit::spawn(writer, job_rx, commit_bytes, move |outcome| {
         let _ = &watch; // dropped, and reporting, when the thread panics
-        metrics::histogram!(stats::COMMIT_SECONDS).record(took.as_secs_f64());
-        let frames = post::encode_committed(&done);
         // The hub never waits on the commit thread, so this cannot deadlock.
-        let _ = committed.blocking_send(Command::Committed(done, frames));
+        let _ = committed.blocking_send(match outcome {
+            group_commit::Outcome::Messages(done, took) => {
+                metrics::histogram!(stats::COMMIT_SECONDS).record(took.as_secs_f64());
+                let frames = post::encode_committed(&done);
+                Command::Committed(done, frames)
+            }
+            group_commit::Outcome::Changes(done) => Command::Changed(done),
+        });
     })
     .map_err(|e| StoreError::Failed(format!("cannot start the commit thread: {e}")))?;
     // The first reads run on a plain thread: a synchronous client that
@@ -442,6 +451,7 @@ impl Hub {
                     self.catch_up(&room, upto);
                 }
             }
+            Command::Changed(done) => self.on_changed(done),
             Command::Then(then) => then.run(self),
             Command::Account(command) => self.on_account(command),
             Command::Remote(notice) => self.on_notice(notice),
@@ -555,7 +565,14 @@ impl Hub {
         // not parse counts as a request.
         let counted = !matches!(
             request,
-            Request::Send { .. } | Request::Frame(ClientFrame::Typing { .. })
+            Request::Send { .. }
+                | Request::Edit { .. }
+                | Request::Frame(
+                    ClientFrame::Typing { .. }
+                        | ClientFrame::Delete { .. }
+                        | ClientFrame::React { .. }
+                        | ClientFrame::Unreact { .. }
+                )
         );
         if counted && !session.requests.take(rate, burst) {
             return Err(ProtocolError::new(
@@ -567,7 +584,16 @@ impl Hub {
             Request::Frame(frame) => frame,
             Request::Refused(e) => return Err(e),
             Request::Send { .. } if !ready => return Err(ProtocolError::hello_required()),
-            Request::Send { room, text, nonce } => return self.on_send(conn, room, text, nonce),
+            Request::Send {
+                room,
+                text,
+                nonce,
+                reply_to,
+            } => return self.on_send(conn, room, text, nonce, reply_to),
+            Request::Edit { .. } if !ready => return Err(ProtocolError::hello_required()),
+            Request::Edit { room, id, text } => {
+                return self.on_change(conn, &room, id, changes::Asked::Edit(text))
+            }
         };
         match frame {
             ClientFrame::Ping => {
@@ -596,6 +622,16 @@ impl Hub {
             ClientFrame::Invite { room, user } => self.on_invite(conn, &room, &user),
             ClientFrame::SetRole { room, user, role } => self.on_set_role(conn, &room, &user, role),
             ClientFrame::Dm { user } => self.on_dm(conn, &user),
+            ClientFrame::Edit { .. } => unreachable!("prepared as Request::Edit"),
+            ClientFrame::Delete { room, id } => {
+                self.on_change(conn, &room, id, changes::Asked::Delete)
+            }
+            ClientFrame::React { room, id, emoji } => {
+                self.on_change(conn, &room, id, changes::Asked::React(emoji, true))
+            }
+            ClientFrame::Unreact { room, id, emoji } => {
+                self.on_change(conn, &room, id, changes::Asked::React(emoji, false))
+            }
             ClientFrame::Search {
                 query,
                 room,

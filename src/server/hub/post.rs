@@ -86,6 +86,17 @@ pub(crate) enum Request {
         text: Checked,
         /// Its nonce, as sent.
         nonce: Option<String>,
+        /// *1.2*: the message it answers.
+        reply_to: Option<u64>,
+    },
+    /// *1.2*: an `edit`, its text checked and rendered already.
+    Edit {
+        /// Room name (not yet checked).
+        room: String,
+        /// The message's id.
+        id: u64,
+        /// The new text, or why it is refused.
+        text: Checked,
     },
     /// A frame that did not parse (or a binary one): refused, after it
     /// counts against the request rate limit.
@@ -96,10 +107,21 @@ impl Request {
     /// Prepares `frame` on the caller's task.
     pub(crate) fn new(frame: ClientFrame) -> Request {
         match frame {
-            ClientFrame::Send { room, text, nonce } => Request::Send {
+            ClientFrame::Send {
+                room,
+                text,
+                nonce,
+                reply_to,
+            } => Request::Send {
                 room,
                 text: check_text(&text),
                 nonce,
+                reply_to,
+            },
+            ClientFrame::Edit { room, id, text } => Request::Edit {
+                room,
+                id,
+                text: check_text(&text),
             },
             frame => Request::Frame(frame),
         }
@@ -110,6 +132,7 @@ impl Request {
         match self {
             Request::Frame(frame) => frame.nonce(),
             Request::Send { nonce, .. } => nonce.as_deref(),
+            Request::Edit { .. } => None,
             Request::Refused(e) => e.nonce.as_deref(),
         }
     }
@@ -131,6 +154,7 @@ fn new_message(
         ts: now_ms(),
         author: Some(author.to_owned()),
         nonce: nonce.map(str::to_owned),
+        reply_to: None,
     }
 }
 
@@ -152,6 +176,7 @@ impl Hub {
         room: String,
         text: Checked,
         nonce: Option<String>,
+        reply_to: Option<u64>,
     ) -> Result<(), ProtocolError> {
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         if !self.session(conn)?.sends.take(rate, burst) {
@@ -160,10 +185,19 @@ impl Hub {
         self.joined_to(conn, &room, Act::Post)?;
         let text = text?;
         let stored_nonce = validate_nonce(nonce.as_deref())?;
+        // *1.2*: a reply answers a message the room has (perhaps deleted).
+        let last = self.rooms.get(room.as_str()).map_or(0, |r| r.last_id);
+        if reply_to.is_some_and(|id| id == 0 || id > last) {
+            return Err(ProtocolError::bad_request(&format!(
+                "{room:?} has no message {} to reply to",
+                reply_to.unwrap_or_default()
+            )));
+        }
         let session = self.session(conn)?;
         let author = session.identity.clone().unwrap_or_default();
         let user = session.name.to_string();
-        let message = new_message(room, user, text, &author, stored_nonce);
+        let mut message = new_message(room, user, text, &author, stored_nonce);
+        message.reply_to = reply_to;
         self.queue(Job::Message {
             tag: (Poster::Conn(conn), nonce),
             message,

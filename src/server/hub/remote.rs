@@ -121,6 +121,7 @@ impl Hub {
             Remote::SessionsEnded(ended) => self.end_sessions(&super::accounts::ending_of(ended)),
             Remote::Account { identity, role } => self.registry.set_account(&identity, role),
             Remote::Access(event) => self.remote_access(event),
+            Remote::Changed { room, from, to } => self.remote_changed(&room, from, to),
             Remote::Gone(node) => {
                 let gone: Vec<RemoteId> = self
                     .remote_sessions()

@@ -108,8 +108,18 @@ pub(crate) struct Snapshot {
 /// resumes with `after`, losing nothing, instead of holding a membership
 /// whose replay it never got.
 pub(super) fn fill_or_close(slot: Slot, outbox: &Outbox, result: Result<Bytes, ProtocolError>) {
+    fill_all_or_close(slot, outbox, result.map(|frame| vec![frame]));
+}
+
+/// As [`fill_or_close`], with several frames (*1.2*: `joined` and the
+/// changes it replays).
+pub(super) fn fill_all_or_close(
+    slot: Slot,
+    outbox: &Outbox,
+    result: Result<Vec<Bytes>, ProtocolError>,
+) {
     match result {
-        Ok(frame) => slot.fill(&[frame]),
+        Ok(frames) => slot.fill(&frames),
         Err(e) => {
             slot.send(&e.into_frame());
             outbox.close(CLOSE_STORE_FAILED, "the store could not be read; reconnect");
@@ -298,13 +308,23 @@ impl Hub {
                 // for ids it saw.
                 let beyond = after.is_some_and(|after| after > upto);
                 let after = after.filter(|_| !beyond);
+                let viewer = identity.as_deref();
+                // *1.2*: what changed since, to the messages it holds; past
+                // the cap, it starts over from the recent messages (`missed`).
+                let (changed, changes_missed) = match after {
+                    Some(after) => super::changes::replay(reader, &room, after)?,
+                    None => (Vec::new(), false),
+                };
+                let after = after.filter(|_| !changes_missed);
                 let (mut messages, mut missed) = match after {
                     Some(after) => {
-                        let replay = reader.after(&room, after, replay_cap, upto)?;
+                        let replay = reader.after(&room, after, replay_cap, upto, viewer)?;
                         (replay.messages, replay.missed)
                     }
-                    None => (reader.before(&room, None, recent, upto)?, false),
+                    None => (reader.before(&room, None, recent, upto, viewer)?, false),
                 };
+                let changed = if changes_missed { Vec::new() } else { changed };
+                missed |= changes_missed;
                 let last_read = match &identity {
                     Some(identity) => reader.last_read(identity, &room)?,
                     None => None,
@@ -313,7 +333,7 @@ impl Hub {
                 // past its cap, older ones are then paged back with `history`.
                 missed |= fit(&mut messages, budget) && after.is_some();
                 missed |= beyond;
-                Ok(encode_json(&ServerFrame::Joined {
+                let joined = encode_json(&ServerFrame::Joined {
                     room,
                     members,
                     member_count,
@@ -324,10 +344,11 @@ impl Hub {
                     visibility: Some(visibility),
                     dm,
                     staff,
-                }))
+                });
+                Ok(std::iter::once(joined).chain(changed).collect::<Vec<_>>())
             };
             self.read_apart(ticket, Kind::Plain, read, move |result| {
-                fill_or_close(slot, &outbox, result)
+                fill_all_or_close(slot, &outbox, result)
             });
         }
         if !already {
@@ -528,17 +549,22 @@ impl Hub {
                 members,
                 member_count: if readable { r.count() } else { 0 },
                 rooms: self.welcome_rooms(identity.as_deref()),
-                mine: identity.map(|id| self.my_rooms(&id)).unwrap_or_default(),
+                mine: identity
+                    .as_ref()
+                    .map(|id| self.my_rooms(id))
+                    .unwrap_or_default(),
             };
             let upto = if readable { r.last_id } else { 0 };
-            Ok((ticket, upto, snapshot))
+            Ok((ticket, upto, snapshot, identity))
         };
-        let (ticket, upto, mut snapshot) = match asked() {
+        let (ticket, upto, mut snapshot, identity) = match asked() {
             Ok(asked) => asked,
             Err(e) => return drop(reply.send(Err(e))),
         };
         let (name, recent) = (room.to_owned(), self.config.join_recent);
-        let read = move |reader: &dyn StoreReader| reader.before(&name, None, recent, upto);
+        let read = move |reader: &dyn StoreReader| {
+            reader.before(&name, None, recent, upto, identity.as_deref())
+        };
         self.read_apart(ticket, Kind::Plain, read, move |messages| {
             let _ = reply.send(messages.map(|messages| {
                 snapshot.messages = messages;
@@ -581,11 +607,12 @@ impl Hub {
         let limit = limit.map_or(HISTORY_DEFAULT_LIMIT as usize, |l| l as usize);
         let upto = self.rooms.get(room).map_or(0, |r| r.last_id);
         let (name, budget) = (room.to_owned(), self.reply_budget());
-        let outbox = self.session(conn)?.outbox.clone();
+        let session = self.session(conn)?;
+        let (outbox, identity) = (session.outbox.clone(), session.identity.clone());
         // In order with what the connection asked before and is sent after.
         let slot = outbox.reserve();
         let read = move |reader: &dyn StoreReader| {
-            let mut messages = reader.before(&name, before, limit, upto)?;
+            let mut messages = reader.before(&name, before, limit, upto, identity.as_deref())?;
             // The newest kept: the client pages on from the oldest it got.
             fit(&mut messages, budget);
             let room = name;

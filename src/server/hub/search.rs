@@ -94,9 +94,16 @@ impl Hub {
         };
         let ticket = self.admit_read()?;
         let (budget, query) = (self.reply_budget(), asked.query);
-        let outbox = self.session(conn)?.outbox.clone();
+        let session = self.session(conn)?;
+        let (outbox, identity) = (session.outbox.clone(), session.identity.clone());
         let read = move |reader: &dyn StoreReader| {
-            let found = reader.search(&search)?;
+            let mut found = reader.search(&search)?;
+            // *1.2*: each hit's reactions (at most a page of small reads).
+            for hit in &mut found.hits {
+                let m = &mut hit.message;
+                let rows = reader.reactions(&m.room, m.id, m.id, identity.as_deref())?;
+                crate::store::changes::attach(std::slice::from_mut(m), rows);
+            }
             if found.stopped && found.hits.is_empty() {
                 return Ok(Err(ProtocolError::new(
                     ErrorCode::Unavailable,

@@ -50,7 +50,7 @@ impl Hub {
             self.reply_budget(),
         );
         let read = move |reader: &dyn StoreReader| {
-            let mut messages = reader.before(&name, None, recent, upto)?;
+            let mut messages = reader.before(&name, None, recent, upto, None)?;
             fit(&mut messages, budget);
             Ok(encode_json(&ServerFrame::Watching {
                 room: name,

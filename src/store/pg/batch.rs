@@ -26,6 +26,7 @@ impl PgWriter {
         let mut tx = self.conn.get()?.transaction()?;
         let mut rooms = lock_rooms(&mut tx, batch)?;
         let originals = find_repeats(&mut tx, batch, &rooms)?;
+        let replies = super::changes::reply_snapshots(&mut tx, batch, &rooms)?;
         // What this batch stores, by the key a resend within it would repeat.
         let mut staged: HashMap<NonceKey, ChatMessage> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
@@ -49,8 +50,9 @@ impl PgWriter {
             }
             let id = last + 1;
             rooms.insert(msg.room.clone(), (room_id, id));
-            rows.push(room_id, id, msg);
-            let message = msg.stored_as(id);
+            let reply = msg.reply_to.and_then(|to| replies.get(&(room_id, to)).cloned());
+            rows.push(room_id, id, msg, &reply);
+            let message = msg.stored_with(id, reply);
             if let Some(key) = key {
                 staged.insert(key, message.clone());
             }
@@ -60,9 +62,10 @@ impl PgWriter {
             }));
         }
         tx.execute(
-            "INSERT INTO messages (room_id, id, \"user\", text, ts, author, nonce) \
+            "INSERT INTO messages (room_id, id, \"user\", text, ts, author, nonce, \
+                                   reply_to, reply_user, reply_text) \
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
-             $5::bigint[], $6::text[], $7::text[])",
+             $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])",
             &[
                 &rows.room_ids,
                 &rows.ids,
@@ -71,6 +74,9 @@ impl PgWriter {
                 &rows.ts,
                 &rows.authors,
                 &rows.nonces,
+                &rows.reply_to,
+                &rows.reply_user,
+                &rows.reply_text,
             ],
         )?;
         for (room, &(room_id, last)) in &rooms {
@@ -175,10 +181,20 @@ struct Rows {
     authors: Vec<Option<String>>,
     /// `nonce` of each row.
     nonces: Vec<Option<String>>,
+    /// *1.2*: `reply_to` of each row.
+    reply_to: Vec<Option<i64>>,
+    /// *1.2*: `reply_user` (the answered message's name; `None`: gone).
+    reply_user: Vec<Option<String>>,
+    /// *1.2*: `reply_text` (its first characters).
+    reply_text: Vec<Option<String>>,
 }
 
 impl Rows {
-    fn push(&mut self, room_id: i64, id: u64, msg: &NewMessage) {
+    fn push(&mut self, room_id: i64, id: u64, msg: &NewMessage, reply: &Option<(String, String)>) {
+        let (user, text) = reply.clone().unzip();
+        self.reply_to.push(msg.reply_to.map(|r| r as i64));
+        self.reply_user.push(user);
+        self.reply_text.push(text);
         self.room_ids.push(room_id);
         self.ids.push(id as i64);
         self.users.push(msg.user.clone());

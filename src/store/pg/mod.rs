@@ -22,11 +22,13 @@ use super::{
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
-use crate::store::{as_u64, read_back};
+use crate::store::changes::{finish, ChangeRequest, Changed, Logged, ReactionRow, Refusal};
+use crate::store::{as_u64, read_back, LogQuery};
 use postgres::{Client, NoTls, Transaction};
 use std::cell::RefCell;
 
 mod batch;
+mod changes;
 pub mod cluster;
 mod listen;
 
@@ -47,8 +49,10 @@ const SCHEMA_5: &str = include_str!("accounts.sql");
 const SCHEMA_6: &str = include_str!("grants.sql");
 /// Version 7: who may see each room, and memberships (`store::access`).
 const SCHEMA_7: &str = include_str!("room_access.sql");
+/// Version 8: messages that change (`store::changes`).
+const SCHEMA_8: &str = include_str!("changes.sql");
 /// The newest schema version this server knows.
-pub const SCHEMA_VERSION: i32 = 7;
+pub const SCHEMA_VERSION: i32 = 8;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -191,6 +195,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.execute("UPDATE chat_schema SET version = 7", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 7");
     }
+    if version.unwrap_or(1) < 8 {
+        tx.batch_execute(SCHEMA_8)?;
+        tx.execute("UPDATE chat_schema SET version = 8", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 8");
+    }
     if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
         return Err(StoreError::Open {
             path: "CHAT_DATABASE_URL".into(),
@@ -292,6 +301,24 @@ impl StoreReader for PgReader {
     fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<ChatMessage>, StoreError> {
         self.again(|r| r.range_once(room, from, to))
     }
+
+    fn reactions(
+        &self,
+        room: &str,
+        from: u64,
+        to: u64,
+        viewer: Option<&str>,
+    ) -> Result<Vec<ReactionRow>, StoreError> {
+        self.again(|r| changes::reactions(r.conn.borrow_mut().get()?, room, from, to, viewer))
+    }
+
+    fn change_log(
+        &self,
+        room: &str,
+        query: LogQuery,
+    ) -> Result<Vec<Logged>, StoreError> {
+        self.again(|r| changes::log(r.conn.borrow_mut().get()?, room, query))
+    }
 }
 
 /// Each read once, on the connection as it is ([`PgReader::again`]).
@@ -383,12 +410,15 @@ impl PgReader {
         tx.batch_execute(&format!("SET LOCAL statement_timeout = {timeout}"))?;
         let before = search.before.map_or(i64::MAX, |c| c.seq);
         let rows = tx.query(
-            "SELECT r.name, m.id, m.\"user\", m.text, m.ts, m.nonce, m.seq \
-             FROM messages m JOIN rooms r ON r.id = m.room_id \
-             WHERE to_tsvector('simple', m.text) @@ to_tsquery('simple', $1) \
-               AND ($2::text IS NULL OR r.name = $2) AND m.seq < $3 \
-               AND (r.kind = 0 OR r.name = ANY($5)) \
-             ORDER BY m.seq DESC LIMIT $4",
+            &format!(
+                "SELECT r.name, m.id, m.\"user\", m.text, m.ts, m.nonce, m.seq, {} \
+                 FROM messages m JOIN rooms r ON r.id = m.room_id \
+                 WHERE to_tsvector('simple', m.text) @@ to_tsquery('simple', $1) \
+                   AND ($2::text IS NULL OR r.name = $2) AND m.seq < $3 \
+                   AND (r.kind = 0 OR r.name = ANY($5)) AND NOT m.deleted \
+                 ORDER BY m.seq DESC LIMIT $4",
+                changes::EXTRA
+            ),
             &[
                 &search::tsquery(&search.terms),
                 &search.room,
@@ -412,7 +442,7 @@ impl PgReader {
             .iter()
             .map(|r| {
                 let message = read_back(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
-                Hit::new(r.get(6), message)
+                Hit::new(r.get(6), finish(message, changes::extra(r, 7)))
             })
             .collect();
         Ok(Found {
@@ -427,22 +457,26 @@ impl PgReader {
         }
         let mut conn = self.conn.borrow_mut();
         let rows = conn.get()?.query(
-            "SELECT m.id, m.\"user\", m.text, m.ts, m.nonce FROM messages m \
-             JOIN rooms r ON r.id = m.room_id \
-             WHERE r.name = $1 AND m.id BETWEEN $2 AND $3 ORDER BY m.id",
+            &format!(
+                "SELECT m.id, m.\"user\", m.text, m.ts, m.nonce, {} FROM messages m \
+                 JOIN rooms r ON r.id = m.room_id \
+                 WHERE r.name = $1 AND m.id BETWEEN $2 AND $3 ORDER BY m.id",
+                changes::EXTRA
+            ),
             &[&room, &(from as i64), &(to.min(i64::MAX as u64) as i64)],
         )?;
         Ok(rows
             .iter()
             .map(|r| {
-                read_back(
+                let message = read_back(
                     room.to_owned(),
                     r.get(0),
                     r.get(1),
                     r.get(2),
                     r.get(3),
                     r.get(4),
-                )
+                );
+                finish(message, changes::extra(r, 5))
             })
             .collect())
     }
@@ -486,16 +520,19 @@ fn find_repeat(
     }))
 }
 
-/// Inserts `msg` as message `id` of room `room_id`.
+/// Inserts `msg` as message `id` of room `room_id`, answering `reply`.
 fn insert(
     tx: &mut Transaction<'_>,
     room_id: i64,
     id: u64,
     msg: &NewMessage,
+    reply: &Option<(String, String)>,
 ) -> Result<(), postgres::Error> {
+    let (reply_user, reply_text) = reply.clone().unzip();
     tx.execute(
-        "INSERT INTO messages (room_id, id, \"user\", text, ts, author, nonce) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO messages (room_id, id, \"user\", text, ts, author, nonce, \
+                               reply_to, reply_user, reply_text) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
             &room_id,
             &(id as i64),
@@ -504,6 +541,9 @@ fn insert(
             &(msg.ts as i64),
             &msg.author,
             &msg.nonce,
+            &msg.reply_to.map(|r| r as i64),
+            &reply_user,
+            &reply_text,
         ],
     )
     .map(drop)
@@ -519,6 +559,7 @@ impl PgWriter {
     ) -> Result<Vec<Result<Stored, StoreError>>, StoreError> {
         let mut tx = self.conn.get()?.transaction()?;
         let mut staged = batch::lock_rooms(&mut tx, batch)?;
+        let replies = changes::reply_snapshots(&mut tx, batch, &staged)?;
         let mut results = Vec::with_capacity(batch.len());
         for msg in batch {
             let room = msg.room.as_str();
@@ -531,8 +572,9 @@ impl PgWriter {
                 continue;
             }
             let id = last + 1;
+            let reply = msg.reply_to.and_then(|to| replies.get(&(room_id, to)).cloned());
             let mut one = tx.savepoint("one")?;
-            let inserted = match insert(&mut one, room_id, id, msg) {
+            let inserted = match insert(&mut one, room_id, id, msg, &reply) {
                 Ok(()) => one.commit(),
                 Err(e) => {
                     one.rollback()?;
@@ -547,7 +589,7 @@ impl PgWriter {
                 Ok(()) => {
                     staged.insert(msg.room.clone(), (room_id, id));
                     results.push(Ok(Stored {
-                        message: msg.stored_as(id),
+                        message: msg.stored_with(id, reply),
                         repeat: false,
                     }));
                 }
@@ -586,6 +628,13 @@ impl StoreWriter for PgWriter {
             .get()?
             .execute(crate::store::access::ORPHANS[1], &[&room])?;
         Ok(())
+    }
+
+    fn change(&mut self, batch: &[ChangeRequest]) -> Vec<Result<Changed, Refusal>> {
+        match self.conn.get() {
+            Ok(client) => changes::change(client, batch),
+            Err(e) => batch.iter().map(|_| Err(Refusal::Store(e.clone()))).collect(),
+        }
     }
 
     fn append(&mut self, batch: &[NewMessage]) -> Vec<Result<Stored, StoreError>> {
@@ -668,6 +717,17 @@ impl StoreWriter for PgWriter {
                 if (n as i64) < chunk {
                     break;
                 }
+            }
+            // *1.2*: the reactions and logged changes of what went.
+            for table in ["reactions", "changes"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE room_id = $1 AND msg_id < \
+                         (SELECT COALESCE(MIN(id), (SELECT last_id + 1 FROM rooms WHERE id = $1)) \
+                          FROM messages WHERE room_id = $1)"
+                    ),
+                    &[&room_id],
+                )?;
             }
         }
         tx.commit()?;

@@ -16,8 +16,11 @@ use super::{
     StoreReader, StoreWriter, Stored, SyncMode, NONCE_WINDOW_MS,
 };
 use crate::protocol::ChatMessage;
-use crate::store::{as_u64, newer_store, read_back};
+use crate::store::changes::{finish, ChangeRequest, Changed, Logged, ReactionRow, Refusal};
+use crate::store::{as_u64, newer_store, read_back, LogQuery};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+mod changes;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +49,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_accounts.sql"),
     include_str!("../migrations/0007_grants.sql"),
     include_str!("../migrations/0008_room_access.sql"),
+    include_str!("../migrations/0009_changes.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -294,13 +298,16 @@ impl StoreReader for SqliteReader {
         // The index first (CROSS JOIN keeps that order), read newest first
         // by its rowid (`seq`): the page's LIMIT stops the scan.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT r.name, m.id, m.user, m.text, m.ts, m.nonce, f.rowid
-             FROM messages_fts f
-             CROSS JOIN messages m ON m.seq = f.rowid
-             CROSS JOIN rooms r ON r.id = m.room_id
-             WHERE messages_fts MATCH ?1 AND f.rowid < ?3 AND (?2 IS NULL OR r.name = ?2)
-               AND (r.kind = 0 OR instr(?5, ' ' || r.name || ' ') > 0)
-             ORDER BY f.rowid DESC LIMIT ?4",
+            &format!(
+                "SELECT r.name, m.id, m.user, m.text, m.ts, m.nonce, f.rowid, {}
+                 FROM messages_fts f
+                 CROSS JOIN messages m ON m.seq = f.rowid
+                 CROSS JOIN rooms r ON r.id = m.room_id
+                 WHERE messages_fts MATCH ?1 AND f.rowid < ?3 AND (?2 IS NULL OR r.name = ?2)
+                   AND (r.kind = 0 OR instr(?5, ' ' || r.name || ' ') > 0) AND m.deleted = 0
+                 ORDER BY f.rowid DESC LIMIT ?4",
+                changes::EXTRA
+            ),
         )?;
         self.deadline.arm(search.budget);
         let before = search.before.map_or(i64::MAX, |c| c.seq);
@@ -322,6 +329,7 @@ impl StoreReader for SqliteReader {
                     r.get(4)?,
                     r.get(5)?,
                 );
+                let message = finish(message, changes::extra(r, 7)?);
                 found.hits.push(Hit::new(r.get(6)?, message));
             }
             Ok(())
@@ -343,28 +351,51 @@ impl StoreReader for SqliteReader {
         if from > to {
             return Ok(Vec::new());
         }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT m.id, m.user, m.text, m.ts, m.nonce FROM messages m
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT m.id, m.user, m.text, m.ts, m.nonce, {} FROM messages m
              WHERE m.room_id = (SELECT id FROM rooms WHERE name = ?1) AND m.id BETWEEN ?2 AND ?3
              ORDER BY m.id",
-        )?;
+            changes::EXTRA
+        ))?;
+        let to = to.min(i64::MAX as u64);
         let rows = stmt.query_map(params![room, from as i64, to as i64], |r| {
-            Ok(read_back(
+            let message = read_back(
                 room.to_owned(),
                 r.get(0)?,
                 r.get(1)?,
                 r.get(2)?,
                 r.get(3)?,
                 r.get(4)?,
-            ))
+            );
+            Ok(finish(message, changes::extra(r, 5)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn reactions(
+        &self,
+        room: &str,
+        from: u64,
+        to: u64,
+        viewer: Option<&str>,
+    ) -> Result<Vec<ReactionRow>, StoreError> {
+        changes::reactions(&self.conn, room, from, to, viewer)
+    }
+
+    fn change_log(
+        &self,
+        room: &str,
+        query: LogQuery,
+    ) -> Result<Vec<Logged>, StoreError> {
+        changes::log(&self.conn, room, query)
     }
 }
 
 const INSERT_MESSAGE: &str =
-    "INSERT INTO messages (room_id, id, user, text, ts, author, nonce, seq)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages))";
+    "INSERT INTO messages (room_id, id, user, text, ts, author, nonce, seq,
+                           reply_to, reply_user, reply_text)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages),
+             ?8, ?9, ?10)";
 
 /// The newest message of `author` with `nonce` in a room since a time.
 /// `INDEXED BY`: without it SQLite may walk the room's rows backwards by
@@ -442,9 +473,22 @@ impl StoreWriter for SqliteWriter {
                     break;
                 }
             }
+            // *1.2*: the reactions and logged changes of what went.
+            for table in ["reactions", "changes"] {
+                tx.prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE room_id = ?1 AND msg_id < \
+                     (SELECT COALESCE(MIN(id), (SELECT last_id + 1 FROM rooms WHERE id = ?1)) \
+                      FROM messages WHERE room_id = ?1)"
+                ))?
+                .execute([room_id])?;
+            }
         }
         tx.commit()?;
         Ok(removed)
+    }
+
+    fn change(&mut self, batch: &[ChangeRequest]) -> Vec<Result<Changed, Refusal>> {
+        changes::change(&mut self.conn, batch)
     }
 
     /// No counter moves unless the commit succeeds, so no id is skipped.
@@ -550,6 +594,11 @@ impl SqliteWriter {
             if isolate {
                 tx.execute_batch("SAVEPOINT one")?;
             }
+            let reply = match msg.reply_to {
+                Some(to) => changes::reply_snapshot(&tx, room_id, to)?,
+                None => None,
+            };
+            let (reply_user, reply_text) = reply.clone().unzip();
             let inserted = tx.prepare_cached(INSERT_MESSAGE).and_then(|mut s| {
                 s.execute(params![
                     room_id,
@@ -558,7 +607,10 @@ impl SqliteWriter {
                     msg.text,
                     msg.ts as i64,
                     msg.author,
-                    msg.nonce
+                    msg.nonce,
+                    msg.reply_to.map(|r| r as i64),
+                    reply_user,
+                    reply_text
                 ])
             });
             match inserted {
@@ -569,7 +621,7 @@ impl SqliteWriter {
                     }
                     staged.insert(room, (room_id, id));
                     results.push(Ok(Stored {
-                        message: msg.stored_as(id),
+                        message: msg.stored_with(id, reply),
                         repeat: false,
                     }));
                 }

@@ -46,6 +46,7 @@ fn msg(room: &str, text: &str) -> NewMessage {
         ts: 7,
         author: None,
         nonce: None,
+        reply_to: None,
     }
 }
 
@@ -86,10 +87,10 @@ fn ids_are_per_room_consecutive_and_reads_are_cut_at_upto() {
             ("a".into(), 3)
         ]
     );
-    let page = r.before("a", None, 50, 2).unwrap();
+    let page = r.before("a", None, 50, 2, None).unwrap();
     assert_eq!(page.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(page[0].html, "&lt;x&gt;");
-    let replay = r.after("a", 0, 2, 3).unwrap();
+    let replay = r.after("a", 0, 2, 3, None).unwrap();
     assert_eq!(
         (
             replay.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
@@ -97,10 +98,10 @@ fn ids_are_per_room_consecutive_and_reads_are_cut_at_upto() {
         ),
         (vec![2, 3], true)
     );
-    assert_eq!(r.after("a", 3, 10, 3).unwrap(), Replay::default());
-    assert_eq!(r.after("a", 4, 10, 3).unwrap(), Replay::default());
-    assert_eq!(r.after("a", u64::MAX, 10, 3).unwrap(), Replay::default());
-    assert_eq!(r.before("a", Some(1), 10, 3).unwrap(), []);
+    assert_eq!(r.after("a", 3, 10, 3, None).unwrap(), Replay::default());
+    assert_eq!(r.after("a", 4, 10, 3, None).unwrap(), Replay::default());
+    assert_eq!(r.after("a", u64::MAX, 10, 3, None).unwrap(), Replay::default());
+    assert_eq!(r.before("a", Some(1), 10, 3, None).unwrap(), []);
 }
 
 #[test]
@@ -191,7 +192,7 @@ fn a_nonce_repeats_for_its_author_and_room_for_exactly_ten_minutes() {
     let later = later[0].as_ref().unwrap();
     assert_eq!((later.message.id, later.repeat), (3, false));
     // Every copy read back carries the nonce.
-    let stored = r.before("general", None, 10, 3).unwrap();
+    let stored = r.before("general", None, 10, 3, None).unwrap();
     assert!(stored.iter().all(|m| m.nonce.as_deref() == Some("n")));
 }
 
@@ -233,7 +234,7 @@ fn a_version_1_store_is_migrated_with_its_messages_kept() {
         database_url: None,
     })
     .unwrap();
-    let kept = r.before("general", None, 10, 1).unwrap();
+    let kept = r.before("general", None, 10, 1, None).unwrap();
     assert_eq!(
         (kept[0].text.as_str(), kept[0].nonce.as_deref()),
         ("old", None)

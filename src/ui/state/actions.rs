@@ -184,8 +184,10 @@ impl Chat {
                 text,
                 sent_on: None,
                 error: None,
+                reply_to: self.replying.get_untracked().map(|r| r.id),
             })
         });
+        self.replying.set(None);
         // The message ends this bout of typing: the next keystroke says so again.
         self.last_typing.set_value(0.0);
         self.flush(&room);
@@ -208,6 +210,7 @@ impl Chat {
                         room: room.name.to_string(),
                         text: p.text.clone(),
                         nonce: Some(p.nonce.clone()),
+                        reply_to: p.reply_to,
                     });
                 }
             }

@@ -121,6 +121,9 @@ impl Chat {
             }
             ServerFrame::Rooms { .. } | ServerFrame::Pong | ServerFrame::Unwatched { .. } => {}
             ServerFrame::Message(message) => self.on_message(message),
+            frame @ (ServerFrame::Edited { .. }
+            | ServerFrame::Deleted { .. }
+            | ServerFrame::Reaction { .. }) => self.on_change(frame),
             ServerFrame::Presence { room, user, state } => {
                 let Some(r) = self.room(&room) else { return };
                 let verb = match state {
@@ -251,10 +254,13 @@ impl Chat {
         self.resolve_pending(&r, &message);
         r.typing.update(|t| t.retain(|(x, _)| *x != message.user));
         let (theirs, to_me) = self.me.with_untracked(|me| match me.as_deref() {
-            // *1.2*: a direct message notifies as a mention does.
+            // *1.2*: a direct message, and a reply to us, notify as a
+            // mention does.
             Some(me) => (
                 me != message.user,
-                mentions(&message.text, me) || is_dm_room(&message.room),
+                mentions(&message.text, me)
+                    || is_dm_room(&message.room)
+                    || message.reply_to.as_ref().is_some_and(|r| r.user == me),
             ),
             None => (true, false),
         });

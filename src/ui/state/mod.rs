@@ -15,6 +15,7 @@
 
 mod actions;
 mod apply;
+mod changes;
 mod room;
 mod search;
 #[cfg(test)]
@@ -139,6 +140,10 @@ pub struct Chat {
     pub found: RwSignal<Option<Found>>,
     /// The message opened in context (scrolled to and marked).
     pub target: RwSignal<Option<Target>>,
+    /// *1.2*: the message the next one answers (the composer shows it).
+    pub replying: RwSignal<Option<crate::protocol::ReplyTo>>,
+    /// *1.2*: the message being edited in place (room, id).
+    pub editing: RwSignal<Option<(String, u64)>>,
     /// History pages asked for to reach [`Chat::target`].
     seek_pages: StoredValue<u32>,
     /// The connection, once a driver installed one.
@@ -210,6 +215,8 @@ impl Chat {
             alerts: RwSignal::new(Alerts::Unsupported),
             found: RwSignal::new(None),
             target: RwSignal::new(None),
+            replying: RwSignal::new(None),
+            editing: RwSignal::new(None),
             seek_pages: StoredValue::new(0),
             link: StoredValue::new(None),
             session: StoredValue::new(0),

@@ -9,8 +9,10 @@ use std::sync::Arc;
 /// loaded again with "Load older messages".
 const MAX_ENTRIES: usize = 500;
 
-/// One line of a room's message list.
+/// One line of a room's message list (nearly all of them messages: a
+/// box each would only add an allocation).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Entry {
     /// A chat message.
     Message(ChatMessage),
@@ -33,6 +35,22 @@ impl Entry {
             Entry::Notice { seq, .. } => format!("n{seq}"),
         }
     }
+
+    /// What its row shows that can change (*1.2*: an edit, a deletion,
+    /// reactions): part of the list's key, so a changed row is drawn again.
+    pub fn version(&self) -> (u64, bool, Vec<(String, u32, bool)>) {
+        match self {
+            Entry::Message(m) => (
+                m.edited_ts.unwrap_or(0),
+                m.deleted,
+                m.reactions
+                    .iter()
+                    .map(|r| (r.emoji.clone(), r.count, r.mine))
+                    .collect(),
+            ),
+            Entry::Notice { .. } => (0, false, Vec::new()),
+        }
+    }
 }
 
 /// A message of ours that the server has not confirmed yet.
@@ -46,6 +64,8 @@ pub struct Pending {
     pub sent_on: Option<u64>,
     /// Why the server refused it; it waits for "Retry" or "Discard".
     pub error: Option<String>,
+    /// *1.2*: the message it answers.
+    pub reply_to: Option<u64>,
 }
 
 /// A joined room.

@@ -118,8 +118,10 @@ impl Harness {
     /// batch and hands the results to the hub. Returns how many were stored.
     fn commit(&mut self) -> usize {
         let (mut tags, mut messages) = (Vec::new(), Vec::new());
+        let mut changes = Vec::new();
         while let Ok(job) = self.jobs.try_recv() {
             match job {
+                Job::Change { tag, change } => changes.push((tag, change)),
                 Job::Message { tag, message } => {
                     tags.push(tag);
                     messages.push(message);
@@ -155,6 +157,11 @@ impl Harness {
         let done: Vec<_> = tags.into_iter().zip(results).collect();
         let frames = super::post::encode_committed(&done);
         self.handle(Command::Committed(done, frames));
+        if !changes.is_empty() {
+            let (tags, changes): (Vec<_>, Vec<_>) = changes.into_iter().unzip();
+            let results = self.writer.change(&changes);
+            self.handle(Command::Changed(tags.into_iter().zip(results).collect()));
+        }
         n
     }
 }

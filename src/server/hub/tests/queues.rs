@@ -14,6 +14,7 @@ fn message(id: u64, text_bytes: usize) -> ChatMessage {
         html: String::new(),
         ts: 0,
         nonce: None,
+        ..ChatMessage::default()
     }
 }
 

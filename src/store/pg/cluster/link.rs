@@ -54,7 +54,8 @@ impl Mirror {
             | Event::Identity(_)
             | Event::SessionsEnded(_)
             | Event::Account { .. }
-            | Event::Access(_) => None,
+            | Event::Access(_)
+            | Event::Changed { .. } => None,
         }
     }
 }

@@ -85,6 +85,16 @@ pub enum Event {
     },
     /// *1.2*: a standing in a room changed (the store holds it).
     Access(crate::store::access::AccessEvent),
+    /// *1.2*: changes `from..=to` of `room`'s change log were committed
+    /// (the store holds them: other nodes read them from there).
+    Changed {
+        /// The room.
+        room: String,
+        /// First rev.
+        from: u64,
+        /// Last rev.
+        to: u64,
+    },
 }
 
 /// *1.2*: sessions that ended: their connections close on every node.
@@ -155,6 +165,15 @@ pub enum Remote {
     },
     /// *1.2*: a standing in a room changed on another node.
     Access(crate::store::access::AccessEvent),
+    /// *1.2*: another node committed changes `from..=to` of `room`.
+    Changed {
+        /// The room.
+        room: String,
+        /// First rev.
+        from: u64,
+        /// Last rev.
+        to: u64,
+    },
     /// `node` is gone (its lease ran out, or it stopped): its sessions end.
     Gone(String),
     /// Every other node's sessions and rooms, as the tables hold them now:

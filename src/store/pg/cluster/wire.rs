@@ -63,6 +63,12 @@ pub(crate) enum Wire {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         b: Option<String>,
     },
+    Changed {
+        n: String,
+        r: String,
+        f: u64,
+        t: u64,
+    },
     Gone {
         n: String,
     },
@@ -185,6 +191,14 @@ pub(crate) fn parse(payload: &str, me: &str) -> Option<Result<Remote, ()>> {
             };
             (n, Remote::Access(event))
         }
+        Wire::Changed { n, r, f, t } => (
+            n,
+            Remote::Changed {
+                room: r,
+                from: f,
+                to: t,
+            },
+        ),
         // Told that this node is gone: its own thread finds out and resets.
         Wire::Gone { n } => (n.clone(), Remote::Gone(n)),
         Wire::Reset { n } => return (n != me).then_some(Err(())),
@@ -236,6 +250,12 @@ pub(crate) fn notice(n: &str, event: &Event) -> String {
             i: a.identity.clone(),
             s: a.standing.map(|s| s.as_str().to_owned()),
             b: a.by.clone(),
+        },
+        Event::Changed { room, from, to } => Wire::Changed {
+            n,
+            r: room.clone(),
+            f: *from,
+            t: *to,
         },
     };
     serde_json::to_string(&wire).expect("encodes")
@@ -305,6 +325,11 @@ mod tests {
                 by: None,
                 ..access()
             }),
+            Event::Changed {
+                room: "general".into(),
+                from: 4,
+                to: 6,
+            },
         ];
         let (n, conn) = ("a".to_string(), 3);
         let expected = [
@@ -352,6 +377,11 @@ mod tests {
                 by: None,
                 ..access()
             }),
+            Remote::Changed {
+                room: "general".into(),
+                from: 4,
+                to: 6,
+            },
         ];
         assert_eq!(events.len(), expected.len());
         for (event, remote) in events.iter().zip(expected) {

@@ -15,6 +15,7 @@ fn message(id: u64, user: &str, text: &str, nonce: Option<&str>) -> ChatMessage 
         html: text.into(),
         ts: 0,
         nonce: nonce.map(str::to_owned),
+        ..ChatMessage::default()
     }
 }
 
