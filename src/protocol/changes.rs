@@ -97,9 +97,8 @@ pub fn validate_emoji(emoji: &str) -> Result<(), super::ProtocolError> {
     if emoji.is_empty() || emoji.len() > MAX_EMOJI_BYTES || emoji.graphemes(true).count() != 1 {
         return Err(bad());
     }
-    let allowed = |c: char| {
-        c.is_emoji_char_or_emoji_component() || c == '\u{200d}' || c == '\u{fe0f}'
-    };
+    let allowed =
+        |c: char| c.is_emoji_char_or_emoji_component() || c == '\u{200d}' || c == '\u{fe0f}';
     if !emoji.chars().all(allowed) || emoji.is_ascii() {
         return Err(bad());
     }

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 mod changes;
 mod read;
 
-pub use changes::{apply_reaction, excerpt, Reaction, ReplyTo, MAX_EMOJI_BYTES, MAX_REACTIONS, REPLY_EXCERPT_CHARS};
 #[cfg(feature = "ssr")]
 pub use changes::validate_emoji;
+pub use changes::{
+    apply_reaction, excerpt, Reaction, ReplyTo, MAX_EMOJI_BYTES, MAX_REACTIONS, REPLY_EXCERPT_CHARS,
+};
 
 /// Largest WebSocket frame or message the server accepts (16 KiB); larger
 /// frames close the connection with code 1009.

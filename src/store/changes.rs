@@ -27,9 +27,7 @@
 //! which each store implements.
 
 use super::StoreError;
-use crate::protocol::{
-    ChatMessage, ReplyTo, ServerFrame, MAX_REACTIONS,
-};
+use crate::protocol::{ChatMessage, ReplyTo, ServerFrame, MAX_REACTIONS};
 
 /// An edit, deletion or reaction the hub queued for the commit thread.
 #[derive(Debug, Clone)]
@@ -136,8 +134,12 @@ pub trait ChangeSql {
     /// Empties it (text, name) and marks it deleted; its reactions go.
     fn delete(&mut self, room_id: i64, id: u64) -> Result<(), StoreError>;
     /// How many different emoji it has, and whether `emoji` is one.
-    fn emoji_count(&mut self, room_id: i64, id: u64, emoji: &str)
-        -> Result<(usize, bool), StoreError>;
+    fn emoji_count(
+        &mut self,
+        room_id: i64,
+        id: u64,
+        emoji: &str,
+    ) -> Result<(usize, bool), StoreError>;
     /// Adds (`on`) or removes `by`'s `emoji` at `rev`; false when that
     /// changed nothing.
     #[allow(clippy::too_many_arguments)]
@@ -352,7 +354,8 @@ pub fn attach(messages: &mut [ChatMessage], rows: Vec<ReactionRow>) {
                 break;
             }
             let (_, emoji, count, mine) = rows.next().expect("peeked");
-            m.reactions.push(crate::protocol::Reaction { emoji, count, mine });
+            m.reactions
+                .push(crate::protocol::Reaction { emoji, count, mine });
         }
     }
 }

@@ -7,8 +7,8 @@
 //! in queue order, so a room exists before any message queued after it.
 
 use super::access::AccessChange;
-use super::changes::{ChangeRequest, Changed, Refusal};
 use super::accounts::AccountChange;
+use super::changes::{ChangeRequest, Changed, Refusal};
 use super::reads::ReadMark;
 use super::{IdentityChange, NewMessage, StoreError, StoreWriter, Stored};
 use tokio::sync::{mpsc, oneshot};

@@ -415,7 +415,13 @@ pub trait StoreReader: Send + 'static {
     /// ([`changes`]): at most [`changes::REPLAY_CHANGES`] frames.
     fn replay_changes(&self, room: &str, after: u64) -> Result<changes::ChangeReplay, StoreError> {
         let limit = changes::REPLAY_CHANGES;
-        let rows = self.change_log(room, LogQuery::After { id: after, limit: limit + 1 })?;
+        let rows = self.change_log(
+            room,
+            LogQuery::After {
+                id: after,
+                limit: limit + 1,
+            },
+        )?;
         let missed = rows.len() > limit;
         let frames = rows
             .into_iter()
@@ -507,7 +513,11 @@ pub trait StoreWriter: Send + 'static {
     ) -> Vec<Result<changes::Changed, changes::Refusal>> {
         batch
             .iter()
-            .map(|_| Err(changes::Refusal::Store(StoreError::Failed("this store keeps no changes".into()))))
+            .map(|_| {
+                Err(changes::Refusal::Store(StoreError::Failed(
+                    "this store keeps no changes".into(),
+                )))
+            })
             .collect()
     }
 }

@@ -357,14 +357,16 @@ fn MessageRow(row: Row) -> impl IntoView {
             let replied = m.reply_to.as_ref().map(|r| r.user.clone());
             let to_me = move || {
                 chat.me.with(|me| {
-                    me.as_deref().is_some_and(|me| {
-                        mentions(&text, me) || replied.as_deref() == Some(me)
-                    })
+                    me.as_deref()
+                        .is_some_and(|me| mentions(&text, me) || replied.as_deref() == Some(me))
                 })
             };
             let editing = {
                 let room = m.room.clone();
-                move || chat.editing.with(|e| e.as_ref().is_some_and(|(r, i)| *r == room && *i == id))
+                move || {
+                    chat.editing
+                        .with(|e| e.as_ref().is_some_and(|(r, i)| *r == room && *i == id))
+                }
             };
             let quote = m.reply_to.clone().map(|reply| {
                 view! { <Quote room=m.room.clone() reply /> }

@@ -63,7 +63,9 @@ impl Hub {
                 }
             }
             Asked::Delete => ChangeKind::Delete {
-                any: self.authorize(&self.viewer(conn), room, Act::Moderate).is_ok(),
+                any: self
+                    .authorize(&self.viewer(conn), room, Act::Moderate)
+                    .is_ok(),
             },
             Asked::React(emoji, on) => {
                 validate_emoji(&emoji)?;
@@ -94,7 +96,10 @@ impl Hub {
             match result {
                 Ok(Changed::Applied { room, rev, frame }) => {
                     self.deliver_messages(&room, &[encode_json(&frame)]);
-                    match told.iter_mut().find(|(r, _, to)| *r == room && *to + 1 == rev) {
+                    match told
+                        .iter_mut()
+                        .find(|(r, _, to)| *r == room && *to + 1 == rev)
+                    {
                         Some(span) => span.2 = rev,
                         None => told.push((room, rev, rev)),
                     }
@@ -112,9 +117,9 @@ impl Hub {
                         Refusal::NotAuthor => {
                             ProtocolError::forbidden("only its author may change this message")
                         }
-                        Refusal::TooLate => ProtocolError::forbidden(
-                            "this message is too old to edit",
-                        ),
+                        Refusal::TooLate => {
+                            ProtocolError::forbidden("this message is too old to edit")
+                        }
                         Refusal::TooManyReactions => ProtocolError::bad_request(&format!(
                             "a message has at most {} different reactions",
                             crate::protocol::MAX_REACTIONS

@@ -212,7 +212,7 @@ pub(crate) fn spawn(
     let watch = fatal.watch("the store's commit thread");
     let committer = group_commit::spawn(writer, job_rx, commit_bytes, move |outcome| {
         let _ = &watch; // dropped, and reporting, when the thread panics
-        // The hub never waits on the commit thread, so this cannot deadlock.
+                        // The hub never waits on the commit thread, so this cannot deadlock.
         let _ = committed.blocking_send(match outcome {
             group_commit::Outcome::Messages(done, took) => {
                 metrics::histogram!(stats::COMMIT_SECONDS).record(took.as_secs_f64());

@@ -50,7 +50,9 @@ impl PgWriter {
             }
             let id = last + 1;
             rooms.insert(msg.room.clone(), (room_id, id));
-            let reply = msg.reply_to.and_then(|to| replies.get(&(room_id, to)).cloned());
+            let reply = msg
+                .reply_to
+                .and_then(|to| replies.get(&(room_id, to)).cloned());
             rows.push(room_id, id, msg, &reply);
             let message = msg.stored_with(id, reply);
             if let Some(key) = key {

@@ -11,8 +11,7 @@ use postgres::{Client, Row, Transaction};
 use std::collections::HashMap;
 
 /// The section 3 columns of a message read.
-pub(super) const EXTRA: &str =
-    "m.edited_ts, m.deleted, m.reply_to, m.reply_user, m.reply_text";
+pub(super) const EXTRA: &str = "m.edited_ts, m.deleted, m.reply_to, m.reply_user, m.reply_text";
 
 /// [`EXTRA`]'s columns of `r`, from column `at` on.
 pub(super) fn extra(r: &Row, at: usize) -> Extra {
@@ -39,7 +38,12 @@ pub(super) fn reactions(
          FROM reactions x JOIN rooms r ON r.id = x.room_id \
          WHERE r.name = $1 AND x.msg_id BETWEEN $2 AND $3 \
          GROUP BY x.msg_id, x.emoji ORDER BY x.msg_id, first",
-        &[&room, &(from as i64), &(to.min(i64::MAX as u64) as i64), &viewer],
+        &[
+            &room,
+            &(from as i64),
+            &(to.min(i64::MAX as u64) as i64),
+            &viewer,
+        ],
     )?;
     Ok(rows
         .iter()
@@ -225,10 +229,7 @@ impl ChangeSql for Sql<'_, '_> {
 
 /// Applies `batch` in one transaction (a refused change writes nothing; a
 /// store failure fails them all).
-pub(super) fn change(
-    conn: &mut Client,
-    batch: &[ChangeRequest],
-) -> Vec<Result<Changed, Refusal>> {
+pub(super) fn change(conn: &mut Client, batch: &[ChangeRequest]) -> Vec<Result<Changed, Refusal>> {
     let mut attempt = || -> Result<Vec<Result<Changed, Refusal>>, StoreError> {
         let mut tx = conn.transaction()?;
         let mut results = Vec::with_capacity(batch.len());
@@ -248,7 +249,10 @@ pub(super) fn change(
         Ok(results) => results,
         Err(e) => {
             tracing::error!(error = %e, changes = batch.len(), "changes not stored");
-            batch.iter().map(|_| Err(Refusal::Store(e.clone()))).collect()
+            batch
+                .iter()
+                .map(|_| Err(Refusal::Store(e.clone())))
+                .collect()
         }
     }
 }

@@ -312,11 +312,7 @@ impl StoreReader for PgReader {
         self.again(|r| changes::reactions(r.conn.borrow_mut().get()?, room, from, to, viewer))
     }
 
-    fn change_log(
-        &self,
-        room: &str,
-        query: LogQuery,
-    ) -> Result<Vec<Logged>, StoreError> {
+    fn change_log(&self, room: &str, query: LogQuery) -> Result<Vec<Logged>, StoreError> {
         self.again(|r| changes::log(r.conn.borrow_mut().get()?, room, query))
     }
 }
@@ -572,7 +568,9 @@ impl PgWriter {
                 continue;
             }
             let id = last + 1;
-            let reply = msg.reply_to.and_then(|to| replies.get(&(room_id, to)).cloned());
+            let reply = msg
+                .reply_to
+                .and_then(|to| replies.get(&(room_id, to)).cloned());
             let mut one = tx.savepoint("one")?;
             let inserted = match insert(&mut one, room_id, id, msg, &reply) {
                 Ok(()) => one.commit(),
@@ -633,7 +631,10 @@ impl StoreWriter for PgWriter {
     fn change(&mut self, batch: &[ChangeRequest]) -> Vec<Result<Changed, Refusal>> {
         match self.conn.get() {
             Ok(client) => changes::change(client, batch),
-            Err(e) => batch.iter().map(|_| Err(Refusal::Store(e.clone()))).collect(),
+            Err(e) => batch
+                .iter()
+                .map(|_| Err(Refusal::Store(e.clone())))
+                .collect(),
         }
     }
 

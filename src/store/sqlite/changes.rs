@@ -59,12 +59,7 @@ pub(super) fn log(
     query: LogQuery,
 ) -> Result<Vec<Logged>, StoreError> {
     let (sql, a, b, limit) = match query {
-        LogQuery::After { id, limit } => (
-            "c.at_id >= ?2 AND c.msg_id <= ?3",
-            id,
-            id,
-            limit,
-        ),
+        LogQuery::After { id, limit } => ("c.at_id >= ?2 AND c.msg_id <= ?3", id, id, limit),
         LogQuery::Revs { from, to } => ("c.rev BETWEEN ?2 AND ?3", from, to, usize::MAX),
     };
     let mut stmt = conn.prepare_cached(&format!(
@@ -76,7 +71,12 @@ pub(super) fn log(
     ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(
-        params![room, a.min(i64::MAX as u64) as i64, b.min(i64::MAX as u64) as i64, limit],
+        params![
+            room,
+            a.min(i64::MAX as u64) as i64,
+            b.min(i64::MAX as u64) as i64,
+            limit
+        ],
         |r| {
             let kind: i64 = r.get(3)?;
             let text: Option<String> = r.get(7)?;
@@ -263,7 +263,10 @@ pub(super) fn change(
         Ok(results) => results,
         Err(e) => {
             tracing::error!(error = %e, changes = batch.len(), "changes not stored");
-            batch.iter().map(|_| Err(Refusal::Store(e.clone()))).collect()
+            batch
+                .iter()
+                .map(|_| Err(Refusal::Store(e.clone())))
+                .collect()
         }
     }
 }

@@ -297,18 +297,16 @@ impl StoreReader for SqliteReader {
     fn search(&self, search: &Search) -> Result<Found, StoreError> {
         // The index first (CROSS JOIN keeps that order), read newest first
         // by its rowid (`seq`): the page's LIMIT stops the scan.
-        let mut stmt = self.conn.prepare_cached(
-            &format!(
-                "SELECT r.name, m.id, m.user, m.text, m.ts, m.nonce, f.rowid, {}
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT r.name, m.id, m.user, m.text, m.ts, m.nonce, f.rowid, {}
                  FROM messages_fts f
                  CROSS JOIN messages m ON m.seq = f.rowid
                  CROSS JOIN rooms r ON r.id = m.room_id
                  WHERE messages_fts MATCH ?1 AND f.rowid < ?3 AND (?2 IS NULL OR r.name = ?2)
                    AND (r.kind = 0 OR instr(?5, ' ' || r.name || ' ') > 0) AND m.deleted = 0
                  ORDER BY f.rowid DESC LIMIT ?4",
-                changes::EXTRA
-            ),
-        )?;
+            changes::EXTRA
+        ))?;
         self.deadline.arm(search.budget);
         let before = search.before.map_or(i64::MAX, |c| c.seq);
         let params = params![
@@ -382,11 +380,7 @@ impl StoreReader for SqliteReader {
         changes::reactions(&self.conn, room, from, to, viewer)
     }
 
-    fn change_log(
-        &self,
-        room: &str,
-        query: LogQuery,
-    ) -> Result<Vec<Logged>, StoreError> {
+    fn change_log(&self, room: &str, query: LogQuery) -> Result<Vec<Logged>, StoreError> {
         changes::log(&self.conn, room, query)
     }
 }

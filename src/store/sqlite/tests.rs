@@ -100,7 +100,10 @@ fn ids_are_per_room_consecutive_and_reads_are_cut_at_upto() {
     );
     assert_eq!(r.after("a", 3, 10, 3, None).unwrap(), Replay::default());
     assert_eq!(r.after("a", 4, 10, 3, None).unwrap(), Replay::default());
-    assert_eq!(r.after("a", u64::MAX, 10, 3, None).unwrap(), Replay::default());
+    assert_eq!(
+        r.after("a", u64::MAX, 10, 3, None).unwrap(),
+        Replay::default()
+    );
     assert_eq!(r.before("a", Some(1), 10, 3, None).unwrap(), []);
 }
 
