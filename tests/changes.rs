@@ -7,12 +7,14 @@ use common::{fast, ids, TestServer};
 use serde_json::json;
 
 #[tokio::test]
-#[ignore = "fails today (a recv times out in this test); see issue 23's note"]
+
 async fn an_edit_a_deletion_and_a_reaction_are_seen_live_in_history_search_and_after_a_resumed_join(
 ) {
     let server = TestServer::start(fast()).await;
     let mut ada = server.member("ada", "general").await;
-    let mut bob = server.member("bob", "general").await;
+    let (mut bob, welcome) = server.user("bob").await;
+    bob.join("general").await;
+    let token = welcome["token"].clone();
     ada.post_numbered("general", 3).await;
     for _ in 0..3 {
         bob.recv_type("message").await;
@@ -61,7 +63,8 @@ async fn an_edit_a_deletion_and_a_reaction_are_seen_live_in_history_search_and_a
 
     // Bob resumes after 3: the changes are replayed after `joined`.
     let mut bob = server.client().await;
-    bob.send(json!({"type": "hello", "name": "bob"})).await;
+    bob.send(json!({"type": "hello", "name": "bob", "token": token}))
+        .await;
     bob.recv_type("welcome").await;
     bob.send(json!({"type": "join", "room": "general", "after": 3}))
         .await;
