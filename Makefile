@@ -32,7 +32,7 @@ test: setup
 
 # Then the server-level suites again with the PostgreSQL store (each
 # server on a throw-away cluster of its own; Debian's postgresql).
-PG_SUITES = --test hub --test identities --test pages --test faults --test connections --test store --test watch --test search --test reads --test accounts --test admin --test tokens --test access --test changes
+PG_SUITES = --test hub --test identities --test pages --test faults --test connections --test store --test watch --test search --test reads --test accounts --test admin --test tokens --test access --test changes --test moderation
 test-rust:
 	cargo test --features ssr
 	CHAT_TEST_BACKEND=postgres cargo test --features ssr $(PG_SUITES)

@@ -11,10 +11,15 @@
 use serde::{Deserialize, Serialize};
 
 mod changes;
+mod moderation;
 mod read;
 
 #[cfg(feature = "ssr")]
 pub use changes::validate_emoji;
+pub use moderation::{
+    check_minutes, check_reason, check_topic, AuditAction, AuditEntry, RoomSettings, AUDIT_PAGE,
+    MAX_REASON_CHARS, MAX_SANCTION_MINUTES, MAX_SLOW_MODE_SECS, MAX_TOPIC_CHARS,
+};
 pub use changes::{
     apply_reaction, excerpt, Reaction, ReplyTo, MAX_EMOJI_BYTES, MAX_REACTIONS, REPLY_EXCERPT_CHARS,
 };
@@ -71,6 +76,8 @@ pub const CLOSE_HELLO_TIMEOUT: u16 = 4003;
 /// *1.2*: close code when the connection's session ended (signed out,
 /// signed out everywhere, or the password changed).
 pub const CLOSE_SESSION_ENDED: u16 = 4004;
+/// *1.2*: close code when an admin banned the identity from the server.
+pub const CLOSE_BANNED: u16 = 4005;
 
 /// A frame from a client to the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,6 +254,83 @@ pub enum ClientFrame {
         /// The other person (a display name).
         user: String,
     },
+    /// *1.2* (section 4): `user` leaves the room at once (a moderator's,
+    /// owner's or admin's request; so are the ones below).
+    Kick {
+        /// Room name.
+        room: String,
+        /// Whom (a display name).
+        user: String,
+    },
+    /// *1.2*: as `kick`, and `user` may not come back until the ban ends;
+    /// without `room`, an admin's ban from the whole server.
+    Ban {
+        /// Room name (absent: the server).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Whom (a display name).
+        user: String,
+        /// How long (absent: until `unban`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        minutes: Option<u32>,
+        /// Why (shown in the audit log).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// *1.2*: ends a ban.
+    Unban {
+        /// Room name (absent: the server).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Whom (a display name).
+        user: String,
+    },
+    /// *1.2*: `user` may read but not post, react or type for `minutes`.
+    Mute {
+        /// Room name.
+        room: String,
+        /// Whom (a display name).
+        user: String,
+        /// How long.
+        minutes: u32,
+    },
+    /// *1.2*: ends a mute.
+    Unmute {
+        /// Room name.
+        room: String,
+        /// Whom (a display name).
+        user: String,
+    },
+    /// *1.2*: change a room's settings (each one given).
+    RoomSettings {
+        /// Room name.
+        room: String,
+        /// Slow mode, 0..=3600 seconds (0: off).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        slow_mode_secs: Option<u32>,
+        /// Read-only: only moderators and owners post.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read_only: Option<bool>,
+        /// The topic (empty: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+    },
+    /// *1.2*: delete every message of `user` in the room.
+    Purge {
+        /// Room name.
+        room: String,
+        /// Whose (a display name).
+        user: String,
+    },
+    /// *1.2*: a page of the audit log, newest first.
+    Audit {
+        /// Only this room (absent: every room; admins only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Entries older than this id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+    },
     /// Application-level heartbeat.
     Ping,
 }
@@ -259,6 +343,7 @@ impl ClientFrame {
             code: ErrorCode::BadRequest,
             message: format!("malformed frame: {e}"),
             nonce: nonce_of(text),
+            retry_after_ms: None,
         })?;
         let (limit, max, what) = match &frame {
             ClientFrame::History { limit, .. } => (limit, HISTORY_MAX_LIMIT, "history"),
@@ -484,6 +569,10 @@ pub enum ServerFrame {
         /// badges; `role` frames follow changes.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         staff: Vec<(String, RoomRole)>,
+        /// *1.2* (section 4): the room's settings (fields at their default
+        /// are left out).
+        #[serde(flatten)]
+        settings: RoomSettings,
     },
     /// *1.2*: this identity may now join `room` (an invitation, or a direct
     /// message someone started).
@@ -514,6 +603,39 @@ pub enum ServerFrame {
     Left {
         /// Room name.
         room: String,
+        /// *1.2*: why, when the server made the connection leave:
+        /// `kicked` or `banned` (absent for a `leave`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// *1.2*: a room's settings changed (to its members and watchers).
+    RoomUpdated {
+        /// Room name.
+        room: String,
+        /// The settings now (a field left out has its default).
+        #[serde(flatten)]
+        settings: RoomSettings,
+    },
+    /// *1.2*: reply to `audit`: newest first.
+    Audit {
+        /// The entries.
+        entries: Vec<AuditEntry>,
+        /// True when older entries remain (ask with `before`).
+        more: bool,
+    },
+    /// *Extension* (1.2): a moderator's request was carried out: the
+    /// asker's answer to `kick`, `ban`, `unban`, `mute`, `unmute`, `purge`.
+    Moderated {
+        /// What was done.
+        action: AuditAction,
+        /// Room name (absent: the server).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// To whom (a display name).
+        user: String,
+        /// A purge's count of messages deleted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
     },
     /// *1.1*: reply to `watch`; the room's messages follow live.
     Watching {
@@ -636,6 +758,9 @@ pub enum ServerFrame {
         /// The refused request's nonce.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nonce: Option<String>,
+        /// *1.2*: for `slow_mode`, how long until a `send` is accepted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
@@ -683,6 +808,14 @@ pub enum ErrorCode {
     Forbidden,
     /// *1.2*: `create` of a name a room (perhaps a private one) has.
     RoomExists,
+    /// *1.2*: banned from this room, or from the server.
+    Banned,
+    /// *1.2*: muted in this room for now.
+    Muted,
+    /// *1.2*: within the room's slow-mode interval (`retry_after_ms`).
+    SlowMode,
+    /// *1.2*: only moderators and owners post in this room.
+    ReadOnly,
 }
 
 impl ErrorCode {
@@ -704,6 +837,8 @@ pub struct ProtocolError {
     pub message: String,
     /// The request's nonce.
     pub nonce: Option<String>,
+    /// *1.2*: `slow_mode`'s wait.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ProtocolError {
@@ -713,7 +848,42 @@ impl ProtocolError {
             code,
             message: message.into(),
             nonce: None,
+            retry_after_ms: None,
         }
+    }
+
+    /// *1.2* `banned`, from `room` (`None`: the server).
+    pub fn banned(room: Option<&str>) -> Self {
+        match room {
+            Some(room) => Self::new(ErrorCode::Banned, format!("you are banned from {room:?}")),
+            None => Self::new(ErrorCode::Banned, "you are banned from this server"),
+        }
+    }
+
+    /// *1.2* `muted` in `room`.
+    pub fn muted(room: &str) -> Self {
+        Self::new(
+            ErrorCode::Muted,
+            format!("you are muted in {room:?} for now: you may read but not post"),
+        )
+    }
+
+    /// *1.2* `read_only`: only moderators and owners post in `room`.
+    pub fn read_only(room: &str) -> Self {
+        Self::new(
+            ErrorCode::ReadOnly,
+            format!("{room:?} is read-only: only its moderators and owners post"),
+        )
+    }
+
+    /// *1.2* `slow_mode`: the next `send` in `room` is allowed in `wait_ms`.
+    pub fn slow_mode(room: &str, secs: u32, wait_ms: u64) -> Self {
+        let mut e = Self::new(
+            ErrorCode::SlowMode,
+            format!("{room:?} is in slow mode: one message every {secs} s"),
+        );
+        e.retry_after_ms = Some(wait_ms);
+        e
     }
 
     /// *1.2* `forbidden`, saying why.
@@ -818,6 +988,7 @@ impl ProtocolError {
             nonce: self
                 .nonce
                 .map(|n| n.chars().take(MAX_NONCE_CHARS).collect()),
+            retry_after_ms: self.retry_after_ms,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! field, then a check per `type` of which must be there.
 
 use super::{
-    ChatMessage, ErrorCode, MyRoom, PresenceState, Reaction, ReplyTo, RoomRole, ServerFrame,
+    AuditAction, AuditEntry, ChatMessage, RoomSettings, ErrorCode, MyRoom, PresenceState, Reaction, ReplyTo, RoomRole, ServerFrame,
     UserInfo, Visibility,
 };
 use serde::Deserialize;
@@ -56,6 +56,16 @@ struct FlatFrame {
     reply_to: Option<ReplyTo>,
     emoji: Option<String>,
     on: Option<bool>,
+    #[serde(default)]
+    slow_mode_secs: u32,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    topic: String,
+    reason: Option<String>,
+    entries: Option<Vec<AuditEntry>>,
+    action: Option<AuditAction>,
+    retry_after_ms: Option<u64>,
 }
 
 /// `dm`: the other person's name in `joined`, a flag in `invited`.
@@ -123,6 +133,11 @@ impl<'de> Deserialize<'de> for ServerFrame {
         fn need<T, E: Error>(v: Option<T>, field: &'static str) -> Result<T, E> {
             v.ok_or_else(|| E::missing_field(field))
         }
+        let settings = RoomSettings {
+            slow_mode_secs: f.slow_mode_secs,
+            read_only: f.read_only,
+            topic: f.topic,
+        };
         let name = |user: Option<UserField>| match need(user, "user")? {
             UserField::Name(name) => Ok(name),
             UserField::Info(_) => Err(D::Error::custom("`user` must be a display name here")),
@@ -156,6 +171,7 @@ impl<'de> Deserialize<'de> for ServerFrame {
                         _ => None,
                     },
                     staff: f.staff,
+                    settings,
                 }
             }
             "invited" => ServerFrame::Invited {
@@ -187,6 +203,21 @@ impl<'de> Deserialize<'de> for ServerFrame {
             },
             "left" => ServerFrame::Left {
                 room: need(f.room, "room")?,
+                reason: f.reason,
+            },
+            "room_updated" => ServerFrame::RoomUpdated {
+                room: need(f.room, "room")?,
+                settings,
+            },
+            "audit" => ServerFrame::Audit {
+                entries: need(f.entries, "entries")?,
+                more: need(f.more, "more")?,
+            },
+            "moderated" => ServerFrame::Moderated {
+                action: need(f.action, "action")?,
+                room: f.room,
+                user: name(f.user)?,
+                count: f.count.map(|c| c as u64),
             },
             "watching" => ServerFrame::Watching {
                 room: need(f.room, "room")?,
@@ -251,6 +282,7 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 code: need(f.code, "code")?,
                 message: need(f.message, "message")?,
                 nonce: f.nonce,
+                retry_after_ms: f.retry_after_ms,
             },
             other => return Err(D::Error::custom(format!("unknown frame type {other:?}"))),
         })

@@ -135,6 +135,14 @@ pub enum AccountChange {
     Grant(GrantChange),
     /// *1.2*: a room's kind or a standing in it ([`super::access`]).
     Access(super::access::AccessChange),
+    /// *1.2*: a moderator's decision ([`super::moderation`]) and its audit
+    /// entry, written together.
+    Moderation {
+        /// What changes (`None`: only logged, as a kick or a purge).
+        change: Option<super::moderation::ModerationChange>,
+        /// The audit entry.
+        audit: Option<super::moderation::AuditRecord>,
+    },
 }
 
 /// The SQLite form of `hash`.
@@ -230,6 +238,10 @@ pub fn save_sqlite(
                 super::access::save_sqlite(&tx, change)?;
                 0
             }
+            AccountChange::Moderation { change, audit } => {
+                super::moderation::save_sqlite(&tx, change.as_ref(), audit.as_ref())?;
+                0
+            }
         };
     }
     Ok(tx.commit()?)
@@ -315,6 +327,10 @@ pub fn save_pg(client: &mut postgres::Client, changes: &[AccountChange]) -> Resu
             }
             AccountChange::Access(change) => {
                 super::access::save_pg(&mut tx, change)?;
+                0
+            }
+            AccountChange::Moderation { change, audit } => {
+                super::moderation::save_pg(&mut tx, change.as_ref(), audit.as_ref())?;
                 0
             }
         };

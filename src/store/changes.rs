@@ -71,6 +71,13 @@ pub enum ChangeKind {
         /// Added or taken back.
         on: bool,
     },
+    /// *1.2* (section 4): delete every message of `author` in the room (a
+    /// moderator's `purge`, checked by the hub); `id` is unused and the
+    /// request's `name` is the author's.
+    Purge {
+        /// The author's identity id.
+        author: String,
+    },
 }
 
 /// What applying a change gave.
@@ -88,6 +95,20 @@ pub enum Changed {
     /// Nothing to do (a reaction already there, or already gone): the
     /// frame of how it stands, for the asker alone.
     Unchanged(ServerFrame),
+    /// A purge applied with revs `from..=to` (none when `from > to`): a
+    /// `deleted` frame for each message, for every member.
+    Purged {
+        /// Room name.
+        room: String,
+        /// Whose messages (a display name).
+        user: String,
+        /// The first rev.
+        from: u64,
+        /// The last rev.
+        to: u64,
+        /// The `deleted` frames, oldest message first.
+        frames: Vec<ServerFrame>,
+    },
 }
 
 /// Why a change was refused (nothing was written).
@@ -157,6 +178,9 @@ pub trait ChangeSql {
     fn reaction_count(&mut self, room_id: i64, id: u64, emoji: &str) -> Result<u32, StoreError>;
     /// Logs change `rev` and makes it the room's newest.
     fn log(&mut self, room_id: i64, row: &LogRow) -> Result<(), StoreError>;
+    /// The ids of `author`'s messages in room row `room_id` not deleted
+    /// yet, oldest first.
+    fn authored(&mut self, room_id: i64, author: &str) -> Result<Vec<u64>, StoreError>;
 }
 
 /// One row of the change log.
@@ -217,6 +241,34 @@ impl Kind {
 /// Applies one change in the open transaction `sql`.
 pub fn apply(sql: &mut impl ChangeSql, req: &ChangeRequest) -> Result<Changed, Refusal> {
     let (room_id, last_id, last_rev) = sql.room(&req.room)?.ok_or(Refusal::NoMessage)?;
+    if let ChangeKind::Purge { author } = &req.kind {
+        let ids = sql.authored(room_id, author)?;
+        let mut frames = Vec::with_capacity(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            sql.delete(room_id, id)?;
+            let row = LogRow {
+                rev: last_rev + 1 + i as u64,
+                id,
+                at_id: last_id,
+                kind: Kind::Delete,
+                emoji: String::new(),
+                user: String::new(),
+                count: 0,
+            };
+            sql.log(room_id, &row)?;
+            frames.push(ServerFrame::Deleted {
+                room: req.room.clone(),
+                id,
+            });
+        }
+        return Ok(Changed::Purged {
+            room: req.room.clone(),
+            user: req.name.clone(),
+            from: last_rev + 1,
+            to: last_rev + ids.len() as u64,
+            frames,
+        });
+    }
     let target = sql.target(room_id, req.id)?.ok_or(Refusal::NoMessage)?;
     if target.deleted {
         return Err(Refusal::NoMessage);
@@ -262,6 +314,7 @@ pub fn apply(sql: &mut impl ChangeSql, req: &ChangeRequest) -> Result<Changed, R
             row.kind = Kind::Delete;
             ServerFrame::Deleted { room, id }
         }
+        ChangeKind::Purge { .. } => unreachable!("applied above"),
         ChangeKind::React { emoji, on } => {
             let (kinds, has) = sql.emoji_count(room_id, id, emoji)?;
             if *on && !has && kinds >= MAX_REACTIONS {

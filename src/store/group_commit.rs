@@ -66,6 +66,12 @@ pub enum Job<T> {
     /// (One transaction per join would be one fsync per join: 10,000
     /// joining at once took seconds.)
     Access(AccessChange),
+    /// *1.2*: a moderator's decision and its audit entry, in queue order
+    /// with standings (nobody waits, as for them).
+    Moderation(
+        Option<super::moderation::ModerationChange>,
+        Option<super::moderation::AuditRecord>,
+    ),
     /// *1.2*: `identities` (saved first: an account's identity exists
     /// before it), then account, session and failure `changes`, in one
     /// transaction after every identity change queued before; `done` (if
@@ -169,6 +175,9 @@ where
                         }
                         Job::Read(mark) => reads.push(mark),
                         Job::Access(change) => access.push(AccountChange::Access(change)),
+                        Job::Moderation(change, audit) => {
+                            access.push(AccountChange::Moderation { change, audit })
+                        }
                         Job::Probe(reply) => probes.push(reply),
                         Job::Expire {
                             before_ms,

@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod changes;
 pub mod grants;
 pub mod group_commit;
+pub mod moderation;
 pub mod pg;
 pub mod pool;
 pub mod reads;
@@ -294,6 +295,21 @@ pub trait StoreReader: Send + 'static {
     /// that keeps none (a test's) has none: its rooms are all public.
     fn memberships(&self) -> Result<Vec<access::MemberRow>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// *1.2*: every ban, mute and room setting that holds at `now_ms`
+    /// ([`moderation`]). A store that keeps none (a test's) has none.
+    fn moderation(&self, _now_ms: u64) -> Result<moderation::Decided, StoreError> {
+        Ok(moderation::Decided::default())
+    }
+
+    /// *1.2*: a page of the audit log, newest first (a store that keeps
+    /// none fails: unknown means no).
+    fn audit(
+        &self,
+        _query: &moderation::AuditQuery,
+    ) -> Result<Vec<moderation::AuditRecord>, StoreError> {
+        Err(no_accounts())
     }
 
     /// *Several nodes*: claims the name `keys` for `identity` at `now_ms`

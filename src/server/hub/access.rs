@@ -16,11 +16,13 @@
 //!
 //! The standings themselves are kept in [`super::standings`].
 
+use super::moderation::Held;
 use super::rooms::Room;
 use super::{ConnId, Hub};
 use crate::protocol::{ProtocolError, RoomRole, Visibility};
 use crate::store::access::{RoomKind, Standing};
 use crate::store::accounts::Role;
+use crate::store::moderation::SanctionKind;
 use std::sync::Arc;
 
 /// What is asked of a room.
@@ -41,8 +43,14 @@ pub(super) enum Act {
     /// Change a member's role.
     SetRole,
     /// *1.2* (section 3): delete anyone's message (moderators, owners,
-    /// admins; in a direct message nobody moderates).
+    /// admins; in a direct message nobody moderates); (section 4) kick,
+    /// ban, mute, purge, change the room's settings.
     Moderate,
+    /// *1.2* (section 4): react, unreact, say one is typing (what a mute
+    /// stops besides posting; a read-only room allows it).
+    React,
+    /// *1.2* (section 4): read the room's audit log (owners, admins).
+    Audit,
 }
 
 /// Who asks.
@@ -54,6 +62,8 @@ pub(super) struct Viewer<'a> {
     pub(super) admin: bool,
     /// An API token's rooms, when it is limited to some.
     pub(super) token_rooms: Option<&'a [String]>,
+    /// *1.2* (section 4): banned from the whole server (by an admin).
+    pub(super) banned: bool,
 }
 
 /// Why not.
@@ -63,6 +73,12 @@ pub(super) enum Denied {
     Hidden,
     /// The room is visible but this is not allowed (`forbidden`).
     Forbidden(&'static str),
+    /// *1.2*: banned from the room (or the server): `banned`.
+    Banned,
+    /// *1.2*: muted in the room: `muted`.
+    Muted,
+    /// *1.2*: a read-only room, and the asker does not moderate it.
+    ReadOnly,
 }
 
 impl RoomKind {
@@ -100,6 +116,26 @@ pub(super) fn decide(
     if !(public || admin || standing.is_some()) {
         return Err(Denied::Hidden);
     }
+    // *1.2* (section 4): what moderators decided. A room stays visible to
+    // those banned from it (they are told `banned`); the server's ban
+    // stops everything.
+    if act != Act::See && !admin {
+        let held = |kind| {
+            viewer
+                .identity
+                .and_then(|id| room.sanctions.get(id))
+                .is_some_and(|held: &Held| held.holds(kind, crate::store::now_ms()))
+        };
+        if viewer.banned || held(SanctionKind::Ban) {
+            return Err(Denied::Banned);
+        }
+        if matches!(act, Act::Post | Act::React) && held(SanctionKind::Mute) {
+            return Err(Denied::Muted);
+        }
+        if act == Act::Post && room.settings.read_only && role < Some(RoomRole::Moderator) {
+            return Err(Denied::ReadOnly);
+        }
+    }
     let token_allows = viewer
         .token_rooms
         .is_none_or(|rooms| rooms.iter().any(|r| r == room_name));
@@ -108,8 +144,8 @@ pub(super) fn decide(
     }
     match act {
         Act::See | Act::Join => Ok(role),
-        Act::Read | Act::Post if public || role.is_some() => Ok(role),
-        Act::Read | Act::Post => Err(Denied::Forbidden(
+        Act::Read | Act::Post | Act::React if public || role.is_some() => Ok(role),
+        Act::Read | Act::Post | Act::React => Err(Denied::Forbidden(
             "you are invited to this room: join it first",
         )),
         Act::Invite if public => Err(Denied::Forbidden("a public room needs no invitation")),
@@ -126,9 +162,41 @@ pub(super) fn decide(
         }
         Act::Moderate if role >= Some(RoomRole::Moderator) => Ok(role),
         Act::Moderate => Err(Denied::Forbidden(
-            "only the room's owners and moderators delete others' messages",
+            "only the room's owners and moderators moderate it",
+        )),
+        Act::Audit if room.kind == RoomKind::Dm => {
+            Err(Denied::Forbidden("a direct message has no audit log"))
+        }
+        Act::Audit if role == Some(RoomRole::Owner) => Ok(role),
+        Act::Audit => Err(Denied::Forbidden(
+            "only the room's owners and admins read its audit log",
         )),
         Act::SetRole => Err(Denied::Forbidden("only the room's owners change roles")),
+    }
+}
+
+/// *1.2* (section 4): whether `actor` (its role in the room; an admin)
+/// may kick, ban, mute or purge `target` (its role; an admin): only
+/// someone of a higher rank (member < moderator < owner < admin), so
+/// nobody sanctions themselves, an equal or a superior.
+pub(super) fn outranks(
+    actor: Option<RoomRole>,
+    actor_admin: bool,
+    target: Option<RoomRole>,
+    target_admin: bool,
+) -> Result<(), Denied> {
+    let rank = |role: Option<RoomRole>, admin: bool| match (admin, role) {
+        (true, _) => 4,
+        (false, Some(RoomRole::Owner)) => 3,
+        (false, Some(RoomRole::Moderator)) => 2,
+        (false, _) => 1,
+    };
+    if rank(actor, actor_admin) > rank(target, target_admin) {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden(
+            "you may only moderate people below your own role",
+        ))
     }
 }
 
@@ -164,10 +232,12 @@ impl Hub {
         let admin = identity
             .and_then(|id| self.registry.get(id))
             .is_some_and(|i| i.account == Some(Role::Admin));
+        let banned = identity.is_some_and(|id| self.server_banned(id));
         Viewer {
             identity,
-            admin,
+            admin: admin && !banned,
             token_rooms: None,
+            banned,
         }
     }
 
@@ -182,6 +252,10 @@ impl Hub {
         decide(viewer, room, self.rooms.get(room), act).map_err(|denied| match denied {
             Denied::Hidden => ProtocolError::no_such_room(room),
             Denied::Forbidden(why) => ProtocolError::forbidden(why),
+            Denied::Banned if viewer.banned => ProtocolError::banned(None),
+            Denied::Banned => ProtocolError::banned(Some(room)),
+            Denied::Muted => ProtocolError::muted(room),
+            Denied::ReadOnly => ProtocolError::read_only(room),
         })
     }
 

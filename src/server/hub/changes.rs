@@ -48,7 +48,13 @@ impl Hub {
         if !self.session(conn)?.sends.take(rate, burst) {
             return Err(ProtocolError::rate_limited(rate, burst));
         }
-        self.joined_to(conn, room, Act::Post)?;
+        // An edit is a post (a read-only room, a mute stop it); a
+        // deletion or a reaction is not (a read-only room allows them).
+        let act = match asked {
+            Asked::Edit(_) => Act::Post,
+            Asked::Delete | Asked::React(..) => Act::React,
+        };
+        self.joined_to(conn, room, act)?;
         let last = self.rooms.get(room).map_or(0, |r| r.last_id);
         if id == 0 || id > last {
             return Err(no_message(room, id));
@@ -102,6 +108,31 @@ impl Hub {
                     {
                         Some(span) => span.2 = rev,
                         None => told.push((room, rev, rev)),
+                    }
+                }
+                Ok(Changed::Purged {
+                    room,
+                    user,
+                    from,
+                    to,
+                    frames,
+                }) => {
+                    let frames: Vec<Bytes> = frames.iter().map(encode_json).collect();
+                    // In chunks, as a room's messages are delivered: a
+                    // purge of thousands is many small frames.
+                    for chunk in frames.chunks(256) {
+                        self.deliver_messages(&room, chunk);
+                    }
+                    if let Some(s) = self.sessions.get(&conn) {
+                        s.outbox.send(&crate::protocol::ServerFrame::Moderated {
+                            action: crate::protocol::AuditAction::Purge,
+                            room: Some(room.clone()),
+                            user,
+                            count: Some(frames.len() as u64),
+                        });
+                    }
+                    if from <= to {
+                        told.push((room, from, to));
                     }
                 }
                 Ok(Changed::Unchanged(frame)) => {

@@ -63,6 +63,7 @@ mod fatal;
 mod handle;
 mod identity;
 mod members;
+mod moderation;
 mod names;
 mod offload;
 mod post;
@@ -83,6 +84,7 @@ use super::config::Config;
 use super::outbox::{ConnGauge, ConnId, Outbox};
 use super::stats;
 use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, ServerFrame, CLOSE_GOING_AWAY};
+use crate::store::moderation::SanctionKind;
 use crate::store::group_commit::{self, Job};
 use crate::store::pg::cluster::{Event, Publisher};
 use crate::store::pg::Notice;
@@ -343,6 +345,8 @@ struct Hub {
     search_by_addr: HashMap<IpAddr, Bucket>,
     /// Searches on the whole server.
     search_all: Bucket,
+    /// *1.2* (section 4): identities banned from the whole server.
+    server_bans: HashMap<Arc<str>, moderation::Held>,
     /// Ticks so far (for the identity sweep).
     ticks: u64,
     /// Rooms whose membership changed since the last tick while counted.
@@ -365,6 +369,7 @@ impl Hub {
     ) -> Result<Self, StoreError> {
         let rooms = rooms::load(reader.as_ref())?;
         let standings = reader.memberships()?;
+        let decided = reader.moderation(crate::store::now_ms())?;
         let lease_ms = config.name_lease.as_millis().min(u64::MAX as u128) as u64;
         let mut registry = Registry::load(reader.identities()?, lease_ms);
         for (id, role) in reader.account_roles()? {
@@ -397,6 +402,7 @@ impl Hub {
             search_by_identity: HashMap::new(),
             search_by_addr: HashMap::new(),
             search_all: Bucket::full(server_searches),
+            server_bans: HashMap::new(),
             ticks: 0,
             counts_due: HashSet::new(),
             hello_due: VecDeque::new(),
@@ -404,6 +410,7 @@ impl Hub {
             cluster: None,
         };
         hub.load_standings(standings);
+        hub.load_moderation(decided);
         Ok(hub)
     }
 
@@ -622,6 +629,32 @@ impl Hub {
             ClientFrame::Invite { room, user } => self.on_invite(conn, &room, &user),
             ClientFrame::SetRole { room, user, role } => self.on_set_role(conn, &room, &user, role),
             ClientFrame::Dm { user } => self.on_dm(conn, &user),
+            ClientFrame::Kick { room, user } => self.on_kick(conn, &room, &user),
+            ClientFrame::Ban {
+                room,
+                user,
+                minutes,
+                reason,
+            } => self.on_ban(conn, room.as_deref(), &user, minutes, reason.as_deref()),
+            ClientFrame::Unban { room, user } => {
+                self.on_lift(conn, room.as_deref(), &user, SanctionKind::Ban)
+            }
+            ClientFrame::Mute {
+                room,
+                user,
+                minutes,
+            } => self.on_mute(conn, &room, &user, minutes),
+            ClientFrame::Unmute { room, user } => {
+                self.on_lift(conn, Some(&room), &user, SanctionKind::Mute)
+            }
+            ClientFrame::RoomSettings {
+                room,
+                slow_mode_secs,
+                read_only,
+                topic,
+            } => self.on_room_settings(conn, &room, slow_mode_secs, read_only, topic.as_deref()),
+            ClientFrame::Purge { room, user } => self.on_purge(conn, &room, &user),
+            ClientFrame::Audit { room, before } => self.on_audit(conn, room, before),
             ClientFrame::Edit { .. } => unreachable!("prepared as Request::Edit"),
             ClientFrame::Delete { room, id } => {
                 self.on_change(conn, &room, id, changes::Asked::Delete)

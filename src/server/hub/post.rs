@@ -193,6 +193,8 @@ impl Hub {
                 reply_to.unwrap_or_default()
             )));
         }
+        // *1.2*: slow mode, once the message is known to be good.
+        self.slow_mode(conn, &room)?;
         let session = self.session(conn)?;
         let author = session.identity.clone().unwrap_or_default();
         let user = session.name.to_string();

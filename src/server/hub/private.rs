@@ -234,7 +234,7 @@ impl Hub {
     }
 
     /// The identity of `conn` (after `hello`).
-    fn me(&mut self, conn: ConnId) -> Result<Arc<str>, ProtocolError> {
+    pub(super) fn me(&mut self, conn: ConnId) -> Result<Arc<str>, ProtocolError> {
         self.session(conn)?
             .identity
             .clone()
@@ -242,7 +242,7 @@ impl Hub {
     }
 
     /// The identity that owns the display name `user` now.
-    fn named(&self, user: &str) -> Result<Arc<str>, ProtocolError> {
+    pub(super) fn named(&self, user: &str) -> Result<Arc<str>, ProtocolError> {
         let name = names::check(user)?;
         self.registry
             .owner(&name, now_ms())

@@ -122,6 +122,7 @@ impl Hub {
             Remote::Account { identity, role } => self.registry.set_account(&identity, role),
             Remote::Access(event) => self.remote_access(event),
             Remote::Changed { room, from, to } => self.remote_changed(&room, from, to),
+            Remote::Moderation(change) => self.enact(&change),
             Remote::Gone(node) => {
                 let gone: Vec<RemoteId> = self
                     .remote_sessions()

@@ -85,6 +85,13 @@ pub(super) struct Room {
     /// *1.2*: its owners and moderators (of `standings`, kept apart so
     /// that `joined` lists them without reading every standing).
     pub(super) staff: HashMap<Arc<str>, RoomRole>,
+    /// *1.2* (section 4): bans and mutes in it, by identity
+    /// ([`super::moderation`]).
+    pub(super) sanctions: HashMap<Arc<str>, super::moderation::Held>,
+    /// *1.2*: its settings (slow mode, read-only, topic).
+    pub(super) settings: crate::protocol::RoomSettings,
+    /// *1.2*: slow mode: when each plain member last posted (ms).
+    pub(super) last_post: HashMap<Arc<str>, u64>,
 }
 
 /// A room as the server-rendered page shows it.
@@ -207,7 +214,20 @@ impl Hub {
             .is_some_and(|s| s.rooms.contains(room));
         match self.authorize(&self.viewer(conn), room, act) {
             Ok(_) if joined => Ok(()),
-            Err(e) if e.code == ErrorCode::Forbidden && joined => Err(e),
+            // *1.2*: what a joined room refuses says why (`forbidden`, and
+            // section 4's `banned`, `muted`, `read_only`).
+            Err(e)
+                if joined
+                    && matches!(
+                        e.code,
+                        ErrorCode::Forbidden
+                            | ErrorCode::Banned
+                            | ErrorCode::Muted
+                            | ErrorCode::ReadOnly
+                    ) =>
+            {
+                Err(e)
+            }
             _ => Err(ProtocolError::not_in_room(room)),
         }
     }
@@ -292,6 +312,7 @@ impl Hub {
                 visibility: Some(visibility),
                 dm,
                 staff,
+                settings: r.settings.clone(),
             });
         } else {
             let slot = outbox.reserve();
@@ -301,6 +322,7 @@ impl Hub {
                 self.reply_budget(),
             );
             let room = room.to_owned();
+            let settings = r.settings.clone();
             let read = move |reader: &dyn StoreReader| {
                 // An `after` beyond the newest id comes from another
                 // history (a restored store): the client starts over from
@@ -344,6 +366,7 @@ impl Hub {
                     visibility: Some(visibility),
                     dm,
                     staff,
+                    settings,
                 });
                 Ok(std::iter::once(joined).chain(changed).collect::<Vec<_>>())
             };
@@ -484,6 +507,7 @@ impl Hub {
         if still || !joined {
             self.session(conn)?.outbox.send(&ServerFrame::Left {
                 room: room.to_owned(),
+                reason: None,
             });
         }
         Ok(())
@@ -574,7 +598,7 @@ impl Hub {
     }
 
     pub(super) fn on_typing(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
-        self.joined_to(conn, room, Act::Post)?;
+        self.joined_to(conn, room, Act::React)?;
         let session = self.session(conn)?;
         if !session.typing.take(TYPING_RATE, TYPING_BURST) {
             return Ok(());

@@ -210,6 +210,11 @@ impl Hub {
     /// `identity`'s connections here leave `room` (each told `left`), and
     /// stop watching it when they may no longer read it.
     pub(super) fn evict(&mut self, room: &Arc<str>, identity: &Arc<str>) {
+        self.evict_for(room, identity, None);
+    }
+
+    /// [`Hub::evict`], saying why in `left` (*1.2*: `kicked`, `banned`).
+    pub(super) fn evict_for(&mut self, room: &Arc<str>, identity: &Arc<str>, reason: Option<&str>) {
         let conns: Vec<ConnId> = self
             .registry
             .get(identity)
@@ -229,6 +234,7 @@ impl Hub {
                 if let Some(s) = self.sessions.get(&conn) {
                     s.outbox.send(&crate::protocol::ServerFrame::Left {
                         room: room.to_string(),
+                        reason: reason.map(str::to_owned),
                     });
                 }
             }

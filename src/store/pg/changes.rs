@@ -225,6 +225,14 @@ impl ChangeSql for Sql<'_, '_> {
         )?;
         Ok(())
     }
+
+    fn authored(&mut self, room_id: i64, author: &str) -> Result<Vec<u64>, StoreError> {
+        let rows = self.0.query(
+            "SELECT id FROM messages WHERE room_id = $1 AND author = $2 AND NOT deleted ORDER BY id",
+            &[&room_id, &author],
+        )?;
+        Ok(rows.iter().map(|r| as_u64(r.get(0))).collect())
+    }
 }
 
 /// Applies `batch` in one transaction (a refused change writes nothing; a

@@ -51,8 +51,11 @@ const SCHEMA_6: &str = include_str!("grants.sql");
 const SCHEMA_7: &str = include_str!("room_access.sql");
 /// Version 8: messages that change (`store::changes`).
 const SCHEMA_8: &str = include_str!("changes.sql");
+/// Version 9: bans, mutes, room settings and the audit log
+/// (`store::moderation`).
+const SCHEMA_9: &str = include_str!("moderation.sql");
 /// The newest schema version this server knows.
-pub const SCHEMA_VERSION: i32 = 8;
+pub const SCHEMA_VERSION: i32 = 9;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -200,6 +203,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.execute("UPDATE chat_schema SET version = 8", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 8");
     }
+    if version.unwrap_or(1) < 9 {
+        tx.batch_execute(SCHEMA_9)?;
+        tx.execute("UPDATE chat_schema SET version = 9", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 9");
+    }
     if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
         return Err(StoreError::Open {
             path: "CHAT_DATABASE_URL".into(),
@@ -254,6 +262,17 @@ impl StoreReader for PgReader {
 
     fn memberships(&self) -> Result<Vec<MemberRow>, StoreError> {
         self.again(|r| super::access::load_pg(r.conn.borrow_mut().get()?))
+    }
+
+    fn moderation(&self, now_ms: u64) -> Result<super::moderation::Decided, StoreError> {
+        self.again(|r| super::moderation::load_pg(r.conn.borrow_mut().get()?, now_ms))
+    }
+
+    fn audit(
+        &self,
+        query: &super::moderation::AuditQuery,
+    ) -> Result<Vec<super::moderation::AuditRecord>, StoreError> {
+        self.again(|r| super::moderation::audit_pg(r.conn.borrow_mut().get()?, query))
     }
 
     fn claim_name(

@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_grants.sql"),
     include_str!("../migrations/0008_room_access.sql"),
     include_str!("../migrations/0009_changes.sql"),
+    include_str!("../migrations/0010_moderation.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -248,6 +249,17 @@ impl StoreReader for SqliteReader {
 
     fn memberships(&self) -> Result<Vec<MemberRow>, StoreError> {
         super::access::load_sqlite(&self.conn)
+    }
+
+    fn moderation(&self, now_ms: u64) -> Result<super::moderation::Decided, StoreError> {
+        super::moderation::load_sqlite(&self.conn, now_ms)
+    }
+
+    fn audit(
+        &self,
+        query: &super::moderation::AuditQuery,
+    ) -> Result<Vec<super::moderation::AuditRecord>, StoreError> {
+        super::moderation::audit_sqlite(&self.conn, query)
     }
 
     fn identities(&self) -> Result<Vec<IdentityRow>, StoreError> {

@@ -56,6 +56,7 @@ impl Chat {
                 visibility,
                 dm,
                 staff,
+                settings,
             } => {
                 // A direct message we began (`dm`) is shown as it opens.
                 let opened = dm.is_some() && self.room(&room).is_none();
@@ -65,6 +66,7 @@ impl Chat {
                 if let Some(r) = self.room(&room) {
                     r.set_members(members, member_count);
                     r.staff.set(staff);
+                    r.settings.set(settings);
                 }
                 if let Some(visibility) = visibility {
                     self.upsert_mine(MyRoom {
@@ -107,7 +109,13 @@ impl Chat {
                 messages,
                 next,
             } => self.on_results(&query, messages, next),
-            ServerFrame::Left { room } => self.on_left(&room),
+            ServerFrame::Left { room, .. } => self.on_left(&room),
+            ServerFrame::RoomUpdated { room, settings } => {
+                if let Some(r) = self.room(&room) {
+                    r.settings.set(settings);
+                }
+            }
+            ServerFrame::Audit { .. } | ServerFrame::Moderated { .. } => {}
             ServerFrame::Invited { room, by, dm, user } => self.on_invited(room, by, dm, user),
             ServerFrame::Role { room, user, role } => {
                 if let Some(r) = self.room(&room) {
@@ -172,6 +180,7 @@ impl Chat {
                 code,
                 message,
                 nonce,
+                ..
             } => self.on_error(code, message, nonce),
         }
     }

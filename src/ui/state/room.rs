@@ -108,6 +108,9 @@ pub struct Room {
     pub has_older: RwSignal<bool>,
     /// *1.2*: its owners and moderators, for the member list's badges.
     pub staff: RwSignal<Vec<(String, RoomRole)>>,
+    /// *1.2* (section 4): the room's settings (its topic shown in the
+    /// header), from `joined` and `room_updated`.
+    pub settings: RwSignal<crate::protocol::RoomSettings>,
 }
 
 impl PartialEq for Room {
@@ -136,6 +139,7 @@ impl Room {
             last_id: StoredValue::new(0),
             has_older: RwSignal::new(false),
             staff: RwSignal::new(Vec::new()),
+            settings: RwSignal::new(Default::default()),
         }
     }
 

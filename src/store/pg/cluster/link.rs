@@ -55,7 +55,8 @@ impl Mirror {
             | Event::SessionsEnded(_)
             | Event::Account { .. }
             | Event::Access(_)
-            | Event::Changed { .. } => None,
+            | Event::Changed { .. }
+            | Event::Moderation(_) => None,
         }
     }
 }

@@ -95,6 +95,9 @@ pub enum Event {
         /// Last rev.
         to: u64,
     },
+    /// *1.2* (section 4): a moderator's decision (a ban, a mute, a
+    /// setting, a kick), enacted on every node.
+    Moderation(crate::store::moderation::ModerationChange),
 }
 
 /// *1.2*: sessions that ended: their connections close on every node.
@@ -174,6 +177,8 @@ pub enum Remote {
         /// Last rev.
         to: u64,
     },
+    /// *1.2*: another node's moderator decided this.
+    Moderation(crate::store::moderation::ModerationChange),
     /// `node` is gone (its lease ran out, or it stopped): its sessions end.
     Gone(String),
     /// Every other node's sessions and rooms, as the tables hold them now:

@@ -69,6 +69,10 @@ pub(crate) enum Wire {
         f: u64,
         t: u64,
     },
+    Moderation {
+        n: String,
+        m: crate::store::moderation::ModerationChange,
+    },
     Gone {
         n: String,
     },
@@ -199,6 +203,7 @@ pub(crate) fn parse(payload: &str, me: &str) -> Option<Result<Remote, ()>> {
                 to: t,
             },
         ),
+        Wire::Moderation { n, m } => (n, Remote::Moderation(m)),
         // Told that this node is gone: its own thread finds out and resets.
         Wire::Gone { n } => (n.clone(), Remote::Gone(n)),
         Wire::Reset { n } => return (n != me).then_some(Err(())),
@@ -257,6 +262,7 @@ pub(crate) fn notice(n: &str, event: &Event) -> String {
             f: *from,
             t: *to,
         },
+        Event::Moderation(m) => Wire::Moderation { n, m: m.clone() },
     };
     serde_json::to_string(&wire).expect("encodes")
 }
