@@ -86,6 +86,7 @@ fn every_server_frame_reads_back_as_written() {
             visibility: None,
             dm: None,
             staff: vec![],
+            settings: Default::default(),
         },
         ServerFrame::Joined {
             room: "r".into(),
@@ -98,6 +99,7 @@ fn every_server_frame_reads_back_as_written() {
             visibility: None,
             dm: None,
             staff: vec![],
+            settings: Default::default(),
         },
         ServerFrame::Members {
             room: "r".into(),
@@ -112,7 +114,10 @@ fn every_server_frame_reads_back_as_written() {
             rooms: vec!["a".into(), "b".into()],
             more: false,
         },
-        ServerFrame::Left { room: "r".into() },
+        ServerFrame::Left {
+            room: "r".into(),
+            reason: None,
+        },
         ServerFrame::Message(message.clone()),
         ServerFrame::Message(ChatMessage {
             nonce: None,
@@ -143,6 +148,7 @@ fn every_server_frame_reads_back_as_written() {
             visibility: Some(Visibility::Private),
             dm: Some("Bo".into()),
             staff: vec![("al".into(), RoomRole::Owner)],
+            settings: Default::default(),
         },
         ServerFrame::Welcome {
             user: UserInfo {
@@ -181,6 +187,7 @@ fn every_server_frame_reads_back_as_written() {
             code: ErrorCode::RateLimited,
             message: "slow".into(),
             nonce: Some("n".into()),
+            retry_after_ms: None,
         },
         ServerFrame::Edited {
             room: "team".into(),

@@ -315,7 +315,10 @@ mod tests {
     #[test]
     fn json_frames_equal_a_frame_of_the_serialized_json() {
         for text in ["", "a", &"é".repeat(70), &"x".repeat(70_000)] {
-            let frame = ServerFrame::Left { room: text.into() };
+            let frame = ServerFrame::Left {
+                room: text.into(),
+                reason: None,
+            };
             assert_eq!(
                 encode_json(&frame),
                 encode(op::TEXT, frame.to_json().as_bytes())

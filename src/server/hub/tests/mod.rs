@@ -139,6 +139,10 @@ impl Harness {
                     let change = crate::store::accounts::AccountChange::Access(change);
                     drop(self.writer.save_accounts(&[change]));
                 }
+                Job::Moderation(change, audit) => {
+                    let change = crate::store::accounts::AccountChange::Moderation { change, audit };
+                    drop(self.writer.save_accounts(&[change]));
+                }
                 Job::Accounts {
                     identities,
                     changes,

@@ -98,6 +98,7 @@ fn error(code: ErrorCode, message: &str, nonce: Option<String>) -> ServerFrame {
         code,
         message: message.into(),
         nonce,
+        retry_after_ms: None,
     }
 }
 
@@ -114,6 +115,7 @@ fn joined(chat: &Chat, messages: Vec<ChatMessage>) {
             visibility: None,
             dm: None,
             staff: vec![],
+            settings: Default::default(),
         },
         0.0,
     );
@@ -320,6 +322,7 @@ fn a_large_room_shows_its_count_and_pages_its_members_once_each() {
                 visibility: None,
                 dm: None,
                 staff: vec![],
+                settings: Default::default(),
             },
             0.0,
         );

@@ -169,6 +169,7 @@ fn the_first_join_puts_the_divider_after_where_we_stopped_and_reading_is_told_on
                     visibility: None,
                     dm: None,
                     staff: vec![],
+                    settings: Default::default(),
                 },
                 0.0,
             )
