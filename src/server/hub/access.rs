@@ -355,6 +355,59 @@ mod tests {
     }
 
     #[test]
+    fn a_ban_a_mute_and_a_read_only_room_stop_what_section_4_says_and_nothing_else() {
+        use crate::store::moderation::Sanction;
+        let mut r = room(RoomKind::Public, &[("m", MODERATOR), ("p", MEMBER)]);
+        let mut held = |who: &str, kind, until_ms| {
+            let s = Sanction {
+                room: Some("g".into()),
+                identity: who.into(),
+                kind,
+                until_ms,
+            };
+            let h = r.sanctions.entry(Arc::from(who)).or_default();
+            h.set(&s);
+        };
+        held("b", SanctionKind::Ban, None);
+        held("u", SanctionKind::Mute, None);
+        held("x", SanctionKind::Ban, Some(1));
+        let d = |r: &Room, who: &str, act| decide(&who(who), "g", Some(r), act);
+        for act in [Act::Join, Act::Read, Act::Post, Act::React] {
+            assert_eq!(d(&r, "b", act), Err(Denied::Banned), "{act:?}");
+        }
+        assert_eq!(d(&r, "b", Act::See), Ok(None));
+        assert_eq!(d(&r, "u", Act::Post), Err(Denied::Muted));
+        assert_eq!(d(&r, "u", Act::React), Err(Denied::Muted));
+        assert_eq!(d(&r, "u", Act::Read), Ok(None));
+        // A ban that ended (at 1 ms) stops nothing.
+        assert_eq!(d(&r, "x", Act::Post), Ok(None));
+        r.settings.read_only = true;
+        assert_eq!(d(&r, "p", Act::Post), Err(Denied::ReadOnly));
+        assert_eq!(d(&r, "p", Act::React), Ok(Some(RoomRole::Member)));
+        assert_eq!(d(&r, "m", Act::Post), Ok(Some(RoomRole::Moderator)));
+        // The server's ban stops everything but knowing a public room.
+        let banned = Viewer {
+            banned: true,
+            ..who("m")
+        };
+        assert_eq!(decide(&banned, "g", Some(&r), Act::Read), Err(Denied::Banned));
+    }
+
+    #[test]
+    fn only_a_higher_rank_moderates_and_admins_outrank_owners() {
+        use RoomRole::*;
+        let ok = |a, aa, t, ta| outranks(a, aa, t, ta).is_ok();
+        assert!(ok(Some(Moderator), false, Some(Member), false));
+        assert!(ok(Some(Moderator), false, None, false));
+        assert!(!ok(Some(Moderator), false, Some(Moderator), false));
+        assert!(!ok(Some(Moderator), false, Some(Owner), false));
+        assert!(ok(Some(Owner), false, Some(Moderator), false));
+        assert!(!ok(Some(Owner), false, Some(Owner), false));
+        assert!(ok(Some(Owner), true, Some(Owner), false));
+        assert!(!ok(Some(Owner), true, None, true));
+    }
+
+    #[test]
     fn a_public_room_is_read_by_anyone_and_a_token_keeps_to_its_rooms() {
         let r = room(RoomKind::Public, &[]);
         assert_eq!(

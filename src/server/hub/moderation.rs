@@ -54,6 +54,11 @@ impl Held {
         }
     }
 
+    /// Records `s` (its end).
+    pub(super) fn set(&mut self, s: &Sanction) {
+        *self.slot(s.kind) = Some(s.until_ms);
+    }
+
     fn is_empty(&self) -> bool {
         self.ban.is_none() && self.mute.is_none()
     }
@@ -427,7 +432,7 @@ impl Hub {
                 None => return,
             },
         };
-        *held.slot(s.kind) = Some(s.until_ms);
+        held.set(s);
     }
 
     /// Does what `change` says here (from this node or another): records
@@ -541,5 +546,22 @@ impl Hub {
         }
         r.last_post.insert(identity, now);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timed_sanction_holds_until_its_end_and_not_at_it() {
+        let mut held = Held::default();
+        assert!(!held.holds(SanctionKind::Ban, 0));
+        *held.slot(SanctionKind::Ban) = Some(Some(1_000));
+        assert!(held.holds(SanctionKind::Ban, 999));
+        assert!(!held.holds(SanctionKind::Ban, 1_000));
+        assert!(!held.holds(SanctionKind::Mute, 999));
+        *held.slot(SanctionKind::Mute) = Some(None);
+        assert!(held.holds(SanctionKind::Mute, u64::MAX));
     }
 }
