@@ -1,0 +1,90 @@
+//! *1.2* (sections 3 and 4) across two servers on one PostgreSQL
+//! database: an edit, a reaction and a room's settings made on one node
+//! reach the other's members; a ban made on one node puts its identity out
+//! of the room on the other at once, and keeps it out.
+
+mod common;
+
+use common::http::signed_up as sign_up;
+use common::pg::PgCluster;
+use common::{signed_socket, Client, TestServer};
+use serde_json::{json, Value};
+
+/// The first `error` or `ty` frame `c` gets after sending `frame`.
+async fn answer(c: &mut Client, frame: Value, ty: &str) -> Value {
+    c.send(frame).await;
+    loop {
+        let v = c.recv().await;
+        if v["type"] == "error" || v["type"] == ty {
+            return v;
+        }
+    }
+}
+
+#[tokio::test]
+async fn changes_settings_and_a_ban_made_on_one_node_hold_on_the_other() {
+    let cluster = PgCluster::start();
+    let config = || chat::Config {
+        password_memory_kib: 64,
+        ..cluster.node()
+    };
+    let (a, b) = (
+        TestServer::start(config()).await,
+        TestServer::start(config()).await,
+    );
+    let ann = sign_up(&a, "Ann").await;
+    let eve = sign_up(&a, "Eve").await;
+    let bo = sign_up(&b, "Bo").await;
+    let (mut ann_a, _) = signed_socket(&a, &ann).await;
+    let made = answer(
+        &mut ann_a,
+        json!({"type": "create", "room": "mods", "visibility": "public"}),
+        "joined",
+    )
+    .await;
+    assert_eq!(made["role"], "owner", "{made}");
+    let (mut eve_b, _) = signed_socket(&b, &eve).await;
+    let (mut bo_b, _) = signed_socket(&b, &bo).await;
+    for c in [&mut eve_b, &mut bo_b] {
+        let joined = answer(c, json!({"type": "join", "room": "mods"}), "joined").await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+    }
+    eve_b
+        .send(json!({"type": "send", "room": "mods", "text": "spam"}))
+        .await;
+    assert_eq!(ann_a.recv_type("message").await["id"], 1);
+
+    // Section 3: Ann's edit and reaction reach node B.
+    ann_a
+        .send(json!({"type": "react", "room": "mods", "id": 1, "emoji": "👎"}))
+        .await;
+    let r = bo_b.recv_type("reaction").await;
+    assert_eq!((r["user"].clone(), r["count"].clone()), (json!("Ann"), json!(1)));
+
+    // Section 4: a setting, then a ban, enacted on node B at once.
+    ann_a
+        .send(json!({"type": "room_settings", "room": "mods", "topic": "be kind"}))
+        .await;
+    assert_eq!(bo_b.recv_type("room_updated").await["topic"], "be kind");
+    answer(
+        &mut ann_a,
+        json!({"type": "ban", "room": "mods", "user": "Eve"}),
+        "moderated",
+    )
+    .await;
+    assert_eq!(eve_b.recv_type("left").await["reason"], "banned");
+    let e = answer(&mut eve_b, json!({"type": "join", "room": "mods"}), "joined").await;
+    assert_eq!(e["code"], "banned", "{e}");
+    // A purge on node A deletes on node B.
+    answer(
+        &mut ann_a,
+        json!({"type": "purge", "room": "mods", "user": "Eve"}),
+        "moderated",
+    )
+    .await;
+    assert_eq!(bo_b.recv_type("deleted").await["id"], 1);
+    // And a new connection on node B is refused too.
+    let (mut eve_b2, _) = signed_socket(&b, &eve).await;
+    let e = answer(&mut eve_b2, json!({"type": "watch", "room": "mods"}), "watching").await;
+    assert_eq!(e["code"], "banned", "{e}");
+}
