@@ -77,6 +77,15 @@ enum Command {
     },
     /// List the accounts
     ListUsers,
+    /// Print the moderators' audit log, newest first (50 entries a page)
+    Audit {
+        /// Only this room's
+        #[arg(long)]
+        room: Option<String>,
+        /// Entries older than this id (the next page)
+        #[arg(long)]
+        before: Option<u64>,
+    },
     /// Sign an account out everywhere
     EndSessions {
         /// The account's name
@@ -195,11 +204,56 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
                 .collect();
             Ok(format!("name\trole\tid\n{}", lines.join("\n")))
         }
+        Command::Audit { room, before } => {
+            let mut path = String::from("/admin/audit?");
+            if let Some(room) = &room {
+                path.push_str(&format!("room={}&", url_escape(room)));
+            }
+            if let Some(before) = before {
+                path.push_str(&format!("before={before}"));
+            }
+            let listed = ask("GET", &path, None)?;
+            let entries = listed["entries"].as_array().cloned().unwrap_or_default();
+            let field = |e: &Value, k: &str| match &e[k] {
+                Value::String(s) => s.escape_debug().to_string(),
+                Value::Null => "-".to_owned(),
+                other => other.to_string(),
+            };
+            let lines: Vec<String> = entries
+                .iter()
+                .map(|e| {
+                    ["id", "ts", "by", "by_id", "action", "room", "user", "user_id", "reason", "detail"]
+                        .iter()
+                        .map(|k| field(e, k))
+                        .collect::<Vec<_>>()
+                        .join("\t")
+                })
+                .collect();
+            let more = match listed["more"].as_bool() {
+                Some(true) => "\n(more: --before the last id)",
+                _ => "",
+            };
+            Ok(format!(
+                "id\tts\tby\tby_id\taction\troom\tuser\tuser_id\treason\tdetail\n{}{more}",
+                lines.join("\n")
+            ))
+        }
         Command::EndSessions { name } => {
             ask("POST", "/admin/end-sessions", Some(json!({"name": name})))?;
             Ok(format!("{name:?} is signed out everywhere"))
         }
     }
+}
+
+/// `s` for a URL's query (room names are ASCII letters, digits, `-`, `_`;
+/// anything else is escaped).
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The password, from standard input: asked for without echo on a

@@ -363,13 +363,28 @@ async fn the_audit_log_holds_every_action_newest_first_for_owners() {
     mo.send(json!({"type": "room_settings", "room": ROOM, "topic": "rules"}))
         .await;
     mo.recv_type("room_updated").await;
+    // Deleting one's own message is no moderator action; another's is.
+    ada.post_numbered(ROOM, 1).await;
+    mo.send(json!({"type": "send", "room": ROOM, "text": "mine"}))
+        .await;
+    message_with(&mut mo, "mine").await;
+    for id in [2, 1] {
+        mo.send(json!({"type": "delete", "room": ROOM, "id": id}))
+            .await;
+        assert_eq!(mo.recv_type("deleted").await["id"], id);
+    }
     let audit = answer(&mut ada, json!({"type": "audit", "room": ROOM}), "audit").await;
     let entries = audit["entries"].as_array().unwrap();
     let actions: Vec<&str> = entries
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["room_settings", "ban", "kick", "unmute", "mute"]);
+    assert_eq!(
+        actions,
+        ["delete", "room_settings", "ban", "kick", "unmute", "mute"]
+    );
+    assert_eq!(entries[0]["detail"], "message 1");
+    let entries = &entries[1..];
     assert_eq!(audit["more"], false);
     let ban = &entries[1];
     assert_eq!(
@@ -413,6 +428,16 @@ async fn a_server_ban_closes_every_connection_with_4005_and_refuses_hello() {
     let audit = answer(&mut z, json!({"type": "audit"}), "audit").await;
     assert_eq!(audit["entries"][0]["action"], "ban");
     assert_eq!(audit["entries"][0].get("room"), None);
+    // `chat admin audit` prints it, with the identities' ids.
+    let (status, out, _) = admin_cli(&server, &["audit"], "").await;
+    assert_eq!(status, 0);
+    let line = out.lines().nth(1).unwrap();
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!(
+        (fields[2], fields[4], fields[5], fields[6], fields[8]),
+        ("Zed", "ban", "-", "Spam", "spam"),
+        "{out}"
+    );
     answer(&mut z, json!({"type": "unban", "user": "Spam"}), "moderated").await;
     let (_, welcome) = hello_with(&server, &spam, "").await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");

@@ -91,6 +91,9 @@ pub enum Changed {
         rev: u64,
         /// `edited`, `deleted` or `reaction`.
         frame: ServerFrame,
+        /// A deletion of someone else's message (a moderator's: logged in
+        /// the audit log).
+        moderated: bool,
     },
     /// Nothing to do (a reaction already there, or already gone): the
     /// frame of how it stands, for the asker alone.
@@ -344,6 +347,7 @@ pub fn apply(sql: &mut impl ChangeSql, req: &ChangeRequest) -> Result<Changed, R
     Ok(Changed::Applied {
         room: req.room.clone(),
         rev,
+        moderated: !own && matches!(req.kind, ChangeKind::Delete { .. }),
         frame,
     })
 }

@@ -76,6 +76,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/admin/role", post(set_role))
         .route("/admin/invites", post(invite))
         .route("/admin/end-sessions", post(end_sessions))
+        .route("/admin/audit", get(audit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorized,
@@ -201,6 +202,42 @@ async fn list_users(State(state): State<AdminState>) -> Response {
         .map(|a| json!({"id": a.identity, "name": a.name, "role": a.role, "created_ms": a.created_ms}))
         .collect();
     Json(json!({"users": users})).into_response()
+}
+
+/// `/admin/audit`'s query: a room's entries (or all), older than `before`.
+#[derive(Debug, Deserialize)]
+struct AuditAsked {
+    room: Option<String>,
+    before: Option<u64>,
+}
+
+/// *1.2* (section 4): a page of the audit log, newest first, with the
+/// identities' ids beside the names.
+async fn audit(
+    State(state): State<AdminState>,
+    axum::extract::Query(asked): axum::extract::Query<AuditAsked>,
+) -> Response {
+    let limit = crate::protocol::AUDIT_PAGE;
+    let query = crate::store::moderation::AuditQuery {
+        room: asked.room.filter(|r| !r.is_empty()),
+        before: asked.before,
+        limit: limit + 1,
+    };
+    let Ok(mut records) = state.accounts.hub.read_accounts(move |r| r.audit(&query)).await else {
+        return busy();
+    };
+    let more = records.len() > limit;
+    records.truncate(limit);
+    let entries: Vec<Value> = records
+        .into_iter()
+        .map(|r| {
+            let mut entry = serde_json::to_value(&r.entry).unwrap_or_default();
+            entry["by_id"] = json!(r.by_identity);
+            entry["user_id"] = json!(r.target);
+            entry
+        })
+        .collect();
+    Json(json!({"entries": entries, "more": more})).into_response()
 }
 
 /// `{name, password}`.

@@ -100,7 +100,15 @@ impl Hub {
         for ((poster, _), result) in done {
             let Poster::Conn(conn) = poster else { continue };
             match result {
-                Ok(Changed::Applied { room, rev, frame }) => {
+                Ok(Changed::Applied {
+                    room,
+                    rev,
+                    frame,
+                    moderated,
+                }) => {
+                    if moderated {
+                        self.audit_deletion(conn, &room, &frame);
+                    }
                     self.deliver_messages(&room, &[encode_json(&frame)]);
                     match told
                         .iter_mut()
@@ -165,6 +173,31 @@ impl Hub {
         }
         for (room, from, to) in told {
             self.publish(Event::Changed { room, from, to });
+        }
+    }
+
+    /// *1.2* (section 4): a moderator deleted someone else's message: the
+    /// audit log keeps it (who, which room, which message).
+    fn audit_deletion(&mut self, conn: super::ConnId, room: &str, frame: &crate::protocol::ServerFrame) {
+        let (Some(s), crate::protocol::ServerFrame::Deleted { id, .. }) = (self.sessions.get(&conn), frame) else {
+            return;
+        };
+        let record = crate::store::moderation::AuditRecord {
+            entry: crate::protocol::AuditEntry {
+                id: 0,
+                ts: now_ms(),
+                by: s.name.to_string(),
+                action: crate::protocol::AuditAction::Delete,
+                room: Some(room.to_owned()),
+                user: None,
+                reason: None,
+                detail: Some(format!("message {id}")),
+            },
+            by_identity: s.identity.as_deref().unwrap_or_default().to_owned(),
+            target: None,
+        };
+        if self.queue(Job::Moderation(None, Some(record))).is_err() {
+            tracing::warn!(room, "a deletion's audit entry was not stored: the queue is full");
         }
     }
 
