@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::http::{accounts_config, hello_with, signed_up};
+use common::http::{accounts_config, api_post, hello_with, signed_up, token};
 use common::*;
 use serde_json::{json, Value};
 
@@ -410,6 +410,9 @@ async fn a_server_ban_closes_every_connection_with_4005_and_refuses_hello() {
     let spam = signed_up(&server, "Spam").await;
     assert_eq!(admin_cli(&server, &["grant-admin", "Zed"], "").await.0, 0);
     let (mut z, _) = hello_with(&server, &zed, "").await;
+    let api = token(&server, &spam, "bot", "").await;
+    let text = json!({"text": "buy now"});
+    assert_eq!(api_post(&server, "general", &api, text.clone()).await.0, 201);
     let (mut s1, _) = hello_with(&server, &spam, "").await;
     let (mut s2, _) = hello_with(&server, &spam, "").await;
     s1.join("general").await;
@@ -424,6 +427,8 @@ async fn a_server_ban_closes_every_connection_with_4005_and_refuses_hello() {
     assert_eq!(s2.closed().await.0, 4005);
     let (_, refused) = hello_with(&server, &spam, "").await;
     assert_eq!(refused["code"], "banned", "{refused}");
+    let (status, body, _) = api_post(&server, "general", &api, text).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("banned")), "{body}");
     // The log holds it; unbanned, the account comes back.
     let audit = answer(&mut z, json!({"type": "audit"}), "audit").await;
     assert_eq!(audit["entries"][0]["action"], "ban");
@@ -441,5 +446,36 @@ async fn a_server_ban_closes_every_connection_with_4005_and_refuses_hello() {
     answer(&mut z, json!({"type": "unban", "user": "Spam"}), "moderated").await;
     let (_, welcome) = hello_with(&server, &spam, "").await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn slow_mode_and_a_mute_hold_for_the_http_api_too() {
+    let server = TestServer::start(accounts_config()).await;
+    let ann = signed_up(&server, "Ann").await;
+    let bot = signed_up(&server, "Bot").await;
+    let (mut a, _) = hello_with(&server, &ann, "").await;
+    answer(
+        &mut a,
+        json!({"type": "create", "room": ROOM, "visibility": "public"}),
+        "joined",
+    )
+    .await;
+    a.send(json!({"type": "room_settings", "room": ROOM, "slow_mode_secs": 60}))
+        .await;
+    a.recv_type("room_updated").await;
+    let api = token(&server, &bot, "bot", "").await;
+    let text = || json!({"text": "news"});
+    assert_eq!(api_post(&server, ROOM, &api, text()).await.0, 201);
+    let (status, body, _) = api_post(&server, ROOM, &api, text()).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("slow_mode")), "{body}");
+    answer(
+        &mut a,
+        json!({"type": "mute", "room": ROOM, "user": "Bot", "minutes": 1}),
+        "moderated",
+    )
+    .await;
+    let (status, body, _) = api_post(&server, ROOM, &api, text()).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("muted")), "{body}");
     server.stop().await;
 }

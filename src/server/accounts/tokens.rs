@@ -90,8 +90,11 @@ pub(crate) fn router(state: AccountState) -> Router {
 fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::NoSuchRoom => StatusCode::NOT_FOUND,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        // *1.2* (section 4): a ban, a mute, a read-only room forbid.
+        ErrorCode::Forbidden | ErrorCode::Banned | ErrorCode::Muted | ErrorCode::ReadOnly => {
+            StatusCode::FORBIDDEN
+        }
+        ErrorCode::RateLimited | ErrorCode::SlowMode => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     }

@@ -526,6 +526,18 @@ impl Hub {
         let viewer = self.viewer(conn);
         let role = self.authorize(&viewer, room, Act::Post)?;
         let admin = viewer.admin;
+        self.slow_mode_of(identity, role, admin, room)
+    }
+
+    /// [`Hub::slow_mode`] for `identity` (its role in the room; an admin),
+    /// from any path (a connection, the form, the HTTP API).
+    pub(super) fn slow_mode_of(
+        &mut self,
+        identity: Arc<str>,
+        role: Option<crate::protocol::RoomRole>,
+        admin: bool,
+        room: &str,
+    ) -> Result<(), ProtocolError> {
         let Some(r) = self.rooms.get_mut(room) else {
             return Ok(());
         };

@@ -266,7 +266,14 @@ impl Hub {
             .account
             .as_ref()
             .and_then(|s| s.rooms.as_deref());
-        self.authorize(&viewer, &post.room, Act::Post)?;
+        let role = self.authorize(&viewer, &post.room, Act::Post)?;
+        let admin = viewer.admin;
+        // *1.2*: slow mode holds on every path (a new identity has not
+        // posted yet).
+        if let Some(identity) = claim.proven() {
+            let identity: std::sync::Arc<str> = std::sync::Arc::from(identity);
+            self.slow_mode_of(identity, role, admin, &post.room)?;
+        }
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         if let Some(identity) = claim.proven().and_then(|id| self.registry.get(id)) {
             let renaming = *identity.name != *name.display;
