@@ -222,11 +222,14 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
             let lines: Vec<String> = entries
                 .iter()
                 .map(|e| {
-                    ["id", "ts", "by", "by_id", "action", "room", "user", "user_id", "reason", "detail"]
-                        .iter()
-                        .map(|k| field(e, k))
-                        .collect::<Vec<_>>()
-                        .join("\t")
+                    [
+                        "id", "ts", "by", "by_id", "action", "room", "user", "user_id", "reason",
+                        "detail",
+                    ]
+                    .iter()
+                    .map(|k| field(e, k))
+                    .collect::<Vec<_>>()
+                    .join("\t")
                 })
                 .collect();
             let more = match listed["more"].as_bool() {

@@ -77,13 +77,17 @@ async fn moderator_requests_are_refused_to_plain_members_and_over_equals_or_supe
     }
     // A moderator moderates members, not an owner, an equal, or itself.
     for user in ["ada", "mo"] {
-        mo.expect_error(json!({"type": "kick", "room": ROOM, "user": user}), "forbidden")
-            .await;
+        mo.expect_error(
+            json!({"type": "kick", "room": ROOM, "user": user}),
+            "forbidden",
+        )
+        .await;
     }
     // An owner may not read another room's log, nor the server's.
     mo.expect_error(json!({"type": "audit", "room": ROOM}), "forbidden")
         .await;
-    ada.expect_error(json!({"type": "audit"}), "forbidden").await;
+    ada.expect_error(json!({"type": "audit"}), "forbidden")
+        .await;
     // A room one cannot see does not exist; nobody of the name is `bad_request`.
     ada.expect_error(
         json!({"type": "kick", "room": "nowhere", "user": "eve"}),
@@ -102,7 +106,10 @@ async fn moderator_requests_are_refused_to_plain_members_and_over_equals_or_supe
         "moderated",
     )
     .await;
-    assert_eq!((done["action"].clone(), done["user"].clone()), (json!("mute"), json!("mo")));
+    assert_eq!(
+        (done["action"].clone(), done["user"].clone()),
+        (json!("mute"), json!("mo"))
+    );
 }
 
 #[tokio::test]
@@ -117,7 +124,10 @@ async fn a_kicked_member_leaves_at_once_told_why_and_may_come_back() {
     .await;
     assert_eq!(done["action"], "kick");
     let left = eve.recv_type("left").await;
-    assert_eq!(left, json!({"type": "left", "room": ROOM, "reason": "kicked"}));
+    assert_eq!(
+        left,
+        json!({"type": "left", "room": ROOM, "reason": "kicked"})
+    );
     mo.send(json!({"type": "members", "room": ROOM})).await;
     assert_eq!(mo.recv_type("members").await["names"], json!(["ada", "mo"]));
     // Not a ban: Eve may join again.
@@ -276,14 +286,19 @@ async fn slow_mode_read_only_and_the_topic_hold_at_their_bounds() {
         message_with(&mut mo, text).await;
     }
     // Slow mode off: the wait is gone at once.
-    ada.send(json!({"type": "room_settings", "room": ROOM, "slow_mode_secs": 0, "read_only": true}))
-        .await;
+    ada.send(
+        json!({"type": "room_settings", "room": ROOM, "slow_mode_secs": 0, "read_only": true}),
+    )
+    .await;
     assert_eq!(
         eve.recv_type("room_updated").await,
         json!({"type": "room_updated", "room": ROOM, "read_only": true, "topic": "<i>t</i>".repeat(25)})
     );
-    eve.expect_error(json!({"type": "send", "room": ROOM, "text": "x"}), "read_only")
-        .await;
+    eve.expect_error(
+        json!({"type": "send", "room": ROOM, "text": "x"}),
+        "read_only",
+    )
+    .await;
     // A read-only room still takes reactions; its moderators post.
     eve.send(json!({"type": "react", "room": ROOM, "id": 1, "emoji": "👍"}))
         .await;
@@ -314,7 +329,10 @@ async fn a_purge_of_500_messages_reaches_every_member_and_every_later_read() {
         "moderated",
     )
     .await;
-    assert_eq!((done["action"].clone(), done["count"].clone()), (json!("purge"), json!(500)));
+    assert_eq!(
+        (done["action"].clone(), done["count"].clone()),
+        (json!("purge"), json!(500))
+    );
     let mut deleted = Vec::new();
     while deleted.len() < 500 {
         let v = ada.recv().await;
@@ -388,8 +406,18 @@ async fn the_audit_log_holds_every_action_newest_first_for_owners() {
     assert_eq!(audit["more"], false);
     let ban = &entries[1];
     assert_eq!(
-        (ban["by"].clone(), ban["user"].clone(), ban["room"].clone(), ban["reason"].clone()),
-        (json!("mo"), json!("eve"), json!(ROOM), json!("spam <script>"))
+        (
+            ban["by"].clone(),
+            ban["user"].clone(),
+            ban["room"].clone(),
+            ban["reason"].clone()
+        ),
+        (
+            json!("mo"),
+            json!("eve"),
+            json!(ROOM),
+            json!("spam <script>")
+        )
     );
     assert_eq!(ban["detail"], "60 minutes");
     // Paged with `before`.
@@ -412,7 +440,10 @@ async fn a_server_ban_closes_every_connection_with_4005_and_refuses_hello() {
     let (mut z, _) = hello_with(&server, &zed, "").await;
     let api = token(&server, &spam, "bot", "").await;
     let text = json!({"text": "buy now"});
-    assert_eq!(api_post(&server, "general", &api, text.clone()).await.0, 201);
+    assert_eq!(
+        api_post(&server, "general", &api, text.clone()).await.0,
+        201
+    );
     let (mut s1, _) = hello_with(&server, &spam, "").await;
     let (mut s2, _) = hello_with(&server, &spam, "").await;
     s1.join("general").await;
@@ -428,7 +459,11 @@ async fn a_server_ban_closes_every_connection_with_4005_and_refuses_hello() {
     let (_, refused) = hello_with(&server, &spam, "").await;
     assert_eq!(refused["code"], "banned", "{refused}");
     let (status, body, _) = api_post(&server, "general", &api, text).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("banned")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("banned")),
+        "{body}"
+    );
     // The log holds it; unbanned, the account comes back.
     let audit = answer(&mut z, json!({"type": "audit"}), "audit").await;
     assert_eq!(audit["entries"][0]["action"], "ban");
@@ -443,7 +478,12 @@ async fn a_server_ban_closes_every_connection_with_4005_and_refuses_hello() {
         ("Zed", "ban", "-", "Spam", "spam"),
         "{out}"
     );
-    answer(&mut z, json!({"type": "unban", "user": "Spam"}), "moderated").await;
+    answer(
+        &mut z,
+        json!({"type": "unban", "user": "Spam"}),
+        "moderated",
+    )
+    .await;
     let (_, welcome) = hello_with(&server, &spam, "").await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
     server.stop().await;
@@ -468,7 +508,11 @@ async fn slow_mode_and_a_mute_hold_for_the_http_api_too() {
     let text = || json!({"text": "news"});
     assert_eq!(api_post(&server, ROOM, &api, text()).await.0, 201);
     let (status, body, _) = api_post(&server, ROOM, &api, text()).await;
-    assert_eq!((status, body["code"].as_str()), (429, Some("slow_mode")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("slow_mode")),
+        "{body}"
+    );
     answer(
         &mut a,
         json!({"type": "mute", "room": ROOM, "user": "Bot", "minutes": 1}),
@@ -476,6 +520,10 @@ async fn slow_mode_and_a_mute_hold_for_the_http_api_too() {
     )
     .await;
     let (status, body, _) = api_post(&server, ROOM, &api, text()).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("muted")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("muted")),
+        "{body}"
+    );
     server.stop().await;
 }

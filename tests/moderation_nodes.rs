@@ -59,7 +59,10 @@ async fn changes_settings_and_a_ban_made_on_one_node_hold_on_the_other() {
         .send(json!({"type": "react", "room": "mods", "id": 1, "emoji": "👎"}))
         .await;
     let r = bo_b.recv_type("reaction").await;
-    assert_eq!((r["user"].clone(), r["count"].clone()), (json!("Ann"), json!(1)));
+    assert_eq!(
+        (r["user"].clone(), r["count"].clone()),
+        (json!("Ann"), json!(1))
+    );
 
     // Section 4: a setting, then a ban, enacted on node B at once.
     ann_a
@@ -73,7 +76,12 @@ async fn changes_settings_and_a_ban_made_on_one_node_hold_on_the_other() {
     )
     .await;
     assert_eq!(eve_b.recv_type("left").await["reason"], "banned");
-    let e = answer(&mut eve_b, json!({"type": "join", "room": "mods"}), "joined").await;
+    let e = answer(
+        &mut eve_b,
+        json!({"type": "join", "room": "mods"}),
+        "joined",
+    )
+    .await;
     assert_eq!(e["code"], "banned", "{e}");
     // A purge on node A deletes on node B.
     answer(
@@ -85,6 +93,11 @@ async fn changes_settings_and_a_ban_made_on_one_node_hold_on_the_other() {
     assert_eq!(bo_b.recv_type("deleted").await["id"], 1);
     // And a new connection on node B is refused too.
     let (mut eve_b2, _) = signed_socket(&b, &eve).await;
-    let e = answer(&mut eve_b2, json!({"type": "watch", "room": "mods"}), "watching").await;
+    let e = answer(
+        &mut eve_b2,
+        json!({"type": "watch", "room": "mods"}),
+        "watching",
+    )
+    .await;
     assert_eq!(e["code"], "banned", "{e}");
 }

@@ -16,12 +16,12 @@ mod read;
 
 #[cfg(feature = "ssr")]
 pub use changes::validate_emoji;
+pub use changes::{
+    apply_reaction, excerpt, Reaction, ReplyTo, MAX_EMOJI_BYTES, MAX_REACTIONS, REPLY_EXCERPT_CHARS,
+};
 pub use moderation::{
     check_minutes, check_reason, check_topic, AuditAction, AuditEntry, RoomSettings, AUDIT_PAGE,
     MAX_REASON_CHARS, MAX_SANCTION_MINUTES, MAX_SLOW_MODE_SECS, MAX_TOPIC_CHARS,
-};
-pub use changes::{
-    apply_reaction, excerpt, Reaction, ReplyTo, MAX_EMOJI_BYTES, MAX_REACTIONS, REPLY_EXCERPT_CHARS,
 };
 
 /// Largest WebSocket frame or message the server accepts (16 KiB); larger

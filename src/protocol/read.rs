@@ -2,8 +2,8 @@
 //! field, then a check per `type` of which must be there.
 
 use super::{
-    AuditAction, AuditEntry, ChatMessage, RoomSettings, ErrorCode, MyRoom, PresenceState, Reaction, ReplyTo, RoomRole, ServerFrame,
-    UserInfo, Visibility,
+    AuditAction, AuditEntry, ChatMessage, ErrorCode, MyRoom, PresenceState, Reaction, ReplyTo,
+    RoomRole, RoomSettings, ServerFrame, UserInfo, Visibility,
 };
 use serde::Deserialize;
 

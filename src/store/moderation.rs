@@ -190,8 +190,11 @@ pub(super) fn save_sqlite(
             identity,
             kind,
         }) => {
-            tx.prepare_cached(LIFT[0])?
-                .execute(params![room_key(room), identity, kind.as_str()])?;
+            tx.prepare_cached(LIFT[0])?.execute(params![
+                room_key(room),
+                identity,
+                kind.as_str()
+            ])?;
         }
         Some(ModerationChange::Settings { room, settings }) => {
             tx.prepare_cached(SETTINGS[0])?.execute(params![

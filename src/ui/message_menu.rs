@@ -5,7 +5,7 @@
 //! names, excerpts and emoji are escaped like every other input.
 
 use super::state::Chat;
-use crate::protocol::{ChatMessage, Reaction, ReplyTo, RoomRole};
+use crate::protocol::{ChatMessage, Reaction, ReplyTo};
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 
@@ -25,12 +25,11 @@ pub fn MessageMenu(m: ChatMessage) -> impl IntoView {
     };
     let moderates = {
         let room = room.clone();
-        move || {
-            chat.my_room(&room)
-                .and_then(|r| r.role)
-                .is_some_and(|role| role >= RoomRole::Moderator)
-        }
+        move || chat.moderates(&room)
     };
+    let (mod_room, author) = (room.clone(), m.user.clone());
+    let own3 = own.clone();
+    let moderates2 = moderates.clone();
     let picking = RwSignal::new(false);
     let confirming = RwSignal::new(false);
     let reply = {
@@ -73,6 +72,12 @@ pub fn MessageMenu(m: ChatMessage) -> impl IntoView {
                 >
                     "Delete"
                 </button>
+            </Show>
+            <Show when=move || moderates2() && !own3()>
+                <super::moderation::ModeratorActions
+                    room=mod_room.clone()
+                    user=author.clone()
+                />
             </Show>
             <Show when=move || confirming.get()>
                 <span class="confirm" role="alert">

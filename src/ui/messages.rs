@@ -131,6 +131,7 @@ pub fn RoomHeader() -> impl IntoView {
                 {move || format!("{} online", count())}
             </button>
             <JoinInvited />
+            <super::moderation::RoomTools />
         </header>
     }
 }

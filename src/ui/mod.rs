@@ -29,6 +29,7 @@ mod invites;
 mod mentions;
 mod message_menu;
 mod messages;
+mod moderation;
 #[cfg(feature = "ssr")]
 pub(crate) use messages::iso;
 #[cfg(feature = "hydrate")]

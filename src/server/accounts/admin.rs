@@ -223,7 +223,12 @@ async fn audit(
         before: asked.before,
         limit: limit + 1,
     };
-    let Ok(mut records) = state.accounts.hub.read_accounts(move |r| r.audit(&query)).await else {
+    let Ok(mut records) = state
+        .accounts
+        .hub
+        .read_accounts(move |r| r.audit(&query))
+        .await
+    else {
         return busy();
     };
     let more = records.len() > limit;

@@ -371,7 +371,7 @@ mod tests {
         held("b", SanctionKind::Ban, None);
         held("u", SanctionKind::Mute, None);
         held("x", SanctionKind::Ban, Some(1));
-        let d = |r: &Room, who: &str, act| decide(&who(who), "g", Some(r), act);
+        let d = |r: &Room, id: &str, act| decide(&who(id), "g", Some(r), act);
         for act in [Act::Join, Act::Read, Act::Post, Act::React] {
             assert_eq!(d(&r, "b", act), Err(Denied::Banned), "{act:?}");
         }
@@ -390,7 +390,10 @@ mod tests {
             banned: true,
             ..who("m")
         };
-        assert_eq!(decide(&banned, "g", Some(&r), Act::Read), Err(Denied::Banned));
+        assert_eq!(
+            decide(&banned, "g", Some(&r), Act::Read),
+            Err(Denied::Banned)
+        );
     }
 
     #[test]

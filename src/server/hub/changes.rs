@@ -178,8 +178,15 @@ impl Hub {
 
     /// *1.2* (section 4): a moderator deleted someone else's message: the
     /// audit log keeps it (who, which room, which message).
-    fn audit_deletion(&mut self, conn: super::ConnId, room: &str, frame: &crate::protocol::ServerFrame) {
-        let (Some(s), crate::protocol::ServerFrame::Deleted { id, .. }) = (self.sessions.get(&conn), frame) else {
+    fn audit_deletion(
+        &mut self,
+        conn: super::ConnId,
+        room: &str,
+        frame: &crate::protocol::ServerFrame,
+    ) {
+        let (Some(s), crate::protocol::ServerFrame::Deleted { id, .. }) =
+            (self.sessions.get(&conn), frame)
+        else {
             return;
         };
         let record = crate::store::moderation::AuditRecord {
@@ -197,7 +204,10 @@ impl Hub {
             target: None,
         };
         if self.queue(Job::Moderation(None, Some(record))).is_err() {
-            tracing::warn!(room, "a deletion's audit entry was not stored: the queue is full");
+            tracing::warn!(
+                room,
+                "a deletion's audit entry was not stored: the queue is full"
+            );
         }
     }
 

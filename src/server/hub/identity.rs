@@ -142,7 +142,11 @@ impl Hub {
         let token = token.filter(|t| !t.is_empty());
         let claim = self.claim(&name, token.as_deref(), &client)?;
         // *1.2* (section 4): an identity banned from the server is refused.
-        if claim.proven.as_deref().is_some_and(|id| self.server_banned(id)) {
+        if claim
+            .proven
+            .as_deref()
+            .is_some_and(|id| self.server_banned(id))
+        {
             return Err(ProtocolError::banned(None));
         }
         let Some(ask) = self.claim_needed(&claim, &name) else {

@@ -14,8 +14,8 @@ use super::access::{outranks, Act, Denied};
 use super::post::Poster;
 use super::{ConnId, Hub};
 use crate::protocol::{
-    check_minutes, check_reason, check_topic, AuditAction, AuditEntry, ProtocolError,
-    ServerFrame, AUDIT_PAGE, CLOSE_BANNED, MAX_SLOW_MODE_SECS,
+    check_minutes, check_reason, check_topic, AuditAction, AuditEntry, ProtocolError, ServerFrame,
+    AUDIT_PAGE, CLOSE_BANNED, MAX_SLOW_MODE_SECS,
 };
 use crate::store::access::{RoomKind, Standing};
 use crate::store::changes::{ChangeKind, ChangeRequest};
@@ -183,7 +183,12 @@ impl Hub {
 
     /// `kick`: `user`'s connections leave the room (`left`, `kicked`); in
     /// a private room it also loses its membership or invitation.
-    pub(super) fn on_kick(&mut self, conn: ConnId, room: &str, user: &str) -> Result<(), ProtocolError> {
+    pub(super) fn on_kick(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        user: &str,
+    ) -> Result<(), ProtocolError> {
         let asked = self.asked(conn, Some(room), user)?;
         let change = ModerationChange::Kick {
             room: room.to_owned(),
@@ -265,7 +270,12 @@ impl Hub {
     /// `purge`: every message of `user` in the room is deleted (one change
     /// the commit thread applies in one transaction; each member then gets
     /// the `deleted` frames).
-    pub(super) fn on_purge(&mut self, conn: ConnId, room: &str, user: &str) -> Result<(), ProtocolError> {
+    pub(super) fn on_purge(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        user: &str,
+    ) -> Result<(), ProtocolError> {
         let asked = self.asked(conn, Some(room), user)?;
         self.queue(Job::Moderation(
             None,
@@ -318,7 +328,11 @@ impl Hub {
             )));
         }
         let topic = topic.map(check_topic).transpose()?;
-        let mut settings = self.rooms.get(room).map(|r| r.settings.clone()).unwrap_or_default();
+        let mut settings = self
+            .rooms
+            .get(room)
+            .map(|r| r.settings.clone())
+            .unwrap_or_default();
         if let Some(secs) = slow_mode_secs {
             settings.slow_mode_secs = secs;
         }
@@ -400,9 +414,12 @@ impl Hub {
                 more,
             }))
         };
-        self.read_apart(ticket, crate::store::pool::Kind::Plain, read, move |result| {
-            super::rooms::fill_or_close(slot, &outbox, result)
-        });
+        self.read_apart(
+            ticket,
+            crate::store::pool::Kind::Plain,
+            read,
+            move |result| super::rooms::fill_or_close(slot, &outbox, result),
+        );
         Ok(())
     }
 

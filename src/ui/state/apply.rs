@@ -29,6 +29,7 @@ impl Chat {
                 user, rooms, mine, ..
             } => {
                 self.me.set(Some(user.name.clone()));
+                self.admin.set(user.role == "admin");
                 self.wanted_name.set(user.name);
                 self.name_error.set(None);
                 self.known_rooms.set(rooms);
@@ -109,13 +110,24 @@ impl Chat {
                 messages,
                 next,
             } => self.on_results(&query, messages, next),
-            ServerFrame::Left { room, .. } => self.on_left(&room),
+            ServerFrame::Left { room, reason } => {
+                if let Some(reason) = reason {
+                    self.on_removed(&room, &reason);
+                }
+                self.on_left(&room)
+            }
             ServerFrame::RoomUpdated { room, settings } => {
                 if let Some(r) = self.room(&room) {
                     r.settings.set(settings);
                 }
             }
-            ServerFrame::Audit { .. } | ServerFrame::Moderated { .. } => {}
+            ServerFrame::Audit { entries, more } => self.on_audit(entries, more),
+            ServerFrame::Moderated {
+                action,
+                user,
+                count,
+                ..
+            } => self.on_moderated(action, &user, count),
             ServerFrame::Invited { room, by, dm, user } => self.on_invited(room, by, dm, user),
             ServerFrame::Role { room, user, role } => {
                 if let Some(r) = self.room(&room) {

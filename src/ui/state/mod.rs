@@ -16,6 +16,7 @@
 mod actions;
 mod apply;
 mod changes;
+mod moderation;
 mod room;
 mod search;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use super::{first_room, PageData};
 use crate::protocol::{ClientFrame, ErrorCode, MyRoom, Visibility, GENERAL_ROOM};
 use leptos::prelude::*;
 
+pub use moderation::AuditView;
 pub use room::{Entry, Pending, Room};
 pub use search::{Found, Target};
 
@@ -144,6 +146,10 @@ pub struct Chat {
     pub replying: RwSignal<Option<crate::protocol::ReplyTo>>,
     /// *1.2*: the message being edited in place (room, id).
     pub editing: RwSignal<Option<(String, u64)>>,
+    /// *1.2*: we are a server admin (from `welcome`).
+    pub admin: RwSignal<bool>,
+    /// *1.2* (section 4): the audit log as last read, while it is open.
+    pub audit: RwSignal<Option<AuditView>>,
     /// History pages asked for to reach [`Chat::target`].
     seek_pages: StoredValue<u32>,
     /// The connection, once a driver installed one.
@@ -214,6 +220,8 @@ impl Chat {
             now: RwSignal::new(0.0),
             alerts: RwSignal::new(Alerts::Unsupported),
             found: RwSignal::new(None),
+            admin: RwSignal::new(false),
+            audit: RwSignal::new(None),
             target: RwSignal::new(None),
             replying: RwSignal::new(None),
             editing: RwSignal::new(None),

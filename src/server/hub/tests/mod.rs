@@ -140,7 +140,8 @@ impl Harness {
                     drop(self.writer.save_accounts(&[change]));
                 }
                 Job::Moderation(change, audit) => {
-                    let change = crate::store::accounts::AccountChange::Moderation { change, audit };
+                    let change =
+                        crate::store::accounts::AccountChange::Moderation { change, audit };
                     drop(self.writer.save_accounts(&[change]));
                 }
                 Job::Accounts {
