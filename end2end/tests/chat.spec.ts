@@ -291,8 +291,9 @@ test("keyboard only: name, room and message without a mouse; every control is la
   await expect(page.getByTestId("me")).toContainText(name);
   // Tab from the top of the page reaches the room box, then the composer.
   await page.locator("body").focus();
+  // (A bound, past the sidebar's room links: earlier tests of the suite make rooms.)
   let guard = 0;
-  while (!(await page.getByLabel("Join or create a room").evaluate((e) => e === document.activeElement)) && guard++ < 20) {
+  while (!(await page.getByLabel("Join or create a room").evaluate((e) => e === document.activeElement)) && guard++ < 80) {
     await page.keyboard.press("Tab");
   }
   const room = `keys-${uid()}`;
