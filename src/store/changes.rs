@@ -352,6 +352,37 @@ pub fn apply(sql: &mut impl ChangeSql, req: &ChangeRequest) -> Result<Changed, R
     })
 }
 
+/// Applies `batch` in order in the open transaction `sql`: each change's
+/// outcome, or the store's error (the caller then commits nothing).
+pub fn apply_batch(
+    sql: &mut impl ChangeSql,
+    batch: &[ChangeRequest],
+) -> Result<Vec<Result<Changed, Refusal>>, StoreError> {
+    let mut results = Vec::with_capacity(batch.len());
+    for req in batch {
+        match apply(sql, req) {
+            Err(Refusal::Store(e)) => return Err(e),
+            other => results.push(other),
+        }
+    }
+    Ok(results)
+}
+
+/// A batch's outcomes once its transaction was tried: each change's, or
+/// the store's failure for every one (nothing was written).
+pub fn outcomes(
+    tried: Result<Vec<Result<Changed, Refusal>>, StoreError>,
+    batch: &[ChangeRequest],
+) -> Vec<Result<Changed, Refusal>> {
+    tried.unwrap_or_else(|e| {
+        tracing::error!(error = %e, changes = batch.len(), "changes not stored");
+        batch
+            .iter()
+            .map(|_| Err(Refusal::Store(e.clone())))
+            .collect()
+    })
+}
+
 /// The columns a message read adds for section 3, as both stores give them.
 #[derive(Debug, Clone, Default)]
 pub struct Extra {

@@ -16,8 +16,8 @@
 //!
 //! The standings themselves are kept in [`super::standings`].
 
-use super::moderation::Held;
 use super::rooms::Room;
+use super::sanctions::Held;
 use super::{ConnId, Hub};
 use crate::protocol::{ProtocolError, RoomRole, Visibility};
 use crate::store::access::{RoomKind, Standing};

@@ -73,6 +73,7 @@ mod registry;
 mod remote;
 mod room_forms;
 mod rooms;
+mod sanctions;
 mod search;
 mod standings;
 #[cfg(test)]
@@ -346,7 +347,7 @@ struct Hub {
     /// Searches on the whole server.
     search_all: Bucket,
     /// *1.2* (section 4): identities banned from the whole server.
-    server_bans: HashMap<Arc<str>, moderation::Held>,
+    server_bans: HashMap<Arc<str>, sanctions::Held>,
     /// Ticks so far (for the identity sweep).
     ticks: u64,
     /// Rooms whose membership changed since the last tick while counted.

@@ -87,7 +87,7 @@ pub(super) struct Room {
     pub(super) staff: HashMap<Arc<str>, RoomRole>,
     /// *1.2* (section 4): bans and mutes in it, by identity
     /// ([`super::moderation`]).
-    pub(super) sanctions: HashMap<Arc<str>, super::moderation::Held>,
+    pub(super) sanctions: HashMap<Arc<str>, super::sanctions::Held>,
     /// *1.2*: its settings (slow mode, read-only, topic).
     pub(super) settings: crate::protocol::RoomSettings,
     /// *1.2*: slow mode: when each plain member last posted (ms).

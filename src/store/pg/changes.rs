@@ -240,29 +240,11 @@ impl ChangeSql for Sql<'_, '_> {
 pub(super) fn change(conn: &mut Client, batch: &[ChangeRequest]) -> Vec<Result<Changed, Refusal>> {
     let mut attempt = || -> Result<Vec<Result<Changed, Refusal>>, StoreError> {
         let mut tx = conn.transaction()?;
-        let mut results = Vec::with_capacity(batch.len());
-        {
-            let mut sql = Sql(&mut tx);
-            for req in batch {
-                match changes::apply(&mut sql, req) {
-                    Err(Refusal::Store(e)) => return Err(e),
-                    other => results.push(other),
-                }
-            }
-        }
+        let results = changes::apply_batch(&mut Sql(&mut tx), batch)?;
         tx.commit()?;
         Ok(results)
     };
-    match attempt() {
-        Ok(results) => results,
-        Err(e) => {
-            tracing::error!(error = %e, changes = batch.len(), "changes not stored");
-            batch
-                .iter()
-                .map(|_| Err(Refusal::Store(e.clone())))
-                .collect()
-        }
-    }
+    changes::outcomes(attempt(), batch)
 }
 
 /// What replies answer, by (room row id, id): (name, first characters).

@@ -258,29 +258,11 @@ pub(super) fn change(
 ) -> Vec<Result<Changed, Refusal>> {
     let mut attempt = || -> Result<Vec<Result<Changed, Refusal>>, StoreError> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut results = Vec::with_capacity(batch.len());
-        {
-            let mut sql = Sql(&tx);
-            for req in batch {
-                match changes::apply(&mut sql, req) {
-                    Err(Refusal::Store(e)) => return Err(e),
-                    other => results.push(other),
-                }
-            }
-        }
+        let results = changes::apply_batch(&mut Sql(&tx), batch)?;
         tx.commit()?;
         Ok(results)
     };
-    match attempt() {
-        Ok(results) => results,
-        Err(e) => {
-            tracing::error!(error = %e, changes = batch.len(), "changes not stored");
-            batch
-                .iter()
-                .map(|_| Err(Refusal::Store(e.clone())))
-                .collect()
-        }
-    }
+    changes::outcomes(attempt(), batch)
 }
 
 /// What `reply_to` answers in room row `room_id`, for the reply's row:
