@@ -79,10 +79,42 @@ repeat() {
   rm -f "$out"
 }
 
+# Protocol 1.2 sections 3 and 4: 10% of the senders' frames are edits of
+# their own last message and reactions (on and off), against the same
+# without; and a moderator's purge of 10,000 messages while a pair chats.
+# `BENCH_ONLY=changes` runs these alone.
+changes_benches() {
+  repeat "latency: 1000 members, 100 frames/s, 10% edits and reactions (1.2)" \
+    $LG fanout --url "$URL" --room chglat --members 1000 --senders 4 --rate 100 --seconds 10 --changes 10
+  repeat "saturation: 1000 members, as fast as delivered, 10% edits and reactions (1.2)" \
+    $LG fanout --url "$URL" --room chgsat --members 1000 --senders 4 --window 256 --seconds 10 --changes 10
+  local out; out=$(mktemp)
+  for run in $(seq "$RUNS"); do
+    start_server
+    echo "== purge of 10,000 messages while a pair chats at 20/s (run $run of $RUNS)"
+    $LG purge --url "$URL" --messages 10000 --rate 20 --seconds 5 | tee -a "$out"
+    stop_server
+  done
+  echo "-- medians of $RUNS runs: purge of 10,000 messages"
+  echo "   answered: $(grep -o 'answered after [0-9.]*' "$out" | awk '{print $3}' | median) ms"
+  echo "   every deleted frame at a reader: $(grep -o 'reader after [0-9.]*' "$out" | awk '{print $3}' | median) ms"
+  echo "   pair p99 during: $(grep -o 'during p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $6}' | median) ms"
+  rm -f "$out"
+}
+if [ "${BENCH_ONLY:-}" = changes ]; then
+  repeat "latency: 1000 members, 100 messages/s" \
+    $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
+  repeat "saturation: 1000 members, as fast as delivered, persistence on (CHAT_SYNC=full)" \
+    $LG fanout --url "$URL" --room fan --members 1000 --senders 4 --window 256 --seconds 10
+  changes_benches
+  exit 0
+fi
+
 repeat "saturation: 1000 members, as fast as delivered, persistence on (CHAT_SYNC=full)" \
   $LG fanout --url "$URL" --room fan --members 1000 --senders 4 --window 256 --seconds 10
 repeat "latency: 1000 members, 100 messages/s" \
   $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
+changes_benches
 scenario "persisted and delivered: 100 members, as fast as delivered" \
   $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
 scenario "persisted and delivered: 10 members (the store's own pace)" \

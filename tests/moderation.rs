@@ -527,3 +527,28 @@ async fn slow_mode_and_a_mute_hold_for_the_http_api_too() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_purge_one_past_a_transaction_s_chunk_deletes_them_all_in_order() {
+    let server = TestServer::start(fast()).await;
+    let (_ada, mut mo, mut eve, _) = staffed(&server).await;
+    // 501: one more than a purge deletes in one transaction (500).
+    for i in 0..501 {
+        eve.send(json!({"type": "send", "room": ROOM, "text": format!("e{i}")}))
+            .await;
+    }
+    message_with(&mut mo, "e500").await;
+    mo.send(json!({"type": "purge", "room": ROOM, "user": "eve"}))
+        .await;
+    let mut deleted = Vec::new();
+    let done = loop {
+        let v = mo.recv().await;
+        match v["type"].as_str() {
+            Some("deleted") => deleted.push(v["id"].as_u64().unwrap()),
+            Some("moderated") => break v,
+            _ => {}
+        }
+    };
+    assert_eq!(done["count"], 501);
+    assert_eq!(deleted, (1..=501).collect::<Vec<u64>>());
+}

@@ -89,11 +89,17 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
         let sample = is_sender || i % 10 == 0;
         let received = Arc::new(AtomicU64::new(0));
         let last_id = Arc::new(AtomicU64::new(0));
+        // *1.2*: a sender's own newest message (what its edits change),
+        // known by the sender index its nonces end with.
+        let own_last = Arc::new(AtomicU64::new(0));
+        let own_nonce = format!("{i:08x}\"");
         last_ids.push(last_id.clone());
+        let last_seen = last_id.clone();
         let reader = {
             let c = c.clone();
             let received = received.clone();
             let mut last_rx = last_rx.clone();
+            let own_last = own_last.clone();
             tokio::spawn(async move {
                 let mut latencies: Vec<u32> = Vec::new();
                 // Published to the shared total in steps: one contended atomic
@@ -113,8 +119,29 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
                             continue;
                         }
                     };
+                    // *1.2*: edits and reactions are deliveries too (not
+                    // timed, not numbered).
+                    if t.starts_with(br#"{"type":"edited""#)
+                        || t.starts_with(br#"{"type":"reaction""#)
+                    {
+                        received.fetch_add(1, Ordering::Relaxed);
+                        unpublished += 1;
+                        if unpublished >= 64 {
+                            c.deliveries.fetch_add(unpublished, Ordering::Relaxed);
+                            unpublished = 0;
+                        }
+                        continue;
+                    }
                     if !t.starts_with(br#"{"type":"message""#) {
                         continue;
+                    }
+                    if is_sender
+                        && t.windows(own_nonce.len())
+                            .any(|w| w == own_nonce.as_bytes())
+                    {
+                        if let Some(id) = number_after(t, br#""id":"#) {
+                            own_last.store(id, Ordering::Relaxed);
+                        }
                     }
                     if let Some(id) = number_after(t, br#""id":"#) {
                         if last != 0 && id != last + 1 {
@@ -125,7 +152,7 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
                     }
                     received.fetch_add(1, Ordering::Relaxed);
                     unpublished += 1;
-                    if unpublished == 64 {
+                    if unpublished >= 64 {
                         c.deliveries.fetch_add(unpublished, Ordering::Relaxed);
                         unpublished = 0;
                     }
@@ -158,7 +185,12 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
         let room = args.room.clone();
         let padding = padding.clone();
         let (rate, window, senders) = (args.rate, args.window, args.senders as u64);
+        // Every `every`-th frame is a change (`--changes` percent).
+        let every = (args.changes > 0.0).then(|| (100.0 / args.changes).round().max(1.0) as u64);
         tokio::spawn(async move {
+            let mut frames_sent = 0u64;
+            let mut changes_made = 0u64;
+            let mut react_on = 0u64;
             let per_sender = rate / senders as f64;
             let mut tick = (rate > 0.0).then(|| {
                 let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / per_sender));
@@ -181,12 +213,36 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
                     }
                 }
                 let now = epoch.elapsed().as_micros();
+                frames_sent += 1;
+                let own = own_last.load(Ordering::Relaxed);
+                let change = every.filter(|e| frames_sent % e == 0 && own > 0).map(|_| {
+                    changes_made += 1;
+                    // An edit of our last message, then a reaction on and
+                    // off (on the newest message when it was put on).
+                    match changes_made % 3 {
+                        0 => format!(
+                            r#"{{"type":"edit","room":"{room}","id":{own},"text":"{now} edited"}}"#
+                        ),
+                        1 => {
+                            react_on = last_seen.load(Ordering::Relaxed).max(1);
+                            format!(
+                                r#"{{"type":"react","room":"{room}","id":{react_on},"emoji":"👍"}}"#
+                            )
+                        }
+                        _ => format!(
+                            r#"{{"type":"unreact","room":"{room}","id":{react_on},"emoji":"👍"}}"#
+                        ),
+                    }
+                });
                 // A nonce on every send, 32 hex characters as the browser's:
-                // the store checks and indexes it (protocol 1.1).
-                let seq = c.sent.load(Ordering::Relaxed);
-                let frame = format!(
-                    r#"{{"type":"send","room":"{room}","text":"{now} {padding}","nonce":"{now:016x}{seq:016x}"}}"#
-                );
+                // the store checks and indexes it (protocol 1.1); it ends
+                // with the sender's index.
+                let seq = c.sent.load(Ordering::Relaxed) as u32;
+                let frame = change.unwrap_or_else(|| {
+                    format!(
+                        r#"{{"type":"send","room":"{room}","text":"{now} {padding}","nonce":"{now:016x}{seq:08x}{i:08x}"}}"#
+                    )
+                });
                 if tx.write_all(&masked_text(frame.as_bytes())).await.is_err() {
                     break;
                 }
@@ -242,11 +298,14 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
         let i = ((latencies.len() as f64 * p) as usize).min(latencies.len() - 1);
         latencies[i] as f64 / 1000.0
     };
-    let mode = if args.rate > 0.0 {
+    let mut mode = if args.rate > 0.0 {
         format!("rate {}/s", args.rate)
     } else {
         format!("max, window {}", args.window)
     };
+    if args.changes > 0.0 {
+        mode.push_str(&format!(", {}% edits and reactions", args.changes));
+    }
     let cpu = cpu.map_or(String::new(), |cpu| {
         format!(
             "; server CPU {:.2} s: {:.3} CPU-µs per delivery",

@@ -13,6 +13,13 @@
 //!                [--sources N]
 //! ```
 //!
+//! loadgen fanout … --changes 10 (that percent of the senders' frames are
+//!                edits of their own last message and reactions, on and off)
+//! loadgen purge  --url ws://127.0.0.1:3000/ws [--messages 10000] [--rate 20] [--seconds 5]
+//!
+//! `purge`: see [`purge`] (a moderator's purge of `--messages` messages:
+//! how long it takes, and the pair's latency meanwhile).
+//!
 //! `signins`: see [`signins`] (sign-ins checked a second, and the pair's
 //! latency while wrong ones arrive).
 //!
@@ -49,6 +56,7 @@
 mod fanout;
 mod hostile;
 mod idle;
+mod purge;
 mod signins;
 mod ws;
 
@@ -95,6 +103,9 @@ struct Args {
     spin: bool,
     /// Wrong sign-ins a second (`signins`).
     attempts: f64,
+    /// *1.2*: percent of the senders' frames that are edits and reactions
+    /// instead of messages (`fanout`).
+    changes: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -117,9 +128,12 @@ fn parse_args() -> Result<Args, String> {
         loaders: 4,
         spin: false,
         attempts: 100.0,
+        changes: 0.0,
     };
     let mut it = std::env::args().skip(1);
-    const MODES: [&str; 6] = ["fanout", "idle", "seed", "hostile", "worst", "signins"];
+    const MODES: [&str; 7] = [
+        "fanout", "idle", "seed", "hostile", "worst", "signins", "purge",
+    ];
     args.mode = it
         .next()
         .ok_or("missing mode: fanout, idle, seed or hostile")?;
@@ -156,6 +170,7 @@ fn parse_args() -> Result<Args, String> {
             "--searchers" => args.searchers = value()?.parse().map_err(|_| bad("searchers"))?,
             "--loaders" => args.loaders = value()?.parse().map_err(|_| bad("loaders"))?,
             "--attempts" => args.attempts = value()?.parse().map_err(|_| bad("attempts"))?,
+            "--changes" => args.changes = value()?.parse().map_err(|_| bad("changes"))?,
             "--server-pid" => {
                 let pids = value()?;
                 args.server_pids = pids
@@ -172,7 +187,7 @@ fn parse_args() -> Result<Args, String> {
     if args.rooms == 0 || args.rooms > args.members {
         return Err("need 1 <= rooms <= members".into());
     }
-    if (args.mode == "hostile" || args.mode == "signins") && args.rate <= 0.0 {
+    if matches!(args.mode.as_str(), "hostile" | "signins" | "purge") && args.rate <= 0.0 {
         args.rate = 20.0;
     }
     if args.sources == 0 && args.mode != "hostile" && args.mode != "signins" {
@@ -199,6 +214,7 @@ async fn main() {
         "hostile" => hostile::hostile(&args).await,
         "worst" => hostile::worst(&args).await,
         "signins" => signins::signins(&args).await,
+        "purge" => purge::purge(&args).await,
         _ => fanout::fanout(&args).await,
     };
     if let Err(e) = result {

@@ -124,6 +124,8 @@ impl Hub {
                     from,
                     to,
                     frames,
+                    done,
+                    next,
                 }) => {
                     let frames: Vec<Bytes> = frames.iter().map(encode_json).collect();
                     // In chunks, as a room's messages are delivered: a
@@ -131,12 +133,22 @@ impl Hub {
                     for chunk in frames.chunks(256) {
                         self.deliver_messages(&room, chunk);
                     }
-                    if let Some(s) = self.sessions.get(&conn) {
+                    // A full chunk: the next goes to the back of the queue
+                    // (others' messages are stored in between); the last
+                    // answers the moderator.
+                    let queued = next.is_some_and(|next| {
+                        let job = Job::Change {
+                            tag: (Poster::Conn(conn), None),
+                            change: *next,
+                        };
+                        self.queue(job).is_ok()
+                    });
+                    if let Some(s) = self.sessions.get(&conn).filter(|_| !queued) {
                         s.outbox.send(&crate::protocol::ServerFrame::Moderated {
                             action: crate::protocol::AuditAction::Purge,
                             room: Some(room.clone()),
                             user,
-                            count: Some(frames.len() as u64),
+                            count: Some(done),
                         });
                     }
                     if from <= to {

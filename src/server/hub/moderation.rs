@@ -243,6 +243,7 @@ impl Hub {
             name: asked.target_name.clone(),
             kind: ChangeKind::Purge {
                 author: asked.target.to_string(),
+                done: 0,
             },
             now_ms: now_ms(),
         };

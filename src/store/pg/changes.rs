@@ -226,10 +226,15 @@ impl ChangeSql for Sql<'_, '_> {
         Ok(())
     }
 
-    fn authored(&mut self, room_id: i64, author: &str) -> Result<Vec<u64>, StoreError> {
+    fn authored(
+        &mut self,
+        room_id: i64,
+        author: &str,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
         let rows = self.0.query(
-            "SELECT id FROM messages WHERE room_id = $1 AND author = $2 AND NOT deleted ORDER BY id",
-            &[&room_id, &author],
+            "SELECT id FROM messages WHERE room_id = $1 AND author = $2 AND NOT deleted ORDER BY id LIMIT $3",
+            &[&room_id, &author, &(limit as i64)],
         )?;
         Ok(rows.iter().map(|r| as_u64(r.get(0))).collect())
     }

@@ -237,11 +237,18 @@ impl ChangeSql for Sql<'_> {
         Ok(())
     }
 
-    fn authored(&mut self, room_id: i64, author: &str) -> Result<Vec<u64>, StoreError> {
+    fn authored(
+        &mut self,
+        room_id: i64,
+        author: &str,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
         let mut stmt = self.0.prepare_cached(
-            "SELECT id FROM messages WHERE room_id = ?1 AND author = ?2 AND deleted = 0 ORDER BY id",
+            "SELECT id FROM messages WHERE room_id = ?1 AND author = ?2 AND deleted = 0 ORDER BY id LIMIT ?3",
         )?;
-        let ids = stmt.query_map(params![room_id, author], |r| r.get::<_, i64>(0))?;
+        let ids = stmt.query_map(params![room_id, author, limit as i64], |r| {
+            r.get::<_, i64>(0)
+        })?;
         let mut out = Vec::new();
         for id in ids {
             out.push(as_u64(id?));
