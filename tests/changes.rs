@@ -188,3 +188,44 @@ async fn a_reply_quotes_what_it_answers_and_says_so_when_that_was_deleted() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_edit_and_a_reaction_outlive_a_restart_and_a_reaction_counts_once_across_devices() {
+    use common::http::{accounts_config, hello_with, signed_up};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(accounts_config(), dir.path()).await;
+    let ann = signed_up(&server, "Ann").await;
+    let (mut phone, _) = hello_with(&server, &ann, "").await;
+    let (mut laptop, _) = hello_with(&server, &ann, "").await;
+    phone.join("general").await;
+    laptop.join("general").await;
+    phone
+        .send(json!({"type": "send", "room": "general", "text": "draft"}))
+        .await;
+    laptop.recv_type("message").await;
+    // The same identity on two devices: one reaction, counted once.
+    for c in [&mut phone, &mut laptop] {
+        c.send(json!({"type": "react", "room": "general", "id": 1, "emoji": "🎉"}))
+            .await;
+        assert_eq!(c.recv_type("reaction").await["count"], 1);
+    }
+    laptop
+        .send(json!({"type": "edit", "room": "general", "id": 1, "text": "final"}))
+        .await;
+    phone.recv_type("edited").await;
+    drop((phone, laptop));
+    server.stop().await;
+
+    let server = TestServer::start_in(accounts_config(), dir.path()).await;
+    let (mut c, _) = server.user("reader").await;
+    c.join("general").await;
+    c.send(json!({"type": "history", "room": "general"})).await;
+    let m = &c.recv_type("history").await["messages"][0];
+    assert_eq!(m["text"], "final");
+    assert!(m["edited_ts"].as_u64().is_some(), "{m}");
+    assert_eq!(
+        m["reactions"],
+        json!([{"emoji": "🎉", "count": 1, "mine": false}])
+    );
+    server.stop().await;
+}

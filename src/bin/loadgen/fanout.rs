@@ -215,7 +215,7 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
                 let now = epoch.elapsed().as_micros();
                 frames_sent += 1;
                 let own = own_last.load(Ordering::Relaxed);
-                let change = every.filter(|e| frames_sent % e == 0 && own > 0).map(|_| {
+                let change = every.filter(|e| frames_sent.is_multiple_of(*e) && own > 0).map(|_| {
                     changes_made += 1;
                     // An edit of our last message, then a reaction on and
                     // off (on the newest message when it was put on).

@@ -294,3 +294,33 @@ fn the_wal_is_cut_back_after_checkpoints_and_a_probe_commits() {
         .unwrap();
     assert!(at > 0);
 }
+
+#[test]
+fn an_edit_is_allowed_up_to_the_end_of_its_window_and_refused_one_ms_past_it() {
+    use crate::store::changes::{ChangeKind, ChangeRequest, Changed, Refusal};
+    let (_dir, _r, mut w) = temp_store();
+    let posted = NewMessage {
+        author: Some("ada".into()),
+        ts: 1_000,
+        ..msg("general", "typo")
+    };
+    w.append(&[posted]);
+    let edit = |now_ms: u64, text: &str| ChangeRequest {
+        room: "general".into(),
+        id: 1,
+        by: "ada".into(),
+        name: "ada".into(),
+        kind: ChangeKind::Edit {
+            text: text.into(),
+            html: render_html(text),
+            window_ms: Some(60_000),
+        },
+        now_ms,
+    };
+    let results = w.change(&[edit(61_000, "at the bound"), edit(61_001, "one past")]);
+    assert!(
+        matches!(results[0], Ok(Changed::Applied { .. })),
+        "{results:?}"
+    );
+    assert_eq!(results[1], Err(Refusal::TooLate));
+}
