@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::http::{accounts_config, api_post, hello_with, signed_up, token};
+use common::http::{accounts_config, api_post, form, hello_with, signed_up, token, PASSWORD};
 use common::*;
 use serde_json::{json, Value};
 
@@ -464,6 +464,24 @@ async fn a_server_ban_closes_every_connection_with_4005_and_refuses_hello() {
         (403, Some("banned")),
         "{body}"
     );
+    // Nor does the sign-in form let it in again.
+    let refused = form(
+        &server,
+        "/login",
+        &[("name", "Spam"), ("password", PASSWORD)],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("banned"), "{}", refused.body);
+    let zed = form(
+        &server,
+        "/login",
+        &[("name", "Zed"), ("password", PASSWORD)],
+        "",
+    )
+    .await;
+    assert_eq!(zed.status, 303);
     // The log holds it; unbanned, the account comes back.
     let audit = answer(&mut z, json!({"type": "audit"}), "audit").await;
     assert_eq!(audit["entries"][0]["action"], "ban");

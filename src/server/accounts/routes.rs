@@ -229,6 +229,15 @@ async fn sign_in(State(state): State<AccountState>, req: Request) -> Response {
             views::sign_in(&state.options, form),
         );
     };
+    // *1.2* (section 4): an identity banned from the server signs in no more.
+    if state.hub.banned(&account.identity).await {
+        let form = FormState {
+            name: form.name,
+            error: Some("This account is banned from this chat.".into()),
+            ..FormState::default()
+        };
+        return page(StatusCode::FORBIDDEN, views::sign_in(&state.options, form));
+    }
     let (id, session) = new_session(&account.identity, addr, &parts.headers);
     let mut changes = vec![
         AccountChange::SaveSession(session),

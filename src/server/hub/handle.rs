@@ -113,6 +113,18 @@ impl HubHandle {
         answer.await.unwrap_or(false)
     }
 
+    /// *1.2* (section 4): true when `identity` is banned from the server
+    /// (true too when the hub is gone: unknown means no).
+    pub(crate) async fn banned(&self, identity: &str) -> bool {
+        let (reply, answer) = oneshot::channel();
+        let identity = identity.to_owned();
+        let _ = self
+            .commands
+            .send(Command::Banned { identity, reply })
+            .await;
+        answer.await.unwrap_or(true)
+    }
+
     /// Sends a command carrying a reply channel and waits for the answer;
     /// `unavailable` when the hub dropped it (shutting down).
     pub(super) async fn request<T>(

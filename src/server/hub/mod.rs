@@ -171,6 +171,14 @@ enum Command {
         /// Where the answer goes.
         reply: oneshot::Sender<bool>,
     },
+    /// *1.2* (section 4): whether an identity is banned from the server
+    /// (the sign-in form refuses it).
+    Banned {
+        /// The identity id.
+        identity: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<bool>,
+    },
     /// Once a second: send the `member_count` frames that are due.
     Tick,
     /// What another node did (PostgreSQL): stored messages, changed its sessions.
@@ -475,6 +483,9 @@ impl Hub {
                 reply,
             } => self.on_room_form(client, form, reply),
             Command::Knows { token, reply } => drop(reply.send(self.knows(&token))),
+            Command::Banned { identity, reply } => {
+                let _ = reply.send(self.server_banned(&identity));
+            }
             // Refused (queue full, shutting down): the dropped reply says so.
             Command::Probe { write, read } => {
                 drop(self.queue(Job::Probe(write)));
