@@ -45,17 +45,6 @@ async fn guest(server: &TestServer, name: &str) -> Viewer {
     }
 }
 
-/// The first answer to `frame` (an `error`, or the reply of `reply_type`).
-async fn answer(c: &mut Client, frame: Value, reply_type: &str) -> Value {
-    c.send(frame).await;
-    loop {
-        let v = c.recv().await;
-        if v["type"] == "error" || v["type"] == reply_type {
-            return v;
-        }
-    }
-}
-
 /// `frame` about `ROOM` and about `NOWHERE` get the same answer (but for
 /// the name), which is an error: the room is hidden.
 async fn hidden(c: &mut Client, frame: Value, reply_type: &str) -> Value {

@@ -8,19 +8,8 @@ mod common;
 
 use common::http::signed_up as sign_up;
 use common::pg::PgCluster;
-use common::{signed_socket, Client, TestServer};
-use serde_json::{json, Value};
-
-/// The first `error` or `ty` frame `c` gets after sending `frame`.
-async fn answer(c: &mut Client, frame: Value, ty: &str) -> Value {
-    c.send(frame).await;
-    loop {
-        let v = c.recv().await;
-        if v["type"] == "error" || v["type"] == ty {
-            return v;
-        }
-    }
-}
+use common::{answer, signed_socket, TestServer};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_private_room_made_on_one_node_is_shared_with_its_members_only_on_the_other() {

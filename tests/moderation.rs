@@ -10,17 +10,6 @@ use serde_json::{json, Value};
 
 const ROOM: &str = "mods";
 
-/// The first `error` or `ty` frame `c` gets after sending `frame`.
-async fn answer(c: &mut Client, frame: Value, ty: &str) -> Value {
-    c.send(frame).await;
-    loop {
-        let v = c.recv().await;
-        if v["type"] == "error" || v["type"] == ty {
-            return v;
-        }
-    }
-}
-
 /// The next `message` `c` gets whose text is `text` (others skipped).
 async fn message_with(c: &mut Client, text: &str) -> Value {
     loop {

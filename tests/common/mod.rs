@@ -335,6 +335,18 @@ impl Client {
     }
 }
 
+/// The first `error` or `ty` frame `c` gets after sending `frame` (others
+/// skipped).
+pub async fn answer(c: &mut Client, frame: Value, ty: &str) -> Value {
+    c.send(frame).await;
+    loop {
+        let v = c.recv().await;
+        if v["type"] == "error" || v["type"] == ty {
+            return v;
+        }
+    }
+}
+
 pub fn ids(messages: &Value) -> Vec<u64> {
     messages
         .as_array()
