@@ -68,6 +68,36 @@ impl Hub {
         }
     }
 
+    /// *Several nodes*: after a resync, what moderators decided as the
+    /// store holds it now replaces what this node held: bans and mutes
+    /// held again (and enacted: those banned meanwhile leave), settings
+    /// that changed told to their rooms.
+    pub(super) fn reload_moderation(&mut self, decided: Decided) {
+        for r in self.rooms.values_mut() {
+            r.sanctions.clear();
+        }
+        self.server_bans.clear();
+        let mut settings: std::collections::HashMap<String, crate::protocol::RoomSettings> =
+            decided.settings.into_iter().collect();
+        let changed: Vec<ModerationChange> = self
+            .rooms
+            .iter()
+            .filter_map(|(name, r)| {
+                let now = settings.remove(&**name).unwrap_or_default();
+                (now != r.settings).then(|| ModerationChange::Settings {
+                    room: name.to_string(),
+                    settings: now,
+                })
+            })
+            .collect();
+        for change in changed {
+            self.enact(&change);
+        }
+        for s in decided.sanctions {
+            self.enact(&ModerationChange::Sanction(s));
+        }
+    }
+
     /// Records a sanction in memory.
     fn hold(&mut self, s: &Sanction) {
         let identity: Arc<str> = Arc::from(s.identity.as_str());

@@ -297,11 +297,12 @@ impl Hub {
             if wait {
                 let _ = queued.blocking_recv();
             }
-            Ok((r.rooms()?, r.memberships()?))
+            let decided = r.moderation(crate::store::now_ms())?;
+            Ok((r.rooms()?, r.memberships()?, decided))
         };
         self.read_then(None, read, |hub, read| {
             let touched = hub.mine.touched.take().unwrap_or_default();
-            let Ok((rooms, rows)) = read else {
+            let Ok((rooms, rows, decided)) = read else {
                 return; // the next resync reads again
             };
             for row in rooms {
@@ -368,6 +369,8 @@ impl Hub {
                     hub.evict(&room, &identity);
                 }
             }
+            // *1.2* (section 4): bans, mutes and settings read again too.
+            hub.reload_moderation(decided);
         });
     }
 

@@ -45,3 +45,46 @@ fn a_resync_reads_the_standings_again_and_evicts_who_lost_the_room() {
     assert!(bo.frames().is_empty(), "nothing more reaches Bo");
     assert_eq!(ann.of_type("message").len(), 1);
 }
+
+#[test]
+fn a_resync_reads_bans_and_settings_again_and_puts_out_who_was_banned_meanwhile() {
+    use crate::store::moderation::{ModerationChange, Sanction, SanctionKind};
+    let mut h = Harness::new(Config::default());
+    let mut ann = h.user("Ann");
+    let mut bo = h.connect();
+    h.frame(&bo, json!({"type": "hello", "name": "Bo"}));
+    let bo_id = bo.only()["user"]["id"].as_str().unwrap().to_owned();
+    h.frame(&ann, json!({"type": "join", "room": "pub"}));
+    h.frame(&bo, json!({"type": "join", "room": "pub"}));
+    h.commit();
+    assert_eq!(bo.of_type("joined").len(), 1);
+    ann.frames();
+    // Another node banned Bo and set a topic while this one heard nothing.
+    let ban = ModerationChange::Sanction(Sanction {
+        room: Some("pub".into()),
+        identity: bo_id,
+        kind: SanctionKind::Ban,
+        until_ms: None,
+    });
+    let topic = ModerationChange::Settings {
+        room: "pub".into(),
+        settings: crate::protocol::RoomSettings {
+            topic: "rules".into(),
+            ..Default::default()
+        },
+    };
+    for change in [ban, topic] {
+        let change = AccountChange::Moderation {
+            change: Some(change),
+            audit: None,
+        };
+        h.writer.save_accounts(&[change]).unwrap();
+    }
+    h.handle(Command::Remote(Notice::Resync(Snapshot::default())));
+    let left = bo.of_type("left");
+    assert_eq!(left.len(), 1, "banned as if told");
+    assert_eq!(left[0]["reason"], "banned");
+    assert_eq!(ann.of_type("room_updated")[0]["topic"], "rules");
+    h.frame(&bo, json!({"type": "join", "room": "pub"}));
+    assert_eq!(bo.only()["code"], "banned");
+}
