@@ -106,6 +106,33 @@ pub struct AuditRecord {
     pub target: Option<String>,
 }
 
+impl AuditRecord {
+    /// An entry of `action` now by `by` (identity id, display name) in
+    /// `room` (`None`: the server) to `target` (identity id, display
+    /// name), without a reason or detail yet.
+    pub fn new(
+        by: (&str, &str),
+        action: AuditAction,
+        room: Option<&str>,
+        target: Option<(&str, &str)>,
+    ) -> AuditRecord {
+        AuditRecord {
+            entry: AuditEntry {
+                id: 0,
+                ts: super::now_ms(),
+                by: by.1.to_owned(),
+                action,
+                room: room.map(str::to_owned),
+                user: target.map(|t| t.1.to_owned()),
+                reason: None,
+                detail: None,
+            },
+            by_identity: by.0.to_owned(),
+            target: target.map(|t| t.0.to_owned()),
+        }
+    }
+}
+
 /// Everything kept, as loaded at start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decided {

@@ -201,20 +201,14 @@ impl Hub {
         else {
             return;
         };
-        let record = crate::store::moderation::AuditRecord {
-            entry: crate::protocol::AuditEntry {
-                id: 0,
-                ts: now_ms(),
-                by: s.name.to_string(),
-                action: crate::protocol::AuditAction::Delete,
-                room: Some(room.to_owned()),
-                user: None,
-                reason: None,
-                detail: Some(format!("message {id}")),
-            },
-            by_identity: s.identity.as_deref().unwrap_or_default().to_owned(),
-            target: None,
-        };
+        let by = (s.identity.as_deref().unwrap_or_default(), &*s.name);
+        let mut record = crate::store::moderation::AuditRecord::new(
+            by,
+            crate::protocol::AuditAction::Delete,
+            Some(room),
+            None,
+        );
+        record.entry.detail = Some(format!("message {id}"));
         if self.queue(Job::Moderation(None, Some(record))).is_err() {
             tracing::warn!(
                 room,

@@ -14,8 +14,8 @@ use super::access::{outranks, Act, Denied};
 use super::post::Poster;
 use super::{ConnId, Hub};
 use crate::protocol::{
-    check_minutes, check_reason, check_topic, AuditAction, AuditEntry, ProtocolError, ServerFrame,
-    AUDIT_PAGE, MAX_SLOW_MODE_SECS,
+    check_minutes, check_reason, check_topic, AuditAction, ProtocolError, ServerFrame, AUDIT_PAGE,
+    MAX_SLOW_MODE_SECS,
 };
 use crate::store::access::{RoomKind, Standing};
 use crate::store::changes::{ChangeKind, ChangeRequest};
@@ -33,6 +33,18 @@ struct Asked {
     by_name: String,
     target: Arc<str>,
     target_name: String,
+}
+
+impl Asked {
+    /// The audit entry of `action` on this request.
+    fn audit(&self, action: AuditAction) -> AuditRecord {
+        AuditRecord::new(
+            (&self.by, &self.by_name),
+            action,
+            self.room.as_deref(),
+            Some((&self.target, &self.target_name)),
+        )
+    }
 }
 
 impl Hub {
@@ -93,27 +105,9 @@ impl Hub {
         reason: Option<String>,
         detail: Option<String>,
     ) -> Result<(), ProtocolError> {
-        let audit = AuditRecord {
-            entry: AuditEntry {
-                id: 0,
-                ts: now_ms(),
-                by: asked.by_name.clone(),
-                action,
-                room: asked.room.as_ref().map(|r| r.to_string()),
-                user: Some(asked.target_name.clone()),
-                reason,
-                detail,
-            },
-            by_identity: asked.by.to_string(),
-            target: Some(asked.target.to_string()),
-        };
-        let stored = match &change {
-            ModerationChange::Kick { .. } => None,
-            other => Some(other.clone()),
-        };
-        self.queue(Job::Moderation(stored, Some(audit)))?;
-        self.publish(Event::Moderation(change.clone()));
-        self.enact(&change);
+        let mut audit = asked.audit(action);
+        (audit.entry.reason, audit.entry.detail) = (reason, detail);
+        self.decided(change, audit)?;
         self.session(conn)?.outbox.send(&ServerFrame::Moderated {
             action,
             room: asked.room.as_ref().map(|r| r.to_string()),
@@ -209,9 +203,9 @@ impl Hub {
         self.decide_and_tell(conn, &asked, action, change, None, None)
     }
 
-    /// `purge`: every message of `user` in the room is deleted (one change
-    /// the commit thread applies in one transaction; each member then gets
-    /// the `deleted` frames).
+    /// `purge`: every message of `user` in the room is deleted (by the
+    /// commit thread, [`crate::store::changes::PURGE_CHUNK`] a transaction;
+    /// each member gets the `deleted` frames).
     pub(super) fn on_purge(
         &mut self,
         conn: ConnId,
@@ -219,23 +213,7 @@ impl Hub {
         user: &str,
     ) -> Result<(), ProtocolError> {
         let asked = self.asked(conn, Some(room), user)?;
-        self.queue(Job::Moderation(
-            None,
-            Some(AuditRecord {
-                entry: AuditEntry {
-                    id: 0,
-                    ts: now_ms(),
-                    by: asked.by_name.clone(),
-                    action: AuditAction::Purge,
-                    room: Some(room.to_owned()),
-                    user: Some(asked.target_name.clone()),
-                    reason: None,
-                    detail: None,
-                },
-                by_identity: asked.by.to_string(),
-                target: Some(asked.target.to_string()),
-            }),
-        ))?;
+        self.queue(Job::Moderation(None, Some(asked.audit(AuditAction::Purge))))?;
         let change = ChangeRequest {
             room: room.to_owned(),
             id: 0,
@@ -290,21 +268,24 @@ impl Hub {
             settings: settings.clone(),
         };
         let by = self.me(conn)?;
-        let audit = AuditRecord {
-            entry: AuditEntry {
-                id: 0,
-                ts: now_ms(),
-                by: self.session(conn)?.name.to_string(),
-                action: AuditAction::RoomSettings,
-                room: Some(room.to_owned()),
-                user: None,
-                reason: None,
-                detail: serde_json::to_string(&settings).ok(),
-            },
-            by_identity: by.to_string(),
-            target: None,
+        let name = self.session(conn)?.name.to_string();
+        let mut audit = AuditRecord::new((&by, &name), AuditAction::RoomSettings, Some(room), None);
+        audit.entry.detail = serde_json::to_string(&settings).ok();
+        self.decided(change, audit)
+    }
+
+    /// Stores `change` (a kick is only logged) with its `audit` entry,
+    /// tells the other nodes, and enacts it here.
+    fn decided(
+        &mut self,
+        change: ModerationChange,
+        audit: AuditRecord,
+    ) -> Result<(), ProtocolError> {
+        let stored = match &change {
+            ModerationChange::Kick { .. } => None,
+            other => Some(other.clone()),
         };
-        self.queue(Job::Moderation(Some(change.clone()), Some(audit)))?;
+        self.queue(Job::Moderation(stored, Some(audit)))?;
         self.publish(Event::Moderation(change.clone()));
         self.enact(&change);
         Ok(())

@@ -56,23 +56,12 @@ impl Hub {
             .is_some_and(|h| h.holds(SanctionKind::Ban, now_ms()))
     }
 
-    /// Loads what moderators decided (at start).
+    /// What moderators decided, as the store holds it, replaces what this
+    /// node held: at start, and (*several nodes*) after a resync. Bans and
+    /// mutes are held again and enacted (those banned meanwhile leave);
+    /// settings that changed are told to their rooms (at start nobody is
+    /// there to be told or to leave).
     pub(super) fn load_moderation(&mut self, decided: Decided) {
-        for s in decided.sanctions {
-            self.hold(&s);
-        }
-        for (room, settings) in decided.settings {
-            if let Some(r) = self.rooms.get_mut(room.as_str()) {
-                r.settings = settings;
-            }
-        }
-    }
-
-    /// *Several nodes*: after a resync, what moderators decided as the
-    /// store holds it now replaces what this node held: bans and mutes
-    /// held again (and enacted: those banned meanwhile leave), settings
-    /// that changed told to their rooms.
-    pub(super) fn reload_moderation(&mut self, decided: Decided) {
         for r in self.rooms.values_mut() {
             r.sanctions.clear();
         }
@@ -198,6 +187,14 @@ impl Hub {
     /// until it may post again (`Err`), or it may now (`Ok`, the time
     /// noted).
     pub(super) fn slow_mode(&mut self, conn: ConnId, room: &str) -> Result<(), ProtocolError> {
+        // Most rooms have none: nothing more to ask on the hot path.
+        if self
+            .rooms
+            .get(room)
+            .is_none_or(|r| r.settings.slow_mode_secs == 0)
+        {
+            return Ok(());
+        }
         let identity = self.me(conn)?;
         let viewer = self.viewer(conn);
         let role = self.authorize(&viewer, room, Act::Post)?;

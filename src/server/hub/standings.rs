@@ -370,7 +370,7 @@ impl Hub {
                 }
             }
             // *1.2* (section 4): bans, mutes and settings read again too.
-            hub.reload_moderation(decided);
+            hub.load_moderation(decided);
         });
     }
 
