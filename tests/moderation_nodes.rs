@@ -7,20 +7,13 @@ mod common;
 
 use common::http::signed_up as sign_up;
 use common::pg::PgCluster;
-use common::{answer, signed_socket, TestServer};
+use common::{answer, signed_socket};
 use serde_json::json;
 
 #[tokio::test]
 async fn changes_settings_and_a_ban_made_on_one_node_hold_on_the_other() {
     let cluster = PgCluster::start();
-    let config = || chat::Config {
-        password_memory_kib: 64,
-        ..cluster.node()
-    };
-    let (a, b) = (
-        TestServer::start(config()).await,
-        TestServer::start(config()).await,
-    );
+    let (a, b) = cluster.two_account_nodes().await;
     let ann = sign_up(&a, "Ann").await;
     let eve = sign_up(&a, "Eve").await;
     let bo = sign_up(&b, "Bo").await;
@@ -34,9 +27,29 @@ async fn changes_settings_and_a_ban_made_on_one_node_hold_on_the_other() {
     assert_eq!(made["role"], "owner", "{made}");
     let (mut eve_b, _) = signed_socket(&b, &eve).await;
     let (mut bo_b, _) = signed_socket(&b, &bo).await;
+    // Node B must have heard of the room before anyone joins it there: a
+    // first join of a room B does not know yet makes the joiner its owner
+    // (a race of the rooms' own mechanism, not of moderation: see the note
+    // on issue 23). Asked again until B answers as for a room it knows.
+    loop {
+        let w = answer(
+            &mut bo_b,
+            json!({"type": "watch", "room": "mods"}),
+            "watching",
+        )
+        .await;
+        if w["type"] == "watching" {
+            break;
+        }
+        assert_eq!(w["code"], "no_such_room", "{w}");
+    }
     for c in [&mut eve_b, &mut bo_b] {
         let joined = answer(c, json!({"type": "join", "room": "mods"}), "joined").await;
-        assert_eq!(joined["type"], "joined", "{joined}");
+        assert_eq!(
+            (joined["type"].as_str(), joined["role"].as_str()),
+            (Some("joined"), Some("member")),
+            "{joined}"
+        );
     }
     eve_b
         .send(json!({"type": "send", "room": "mods", "text": "spam"}))
@@ -58,12 +71,13 @@ async fn changes_settings_and_a_ban_made_on_one_node_hold_on_the_other() {
         .send(json!({"type": "room_settings", "room": "mods", "topic": "be kind"}))
         .await;
     assert_eq!(bo_b.recv_type("room_updated").await["topic"], "be kind");
-    answer(
+    let banned = answer(
         &mut ann_a,
         json!({"type": "ban", "room": "mods", "user": "Eve"}),
         "moderated",
     )
     .await;
+    assert_eq!(banned["type"], "moderated", "{banned}");
     assert_eq!(eve_b.recv_type("left").await["reason"], "banned");
     let e = answer(
         &mut eve_b,
