@@ -8,20 +8,13 @@ mod common;
 
 use common::http::signed_up as sign_up;
 use common::pg::PgCluster;
-use common::{answer, signed_socket, TestServer};
+use common::{answer, signed_socket};
 use serde_json::json;
 
 #[tokio::test]
 async fn a_private_room_made_on_one_node_is_shared_with_its_members_only_on_the_other() {
     let cluster = PgCluster::start();
-    let config = || chat::Config {
-        password_memory_kib: 64,
-        ..cluster.node()
-    };
-    let (a, b) = (
-        TestServer::start(config()).await,
-        TestServer::start(config()).await,
-    );
+    let (a, b) = cluster.two_account_nodes().await;
     let ann = sign_up(&a, "Ann").await;
     let bo = sign_up(&a, "Bo").await;
     let otto = sign_up(&b, "Otto").await;

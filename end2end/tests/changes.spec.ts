@@ -3,19 +3,12 @@
 // delete; a moderator bans a flooding browser and deletes its messages,
 // which disappear from a third; the topic and the audit log are text.
 import { test, expect, type Page, type Browser } from "@playwright/test";
-import { chooseName, hydrated, joinRoom, send, texts, uid, watchConsole } from "./helpers";
+import { chooseName, guarded, hydrated, joinRoom, send, texts, uid, watchConsole } from "./helpers";
 
 /** A fresh guest browser named `name` in `room`, with XSS guards. */
 async function guest(browser: Browser, name: string, room: string) {
   const page = await (await browser.newContext()).newPage();
-  const dialogs: string[] = [];
-  page.on("dialog", async (d) => {
-    dialogs.push(d.message());
-    await d.dismiss();
-  });
-  await page.addInitScript(() => {
-    (window as any).__canary = "intact";
-  });
+  const { dialogs } = await guarded(page);
   const problems = watchConsole(page);
   await page.goto("/");
   await hydrated(page);

@@ -25,6 +25,23 @@ export function watchConsole(page: Page, allow: RegExp[] = []): string[] {
   return problems;
 }
 
+/**
+ * Guards a page against injected script: every dialog it opens is
+ * recorded (and dismissed), and `window.__canary` starts "intact" (a
+ * payload that runs changes it).
+ */
+export async function guarded(page: Page): Promise<{ dialogs: string[] }> {
+  const dialogs: string[] = [];
+  page.on("dialog", async (d) => {
+    dialogs.push(d.message());
+    await d.dismiss();
+  });
+  await page.addInitScript(() => {
+    (window as any).__canary = "intact";
+  });
+  return { dialogs };
+}
+
 /** Waits until the page's WASM has hydrated it. */
 export async function hydrated(page: Page): Promise<void> {
   await expect(page.locator(".app.hydrated")).toHaveCount(1);

@@ -1,7 +1,7 @@
 // Nothing a user types becomes markup or runs: not in the live list, not in
 // the server-rendered page, not in the data serialized for hydration.
-import { test, expect, type Page } from "@playwright/test";
-import { chooseName, formPost, hydrated, hydrationDifferences, joinRoom, send, texts, uid, watchConsole } from "./helpers";
+import { test, expect } from "@playwright/test";
+import { chooseName, formPost, guarded, hydrated, hydrationDifferences, joinRoom, send, texts, uid, watchConsole } from "./helpers";
 
 const PAYLOADS = [
   `<img src=x onerror="window.__canary='pwned';alert(1)">`,
@@ -12,18 +12,6 @@ const PAYLOADS = [
   // (`7*7` twice would be emphasis now: the formatting subset, tested below.)
   `{{7+7}} \${7+7} &lt;b&gt;entity&lt;/b&gt; <!-- comment -->`,
 ];
-
-async function guarded(page: Page): Promise<{ dialogs: string[] }> {
-  const dialogs: string[] = [];
-  page.on("dialog", async (d) => {
-    dialogs.push(d.message());
-    await d.dismiss();
-  });
-  await page.addInitScript(() => {
-    (window as any).__canary = "intact";
-  });
-  return { dialogs };
-}
 
 test("XSS payloads in the composer, the name and the room box display literally and never run", async ({
   browser,

@@ -84,6 +84,19 @@ impl PgCluster {
         c
     }
 
+    /// Two servers on this cluster that take accounts (cheap password
+    /// hashing, as `http::accounts_config`).
+    pub async fn two_account_nodes(&self) -> (super::TestServer, super::TestServer) {
+        let config = || chat::Config {
+            password_memory_kib: 64,
+            ..self.node()
+        };
+        (
+            super::TestServer::start(config()).await,
+            super::TestServer::start(config()).await,
+        )
+    }
+
     fn path(&self) -> &Path {
         match &self.dir {
             Where::Own(dir) => dir.path(),
