@@ -21,21 +21,32 @@ pub fn masked(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
     )
 }
 
-/// Appends a frame header: `first` (FIN, RSV and opcode bits), the mask bit
-/// when `masked` (client frames), and `len` in the shortest of its three forms.
-/// A masked frame's 4-byte key follows; the caller writes it.
-pub fn header(first: u8, masked: bool, len: usize, out: &mut Vec<u8>) {
-    out.push(first);
+/// A frame header on the stack: `first` (FIN, RSV and opcode bits), the
+/// mask bit when `masked` (client frames), and `len` in the shortest of its
+/// three forms; returns the bytes and how many of them are used. A masked
+/// frame's 4-byte key follows; the caller writes it.
+pub fn head(first: u8, masked: bool, len: usize) -> ([u8; 10], usize) {
+    let mut out = [0u8; 10];
+    out[0] = first;
     let mask = if masked { 0x80 } else { 0 };
     if len < 126 {
-        out.push(mask | len as u8);
+        out[1] = mask | len as u8;
+        (out, 2)
     } else if len <= u16::MAX as usize {
-        out.push(mask | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
+        out[1] = mask | 126;
+        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        (out, 4)
     } else {
-        out.push(mask | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
+        out[1] = mask | 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        (out, 10)
     }
+}
+
+/// Appends a frame header ([`head`]).
+pub fn header(first: u8, masked: bool, len: usize, out: &mut Vec<u8>) {
+    let (bytes, n) = head(first, masked, len);
+    out.extend_from_slice(&bytes[..n]);
 }
 
 fn frame(first: u8, key: [u8; 4], payload: &[u8]) -> Vec<u8> {

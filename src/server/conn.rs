@@ -5,9 +5,11 @@
 //! hub queued ([`Outbox::poll_next`], which takes everything queued in one go),
 //! room in the socket for what is left to write, and its timers. Frames from
 //! the client are parsed here ([`FrameReader`]) and handed to the hub;
-//! malformed ones are answered here. What the hub queued is already encoded
-//! ([`super::frame`]): it is written with vectored writes straight from the
-//! shared bytes, so no per-connection copy or buffer exists. After a burst
+//! malformed ones are answered here. What the hub queued is JSON encoded
+//! once for every member and every transport: it is written with vectored
+//! writes straight from the shared bytes, each behind a header made on the
+//! stack ([`Head`]), so no per-connection copy or buffer exists. Pings and
+//! pongs wait for the next frame boundary in a queue of their own. After a burst
 //! the connection keeps nothing but small, fixed state.
 //!
 //! One task instead of a reader and a writer: half the tasks and wakeups, and
@@ -19,7 +21,7 @@ use super::accounts;
 use super::admission::{Admission, Ticket};
 use super::config::Config;
 use super::cookies;
-use super::frame::{self, op, Broken, FrameReader, Incoming};
+use super::frame::{self, op, Broken, FrameReader, Head, Incoming};
 use super::hosts::origin_allowed;
 use super::hub::{Client, HubHandle};
 use super::outbox::{ConnId, Outbox};
@@ -39,15 +41,19 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
 /// Bytes made room for before each read. Nothing is held while idle.
 const READ_CHUNK: usize = 4 * 1024;
-/// Frames handed to the kernel in one vectored write at most.
-const MAX_SLICES: usize = 64;
+/// Frames handed to the kernel in one vectored write at most (two slices
+/// each: header and payload).
+const MAX_FRAMES: usize = 32;
+/// Control frames (pings, pongs) that may wait at once; a pong past this
+/// is not sent (RFC 6455 lets a pong answer only the latest ping).
+const MAX_CONTROL: usize = 4;
 /// Queue capacity (frames) a connection may keep between bursts.
 const KEEP_SLOTS: usize = 64;
 /// How long a close frame may take to go out before the socket is dropped.
@@ -212,17 +218,15 @@ async fn run(upgraded: Upgraded, state: WsState, client: Client, ticket: Ticket)
         io: &mut io,
         reader: FrameReader::default(),
         out: VecDeque::new(),
-        cut: false,
+        sent: 0,
+        control: VecDeque::new(),
         outbox: &outbox,
         conn,
         state: &state,
     };
     let close = connection.serve().await;
     // A frame written in part is finished before the close frame.
-    let rest = match connection.cut {
-        true => connection.out.pop_front(),
-        false => None,
-    };
+    let rest = connection.rest();
     state.hub.disconnect(conn).await;
     tracing::debug!(conn, ?close, "disconnected");
     if let Some((code, reason)) = close {
@@ -251,6 +255,14 @@ async fn goodbye(mut io: Socket, rest: Option<Bytes>, code: u16, reason: &str) -
         .unwrap_or(Ok(()))
 }
 
+/// A write's result, with a write of nothing counted as an error.
+fn poll_written(written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+    match written {
+        Poll::Ready(Ok(0)) => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+        other => other,
+    }
+}
+
 /// The upgraded connection (TCP, under hyper's wrappers).
 type Socket = TokioIo<Upgraded>;
 
@@ -274,10 +286,13 @@ struct Connection<'a> {
     io: &'a mut Socket,
     /// Parses what the client sends.
     reader: FrameReader,
-    /// Frames taken from the outbox and not yet written.
+    /// Payloads taken from the outbox and not yet written whole.
     out: VecDeque<Bytes>,
-    /// True when the first of `out` was written in part.
-    cut: bool,
+    /// Bytes of the first of `out` written so far, its header included.
+    sent: usize,
+    /// Whole control frames waiting for a frame boundary; the first may be
+    /// written in part (it is advanced as it goes).
+    control: VecDeque<Bytes>,
     /// Where the hub queues frames; how anyone asks for a close.
     outbox: &'a Outbox,
     /// This connection.
@@ -308,7 +323,7 @@ impl Connection<'_> {
                         return close;
                     }
                 }
-                Event::Ping => self.outbox.push(&[frame::encode(op::PING, b"")]),
+                Event::Ping => self.control(frame::encode(op::PING, b"")),
                 Event::Deadline => {
                     if heard + idle <= Instant::now() {
                         return Some((
@@ -336,7 +351,7 @@ impl Connection<'_> {
             if let Poll::Ready((code, reason)) = self.outbox.poll_next(cx, &mut self.out) {
                 return Poll::Ready(Event::Close(code, reason));
             }
-            if self.out.is_empty() {
+            if self.out.is_empty() && self.control.is_empty() {
                 break;
             }
             match self.poll_write(cx) {
@@ -379,35 +394,71 @@ impl Connection<'_> {
         }
     }
 
-    /// Writes `out` with vectored writes until it is empty (`Ready(Ok)`) or
-    /// the socket is full (`Pending`).
+    /// Queues a control frame for the next frame boundary.
+    fn control(&mut self, frame: Bytes) {
+        if self.control.len() < MAX_CONTROL {
+            self.control.push_back(frame);
+        }
+        // Written on the task's next poll, which a frame read or a timer
+        // is already about to run.
+    }
+
+    /// What is left of a frame written in part, header included, if any.
+    fn rest(&mut self) -> Option<Bytes> {
+        let front = self.out.front().filter(|_| self.sent > 0)?;
+        let mut whole = Head::text(front.len()).as_slice().to_vec();
+        whole.extend_from_slice(front);
+        Some(Bytes::from(whole).slice(self.sent..))
+    }
+
+    /// Writes the control frames and `out` until both are empty (`Ready(Ok)`)
+    /// or the socket is full (`Pending`). A control frame goes between two
+    /// data frames, never inside one.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.out.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let n = self
-                .out
-                .iter()
-                .zip(slices.iter_mut())
-                .map(|(frame, slice)| *slice = IoSlice::new(frame))
-                .count();
-            let mut written = match Pin::new(&mut *self.io).poll_write_vectored(cx, &slices[..n]) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(written)) => written,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            };
-            self.outbox.written(written);
-            while written > 0 {
-                let front = self.out.front_mut().expect("written from these frames");
-                if front.len() <= written {
-                    written -= front.len();
-                    self.out.pop_front();
-                    self.cut = false;
-                } else {
-                    bytes::Buf::advance(front, written);
-                    self.cut = true;
-                    written = 0;
+        loop {
+            if self.sent == 0 {
+                if let Some(front) = self.control.front_mut() {
+                    let io = Pin::new(&mut *self.io);
+                    let n = ready!(poll_written(io.poll_write(cx, front)))?;
+                    bytes::Buf::advance(front, n);
+                    if front.is_empty() {
+                        self.control.pop_front();
+                    }
+                    continue;
                 }
+            }
+            if self.out.is_empty() {
+                break;
+            }
+            let mut heads = [Head::text(0); MAX_FRAMES];
+            for (head, payload) in heads.iter_mut().zip(&self.out) {
+                *head = Head::text(payload.len());
+            }
+            let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES];
+            let mut n = 0;
+            for (i, (head, payload)) in heads.iter().zip(&self.out).enumerate() {
+                let head = head.as_slice();
+                let skip = if i == 0 { self.sent } else { 0 };
+                if skip < head.len() {
+                    slices[n] = IoSlice::new(&head[skip..]);
+                    n += 1;
+                }
+                slices[n] = IoSlice::new(&payload[skip.saturating_sub(head.len())..]);
+                n += 1;
+            }
+            let io = Pin::new(&mut *self.io);
+            let mut written = ready!(poll_written(io.poll_write_vectored(cx, &slices[..n])))?;
+            while written > 0 {
+                let front = self.out.front().expect("written from these frames");
+                let left = Head::text(front.len()).as_slice().len() + front.len() - self.sent;
+                if written < left {
+                    self.sent += written;
+                    break;
+                }
+                written -= left;
+                self.outbox.written(front.len());
+                self.out.pop_front();
+                self.sent = 0;
             }
         }
         if self.out.capacity() > KEEP_SLOTS {
@@ -448,7 +499,7 @@ impl Connection<'_> {
                         return Err(None);
                     }
                 }
-                Incoming::Ping(payload) => self.outbox.push(&[frame::encode(op::PONG, &payload)]),
+                Incoming::Ping(payload) => self.control(frame::encode(op::PONG, &payload)),
                 // Answered with the same code (1000 when it gave none).
                 Incoming::Close(code) => return Err(Some((code.unwrap_or(1000), ""))),
             }

@@ -1,9 +1,11 @@
 //! WebSocket framing on the server side (RFC 6455, no extensions).
 //!
-//! Outgoing frames are encoded whole, header and payload, into one [`Bytes`]
-//! ([`encode`], [`encode_json`]): a broadcast is encoded once and the same
-//! bytes are written to every member's socket. Server frames are unmasked,
-//! so nothing in them depends on the connection.
+//! Outgoing text frames are a [`Head`] made on the stack at write time in
+//! front of the queued JSON: a broadcast is encoded once, as JSON that every
+//! transport writes as it is, and the same bytes go to every member's socket.
+//! Server frames are unmasked, so nothing in them depends on the connection.
+//! Control frames (ping, pong, close) are short and rare, encoded whole
+//! ([`encode`]).
 //!
 //! Incoming frames are parsed by [`FrameReader`] out of bytes the connection
 //! read: client frames must be masked, control frames short and whole, and a
@@ -14,7 +16,7 @@
 //! its reader and writer share one object, so one connection needs two tasks
 //! and a lock. `make bench` figures for the change are in the README.
 
-use crate::protocol::{ServerFrame, MAX_FRAME_BYTES};
+use crate::protocol::MAX_FRAME_BYTES;
 use crate::wsframe;
 use bytes::Bytes;
 
@@ -46,7 +48,7 @@ fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
     wsframe::header(0x80 | opcode, false, len, out);
 }
 
-/// One whole unmasked frame.
+/// One whole unmasked frame (control frames, which are short and rare).
 pub(crate) fn encode(opcode: u8, payload: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(payload.len() + 10);
     header(opcode, payload.len(), &mut out);
@@ -54,17 +56,31 @@ pub(crate) fn encode(opcode: u8, payload: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-/// A server frame serialized straight into a text frame: the JSON is written
-/// once, after room for the longest header, which is then filled in front.
-pub(crate) fn encode_json(frame: &ServerFrame) -> Bytes {
-    let mut out = vec![0u8; 10];
-    serde_json::to_writer(&mut out, frame).expect("server frames always serialize");
-    let len = out.len() - 10;
-    let mut head = Vec::with_capacity(10);
-    header(op::TEXT, len, &mut head);
-    let start = 10 - head.len();
-    out[start..10].copy_from_slice(&head);
-    Bytes::from(out).slice(start..)
+/// The header of a text frame of `len` bytes, on the stack: the connection
+/// writes it in front of a queued payload ([`super::outbox`] holds the
+/// JSON alone, the same bytes for every transport and every member).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    /// The header's bytes; the first `len` are used.
+    bytes: [u8; 10],
+    /// How many are used (2, 4 or 10).
+    len: u8,
+}
+
+impl Head {
+    /// A final unmasked text frame's header for a payload of `len` bytes.
+    pub(crate) fn text(len: usize) -> Head {
+        let (bytes, n) = wsframe::head(0x80 | op::TEXT, false, len);
+        Head {
+            bytes,
+            len: n as u8,
+        }
+    }
+
+    /// The bytes to write.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
 }
 
 /// A close frame with `code` and `reason`.
@@ -233,16 +249,6 @@ fn close_code(payload: &[u8]) -> Result<Option<u16>, Broken> {
     }
 }
 
-/// The payload of one whole unmasked frame (the tests read queued frames).
-#[cfg(test)]
-pub(crate) fn payload(frame: &[u8]) -> &[u8] {
-    match frame[1] {
-        126 => &frame[4..],
-        127 => &frame[10..],
-        _ => &frame[2..],
-    }
-}
-
 /// The fuzz target `client_frames` (`fuzz/`): parses `data` as client
 /// frames read whole and read 7 bytes at a time (the two must agree, up to
 /// the first error), and hands every text message to [`ClientFrame::parse`].
@@ -313,16 +319,11 @@ mod tests {
     }
 
     #[test]
-    fn json_frames_equal_a_frame_of_the_serialized_json() {
+    fn a_text_head_and_its_payload_equal_the_whole_frame() {
         for text in ["", "a", &"é".repeat(70), &"x".repeat(70_000)] {
-            let frame = ServerFrame::Left {
-                room: text.into(),
-                reason: None,
-            };
-            assert_eq!(
-                encode_json(&frame),
-                encode(op::TEXT, frame.to_json().as_bytes())
-            );
+            let mut written = Head::text(text.len()).as_slice().to_vec();
+            written.extend_from_slice(text.as_bytes());
+            assert_eq!(written, encode(op::TEXT, text.as_bytes()));
         }
     }
 

@@ -18,7 +18,6 @@
 //! one), an idle connection holds no block of slots, and the bound is in
 //! bytes, which a channel cannot count.
 
-use super::frame::encode_json;
 use crate::protocol::{ServerFrame, CLOSE_TOO_SLOW};
 use bytes::Bytes;
 use futures::task::AtomicWaker;
@@ -29,7 +28,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Identifies one WebSocket connection for its lifetime; never reused.
+/// A server frame serialized once into the bytes every transport writes:
+/// the JSON alone (the WebSocket writes a header in front of it, the
+/// fallback stream an event's fields around it; neither copies it).
+pub(crate) fn encode_json(frame: &ServerFrame) -> Bytes {
+    Bytes::from(serde_json::to_vec(frame).expect("server frames always serialize"))
+}
+
+/// Identifies one connection for its lifetime; never reused.
 pub(crate) type ConnId = u64;
 
 /// The queue proper: what may go now, and what waits behind a slot.

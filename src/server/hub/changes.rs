@@ -15,7 +15,7 @@ use super::access::Act;
 use super::post::{Checked, Poster};
 use super::{unavailable, ConnId, Hub};
 use crate::protocol::{validate_emoji, ProtocolError};
-use crate::server::frame::encode_json;
+use crate::server::outbox::encode_json;
 use crate::store::changes::{ChangeKind, ChangeRequest, Changed, Refusal};
 use crate::store::group_commit::{ChangeDone, Job};
 use crate::store::pg::cluster::Event;

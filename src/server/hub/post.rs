@@ -17,7 +17,7 @@ use crate::protocol::{
     ServerFrame,
 };
 use crate::render::render_html;
-use crate::server::frame::encode_json;
+use crate::server::outbox::encode_json;
 use crate::server::stats;
 use crate::store::group_commit::{Done, Job};
 use crate::store::{now_ms, NewMessage, StoreReader, Stored};

@@ -13,7 +13,7 @@ use crate::protocol::{
     is_dm_room, validate_room_ref, ChatMessage, ErrorCode, PresenceState, ProtocolError, RoomRole,
     ServerFrame, CLOSE_STORE_FAILED, GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
 };
-use crate::server::frame::encode_json;
+use crate::server::outbox::encode_json;
 use crate::server::outbox::{Outbox, Slot};
 use crate::store::access::AccessChange;
 use crate::store::access::{RoomKind, Standing};

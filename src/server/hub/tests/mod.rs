@@ -7,7 +7,6 @@ use super::post::Tag;
 use super::{Client, Command, Hub, Request};
 use crate::protocol::{ClientFrame, CLOSE_REPLACED, CLOSE_TOO_SLOW};
 use crate::server::config::Config;
-use crate::server::frame::payload;
 use crate::server::outbox::{ConnId, Outbox};
 use crate::store::group_commit::Job;
 use crate::store::{open, SqliteWriter, StoreOptions, StoreWriter, SyncMode};
@@ -178,7 +177,7 @@ impl Peer {
         self.outbox.written(taken.iter().map(|f| f.len()).sum());
         taken
             .iter()
-            .map(|f| serde_json::from_slice(payload(f)).unwrap())
+            .map(|f| serde_json::from_slice(f).unwrap())
             .collect()
     }
 

@@ -125,7 +125,7 @@ impl Live {
             loop {
                 if let Some(frame) = self.taken.pop_front() {
                     self.outbox.written(frame.len());
-                    return serde_json::from_slice::<Value>(payload(&frame)).unwrap();
+                    return serde_json::from_slice::<Value>(&frame).unwrap();
                 }
                 std::future::poll_fn(|cx| match self.outbox.poll_next(cx, &mut self.taken) {
                     Poll::Ready(closed) => panic!("closed: {closed:?}"),
