@@ -373,7 +373,7 @@ async fn sigkill_under_load_loses_no_delivered_message() {
                     }
                     sent += 1;
                 }
-                match c.ws.next().await {
+                match c.ws().next().await {
                     Some(Ok(Message::Text(t))) => {
                         let v: Value = serde_json::from_str(&t).unwrap();
                         if v["type"] == "message" {

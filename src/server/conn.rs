@@ -17,16 +17,13 @@
 //! ([`Connection::poll`]) reads and writes the socket through one `&mut`.
 //! Measured with `make bench` (README).
 
-use super::accounts;
-use super::admission::{Admission, Ticket};
-use super::config::Config;
+use super::admission::Ticket;
 use super::cookies;
+use super::entry::{admit, deliver, Admitted, ConnState};
 use super::frame::{self, op, Broken, FrameReader, Head, Incoming};
-use super::hosts::origin_allowed;
-use super::hub::{Client, HubHandle};
-use super::outbox::{ConnId, Outbox};
-use super::stats;
-use crate::protocol::{ClientFrame, ProtocolError, CLOSE_PING_TIMEOUT};
+use super::hub::Client;
+use super::outbox::{next_conn, ConnId, Outbox};
+use crate::protocol::{ProtocolError, CLOSE_PING_TIMEOUT};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -39,8 +36,6 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -63,19 +58,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// How long the client's answer to our close frame is waited for: a round
 /// trip, not more (server shutdown waits on this).
 const CLOSE_LINGER: Duration = Duration::from_millis(200);
-
-/// What the `/ws` route needs.
-#[derive(Clone)]
-pub(crate) struct WsState {
-    /// Limits.
-    pub(crate) config: Arc<Config>,
-    /// The hub.
-    pub(crate) hub: HubHandle,
-    /// Connection places, in all and per address.
-    pub(crate) admission: Arc<Admission>,
-}
-
-static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// The `Sec-WebSocket-Key` of a valid upgrade request, or the status and
 /// reason to refuse it with (as axum's own extractor answers).
@@ -107,43 +89,24 @@ fn upgrade_key(
     }
 }
 
-/// `GET /ws`: checks the origin and the handshake, answers 101, and runs the
-/// connection once hyper hands over the socket.
-pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Request) -> Response {
-    let mut client = cookies::client(&request, &state.config);
-    // *1.2*: an API token is the account, from anywhere (a page elsewhere
-    // cannot make a browser send it, so no origin check is needed).
-    let token = accounts::bearer(request.headers()).map(str::to_owned);
-    let by_token = match &token {
-        Some(token) => match accounts::signed_by_token(&state.hub, token).await {
-            Ok(Some((signed, _))) => Some(signed),
-            Ok(None) => {
-                return (StatusCode::UNAUTHORIZED, "this token is unknown or revoked")
-                    .into_response()
-            }
-            Err(_) => {
-                return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response()
-            }
-        },
-        None => None,
+/// `GET /ws`: lets the connection in ([`admit`]: origin, place, identity),
+/// checks the handshake, answers 101, and runs the connection once hyper
+/// hands over the socket.
+pub(crate) async fn ws_handler(State(state): State<ConnState>, mut request: Request) -> Response {
+    let client = cookies::client(&request, &state.config);
+    let (method, headers) = (request.method(), request.headers());
+    let mut key = Vec::new();
+    let check = || {
+        key = upgrade_key(method, headers).map_err(IntoResponse::into_response)?;
+        Ok(())
     };
-    let headers = request.headers();
-    if by_token.is_none() && !origin_allowed(headers, &state.config) {
-        tracing::debug!(origin = ?headers.get(header::ORIGIN), "refused upgrade from foreign origin");
-        stats::refused_upgrade("origin");
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
-    }
-    let key = match upgrade_key(request.method(), headers) {
-        Ok(key) => key,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let ticket = match state.admission.admit(client.addr) {
-        Ok(ticket) => ticket,
-        Err(refusal) => {
-            tracing::debug!(addr = %client.addr, reason = refusal.label(), "refused upgrade");
-            stats::refused_upgrade(refusal.label());
-            return refusal.response().into_response();
-        }
+    let Admitted {
+        client,
+        ticket,
+        set_cookie,
+    } = match admit(&state, client, headers, check).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
     };
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return (
@@ -152,36 +115,6 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
         )
             .into_response();
     };
-    // A cookie that proves no identity is not kept (nor ever adopted):
-    // the answer sets a value minted now, which a new identity then takes.
-    if let Some(cookie) = &client.cookie {
-        if !state.hub.knows(cookie).await {
-            client.cookie = None;
-            client.minted = Some(cookies::new_token());
-            client.replaced = true;
-        }
-    }
-    // *1.2*: else a session cookie signs the connection in, checked in the
-    // store now (an ended or expired one signs nothing in).
-    client.account = match by_token {
-        Some(signed) => Some(signed),
-        None => {
-            match accounts::signed_in(&state.hub, &state.config, request.headers(), client.addr)
-                .await
-            {
-                Ok(live) => live.map(|live| live.signed),
-                Err(e) => {
-                    tracing::warn!(error = %e, "upgrade refused: sessions cannot be read");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment")
-                        .into_response();
-                }
-            }
-        }
-    };
-    let set_cookie = client
-        .minted
-        .as_deref()
-        .map(|token| cookies::set_identity(token, &state.config));
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => run(upgraded, state, client, ticket).await,
@@ -205,9 +138,9 @@ pub(crate) async fn ws_handler(State(state): State<WsState>, mut request: Reques
 
 /// Serves one upgraded connection; its `ticket` (its place) is given back
 /// when it ends.
-async fn run(upgraded: Upgraded, state: WsState, client: Client, ticket: Ticket) {
+async fn run(upgraded: Upgraded, state: ConnState, client: Client, ticket: Ticket) {
     let mut io = TokioIo::new(upgraded);
-    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let conn = next_conn();
     let outbox = Outbox::new(state.config.outbound_bytes);
     let guard = state.hub.gauge.enter();
     if !state.hub.connect(conn, outbox.clone(), client).await {
@@ -298,7 +231,7 @@ struct Connection<'a> {
     /// This connection.
     conn: ConnId,
     /// The hub and limits.
-    state: &'a WsState,
+    state: &'a ConnState,
 }
 
 impl Connection<'_> {
@@ -477,20 +410,11 @@ impl Connection<'_> {
                 Err(Broken(code, reason)) => return Err(Some((code, reason))),
             };
             match incoming {
-                Incoming::Text(text) => match ClientFrame::parse(&text) {
-                    Ok(frame) => {
-                        if !self.state.hub.frame(self.conn, frame).await {
-                            return Err(None);
-                        }
+                Incoming::Text(text) => {
+                    if !deliver(&self.state.hub, self.conn, &text).await {
+                        return Err(None);
                     }
-                    // Answered by the hub, after it counts against the
-                    // connection's request rate limit.
-                    Err(e) => {
-                        if !self.state.hub.refused(self.conn, e).await {
-                            return Err(None);
-                        }
-                    }
-                },
+                }
                 Incoming::Binary => {
                     let e = ProtocolError::bad_request(
                         "binary frames are not supported: send JSON text frames",

@@ -26,11 +26,13 @@ mod admission;
 pub mod config;
 mod conn;
 mod cookies;
+mod entry;
 mod frame;
 mod headers;
 mod hosts;
 mod hub;
 mod listen;
+mod live;
 mod ops;
 mod outbox;
 mod pages;
@@ -48,7 +50,7 @@ use crate::ui::shell;
 use axum::routing::get;
 use axum::Router;
 use config::Config;
-use conn::WsState;
+use entry::ConnState;
 use hub::HubHandle;
 use leptos::prelude::LeptosOptions;
 use std::future::Future;
@@ -66,7 +68,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// The whole application: `/ws`, the page and its form, and static files
 /// (anything else is a server-rendered "not found").
-fn router(leptos_options: LeptosOptions, ws: WsState, accounts: accounts::AccountState) -> Router {
+fn router(
+    leptos_options: LeptosOptions,
+    ws: ConnState,
+    accounts: accounts::AccountState,
+) -> Router {
     let pages = Router::new()
         .route("/", get(pages::show).post(pages::post))
         .route("/r/{room}", get(pages::show_linked))
@@ -87,9 +93,13 @@ fn router(leptos_options: LeptosOptions, ws: WsState, accounts: accounts::Accoun
         ))
         .with_state(leptos_options);
     let config = ws.config.clone();
+    let live = Router::new()
+        .route("/live", get(live::open).post(live::post))
+        .with_state(live::LiveState::new(ws.clone()));
     let app = Router::new()
         .route("/ws", get(conn::ws_handler))
         .with_state(ws)
+        .merge(live)
         .merge(headers::compressed(pages))
         .merge(accounts::api_router(accounts.clone()))
         .merge(accounts::router(accounts))
@@ -151,7 +161,7 @@ impl App {
                 hub::spawn(config.clone(), reader, writer, None)?
             }
         };
-        let ws = WsState {
+        let ws = ConnState {
             admission: admission::Admission::new(&config),
             config: config.clone(),
             hub: hub.clone(),

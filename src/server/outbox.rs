@@ -22,7 +22,7 @@ use crate::protocol::{ServerFrame, CLOSE_TOO_SLOW};
 use bytes::Bytes;
 use futures::task::AtomicWaker;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -37,6 +37,12 @@ pub(crate) fn encode_json(frame: &ServerFrame) -> Bytes {
 
 /// Identifies one connection for its lifetime; never reused.
 pub(crate) type ConnId = u64;
+
+/// A new connection's id (either transport).
+pub(crate) fn next_conn() -> ConnId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// The queue proper: what may go now, and what waits behind a slot.
 #[derive(Debug, Default)]

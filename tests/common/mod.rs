@@ -148,22 +148,91 @@ pub fn fast() -> Config {
     }
 }
 
+/// True when the suites' clients speak the fallback transport
+/// (`CHAT_TEST_TRANSPORT=live`, `make test`'s third pass) instead of the
+/// WebSocket: the same protocol cases, over Server-Sent Events and POSTs.
+pub fn on_live() -> bool {
+    std::env::var("CHAT_TEST_TRANSPORT").as_deref() == Ok("live")
+}
+
+/// A client of the protocol, over either transport.
 pub struct Client {
-    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    conn: Conn,
+}
+
+impl Drop for Client {
+    /// A fallback client that goes away says so, as a page does (a
+    /// WebSocket's socket closing says it by itself).
+    fn drop(&mut self) {
+        if let Conn::Live(c) = &self.conn {
+            let (addr, path) = (
+                c.addr,
+                format!("/live?session={}&seq={}&end=1", c.session, c.seq),
+            );
+            let origin = format!("http://{addr}");
+            tokio::spawn(async move {
+                live::request(addr, "POST", &path, &[("Origin", &origin)], b"").await;
+            });
+        }
+    }
+}
+
+/// How a [`Client`] reaches the server.
+pub enum Conn {
+    Ws(WebSocketStream<MaybeTlsStream<TcpStream>>),
+    Live(Box<live::LiveClient>),
 }
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
+        if on_live() {
+            return Client::live(live::LiveClient::open(addr).await);
+        }
+        Client::ws_only(addr).await
+    }
+
+    /// A WebSocket client, whichever transport the suite runs on.
+    pub async fn ws_only(addr: SocketAddr) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
             .await
             .expect("upgrade");
-        Client { ws }
+        Client { conn: Conn::Ws(ws) }
+    }
+
+    /// A client over a fallback session already open.
+    pub fn live(c: live::LiveClient) -> Client {
+        Client {
+            conn: Conn::Live(Box::new(c)),
+        }
+    }
+
+    /// The WebSocket (tests of the WebSocket itself).
+    pub fn ws(&mut self) -> &mut WebSocketStream<MaybeTlsStream<TcpStream>> {
+        match &mut self.conn {
+            Conn::Ws(ws) => ws,
+            Conn::Live(_) => panic!("a WebSocket-only test runs on the fallback"),
+        }
+    }
+
+    /// The fallback session (tests of the fallback itself).
+    pub fn fallback(&mut self) -> &mut live::LiveClient {
+        match &mut self.conn {
+            Conn::Live(c) => c,
+            Conn::Ws(_) => panic!("not a fallback client"),
+        }
     }
 
     /// Connects with extra request headers (a `Cookie`, say); returns the
     /// client and the `Set-Cookie` values of the 101 response.
     pub async fn connect_with(addr: SocketAddr, headers: &[(&str, &str)]) -> (Client, Vec<String>) {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        if on_live() {
+            let c = live::LiveClient::open_with(addr, headers)
+                .await
+                .expect("a session");
+            let cookies = c.cookies.clone();
+            return (Client::live(c), cookies);
+        }
         let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
         for (name, value) in headers {
             let name = axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
@@ -178,24 +247,45 @@ impl Client {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
-        (Client { ws }, cookies)
+        (Client { conn: Conn::Ws(ws) }, cookies)
     }
 
     pub async fn send(&mut self, frame: Value) {
-        self.ws
+        if let Conn::Live(c) = &mut self.conn {
+            c.post(&[frame]).await;
+            return;
+        }
+        self.ws()
             .send(Message::text(frame.to_string()))
             .await
             .unwrap();
     }
 
+    /// Sends a message as it is (on the fallback: a text message is one
+    /// POST of that text).
     pub async fn send_raw(&mut self, message: Message) {
-        self.ws.send(message).await.unwrap();
+        if let Conn::Live(c) = &mut self.conn {
+            let Message::Text(text) = message else {
+                panic!("the fallback carries text frames only: {message:?}");
+            };
+            let (status, _) = c.post_raw(c.seq, text.as_bytes(), &[]).await;
+            c.seq += 1;
+            assert!(matches!(status, 204 | 413), "{status}");
+            return;
+        }
+        self.ws().send(message).await.unwrap();
     }
 
     /// The next JSON frame (pings and pongs skipped).
     pub async fn recv(&mut self) -> Value {
+        if let Conn::Live(c) = &mut self.conn {
+            return match c.next().await {
+                Some(live::Event::Frame(v)) => v,
+                other => panic!("expected a frame, got {other:?}"),
+            };
+        }
         loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
+            let next = tokio::time::timeout(WAIT, self.ws().next())
                 .await
                 .expect("a frame in time")
                 .expect("stream open")
@@ -222,7 +312,13 @@ impl Client {
     /// Nothing arrives for 200 ms; a connection that closed or broke is
     /// not silence.
     pub async fn quiet(&mut self) {
-        match tokio::time::timeout(Duration::from_millis(200), self.ws.next()).await {
+        if let Conn::Live(c) = &mut self.conn {
+            match c.next_within(Duration::from_millis(200)).await {
+                None => return,
+                Some(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+        match tokio::time::timeout(Duration::from_millis(200), self.ws().next()).await {
             Err(_) => {}
             Ok(Some(Ok(m))) => panic!("expected silence, got {m:?}"),
             Ok(Some(Err(e))) => panic!("expected silence, the connection failed: {e}"),
@@ -251,8 +347,17 @@ impl Client {
 
     /// Reads until the server's close frame; returns its code and reason.
     pub async fn closed(&mut self) -> (u16, String) {
+        if let Conn::Live(c) = &mut self.conn {
+            loop {
+                match c.next().await {
+                    Some(live::Event::Close(code, reason)) => return (code, reason),
+                    Some(live::Event::Frame(_)) => {}
+                    None => panic!("the stream ended without a close event"),
+                }
+            }
+        }
         loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next())
+            let next = tokio::time::timeout(WAIT, self.ws().next())
                 .await
                 .expect("close in time");
             match next {
@@ -529,6 +634,7 @@ pub async fn status_of(addr: SocketAddr, request: &str) -> String {
 }
 pub mod accounts;
 pub mod http;
+pub mod live;
 pub mod pg;
 
 /// A socket signed in with `cookie` on `server`, once welcomed: the node
