@@ -33,9 +33,13 @@ test: setup
 # Then the server-level suites again with the PostgreSQL store (each
 # server on a throw-away cluster of its own; Debian's postgresql).
 PG_SUITES = --test hub --test identities --test pages --test faults --test connections --test store --test watch --test search --test reads --test accounts --test admin --test tokens --test access --test changes --test moderation
+# And the protocol suites once more with every client on the fallback
+# transport (1.2 section 6: Server-Sent Events and POSTs instead of /ws).
+LIVE_SUITES = --test hub --test identities --test connections --test watch --test search --test reads --test accounts --test tokens --test access --test changes --test moderation
 test-rust:
 	cargo test --features ssr
 	CHAT_TEST_BACKEND=postgres cargo test --features ssr $(PG_SUITES)
+	CHAT_TEST_TRANSPORT=live cargo test --features ssr $(LIVE_SUITES)
 
 # The browser suite runs against a release build with the fresh-render hook
 # for its hydration check (feature hydration-check; see src/ui/fresh.rs).

@@ -356,3 +356,34 @@ impl LiveClient {
         status
     }
 }
+
+impl LiveClient {
+    /// The next frame of type `ty` (others skipped; a close is a failure).
+    pub async fn frame_of(&mut self, ty: &str) -> Value {
+        loop {
+            match self.next().await {
+                Some(Event::Frame(v)) if v["type"] == ty => return v,
+                Some(Event::Frame(_)) => {}
+                other => panic!("expected a {ty} frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Says hello as `name` and joins `room`.
+    pub async fn member(addr: SocketAddr, name: &str, room: &str) -> LiveClient {
+        let mut c = LiveClient::open(addr).await;
+        assert_eq!(
+            c.post(&[serde_json::json!({"type": "hello", "name": name})])
+                .await,
+            204
+        );
+        c.frame_of("welcome").await;
+        assert_eq!(
+            c.post(&[serde_json::json!({"type": "join", "room": room})])
+                .await,
+            204
+        );
+        c.frame_of("joined").await;
+        c
+    }
+}
