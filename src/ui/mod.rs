@@ -23,6 +23,8 @@
 //! the WebSocket protocol.
 
 mod composer;
+#[cfg(feature = "hydrate")]
+mod fallback;
 #[cfg(feature = "hydration-check")]
 mod fresh;
 mod invites;
@@ -329,9 +331,16 @@ fn Banner() -> impl IntoView {
         Conn::Replaced => Some("Use it here"),
         _ => None,
     };
+    // *1.2*: live over HTTP, said once and quietly (it works as well).
+    let over_http = move || chat.fallback.get() && chat.conn.get() == Conn::Online;
     view! {
         <div class="banner-slot">
             <p class="sr-only" role="status">{said}</p>
+            <Show when=over_http>
+                <p class="transport-note" data-testid="fallback-note">
+                    "Live over HTTP: this network blocks WebSocket."
+                </p>
+            </Show>
             <Show when=move || !said().is_empty()>
                 <div class="banner" data-testid="banner">
                     <span aria-hidden="true">{shown}</span>

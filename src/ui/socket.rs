@@ -20,7 +20,7 @@ use crate::protocol::{
     ClientFrame, ServerFrame, CLOSE_HELLO_TIMEOUT, CLOSE_REPLACED, CLOSE_SESSION_ENDED,
     GENERAL_ROOM,
 };
-use futures::channel::mpsc::UnboundedSender;
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::future::{select, Either};
 use futures::{SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
@@ -42,6 +42,15 @@ const DEAD_AFTER_MS: f64 = 60_000.0;
 const FIRST_BACKOFF_MS: f64 = 1_000.0;
 /// Longest reconnection delay (ms).
 const MAX_BACKOFF_MS: f64 = 30_000.0;
+/// `localStorage` key of the time until which this browser goes live over
+/// HTTP (*1.2*): its WebSocket failed on this network.
+const FALLBACK_KEY: &str = "chat.fallback";
+/// How long the fallback is remembered (ms), as pusher-js does: a network
+/// that blocks WebSocket still blocks it on the next page load.
+const FALLBACK_MS: f64 = 30.0 * 60_000.0;
+/// A WebSocket that brings no frame this long after it was opened counts
+/// as blocked (ms): some proxies accept the upgrade and then pass nothing.
+const WS_SILENT_MS: u64 = 5_000;
 
 /// What `localStorage` keeps of the identity.
 #[derive(Serialize, Deserialize)]
@@ -95,6 +104,11 @@ struct Driver {
     last_sent: StoredValue<f64>,
     /// When a frame was last received (ms), to notice a dead connection.
     last_received: StoredValue<f64>,
+    /// *1.2*: a frame came on this connection (a WebSocket that brings
+    /// none is taken as blocked).
+    got_frame: StoredValue<bool>,
+    /// *1.2*: until when to go live over HTTP (ms since the epoch; 0: not).
+    fallback_until: StoredValue<f64>,
 }
 
 /// Runs once the page is hydrated: starts the clock, installs the model's
@@ -110,6 +124,8 @@ pub fn start(chat: Chat) {
         attempts: StoredValue::new(0),
         last_sent: StoredValue::new(0.0),
         last_received: StoredValue::new(0.0),
+        got_frame: StoredValue::new(false),
+        fallback_until: StoredValue::new(load::<f64>(FALLBACK_KEY).unwrap_or(0.0)),
     };
     chat.link.set_value(Some(Link {
         send: Callback::new(move |frame| driver.send(&frame)),
@@ -215,6 +231,11 @@ impl Driver {
         } else if now - self.last_sent.get_value() >= PING_IDLE_MS {
             self.send(&ClientFrame::Ping);
         }
+        // Over HTTP for long enough: see whether WebSocket works again.
+        if self.chat.fallback.get_untracked() && now >= self.fallback_until.get_value() {
+            self.fallback_until.set_value(now + FALLBACK_MS);
+            self.probe();
+        }
         // What a visible page shows has been read (a hidden one's has not).
         if !document().hidden() {
             self.chat.mark_read();
@@ -241,86 +262,145 @@ impl Driver {
     }
 
     /// Opens a new connection (closing any other), says hello, and serves it
-    /// until it closes; then schedules the next attempt.
+    /// until it closes; then schedules the next attempt. *1.2*: over HTTP
+    /// while this network is known to block WebSocket.
     fn connect(&self) {
         let (driver, chat) = (*self, self.chat);
         let generation = self.generation.get_value() + 1;
         self.generation.set_value(generation);
         self.disconnected();
         chat.conn.set(Conn::Connecting);
-        let mut socket = match WebSocket::open(&ws_url()) {
-            Ok(socket) => socket,
-            Err(e) => {
-                leptos::logging::warn!("cannot open the WebSocket: {e}");
-                self.retry_later(generation);
-                return;
-            }
-        };
-        let (tx, mut outgoing) = futures::channel::mpsc::unbounded::<String>();
+        let fallback = now_ms() < self.fallback_until.get_value();
+        chat.fallback.set(fallback);
+        let (tx, outgoing) = futures::channel::mpsc::unbounded::<String>();
         self.tx.set_value(Some(tx));
         self.last_received.set_value(now_ms());
+        self.got_frame.set_value(false);
         if chat.wanted_name.get_untracked().trim().is_empty() {
             // No name yet (1.1): watch the room in view live until one is
-            // chosen; `hello` then goes on this same socket.
+            // chosen; `hello` then goes on this same connection.
             let room = chat.current.get_untracked().to_string();
             self.send(&ClientFrame::Watch { room });
             chat.conn.set(Conn::Idle);
         } else {
             self.send_hello();
         }
-        spawn_local(async move {
-            let mut close_code = None;
-            loop {
-                // Either side's unfinished `next` is dropped here: both are cancel-safe.
-                let next = match select(outgoing.next(), socket.next()).await {
-                    Either::Left((out, _)) => Either::Left(out),
-                    Either::Right((incoming, _)) => Either::Right(incoming),
-                };
-                match next {
-                    // Queued by the page: write it (the sink waits for the socket to open).
-                    Either::Left(Some(text)) => {
-                        if socket.send(Message::Text(text)).await.is_err() {
-                            break;
-                        }
-                    }
-                    // The page replaced this connection: dropping the socket closes it.
-                    Either::Left(None) => return,
-                    Either::Right(Some(Ok(Message::Text(text)))) => {
-                        if driver.generation.get_value() != generation {
-                            return;
-                        }
-                        driver.last_received.set_value(now_ms());
-                        match serde_json::from_str::<ServerFrame>(&text) {
-                            Ok(frame) => driver.on_frame(frame),
-                            Err(e) => {
-                                leptos::logging::warn!("unreadable frame from the server: {e}")
-                            }
-                        }
-                    }
-                    Either::Right(Some(Ok(Message::Bytes(_)))) => {}
-                    Either::Right(Some(Err(WebSocketError::ConnectionClose(event)))) => {
-                        close_code = Some(event.code);
-                        break;
-                    }
-                    // An error event; the close event follows.
-                    Either::Right(Some(Err(_))) => {}
-                    Either::Right(None) => break,
-                }
-            }
-            if driver.generation.get_value() != generation {
+        if fallback {
+            spawn_local(async move {
+                let received = move |text: String| driver.received(generation, &text);
+                let (code, _) = super::fallback::run(outgoing, received).await;
+                driver.ended(generation, code);
+            });
+            return;
+        }
+        let socket = match WebSocket::open(&ws_url()) {
+            Ok(socket) => socket,
+            Err(e) => {
+                leptos::logging::warn!("cannot open the WebSocket: {e}");
+                self.blocked(generation);
                 return;
             }
-            driver.disconnected();
-            if close_code == Some(CLOSE_REPLACED) {
-                chat.conn.set(Conn::Replaced);
-            } else if close_code == Some(CLOSE_SESSION_ENDED) {
-                chat.conn.set(Conn::SignedOut);
-            } else if close_code == Some(CLOSE_HELLO_TIMEOUT) {
-                // No name was accepted in time: wait for the next one, which
-                // opens a new connection (`hello_or_connect`).
-                chat.conn.set(Conn::Idle);
-            } else {
-                driver.retry_later(generation);
+        };
+        // Opened, and silent: as blocked as refused.
+        set_timeout(
+            move || {
+                if driver.generation.get_value() == generation && !driver.got_frame.get_value() {
+                    driver.blocked(generation);
+                }
+            },
+            Duration::from_millis(WS_SILENT_MS),
+        );
+        spawn_local(async move {
+            let code = serve_socket(socket, outgoing, move |text| {
+                driver.received(generation, &text)
+            })
+            .await;
+            driver.ended(generation, code);
+        });
+    }
+
+    /// A frame of connection `generation`; false once it was replaced.
+    fn received(&self, generation: u64, text: &str) -> bool {
+        if self.generation.get_value() != generation {
+            return false;
+        }
+        self.last_received.set_value(now_ms());
+        self.got_frame.set_value(true);
+        match serde_json::from_str::<ServerFrame>(text) {
+            Ok(frame) => self.on_frame(frame),
+            Err(e) => leptos::logging::warn!("unreadable frame from the server: {e}"),
+        }
+        true
+    }
+
+    /// Connection `generation` ended (with the server's close code, if it
+    /// gave one): what comes next depends on why.
+    fn ended(&self, generation: u64, close_code: Option<u16>) {
+        let chat = self.chat;
+        if self.generation.get_value() != generation {
+            return;
+        }
+        self.disconnected();
+        if close_code == Some(CLOSE_REPLACED) {
+            chat.conn.set(Conn::Replaced);
+        } else if close_code == Some(CLOSE_SESSION_ENDED) {
+            chat.conn.set(Conn::SignedOut);
+        } else if close_code == Some(CLOSE_HELLO_TIMEOUT) {
+            // No name was accepted in time: wait for the next one, which
+            // opens a new connection (`hello_or_connect`).
+            chat.conn.set(Conn::Idle);
+        } else if !self.got_frame.get_value() && !chat.fallback.get_untracked() {
+            self.blocked(generation);
+        } else {
+            if !self.got_frame.get_value() {
+                // HTTP failed too: the server, not the network. WebSocket
+                // first again.
+                self.remember_fallback(0.0);
+            }
+            self.retry_later(generation);
+        }
+    }
+
+    /// *1.2*: the WebSocket of connection `generation` failed to open, was
+    /// refused, or brought nothing: go live over HTTP at once, for a while.
+    fn blocked(&self, generation: u64) {
+        if self.generation.get_value() != generation {
+            return;
+        }
+        leptos::logging::warn!("WebSocket unavailable: going live over HTTP");
+        self.remember_fallback(now_ms() + FALLBACK_MS);
+        self.connect();
+    }
+
+    /// Keeps the fallback's end (0: not on it), here and for the next page.
+    fn remember_fallback(&self, until: f64) {
+        self.fallback_until.set_value(until);
+        save(FALLBACK_KEY, &until);
+    }
+
+    /// *1.2*: opens a WebSocket that only pings: a `pong` in time means
+    /// WebSocket works here again, and the chat moves back to it (the new
+    /// connection's joins, `after` what was seen, lose and double nothing).
+    fn probe(&self) {
+        let driver = *self;
+        let Ok(mut socket) = WebSocket::open(&ws_url()) else {
+            return;
+        };
+        spawn_local(async move {
+            let ping = serde_json::to_string(&ClientFrame::Ping).unwrap_or_default();
+            let pong = async {
+                socket.send(Message::Text(ping)).await.ok()?;
+                match socket.next().await {
+                    Some(Ok(Message::Text(text))) => Some(text.contains("pong")),
+                    _ => None,
+                }
+            };
+            let timeout = super::fallback::sleep(WS_SILENT_MS);
+            if let Either::Left((Some(true), _)) = select(Box::pin(pong), timeout).await {
+                if driver.chat.fallback.get_untracked() {
+                    driver.remember_fallback(0.0);
+                    driver.connect();
+                }
             }
         });
     }
@@ -364,5 +444,44 @@ impl Driver {
             },
             Duration::from_millis(delay as u64),
         );
+    }
+}
+
+/// Serves one WebSocket until it closes: frames the page queues go out, each
+/// text frame received goes to `received` (false: the connection was
+/// replaced, stop). Returns the server's close code, if it gave one.
+async fn serve_socket(
+    mut socket: WebSocket,
+    mut outgoing: UnboundedReceiver<String>,
+    received: impl Fn(String) -> bool,
+) -> Option<u16> {
+    loop {
+        // Either side's unfinished `next` is dropped here: both are cancel-safe.
+        let next = match select(outgoing.next(), socket.next()).await {
+            Either::Left((out, _)) => Either::Left(out),
+            Either::Right((incoming, _)) => Either::Right(incoming),
+        };
+        match next {
+            // Queued by the page: write it (the sink waits for the socket to open).
+            Either::Left(Some(text)) => {
+                if socket.send(Message::Text(text)).await.is_err() {
+                    return None;
+                }
+            }
+            // The page replaced this connection: dropping the socket closes it.
+            Either::Left(None) => return None,
+            Either::Right(Some(Ok(Message::Text(text)))) => {
+                if !received(text) {
+                    return None;
+                }
+            }
+            Either::Right(Some(Ok(Message::Bytes(_)))) => {}
+            Either::Right(Some(Err(WebSocketError::ConnectionClose(event)))) => {
+                return Some(event.code)
+            }
+            // An error event; the close event follows.
+            Either::Right(Some(Err(_))) => {}
+            Either::Right(None) => return None,
+        }
     }
 }

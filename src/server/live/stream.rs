@@ -2,9 +2,10 @@
 //! (`text/event-stream`) carrying the same JSON frames as the WebSocket.
 //!
 //! Each poll takes everything the hub queued for the session in one go and
-//! writes it as one chunk of events, `data: <frame>` each, the last one with
-//! its `id:` (an event id holds for the events after it until the next, so
-//! one per chunk is enough for `Last-Event-ID`). The hub's JSON has no line
+//! writes it as one chunk of events, `id: <n>` and `data: <frame>` each.
+//! An id on every event, not only on a chunk's last: a stream cut inside a
+//! chunk resumes after the last event the browser dispatched, and nothing
+//! it already had comes again. The hub's JSON has no line
 //! breaks (serde escapes them in strings), so a frame is always one `data`
 //! line. A comment (`:`) goes out when nothing else did for a ping
 //! interval, so proxies keep the response open.
@@ -60,15 +61,12 @@ impl Stream {
     }
 }
 
-/// The events for `frames`, the last one marked with event id `last`.
+/// The events for `frames`, each with its event id, the last one's `last`.
 pub(crate) fn events<'a>(frames: impl ExactSizeIterator<Item = &'a Bytes>, last: u64) -> Bytes {
-    let n = frames.len();
+    let n = frames.len() as u64;
     let mut out = Vec::new();
-    for (i, frame) in frames.enumerate() {
-        if i + 1 == n {
-            let _ = write!(out, "id: {last}\n");
-        }
-        out.extend_from_slice(b"data: ");
+    for (i, frame) in (0..).zip(frames) {
+        let _ = write!(out, "id: {}\ndata: ", last + 1 + i - n);
         out.extend_from_slice(frame);
         out.extend_from_slice(b"\n\n");
     }
@@ -141,14 +139,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_chunk_is_one_data_line_per_frame_and_the_id_on_the_last() {
+    fn a_chunk_is_one_data_line_per_frame_each_with_its_id() {
         let frames = [
             Bytes::from_static(b"{\"a\":1}"),
             Bytes::from_static(b"{\"b\":2}"),
         ];
         assert_eq!(
             &events(frames.iter(), 7)[..],
-            b"data: {\"a\":1}\n\nid: 7\ndata: {\"b\":2}\n\n"
+            b"id: 6\ndata: {\"a\":1}\n\nid: 7\ndata: {\"b\":2}\n\n"
         );
     }
 }

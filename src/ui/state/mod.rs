@@ -104,6 +104,9 @@ pub struct Chat {
     pub conn: RwSignal<Conn>,
     /// True once a `welcome` was received: later closes are reconnects.
     pub was_online: RwSignal<bool>,
+    /// *1.2*: the connection goes over HTTP (Server-Sent Events and POSTs)
+    /// because WebSocket is blocked here.
+    pub fallback: RwSignal<bool>,
     /// Our name, once the server accepted it.
     pub me: RwSignal<Option<String>>,
     /// The name field's value.
@@ -201,6 +204,7 @@ impl Chat {
         Chat {
             conn: RwSignal::new(Conn::Idle),
             was_online: RwSignal::new(false),
+            fallback: RwSignal::new(false),
             me: RwSignal::new(None),
             wanted_name: RwSignal::new(data.name.clone()),
             signed_in: data.account.is_some(),
