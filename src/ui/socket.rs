@@ -389,6 +389,9 @@ impl Driver {
         spawn_local(async move {
             let ping = serde_json::to_string(&ClientFrame::Ping).unwrap_or_default();
             let pong = async {
+                if !opened(&socket).await {
+                    return None;
+                }
                 socket.send(Message::Text(ping)).await.ok()?;
                 match socket.next().await {
                     Some(Ok(Message::Text(text))) => Some(text.contains("pong")),
@@ -409,6 +412,11 @@ impl Driver {
     /// identity; then the model applies it.
     fn on_frame(&self, frame: ServerFrame) {
         if let ServerFrame::Welcome { user, token, .. } = &frame {
+            // *1.2*: welcomed over HTTP: does WebSocket work here now (the
+            // server came back after the failure, or the network changed)?
+            if self.chat.fallback.get_untracked() {
+                self.probe();
+            }
             // Empty: the cookie proves the identity, and nothing keeps a token.
             let token = Some(token.clone()).filter(|t| !t.is_empty());
             self.token.set_value(token.clone());
@@ -462,9 +470,11 @@ async fn serve_socket(
             Either::Right((incoming, _)) => Either::Right(incoming),
         };
         match next {
-            // Queued by the page: write it (the sink waits for the socket to open).
+            // Queued by the page: write it once the socket is open. A socket
+            // that never opens (refused) is not written to (the browser
+            // would log an error); its close event comes next.
             Either::Left(Some(text)) => {
-                if socket.send(Message::Text(text)).await.is_err() {
+                if opened(&socket).await && socket.send(Message::Text(text)).await.is_err() {
                     return None;
                 }
             }
@@ -484,4 +494,13 @@ async fn serve_socket(
             Either::Right(None) => return None,
         }
     }
+}
+
+/// Waits while `socket` connects; true once it is open.
+async fn opened(socket: &WebSocket) -> bool {
+    use gloo_net::websocket::State;
+    while matches!(socket.state(), State::Connecting) {
+        super::fallback::sleep(50).await;
+    }
+    matches!(socket.state(), State::Open)
 }
