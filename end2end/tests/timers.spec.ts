@@ -21,6 +21,10 @@ async function routed(page: Page) {
     /** The connection open now. */
     current: null as WebSocketRoute | null,
   };
+  // *1.2*: a page whose WebSocket is refused goes live over HTTP
+  // (fallback.spec.ts); here HTTP is refused too, so these are the
+  // WebSocket's own timers.
+  await page.route(/\/live(\?|$)/, (route) => route.abort());
   await page.routeWebSocket(/\/ws$/, (ws) => {
     state.attempts++;
     if (state.refuse) {
@@ -54,7 +58,7 @@ async function settled<T>(page: Page, value: () => T): Promise<T> {
 }
 
 test("reconnects after 1, 2 and 4 s, each drawn from 75–125 %, then is live again", async ({ page }) => {
-  const problems = watchConsole(page, [/WebSocket/]);
+  const problems = watchConsole(page, [/WebSocket/, /ERR_FAILED/]);
   const ws = await routed(page);
   await loadPaused(page);
   await chooseName(page, `backoff-${uid()}`);

@@ -389,7 +389,7 @@ impl Driver {
         spawn_local(async move {
             let ping = serde_json::to_string(&ClientFrame::Ping).unwrap_or_default();
             let pong = async {
-                if !opened(&socket).await {
+                if !opened(&mut socket).await {
                     return None;
                 }
                 socket.send(Message::Text(ping)).await.ok()?;
@@ -474,7 +474,7 @@ async fn serve_socket(
             // that never opens (refused) is not written to (the browser
             // would log an error); its close event comes next.
             Either::Left(Some(text)) => {
-                if opened(&socket).await && socket.send(Message::Text(text)).await.is_err() {
+                if opened(&mut socket).await && socket.send(Message::Text(text)).await.is_err() {
                     return None;
                 }
             }
@@ -496,11 +496,15 @@ async fn serve_socket(
     }
 }
 
-/// Waits while `socket` connects; true once it is open.
-async fn opened(socket: &WebSocket) -> bool {
+/// Waits while `socket` connects (gloo's sink wakes on open, error and
+/// close: no timer, so a page whose clock is paused still gets here); true
+/// once it is open.
+async fn opened(socket: &mut WebSocket) -> bool {
+    use futures::Sink;
     use gloo_net::websocket::State;
-    while matches!(socket.state(), State::Connecting) {
-        super::fallback::sleep(50).await;
-    }
+    let _ = std::future::poll_fn(|cx| {
+        Sink::<Message>::poll_ready(std::pin::Pin::new(&mut *socket), cx)
+    })
+    .await;
     matches!(socket.state(), State::Open)
 }
