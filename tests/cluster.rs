@@ -259,7 +259,7 @@ async fn a_node_killed_under_load_loses_nothing_its_users_move_with_their_tokens
             // Read what has come back so far, then kill.
             while let Ok(Some(Ok(m))) = tokio::time::timeout(
                 Duration::from_millis(30),
-                futures::StreamExt::next(&mut ada.ws),
+                futures::StreamExt::next(ada.ws()),
             )
             .await
             {
@@ -363,7 +363,7 @@ async fn the_database_stopped_for_5_s_under_load_loses_and_duplicates_nothing() 
                 }
                 let wait = next.saturating_duration_since(tokio::time::Instant::now());
                 if let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) =
-                    tokio::time::timeout(wait, futures::StreamExt::next(&mut c.ws)).await
+                    tokio::time::timeout(wait, futures::StreamExt::next(c.ws())).await
                 {
                     let v: Value = serde_json::from_str(&t).unwrap();
                     match v["type"].as_str() {

@@ -113,7 +113,7 @@ async fn a_stream_that_missed_more_than_was_kept_is_told_to_start_over_and_its_s
 async fn posts_are_applied_once_in_order_and_a_retry_changes_nothing() {
     let server = TestServer::start(fast()).await;
     let mut ann = server.member("ann", "general").await;
-    let mut bob = LiveClient::member(server.addr, "bob", "general").await;
+    let bob = LiveClient::member(server.addr, "bob", "general").await;
     let seq = bob.seq;
     let body = format!("{}\n{}\n", say("general", "one"), say("general", "two"));
     assert_eq!(bob.post_raw(seq, body.as_bytes(), &[]).await.0, 204);
@@ -321,9 +321,7 @@ async fn a_post_over_64_kib_is_refused_whole_and_the_session_goes_on() {
     let server = TestServer::start(fast()).await;
     let mut bob = LiveClient::member(server.addr, "bob", "general").await;
     let line = say("general", &"z".repeat(2000)).to_string();
-    let fits = std::iter::repeat(format!("{line}\n"))
-        .take(65_536 / (line.len() + 1))
-        .collect::<String>();
+    let fits = format!("{line}\n").repeat(65_536 / (line.len() + 1));
     assert!(fits.len() <= 65_536);
     let over = format!("{fits}{}", "z".repeat(65_537 - fits.len()));
     assert_eq!(over.len(), 65_537);

@@ -368,7 +368,7 @@ async fn sigkill_under_load_loses_no_delivered_message() {
                 while sent < echoed + 8 {
                     let frame =
                         json!({"type": "send", "room": "load", "text": format!("{s}:{sent}")});
-                    if c.ws.send(Message::text(frame.to_string())).await.is_err() {
+                    if c.ws().send(Message::text(frame.to_string())).await.is_err() {
                         return;
                     }
                     sent += 1;

@@ -97,7 +97,7 @@ pub(crate) async fn ws_handler(State(state): State<ConnState>, mut request: Requ
     let (method, headers) = (request.method(), request.headers());
     let mut key = Vec::new();
     let check = || {
-        key = upgrade_key(method, headers).map_err(IntoResponse::into_response)?;
+        key = upgrade_key(method, headers)?;
         Ok(())
     };
     let Admitted {

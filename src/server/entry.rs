@@ -50,7 +50,7 @@ pub(crate) async fn admit(
     state: &ConnState,
     mut client: Client,
     headers: &HeaderMap,
-    check: impl FnOnce() -> Result<(), Response>,
+    check: impl FnOnce() -> Result<(), (StatusCode, &'static str)>,
 ) -> Result<Admitted, Response> {
     let by_token = match accounts::bearer(headers) {
         Some(token) => match accounts::signed_by_token(&state.hub, token).await {
@@ -69,7 +69,7 @@ pub(crate) async fn admit(
         stats::refused_upgrade("origin");
         return Err((StatusCode::FORBIDDEN, "origin not allowed").into_response());
     }
-    check()?;
+    check().map_err(IntoResponse::into_response)?;
     let ticket = match state.admission.admit(client.addr) {
         Ok(ticket) => ticket,
         Err(refusal) => {

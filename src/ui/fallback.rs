@@ -54,6 +54,9 @@ enum Said {
     Failed,
 }
 
+/// How one kind of event becomes what the task is told (`None`: nothing).
+type Reads = dyn Fn(&EventSource, MessageEvent) -> Option<Said>;
+
 /// An open `EventSource` and its listeners; closed when dropped.
 struct Source {
     /// The browser's object.
@@ -68,7 +71,7 @@ impl Source {
     fn open(url: &str, said: UnboundedSender<Said>) -> Option<Source> {
         let source = EventSource::new(url).ok()?;
         let mut listeners = Vec::new();
-        let mut on = |event: &str, f: Box<dyn Fn(&EventSource, MessageEvent) -> Option<Said>>| {
+        let mut on = |event: &str, f: Box<Reads>| {
             let (tx, es) = (said.clone(), source.clone());
             let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
                 if let Some(s) = f(&es, e) {

@@ -178,6 +178,7 @@ impl Drop for Client {
 }
 
 /// How a [`Client`] reaches the server.
+#[allow(clippy::large_enum_variant)] // one per client, never moved in bulk
 pub enum Conn {
     Ws(WebSocketStream<MaybeTlsStream<TcpStream>>),
     Live(Box<live::LiveClient>),

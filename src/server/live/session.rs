@@ -51,12 +51,6 @@ impl Sessions {
             .expect("sessions lock")
             .remove(&secret_hash(id));
     }
-
-    /// Live sessions now.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.by_hash.lock().expect("sessions lock").len()
-    }
 }
 
 /// What a session's streams were given, kept for a stream that comes back:
