@@ -101,6 +101,36 @@ changes_benches() {
   echo "   pair p99 during: $(grep -o 'during p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $6}' | median) ms"
   rm -f "$out"
 }
+idle() {
+  local title=$1; shift
+  start_server
+  sleep 1
+  echo "== $title (fresh server)"
+  $LG idle --url "$URL" --server-pid $SERVER "$@"
+  stop_server
+}
+
+# Protocol 1.2 section 6: the same room with its readers on the HTTP
+# fallback (Server-Sent Events from /live; the 4 senders stay on the
+# WebSocket), against the WebSocket figures; and idle fallback
+# connections' memory. `BENCH_ONLY=live` runs these alone.
+live_benches() {
+  repeat "latency: 1000 fallback members, 100 messages/s (1.2)" \
+    $LG fanout --url "$URL" --room livelat --members 1000 --senders 4 --rate 100 --seconds 10 --live
+  repeat "saturation: 1000 fallback members, as fast as delivered (1.2)" \
+    $LG fanout --url "$URL" --room livesat --members 1000 --senders 4 --window 256 --seconds 10 --live
+  idle "memory and join time: 10000 idle fallback connections in one room (1.2)" \
+    --room livecrowd --members 10000 --live
+}
+if [ "${BENCH_ONLY:-}" = live ]; then
+  repeat "latency: 1000 members, 100 messages/s" \
+    $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
+  repeat "saturation: 1000 members, as fast as delivered, persistence on (CHAT_SYNC=full)" \
+    $LG fanout --url "$URL" --room fan --members 1000 --senders 4 --window 256 --seconds 10
+  idle "memory and join time: 10000 idle connections in one room" --room crowd --members 10000
+  live_benches
+  exit 0
+fi
 if [ "${BENCH_ONLY:-}" = changes ]; then
   repeat "latency: 1000 members, 100 messages/s" \
     $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
@@ -115,6 +145,7 @@ repeat "saturation: 1000 members, as fast as delivered, persistence on (CHAT_SYN
 repeat "latency: 1000 members, 100 messages/s" \
   $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
 changes_benches
+live_benches
 scenario "persisted and delivered: 100 members, as fast as delivered" \
   $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
 scenario "persisted and delivered: 10 members (the store's own pace)" \
@@ -175,14 +206,6 @@ signin_runs() {
 }
 signin_runs
 
-idle() {
-  local title=$1; shift
-  start_server
-  sleep 1
-  echo "== $title (fresh server)"
-  $LG idle --url "$URL" --server-pid $SERVER "$@"
-  stop_server
-}
 idle "memory: 2000 idle connections joined to a room, then a burst of 100 messages of 1000 bytes" \
   --room idle --members 2000 --burst 100 --size 1000
 idle "memory and join time: 10000 idle connections in one room" --room crowd --members 10000

@@ -16,6 +16,8 @@
 //! loadgen fanout … --changes 10 (that percent of the senders' frames are
 //!                edits of their own last message and reactions, on and off)
 //! loadgen purge  --url ws://127.0.0.1:3000/ws [--messages 10000] [--rate 20] [--seconds 5]
+//! loadgen fanout|idle … --live (the members that only read use the HTTP
+//!                fallback, Server-Sent Events from /live, not the WebSocket)
 //!
 //! `purge`: see [`purge`] (a moderator's purge of `--messages` messages:
 //! how long it takes, and the pair's latency meanwhile).
@@ -57,6 +59,7 @@ mod fanout;
 mod hostile;
 mod idle;
 mod purge;
+mod live;
 mod signins;
 mod ws;
 
@@ -106,6 +109,10 @@ struct Args {
     /// *1.2*: percent of the senders' frames that are edits and reactions
     /// instead of messages (`fanout`).
     changes: f64,
+    /// *1.2*: the members that only read connect over the HTTP fallback
+    /// (`/live`, Server-Sent Events) instead of the WebSocket (`fanout`,
+    /// `idle`).
+    live: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -129,6 +136,7 @@ fn parse_args() -> Result<Args, String> {
         spin: false,
         attempts: 100.0,
         changes: 0.0,
+        live: false,
     };
     let mut it = std::env::args().skip(1);
     const MODES: [&str; 7] = [
@@ -150,6 +158,10 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         if flag == "--spin" {
             args.spin = true;
+            continue;
+        }
+        if flag == "--live" {
+            args.live = true;
             continue;
         }
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -279,13 +291,11 @@ async fn connect_all(args: &Args) -> Result<Vec<Ws>, String> {
     // A few at a time: fast, without flooding the accept queue.
     for chunk in (0..args.members).collect::<Vec<_>>().chunks(50) {
         let joins = chunk.iter().map(|&i| async move {
-            member(
-                &args.urls[i % args.urls.len()],
-                source(i),
-                format!("lg{}-{i}", run_tag()),
-                &room_of(args, i),
-            )
-            .await
+            let (url, name) = (&args.urls[i % args.urls.len()], format!("lg{}-{i}", run_tag()));
+            if args.live && i >= args.senders {
+                return live::member(url, source(i), &name, &room_of(args, i)).await;
+            }
+            member(url, source(i), name, &room_of(args, i)).await
         });
         for ws in futures::future::join_all(joins).await {
             all.push(ws?);

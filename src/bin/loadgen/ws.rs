@@ -25,6 +25,9 @@ pub(crate) struct Frames {
     buf: Vec<u8>,
     /// Start of unparsed data in `buf`.
     at: usize,
+    /// *1.2*: an event stream (`--live`) instead of WebSocket frames:
+    /// the bytes left of the chunk being read, once its header was.
+    sse: Option<usize>,
 }
 
 impl Ws {
@@ -56,6 +59,7 @@ impl Ws {
             rx,
             buf: Vec::with_capacity(4 * 1024),
             at: 0,
+            sse: None,
         };
         loop {
             if let Some(end) = frames.buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -129,11 +133,91 @@ impl Frames {
 
     /// The next text frame's payload; `None` at end of stream or on a close frame.
     pub(crate) async fn next_text(&mut self) -> Result<Option<&[u8]>, String> {
+        if self.sse.is_some() {
+            return match self.next_event().await? {
+                Some(r) => Ok(Some(&self.buf[r])),
+                None => Ok(None),
+            };
+        }
         loop {
             match self.next().await? {
                 Some((0x1, r)) => return Ok(Some(&self.buf[r])),
                 Some((0x8, _)) | None => return Ok(None),
                 Some(_) => {}
+            }
+        }
+    }
+}
+
+impl Frames {
+    /// *1.2*: the reader of an event stream whose request was sent.
+    pub(crate) fn sse(rx: OwnedReadHalf) -> Frames {
+        Frames {
+            rx,
+            buf: Vec::with_capacity(4 * 1024),
+            at: 0,
+            sse: Some(0),
+        }
+    }
+
+    /// Reads the response head and the `session` event: the session id.
+    pub(crate) async fn session(&mut self) -> Result<String, String> {
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                if !self.buf.starts_with(b"HTTP/1.1 200") {
+                    return Err(format!("refused: {}", String::from_utf8_lossy(&self.buf)));
+                }
+                self.at = end + 4;
+                break;
+            }
+            if !self.fill().await? {
+                return Err("closed before the stream".into());
+            }
+        }
+        let r = self.next_event().await?.ok_or("no session event")?;
+        let data = std::str::from_utf8(&self.buf[r]).map_err(|e| e.to_string())?;
+        let id = data.split('"').nth(3).ok_or("bad session event")?;
+        Ok(id.to_owned())
+    }
+
+    /// The next event's data (a frame, or the session's), skipping
+    /// comments; `None` at the end or at a `close` event. Chunks hold whole
+    /// events (the server writes them so).
+    async fn next_event(&mut self) -> Result<Option<std::ops::Range<usize>>, String> {
+        loop {
+            let left = self.sse.expect("an event stream");
+            if left == 0 {
+                // A chunk's header: `[\r\n]<hex>\r\n` (the CRLF ends the one before).
+                let b = &self.buf[self.at..];
+                let skip = if b.starts_with(b"\r\n") { 2 } else { 0 };
+                if let Some(eol) = b[skip..].windows(2).position(|w| w == b"\r\n") {
+                    let hex = std::str::from_utf8(&b[skip..skip + eol]).map_err(|e| e.to_string())?;
+                    let size = usize::from_str_radix(hex.trim(), 16).map_err(|e| e.to_string())?;
+                    if size == 0 {
+                        return Ok(None);
+                    }
+                    self.at += skip + eol + 2;
+                    self.sse = Some(size);
+                    continue;
+                }
+            } else if self.buf.len() - self.at >= left || self.buf[self.at..].windows(2).any(|w| w == b"\n\n") {
+                let b = &self.buf[self.at..self.at + left.min(self.buf.len() - self.at)];
+                if let Some(end) = b.windows(2).position(|w| w == b"\n\n") {
+                    let block = self.at..self.at + end;
+                    self.at += end + 2;
+                    self.sse = Some(left - end - 2);
+                    let text = &self.buf[block.clone()];
+                    if text.starts_with(b"event: close") {
+                        return Ok(None);
+                    }
+                    if let Some(at) = text.windows(6).position(|w| w == b"data: ") {
+                        return Ok(Some(block.start + at + 6..block.end));
+                    }
+                    continue;
+                }
+            }
+            if !self.fill().await? {
+                return Ok(None);
             }
         }
     }
