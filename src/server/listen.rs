@@ -9,7 +9,8 @@
 //!
 //! HTTP connections are bounded too: at most [`HTTP_PLACES`] at once (page
 //! loads, form posts, keep-alive sockets, upgrades in progress; a WebSocket
-//! leaves this count once upgraded and is bounded by [`super::admission`]).
+//! leaves this count once upgraded, and a fallback event stream once it
+//! starts ([`HttpPlace::release`]): both are bounded by [`super::admission`]).
 //! Past that the loop stops accepting until one closes, and new clients wait
 //! in the kernel's backlog instead of taking the descriptors the server
 //! needs.
@@ -23,12 +24,26 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Most HTTP connections open at once (WebSockets not counted).
 pub(crate) const HTTP_PLACES: usize = 4096;
+
+/// The HTTP place of the connection a request came on (a request
+/// extension): a route whose response lives as long as a connection (the
+/// fallback's event stream) gives it back, since admission bounds those.
+#[derive(Clone, Debug)]
+pub(crate) struct HttpPlace(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl HttpPlace {
+    /// Gives the place back now (the connection goes on without one; the
+    /// response that does this closes the connection when it ends).
+    pub(crate) fn release(&self) {
+        self.0.lock().expect("place lock").take();
+    }
+}
 
 /// Accepts and serves connections on `listener` until `stop` resolves;
 /// then tells each open HTTP connection to finish its request and close,
@@ -75,8 +90,11 @@ pub(crate) async fn accept_loop(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
         let app = app.clone();
+        let place = HttpPlace(Arc::new(std::sync::Mutex::new(Some(place))));
+        let held = place.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(held.clone());
             app.clone().oneshot(request)
         });
         let (http, stopped, tls) = (http.clone(), stopped.clone(), tls.clone());

@@ -32,7 +32,8 @@ async fn tcp(url: &str, source: u8) -> Result<(TcpStream, String), String> {
 pub(crate) async fn member(url: &str, source: u8, name: &str, room: &str) -> Result<Ws, String> {
     let (stream, host) = tcp(url, source).await?;
     let (rx, mut tx) = stream.into_split();
-    let request = format!("GET /live HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n");
+    let request =
+        format!("GET /live HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n");
     tx.write_all(request.as_bytes())
         .await
         .map_err(|e| e.to_string())?;

@@ -58,8 +58,8 @@
 mod fanout;
 mod hostile;
 mod idle;
-mod purge;
 mod live;
+mod purge;
 mod signins;
 mod ws;
 
@@ -291,7 +291,10 @@ async fn connect_all(args: &Args) -> Result<Vec<Ws>, String> {
     // A few at a time: fast, without flooding the accept queue.
     for chunk in (0..args.members).collect::<Vec<_>>().chunks(50) {
         let joins = chunk.iter().map(|&i| async move {
-            let (url, name) = (&args.urls[i % args.urls.len()], format!("lg{}-{i}", run_tag()));
+            let (url, name) = (
+                &args.urls[i % args.urls.len()],
+                format!("lg{}-{i}", run_tag()),
+            );
             if args.live && i >= args.senders {
                 return live::member(url, source(i), &name, &room_of(args, i)).await;
             }

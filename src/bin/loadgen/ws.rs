@@ -191,7 +191,8 @@ impl Frames {
                 let b = &self.buf[self.at..];
                 let skip = if b.starts_with(b"\r\n") { 2 } else { 0 };
                 if let Some(eol) = b[skip..].windows(2).position(|w| w == b"\r\n") {
-                    let hex = std::str::from_utf8(&b[skip..skip + eol]).map_err(|e| e.to_string())?;
+                    let hex =
+                        std::str::from_utf8(&b[skip..skip + eol]).map_err(|e| e.to_string())?;
                     let size = usize::from_str_radix(hex.trim(), 16).map_err(|e| e.to_string())?;
                     if size == 0 {
                         return Ok(None);
@@ -200,7 +201,9 @@ impl Frames {
                     self.sse = Some(size);
                     continue;
                 }
-            } else if self.buf.len() - self.at >= left || self.buf[self.at..].windows(2).any(|w| w == b"\n\n") {
+            } else if self.buf.len() - self.at >= left
+                || self.buf[self.at..].windows(2).any(|w| w == b"\n\n")
+            {
                 let b = &self.buf[self.at..self.at + left.min(self.buf.len() - self.at)];
                 if let Some(end) = b.windows(2).position(|w| w == b"\n\n") {
                     let block = self.at..self.at + end;

@@ -27,11 +27,12 @@ use super::cookies;
 use super::entry::{admit, deliver, Admitted, ConnState};
 use super::frame::CLOSE_BAD_DATA;
 use super::hosts::{origin_allowed, same_origin_request};
+use super::listen::HttpPlace;
 use super::outbox::{next_conn, Outbox};
 use crate::protocol::{CLOSE_TOO_BIG, MAX_FRAME_BYTES};
 use axum::body::Body;
 use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use session::{Post, Session, Sessions};
@@ -83,13 +84,14 @@ pub(crate) async fn open(
 ) -> Response {
     match &query.session {
         None => start(live, request).await,
-        Some(id) => resume(&live, id, &query, request.headers()),
+        Some(id) => resume(&live, id, &query, &request),
     }
 }
 
 /// Lets a new session in and answers its stream.
 async fn start(live: LiveState, request: Request) -> Response {
     let state = &live.conn;
+    let place = request.extensions().get::<HttpPlace>().cloned();
     let client = cookies::client(&request, &state.config);
     let Admitted {
         client,
@@ -127,7 +129,7 @@ async fn start(live: LiveState, request: Request) -> Response {
         ))
     );
     let body = Stream::new(session, number, opening.into(), state.config.ping_interval);
-    let mut response = stream_response(body);
+    let mut response = stream_response(body, place);
     if let Some(cookie) = set_cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
@@ -135,8 +137,8 @@ async fn start(live: LiveState, request: Request) -> Response {
 }
 
 /// Gives a stream that came back what it missed, then the live frames.
-fn resume(live: &LiveState, id: &str, query: &LiveQuery, headers: &HeaderMap) -> Response {
-    let config = &live.conn.config;
+fn resume(live: &LiveState, id: &str, query: &LiveQuery, request: &Request) -> Response {
+    let (config, headers) = (&live.conn.config, request.headers());
     if !origin_allowed(headers, config) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
@@ -170,7 +172,11 @@ fn resume(live: &LiveState, id: &str, query: &LiveQuery, headers: &HeaderMap) ->
         Some((last, _)) => stream::events(frames.iter().map(|(_, f)| f), *last),
         None => bytes::Bytes::new(),
     };
-    stream_response(Stream::new(session, number, first, config.ping_interval))
+    let place = request.extensions().get::<HttpPlace>().cloned();
+    stream_response(
+        Stream::new(session, number, first, config.ping_interval),
+        place,
+    )
 }
 
 /// A refusal that tells an `EventSource` not to reconnect (any status but
@@ -181,11 +187,17 @@ fn gone(status: StatusCode, why: &'static str) -> Response {
 
 /// The headers of an event stream: never cached, never buffered by a proxy
 /// (`X-Accel-Buffering` is nginx's), never compressed (a compressor would
-/// hold events back).
-fn stream_response(body: Stream) -> Response {
+/// hold events back). The stream gives its connection's HTTP place back
+/// (the session holds a connection place instead), so the connection
+/// closes when the stream ends rather than serving more requests unbounded.
+fn stream_response(body: Stream, place: Option<HttpPlace>) -> Response {
+    if let Some(place) = place {
+        place.release();
+    }
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-store")
+        .header(header::CONNECTION, "close")
         .header("x-accel-buffering", "no")
         .body(Body::new(body))
         .expect("a valid response")
