@@ -123,6 +123,52 @@ live_benches() {
   idle "memory and join time: 10000 idle fallback connections in one room (1.2)" \
     --room livecrowd --members 10000 --live
 }
+# The page on a phone (Lighthouse's mobile profile: a slow 4G link and a
+# 4× slower CPU, simulated), on general with 50 messages: the performance
+# score and Largest Contentful Paint, medians of $RUNS runs. Also prints the
+# bundle's size (WASM + JS, gzip -9), the budget's measure.
+lighthouse_runs() {
+  local lh="${CHAT_TOOLS_DIR:-$HOME/.cache/chat-tools}/node_modules/.bin/lighthouse"
+  local bytes=0 f
+  for f in target/site/pkg/*.wasm target/site/pkg/*.js; do
+    bytes=$(( bytes + $(gzip -9 -c "$f" | wc -c) ))
+  done
+  echo "== bundle: WASM + JS $bytes bytes gzip -9 ($(( bytes / 1024 )) KiB; budget 200 KiB)"
+  if [ ! -x "$lh" ]; then echo "== lighthouse: not installed (make setup)"; return; fi
+  local out; out=$(mktemp -d)
+  for run in $(seq "$RUNS"); do
+    local dir; dir=$(mktemp -d)
+    LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_SITE_ROOT=target/site RUST_LOG=warn CHAT_RATE_PER_SEC=1000 CHAT_RATE_BURST=1000 \
+      CHAT_OPS_ADDR=127.0.0.1:0 CHAT_DATA_DIR="$dir" $ON_SERVER_CORE ./target/release/chat &
+    SERVER=$!
+    wait_for_server
+    $LG seed --url "$URL" --messages 50 --room general >/dev/null
+    CHROME_PATH=${CHROMIUM:-/usr/bin/chromium} $ON_CLIENT_CORE "$lh" "http://127.0.0.1:$PORT/" \
+      --only-categories=performance --form-factor=mobile --quiet --output=json \
+      --output-path="$out/$run.json" --chrome-flags="--headless=new --no-sandbox --disable-gpu"
+    stop_server
+    rm -rf "$dir"
+  done
+  python3 - "$out" <<'PY'
+import json, pathlib, statistics, sys
+runs = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"))]
+med = lambda f: statistics.median(f(r) for r in runs)
+print(f"-- medians of {len(runs)} runs: Lighthouse mobile, general with 50 messages")
+print(f"   performance score: {med(lambda r: r['categories']['performance']['score']) * 100:.0f}")
+for key, name in [("largest-contentful-paint", "Largest Contentful Paint"),
+                  ("first-contentful-paint", "First Contentful Paint"),
+                  ("total-blocking-time", "Total Blocking Time"),
+                  ("cumulative-layout-shift", "Cumulative Layout Shift")]:
+    value = med(lambda r: r["audits"][key]["numericValue"])
+    unit = "" if key == "cumulative-layout-shift" else " ms"
+    print(f"   {name}: {value:.3f}{unit}" if not unit else f"   {name}: {value:.0f}{unit}")
+PY
+  rm -rf "$out"
+}
+if [ "${BENCH_ONLY:-}" = lighthouse ]; then
+  lighthouse_runs
+  exit 0
+fi
 if [ "${BENCH_ONLY:-}" = live ]; then
   repeat "latency: 1000 members, 100 messages/s" \
     $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
@@ -147,6 +193,7 @@ repeat "latency: 1000 members, 100 messages/s" \
   $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
 changes_benches
 live_benches
+lighthouse_runs
 scenario "persisted and delivered: 100 members, as fast as delivered" \
   $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
 scenario "persisted and delivered: 10 members (the store's own pace)" \

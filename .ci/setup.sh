@@ -70,6 +70,16 @@ if ! "$TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "ve
      && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION")
 fi
 
+# 4b. Lighthouse for make bench (12.2.3: the last release for Node 20),
+#     run with Debian's chromium
+LIGHTHOUSE_VERSION=12.2.3
+if ! "$TOOLS_DIR/node_modules/.bin/lighthouse" --version 2>/dev/null | grep -qx "$LIGHTHOUSE_VERSION"; then
+  log "installing lighthouse@$LIGHTHOUSE_VERSION into $TOOLS_DIR"
+  mkdir -p "$TOOLS_DIR"
+  (cd "$TOOLS_DIR" && { [ -f package.json ] || echo '{"private":true}' > package.json; } \
+     && npm install --no-audit --no-fund --silent "lighthouse@$LIGHTHOUSE_VERSION")
+fi
+
 # 5. Debian chromium for Playwright
 if [ ! -x /usr/bin/chromium ]; then
   log "installing Debian chromium"
