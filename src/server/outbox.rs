@@ -91,6 +91,9 @@ struct Shared {
     closed: AtomicBool,
     /// Wakes the connection task (frames queued, or a close asked for).
     task: AtomicWaker,
+    /// *1.2*: wakes whoever waits for a close alone (a fallback session's
+    /// task, while its stream takes the frames).
+    closer: AtomicWaker,
 }
 
 /// Where the hub sends frames for one connection, and how anyone closes it.
@@ -112,6 +115,7 @@ impl Outbox {
             reason: Mutex::new(None),
             closed: AtomicBool::new(false),
             task: AtomicWaker::new(),
+            closer: AtomicWaker::new(),
         }))
     }
 
@@ -199,6 +203,7 @@ impl Outbox {
         drop(slot);
         self.0.closed.store(true, Ordering::Release);
         self.0.task.wake();
+        self.0.closer.wake();
         first
     }
 
@@ -225,6 +230,16 @@ impl Outbox {
             std::mem::swap(&mut self.0.queue.lock().expect("outbox lock").ready, out);
         }
         Poll::Pending
+    }
+
+    /// `Ready` once a close was asked for; registers `cx` for it (not for
+    /// frames: the connection task's waker is apart).
+    pub(crate) fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.closer.register(cx.waker());
+        match self.0.closed.load(Ordering::Acquire) {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
     }
 
     /// Everything that may go now, in order (not what waits behind a slot).

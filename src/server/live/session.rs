@@ -19,7 +19,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// The sessions of this node, by the hash of their id (the id itself is
@@ -118,23 +117,17 @@ impl Replay {
 pub(crate) struct Session {
     /// The hub's name for it.
     pub(crate) conn: ConnId,
-    /// Where the hub queues its frames. Only the session's task polls it
-    /// (it has one waker), and hands what it takes to the stream.
+    /// Where the hub queues its frames: the attached stream takes them
+    /// itself (one wakeup from the hub's push to the socket); the session's
+    /// task only waits for a close ([`Outbox::poll_closed`]).
     pub(crate) outbox: Outbox,
     /// Everything that changes, under one lock (never held across `.await`).
     state: Mutex<State>,
-    /// Wakes the session's task: the stream took what it was handed, a
-    /// POST came, or a stream let go.
-    changed: Notify,
 }
 
 /// The changing part of a [`Session`].
 #[derive(Debug)]
 struct State {
-    /// Frames the task took from the outbox for the stream to write.
-    ready: VecDeque<Bytes>,
-    /// Why the hub closed the session, for the stream to tell.
-    close: Option<(u16, &'static str)>,
     /// What streams were given, for resuming.
     replay: Replay,
     /// The attached stream's number (0: none), and its waker.
@@ -181,8 +174,6 @@ impl Session {
             conn,
             outbox,
             state: Mutex::new(State {
-                ready: VecDeque::new(),
-                close: None,
                 replay: Replay::new(replay_bytes),
                 stream: (0, None),
                 streams: 0,
@@ -191,7 +182,6 @@ impl Session {
                 heard: Instant::now(),
                 ended: false,
             }),
-            changed: Notify::new(),
         }
     }
 
@@ -226,10 +216,11 @@ impl Session {
         Some((number, frames))
     }
 
-    /// For stream `number`: the frames handed to it (moved into `taken`,
-    /// and kept for resuming), the close, or the end of this stream
-    /// (another took its place, or the session ended). Registers the
-    /// stream's waker.
+    /// For stream `number`: what the hub queued (moved into `taken`, and
+    /// kept for resuming), the close it asked for, or the end of this
+    /// stream (another took its place, or the session ended). Registers the
+    /// stream's waker with the outbox and the session. Under the session's
+    /// lock, so that [`Session::attach`] sees every frame a stream took.
     pub(crate) fn take(
         &self,
         number: u64,
@@ -240,18 +231,7 @@ impl Session {
         if state.stream.0 != number {
             return Take::Gone;
         }
-        if !state.ready.is_empty() {
-            std::mem::swap(&mut state.ready, taken);
-            let mut last = 0;
-            for frame in taken.iter() {
-                last = state.replay.keep(frame.clone());
-            }
-            drop(state);
-            // The task may take more from the outbox now.
-            self.changed.notify_one();
-            return Take::Frames(last);
-        }
-        if let Some((code, reason)) = state.close {
+        if let Poll::Ready((code, reason)) = self.outbox.poll_next(cx, taken) {
             return Take::Closed(code, reason);
         }
         if state.ended {
@@ -265,31 +245,14 @@ impl Session {
         {
             state.stream.1 = Some(cx.waker().clone());
         }
-        Take::Nothing
-    }
-
-    /// For the session's task: moves what the hub queued to the stream
-    /// (once it took what it had), or `Ready` with the close the hub asked
-    /// for (after the frames before it).
-    fn poll_outbox(&self, cx: &mut Context<'_>) -> Poll<(u16, &'static str)> {
-        let mut state = self.state();
-        let was_empty = state.ready.is_empty();
-        if let Poll::Ready(close) = self.outbox.poll_next(cx, &mut state.ready) {
-            state.close = Some(close);
-            let stream = state.stream.1.take();
-            drop(state);
-            if let Some(waker) = stream {
-                waker.wake();
-            }
-            return Poll::Ready(close);
+        let mut last = None;
+        for frame in taken.iter() {
+            last = Some(state.replay.keep(frame.clone()));
         }
-        if was_empty && !state.ready.is_empty() {
-            if let Some(waker) = state.stream.1.take() {
-                drop(state);
-                waker.wake();
-            }
+        match last {
+            Some(last) => Take::Frames(last),
+            None => Take::Nothing,
         }
-        Poll::Pending
     }
 
     /// Stream `number` lets go (its response ended or was dropped).
@@ -327,8 +290,8 @@ impl Session {
 }
 
 /// Runs session `id` until it ends, then tells the hub (`on_end`) and gives
-/// its place back: it hands what the hub queues to the attached stream, and
-/// ends once the hub asks for a close. A session nobody heard from within
+/// its place back: it ends once the hub asks for a close (the attached
+/// stream, if any, writes why when it can). A session nobody heard from within
 /// `idle` is closed, as a WebSocket is (the client pings meanwhile).
 pub(crate) async fn run(
     id: String,
@@ -339,9 +302,6 @@ pub(crate) async fn run(
     place: (Ticket, GaugeGuard),
 ) {
     loop {
-        let changed = session.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
         let heard = session.state().heard;
         if heard + idle <= Instant::now() {
             session
@@ -349,12 +309,19 @@ pub(crate) async fn run(
                 .close(CLOSE_PING_TIMEOUT, "no frame within the idle timeout");
         }
         tokio::select! {
-            _ = std::future::poll_fn(|cx| session.poll_outbox(cx)) => break,
-            () = &mut changed => {}
+            () = std::future::poll_fn(|cx| session.outbox.poll_closed(cx)) => break,
             () = tokio::time::sleep_until(heard + idle) => {}
         }
     }
-    session.state().ended = true;
+    let stream = {
+        let mut state = session.state();
+        state.ended = true;
+        state.stream.1.take()
+    };
+    // A stream waiting for frames sees the close (or its end) now.
+    if let Some(waker) = stream {
+        waker.wake();
+    }
     sessions.remove(&id);
     on_end.await;
     drop(place);
