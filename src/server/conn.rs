@@ -44,8 +44,12 @@ use tokio::time::Instant;
 /// Bytes made room for before each read. Nothing is held while idle.
 const READ_CHUNK: usize = 4 * 1024;
 /// Frames handed to the kernel in one vectored write at most (two slices
-/// each: header and payload).
-const MAX_FRAMES: usize = 32;
+/// each: header and payload; Linux takes 1,024). Measured at saturation (1,000
+/// members, window 256, pinned, alternating with the build before headers
+/// were written apart, 3 runs each): 32 frames cost 0.429 CPU-µs per
+/// delivery against 0.290, 64 frames 0.31 against 0.29, 128 frames 0.315
+/// against 0.313 (medians).
+const MAX_FRAMES: usize = 128;
 /// Control frames (pings, pongs) that may wait at once; a pong past this
 /// is not sent (RFC 6455 lets a pong answer only the latest ping).
 const MAX_CONTROL: usize = 4;
