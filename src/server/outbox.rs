@@ -4,8 +4,9 @@
 //!
 //! The hub pushes with [`Outbox::push`], which never waits: a member whose
 //! queue is over its bound (in bytes) is closed with [`CLOSE_TOO_SLOW`] and
-//! never holds the others up. The connection task ([`super::conn`]) drains
-//! the queue.
+//! never holds the others up. The connection drains the queue: a
+//! WebSocket's task ([`super::conn`]) or, *1.2*, a fallback session's
+//! attached stream ([`super::live`]). Both write the same queued bytes.
 //!
 //! A reply read from the store holds its place in the queue
 //! ([`Outbox::reserve`] gives a [`Slot`]): frames queued after it wait
@@ -98,10 +99,11 @@ struct Shared {
 
 /// Where the hub sends frames for one connection, and how anyone closes it.
 ///
-/// Frames arrive encoded ([`super::frame`]), so a broadcast is one shared
-/// [`Bytes`] for every member: queuing it is a reference count, and the
-/// connection writes those bytes as they are. The queue is bounded by the
-/// bytes it holds, counted until they are written to the socket.
+/// Frames arrive encoded as JSON ([`encode_json`]), so a broadcast is one
+/// shared [`Bytes`] for every member: queuing it is a reference count, and
+/// each transport writes those bytes as they are, its own framing around
+/// them. The queue is bounded by the bytes it holds, counted until they
+/// are written.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox(Arc<Shared>);
 
