@@ -3,34 +3,13 @@
 //! them, joined by one POST. Only members that read; senders stay on the
 //! WebSocket.
 
-use crate::ws::{Frames, Ws};
-use std::net::SocketAddr;
+use crate::ws::{connect_tcp, Frames, Ws};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-
-/// Connects to the server of WebSocket URL `url` from loopback `source`.
-async fn tcp(url: &str, source: u8) -> Result<(TcpStream, String), String> {
-    let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
-    let host = rest.split_once('/').map_or(rest, |(h, _)| h).to_owned();
-    let stream = match host.parse::<SocketAddr>() {
-        Ok(addr) if source > 0 => {
-            let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-            socket
-                .bind(SocketAddr::from(([127, 0, 0, source], 0)))
-                .map_err(|e| e.to_string())?;
-            socket.connect(addr).await
-        }
-        _ => TcpStream::connect(&host).await,
-    }
-    .map_err(|e| format!("connect {host}: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    Ok((stream, host))
-}
 
 /// A fallback member of `room` as `name`: the stream opened, hello and
 /// join posted, `joined` received.
 pub(crate) async fn member(url: &str, source: u8, name: &str, room: &str) -> Result<Ws, String> {
-    let (stream, host) = tcp(url, source).await?;
+    let (stream, host, _) = connect_tcp(url, source).await?;
     let (rx, mut tx) = stream.into_split();
     let request =
         format!("GET /live HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n");
@@ -42,7 +21,7 @@ pub(crate) async fn member(url: &str, source: u8, name: &str, room: &str) -> Res
     let body = format!(
         "{{\"type\":\"hello\",\"name\":\"{name}\"}}\n{{\"type\":\"join\",\"room\":\"{room}\"}}\n"
     );
-    let (mut post, host) = tcp(url, source).await?;
+    let (mut post, host, _) = connect_tcp(url, source).await?;
     let request = format!(
         "POST /live?session={session}&seq=0 HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

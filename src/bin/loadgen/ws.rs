@@ -30,23 +30,33 @@ pub(crate) struct Frames {
     sse: Option<usize>,
 }
 
+/// A TCP connection to the server of WebSocket URL `url` (`ws://host/path`),
+/// from loopback source address `source` (0: any), with `TCP_NODELAY` as
+/// browsers set it; and the URL's host and path.
+pub(crate) async fn connect_tcp(
+    url: &str,
+    source: u8,
+) -> Result<(TcpStream, String, String), String> {
+    let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let tcp = match host.parse::<SocketAddr>() {
+        Ok(addr) if source > 0 => {
+            let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+            let from = SocketAddr::from(([127, 0, 0, source], 0));
+            socket.bind(from).map_err(|e| format!("bind {from}: {e}"))?;
+            socket.connect(addr).await
+        }
+        _ => TcpStream::connect(host).await,
+    }
+    .map_err(|e| format!("connect {host}: {e}"))?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok((tcp, host.to_owned(), path.to_owned()))
+}
+
 impl Ws {
     /// Connects to `url`, from loopback source address `source` (0: any).
     pub(crate) async fn connect(url: &str, source: u8) -> Result<Ws, String> {
-        let rest = url.strip_prefix("ws://").ok_or("only ws:// URLs")?;
-        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let tcp = match host.parse::<SocketAddr>() {
-            Ok(addr) if source > 0 => {
-                let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-                let from = SocketAddr::from(([127, 0, 0, source], 0));
-                socket.bind(from).map_err(|e| format!("bind {from}: {e}"))?;
-                socket.connect(addr).await
-            }
-            _ => TcpStream::connect(host).await,
-        }
-        .map_err(|e| format!("connect {host}: {e}"))?;
-        // Browsers set TCP_NODELAY on WebSockets; so does this client.
-        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (tcp, host, path) = connect_tcp(url, source).await?;
         let (rx, mut tx) = tcp.into_split();
         let request = format!(
             "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

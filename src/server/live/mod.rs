@@ -121,13 +121,8 @@ async fn start(live: LiveState, request: Request) -> Response {
         (ticket, guard),
     ));
     tracing::debug!(conn, "fallback session opened");
-    let opening = format!(
-        "retry: {RETRY_MS}\n{}",
-        String::from_utf8_lossy(&stream::named(
-            "session",
-            &serde_json::json!({ "session": id })
-        ))
-    );
+    let session_event = stream::named("session", &serde_json::json!({ "session": id }));
+    let opening = format!("retry: {RETRY_MS}\n{session_event}");
     let body = Stream::new(session, number, opening.into(), state.config.ping_interval);
     let mut response = stream_response(body, place);
     if let Some(cookie) = set_cookie {

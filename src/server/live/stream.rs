@@ -74,8 +74,8 @@ pub(crate) fn events<'a>(frames: impl ExactSizeIterator<Item = &'a Bytes>, last:
 }
 
 /// A named event with a JSON payload (`session`, `close`).
-pub(crate) fn named(event: &str, data: &serde_json::Value) -> Bytes {
-    Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+pub(crate) fn named(event: &str, data: &serde_json::Value) -> String {
+    format!("event: {event}\ndata: {data}\n\n")
 }
 
 impl Body for Stream {
@@ -101,7 +101,7 @@ impl Body for Stream {
             Take::Closed(code, reason) => {
                 this.done = true;
                 let close = serde_json::json!({ "code": code, "reason": reason });
-                Poll::Ready(Some(Ok(Frame::data(named("close", &close)))))
+                Poll::Ready(Some(Ok(Frame::data(named("close", &close).into()))))
             }
             Take::Frames(last) => {
                 let chunk = events(this.taken.iter(), last);
