@@ -40,6 +40,10 @@ pub struct Config {
     /// is closed as too slow. Replies (`joined`, `history`) are cut to a
     /// quarter of it, and one commit's messages stay under a quarter too.
     pub outbound_bytes: usize,
+    /// *1.2*: `permessage-deflate` on the WebSocket: frames of at least
+    /// this many bytes go compressed to clients that agreed on it; `None`:
+    /// never offered (`CHAT_WS_DEFLATE`, `CHAT_WS_DEFLATE_MIN_BYTES`).
+    pub deflate_min_bytes: Option<usize>,
     /// How often the server sends a WebSocket ping.
     pub ping_interval: Duration,
     /// A connection that sends nothing (not even a pong) for this long is dropped.
@@ -286,6 +290,7 @@ impl Config {
             max_private_members: s.max_private_members,
             max_rooms_total: s.max_rooms_total,
             outbound_bytes: s.outbound_bytes,
+            deflate_min_bytes: s.ws_deflate.then_some(s.ws_deflate_min_bytes),
             ping_interval: secs(s.ping_interval_secs),
             idle_timeout: secs(s.idle_timeout_secs),
             store: StoreOptions {

@@ -8,7 +8,9 @@
 //! malformed ones are answered here. What the hub queued is JSON encoded
 //! once for every member and every transport: it is written with vectored
 //! writes straight from the shared bytes, each behind a header made on the
-//! stack ([`Head`]), so no per-connection copy or buffer exists. Pings and
+//! stack ([`Head`]), so no per-connection copy or buffer exists; *1.2* with
+//! `permessage-deflate` agreed on, a payload long enough goes in its
+//! compressed form, made once for every member ([`Payload::deflated`]). Pings and
 //! pongs wait for the next frame boundary in a queue of their own. After a burst
 //! the connection keeps nothing but small, fixed state.
 //!
@@ -19,10 +21,12 @@
 
 use super::admission::Ticket;
 use super::cookies;
+use super::deflate::{self, Agreed};
 use super::entry::{admit, deliver, Admitted, ConnState};
 use super::frame::{self, op, Broken, FrameReader, Head, Incoming};
 use super::hub::Client;
 use super::outbox::{next_conn, ConnId, Outbox};
+use super::payload::Payload;
 use crate::protocol::{ProtocolError, CLOSE_PING_TIMEOUT};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -112,6 +116,11 @@ pub(crate) async fn ws_handler(State(state): State<ConnState>, mut request: Requ
         Ok(admitted) => admitted,
         Err(refusal) => return refusal,
     };
+    // *1.2*: compression when the client offers it and the server allows it.
+    let agreed = state.config.deflate_min_bytes.and_then(|_| {
+        let offers = headers.get_all(header::SEC_WEBSOCKET_EXTENSIONS).iter();
+        deflate::negotiate(offers.filter_map(|v| v.to_str().ok()))
+    });
     let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
         return (
             StatusCode::UPGRADE_REQUIRED,
@@ -121,13 +130,16 @@ pub(crate) async fn ws_handler(State(state): State<ConnState>, mut request: Requ
     };
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => run(upgraded, state, client, ticket).await,
+            Ok(upgraded) => run(upgraded, state, client, ticket, agreed).await,
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
     });
     let mut response = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
     if let Some(cookie) = set_cookie {
         response = response.header(header::SET_COOKIE, cookie);
+    }
+    if let Some(agreed) = &agreed {
+        response = response.header(header::SEC_WEBSOCKET_EXTENSIONS, agreed.header());
     }
     response
         .header(header::CONNECTION, "upgrade")
@@ -141,8 +153,14 @@ pub(crate) async fn ws_handler(State(state): State<ConnState>, mut request: Requ
 }
 
 /// Serves one upgraded connection; its `ticket` (its place) is given back
-/// when it ends.
-async fn run(upgraded: Upgraded, state: ConnState, client: Client, ticket: Ticket) {
+/// when it ends. `agreed`: compression, if the handshake agreed on it.
+async fn run(
+    upgraded: Upgraded,
+    state: ConnState,
+    client: Client,
+    ticket: Ticket,
+    agreed: Option<Agreed>,
+) {
     let mut io = TokioIo::new(upgraded);
     let conn = next_conn();
     let outbox = Outbox::new(state.config.outbound_bytes);
@@ -153,7 +171,8 @@ async fn run(upgraded: Upgraded, state: ConnState, client: Client, ticket: Ticke
     tracing::debug!(conn, "connected");
     let mut connection = Connection {
         io: &mut io,
-        reader: FrameReader::default(),
+        reader: FrameReader::new(agreed),
+        deflate_from: agreed.and(state.config.deflate_min_bytes),
         out: VecDeque::new(),
         sent: 0,
         control: VecDeque::new(),
@@ -192,6 +211,20 @@ async fn goodbye(mut io: Socket, rest: Option<Bytes>, code: u16, reason: &str) -
         .unwrap_or(Ok(()))
 }
 
+/// What goes on the wire for `payload`: its header and bytes, compressed
+/// when the connection agreed on it (`deflate_from`: from that many bytes)
+/// and compressing saves something. The same every time it is asked: the
+/// compressed form is made once, by the first connection that asks.
+fn wire(deflate_from: Option<usize>, payload: &Payload) -> (Head, &[u8]) {
+    let deflated = deflate_from
+        .filter(|&from| payload.len() >= from)
+        .and_then(|_| payload.deflated());
+    match deflated {
+        Some(bytes) => (Head::new(bytes.len(), true), bytes),
+        None => (Head::text(payload.len()), payload.json()),
+    }
+}
+
 /// A write's result, with a write of nothing counted as an error.
 fn poll_written(written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
     match written {
@@ -223,8 +256,11 @@ struct Connection<'a> {
     io: &'a mut Socket,
     /// Parses what the client sends.
     reader: FrameReader,
+    /// *1.2*: payloads of at least this many bytes go compressed (when the
+    /// handshake agreed on it).
+    deflate_from: Option<usize>,
     /// Payloads taken from the outbox and not yet written whole.
-    out: VecDeque<Bytes>,
+    out: VecDeque<Payload>,
     /// Bytes of the first of `out` written so far, its header included.
     sent: usize,
     /// Whole control frames waiting for a frame boundary; the first may be
@@ -343,8 +379,9 @@ impl Connection<'_> {
     /// What is left of a frame written in part, header included, if any.
     fn rest(&mut self) -> Option<Bytes> {
         let front = self.out.front().filter(|_| self.sent > 0)?;
-        let mut whole = Head::text(front.len()).as_slice().to_vec();
-        whole.extend_from_slice(front);
+        let (head, bytes) = wire(self.deflate_from, front);
+        let mut whole = head.as_slice().to_vec();
+        whole.extend_from_slice(bytes);
         Some(Bytes::from(whole).slice(self.sent..))
     }
 
@@ -367,13 +404,18 @@ impl Connection<'_> {
             if self.out.is_empty() {
                 break;
             }
+            // Each frame's header and bytes, and its length on the wire.
             let mut heads = [Head::text(0); MAX_FRAMES];
-            for (head, payload) in heads.iter_mut().zip(&self.out) {
-                *head = Head::text(payload.len());
+            let mut bodies: [&[u8]; MAX_FRAMES] = [&[]; MAX_FRAMES];
+            let mut lens = [0; MAX_FRAMES];
+            let frames = self.out.len().min(MAX_FRAMES);
+            for (i, payload) in self.out.iter().take(frames).enumerate() {
+                (heads[i], bodies[i]) = wire(self.deflate_from, payload);
+                lens[i] = heads[i].as_slice().len() + bodies[i].len();
             }
             let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES];
             let mut n = 0;
-            for (i, (head, payload)) in heads.iter().zip(&self.out).enumerate() {
+            for (i, (head, payload)) in heads.iter().zip(&bodies[..frames]).enumerate() {
                 let head = head.as_slice();
                 let skip = if i == 0 { self.sent } else { 0 };
                 if skip < head.len() {
@@ -385,17 +427,19 @@ impl Connection<'_> {
             }
             let io = Pin::new(&mut *self.io);
             let mut written = ready!(poll_written(io.poll_write_vectored(cx, &slices[..n])))?;
-            while written > 0 {
-                let front = self.out.front().expect("written from these frames");
-                let left = Head::text(front.len()).as_slice().len() + front.len() - self.sent;
+            for len in lens {
+                let left = len - self.sent;
                 if written < left {
                     self.sent += written;
                     break;
                 }
                 written -= left;
+                let front = self.out.pop_front().expect("written from these frames");
                 self.outbox.written(front.len());
-                self.out.pop_front();
                 self.sent = 0;
+                if written == 0 {
+                    break;
+                }
             }
         }
         if self.out.capacity() > KEEP_SLOTS {

@@ -1,4 +1,5 @@
-//! WebSocket framing on the server side (RFC 6455, no extensions).
+//! WebSocket framing on the server side (RFC 6455, and *1.2* RFC 7692's
+//! `permessage-deflate`: [`super::deflate`]).
 //!
 //! Outgoing text frames are a [`Head`] made on the stack at write time in
 //! front of the queued JSON: a broadcast is encoded once, as JSON that every
@@ -9,13 +10,16 @@
 //!
 //! Incoming frames are parsed by [`FrameReader`] out of bytes the connection
 //! read: client frames must be masked, control frames short and whole, and a
-//! message (all its fragments) at most [`MAX_FRAME_BYTES`].
+//! message (all its fragments) at most [`MAX_FRAME_BYTES`], and as much
+//! again once inflated when it came compressed (RSV1 on its first frame,
+//! allowed only when the handshake agreed on compression).
 //!
 //! Why not tungstenite, as before: its writer copies every frame into a
 //! per-connection buffer that keeps the capacity of the largest burst, and
 //! its reader and writer share one object, so one connection needs two tasks
 //! and a lock. `make bench` figures for the change are in the README.
 
+use super::deflate::{Agreed, Inflater};
 use crate::protocol::MAX_FRAME_BYTES;
 use crate::wsframe;
 use bytes::Bytes;
@@ -67,10 +71,19 @@ pub(crate) struct Head {
     len: u8,
 }
 
+/// RSV1: the message is compressed (RFC 7692).
+const RSV1: u8 = 0x40;
+
 impl Head {
     /// A final unmasked text frame's header for a payload of `len` bytes.
     pub(crate) fn text(len: usize) -> Head {
-        let (bytes, n) = wsframe::head(0x80 | op::TEXT, false, len);
+        Head::new(len, false)
+    }
+
+    /// The same, with RSV1 set when the payload is `deflated`.
+    pub(crate) fn new(len: usize, deflated: bool) -> Head {
+        let rsv1 = if deflated { RSV1 } else { 0 };
+        let (bytes, n) = wsframe::head(0x80 | rsv1 | op::TEXT, false, len);
         Head {
             bytes,
             len: n as u8,
@@ -110,16 +123,30 @@ pub(crate) struct Broken(pub(crate) u16, pub(crate) &'static str);
 /// Parses client frames out of the bytes read so far.
 ///
 /// Holds nothing between messages but what is unparsed: an idle connection's
-/// reader owns no buffer at all.
+/// reader owns no buffer at all (and no inflater, unless the client
+/// compresses and keeps its context: [`Inflater`]).
 #[derive(Debug, Default)]
 pub(crate) struct FrameReader {
     /// Read and not yet parsed.
     buf: Vec<u8>,
-    /// The fragments so far of a message sent in pieces, and its opcode.
-    partial: Option<(u8, Vec<u8>)>,
+    /// The fragments so far of a message sent in pieces, its opcode, and
+    /// whether it is compressed.
+    partial: Option<(u8, bool, Vec<u8>)>,
+    /// *1.2*: what the handshake agreed on, if compression.
+    deflate: Option<Agreed>,
+    /// Inflates compressed messages.
+    inflater: Inflater,
 }
 
 impl FrameReader {
+    /// A reader for a connection that agreed on `deflate`, if it did.
+    pub(crate) fn new(deflate: Option<Agreed>) -> FrameReader {
+        FrameReader {
+            deflate,
+            ..FrameReader::default()
+        }
+    }
+
     /// The buffer to read into, with at least `room` bytes spare.
     pub(crate) fn buffer(&mut self, room: usize) -> &mut Vec<u8> {
         self.buf.reserve(room);
@@ -129,7 +156,13 @@ impl FrameReader {
     /// The next whole message or control frame, if the bytes read hold one.
     pub(crate) fn next(&mut self) -> Result<Option<Incoming>, Broken> {
         loop {
-            let Some((fin, opcode, payload)) = self.frame()? else {
+            let Some(Parsed {
+                fin,
+                opcode,
+                deflated,
+                payload,
+            }) = self.frame()?
+            else {
                 if self.buf.is_empty() {
                     // Idle: hold no buffer (a big frame's capacity included).
                     self.buf = Vec::new();
@@ -147,10 +180,10 @@ impl FrameReader {
                         "a new message inside a fragmented one",
                     ))
                 }
-                op::TEXT | op::BINARY if !fin => self.partial = Some((opcode, payload)),
-                op::TEXT | op::BINARY => return message(opcode, payload).map(Some),
+                op::TEXT | op::BINARY if !fin => self.partial = Some((opcode, deflated, payload)),
+                op::TEXT | op::BINARY => return self.message(opcode, deflated, payload).map(Some),
                 op::CONTINUATION => {
-                    let Some((first, mut so_far)) = self.partial.take() else {
+                    let Some((first, deflated, mut so_far)) = self.partial.take() else {
                         return Err(Broken(
                             CLOSE_PROTOCOL,
                             "a continuation with nothing to continue",
@@ -164,23 +197,43 @@ impl FrameReader {
                     }
                     so_far.extend_from_slice(&payload);
                     if fin {
-                        return message(first, so_far).map(Some);
+                        return self.message(first, deflated, so_far).map(Some);
                     }
-                    self.partial = Some((first, so_far));
+                    self.partial = Some((first, deflated, so_far));
                 }
                 _ => return Err(Broken(CLOSE_PROTOCOL, "unknown opcode")),
             }
         }
     }
 
-    /// One whole frame off the front of the buffer: (fin, opcode, unmasked payload).
-    fn frame(&mut self) -> Result<Option<(bool, u8, Vec<u8>)>, Broken> {
+    /// A whole data message, inflated first if it came `deflated`.
+    fn message(
+        &mut self,
+        opcode: u8,
+        deflated: bool,
+        payload: Vec<u8>,
+    ) -> Result<Incoming, Broken> {
+        let payload = match (deflated, &self.deflate) {
+            (true, Some(agreed)) => self
+                .inflater
+                .inflate(agreed, &payload)
+                .map_err(|(code, reason)| Broken(code, reason))?,
+            _ => payload,
+        };
+        message(opcode, payload)
+    }
+
+    /// One whole frame off the front of the buffer. RSV1 is allowed on the
+    /// first frame of a data message when compression was agreed on,
+    /// nowhere else.
+    fn frame(&mut self) -> Result<Option<Parsed>, Broken> {
         let b = &self.buf;
         if b.len() < 2 {
             return Ok(None);
         }
-        let (fin, opcode) = (b[0] & 0x80 != 0, b[0] & 0x0F);
-        if b[0] & 0x70 != 0 {
+        let (fin, opcode, deflated) = (b[0] & 0x80 != 0, b[0] & 0x0F, b[0] & RSV1 != 0);
+        let first_of_message = matches!(opcode, op::TEXT | op::BINARY);
+        if b[0] & 0x30 != 0 || (deflated && !(first_of_message && self.deflate.is_some())) {
             return Err(Broken(CLOSE_PROTOCOL, "reserved bits set"));
         }
         if b[1] & 0x80 == 0 {
@@ -218,8 +271,25 @@ impl FrameReader {
             *byte ^= mask[i & 3];
         }
         self.buf.drain(..end);
-        Ok(Some((fin, opcode, payload)))
+        Ok(Some(Parsed {
+            fin,
+            opcode,
+            deflated,
+            payload,
+        }))
     }
+}
+
+/// One client frame, parsed.
+struct Parsed {
+    /// The last frame of its message.
+    fin: bool,
+    /// Its opcode.
+    opcode: u8,
+    /// RSV1: the message is compressed.
+    deflated: bool,
+    /// The payload, unmasked.
+    payload: Vec<u8>,
 }
 
 /// A whole data message.
@@ -251,21 +321,31 @@ fn close_code(payload: &[u8]) -> Result<Option<u16>, Broken> {
 
 /// The fuzz target `client_frames` (`fuzz/`): parses `data` as client
 /// frames read whole and read 7 bytes at a time (the two must agree, up to
-/// the first error), and hands every text message to [`ClientFrame::parse`].
+/// the first error), without compression and with it agreed on (kept
+/// context and not), and hands every text message to [`ClientFrame::parse`].
 #[doc(hidden)]
 pub fn fuzz_client_bytes(data: &[u8]) {
-    let whole = read_all(data, data.len().max(1));
-    assert_eq!(whole, read_all(data, 7), "split reads agree");
-    for message in whole.iter().flatten() {
-        if let Incoming::Text(text) = message {
-            let _ = crate::protocol::ClientFrame::parse(text);
+    let offers = [
+        None,
+        Some("permessage-deflate; client_max_window_bits"),
+        Some("permessage-deflate; client_no_context_takeover"),
+    ];
+    for offer in offers {
+        let agreed = offer.and_then(|o| super::deflate::negotiate([o]));
+        let whole = read_all(data, data.len().max(1), agreed);
+        assert_eq!(whole, read_all(data, 7, agreed), "split reads agree");
+        for message in whole.iter().flatten() {
+            if let Incoming::Text(text) = message {
+                let _ = crate::protocol::ClientFrame::parse(text);
+            }
         }
     }
 }
 
-/// Every message in `data`, fed `chunk` bytes at a time, up to the first error.
-fn read_all(data: &[u8], chunk: usize) -> Vec<Result<Incoming, Broken>> {
-    let mut reader = FrameReader::default();
+/// Every message in `data`, fed `chunk` bytes at a time, up to the first
+/// error, read as a connection that agreed on `deflate`.
+fn read_all(data: &[u8], chunk: usize, deflate: Option<Agreed>) -> Vec<Result<Incoming, Broken>> {
+    let mut reader = FrameReader::new(deflate);
     let mut out = Vec::new();
     for piece in data.chunks(chunk) {
         reader.buffer(piece.len()).extend_from_slice(piece);
@@ -295,8 +375,11 @@ mod tests {
         stream.extend(masked(op::PING, true, b"p"));
         stream.extend([0x81, 0x7f, 0xff]); // unmasked: the connection breaks
         fuzz_client_bytes(&stream);
-        assert_eq!(read_all(&stream, 7), read_all(&stream, stream.len()));
-        let read = read_all(&stream, 3);
+        assert_eq!(
+            read_all(&stream, 7, None),
+            read_all(&stream, stream.len(), None)
+        );
+        let read = read_all(&stream, 3, None);
         assert_eq!(read.len(), 4);
         assert!(read[..3].iter().all(Result::is_ok) && read[3].is_err());
         fuzz_client_bytes(&[0x81, 0x05]); // unmasked: broken
@@ -304,7 +387,7 @@ mod tests {
 
     /// Byte by byte: frames split anywhere must parse the same.
     fn read(bytes: &[u8]) -> Vec<Result<Incoming, Broken>> {
-        read_all(bytes, 1)
+        read_all(bytes, 1, None)
     }
 
     #[test]
@@ -461,6 +544,55 @@ mod tests {
         assert!(matches!(r.next(), Ok(Some(Incoming::Text(_)))));
         assert_eq!(r.next(), Ok(None));
         assert_eq!(r.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn compressed_messages_inflate_only_where_agreed_and_only_on_their_first_frame() {
+        let agreed = super::super::deflate::negotiate(["permessage-deflate"]);
+        let text = r#"{"type":"send","room":"general","text":"hi hi hi hi hi hi hi"}"#;
+        let packed = super::super::deflate::compress(text.as_bytes()).unwrap();
+        let mut whole = masked(op::TEXT | RSV1, true, &packed);
+        whole.extend(masked(op::TEXT, true, b"plain"));
+        let (a, b) = packed.split_at(5);
+        whole.extend(masked(op::TEXT | RSV1, false, a));
+        whole.extend(masked(op::CONTINUATION, true, b));
+        assert_eq!(
+            read_all(&whole, 1, agreed),
+            [
+                Ok(Incoming::Text(text.into())),
+                Ok(Incoming::Text("plain".into())),
+                Ok(Incoming::Text(text.into()))
+            ]
+        );
+        let rsv1 = |opcode, fin| {
+            let got = read_all(&masked(opcode | RSV1, fin, b"x"), 1, agreed);
+            got[0].as_ref().unwrap_err().0
+        };
+        assert_eq!(
+            rsv1(op::PING, true),
+            CLOSE_PROTOCOL,
+            "not on control frames"
+        );
+        let mut cont = masked(op::TEXT, false, b"a");
+        cont.extend(masked(op::CONTINUATION | RSV1, true, b"b"));
+        assert_eq!(
+            read_all(&cont, 1, agreed)[0].as_ref().unwrap_err().0,
+            CLOSE_PROTOCOL
+        );
+        let mut rsv2 = masked(op::TEXT, true, b"x");
+        rsv2[0] |= 0x20;
+        assert_eq!(
+            read_all(&rsv2, 1, agreed)[0].as_ref().unwrap_err().0,
+            CLOSE_PROTOCOL
+        );
+        let unagreed = read_all(&masked(op::TEXT | RSV1, true, &packed), 1, None);
+        assert_eq!(unagreed[0].as_ref().unwrap_err().0, CLOSE_PROTOCOL);
+    }
+
+    #[test]
+    fn a_head_for_a_deflated_payload_sets_rsv1() {
+        assert_eq!(Head::new(3, true).as_slice(), [0xC1, 3]);
+        assert_eq!(Head::new(3, false).as_slice(), [0x81, 3]);
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`conn`]: one WebSocket connection (origin check, handshake, then one
 //!   task that reads, writes and pings).
 //! - [`frame`]: WebSocket framing: server frames encoded once, client frames parsed.
+//! - [`payload`]: a server frame encoded once, its JSON and its compressed form.
+//! - [`deflate`]: *1.2* `permessage-deflate`: negotiation, compression, bounded inflation.
 //! - [`pages`]: the server-rendered page and its plain form.
 //! - [`ops`]: `/healthz` and `/metrics`.
 //! - [`stats`]: the metrics, each named once.
@@ -26,6 +28,7 @@ mod admission;
 pub mod config;
 mod conn;
 mod cookies;
+mod deflate;
 mod entry;
 mod frame;
 mod headers;
@@ -36,6 +39,7 @@ mod live;
 mod ops;
 mod outbox;
 mod pages;
+mod payload;
 mod room_forms;
 pub mod settings;
 mod stats;

@@ -19,8 +19,8 @@
 //! one), an idle connection holds no block of slots, and the bound is in
 //! bytes, which a channel cannot count.
 
+use super::payload::{encode_json, Payload};
 use crate::protocol::{ServerFrame, CLOSE_TOO_SLOW};
-use bytes::Bytes;
 use futures::task::AtomicWaker;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,13 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// A server frame serialized once into the bytes every transport writes:
-/// the JSON alone (the WebSocket writes a header in front of it, the
-/// fallback stream an event's fields around it; neither copies it).
-pub(crate) fn encode_json(frame: &ServerFrame) -> Bytes {
-    Bytes::from(serde_json::to_vec(frame).expect("server frames always serialize"))
-}
 
 /// Identifies one connection for its lifetime; never reused.
 pub(crate) type ConnId = u64;
@@ -49,7 +42,7 @@ pub(crate) fn next_conn() -> ConnId {
 #[derive(Debug, Default)]
 struct Queue {
     /// Encoded frames the connection task may take now.
-    ready: VecDeque<Bytes>,
+    ready: VecDeque<Payload>,
     /// From the oldest unfilled slot on: slots and frames, in order.
     held: VecDeque<Held>,
     /// The next slot's number.
@@ -60,7 +53,7 @@ struct Queue {
 #[derive(Debug)]
 enum Held {
     /// A frame queued after the slot.
-    Frame(Bytes),
+    Frame(Payload),
     /// A reply's place, by number, until it is filled.
     Slot(u64),
 }
@@ -100,7 +93,7 @@ struct Shared {
 /// Where the hub sends frames for one connection, and how anyone closes it.
 ///
 /// Frames arrive encoded as JSON ([`encode_json`]), so a broadcast is one
-/// shared [`Bytes`] for every member: queuing it is a reference count, and
+/// shared [`Payload`] for every member: queuing it is a reference count, and
 /// each transport writes those bytes as they are, its own framing around
 /// them. The queue is bounded by the bytes it holds, counted until they
 /// are written.
@@ -123,7 +116,7 @@ impl Outbox {
 
     /// Queues encoded frames, in order; past `limit` bytes the connection is
     /// closed as too slow and nothing is queued. Never waits.
-    pub(crate) fn push(&self, frames: &[Bytes]) {
+    pub(crate) fn push(&self, frames: &[Payload]) {
         if !self.count(frames) {
             return;
         }
@@ -139,8 +132,8 @@ impl Outbox {
 
     /// Counts `frames` against the bound; past it, closes the connection as
     /// too slow and returns false (nothing counted).
-    fn count(&self, frames: &[Bytes]) -> bool {
-        let n: usize = frames.iter().map(Bytes::len).sum();
+    fn count(&self, frames: &[Payload]) -> bool {
+        let n: usize = frames.iter().map(Payload::len).sum();
         let pending = self.0.pending.fetch_add(n, Ordering::Relaxed) + n;
         if pending > self.0.limit {
             self.0.pending.fetch_sub(n, Ordering::Relaxed);
@@ -169,7 +162,7 @@ impl Outbox {
 
     /// Puts `frames` in slot `id`'s place and lets out what no earlier
     /// slot holds.
-    fn fill(&self, id: u64, frames: &[Bytes]) {
+    fn fill(&self, id: u64, frames: &[Payload]) {
         let counted = self.count(frames);
         let mut queue = self.0.queue.lock().expect("outbox lock");
         let Some(at) = queue
@@ -222,7 +215,7 @@ impl Outbox {
     pub(crate) fn poll_next(
         &self,
         cx: &mut Context<'_>,
-        out: &mut VecDeque<Bytes>,
+        out: &mut VecDeque<Payload>,
     ) -> Poll<(u16, &'static str)> {
         self.0.task.register(cx.waker());
         if self.0.closed.load(Ordering::Acquire) {
@@ -246,7 +239,7 @@ impl Outbox {
 
     /// Everything that may go now, in order (not what waits behind a slot).
     #[cfg(test)]
-    pub(crate) fn take(&self) -> VecDeque<Bytes> {
+    pub(crate) fn take(&self) -> VecDeque<Payload> {
         std::mem::take(&mut self.0.queue.lock().expect("outbox lock").ready)
     }
 
@@ -275,7 +268,7 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// Puts `frames` in the slot's place; what was queued after it follows.
-    pub(crate) fn fill(mut self, frames: &[Bytes]) {
+    pub(crate) fn fill(mut self, frames: &[Payload]) {
         self.open = false;
         self.outbox.fill(self.id, frames);
     }
@@ -348,20 +341,25 @@ impl Drop for GaugeGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+
+    fn zeros(n: usize) -> Payload {
+        Bytes::from(vec![0; n]).into()
+    }
 
     #[test]
     fn the_bound_counts_bytes_until_written_and_allows_exactly_the_limit() {
         let outbox = Outbox::new(1000);
-        outbox.push(&[Bytes::from(vec![0; 600]), Bytes::from(vec![0; 400])]);
+        outbox.push(&[zeros(600), zeros(400)]);
         assert_eq!(outbox.reason(), None, "exactly the limit is allowed");
         assert_eq!(outbox.pending(), 1000);
         let taken = outbox.take();
         assert_eq!(taken.len(), 2);
         assert_eq!(outbox.pending(), 1000, "taken is not yet written");
         outbox.written(999);
-        outbox.push(&[Bytes::from(vec![0; 999])]);
+        outbox.push(&[zeros(999)]);
         assert_eq!(outbox.reason(), None);
-        outbox.push(&[Bytes::from(vec![0; 1])]);
+        outbox.push(&[zeros(1)]);
         assert_eq!(
             outbox.reason(),
             Some((CLOSE_TOO_SLOW, "too slow: outbound queue full"))
@@ -369,14 +367,14 @@ mod tests {
         assert_eq!(outbox.pending(), 1000, "the refused frame is not counted");
     }
 
-    fn texts(frames: VecDeque<Bytes>) -> Vec<Bytes> {
+    fn texts(frames: VecDeque<Payload>) -> Vec<Payload> {
         frames.into_iter().collect()
     }
 
     #[test]
     fn frames_queued_after_a_slot_wait_until_it_is_filled_then_follow_it() {
         let outbox = Outbox::new(1000);
-        let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+        let b = Payload::from;
         outbox.push(&[b("before")]);
         let first = outbox.reserve();
         outbox.push(&[b("live 1")]);
@@ -386,7 +384,7 @@ mod tests {
         second.fill(&[b("reply 2")]);
         assert_eq!(
             texts(outbox.take()),
-            Vec::<Bytes>::new(),
+            Vec::<Payload>::new(),
             "behind the first"
         );
         first.fill(&[b("reply 1a"), b("reply 1b")]);
@@ -421,13 +419,13 @@ mod tests {
     fn a_reply_past_the_bound_closes_the_connection_and_holds_nothing_back() {
         let outbox = Outbox::new(10);
         let slot = outbox.reserve();
-        outbox.push(&[Bytes::from_static(b"live")]);
-        slot.fill(&[Bytes::from(vec![0; 7])]);
+        outbox.push(&[Payload::from("live")]);
+        slot.fill(&[zeros(7)]);
         assert_eq!(
             outbox.reason(),
             Some((CLOSE_TOO_SLOW, "too slow: outbound queue full"))
         );
-        assert_eq!(texts(outbox.take()), [Bytes::from_static(b"live")]);
+        assert_eq!(texts(outbox.take()), [Payload::from("live")]);
     }
 
     #[test]

@@ -72,6 +72,12 @@ pub struct Settings {
     /// Bytes queued for one client before it is closed as too slow (at least 65536)
     #[arg(long, env = "CHAT_OUTBOUND_BYTES", default_value = "1048576", value_parser = outbound)]
     pub outbound_bytes: usize,
+    /// Offer permessage-deflate (RFC 7692) on /ws: on or off
+    #[arg(long, env = "CHAT_WS_DEFLATE", default_value = "on", value_parser = on_off)]
+    pub ws_deflate: bool,
+    /// Frames shorter than this go uncompressed, bytes (0 to 1048576)
+    #[arg(long, env = "CHAT_WS_DEFLATE_MIN_BYTES", default_value = "1024", value_parser = deflate_min)]
+    pub ws_deflate_min_bytes: usize,
     /// WebSocket ping interval, s (0.01 to 86400)
     #[arg(long, env = "CHAT_PING_INTERVAL_SECS", default_value = "25", value_parser = seconds)]
     pub ping_interval_secs: f64,
@@ -371,6 +377,13 @@ fn on_off(s: &str) -> Result<bool, String> {
         "on" => Ok(true),
         "off" => Ok(false),
         _ => Err("expected on or off".into()),
+    }
+}
+
+fn deflate_min(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if v <= 1_048_576 => Ok(v),
+        _ => Err("expected bytes from 0 to 1048576".into()),
     }
 }
 

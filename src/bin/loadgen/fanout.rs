@@ -313,10 +313,18 @@ pub(crate) async fn fanout(args: &Args) -> Result<(), String> {
             cpu * 1e6 / deliveries.max(1) as f64
         )
     });
+    // Counted as each member's reader ended (the members short of the last
+    // id not among them).
+    let texts = crate::ws::TEXTS.load(Ordering::Relaxed);
+    let wire = format!(
+        "; on the wire {:.1} B per text frame ({} of {texts} compressed)",
+        crate::ws::WIRE.load(Ordering::Relaxed) as f64 / texts.max(1) as f64,
+        crate::ws::DEFLATED.load(Ordering::Relaxed),
+    );
     println!(
         "fanout members={} senders={} {mode} size={}B for {elapsed:.1}s: \
          {:.0} messages/s posted, {:.0} deliveries/s; latency ms p50 {:.1} p99 {:.1} max {:.1} \
-         ({} samples){cpu}; nothing lost: {} members short of id {last}, {} ids out of order, \
+         ({} samples){cpu}{wire}; nothing lost: {} members short of id {last}, {} ids out of order, \
          {} members dropped",
         args.members,
         args.senders,

@@ -18,6 +18,12 @@
 //! loadgen purge  --url ws://127.0.0.1:3000/ws [--messages 10000] [--rate 20] [--seconds 5]
 //! loadgen fanout|idle … --live (the members that only read use the HTTP
 //!                fallback, Server-Sent Events from /live, not the WebSocket)
+//! loadgen fanout|idle|wire … --deflate (WebSocket members offer
+//!                permessage-deflate; fanout reports bytes per frame on the wire)
+//! loadgen wire   --url ws://127.0.0.1:3000/ws [--size 100] [--room wire]
+//!
+//! `wire`: see [`wire`] (bytes on the wire for a live message and for a
+//! `joined` of 50 messages, with and without permessage-deflate).
 //!
 //! `purge`: see [`purge`] (a moderator's purge of `--messages` messages:
 //! how long it takes, and the pair's latency meanwhile).
@@ -61,6 +67,7 @@ mod idle;
 mod live;
 mod purge;
 mod signins;
+mod wire;
 mod ws;
 
 use ws::Ws;
@@ -139,8 +146,8 @@ fn parse_args() -> Result<Args, String> {
         live: false,
     };
     let mut it = std::env::args().skip(1);
-    const MODES: [&str; 7] = [
-        "fanout", "idle", "seed", "hostile", "worst", "signins", "purge",
+    const MODES: [&str; 8] = [
+        "fanout", "idle", "seed", "hostile", "worst", "signins", "purge", "wire",
     ];
     args.mode = it
         .next()
@@ -162,6 +169,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if flag == "--live" {
             args.live = true;
+            continue;
+        }
+        if flag == "--deflate" {
+            ws::DEFLATE.store(true, std::sync::atomic::Ordering::Relaxed);
             continue;
         }
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -227,6 +238,7 @@ async fn main() {
         "worst" => hostile::worst(&args).await,
         "signins" => signins::signins(&args).await,
         "purge" => purge::purge(&args).await,
+        "wire" => wire::wire(&args).await,
         _ => fanout::fanout(&args).await,
     };
     if let Err(e) = result {

@@ -1,10 +1,30 @@
 //! A minimal client-side WebSocket for the load generator.
 
 use chat::wsframe::masked_text;
+use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
+
+/// *1.2*: members offer `permessage-deflate` (`--deflate`), with
+/// `client_no_context_takeover`: each message inflates alone.
+pub(crate) static DEFLATE: AtomicBool = AtomicBool::new(false);
+/// Bytes of text-frame payload as they came on the wire, summed over the
+/// members whose reader ended ([`Frames`]' drop): with [`TEXTS`], bytes per
+/// delivery on the wire.
+pub(crate) static WIRE: AtomicU64 = AtomicU64::new(0);
+/// Text frames received, summed likewise (compressed ones among them in
+/// [`DEFLATED`]).
+pub(crate) static TEXTS: AtomicU64 = AtomicU64::new(0);
+/// Text frames that came compressed.
+pub(crate) static DEFLATED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's inflater (raw deflate), reset for every message.
+    static INFLATER: RefCell<flate2::Decompress> = RefCell::new(flate2::Decompress::new(false));
+}
 
 /// A minimal client-side WebSocket over one TCP stream: just enough protocol
 /// to join and count frames, so the load generator spends as little CPU as
@@ -28,6 +48,20 @@ pub(crate) struct Frames {
     /// *1.2*: an event stream (`--live`) instead of WebSocket frames:
     /// the bytes left of the chunk being read, once its header was.
     sse: Option<usize>,
+    /// The last compressed message, inflated.
+    inflated: Vec<u8>,
+    /// Text-frame payload bytes on the wire, text frames, compressed ones.
+    counted: [u64; 3],
+    /// The last text frame's payload bytes on the wire.
+    pub(crate) last_wire: usize,
+}
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        WIRE.fetch_add(self.counted[0], Ordering::Relaxed);
+        TEXTS.fetch_add(self.counted[1], Ordering::Relaxed);
+        DEFLATED.fetch_add(self.counted[2], Ordering::Relaxed);
+    }
 }
 
 /// A TCP connection to the server of WebSocket URL `url` (`ws://host/path`),
@@ -54,23 +88,32 @@ pub(crate) async fn connect_tcp(
 }
 
 impl Ws {
-    /// Connects to `url`, from loopback source address `source` (0: any).
+    /// Connects to `url`, from loopback source address `source` (0: any),
+    /// offering compression if `--deflate` was given.
     pub(crate) async fn connect(url: &str, source: u8) -> Result<Ws, String> {
+        Ws::connect_offering(url, source, DEFLATE.load(Ordering::Relaxed)).await
+    }
+
+    /// Connects to `url` from `source`, offering compression if `deflate`.
+    pub(crate) async fn connect_offering(
+        url: &str,
+        source: u8,
+        deflate: bool,
+    ) -> Result<Ws, String> {
         let (tcp, host, path) = connect_tcp(url, source).await?;
         let (rx, mut tx) = tcp.into_split();
+        let offer = match deflate {
+            true => "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n",
+            false => "",
+        };
         let request = format!(
             "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
         );
         tx.write_all(request.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
-        let mut frames = Frames {
-            rx,
-            buf: Vec::with_capacity(4 * 1024),
-            at: 0,
-            sse: None,
-        };
+        let mut frames = Frames::new(rx, None);
         loop {
             if let Some(end) = frames.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 if !frames.buf.starts_with(b"HTTP/1.1 101") {
@@ -95,6 +138,18 @@ impl Ws {
 }
 
 impl Frames {
+    fn new(rx: OwnedReadHalf, sse: Option<usize>) -> Frames {
+        Frames {
+            rx,
+            buf: Vec::with_capacity(4 * 1024),
+            at: 0,
+            sse,
+            inflated: Vec::new(),
+            counted: [0; 3],
+            last_wire: 0,
+        }
+    }
+
     /// Reads more bytes; false at end of stream.
     async fn fill(&mut self) -> Result<bool, String> {
         if self.at > 0 && self.at == self.buf.len() {
@@ -115,7 +170,7 @@ impl Frames {
         Ok(n > 0)
     }
 
-    /// The next complete frame: (opcode, payload range in `buf`); `None` at end of stream.
+    /// The next complete frame: (first byte, payload range in `buf`); `None` at end of stream.
     async fn next(&mut self) -> Result<Option<(u8, std::ops::Range<usize>)>, String> {
         loop {
             let b = &self.buf[self.at..];
@@ -132,7 +187,7 @@ impl Frames {
                 if len != usize::MAX && b.len() >= head + len {
                     let start = self.at + head;
                     self.at = start + len;
-                    return Ok(Some((b[0] & 0x0f, start..start + len)));
+                    return Ok(Some((b[0], start..start + len)));
                 }
             }
             if !self.fill().await? {
@@ -151,8 +206,19 @@ impl Frames {
         }
         loop {
             match self.next().await? {
-                Some((0x1, r)) => return Ok(Some(&self.buf[r])),
-                Some((0x8, _)) | None => return Ok(None),
+                Some((first, r)) if first & 0x0f == 0x1 => {
+                    self.counted[0] += r.len() as u64;
+                    self.last_wire = r.len();
+                    self.counted[1] += 1;
+                    if first & 0x40 == 0 {
+                        return Ok(Some(&self.buf[r]));
+                    }
+                    self.counted[2] += 1;
+                    inflate(&self.buf[r], &mut self.inflated)?;
+                    return Ok(Some(&self.inflated));
+                }
+                Some((first, _)) if first & 0x0f == 0x8 => return Ok(None),
+                None => return Ok(None),
                 Some(_) => {}
             }
         }
@@ -162,12 +228,7 @@ impl Frames {
 impl Frames {
     /// *1.2*: the reader of an event stream whose request was sent.
     pub(crate) fn sse(rx: OwnedReadHalf) -> Frames {
-        Frames {
-            rx,
-            buf: Vec::with_capacity(4 * 1024),
-            at: 0,
-            sse: Some(0),
-        }
+        Frames::new(rx, Some(0))
     }
 
     /// Reads the response head and the `session` event: the session id.
@@ -234,4 +295,27 @@ impl Frames {
             }
         }
     }
+}
+
+/// One compressed message (RFC 7692: the tail put back) inflated into `out`.
+fn inflate(payload: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    use flate2::FlushDecompress::Sync;
+    INFLATER.with(|d| {
+        let mut d = d.borrow_mut();
+        d.reset(false);
+        out.clear();
+        for input in [payload, &[0, 0, 0xff, 0xff][..]] {
+            let start = d.total_in();
+            loop {
+                out.reserve(4 * input.len().max(256));
+                let read = (d.total_in() - start) as usize;
+                d.decompress_vec(&input[read..], out, Sync)
+                    .map_err(|e| e.to_string())?;
+                if (d.total_in() - start) as usize == input.len() && out.len() < out.capacity() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    })
 }

@@ -15,12 +15,12 @@ use super::access::Act;
 use super::post::{Checked, Poster};
 use super::{unavailable, ConnId, Hub};
 use crate::protocol::{validate_emoji, ProtocolError};
-use crate::server::outbox::encode_json;
+use crate::server::payload::encode_json;
+use crate::server::payload::Payload;
 use crate::store::changes::{ChangeKind, ChangeRequest, Changed, Refusal};
 use crate::store::group_commit::{ChangeDone, Job};
 use crate::store::pg::cluster::Event;
 use crate::store::{now_ms, LogQuery, StoreReader};
-use bytes::Bytes;
 
 /// What a connection asked to change (its text checked by its own task).
 #[derive(Debug)]
@@ -127,7 +127,7 @@ impl Hub {
                     done,
                     next,
                 }) => {
-                    let frames: Vec<Bytes> = frames.iter().map(encode_json).collect();
+                    let frames: Vec<Payload> = frames.iter().map(encode_json).collect();
                     // In chunks, as a room's messages are delivered: a
                     // purge of thousands is many small frames.
                     for chunk in frames.chunks(256) {
@@ -226,7 +226,7 @@ impl Hub {
         let name = room.to_owned();
         let read = move |reader: &dyn StoreReader| {
             let rows = reader.change_log(&name, LogQuery::Revs { from, to })?;
-            let frames: Vec<Bytes> = rows
+            let frames: Vec<Payload> = rows
                 .into_iter()
                 .filter_map(|(row, text)| crate::store::changes::replay_frame(&name, row, text))
                 .map(|frame| encode_json(&frame))
@@ -252,7 +252,7 @@ pub(super) fn replay(
     reader: &dyn StoreReader,
     room: &str,
     after: u64,
-) -> Result<(Vec<Bytes>, bool), crate::store::StoreError> {
+) -> Result<(Vec<Payload>, bool), crate::store::StoreError> {
     let replay = reader.replay_changes(room, after)?;
     let frames = replay.frames.iter().map(encode_json).collect();
     Ok((frames, replay.missed))

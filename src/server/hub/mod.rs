@@ -92,7 +92,7 @@ use crate::store::pg::Notice;
 use crate::store::pool::{Kind, ReaderPool};
 use crate::store::{IdentityChange, StoreError, StoreReader, StoreWriter};
 
-use bytes::Bytes;
+use crate::server::payload::Payload;
 use fatal::Fatal;
 use post::Tag;
 use registry::Registry;
@@ -127,7 +127,7 @@ enum Command {
     Disconnect(ConnId),
     /// Results of one group commit, in commit order, each stored message's
     /// `message` frame encoded beside it (by the commit thread).
-    Committed(Vec<group_commit::Done<Tag>>, Vec<Option<Bytes>>),
+    Committed(Vec<group_commit::Done<Tag>>, Vec<Option<Payload>>),
     /// *1.2*: results of one batch's changes, in order.
     Changed(Vec<group_commit::ChangeDone<Tag>>),
     /// The rest of a command whose store read is done ([`offload`]).

@@ -333,7 +333,7 @@ impl Hub {
             let more = records.len() > AUDIT_PAGE;
             records.truncate(AUDIT_PAGE);
             let entries = records.into_iter().map(|r| r.entry).collect();
-            Ok(crate::server::outbox::encode_json(&ServerFrame::Audit {
+            Ok(crate::server::payload::encode_json(&ServerFrame::Audit {
                 entries,
                 more,
             }))

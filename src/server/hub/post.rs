@@ -17,11 +17,11 @@ use crate::protocol::{
     ServerFrame,
 };
 use crate::render::render_html;
-use crate::server::outbox::encode_json;
+use crate::server::payload::encode_json;
+use crate::server::payload::Payload;
 use crate::server::stats;
 use crate::store::group_commit::{Done, Job};
 use crate::store::{now_ms, NewMessage, StoreReader, Stored};
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -160,7 +160,7 @@ fn new_message(
 
 /// Each stored message's `message` frame, encoded once (on the commit
 /// thread, so the hub only queues it): `None` for what failed.
-pub(super) fn encode_committed(done: &[Done<Tag>]) -> Vec<Option<Bytes>> {
+pub(super) fn encode_committed(done: &[Done<Tag>]) -> Vec<Option<Payload>> {
     done.iter()
         .map(|(_, result)| {
             let stored = result.as_ref().ok()?;
@@ -335,10 +335,10 @@ impl Hub {
     pub(super) fn on_committed(
         &mut self,
         done: Vec<Done<Tag>>,
-        frames: Vec<Option<Bytes>>,
+        frames: Vec<Option<Payload>>,
     ) -> Vec<(String, u64)> {
         let mut gaps: Vec<(String, u64)> = Vec::new();
-        let mut by_room: Vec<(String, Vec<Bytes>)> = Vec::new();
+        let mut by_room: Vec<(String, Vec<Payload>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for (((poster, nonce), result), json) in done.into_iter().zip(frames) {
             match result {
@@ -440,7 +440,7 @@ impl Hub {
             let messages = reader.range(&name, from, upto)?;
             let last = messages.last().map(|m| (m.id, m.ts));
             let users: Vec<String> = messages.iter().map(|m| m.user.clone()).collect();
-            let frames: Vec<Bytes> = messages
+            let frames: Vec<Payload> = messages
                 .into_iter()
                 .map(|m| encode_json(&ServerFrame::Message(m)))
                 .collect();

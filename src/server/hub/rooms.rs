@@ -13,15 +13,15 @@ use crate::protocol::{
     is_dm_room, validate_room_ref, ChatMessage, ErrorCode, PresenceState, ProtocolError, RoomRole,
     ServerFrame, CLOSE_STORE_FAILED, GENERAL_ROOM, HISTORY_DEFAULT_LIMIT,
 };
-use crate::server::outbox::encode_json;
 use crate::server::outbox::{Outbox, Slot};
+use crate::server::payload::encode_json;
+use crate::server::payload::Payload;
 use crate::store::access::AccessChange;
 use crate::store::access::{RoomKind, Standing};
 use crate::store::group_commit::Job;
 use crate::store::pg::cluster::Event;
 use crate::store::pool::Kind;
 use crate::store::{now_ms, StoreError, StoreReader};
-use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -114,7 +114,7 @@ pub(crate) struct Snapshot {
 /// `error`, and the connection is closed (1011): the client reconnects and
 /// resumes with `after`, losing nothing, instead of holding a membership
 /// whose replay it never got.
-pub(super) fn fill_or_close(slot: Slot, outbox: &Outbox, result: Result<Bytes, ProtocolError>) {
+pub(super) fn fill_or_close(slot: Slot, outbox: &Outbox, result: Result<Payload, ProtocolError>) {
     fill_all_or_close(slot, outbox, result.map(|frame| vec![frame]));
 }
 
@@ -123,7 +123,7 @@ pub(super) fn fill_or_close(slot: Slot, outbox: &Outbox, result: Result<Bytes, P
 pub(super) fn fill_all_or_close(
     slot: Slot,
     outbox: &Outbox,
-    result: Result<Vec<Bytes>, ProtocolError>,
+    result: Result<Vec<Payload>, ProtocolError>,
 ) {
     match result {
         Ok(frames) => slot.fill(&frames),
@@ -654,7 +654,7 @@ impl Hub {
     }
 
     /// Queues encoded messages for every member and watcher of `room`.
-    pub(super) fn deliver_messages(&self, room: &str, frames: &[Bytes]) {
+    pub(super) fn deliver_messages(&self, room: &str, frames: &[Payload]) {
         self.deliver(room, frames, None);
         if let Some(r) = self.rooms.get(room) {
             let public = r.kind == RoomKind::Public;
@@ -670,7 +670,7 @@ impl Hub {
     /// `room` but `except`. In a room that is not public, each recipient
     /// is asked of the authorization point first (a public room's members
     /// may all read it: nothing is checked on the hot path).
-    pub(super) fn deliver(&self, room: &str, frames: &[Bytes], except: Option<ConnId>) {
+    pub(super) fn deliver(&self, room: &str, frames: &[Payload], except: Option<ConnId>) {
         let Some(r) = self.rooms.get(room) else {
             return;
         };

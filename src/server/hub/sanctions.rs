@@ -153,7 +153,7 @@ impl Hub {
                     r.last_post.clear();
                 }
                 r.settings = settings.clone();
-                let frame = crate::server::outbox::encode_json(&ServerFrame::RoomUpdated {
+                let frame = crate::server::payload::encode_json(&ServerFrame::RoomUpdated {
                     room: room.clone(),
                     settings: settings.clone(),
                 });

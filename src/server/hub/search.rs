@@ -9,7 +9,7 @@ use super::{ConnId, Hub};
 use crate::protocol::{
     validate_room_ref, ErrorCode, ProtocolError, ServerFrame, MAX_QUERY_CHARS, SEARCH_DEFAULT_LIMIT,
 };
-use crate::server::outbox::encode_json;
+use crate::server::payload::encode_json;
 use crate::server::stats;
 use crate::store::access::RoomKind;
 use crate::store::pool::Kind;

@@ -10,7 +10,7 @@ use super::access::Act;
 use super::rooms::{fill_or_close, fit};
 use super::{ConnId, Hub};
 use crate::protocol::{validate_room_ref, ErrorCode, ProtocolError, ServerFrame};
-use crate::server::outbox::encode_json;
+use crate::server::payload::encode_json;
 use crate::store::pool::Kind;
 use crate::store::StoreReader;
 use std::sync::Arc;

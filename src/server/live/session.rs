@@ -14,7 +14,7 @@ use super::super::admission::Ticket;
 use super::super::cookies::secret_hash;
 use super::super::outbox::{ConnId, GaugeGuard, Outbox};
 use crate::protocol::CLOSE_PING_TIMEOUT;
-use bytes::Bytes;
+use crate::server::payload::Payload;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -57,7 +57,7 @@ impl Sessions {
 #[derive(Debug)]
 pub(crate) struct Replay {
     /// Frames, oldest first, each with its event id.
-    frames: VecDeque<(u64, Bytes)>,
+    frames: VecDeque<(u64, Payload)>,
     /// Their bytes.
     bytes: usize,
     /// Most bytes kept.
@@ -77,7 +77,7 @@ impl Replay {
     }
 
     /// Keeps `frame`, dropping the oldest past the bound; returns its id.
-    pub(crate) fn keep(&mut self, frame: Bytes) -> u64 {
+    pub(crate) fn keep(&mut self, frame: Payload) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.bytes += frame.len();
@@ -94,7 +94,7 @@ impl Replay {
 
     /// The frames after event `last`, or `None` when some of them are no
     /// longer kept (or `last` was never given).
-    pub(crate) fn after(&self, last: u64) -> Option<Vec<(u64, Bytes)>> {
+    pub(crate) fn after(&self, last: u64) -> Option<Vec<(u64, Payload)>> {
         if last >= self.next_id {
             return None;
         }
@@ -200,7 +200,7 @@ impl Session {
     /// first, or `None` when some of those are no longer kept. One lock
     /// for all of it, so no frame goes to the stream that stops after the
     /// new one was given what came before it.
-    pub(crate) fn attach(&self, last: Option<u64>) -> Option<(u64, Vec<(u64, Bytes)>)> {
+    pub(crate) fn attach(&self, last: Option<u64>) -> Option<(u64, Vec<(u64, Payload)>)> {
         let mut state = self.state();
         let frames = match last {
             Some(last) => state.replay.after(last)?,
@@ -225,7 +225,7 @@ impl Session {
         &self,
         number: u64,
         cx: &mut Context<'_>,
-        taken: &mut VecDeque<Bytes>,
+        taken: &mut VecDeque<Payload>,
     ) -> Take {
         let mut state = self.state();
         if state.stream.0 != number {
@@ -331,8 +331,8 @@ pub(crate) async fn run(
 mod tests {
     use super::*;
 
-    fn frame(n: usize) -> Bytes {
-        Bytes::from(vec![b'x'; n])
+    fn frame(n: usize) -> Payload {
+        Payload::from(bytes::Bytes::from(vec![b'x'; n]))
     }
 
     #[test]

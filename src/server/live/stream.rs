@@ -16,6 +16,7 @@
 //! `make bench` (README).
 
 use super::session::{Session, Take};
+use crate::server::payload::Payload;
 use bytes::Bytes;
 use hyper::body::{Body, Frame};
 use std::collections::VecDeque;
@@ -38,7 +39,7 @@ pub(crate) struct Stream {
     /// What goes first: the session's opening event, or what is resumed.
     first: Option<Bytes>,
     /// Frames taken from the outbox; empty between polls.
-    taken: VecDeque<Bytes>,
+    taken: VecDeque<Payload>,
     /// When to send a keep-alive comment.
     keep_alive: tokio::time::Interval,
     /// The stream has ended (a close was written, or it lost the session).
@@ -62,12 +63,12 @@ impl Stream {
 }
 
 /// The events for `frames`, each with its event id, the last one's `last`.
-pub(crate) fn events<'a>(frames: impl ExactSizeIterator<Item = &'a Bytes>, last: u64) -> Bytes {
+pub(crate) fn events<'a>(frames: impl ExactSizeIterator<Item = &'a Payload>, last: u64) -> Bytes {
     let n = frames.len() as u64;
     let mut out = Vec::new();
     for (i, frame) in (0..).zip(frames) {
         let _ = write!(out, "id: {}\ndata: ", last + 1 + i - n);
-        out.extend_from_slice(frame);
+        out.extend_from_slice(frame.json());
         out.extend_from_slice(b"\n\n");
     }
     Bytes::from(out)
@@ -105,7 +106,7 @@ impl Body for Stream {
             }
             Take::Frames(last) => {
                 let chunk = events(this.taken.iter(), last);
-                let n: usize = this.taken.iter().map(Bytes::len).sum();
+                let n: usize = this.taken.iter().map(Payload::len).sum();
                 this.session.outbox.written(n);
                 this.taken.clear();
                 if this.taken.capacity() > 64 {
@@ -140,10 +141,7 @@ mod tests {
 
     #[test]
     fn a_chunk_is_one_data_line_per_frame_each_with_its_id() {
-        let frames = [
-            Bytes::from_static(b"{\"a\":1}"),
-            Bytes::from_static(b"{\"b\":2}"),
-        ];
+        let frames = [Payload::from("{\"a\":1}"), Payload::from("{\"b\":2}")];
         assert_eq!(
             &events(frames.iter(), 7)[..],
             b"id: 6\ndata: {\"a\":1}\n\nid: 7\ndata: {\"b\":2}\n\n"

@@ -177,7 +177,7 @@ impl Peer {
         self.outbox.written(taken.iter().map(|f| f.len()).sum());
         taken
             .iter()
-            .map(|f| serde_json::from_slice(f).unwrap())
+            .map(|f| serde_json::from_slice(f.json()).unwrap())
             .collect()
     }
 

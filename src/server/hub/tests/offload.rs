@@ -5,9 +5,9 @@
 use super::*;
 use crate::protocol::ChatMessage;
 use crate::server::hub::{spawn, HubHandle};
+use crate::server::payload::Payload;
 use crate::store::search::{Found, Search};
 use crate::store::{StoreError, StoreReader};
-use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -85,7 +85,7 @@ impl StoreReader for Gated {
 struct Live {
     conn: ConnId,
     outbox: Outbox,
-    taken: VecDeque<Bytes>,
+    taken: VecDeque<Payload>,
 }
 
 impl Live {
@@ -125,7 +125,7 @@ impl Live {
             loop {
                 if let Some(frame) = self.taken.pop_front() {
                     self.outbox.written(frame.len());
-                    return serde_json::from_slice::<Value>(&frame).unwrap();
+                    return serde_json::from_slice::<Value>(frame.json()).unwrap();
                 }
                 std::future::poll_fn(|cx| match self.outbox.poll_next(cx, &mut self.taken) {
                     Poll::Ready(closed) => panic!("closed: {closed:?}"),
