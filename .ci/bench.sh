@@ -69,10 +69,11 @@ repeat() {
     scenario "$title (run $run of $RUNS)" "$@" | tee -a "$out"
   done
   echo "-- medians of $RUNS runs: $title"
-  for figure in "deliveries/s" "p99" "CPU-µs per delivery"; do
+  for figure in "deliveries/s" "p99" "CPU-µs per delivery" "B per text frame"; do
     case $figure in
       "deliveries/s") values=$(grep -o '[0-9.]* deliveries/s' "$out" | cut -d' ' -f1 || true) ;;
       "p99") values=$(grep -o 'p99 [0-9.]*' "$out" | cut -d' ' -f2 || true) ;;
+      "B per text frame") values=$(grep -o '[0-9.]* B per text frame' "$out" | cut -d' ' -f1 || true) ;;
       *) values=$(grep -o '[0-9.]* CPU-µs per delivery' "$out" | cut -d' ' -f1 || true) ;;
     esac
     [ -n "$values" ] && echo "   $figure: $(echo "$values" | median)"
@@ -122,6 +123,23 @@ live_benches() {
     $LG fanout --url "$URL" --room livesat --members 1000 --senders 4 --window 256 --seconds 10 --live
   idle "memory and join time: 10000 idle fallback connections in one room (1.2)" \
     --room livecrowd --members 10000 --live
+}
+# Protocol 1.2: permessage-deflate. Bytes on the wire for a live message
+# and a `joined` of 50 (the default threshold, 1024 bytes, and 0: every
+# frame compressed), and the saturation run with every member offering it,
+# at both thresholds, against the same without. `BENCH_ONLY=deflate`.
+deflate_benches() {
+  for min in 1024 0; do
+    CHAT_WS_DEFLATE_MIN_BYTES=$min start_server
+    echo "== bytes on the wire, CHAT_WS_DEFLATE_MIN_BYTES=$min (1.2)"
+    $LG wire --url "$URL" --size 100
+    stop_server
+  done
+  repeat "saturation: 1000 members offering permessage-deflate, threshold 1024 (1.2)" \
+    $LG fanout --url "$URL" --room defsat --members 1000 --senders 4 --window 256 --seconds 10 --deflate
+  CHAT_WS_DEFLATE_MIN_BYTES=0 repeat \
+    "saturation: 1000 members offering permessage-deflate, every frame compressed (1.2)" \
+    $LG fanout --url "$URL" --room defall --members 1000 --senders 4 --window 256 --seconds 10 --deflate
 }
 # The page on a phone (Lighthouse's mobile profile: a slow 4G link and a
 # 4× slower CPU, simulated), on general with 50 messages: the performance
@@ -178,6 +196,12 @@ if [ "${BENCH_ONLY:-}" = live ]; then
   live_benches
   exit 0
 fi
+if [ "${BENCH_ONLY:-}" = deflate ]; then
+  repeat "saturation: 1000 members, as fast as delivered, persistence on (CHAT_SYNC=full)" \
+    $LG fanout --url "$URL" --room fan --members 1000 --senders 4 --window 256 --seconds 10
+  deflate_benches
+  exit 0
+fi
 if [ "${BENCH_ONLY:-}" = changes ]; then
   repeat "latency: 1000 members, 100 messages/s" \
     $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
@@ -193,6 +217,7 @@ repeat "latency: 1000 members, 100 messages/s" \
   $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
 changes_benches
 live_benches
+deflate_benches
 lighthouse_runs
 scenario "persisted and delivered: 100 members, as fast as delivered" \
   $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10
