@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{fast, upgrade_request, TestServer, WAIT};
+use common::{fast, server_frame, upgrade_request, TestServer, WAIT};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -111,18 +111,8 @@ impl Raw {
     }
 
     async fn read(&mut self) -> Got {
-        let mut head = [0u8; 2];
-        self.tcp.read_exact(&mut head).await.expect("a frame");
-        assert_eq!(head[1] & 0x80, 0, "server frames are unmasked");
-        let len = match head[1] & 0x7f {
-            126 => self.tcp.read_u16().await.unwrap() as usize,
-            127 => self.tcp.read_u64().await.unwrap() as usize,
-            n => n as usize,
-        };
-        let mut payload = vec![0u8; len];
-        self.tcp.read_exact(&mut payload).await.unwrap();
-        let deflated = head[0] & 0x40 != 0;
-        let opcode = head[0] & 0x0f;
+        let (first, payload) = server_frame(&mut self.tcp).await;
+        let (deflated, opcode, len) = (first & 0x40 != 0, first & 0x0f, payload.len());
         let text = match (opcode, deflated) {
             (0x8, _) => u16::from_be_bytes([payload[0], payload[1]]).to_string(),
             // No context is kept by the server: each message inflates alone.

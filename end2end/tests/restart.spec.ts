@@ -55,6 +55,13 @@ test("a restart mid-conversation: banner, reconnect, nothing lost or doubled", a
     await send(a, "queued while offline");
     await expect(a.getByTestId("pending")).toContainText("sending…");
 
+    // Page b's next try must still be seconds away when "Retry now" is
+    // clicked below, or it may come back by itself first (a slow machine
+    // takes seconds to restart the server): wait until its back-off has
+    // grown past the 1 and 2 s tries.
+    await expect(b.getByTestId("banner")).toContainText(/Reconnecting in (?:[5-9]|\d{2,}) s…/, {
+      timeout: 30_000,
+    });
     server = await start();
     // A script client posts right after the restart, before the pages are back.
     const script = await WireClient.connect(`ws://127.0.0.1:${port}/ws`);

@@ -494,28 +494,33 @@ impl RawClient {
 
     /// Reads frames until the close frame; returns its code and the pings seen.
     pub async fn closed(&mut self) -> (u16, usize) {
-        use tokio::io::AsyncReadExt;
         let mut pings = 0;
         loop {
-            let mut head = [0u8; 2];
-            self.tcp
-                .read_exact(&mut head)
-                .await
-                .expect("a frame before EOF");
-            let len = match head[1] & 0x7f {
-                126 => self.tcp.read_u16().await.unwrap() as usize,
-                127 => self.tcp.read_u64().await.unwrap() as usize,
-                n => n as usize,
-            };
-            let mut payload = vec![0u8; len];
-            self.tcp.read_exact(&mut payload).await.unwrap();
-            match head[0] & 0x0f {
+            let (first, payload) = server_frame(&mut self.tcp).await;
+            match first & 0x0f {
                 0x8 => return (u16::from_be_bytes([payload[0], payload[1]]), pings),
                 0x9 => pings += 1,
                 _ => {}
             }
         }
     }
+}
+
+/// One server frame off `tcp`: its first byte (FIN, RSV, opcode) and its
+/// payload (server frames are unmasked).
+pub async fn server_frame(tcp: &mut TcpStream) -> (u8, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 2];
+    tcp.read_exact(&mut head).await.expect("a frame before EOF");
+    assert_eq!(head[1] & 0x80, 0, "server frames are unmasked");
+    let len = match head[1] & 0x7f {
+        126 => tcp.read_u16().await.unwrap() as usize,
+        127 => tcp.read_u64().await.unwrap() as usize,
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    tcp.read_exact(&mut payload).await.unwrap();
+    (head[0], payload)
 }
 
 /// A loopback address with a port free right now.
