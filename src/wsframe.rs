@@ -3,7 +3,8 @@
 //! and client frames for clients written by hand: the load generator and the
 //! tests' wire-level clients, so a client can be cheaper (the load
 //! generator) or misbehave on purpose (a peer that never answers pings, a
-//! frame cut in pieces).
+//! frame cut in pieces); and, *1.2*, the inflation of a compressed server
+//! message ([`inflate`]).
 
 /// Encodes a client text frame: FIN, masked with a zero key, so the payload
 /// goes out as it is.
@@ -47,6 +48,31 @@ pub fn head(first: u8, masked: bool, len: usize) -> ([u8; 10], usize) {
 pub fn header(first: u8, masked: bool, len: usize, out: &mut Vec<u8>) {
     let (bytes, n) = head(first, masked, len);
     out.extend_from_slice(&bytes[..n]);
+}
+
+/// *1.2*: one server message sent compressed (`permessage-deflate`, RSV1;
+/// the server keeps no context, so each inflates alone) inflated into
+/// `out` by `d`, reset first: the RFC 7692 tail is put back here.
+pub fn inflate(
+    d: &mut flate2::Decompress,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    d.reset(false);
+    out.clear();
+    for input in [payload, &[0, 0, 0xff, 0xff][..]] {
+        let start = d.total_in();
+        loop {
+            out.reserve(4 * input.len().max(256));
+            let read = (d.total_in() - start) as usize;
+            d.decompress_vec(&input[read..], out, flate2::FlushDecompress::Sync)
+                .map_err(|e| e.to_string())?;
+            if (d.total_in() - start) as usize == input.len() && out.len() < out.capacity() {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn frame(first: u8, key: [u8; 4], payload: &[u8]) -> Vec<u8> {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{fast, server_frame, upgrade_request, TestServer, WAIT};
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use flate2::{Compress, Compression, Decompress, FlushCompress};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -176,12 +176,8 @@ fn deflate(c: &mut Compress, text: &[u8]) -> Vec<u8> {
 
 /// One server message inflated with a fresh inflater.
 fn inflate(payload: &[u8]) -> Vec<u8> {
-    let mut input = payload.to_vec();
-    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
-    let mut d = Decompress::new(false);
-    let mut out = Vec::with_capacity(64 * 1024 * 1024);
-    d.decompress_vec(&input, &mut out, FlushDecompress::Sync)
-        .unwrap();
+    let mut out = Vec::new();
+    chat::wsframe::inflate(&mut Decompress::new(false), payload, &mut out).unwrap();
     out
 }
 

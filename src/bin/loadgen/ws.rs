@@ -214,7 +214,8 @@ impl Frames {
                         return Ok(Some(&self.buf[r]));
                     }
                     self.counted[2] += 1;
-                    inflate(&self.buf[r], &mut self.inflated)?;
+                    let (payload, out) = (&self.buf[r], &mut self.inflated);
+                    INFLATER.with(|d| chat::wsframe::inflate(&mut d.borrow_mut(), payload, out))?;
                     return Ok(Some(&self.inflated));
                 }
                 Some((first, _)) if first & 0x0f == 0x8 => return Ok(None),
@@ -295,27 +296,4 @@ impl Frames {
             }
         }
     }
-}
-
-/// One compressed message (RFC 7692: the tail put back) inflated into `out`.
-fn inflate(payload: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    use flate2::FlushDecompress::Sync;
-    INFLATER.with(|d| {
-        let mut d = d.borrow_mut();
-        d.reset(false);
-        out.clear();
-        for input in [payload, &[0, 0, 0xff, 0xff][..]] {
-            let start = d.total_in();
-            loop {
-                out.reserve(4 * input.len().max(256));
-                let read = (d.total_in() - start) as usize;
-                d.decompress_vec(&input[read..], out, Sync)
-                    .map_err(|e| e.to_string())?;
-                if (d.total_in() - start) as usize == input.len() && out.len() < out.capacity() {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    })
 }
