@@ -1,23 +1,121 @@
-//! *1.2* (section 6) on two servers sharing one PostgreSQL database: what
-//! the README says of sticky sessions, checked. A fallback session lives on
-//! the node that opened it. Its POST or its resumed stream reaching the
-//! other node is answered 404, as a session that does not exist is, and
-//! changes nothing. A client that starts over there (a new session, `join`
-//! with `after`, as after a dropped WebSocket) loses and doubles nothing.
+//! *1.2* (section 6) on two servers sharing one PostgreSQL database, behind
+//! a load balancer without sticky sessions. A fallback session lives on the
+//! node that opened it; a POST of it reaching the other node is handed to
+//! that one through the database and applied there, once and in order, as
+//! if it had come there. A resumed stream reaching the other node is a 404
+//! (not handed over): the client starts over there (a new session, `join`
+//! with `after`, as after a dropped WebSocket) and loses and doubles
+//! nothing.
 
 mod common;
 
-use common::live::{request, LiveClient};
+use common::live::{Event, LiveClient};
 use common::pg::PgCluster;
-use common::TestServer;
+use common::{ServerProcess, TestServer};
 use serde_json::json;
 
 fn say(text: &str) -> serde_json::Value {
     json!({"type": "send", "room": "general", "text": text})
 }
 
+fn line(frame: serde_json::Value) -> Vec<u8> {
+    format!("{frame}\n").into_bytes()
+}
+
 #[tokio::test]
-async fn a_post_or_resume_at_the_other_node_is_a_404_and_starting_over_there_loses_nothing() {
+async fn a_post_reaching_the_other_node_is_applied_once_by_the_node_holding_the_session() {
+    let cluster = PgCluster::start();
+    let a = TestServer::start(cluster.node()).await;
+    let b = TestServer::start(cluster.node()).await;
+    let mut reader = LiveClient::member(a.addr, "reader", "general").await;
+    let mut poster = b.member("poster", "general").await;
+
+    // The session's next POST, sent to the node that does not hold it.
+    let seq = reader.seq;
+    let handed = line(say("handed over"));
+    let (status, why) = reader
+        .post_query(b.addr, &format!("seq={seq}"), &handed, &[])
+        .await;
+    assert_eq!(status, 204, "{why}");
+    let got = reader.frame_of("message").await;
+    assert_eq!(got["text"], "handed over");
+    assert_eq!(got["user"], "reader", "applied as the session's own frame");
+    assert_eq!(poster.recv_type("message").await["text"], "handed over");
+
+    // The same POST again, at either node: a retry, applied no more.
+    for node in [b.addr, a.addr] {
+        let (status, why) = reader
+            .post_query(node, &format!("seq={seq}"), &handed, &[])
+            .await;
+        assert_eq!(status, 204, "{why}");
+    }
+    // Out of order through b: the holder's 409, handed back.
+    let (status, why) = reader
+        .post_query(
+            b.addr,
+            &format!("seq={}", seq + 2),
+            &line(say("early")),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 409, "{why}");
+    reader.seq += 1;
+    assert_eq!(reader.post(&[say("at home")]).await, 204);
+    assert_eq!(
+        reader.frame_of("message").await["text"],
+        "at home",
+        "no double"
+    );
+    assert_eq!(poster.recv_type("message").await["text"], "at home");
+
+    // The origin check is the receiving node's, before anything is handed on.
+    let (status, _) = reader
+        .post_query(
+            b.addr,
+            &format!("seq={}", reader.seq),
+            &line(say("forged")),
+            &[("Origin", "http://evil.example")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    // A session no node holds: 404 at once, as at its own node.
+    let mut stranger = LiveClient::open(a.addr).await;
+    stranger.session = "0".repeat(64);
+    let (status, _) = stranger
+        .post_query(b.addr, "seq=0", &line(say("nobody")), &[])
+        .await;
+    assert_eq!(status, 404);
+
+    // `end=1` through b ends the session at a, after its frames.
+    let (status, why) = reader
+        .post_query(
+            b.addr,
+            &format!("seq={}&end=1", reader.seq),
+            &line(say("bye")),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 204, "{why}");
+    // The room sees the message and the member leaving (in either order:
+    // presence goes out at once, the message once stored).
+    let (mut said, mut left) = (false, false);
+    while !(said && left) {
+        let frame = poster.recv().await;
+        said |= frame["type"] == "message" && frame["text"] == "bye";
+        left |= frame["type"] == "presence" && frame["state"] == "left";
+    }
+    // Its own echo may or may not come before the close.
+    loop {
+        match reader.next().await {
+            Some(Event::Close(code, _)) => break assert_eq!(code, 1000),
+            Some(Event::Frame(_)) => {}
+            None => panic!("the stream ended without its close"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_resume_at_the_other_node_is_a_404_and_starting_over_there_loses_nothing() {
     let cluster = PgCluster::start();
     let a = TestServer::start(cluster.node()).await;
     let b = TestServer::start(cluster.node()).await;
@@ -27,20 +125,7 @@ async fn a_post_or_resume_at_the_other_node_is_a_404_and_starting_over_there_los
     let first = reader.frame_of("message").await;
     assert_eq!(first["text"], "one", "delivered across the nodes");
 
-    // The session's next POST, sent to the node that does not hold it.
-    let path = format!("/live?session={}&seq={}", reader.session, reader.seq);
-    let origin = format!("http://{}", b.addr);
-    let body = format!("{}\n", say("lost on the way"));
-    let (status, _, why) = request(
-        b.addr,
-        "POST",
-        &path,
-        &[("Origin", &origin), ("Content-Type", "text/plain")],
-        body.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 404, "{why}");
-    // Its stream, resumed at that node: unknown there too.
+    // Its stream, resumed at the node that does not hold it: unknown there.
     let resumed = LiveClient::resume(b.addr, &reader.session, reader.last_id, reader.seq).await;
     assert_eq!(resumed.err().map(|(status, _)| status), Some(404));
 
@@ -64,16 +149,84 @@ async fn a_post_or_resume_at_the_other_node_is_a_404_and_starting_over_there_los
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(
-        texts,
-        ["two", "three"],
-        "what it missed, once, and nothing posted to b"
-    );
+    assert_eq!(texts, ["two", "three"], "what it missed, once");
     poster.send(say("four")).await;
     assert_eq!(again.frame_of("message").await["text"], "four");
-    // The session on node a was never touched by what reached b.
+    // The session on node a goes on, untouched.
     reader.frame_of("message").await;
     assert_eq!(reader.frame_of("message").await["text"], "three");
     assert_eq!(reader.post(&[say("still here")]).await, 204);
     assert_eq!(again.frame_of("message").await["text"], "still here");
+}
+
+#[tokio::test]
+async fn a_post_for_a_session_of_a_node_that_stopped_is_a_404_at_the_other() {
+    let cluster = PgCluster::start();
+    let a = TestServer::start(cluster.node()).await;
+    let b = TestServer::start(cluster.node()).await;
+    let mut reader = LiveClient::member(a.addr, "reader", "general").await;
+    let (status, why) = reader
+        .post_query(
+            b.addr,
+            &format!("seq={}", reader.seq),
+            &line(say("first")),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 204, "{why}");
+    assert_eq!(reader.frame_of("message").await["text"], "first");
+    reader.seq += 1;
+    // Node a leaves (its sessions' rows go with it): the next POST through
+    // b finds no node holding the session and is answered as unknown, at
+    // once rather than after the wait for an answer.
+    a.stop().await;
+    let started = std::time::Instant::now();
+    let (status, why) = reader
+        .post_query(
+            b.addr,
+            &format!("seq={}", reader.seq),
+            &line(say("late")),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 404, "{why}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_post_for_a_session_of_a_node_that_died_is_a_503_then_a_404_once_its_lease_ends() {
+    let cluster = PgCluster::start();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [
+        ("CHAT_DATABASE_URL", cluster.url.as_str()),
+        ("CHAT_NODE_LEASE_SECS", "2"),
+    ];
+    let mut a = ServerProcess::spawn(da.path(), &env).await;
+    let b = ServerProcess::spawn(db.path(), &env).await;
+    let mut reader = LiveClient::member(a.addr, "reader", "general").await;
+    async fn post(reader: &LiveClient, to: std::net::SocketAddr) -> (u16, String) {
+        let query = format!("seq={}", reader.seq);
+        reader
+            .post_query(to, &query, &line(say("anyone?")), &[])
+            .await
+    }
+    let (status, why) = post(&reader, b.addr).await;
+    assert_eq!(status, 204, "{why}");
+    reader.seq += 1;
+    // Killed: no shutdown code runs, its rows stay until its lease ends.
+    a.kill();
+    let (status, why) = post(&reader, b.addr).await;
+    assert_eq!(status, 503, "nobody answered: the client retries ({why})");
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let (status, why) = post(&reader, b.addr).await;
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 503, "{why}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dead node's sessions were never removed"
+        );
+    }
 }

@@ -75,6 +75,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 fn router(
     leptos_options: LeptosOptions,
     ws: ConnState,
+    live: live::LiveState,
     accounts: accounts::AccountState,
 ) -> Router {
     let pages = Router::new()
@@ -99,7 +100,7 @@ fn router(
     let config = ws.config.clone();
     let live = Router::new()
         .route("/live", get(live::open).post(live::post))
-        .with_state(live::LiveState::new(ws.clone()));
+        .with_state(live);
     let app = Router::new()
         .route("/ws", get(conn::ws_handler))
         .with_state(ws)
@@ -140,7 +141,8 @@ impl App {
         let _ = any_spawner::Executor::init_tokio();
         let config = Arc::new(config);
         stats::install();
-        let hub = match &config.store.database_url {
+        let sessions = Arc::<live::Sessions>::default();
+        let (hub, relay) = match &config.store.database_url {
             Some(url) => {
                 // The synchronous client runs its own runtime, which cannot
                 // start on a tokio worker: connect from a plain thread.
@@ -153,16 +155,26 @@ impl App {
                 let cluster =
                     store::pg::cluster::publish(url, &node, config.node_lease).map_err(cannot)?;
                 let hub = hub::spawn(config.clone(), reader, writer, Some(cluster))?;
-                // Other nodes' commits and sessions: delivered here through the hub.
-                let to_hub = hub.clone();
-                store::pg::listen(url, &node, move |notice| to_hub.remote_blocking(notice))
-                    .map_err(cannot)?;
-                hub
+                let handoff = store::pg::Handoff::start(url, &node).map_err(cannot)?;
+                let relay = live::Relay::new(handoff, sessions.clone(), hub.clone())
+                    .map_err(|e| StoreError::Failed(format!("cannot start: {e}")))?;
+                // Other nodes' commits and sessions: delivered here through
+                // the hub; fallback POSTs handed between nodes: to the relay.
+                let (to_hub, to_relay) = (hub.clone(), relay.clone());
+                store::pg::listen(url, &node, move |notice| match notice {
+                    store::pg::Notice::Live(notice) => {
+                        to_relay.heard(notice);
+                        true
+                    }
+                    notice => to_hub.remote_blocking(notice),
+                })
+                .map_err(cannot)?;
+                (hub, Some(relay))
             }
             None => {
                 let (reader, writer) = store::open(&config.store)?;
                 tracing::info!(data_dir = %config.store.data_dir.display(), "store open");
-                hub::spawn(config.clone(), reader, writer, None)?
+                (hub::spawn(config.clone(), reader, writer, None)?, None)
             }
         };
         let ws = ConnState {
@@ -191,8 +203,13 @@ impl App {
             accounts: accounts.clone(),
             secret: Arc::new(secret),
         };
+        let live = live::LiveState {
+            conn: ws.clone(),
+            sessions,
+            relay,
+        };
         Ok(App {
-            router: router(leptos_options, ws, accounts),
+            router: router(leptos_options, ws, live, accounts),
             hub,
             config,
             admin,

@@ -331,14 +331,27 @@ impl LiveClient {
 
     /// POSTs one body of frames with sequence number `seq` (not counted).
     pub async fn post_raw(&self, seq: u64, body: &[u8], headers: &[(&str, &str)]) -> (u16, String) {
-        let path = format!("/live?session={}&seq={seq}", self.session);
-        let origin = format!("http://{}", self.addr);
+        self.post_query(self.addr, &format!("seq={seq}"), body, headers)
+            .await
+    }
+
+    /// A POST of this session to the server at `addr` (another node's, say)
+    /// with `query` after its id (`seq=N`, `&end=1`).
+    pub async fn post_query(
+        &self,
+        addr: SocketAddr,
+        query: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
+        let path = format!("/live?session={}&{query}", self.session);
+        let origin = format!("http://{addr}");
         let mut all = vec![("Origin", origin.as_str()), ("Content-Type", "text/plain")];
         all.extend_from_slice(headers);
         if headers.iter().any(|(n, _)| *n == "Origin") {
             all.remove(0);
         }
-        let (status, _, body) = request(self.addr, "POST", &path, &all, body).await;
+        let (status, _, body) = request(addr, "POST", &path, &all, body).await;
         (status, body)
     }
 

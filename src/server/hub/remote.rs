@@ -92,6 +92,9 @@ impl Hub {
                 self.on_remote(Remote::Snapshot(snapshot));
             }
             Notice::Cluster(remote) => self.on_remote(remote),
+            // Handed to the fallback transport by the listener's callback
+            // (`server::App::new`), never to the hub.
+            Notice::Live(_) => {}
         }
     }
 

@@ -18,8 +18,11 @@
 //!   applied one is answered 204 again and does nothing; any other is 409.
 //!   Same-origin only (`Origin` or `Sec-Fetch-Site`). `&end=1` ends the
 //!   session after the POST's frames (a page that closes says so; else the
-//!   idle timeout ends it, as for a WebSocket that vanished).
+//!   idle timeout ends it, as for a WebSocket that vanished). With
+//!   PostgreSQL, a POST reaching a node that does not hold its session is
+//!   handed to the one that does ([`handoff`]).
 
+mod handoff;
 mod session;
 mod stream;
 
@@ -35,9 +38,12 @@ use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use session::{Post, Session, Sessions};
+use session::{Post, Session};
 use std::sync::Arc;
 use stream::Stream;
+
+pub(crate) use handoff::Relay;
+pub(crate) use session::Sessions;
 
 /// Largest POST body: a few frames at their largest. Past it, 413.
 const MAX_POST_BYTES: usize = 4 * MAX_FRAME_BYTES;
@@ -51,15 +57,8 @@ pub(crate) struct LiveState {
     pub(crate) conn: ConnState,
     /// This node's sessions.
     pub(crate) sessions: Arc<Sessions>,
-}
-
-impl LiveState {
-    pub(crate) fn new(conn: ConnState) -> LiveState {
-        LiveState {
-            conn,
-            sessions: Arc::default(),
-        }
-    }
+    /// With PostgreSQL: POSTs handed between nodes.
+    pub(crate) relay: Option<Arc<Relay>>,
 }
 
 /// The query of the `/live` routes.
@@ -110,14 +109,22 @@ async fn start(live: LiveState, request: Request) -> Response {
     let id = cookies::new_session_id();
     let session = Arc::new(Session::new(conn, outbox, state.config.outbound_bytes));
     live.sessions.insert(&id, session.clone());
+    if let Some(relay) = &live.relay {
+        relay.hold(&id).await;
+    }
     let (number, _) = session.attach(None).expect("a fresh session attaches");
-    let hub = state.hub.clone();
+    let (hub, relay, ended) = (state.hub.clone(), live.relay.clone(), id.clone());
     tokio::spawn(session::run(
         id.clone(),
         session.clone(),
         live.sessions.clone(),
         state.config.idle_timeout,
-        async move { hub.disconnect(conn).await },
+        async move {
+            if let Some(relay) = relay {
+                relay.release(&ended);
+            }
+            hub.disconnect(conn).await
+        },
         (ticket, guard),
     ));
     tracing::debug!(conn, "fallback session opened");
@@ -214,9 +221,10 @@ pub(crate) async fn post(
     let (Some(id), Some(seq)) = (&query.session, query.seq) else {
         return (StatusCode::BAD_REQUEST, "POST /live needs session and seq").into_response();
     };
-    let Some(session) = live.sessions.get(id) else {
+    let local = live.sessions.get(id);
+    if local.is_none() && live.relay.is_none() {
         return gone(StatusCode::NOT_FOUND, "no such session: open a new one");
-    };
+    }
     let body = match axum::body::to_bytes(request.into_body(), MAX_POST_BYTES).await {
         Ok(body) => body,
         Err(_) => {
@@ -227,25 +235,43 @@ pub(crate) async fn post(
                 .into_response()
         }
     };
+    let ends = query.end == Some(1);
+    match (local, &live.relay) {
+        (Some(session), _) => apply_post(&live.conn.hub, session, seq, ends, body)
+            .await
+            .into_response(),
+        (None, Some(relay)) => relay.forward(id, seq, ends, &body).await,
+        (None, None) => unreachable!("answered above"),
+    }
+}
+
+/// Applies POST `seq` of `session` (its frames `body`; `ends`: the client
+/// leaves), whether it came here or was handed here by another node: once,
+/// in order, one at a time.
+async fn apply_post(
+    hub: &super::hub::HubHandle,
+    session: Arc<Session>,
+    seq: u64,
+    ends: bool,
+    body: bytes::Bytes,
+) -> (StatusCode, &'static str) {
     match session.post(seq) {
-        Post::Duplicate => return StatusCode::NO_CONTENT.into_response(),
+        Post::Duplicate => return (StatusCode::NO_CONTENT, ""),
         Post::OutOfOrder => {
             return (
                 StatusCode::CONFLICT,
                 "not the next POST of this session: send them one at a time, in order",
             )
-                .into_response()
         }
         Post::Apply => {}
     }
     // Applied in a task of its own, so that a client going away mid-POST
     // cannot leave it half applied.
-    let hub = live.conn.hub.clone();
-    let end = query.end == Some(1);
+    let hub = hub.clone();
     let applied = tokio::spawn(async move {
         let answer = apply(&hub, &session, &body).await;
         session.posted();
-        if end {
+        if ends {
             session.outbox.close(1000, "the client left");
         }
         answer
@@ -253,7 +279,6 @@ pub(crate) async fn post(
     applied
         .await
         .unwrap_or((StatusCode::INTERNAL_SERVER_ERROR, "failed"))
-        .into_response()
 }
 
 /// Hands each line of `body` to the hub, in order; a line the WebSocket

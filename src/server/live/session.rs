@@ -43,6 +43,13 @@ impl Sessions {
         map.get(&secret_hash(id)).filter(|s| !s.ended()).cloned()
     }
 
+    /// The live session whose id hashes to `hash`, if any (a POST handed
+    /// here by another node).
+    pub(crate) fn get_hashed(&self, hash: &[u8; 32]) -> Option<Arc<Session>> {
+        let map = self.by_hash.lock().expect("sessions lock");
+        map.get(hash).filter(|s| !s.ended()).cloned()
+    }
+
     /// Forgets the session `id` names.
     fn remove(&self, id: &str) {
         self.by_hash

@@ -1,9 +1,11 @@
 //! What a node hears of the others: their commits on `chat_messages`
-//! ([`super::CHANNEL`]) and their sessions on `chat_cluster`
-//! ([`cluster::CHANNEL`]), both on one connection, so PostgreSQL hands
-//! them over in commit order.
+//! ([`super::CHANNEL`]), their sessions on `chat_cluster`
+//! ([`cluster::CHANNEL`]) and fallback POSTs handed over on `chat_live`
+//! ([`handoff::CHANNEL`]), all on one connection, so PostgreSQL hands them
+//! over in commit order.
 
 use super::cluster::{self, Remote, Snapshot};
+use super::handoff::{self, LiveNotice};
 use super::CHANNEL;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
@@ -25,6 +27,9 @@ pub enum Notice {
     Resync(Snapshot),
     /// Another node's sessions changed.
     Cluster(Remote),
+    /// A fallback POST handed to this node, or the answer to one it handed
+    /// on (for the fallback transport, not the hub).
+    Live(LiveNotice),
 }
 
 /// Listens for other nodes' notices on a thread of its own and hands each
@@ -58,7 +63,11 @@ fn listen_once(
     on_notice: &mut impl FnMut(Notice) -> bool,
 ) -> Result<bool, postgres::Error> {
     let mut client = Client::connect(url, NoTls)?;
-    client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {}", cluster::CHANNEL))?;
+    client.batch_execute(&format!(
+        "LISTEN {CHANNEL}; LISTEN {}; LISTEN {}",
+        cluster::CHANNEL,
+        handoff::CHANNEL
+    ))?;
     // Read after LISTEN: what changes after this read is heard as well.
     let Ok(snapshot) = cluster::snapshot(&mut client, node) else {
         return Ok(true);
@@ -74,6 +83,7 @@ fn listen_once(
             while let Some(notice) = notices.next()? {
                 let heard = match notice.channel() {
                     CHANNEL => stored(notice.payload(), node),
+                    handoff::CHANNEL => handoff::parse(notice.payload(), node).map(Notice::Live),
                     _ => match cluster::parse(notice.payload(), node) {
                         Some(Ok(remote)) => Some(Notice::Cluster(remote)),
                         Some(Err(())) => {

@@ -30,8 +30,10 @@ use std::cell::RefCell;
 mod batch;
 mod changes;
 pub mod cluster;
+mod handoff;
 mod listen;
 
+pub use handoff::{Handoff, LiveNotice, Posted};
 pub use listen::{listen, Notice};
 
 /// The schema, applied once (version 1 in `chat_schema`).
@@ -54,8 +56,11 @@ const SCHEMA_8: &str = include_str!("changes.sql");
 /// Version 9: bans, mutes, room settings and the audit log
 /// (`store::moderation`).
 const SCHEMA_9: &str = include_str!("moderation.sql");
+/// Version 10: fallback sessions and the POSTs handed between nodes
+/// ([`Handoff`]).
+const SCHEMA_10: &str = include_str!("live.sql");
 /// The newest schema version this server knows.
-pub const SCHEMA_VERSION: i32 = 9;
+pub const SCHEMA_VERSION: i32 = 10;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -207,6 +212,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.batch_execute(SCHEMA_9)?;
         tx.execute("UPDATE chat_schema SET version = 9", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 9");
+    }
+    if version.unwrap_or(1) < 10 {
+        tx.batch_execute(SCHEMA_10)?;
+        tx.execute("UPDATE chat_schema SET version = 10", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 10");
     }
     if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
         return Err(StoreError::Open {

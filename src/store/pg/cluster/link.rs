@@ -264,11 +264,14 @@ impl Link {
     }
 }
 
-/// Deletes the session and member rows of `nodes`.
+/// Deletes the session and member rows of `nodes`, with their fallback
+/// sessions and the POSTs waiting for them (see `handoff.rs`).
 fn delete_rows(
     tx: &mut postgres::Transaction<'_>,
     nodes: &[String],
 ) -> Result<(), postgres::Error> {
+    tx.execute("DELETE FROM live_sessions WHERE node = ANY($1)", &[&nodes])?;
+    tx.execute("DELETE FROM live_posts WHERE node = ANY($1)", &[&nodes])?;
     tx.execute(
         "DELETE FROM cluster_members WHERE node = ANY($1)",
         &[&nodes],
