@@ -25,7 +25,7 @@ run: build
 dev: setup
 	cargo leptos watch
 
-## Every test: Rust unit and integration tests, then Playwright against a release build.
+## Every test: Rust unit and integration tests, then Playwright (release bundle, debug server).
 test: setup
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-e2e
@@ -41,11 +41,16 @@ test-rust:
 	CHAT_TEST_BACKEND=postgres cargo test --features ssr $(PG_SUITES)
 	CHAT_TEST_TRANSPORT=live cargo test --features ssr $(LIVE_SUITES)
 
-# The browser suite runs against a release build with the fresh-render hook
-# for its hydration check (feature hydration-check; see src/ui/fresh.rs).
+# The browser suite: the release bundle, with the fresh-render hook for its
+# hydration check (feature hydration-check; see src/ui/fresh.rs), served by
+# the debug server `cargo test` builds: CI compiles the server once, not
+# twice (the suite passes the same against the release server:
+# E2E_SERVER=../target/release/chat after `cargo leptos build --release`).
 test-e2e: setup
-	cargo leptos build --release --precompress --lib-features hydrate,hydration-check
-	cd end2end && npx playwright test
+	cargo leptos build --release --precompress --frontend-only --lib-features hydrate,hydration-check
+	cargo build --features ssr --bin chat
+	cp target/release/hash.txt target/debug/hash.txt
+	cd end2end && E2E_SERVER=../target/debug/chat npx playwright test
 
 ## rustfmt check and clippy (server and browser side) with warnings denied.
 lint: setup

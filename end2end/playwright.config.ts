@@ -3,7 +3,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-// The server under test: the release binary built by `cargo leptos build --release`.
+// The server under test: `E2E_SERVER`, or the release binary built by
+// `cargo leptos build --release`. `make test-e2e` runs the debug binary
+// `cargo test` already built (with the release bundle): CI then compiles
+// the server once, not twice.
+export const server = process.env.E2E_SERVER ?? "../target/release/chat";
 const port = Number(process.env.E2E_PORT ?? 3100);
 export const baseURL = `http://127.0.0.1:${port}`;
 // A fresh store for every run, so tests never see an earlier run's messages.
@@ -40,7 +44,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: "../target/release/chat",
+    command: server,
     url: `${baseURL}/`,
     reuseExistingServer: false,
     timeout: 60_000,
@@ -49,6 +53,8 @@ export default defineConfig({
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "../target/site",
+      // cargo-leptos builds this in; a binary `cargo test` built needs it.
+      LEPTOS_OUTPUT_NAME: "chat",
       CHAT_DATA_DIR: dataDir,
       // Every page of the suite comes from 127.0.0.1: room for their names.
       CHAT_IDENTITY_BURST: "100000",

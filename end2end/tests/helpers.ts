@@ -207,15 +207,16 @@ export class WireClient {
 }
 
 /**
- * Starts the release binary on `port` (with `env` added: its store, its
+ * Starts the server binary (`E2E_SERVER`, as the Playwright config) on `port` (with `env` added: its store, its
  * database…) and waits until it serves its page.
  */
 export async function startServer(port: number, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn("../target/release/chat", [], {
+  const child = spawn(process.env.E2E_SERVER ?? "../target/release/chat", [], {
     env: {
       ...process.env,
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: "../target/site",
+      LEPTOS_OUTPUT_NAME: "chat",
       CHAT_IDENTITY_BURST: "100000",
       // Several servers side by side: each its own operations port.
       CHAT_OPS_ADDR: "127.0.0.1:0",
