@@ -43,3 +43,21 @@ for nodes in 1 2; do
   run $nodes "latency, 1000 members, 100 messages/s" \
     --room pglat$nodes --members 1000 --senders 4 --rate 100 --seconds 10
 done
+# A fallback POST at the node holding its session against one handed over
+# from the other node (medians of $BENCH_RUNS runs of 300 each).
+handoff() {
+  local pids=()
+  for n in 0 1; do
+    local port=$((PORT + n))
+    LEPTOS_SITE_ADDR=127.0.0.1:$port LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn CHAT_OPS_ADDR=127.0.0.1:0 \
+      CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 CHAT_DATA_DIR="$DATA/h$n" \
+      CHAT_REQUEST_BURST=1000000 CHAT_DATABASE_URL="postgres://chat@127.0.0.1:$PGPORT/postgres" \
+      $PIN_S ./target/release/chat &
+    pids+=($!)
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  done
+  echo "== PostgreSQL, 2 nodes: fallback POSTs at the session's node and handed over (1.2)"
+  for _ in $(seq "${BENCH_RUNS:-3}"); do $PIN_C python3 .ci/handoff.py "$PORT" "$((PORT + 1))" 300; done
+  kill -TERM "${pids[@]}"; wait "${pids[@]}" || true
+}
+handoff
