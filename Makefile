@@ -36,10 +36,14 @@ PG_SUITES = --test hub --test identities --test pages --test faults --test conne
 # And the protocol suites once more with every client on the fallback
 # transport (1.2 section 6: Server-Sent Events and POSTs instead of /ws).
 LIVE_SUITES = --test hub --test identities --test connections --test watch --test search --test reads --test accounts --test tokens --test access --test changes --test moderation
+# The tests' data directories and PostgreSQL clusters go in memory where
+# /dev/shm is: on this machine's disk, initdb and the clusters' writes took
+# a third of the PostgreSQL pass (175 s against 108 s in /dev/shm).
+TEST_TMP := $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
 test-rust:
-	cargo test --features ssr
-	CHAT_TEST_BACKEND=postgres cargo test --features ssr $(PG_SUITES)
-	CHAT_TEST_TRANSPORT=live cargo test --features ssr $(LIVE_SUITES)
+	TMPDIR=$(TEST_TMP) cargo test --features ssr
+	TMPDIR=$(TEST_TMP) CHAT_TEST_BACKEND=postgres cargo test --features ssr $(PG_SUITES)
+	TMPDIR=$(TEST_TMP) CHAT_TEST_TRANSPORT=live cargo test --features ssr $(LIVE_SUITES)
 
 # The browser suite: the release bundle, with the fresh-render hook for its
 # hydration check (feature hydration-check; see src/ui/fresh.rs), served by
