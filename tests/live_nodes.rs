@@ -22,6 +22,17 @@ fn line(frame: serde_json::Value) -> Vec<u8> {
     format!("{frame}\n").into_bytes()
 }
 
+/// `client`'s POST of `text` to the general room, sent to the server at
+/// `to` with `query` (`seq=N`, `&end=1`): its status and body.
+async fn say_at(
+    client: &LiveClient,
+    to: std::net::SocketAddr,
+    query: &str,
+    text: &str,
+) -> (u16, String) {
+    client.post_query(to, query, &line(say(text)), &[]).await
+}
+
 #[tokio::test]
 async fn a_post_reaching_the_other_node_is_applied_once_by_the_node_holding_the_session() {
     let cluster = PgCluster::start();
@@ -32,10 +43,7 @@ async fn a_post_reaching_the_other_node_is_applied_once_by_the_node_holding_the_
 
     // The session's next POST, sent to the node that does not hold it.
     let seq = reader.seq;
-    let handed = line(say("handed over"));
-    let (status, why) = reader
-        .post_query(b.addr, &format!("seq={seq}"), &handed, &[])
-        .await;
+    let (status, why) = say_at(&reader, b.addr, &format!("seq={seq}"), "handed over").await;
     assert_eq!(status, 204, "{why}");
     let got = reader.frame_of("message").await;
     assert_eq!(got["text"], "handed over");
@@ -44,20 +52,11 @@ async fn a_post_reaching_the_other_node_is_applied_once_by_the_node_holding_the_
 
     // The same POST again, at either node: a retry, applied no more.
     for node in [b.addr, a.addr] {
-        let (status, why) = reader
-            .post_query(node, &format!("seq={seq}"), &handed, &[])
-            .await;
+        let (status, why) = say_at(&reader, node, &format!("seq={seq}"), "handed over").await;
         assert_eq!(status, 204, "{why}");
     }
     // Out of order through b: the holder's 409, handed back.
-    let (status, why) = reader
-        .post_query(
-            b.addr,
-            &format!("seq={}", seq + 2),
-            &line(say("early")),
-            &[],
-        )
-        .await;
+    let (status, why) = say_at(&reader, b.addr, &format!("seq={}", seq + 2), "early").await;
     assert_eq!(status, 409, "{why}");
     reader.seq += 1;
     assert_eq!(reader.post(&[say("at home")]).await, 204);
@@ -81,20 +80,11 @@ async fn a_post_reaching_the_other_node_is_applied_once_by_the_node_holding_the_
     // A session no node holds: 404 at once, as at its own node.
     let mut stranger = LiveClient::open(a.addr).await;
     stranger.session = "0".repeat(64);
-    let (status, _) = stranger
-        .post_query(b.addr, "seq=0", &line(say("nobody")), &[])
-        .await;
+    let (status, _) = say_at(&stranger, b.addr, "seq=0", "nobody").await;
     assert_eq!(status, 404);
 
     // `end=1` through b ends the session at a, after its frames.
-    let (status, why) = reader
-        .post_query(
-            b.addr,
-            &format!("seq={}&end=1", reader.seq),
-            &line(say("bye")),
-            &[],
-        )
-        .await;
+    let (status, why) = say_at(&reader, b.addr, &format!("seq={}&end=1", reader.seq), "bye").await;
     assert_eq!(status, 204, "{why}");
     // The room sees the message and the member leaving (in either order:
     // presence goes out at once, the message once stored).
@@ -165,14 +155,7 @@ async fn a_post_for_a_session_of_a_node_that_stopped_is_a_404_at_the_other() {
     let a = TestServer::start(cluster.node()).await;
     let b = TestServer::start(cluster.node()).await;
     let mut reader = LiveClient::member(a.addr, "reader", "general").await;
-    let (status, why) = reader
-        .post_query(
-            b.addr,
-            &format!("seq={}", reader.seq),
-            &line(say("first")),
-            &[],
-        )
-        .await;
+    let (status, why) = say_at(&reader, b.addr, &format!("seq={}", reader.seq), "first").await;
     assert_eq!(status, 204, "{why}");
     assert_eq!(reader.frame_of("message").await["text"], "first");
     reader.seq += 1;
@@ -181,14 +164,7 @@ async fn a_post_for_a_session_of_a_node_that_stopped_is_a_404_at_the_other() {
     // once rather than after the wait for an answer.
     a.stop().await;
     let started = std::time::Instant::now();
-    let (status, why) = reader
-        .post_query(
-            b.addr,
-            &format!("seq={}", reader.seq),
-            &line(say("late")),
-            &[],
-        )
-        .await;
+    let (status, why) = say_at(&reader, b.addr, &format!("seq={}", reader.seq), "late").await;
     assert_eq!(status, 404, "{why}");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
@@ -205,10 +181,7 @@ async fn a_post_for_a_session_of_a_node_that_died_is_a_503_then_a_404_once_its_l
     let b = ServerProcess::spawn(db.path(), &env).await;
     let mut reader = LiveClient::member(a.addr, "reader", "general").await;
     async fn post(reader: &LiveClient, to: std::net::SocketAddr) -> (u16, String) {
-        let query = format!("seq={}", reader.seq);
-        reader
-            .post_query(to, &query, &line(say("anyone?")), &[])
-            .await
+        say_at(reader, to, &format!("seq={}", reader.seq), "anyone?").await
     }
     let (status, why) = post(&reader, b.addr).await;
     assert_eq!(status, 204, "{why}");

@@ -39,8 +39,7 @@ impl Sessions {
 
     /// The live session `id` names, if any.
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Session>> {
-        let map = self.by_hash.lock().expect("sessions lock");
-        map.get(&secret_hash(id)).filter(|s| !s.ended()).cloned()
+        self.get_hashed(&secret_hash(id))
     }
 
     /// The live session whose id hashes to `hash`, if any (a POST handed

@@ -126,21 +126,35 @@ impl Handoff {
         .map(drop)
     }
 
-    /// Removes the session's row (it ended); does not wait.
-    pub fn release(&self, hash: [u8; 32]) {
-        let node = self.node.clone();
+    /// Queues `statement` without waiting; says `lost` in the log when it
+    /// could not be queued or failed.
+    fn tell(
+        &self,
+        lost: &'static str,
+        statement: impl FnOnce(&mut Client) -> Result<u64, postgres::Error> + Send + 'static,
+    ) {
         let sent = self.send(move |client| {
-            let deleted = client.execute(
-                "DELETE FROM live_sessions WHERE hash = $1 AND node = $2",
-                &[&&hash[..], &node],
-            );
-            if let Err(e) = deleted {
-                tracing::warn!(error = %e, "a fallback session's row stays until its node leaves");
+            if let Err(e) = statement(client) {
+                tracing::warn!(error = %e, "{lost}");
             }
         });
         if let Err(e) = sent {
-            tracing::warn!(error = %e, "a fallback session's row stays until its node leaves");
+            tracing::warn!(error = %e, "{lost}");
         }
+    }
+
+    /// Removes the session's row (it ended); does not wait.
+    pub fn release(&self, hash: [u8; 32]) {
+        let node = self.node.clone();
+        self.tell(
+            "a fallback session's row stays until its node leaves",
+            move |client| {
+                client.execute(
+                    "DELETE FROM live_sessions WHERE hash = $1 AND node = $2",
+                    &[&&hash[..], &node],
+                )
+            },
+        );
     }
 
     /// Writes POST `seq` of the session whose id hashes to `hash` (its
@@ -208,14 +222,10 @@ impl Handoff {
         // would only break the notice's fields.
         let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
         let notice = format!("done\t{origin}\t{ticket}\t{status}\t{reason}");
-        let sent = self.send(move |client| {
-            if let Err(e) = client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &notice]) {
-                tracing::warn!(error = %e, "a forwarded POST's answer was lost; its client retries");
-            }
-        });
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "a forwarded POST's answer was lost; its client retries");
-        }
+        self.tell(
+            "a forwarded POST's answer was lost; its client retries",
+            move |client| client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &notice]),
+        );
     }
 
     /// Removes the row of a POST whose answer this node stopped waiting
