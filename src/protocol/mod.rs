@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 mod changes;
 mod client;
 mod error;
+mod files;
 mod message;
 mod moderation;
 mod read;
 
 pub use client::ClientFrame;
 pub use error::{ErrorCode, ProtocolError};
+pub use files::{Attachment, MAX_ATTACHMENTS, MAX_FILE_NAME_CHARS};
 pub use message::ChatMessage;
 
 #[cfg(feature = "ssr")]

@@ -153,6 +153,17 @@ pub struct Config {
     pub retention: Option<Duration>,
     /// *1.2*: how long after posting an author may edit (`None`: always).
     pub edit_window: Option<Duration>,
+    /// *1.2*: the largest upload, bytes (`CHAT_MAX_UPLOAD_MB`).
+    pub max_upload_bytes: u64,
+    /// *1.2*: the most bytes of files one identity keeps (`CHAT_UPLOAD_QUOTA_MB`).
+    pub upload_quota_bytes: u64,
+    /// *1.2*: images of more pixels are refused (`CHAT_MAX_IMAGE_MEGAPIXELS`).
+    pub max_image_pixels: u64,
+    /// *1.2*: how long an upload's body may take (`CHAT_UPLOAD_TIMEOUT_SECS`).
+    pub upload_timeout: Duration,
+    /// *1.2*: where uploaded files are kept (`CHAT_FILES_DIR`; `None`:
+    /// `files/` in the data directory, see [`Config::files_dir`]).
+    pub files_dir: Option<PathBuf>,
     /// Serve HTTPS and `wss://` with this certificate chain and key (PEM
     /// files), instead of plain HTTP.
     pub tls: Option<TlsFiles>,
@@ -182,6 +193,15 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// `CHAT_TLS_KEY`: the private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+}
+
+impl Config {
+    /// *1.2*: the directory uploaded files are kept in.
+    pub fn files_dir(&self) -> PathBuf {
+        self.files_dir
+            .clone()
+            .unwrap_or_else(|| self.store.data_dir.join("files"))
+    }
 }
 
 impl Default for Config {
@@ -340,6 +360,11 @@ impl Config {
             welcome_rooms: s.welcome_rooms,
             retention: s.retention_days.map(days),
             edit_window: s.edit_window_mins.map(|m| Duration::from_secs(m * 60)),
+            max_upload_bytes: s.max_upload_mb << 20,
+            upload_quota_bytes: s.upload_quota_mb << 20,
+            max_image_pixels: s.max_image_megapixels * 1_000_000,
+            upload_timeout: secs(s.upload_timeout_secs),
+            files_dir: s.files_dir,
             tls,
             registration: s.registration,
             guests: s.guests,

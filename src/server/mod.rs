@@ -22,6 +22,7 @@
 //! - [`headers`]: security headers, the page's CSP, compression, caching.
 //! - [`hosts`]: the `Host` every request names and the `Origin` of upgrades
 //!   and form posts.
+//! - [`files`]: *1.2* uploads, images re-made, files served.
 
 mod accounts;
 mod admission;
@@ -30,6 +31,7 @@ mod conn;
 mod cookies;
 mod deflate;
 mod entry;
+mod files;
 mod frame;
 mod headers;
 mod hosts;
@@ -77,6 +79,7 @@ fn router(
     ws: ConnState,
     live: live::LiveState,
     accounts: accounts::AccountState,
+    uploads: files::FileState,
 ) -> Router {
     let pages = Router::new()
         .route("/", get(pages::show).post(pages::post))
@@ -111,7 +114,9 @@ fn router(
         .merge(headers::cached(files))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             config.body_timeout,
-        ));
+        ))
+        // Uploads have a body timeout of their own.
+        .merge(files::router(uploads));
     let https = config.secure_cookies || config.tls.is_some();
     headers::secured(app, https).layer(axum::middleware::from_fn_with_state(
         config,
@@ -208,8 +213,13 @@ impl App {
             sessions,
             relay,
         };
+        let files =
+            files::FileState::new(config.clone(), hub.clone()).map_err(|e| StoreError::Open {
+                path: config.files_dir(),
+                cause: format!("cannot make the files directory: {e}"),
+            })?;
         Ok(App {
-            router: router(leptos_options, ws, live, accounts),
+            router: router(leptos_options, ws, live, accounts, files),
             hub,
             config,
             admin,

@@ -195,6 +195,21 @@ pub struct Settings {
     /// *1.2*: authors may edit a message this long after posting, minutes (1 to 5256000) [default: always]
     #[arg(long, env = "CHAT_EDIT_WINDOW_MINS", value_parser = minutes)]
     pub edit_window_mins: Option<u64>,
+    /// *1.2*: the largest file one may upload, MiB (1 to 4096)
+    #[arg(long, env = "CHAT_MAX_UPLOAD_MB", default_value = "25", value_parser = mebibytes)]
+    pub max_upload_mb: u64,
+    /// *1.2*: the most bytes of files one identity may keep, MiB (1 to 4194304)
+    #[arg(long, env = "CHAT_UPLOAD_QUOTA_MB", default_value = "1024", value_parser = quota_mebibytes)]
+    pub upload_quota_mb: u64,
+    /// *1.2*: images of more pixels than this are refused, megapixels (1 to 500)
+    #[arg(long, env = "CHAT_MAX_IMAGE_MEGAPIXELS", default_value = "50", value_parser = megapixels)]
+    pub max_image_megapixels: u64,
+    /// *1.2*: an upload's body must arrive within this, s (0.01 to 86400)
+    #[arg(long, env = "CHAT_UPLOAD_TIMEOUT_SECS", default_value = "600", value_parser = seconds)]
+    pub upload_timeout_secs: f64,
+    /// *1.2*: where uploaded files are kept; several nodes share one directory [default: files/ in the data directory]
+    #[arg(long, env = "CHAT_FILES_DIR", value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
     /// Serve HTTPS directly with this PEM certificate chain (with --tls-key)
     #[arg(long, env = "CHAT_TLS_CERT", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -399,6 +414,29 @@ fn count(s: &str) -> Result<usize, String> {
         Ok(v) if v >= 1 => Ok(v),
         _ => Err("expected a whole number of at least 1".into()),
     }
+}
+
+/// A whole number from `min` to `max`, or why not.
+fn within(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(format!("expected a whole number from {min} to {max}")),
+    }
+}
+
+/// The largest upload, MiB.
+fn mebibytes(s: &str) -> Result<u64, String> {
+    within(s, 1, 4096)
+}
+
+/// An identity's quota, MiB (at most 4 TiB).
+fn quota_mebibytes(s: &str) -> Result<u64, String> {
+    within(s, 1, 4 << 20)
+}
+
+/// An image's most pixels, millions.
+fn megapixels(s: &str) -> Result<u64, String> {
+    within(s, 1, 500)
 }
 
 /// Seconds, 0.01 to 86400.

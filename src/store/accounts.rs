@@ -135,6 +135,8 @@ pub enum AccountChange {
     Grant(GrantChange),
     /// *1.2*: a room's kind or a standing in it ([`super::access`]).
     Access(super::access::AccessChange),
+    /// *1.2* (section 5): an upload saved, posted or removed ([`super::files`]).
+    File(super::files::FileChange),
     /// *1.2*: a moderator's decision ([`super::moderation`]) and its audit
     /// entry, written together.
     Moderation {
@@ -238,6 +240,10 @@ pub fn save_sqlite(
                 super::access::save_sqlite(&tx, change)?;
                 0
             }
+            AccountChange::File(change) => {
+                super::files::save_sqlite(&tx, change)?;
+                0
+            }
             AccountChange::Moderation { change, audit } => {
                 super::moderation::save_sqlite(&tx, change.as_ref(), audit.as_ref())?;
                 0
@@ -327,6 +333,10 @@ pub fn save_pg(client: &mut postgres::Client, changes: &[AccountChange]) -> Resu
             }
             AccountChange::Access(change) => {
                 super::access::save_pg(&mut tx, change)?;
+                0
+            }
+            AccountChange::File(change) => {
+                super::files::save_pg(&mut tx, change)?;
                 0
             }
             AccountChange::Moderation { change, audit } => {

@@ -16,6 +16,7 @@
 pub mod access;
 pub mod accounts;
 pub mod changes;
+pub mod files;
 pub mod grants;
 pub mod group_commit;
 pub mod moderation;
@@ -358,6 +359,16 @@ pub trait StoreReader: Send + 'static {
     /// *1.2*: an account's sessions, most recently used first (at most
     /// [`accounts::MAX_LISTED_SESSIONS`]).
     fn sessions_of(&self, _identity: &str) -> Result<Vec<accounts::SessionRow>, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// *1.2* (section 5): the uploads `query` names.
+    fn uploads(&self, _query: &files::FileQuery) -> Result<Vec<files::UploadRow>, StoreError> {
+        Err(no_accounts())
+    }
+
+    /// *1.2* (section 5): the bytes of files `identity` keeps.
+    fn upload_usage(&self, _identity: &str) -> Result<u64, StoreError> {
         Err(no_accounts())
     }
 

@@ -20,6 +20,6 @@ mod views;
 pub use admin::SECRET_FILE;
 pub(crate) use admin::{router as admin_router, write_secret, AdminState};
 pub(crate) use password::{check_length, Busy, Cost, Hasher, MAX_PASSWORD_CHARS};
-pub(crate) use routes::{router, AccountState};
+pub(crate) use routes::{refuse_json, router, AccountState};
 pub(crate) use sessions::signed_in;
 pub(crate) use tokens::{bearer, router as api_router, signed_by_token};

@@ -82,7 +82,7 @@ pub(super) fn page(status: StatusCode, html: String) -> Response {
 
 /// A JSON refusal (the admin routes, the HTTP API): `status` and
 /// `{"code", "message"}`.
-pub(super) fn refuse_json(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn refuse_json(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let body = serde_json::json!({"code": code, "message": message.into()});
     (status, axum::Json(body)).into_response()
 }

@@ -60,6 +60,7 @@ mod bucket;
 mod changes;
 mod directory;
 mod fatal;
+mod files;
 mod handle;
 mod identity;
 mod members;
@@ -106,6 +107,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use accounts::{account_key, Ending, SignUp, SignedIn};
 pub(crate) use bucket::Bucket;
+pub(crate) use files::FileAsk;
 pub(crate) use handle::HubHandle;
 pub(crate) use identity::{addr_key, limit_bucket, Client};
 pub(crate) use offload::Then;
@@ -178,6 +180,16 @@ enum Command {
         identity: String,
         /// Where the answer goes.
         reply: oneshot::Sender<bool>,
+    },
+    /// *1.2* (section 5): whether a request may upload or fetch a file,
+    /// and as whom.
+    File {
+        /// Who asks.
+        client: Client,
+        /// What.
+        ask: FileAsk,
+        /// The identity it speaks as, if allowed.
+        reply: oneshot::Sender<Option<Arc<str>>>,
     },
     /// Once a second: send the `member_count` frames that are due.
     Tick,
@@ -483,6 +495,9 @@ impl Hub {
                 reply,
             } => self.on_room_form(client, form, reply),
             Command::Knows { token, reply } => drop(reply.send(self.knows(&token))),
+            Command::File { client, ask, reply } => {
+                let _ = reply.send(self.on_file(&client, &ask));
+            }
             Command::Banned { identity, reply } => {
                 let _ = reply.send(self.server_banned(&identity));
             }

@@ -15,6 +15,7 @@
 
 use super::access::{MemberRow, RoomKind};
 use super::accounts::{self, AccountChange, AccountQuery, AccountRow, Role, SessionRow};
+use super::files::{FileQuery, UploadRow};
 use super::grants::{GrantQuery, Grants};
 use super::search::{self, Found, Hit, Search};
 use super::{
@@ -59,8 +60,10 @@ const SCHEMA_9: &str = include_str!("moderation.sql");
 /// Version 10: fallback sessions and the POSTs handed between nodes
 /// ([`Handoff`]).
 const SCHEMA_10: &str = include_str!("live.sql");
+/// Version 11: uploaded files (protocol 1.2 section 5).
+const SCHEMA_11: &str = include_str!("files.sql");
 /// The newest schema version this server knows.
-pub const SCHEMA_VERSION: i32 = 10;
+pub const SCHEMA_VERSION: i32 = 11;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -218,6 +221,11 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         tx.execute("UPDATE chat_schema SET version = 10", &[])?;
         tracing::info!("applied the PostgreSQL schema's version 10");
     }
+    if version.unwrap_or(1) < 11 {
+        tx.batch_execute(SCHEMA_11)?;
+        tx.execute("UPDATE chat_schema SET version = 11", &[])?;
+        tracing::info!("applied the PostgreSQL schema's version 11");
+    }
     if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
         return Err(StoreError::Open {
             path: "CHAT_DATABASE_URL".into(),
@@ -321,6 +329,14 @@ impl StoreReader for PgReader {
 
     fn grants(&self, query: &GrantQuery) -> Result<Grants, StoreError> {
         self.again(|r| super::grants::read_pg(r.conn.borrow_mut().get()?, query))
+    }
+
+    fn uploads(&self, query: &FileQuery) -> Result<Vec<UploadRow>, StoreError> {
+        self.again(|r| super::files::read_pg(r.conn.borrow_mut().get()?, query))
+    }
+
+    fn upload_usage(&self, identity: &str) -> Result<u64, StoreError> {
+        self.again(|r| super::files::read_usage_pg(r.conn.borrow_mut().get()?, identity))
     }
 
     fn search(&self, search: &Search) -> Result<Found, StoreError> {

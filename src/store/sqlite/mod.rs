@@ -8,6 +8,7 @@
 
 use super::access::{MemberRow, RoomKind};
 use super::accounts::{self, AccountChange, AccountQuery, AccountRow, Role, SessionRow};
+use super::files::{FileQuery, UploadRow};
 use super::grants::{GrantQuery, Grants};
 use super::reads::ReadMark;
 use super::search::{self, Found, Hit, Search};
@@ -51,6 +52,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_room_access.sql"),
     include_str!("../migrations/0009_changes.sql"),
     include_str!("../migrations/0010_moderation.sql"),
+    include_str!("../migrations/0011_files.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -304,6 +306,14 @@ impl StoreReader for SqliteReader {
 
     fn grants(&self, query: &GrantQuery) -> Result<Grants, StoreError> {
         super::grants::read_sqlite(&self.conn, query)
+    }
+
+    fn uploads(&self, query: &FileQuery) -> Result<Vec<UploadRow>, StoreError> {
+        super::files::read_sqlite(&self.conn, query)
+    }
+
+    fn upload_usage(&self, identity: &str) -> Result<u64, StoreError> {
+        super::files::read_usage_sqlite(&self.conn, identity)
     }
 
     fn search(&self, search: &Search) -> Result<Found, StoreError> {

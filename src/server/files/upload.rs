@@ -1,0 +1,385 @@
+//! `POST /api/v1/uploads`: the file's bytes as the body (with
+//! `X-Filename`, percent-encoded UTF-8), or `multipart/form-data` with one
+//! `file` part. In order: who may upload ([`super::requester`]); a declared
+//! length past the limit is refused before a byte is read; the body is
+//! written to `tmp/` as it arrives, counting, and cut off one byte past
+//! the limit (413); the type is sniffed from the first bytes (`infer`),
+//! whatever the client said; an image is re-made on the blocking pool
+//! ([`super::picture`]; 413 past the pixel limit, 422 when it cannot be
+//! read); the identity's quota is checked (507); the files are moved into
+//! place and the row is stored. Anything refused or abandoned on the way
+//! leaves no file behind ([`super::Doomed`]).
+
+use super::picture::{self, Kind, Refusal};
+use super::{attachment, filename, requester, Doomed, FileState};
+use crate::server::accounts::refuse_json;
+use crate::server::cookies::random_hex;
+use crate::server::hub::FileAsk;
+use crate::store::accounts::AccountChange;
+use crate::store::files::{FileChange, UploadRow};
+use crate::store::now_ms;
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http_body_util::BodyExt;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// Bytes kept from the start of a file for sniffing its type.
+const HEAD_BYTES: usize = 8192;
+/// Buffer of the file being written (fewer, larger writes on the blocking pool).
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Why an upload's body was not taken.
+enum Cut {
+    /// Past the limit.
+    TooLarge,
+    /// Not readable as sent (a broken multipart body, no `file` part).
+    Malformed(String),
+    /// The body stopped arriving (the client went away, or too slow).
+    Broken,
+    /// The files directory failed.
+    Disk(std::io::Error),
+}
+
+/// The body received: bytes written, its first bytes, and a multipart
+/// part's file name.
+struct Received {
+    size: u64,
+    head: Vec<u8>,
+    name: Option<String>,
+}
+
+/// A file being written from chunks, at most `max` bytes.
+struct Sink {
+    out: tokio::io::BufWriter<tokio::fs::File>,
+    size: u64,
+    head: Vec<u8>,
+    max: u64,
+}
+
+impl Sink {
+    async fn create(path: &Path, max: u64) -> Result<Sink, Cut> {
+        let file = tokio::fs::File::create(path).await.map_err(Cut::Disk)?;
+        Ok(Sink {
+            out: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file),
+            size: 0,
+            head: Vec::with_capacity(HEAD_BYTES),
+            max,
+        })
+    }
+
+    /// Writes `data`; [`Cut::TooLarge`] once past the limit.
+    async fn take(&mut self, data: &[u8]) -> Result<(), Cut> {
+        self.size += data.len() as u64;
+        if self.size > self.max {
+            return Err(Cut::TooLarge);
+        }
+        let room = HEAD_BYTES.saturating_sub(self.head.len()).min(data.len());
+        self.head.extend_from_slice(&data[..room]);
+        self.out.write_all(data).await.map_err(Cut::Disk)
+    }
+
+    async fn finish(mut self, name: Option<String>) -> Result<Received, Cut> {
+        self.out.flush().await.map_err(Cut::Disk)?;
+        Ok(Received {
+            size: self.size,
+            head: self.head,
+            name,
+        })
+    }
+}
+
+/// The raw body.
+async fn receive_body(mut body: Body, path: &Path, max: u64) -> Result<Received, Cut> {
+    let mut sink = Sink::create(path, max).await?;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Cut::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            sink.take(&data).await?;
+        }
+    }
+    sink.finish(None).await
+}
+
+/// The first `file` part of a multipart body.
+async fn receive_multipart(req: Request, path: &Path, max: u64) -> Result<Received, Cut> {
+    let mut parts = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| Cut::Malformed(e.body_text()))?;
+    loop {
+        let field = parts.next_field().await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Cut::TooLarge,
+            _ => Cut::Malformed(e.body_text()),
+        })?;
+        let Some(mut field) = field else {
+            return Err(Cut::Malformed("no part named \"file\"".into()));
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().map(str::to_owned);
+        let mut sink = Sink::create(path, max).await?;
+        while let Some(data) = field.chunk().await.map_err(|_| Cut::Broken)? {
+            sink.take(&data).await?;
+        }
+        return sink.finish(name).await;
+    }
+}
+
+/// The `X-Filename` header, percent-decoded (UTF-8; bytes that are not
+/// are replaced).
+fn header_name(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get("x-filename")?.as_bytes();
+    let decoded: Vec<u8> = percent_decode(raw);
+    Some(String::from_utf8_lossy(&decoded).into_owned())
+}
+
+/// `%XX` escapes decoded (a malformed one is kept as it is).
+fn percent_decode(raw: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                raw.get(i + 1).copied().and_then(hex),
+                raw.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
+}
+
+fn too_large(max: u64) -> Response {
+    refuse_json(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("a file may be at most {} MiB ({max} bytes)", max >> 20),
+    )
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `POST /api/v1/uploads`.
+pub(super) async fn upload(State(state): State<FileState>, req: Request) -> Response {
+    let client = super::client_of(&req, &state.config);
+    let identity = match requester(&state, req.headers(), client, FileAsk::Upload).await {
+        Ok(identity) => identity,
+        Err(refused) => return refused.response(),
+    };
+    let max = state.config.max_upload_bytes;
+    // A multipart body is a little larger than its file: only the raw
+    // body's declared length says the file is too large.
+    let multipart = is_multipart(req.headers());
+    if !multipart && declared_length(req.headers()).is_some_and(|len| len > max) {
+        return too_large(max);
+    }
+    let given_name = header_name(req.headers());
+    let id = random_hex(16);
+    let part = state.dir.join("tmp").join(format!("{id}.part"));
+    let part_doomed = Doomed::new(&part);
+    let received = match multipart {
+        true => receive_multipart(req, &part, max).await,
+        false => receive_body(req.into_body(), &part, max).await,
+    };
+    let received = match received {
+        Ok(received) => received,
+        Err(Cut::TooLarge) => return too_large(max),
+        Err(Cut::Malformed(why)) => {
+            return refuse_json(StatusCode::BAD_REQUEST, "bad_request", why)
+        }
+        Err(Cut::Broken) => {
+            return refuse_json(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the upload stopped before its end",
+            )
+        }
+        Err(Cut::Disk(e)) => return disk_failed(&e),
+    };
+    let name = filename::clean(&received.name.or(given_name).unwrap_or_default());
+    let sniffed = infer::get(&received.head).map(|t| t.mime_type());
+    let kind = sniffed.and_then(Kind::of_mime);
+    let (final_path, thumb_path) = (state.path(&id, false), state.path(&id, true));
+    let mut row = UploadRow {
+        id: id.clone(),
+        identity: identity.to_string(),
+        name,
+        size: received.size,
+        mime: sniffed.unwrap_or("application/octet-stream").to_owned(),
+        dimensions: None,
+        thumb: false,
+        created_ms: now_ms(),
+        posted: None,
+    };
+    // What ends up in place: the file, and a thumbnail.
+    let mut placed = vec![];
+    let mut _remade = None;
+    match kind {
+        Some(kind) => {
+            let remade = match remake(&state, kind, &part, &id).await {
+                Ok(remade) => remade,
+                Err(refused) => return refused,
+            };
+            row.size = remade.made.size;
+            row.mime = kind.mime().to_owned();
+            row.dimensions = Some((remade.made.width, remade.made.height));
+            row.thumb = remade.made.thumb;
+            placed.push((remade.image.clone(), final_path));
+            if let Some(thumb) = &remade.thumb {
+                placed.push((thumb.clone(), thumb_path));
+            }
+            _remade = Some(remade);
+        }
+        None => placed.push((part.clone(), final_path)),
+    }
+    let quota = state.quota.clone();
+    let _turn = quota.lock().await;
+    let who = identity.to_string();
+    let used = match state.hub.read_accounts(move |r| r.upload_usage(&who)).await {
+        Ok(used) => used,
+        Err(_) => return unavailable(),
+    };
+    let quota_bytes = state.config.upload_quota_bytes;
+    if used.saturating_add(row.size) > quota_bytes {
+        return refuse_json(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "quota_exceeded",
+            format!(
+                "your files may take {} MiB in all: {} bytes are used, this one is {} bytes",
+                quota_bytes >> 20,
+                used,
+                row.size
+            ),
+        );
+    }
+    let mut in_place = Vec::new();
+    for (from, to) in &placed {
+        in_place.push(Doomed::new(to));
+        if let Err(e) = tokio::fs::rename(from, to).await {
+            return disk_failed(&e);
+        }
+    }
+    let change = AccountChange::File(FileChange::Save(row.clone()));
+    if state.hub.save_accounts(vec![change], true).await.is_err() {
+        return unavailable();
+    }
+    in_place.into_iter().for_each(Doomed::keep);
+    drop(part_doomed);
+    tracing::debug!(id = %row.id, size = row.size, mime = %row.mime, "file uploaded");
+    (StatusCode::CREATED, Json(attachment(&row))).into_response()
+}
+
+/// Re-makes the image at `part` off the async workers, one job at a time
+/// ([`super::IMAGE_JOBS`]).
+async fn remake(state: &FileState, kind: Kind, part: &Path, id: &str) -> Result<Remade, Response> {
+    let tmp = state.dir.join("tmp");
+    let (image, thumb) = (
+        tmp.join(format!("{id}.image")),
+        tmp.join(format!("{id}.small")),
+    );
+    let (image_doomed, thumb_doomed) = (Doomed::new(&image), Doomed::new(&thumb));
+    let Ok(_turn) = state.work.clone().acquire_owned().await else {
+        return Err(unavailable());
+    };
+    let max_pixels = state.config.max_image_pixels;
+    let (input, out, small) = (part.to_owned(), image.clone(), thumb.clone());
+    let job = move || picture::remake(kind, &input, &out, &small, max_pixels);
+    let made = match tokio::task::spawn_blocking(job).await {
+        Ok(Ok(made)) => made,
+        Ok(Err(Refusal::TooManyPixels(w, h))) => {
+            return Err(refuse_json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "an image may have at most {} megapixels; this one is {w}×{h}",
+                    max_pixels / 1_000_000
+                ),
+            ))
+        }
+        Ok(Err(Refusal::Unreadable(why))) => {
+            return Err(refuse_json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_image",
+                format!("this {} could not be read: {why}", kind.mime()),
+            ))
+        }
+        Err(_) => return Err(unavailable()),
+    };
+    Ok(Remade {
+        made,
+        thumb: made.thumb.then_some(thumb),
+        image,
+        _doomed: [image_doomed, thumb_doomed],
+    })
+}
+
+/// An image re-made, in `tmp/`.
+struct Remade {
+    /// What was made.
+    made: picture::Made,
+    /// The image.
+    image: PathBuf,
+    /// Its thumbnail, if one was made.
+    thumb: Option<PathBuf>,
+    /// Both removed when this is dropped: after they were moved into
+    /// place that finds nothing, before it they go.
+    _doomed: [Doomed; 2],
+}
+
+fn disk_failed(e: &std::io::Error) -> Response {
+    tracing::error!(error = %e, "the files directory failed");
+    refuse_json(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "unavailable",
+        "the server could not store this file",
+    )
+}
+
+fn unavailable() -> Response {
+    refuse_json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "try again in a moment",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_escapes_are_decoded_and_broken_ones_kept() {
+        assert_eq!(percent_decode(b"caf%C3%A9.png"), "café.png".as_bytes());
+        assert_eq!(percent_decode(b"100%"), b"100%");
+        assert_eq!(percent_decode(b"%zz%4"), b"%zz%4");
+    }
+}

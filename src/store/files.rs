@@ -1,0 +1,334 @@
+//! *1.2* (section 5): uploaded files, as the store keeps them: who uploaded
+//! each, what it is (the type sniffed from its bytes, an image's size), and
+//! the message it was posted with. The bytes themselves are in the files
+//! directory (`server::files`), named by the id. Written through the commit
+//! thread inside account changes
+//! ([`AccountChange::File`](super::accounts::AccountChange::File)); read
+//! by id through the readers. The SQL of both stores is here (SQLite
+//! migration 11, PostgreSQL schema 11).
+//!
+//! Who may fetch a file is decided by the hub's one authorization point,
+//! from the row's room (or, not posted yet, its uploader).
+
+use super::{as_u64, StoreError};
+
+/// One uploaded file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    /// 128 random bits in hex: the file's name in the files directory and
+    /// in its URL (unguessable, but never a permission).
+    pub id: String,
+    /// The identity that uploaded it.
+    pub identity: String,
+    /// Its name as given (any Unicode; made safe where it is shown or sent).
+    pub name: String,
+    /// Bytes stored (an image's after re-encoding).
+    pub size: u64,
+    /// The type sniffed from the bytes (`application/octet-stream` when
+    /// nothing was recognised), never the client's.
+    pub mime: String,
+    /// An image's width and height in pixels, orientation applied.
+    pub dimensions: Option<(u32, u32)>,
+    /// Whether a thumbnail was made (`<id>.thumb` beside it).
+    pub thumb: bool,
+    /// When it was uploaded (ms).
+    pub created_ms: u64,
+    /// The room and message it was posted with (`None`: not yet).
+    pub posted: Option<(String, u64)>,
+}
+
+impl UploadRow {
+    /// Whether it is one of the images shown inline (re-encoded on upload).
+    pub fn is_image(&self) -> bool {
+        self.dimensions.is_some()
+    }
+}
+
+/// A change to the uploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// A new upload.
+    Save(UploadRow),
+    /// Uploads posted with a message: each must be `identity`'s and not
+    /// posted before, or nothing changes (the change fails).
+    Attach {
+        /// The uploads.
+        ids: Vec<String>,
+        /// Whose they must be.
+        identity: String,
+        /// The room of the message.
+        room: String,
+        /// The message's id.
+        message: u64,
+    },
+    /// Uploads that are gone (their bytes are removed after this is stored).
+    Remove(Vec<String>),
+}
+
+/// Why an [`FileChange::Attach`] failed.
+pub const NOT_ATTACHABLE: &str = "an attachment is not an upload of yours, or was posted before";
+
+const COLUMNS: &str =
+    "id, identity, name, size, mime, width, height, thumb, created_ms, room, message";
+
+/// A row from its columns in [`COLUMNS`] order.
+fn row_of(
+    get: impl Fn(usize) -> Result<Option<i64>, StoreError>,
+    text: impl Fn(usize) -> Result<Option<String>, StoreError>,
+) -> Result<UploadRow, StoreError> {
+    let dim =
+        |i| -> Result<Option<u32>, StoreError> { Ok(get(i)?.and_then(|v| u32::try_from(v).ok())) };
+    let need = |i| -> Result<String, StoreError> {
+        text(i)?.ok_or_else(|| StoreError::Failed(format!("uploads column {i} is NULL")))
+    };
+    let dimensions = match (dim(5)?, dim(6)?) {
+        (Some(w), Some(h)) => Some((w, h)),
+        _ => None,
+    };
+    let posted = match (text(9)?, get(10)?) {
+        (Some(room), Some(message)) => Some((room, as_u64(message))),
+        _ => None,
+    };
+    Ok(UploadRow {
+        id: need(0)?,
+        identity: need(1)?,
+        name: need(2)?,
+        size: as_u64(get(3)?.unwrap_or(0)),
+        mime: need(4)?,
+        dimensions,
+        thumb: get(7)?.unwrap_or(0) != 0,
+        created_ms: as_u64(get(8)?.unwrap_or(0)),
+        posted,
+    })
+}
+
+/// The reads of uploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileQuery {
+    /// One upload by id.
+    ById(String),
+    /// Uploads not posted and made before this (ms), oldest first, at most
+    /// so many.
+    Unposted {
+        /// Made before this (ms).
+        before_ms: u64,
+        /// At most this many.
+        limit: usize,
+    },
+    /// The uploads of a room's messages from `from` to `to` (inclusive).
+    OfMessages {
+        /// The room.
+        room: String,
+        /// The first message id.
+        from: u64,
+        /// The last message id.
+        to: u64,
+    },
+}
+
+/// The SQL of `query`, with `$n` or `?n` placeholders as `mark` says.
+fn query_sql(query: &FileQuery, mark: char) -> String {
+    match query {
+        FileQuery::ById(_) => format!("SELECT {COLUMNS} FROM uploads WHERE id = {mark}1"),
+        FileQuery::Unposted { limit, .. } => format!(
+            "SELECT {COLUMNS} FROM uploads WHERE room IS NULL AND created_ms < {mark}1 \
+             ORDER BY created_ms LIMIT {limit}"
+        ),
+        FileQuery::OfMessages { .. } => format!(
+            "SELECT {COLUMNS} FROM uploads WHERE room = {mark}1 AND message BETWEEN {mark}2 AND {mark}3 \
+             ORDER BY message, created_ms"
+        ),
+    }
+}
+
+/// Answers `query` from SQLite.
+pub(super) fn read_sqlite(
+    conn: &rusqlite::Connection,
+    query: &FileQuery,
+) -> Result<Vec<UploadRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&query_sql(query, '?'))?;
+    let mut rows = match query {
+        FileQuery::ById(id) => stmt.query([id])?,
+        FileQuery::Unposted { before_ms, .. } => stmt.query([*before_ms as i64])?,
+        FileQuery::OfMessages { room, from, to } => {
+            stmt.query(rusqlite::params![room, *from as i64, *to as i64])?
+        }
+    };
+    let mut found = Vec::new();
+    while let Some(r) = rows.next()? {
+        found.push(row_of(
+            |i| Ok(r.get::<_, Option<i64>>(i)?),
+            |i| Ok(r.get::<_, Option<String>>(i)?),
+        )?);
+    }
+    Ok(found)
+}
+
+/// Answers `query` from PostgreSQL.
+pub(super) fn read_pg(
+    client: &mut postgres::Client,
+    query: &FileQuery,
+) -> Result<Vec<UploadRow>, StoreError> {
+    let sql = query_sql(query, '$');
+    let rows = match query {
+        FileQuery::ById(id) => client.query(&sql, &[id])?,
+        FileQuery::Unposted { before_ms, .. } => client.query(&sql, &[&(*before_ms as i64)])?,
+        FileQuery::OfMessages { room, from, to } => {
+            client.query(&sql, &[room, &(*from as i64), &(*to as i64)])?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            row_of(
+                |i| Ok(r.try_get::<_, Option<i64>>(i)?),
+                |i| Ok(r.try_get::<_, Option<String>>(i)?),
+            )
+        })
+        .collect()
+}
+
+/// The bytes of files an identity keeps (a CAST: PostgreSQL's SUM of
+/// BIGINT is NUMERIC).
+const USAGE: &str = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE identity = ";
+
+/// The bytes of files `identity` keeps, in SQLite.
+pub(super) fn read_usage_sqlite(
+    conn: &rusqlite::Connection,
+    identity: &str,
+) -> Result<u64, StoreError> {
+    let sql = format!("{USAGE}?1");
+    let used: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row([identity], |r| r.get(0))?;
+    Ok(as_u64(used))
+}
+
+/// The bytes of files `identity` keeps, in PostgreSQL.
+pub(super) fn read_usage_pg(
+    client: &mut postgres::Client,
+    identity: &str,
+) -> Result<u64, StoreError> {
+    let used: i64 = client
+        .query_one(&format!("{USAGE}$1"), &[&identity])?
+        .try_get(0)?;
+    Ok(as_u64(used))
+}
+
+/// The columns of a new row, in [`COLUMNS`] order.
+fn columns(u: &UploadRow) -> (Option<i64>, Option<i64>, Option<String>, Option<i64>) {
+    let (w, h) = match u.dimensions {
+        Some((w, h)) => (Some(i64::from(w)), Some(i64::from(h))),
+        None => (None, None),
+    };
+    let (room, message) = match &u.posted {
+        Some((room, m)) => (Some(room.clone()), Some(*m as i64)),
+        None => (None, None),
+    };
+    (w, h, room, message)
+}
+
+/// Applies one change in a SQLite transaction.
+pub(super) fn save_sqlite(
+    tx: &rusqlite::Transaction,
+    change: &FileChange,
+) -> Result<(), StoreError> {
+    use rusqlite::params;
+    match change {
+        FileChange::Save(u) => {
+            let (w, h, room, message) = columns(u);
+            tx.prepare_cached(&format!(
+                "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))?
+            .execute(params![
+                u.id,
+                u.identity,
+                u.name,
+                u.size as i64,
+                u.mime,
+                w,
+                h,
+                i64::from(u.thumb),
+                u.created_ms as i64,
+                room,
+                message
+            ])?;
+        }
+        FileChange::Attach {
+            ids,
+            identity,
+            room,
+            message,
+        } => {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE uploads SET room = ?1, message = ?2 \
+                 WHERE id = ?3 AND identity = ?4 AND room IS NULL",
+            )?;
+            for id in ids {
+                if stmt.execute(params![room, *message as i64, id, identity])? != 1 {
+                    return Err(StoreError::Failed(NOT_ATTACHABLE.into()));
+                }
+            }
+        }
+        FileChange::Remove(ids) => {
+            let mut stmt = tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies one change in a PostgreSQL transaction.
+pub(super) fn save_pg(
+    tx: &mut postgres::Transaction,
+    change: &FileChange,
+) -> Result<(), StoreError> {
+    match change {
+        FileChange::Save(u) => {
+            let (w, h, room, message) = columns(u);
+            tx.execute(
+                &format!(
+                    "INSERT INTO uploads ({COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ),
+                &[
+                    &u.id,
+                    &u.identity,
+                    &u.name,
+                    &(u.size as i64),
+                    &u.mime,
+                    &w,
+                    &h,
+                    &i64::from(u.thumb),
+                    &(u.created_ms as i64),
+                    &room,
+                    &message,
+                ],
+            )?;
+        }
+        FileChange::Attach {
+            ids,
+            identity,
+            room,
+            message,
+        } => {
+            for id in ids {
+                let changed = tx.execute(
+                    "UPDATE uploads SET room = $1, message = $2 \
+                     WHERE id = $3 AND identity = $4 AND room IS NULL",
+                    &[room, &(*message as i64), id, identity],
+                )?;
+                if changed != 1 {
+                    return Err(StoreError::Failed(NOT_ATTACHABLE.into()));
+                }
+            }
+        }
+        FileChange::Remove(ids) => {
+            for id in ids {
+                tx.execute("DELETE FROM uploads WHERE id = $1", &[id])?;
+            }
+        }
+    }
+    Ok(())
+}

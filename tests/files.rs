@@ -1,0 +1,622 @@
+//! *1.2* (section 5): uploads and files against a real server, with the
+//! crafted files that broke other chats: each is sent as an attacker would
+//! send it, and what comes back is checked byte for byte.
+
+mod common;
+
+use common::*;
+use image::{DynamicImage, ImageFormat, RgbImage};
+use serde_json::Value;
+use std::io::Cursor;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An answer: status, headers (lower-cased names), body bytes.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&self.body));
+        })
+    }
+}
+
+/// One request over a fresh connection, read to its end; `chunked` sends
+/// the body without a length, in 64 KiB chunks.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    chunked: bool,
+) -> Answer {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    match chunked {
+        true => head.push_str("Transfer-Encoding: chunked\r\n\r\n"),
+        false => head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len())),
+    }
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer (413) and close before the whole body is sent.
+    if chunked {
+        for chunk in body.chunks(64 * 1024) {
+            let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+            if socket.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = socket.write_all(b"0\r\n\r\n").await;
+    } else {
+        let _ = socket.write_all(body).await;
+    }
+    let mut all = Vec::new();
+    let _ = tokio::time::timeout(WAIT, socket.read_to_end(&mut all))
+        .await
+        .expect("an answer in time");
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole head");
+    let head = String::from_utf8_lossy(&all[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = all[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v == "chunked")
+    {
+        body = unchunk(&body);
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A chunked body's bytes.
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&raw[..end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 4 + size..];
+    }
+    out
+}
+
+/// Someone who may upload: a guest's identity cookie.
+async fn guest(server: &TestServer, name: &str) -> (Client, String) {
+    let (ws, welcome) = server.user(name).await;
+    let token = welcome["token"].as_str().unwrap();
+    (ws, format!("chat_id={token}"))
+}
+
+/// Uploads `bytes` named `name` as the chat's own page does.
+async fn upload(server: &TestServer, cookie: &str, name: &str, bytes: &[u8]) -> Answer {
+    upload_as(server, cookie, name, "application/octet-stream", bytes).await
+}
+
+async fn upload_as(
+    server: &TestServer,
+    cookie: &str,
+    name: &str,
+    declared: &str,
+    bytes: &[u8],
+) -> Answer {
+    let headers = [
+        ("Cookie", cookie),
+        ("Sec-Fetch-Site", "same-origin"),
+        ("Content-Type", declared),
+        ("X-Filename", name),
+    ];
+    http(
+        server.addr,
+        "POST",
+        "/api/v1/uploads",
+        &headers,
+        bytes,
+        false,
+    )
+    .await
+}
+
+async fn fetch(server: &TestServer, cookie: &str, path: &str) -> Answer {
+    http(server.addr, "GET", path, &[("Cookie", cookie)], b"", false).await
+}
+
+/// An image of `w`×`h` pixels encoded as `format`.
+fn picture(w: u32, h: u32, format: ImageFormat) -> Vec<u8> {
+    let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 90]));
+    let mut out = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, format)
+        .unwrap();
+    out.into_inner()
+}
+
+/// Every header that keeps a served file from acting as a page.
+fn assert_harmless(a: &Answer) {
+    assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        a.header("content-security-policy"),
+        Some("default-src 'none'; sandbox")
+    );
+    assert!(a.header("cache-control").unwrap().starts_with("private"));
+}
+
+/// A served download: octet-stream, attachment.
+fn assert_download(a: &Answer) {
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("application/octet-stream"));
+    assert!(a
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("attachment; "));
+    assert_harmless(a);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What the files directory's `tmp/` holds.
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("files/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Waits until `tmp/` is empty (a refused upload's files are removed on
+/// the blocking pool, just after the answer); panics if it never is.
+async fn nothing_left(dir: &std::path::Path) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !leftovers(dir).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "left behind: {:?}",
+            leftovers(dir)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+async fn start(config: chat::Config) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (TestServer::start_in(config, dir.path()).await, dir)
+}
+
+#[tokio::test]
+async fn an_svg_with_a_script_is_only_ever_a_download_that_cannot_run() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>window.__pwned=1</script></svg>"#;
+    let up = upload_as(&server, &cookie, "cat.svg", "image/svg+xml", svg).await;
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    let file = up.json();
+    assert!(file.get("width").is_none(), "not an image: {file}");
+    assert_ne!(
+        file["type"], "image/svg+xml",
+        "the client's type is never taken"
+    );
+    let got = fetch(&server, &cookie, file["url"].as_str().unwrap()).await;
+    assert_download(&got);
+    assert_eq!(got.body, svg, "kept as it was, but never shown inline");
+}
+
+#[tokio::test]
+async fn html_named_png_and_declared_png_is_a_download() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let html = b"<!DOCTYPE html><html><body><script>window.__pwned=1</script></body></html>";
+    let up = upload_as(&server, &cookie, "photo.png", "image/png", html).await;
+    assert_eq!(up.status, 201);
+    let file = up.json();
+    assert_ne!(file["type"], "image/png", "{file}");
+    assert!(file.get("thumb_url").is_none());
+    let got = fetch(&server, &cookie, file["url"].as_str().unwrap()).await;
+    assert_download(&got);
+    assert!(got
+        .header("content-disposition")
+        .unwrap()
+        .contains("filename=\"photo.png\""));
+}
+
+#[tokio::test]
+async fn a_gif_that_is_also_javascript_comes_back_as_pixels_only() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let mut polyglot = picture(8, 8, ImageFormat::Gif);
+    polyglot.extend_from_slice(b"\n/*';window.__pwned=1;alert(1)//*/");
+    let up = upload(&server, &cookie, "funny.gif", &polyglot).await;
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    let file = up.json();
+    assert_eq!(file["type"], "image/gif");
+    assert_eq!(
+        (file["width"].as_u64(), file["height"].as_u64()),
+        (Some(8), Some(8))
+    );
+    let got = fetch(&server, &cookie, file["url"].as_str().unwrap()).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-type"), Some("image/gif"));
+    assert!(got
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("inline; "));
+    assert_harmless(&got);
+    assert!(got.body.starts_with(b"GIF89a"));
+    assert!(
+        !contains(&got.body, b"pwned"),
+        "the script after the image is gone"
+    );
+    image::load_from_memory(&got.body).expect("a whole GIF");
+}
+
+/// A PNG whose header says 30000×30000 (900 megapixels) and holds almost
+/// nothing: refused from the header, before any pixel is decoded.
+#[tokio::test]
+async fn a_png_that_claims_30000_by_30000_is_refused_from_its_header() {
+    let (server, dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let mut bomb = picture(1, 1, ImageFormat::Png);
+    // IHDR's width and height are the 4 + 4 bytes after "IHDR".
+    let at = bomb.windows(4).position(|w| w == b"IHDR").unwrap() + 4;
+    bomb[at..at + 4].copy_from_slice(&30000u32.to_be_bytes());
+    bomb[at + 4..at + 8].copy_from_slice(&30000u32.to_be_bytes());
+    let crc = crc32(&bomb[at - 4..at + 13]);
+    bomb[at + 13..at + 17].copy_from_slice(&crc.to_be_bytes());
+    let up = upload(&server, &cookie, "bomb.png", &bomb).await;
+    assert_eq!(up.status, 413, "{}", String::from_utf8_lossy(&up.body));
+    let why = up.json();
+    assert_eq!(why["code"], "too_large");
+    assert!(
+        why["message"].as_str().unwrap().contains("30000×30000"),
+        "{why}"
+    );
+    nothing_left(dir.path()).await;
+}
+
+/// The CRC-32 PNG chunks carry.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn a_truncated_jpeg_is_refused_with_the_reason_and_leaves_nothing() {
+    let (server, dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let whole = picture(64, 64, ImageFormat::Jpeg);
+    let cut = &whole[..whole.len() / 3];
+    let up = upload(&server, &cookie, "cut.jpg", cut).await;
+    assert_eq!(up.status, 422, "{}", String::from_utf8_lossy(&up.body));
+    let why = up.json();
+    assert_eq!(why["code"], "bad_image");
+    assert!(
+        why["message"].as_str().unwrap().contains("image/jpeg"),
+        "{why}"
+    );
+    nothing_left(dir.path()).await;
+}
+
+/// A JPEG carrying EXIF: its orientation (6: turned a quarter) and a GPS
+/// position. The position is gone; the orientation is applied.
+#[tokio::test]
+async fn a_photo_loses_its_gps_position_and_stands_the_way_it_was_taken() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let plain = picture(40, 20, ImageFormat::Jpeg);
+    let photo = with_exif(&plain);
+    assert!(contains(&photo, b"Exif\0\0") && contains(&photo, b"N\0"));
+    let up = upload(&server, &cookie, "IMG_0001.jpg", &photo).await;
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    let file = up.json();
+    assert_eq!(file["type"], "image/jpeg");
+    assert_eq!(
+        (file["width"].as_u64(), file["height"].as_u64()),
+        (Some(20), Some(40)),
+        "turned as its orientation says"
+    );
+    let got = fetch(&server, &cookie, file["url"].as_str().unwrap()).await;
+    assert_eq!(got.status, 200);
+    assert!(!contains(&got.body, b"Exif"), "no EXIF left");
+    let back = image::load_from_memory(&got.body).unwrap();
+    assert_eq!((back.width(), back.height()), (20, 40));
+}
+
+/// `jpeg` with an APP1 EXIF segment right after its start: orientation 6
+/// and a GPS IFD with GPSLatitudeRef "N".
+fn with_exif(jpeg: &[u8]) -> Vec<u8> {
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+    // IFD0: two entries, then no next IFD.
+    tiff.extend_from_slice(&2u16.to_be_bytes());
+    tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]);
+    let gps_at: u32 = 8 + 2 + 2 * 12 + 4;
+    tiff.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1]);
+    tiff.extend_from_slice(&gps_at.to_be_bytes());
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    // The GPS IFD: GPSLatitudeRef = "N".
+    tiff.extend_from_slice(&1u16.to_be_bytes());
+    tiff.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    let body = [b"Exif\0\0".as_slice(), &tiff].concat();
+    let len = (body.len() + 2) as u16;
+    [
+        &jpeg[..2],
+        &[0xFF, 0xE1],
+        &len.to_be_bytes(),
+        &body,
+        &jpeg[2..],
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn a_file_exactly_at_the_limit_is_taken_and_one_byte_more_is_not() {
+    let limit = 1 << 20;
+    let config = chat::Config {
+        max_upload_bytes: limit,
+        ..fast()
+    };
+    let (server, dir) = start(config).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let at = vec![7u8; limit as usize];
+    let up = upload(&server, &cookie, "at.bin", &at).await;
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    assert_eq!(up.json()["size"], limit);
+    let past = vec![7u8; limit as usize + 1];
+    let declared = upload(&server, &cookie, "past.bin", &past).await;
+    assert_eq!(declared.status, 413, "refused from its Content-Length");
+    assert_eq!(declared.json()["code"], "too_large");
+    // Without a length: cut off while it streams.
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+        ("X-Filename", "past.bin"),
+    ];
+    let streamed = http(
+        server.addr,
+        "POST",
+        "/api/v1/uploads",
+        &headers,
+        &past,
+        true,
+    )
+    .await;
+    assert_eq!(streamed.status, 413);
+    nothing_left(dir.path()).await;
+    let got = fetch(&server, &cookie, up.json()["url"].as_str().unwrap()).await;
+    assert_eq!(got.body.len() as u64, limit);
+}
+
+#[tokio::test]
+async fn a_multipart_upload_takes_its_file_part_and_its_name() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let png = picture(5, 4, ImageFormat::Png);
+    let mut body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n".to_vec();
+    body.extend_from_slice(
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"dot.png\"\r\n\
+          Content-Type: text/html\r\n\r\n",
+    );
+    body.extend_from_slice(&png);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Sec-Fetch-Site", "same-origin"),
+        ("Content-Type", "multipart/form-data; boundary=XyZ"),
+    ];
+    let up = http(
+        server.addr,
+        "POST",
+        "/api/v1/uploads",
+        &headers,
+        &body,
+        false,
+    )
+    .await;
+    assert_eq!(up.status, 201, "{}", String::from_utf8_lossy(&up.body));
+    let file = up.json();
+    assert_eq!(file["name"], "dot.png");
+    assert_eq!(file["type"], "image/png");
+    assert_eq!(
+        (file["width"].as_u64(), file["height"].as_u64()),
+        (Some(5), Some(4))
+    );
+}
+
+#[tokio::test]
+async fn a_name_with_quotes_newlines_a_path_and_a_right_to_left_override_is_made_safe() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    // "../../a"b<LF><RLO>gnp.exe", percent-encoded as the page sends it.
+    let name = "..%2F..%2Fa%22b%0A%E2%80%AEgnp.exe";
+    let up = upload(&server, &cookie, name, b"MZ not really").await;
+    assert_eq!(up.status, 201);
+    let file = up.json();
+    assert_eq!(file["name"], "a\"bgnp.exe");
+    let got = fetch(&server, &cookie, file["url"].as_str().unwrap()).await;
+    assert_download(&got);
+    assert_eq!(
+        got.header("content-disposition"),
+        Some("attachment; filename=\"a_bgnp.exe\"; filename*=UTF-8''a%22bgnp.exe")
+    );
+}
+
+#[tokio::test]
+async fn the_quota_takes_a_file_that_fills_it_and_refuses_one_byte_more() {
+    let config = chat::Config {
+        upload_quota_bytes: 3000,
+        ..fast()
+    };
+    let (server, dir) = start(config).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    assert_eq!(upload(&server, &cookie, "a", &[1; 1000]).await.status, 201);
+    assert_eq!(upload(&server, &cookie, "b", &[1; 2000]).await.status, 201);
+    let over = upload(&server, &cookie, "c", &[1; 1]).await;
+    assert_eq!(over.status, 507);
+    assert_eq!(over.json()["code"], "quota_exceeded");
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("files"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 3, "two files and tmp/");
+    // Another identity has a quota of its own.
+    let (_ws2, other) = guest(&server, "bob").await;
+    assert_eq!(upload(&server, &other, "d", &[1; 3000]).await.status, 201);
+}
+
+#[tokio::test]
+async fn an_upload_needs_an_identity_and_the_chats_own_page() {
+    let (server, _dir) = start(fast()).await;
+    let nobody = upload(&server, "", "x.txt", b"hello").await;
+    assert_eq!(nobody.status, 401);
+    assert_eq!(nobody.json()["code"], "unauthorized");
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", "https://evil.example"),
+        ("X-Filename", "x.txt"),
+    ];
+    let elsewhere = http(
+        server.addr,
+        "POST",
+        "/api/v1/uploads",
+        &headers,
+        b"hello",
+        false,
+    )
+    .await;
+    assert_eq!(
+        elsewhere.status, 403,
+        "a page elsewhere cannot upload as her"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_not_posted_is_its_uploaders_alone_and_others_get_what_a_missing_file_gets() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, ann) = guest(&server, "ann").await;
+    let (_ws2, bob) = guest(&server, "bob").await;
+    let file = upload(&server, &ann, "secret.txt", b"the plan")
+        .await
+        .json();
+    let url = file["url"].as_str().unwrap();
+    assert_eq!(fetch(&server, &ann, url).await.body, b"the plan");
+    let for_bob = fetch(&server, &bob, url).await;
+    let for_nobody = fetch(&server, "", url).await;
+    let missing = fetch(&server, &bob, "/files/0123456789abcdef0123456789abcdef").await;
+    for other in [&for_bob, &for_nobody] {
+        assert_eq!(other.status, 404);
+        assert_eq!(other.body, missing.body, "as a missing file");
+    }
+    assert_eq!(
+        fetch(&server, &bob, "/files/..%2F..%2Fchat.db")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_range_request_gets_those_bytes_and_one_past_the_end_gets_416() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let bytes: Vec<u8> = (0..=255).collect();
+    let url = upload(&server, &cookie, "r.bin", &bytes).await.json()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ask = |range: &'static str| {
+        let (cookie, url, addr) = (cookie.clone(), url.clone(), server.addr);
+        async move {
+            let headers = [("Cookie", cookie.as_str()), ("Range", range)];
+            http(addr, "GET", &url, &headers, b"", false).await
+        }
+    };
+    let part = ask("bytes=10-19").await;
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, &bytes[10..20]);
+    assert_eq!(part.header("content-range"), Some("bytes 10-19/256"));
+    let last = ask("bytes=255-").await;
+    assert_eq!((last.status, last.body.as_slice()), (206, &bytes[255..]));
+    let past = ask("bytes=256-").await;
+    assert_eq!(past.status, 416);
+    assert_eq!(past.header("content-range"), Some("bytes */256"));
+}
+
+#[tokio::test]
+async fn a_large_image_gets_a_thumbnail_and_a_small_one_does_not() {
+    let (server, _dir) = start(fast()).await;
+    let (_ws, cookie) = guest(&server, "ann").await;
+    let big = upload(
+        &server,
+        &cookie,
+        "wide.png",
+        &picture(640, 321, ImageFormat::Png),
+    )
+    .await;
+    let big = big.json();
+    let thumb = fetch(&server, &cookie, big["thumb_url"].as_str().unwrap()).await;
+    assert_eq!(thumb.header("content-type"), Some("image/png"));
+    let small = image::load_from_memory(&thumb.body).unwrap();
+    assert!(
+        small.width() <= 320 && small.height() <= 320,
+        "{}×{}",
+        small.width(),
+        small.height()
+    );
+    let exact = upload(
+        &server,
+        &cookie,
+        "s.png",
+        &picture(320, 320, ImageFormat::Png),
+    )
+    .await;
+    assert!(
+        exact.json().get("thumb_url").is_none(),
+        "320 is small enough"
+    );
+}
