@@ -620,3 +620,199 @@ async fn a_large_image_gets_a_thumbnail_and_a_small_one_does_not() {
         "320 is small enough"
     );
 }
+
+/// `ws` sends `text` to `room` with `attachments`; the answer (its own
+/// `message`, or an `error`).
+async fn post_with(ws: &mut Client, room: &str, text: &str, attachments: &[&str]) -> Value {
+    ws.send(serde_json::json!({
+        "type": "send", "room": room, "text": text, "attachments": attachments,
+    }))
+    .await;
+    loop {
+        let v = ws.recv().await;
+        if v["type"] == "error" || (v["type"] == "message" && v["text"] == text) {
+            return v;
+        }
+    }
+}
+
+/// Waits until `path` is gone (the sweeper runs beside the requests).
+async fn removed(path: &std::path::Path) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while path.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} stays",
+            path.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_file_posted_in_a_private_room_is_its_members_alone_and_goes_with_its_message() {
+    use common::http::{accounts_config, hello_with, signed_up};
+    let config = chat::Config {
+        files_sweep_every: std::time::Duration::from_millis(20),
+        ..accounts_config()
+    };
+    let (server, dir) = start(config).await;
+    let ann = signed_up(&server, "Ann").await;
+    let (mut ann_ws, _) = hello_with(&server, &ann, "").await;
+    let bob = signed_up(&server, "Bob").await;
+    let (mut bob_ws, _) = hello_with(&server, &bob, "").await;
+    let eve = signed_up(&server, "Eve").await;
+    let (_eve_ws, _) = hello_with(&server, &eve, "").await;
+    let made = answer(
+        &mut ann_ws,
+        serde_json::json!({"type": "create", "room": "team", "visibility": "private"}),
+        "joined",
+    )
+    .await;
+    assert_eq!(made["type"], "joined", "{made}");
+    answer(
+        &mut ann_ws,
+        serde_json::json!({"type": "invite", "room": "team", "user": "Bob"}),
+        "invited",
+    )
+    .await;
+    bob_ws.recv_type("invited").await;
+    bob_ws.join("team").await;
+
+    let file = upload(
+        &server,
+        &ann,
+        "plan.png",
+        &picture(400, 300, ImageFormat::Png),
+    )
+    .await;
+    assert_eq!(file.status, 201);
+    let file = file.json();
+    let id = file["id"].as_str().unwrap();
+    let sent = post_with(&mut ann_ws, "team", "the plan", &[id]).await;
+    assert_eq!(sent["type"], "message", "{sent}");
+    assert_eq!(
+        sent["attachments"][0], file,
+        "the message carries the upload"
+    );
+    let live = bob_ws.recv_type("message").await;
+    assert_eq!(live["attachments"][0]["width"], 400);
+
+    let url = file["url"].as_str().unwrap();
+    let seen = fetch(&server, &bob, url).await;
+    assert_eq!(
+        (seen.status, seen.header("content-type")),
+        (200, Some("image/png"))
+    );
+    assert_eq!(
+        fetch(&server, &bob, file["thumb_url"].as_str().unwrap())
+            .await
+            .status,
+        200
+    );
+    let missing = fetch(&server, &eve, "/files/0123456789abcdef0123456789abcdef").await;
+    for outsider in [&eve, ""] {
+        let got = fetch(&server, outsider, url).await;
+        assert_eq!(
+            (got.status, &got.body),
+            (404, &missing.body),
+            "as a missing file"
+        );
+    }
+    // A room's history carries them too.
+    let (mut later, _) = hello_with(&server, &bob, "").await;
+    let joined = later.join("team").await;
+    assert_eq!(
+        joined["messages"][0]["attachments"][0]["id"], id,
+        "{joined}"
+    );
+
+    let message_id = sent["id"].as_u64().unwrap();
+    ann_ws
+        .send(serde_json::json!({"type": "delete", "room": "team", "id": message_id}))
+        .await;
+    ann_ws.recv_type("deleted").await;
+    for member in [&ann, &bob] {
+        assert_eq!(
+            fetch(&server, member, url).await.status,
+            404,
+            "gone with its message"
+        );
+    }
+    removed(&dir.path().join("files").join(id)).await;
+    removed(&dir.path().join("files").join(format!("{id}.thumb"))).await;
+}
+
+#[tokio::test]
+async fn an_attachment_must_be_the_senders_own_upload_posted_once_and_at_most_ten() {
+    let (server, _dir) = start(fast()).await;
+    let (mut ann_ws, ann) = guest(&server, "ann").await;
+    let (mut bob_ws, _bob) = guest(&server, "bob").await;
+    ann_ws.join("general").await;
+    bob_ws.join("general").await;
+    let mut ids = Vec::new();
+    for n in 0..11 {
+        let up = upload(
+            &server,
+            &ann,
+            &format!("{n}.txt"),
+            format!("file {n}").as_bytes(),
+        )
+        .await;
+        ids.push(up.json()["id"].as_str().unwrap().to_owned());
+    }
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let theirs = post_with(&mut bob_ws, "general", "mine now", &ids[..1]).await;
+    assert_eq!(
+        (theirs["type"].as_str(), theirs["code"].as_str()),
+        (Some("error"), Some("bad_request"))
+    );
+    let eleven = post_with(&mut ann_ws, "general", "eleven", &ids).await;
+    assert_eq!(eleven["code"], "bad_request", "{eleven}");
+    let twice = post_with(&mut ann_ws, "general", "twice", &[ids[0], ids[0]]).await;
+    assert_eq!(twice["code"], "bad_request");
+    let shapeless = post_with(&mut ann_ws, "general", "shapeless", &["../../x"]).await;
+    assert_eq!(shapeless["code"], "bad_request");
+    let ten = post_with(&mut ann_ws, "general", "ten", &ids[..10]).await;
+    assert_eq!(ten["type"], "message", "{ten}");
+    let names: Vec<&str> = ten["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "0.txt", "1.txt", "2.txt", "3.txt", "4.txt", "5.txt", "6.txt", "7.txt", "8.txt",
+            "9.txt"
+        ]
+    );
+    let again = post_with(&mut ann_ws, "general", "again", &ids[..1]).await;
+    assert_eq!(again["code"], "bad_request", "posted once only: {again}");
+    // The refused sends used no id: the next message follows "ten".
+    let next = post_with(&mut ann_ws, "general", "plain", &[]).await;
+    assert_eq!(next["id"].as_u64(), ten["id"].as_u64().map(|id| id + 1));
+    // A member of the public room reads the files.
+    let got = fetch(&server, "", ten["attachments"][3]["url"].as_str().unwrap()).await;
+    assert_eq!(got.body, b"file 3", "public room: anyone may read");
+}
+
+#[tokio::test]
+async fn an_upload_never_posted_is_removed_after_its_time() {
+    let config = chat::Config {
+        files_sweep_every: std::time::Duration::from_millis(20),
+        unposted_ttl: std::time::Duration::ZERO,
+        ..fast()
+    };
+    let (server, dir) = start(config).await;
+    let (_ws, ann) = guest(&server, "ann").await;
+    let up = upload(&server, &ann, "left.txt", b"never posted").await;
+    assert_eq!(up.status, 201);
+    let id = up.json()["id"].as_str().unwrap().to_owned();
+    removed(&dir.path().join("files").join(&id)).await;
+    assert_eq!(
+        fetch(&server, &ann, &format!("/files/{id}")).await.status,
+        404
+    );
+}

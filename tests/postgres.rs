@@ -30,6 +30,7 @@ fn msg(room: &str, text: &str, author: Option<&str>, nonce: Option<&str>) -> New
         author: author.map(str::to_owned),
         nonce: nonce.map(str::to_owned),
         reply_to: None,
+        attachments: Vec::new(),
     }
 }
 

@@ -46,6 +46,11 @@ pub enum ClientFrame {
         /// *1.2*: the id of the message (same room) this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<u64>,
+        /// *1.2* (section 5): upload ids (at most
+        /// [`MAX_ATTACHMENTS`](super::MAX_ATTACHMENTS), the sender's own,
+        /// not posted before).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<String>,
     },
     /// *1.2*: change the text of one's own message.
     Edit {

@@ -1,6 +1,6 @@
 //! A chat message, as every frame and read carries it.
 
-use super::{is_false, Reaction, ReplyTo};
+use super::{is_false, Attachment, Reaction, ReplyTo};
 use serde::{Deserialize, Serialize};
 
 /// One chat message, as broadcast and as returned by `joined` and `history`.
@@ -40,6 +40,9 @@ pub struct ChatMessage {
     /// *1.2*: what it answers, as that was when it was posted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<ReplyTo>,
+    /// *1.2* (section 5): the files posted with it, in the order sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl ChatMessage {

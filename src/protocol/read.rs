@@ -2,8 +2,8 @@
 //! field, then a check per `type` of which must be there.
 
 use super::{
-    AuditAction, AuditEntry, ChatMessage, ErrorCode, MyRoom, PresenceState, Reaction, ReplyTo,
-    RoomRole, RoomSettings, ServerFrame, UserInfo, Visibility,
+    Attachment, AuditAction, AuditEntry, ChatMessage, ErrorCode, MyRoom, PresenceState, Reaction,
+    ReplyTo, RoomRole, RoomSettings, ServerFrame, UserInfo, Visibility,
 };
 use serde::Deserialize;
 
@@ -54,6 +54,8 @@ struct FlatFrame {
     #[serde(default)]
     reactions: Vec<Reaction>,
     reply_to: Option<ReplyTo>,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
     emoji: Option<String>,
     on: Option<bool>,
     #[serde(default)]
@@ -239,6 +241,7 @@ impl<'de> Deserialize<'de> for ServerFrame {
                 deleted: f.deleted,
                 reactions: f.reactions,
                 reply_to: f.reply_to,
+                attachments: f.attachments,
             }),
             "edited" => ServerFrame::Edited {
                 room: need(f.room, "room")?,

@@ -161,6 +161,10 @@ pub struct Config {
     pub max_image_pixels: u64,
     /// *1.2*: how long an upload's body may take (`CHAT_UPLOAD_TIMEOUT_SECS`).
     pub upload_timeout: Duration,
+    /// *1.2*: uploads not posted within this are removed (a day).
+    pub unposted_ttl: Duration,
+    /// *1.2*: how often gone files are removed from the files directory.
+    pub files_sweep_every: Duration,
     /// *1.2*: where uploaded files are kept (`CHAT_FILES_DIR`; `None`:
     /// `files/` in the data directory, see [`Config::files_dir`]).
     pub files_dir: Option<PathBuf>,
@@ -365,6 +369,8 @@ impl Config {
             max_image_pixels: s.max_image_megapixels * 1_000_000,
             upload_timeout: secs(s.upload_timeout_secs),
             files_dir: s.files_dir,
+            unposted_ttl: Duration::from_secs(24 * 3600),
+            files_sweep_every: Duration::from_secs(600),
             tls,
             registration: s.registration,
             guests: s.guests,

@@ -11,6 +11,7 @@
 //! from the row's room (or, not posted yet, its uploader).
 
 use super::{as_u64, StoreError};
+use crate::protocol::{Attachment, ChatMessage};
 
 /// One uploaded file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,122 @@ impl UploadRow {
     pub fn is_image(&self) -> bool {
         self.dimensions.is_some()
     }
+
+    /// Its wire form (the upload's answer, a message's attachment).
+    pub fn attachment(&self) -> Attachment {
+        let url = format!("/files/{}", self.id);
+        Attachment {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            size: self.size,
+            mime: self.mime.clone(),
+            thumb_url: self.thumb.then(|| format!("{url}/thumb")),
+            url,
+            width: self.dimensions.map(|d| d.0),
+            height: self.dimensions.map(|d| d.1),
+        }
+    }
+}
+
+/// Puts `rows` (ordered by message) on `messages` (ordered by id), each
+/// message's in the order they were uploaded.
+pub fn attach(messages: &mut [ChatMessage], rows: Vec<UploadRow>) {
+    let mut rows = rows.into_iter().peekable();
+    for m in messages.iter_mut() {
+        while let Some(row) = rows.peek() {
+            let Some((_, id)) = row.posted else {
+                rows.next();
+                continue;
+            };
+            if id < m.id {
+                rows.next();
+                continue;
+            }
+            if id > m.id {
+                break;
+            }
+            let row = rows.next().expect("peeked");
+            if !m.deleted {
+                m.attachments.push(row.attachment());
+            }
+        }
+    }
+}
+
+/// Why attachments were refused.
+fn refused(id: &str) -> StoreError {
+    StoreError::Refused(format!(
+        "{id:?} is not an upload of yours that can be attached (unknown, another's, or posted before)"
+    ))
+}
+
+/// Checks that each of `ids` is `author`'s and not posted, and records
+/// them as posted with message `message` of `room`: their attachments, in
+/// the order of `ids`, or [`StoreError::Refused`] with nothing changed.
+/// Inside the transaction that stores the message (SQLite's is
+/// immediate: no other writer comes between the check and the update).
+pub(super) fn claim_sqlite(
+    tx: &rusqlite::Transaction,
+    author: Option<&str>,
+    ids: &[String],
+    room: &str,
+    message: u64,
+) -> Result<Vec<Attachment>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut rows = read_sqlite(tx, &FileQuery::ById(id.clone()))?;
+        match rows.pop() {
+            Some(row) if Some(row.identity.as_str()) == author && row.posted.is_none() => {
+                found.push(row)
+            }
+            _ => return Err(refused(id)),
+        }
+    }
+    let change = FileChange::Attach {
+        ids: ids.to_vec(),
+        identity: author.unwrap_or_default().to_owned(),
+        room: room.to_owned(),
+        message,
+    };
+    save_sqlite(tx, &change)?;
+    Ok(found.iter().map(UploadRow::attachment).collect())
+}
+
+/// [`claim_sqlite`] in PostgreSQL: the rows are locked (`FOR UPDATE`) so
+/// that two nodes cannot post one upload twice.
+pub(super) fn claim_pg(
+    tx: &mut postgres::Transaction,
+    author: Option<&str>,
+    ids: &[String],
+    room: &str,
+    message: u64,
+) -> Result<Vec<Attachment>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    let sql = format!("SELECT {COLUMNS} FROM uploads WHERE id = $1 FOR UPDATE");
+    for id in ids {
+        let rows = tx.query(&sql, &[id])?;
+        let row = match rows.first() {
+            Some(r) => Some(row_of(
+                |i| Ok(r.try_get::<_, Option<i64>>(i)?),
+                |i| Ok(r.try_get::<_, Option<String>>(i)?),
+            )?),
+            None => None,
+        };
+        match row {
+            Some(row) if Some(row.identity.as_str()) == author && row.posted.is_none() => {
+                found.push(row)
+            }
+            _ => return Err(refused(id)),
+        }
+    }
+    let change = FileChange::Attach {
+        ids: ids.to_vec(),
+        identity: author.unwrap_or_default().to_owned(),
+        room: room.to_owned(),
+        message,
+    };
+    save_pg(tx, &change)?;
+    Ok(found.iter().map(UploadRow::attachment).collect())
 }
 
 /// A change to the uploads.
@@ -61,8 +178,11 @@ pub enum FileChange {
         /// The message's id.
         message: u64,
     },
-    /// Uploads that are gone (their bytes are removed after this is stored).
+    /// Uploads that are gone: their rows, and their ids into
+    /// `files_gone` (the bytes are removed after this is stored).
     Remove(Vec<String>),
+    /// Gone files whose bytes were removed: out of `files_gone`.
+    Swept(Vec<String>),
 }
 
 /// Why an [`FileChange::Attach`] failed.
@@ -102,6 +222,17 @@ fn row_of(
     })
 }
 
+/// Statements that let the uploads matching `filter` (a condition on
+/// `uploads`, with the caller's placeholders) go with their message: their
+/// ids into `files_gone`, for the sweeper to remove the bytes, then the
+/// rows. Run in the transaction that deletes or expires the messages.
+pub fn gone_statements(filter: &str) -> [String; 2] {
+    [
+        format!("INSERT INTO files_gone (id) SELECT id FROM uploads WHERE {filter} ON CONFLICT DO NOTHING"),
+        format!("DELETE FROM uploads WHERE {filter}"),
+    ]
+}
+
 /// The reads of uploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileQuery {
@@ -124,6 +255,22 @@ pub enum FileQuery {
         /// The last message id.
         to: u64,
     },
+}
+
+/// At most 1000 gone files at a time (a sweep takes what is left next time).
+const GONE: &str = "SELECT id FROM files_gone ORDER BY id LIMIT 1000";
+
+/// Ids of files whose bytes are to be removed, in SQLite.
+pub(super) fn read_gone_sqlite(conn: &rusqlite::Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(GONE)?;
+    let ids = stmt.query_map([], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// Ids of files whose bytes are to be removed, in PostgreSQL.
+pub(super) fn read_gone_pg(client: &mut postgres::Client) -> Result<Vec<String>, StoreError> {
+    let rows = client.query(GONE, &[])?;
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
 /// The SQL of `query`, with `$n` or `?n` placeholders as `mark` says.
@@ -270,7 +417,15 @@ pub(super) fn save_sqlite(
             }
         }
         FileChange::Remove(ids) => {
-            let mut stmt = tx.prepare_cached("DELETE FROM uploads WHERE id = ?1")?;
+            for sql in gone_statements("id = ?1") {
+                let mut stmt = tx.prepare_cached(&sql)?;
+                for id in ids {
+                    stmt.execute([id])?;
+                }
+            }
+        }
+        FileChange::Swept(ids) => {
+            let mut stmt = tx.prepare_cached("DELETE FROM files_gone WHERE id = ?1")?;
             for id in ids {
                 stmt.execute([id])?;
             }
@@ -325,8 +480,15 @@ pub(super) fn save_pg(
             }
         }
         FileChange::Remove(ids) => {
+            for sql in gone_statements("id = $1") {
+                for id in ids {
+                    tx.execute(&sql, &[id])?;
+                }
+            }
+        }
+        FileChange::Swept(ids) => {
             for id in ids {
-                tx.execute("DELETE FROM uploads WHERE id = $1", &[id])?;
+                tx.execute("DELETE FROM files_gone WHERE id = $1", &[id])?;
             }
         }
     }

@@ -77,6 +77,10 @@ pub struct NewMessage {
     pub nonce: Option<String>,
     /// *1.2*: the id of the message (same room, already stored) it answers.
     pub reply_to: Option<u64>,
+    /// *1.2* (section 5): upload ids posted with it; the store checks that
+    /// each is the author's and not posted before, and records the message
+    /// on them in the same transaction ([`files`]).
+    pub attachments: Vec<String>,
 }
 
 impl NewMessage {
@@ -263,6 +267,9 @@ pub enum StoreError {
     },
     /// A statement or commit failed (disk full, I/O error, lock timeout…).
     Failed(String),
+    /// *1.2*: the write was refused for what it asked (nothing changed):
+    /// the asker's mistake, said to it, not a failure of the store.
+    Refused(String),
 }
 
 impl fmt::Display for StoreError {
@@ -272,6 +279,7 @@ impl fmt::Display for StoreError {
                 write!(f, "cannot open the store at {}: {cause}", path.display())
             }
             StoreError::Failed(cause) => write!(f, "store operation failed: {cause}"),
+            StoreError::Refused(why) => f.write_str(why),
         }
     }
 }
@@ -363,13 +371,37 @@ pub trait StoreReader: Send + 'static {
     }
 
     /// *1.2* (section 5): the uploads `query` names.
+    /// (A store without files has none.)
     fn uploads(&self, _query: &files::FileQuery) -> Result<Vec<files::UploadRow>, StoreError> {
-        Err(no_accounts())
+        Ok(Vec::new())
+    }
+
+    /// *1.2* (section 5): files whose bytes are to be removed (at most 1000).
+    fn files_gone(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// *1.2* (section 5): the bytes of files `identity` keeps.
     fn upload_usage(&self, _identity: &str) -> Result<u64, StoreError> {
         Err(no_accounts())
+    }
+
+    /// *1.2* (section 5): puts the files of `room`'s messages `from` to
+    /// `to` on `messages` (ordered by id).
+    fn attach_files(
+        &self,
+        room: &str,
+        from: u64,
+        to: u64,
+        messages: &mut [ChatMessage],
+    ) -> Result<(), StoreError> {
+        let query = files::FileQuery::OfMessages {
+            room: room.to_owned(),
+            from,
+            to,
+        };
+        files::attach(messages, self.uploads(&query)?);
+        Ok(())
     }
 
     /// *1.2*: invites, API tokens, the list of accounts ([`grants`]).
@@ -434,6 +466,7 @@ pub trait StoreReader: Send + 'static {
         let mut messages = self.range(room, from, to)?;
         if !messages.is_empty() {
             changes::attach(&mut messages, self.reactions(room, from, to, viewer)?);
+            self.attach_files(room, from, to, &mut messages)?;
         }
         Ok(messages)
     }

@@ -170,6 +170,7 @@ mod tests {
             author: None,
             nonce: None,
             reply_to: None,
+            attachments: Vec::new(),
         };
         w.create_room("side").unwrap();
         for m in [
@@ -230,6 +231,7 @@ mod tests {
             author: None,
             nonce: None,
             reply_to: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@
 mod filename;
 mod picture;
 mod serve;
+mod sweep;
 mod upload;
 
 use super::accounts;
@@ -29,8 +30,6 @@ use super::config::Config;
 use super::cookies;
 use super::hosts::same_origin_request;
 use super::hub::{Client, FileAsk, HubHandle};
-use crate::protocol::Attachment;
-use crate::store::files::UploadRow;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -61,17 +60,22 @@ pub(crate) struct FileState {
 }
 
 impl FileState {
-    /// The state, with the files directory (and its `tmp/`) made if missing.
+    /// The state, with the files directory (and its `tmp/`) made if
+    /// missing, and its sweeper started ([`sweep`]).
     pub(crate) fn new(config: Arc<Config>, hub: HubHandle) -> std::io::Result<FileState> {
         let dir = config.files_dir();
         std::fs::create_dir_all(dir.join("tmp"))?;
-        Ok(FileState {
+        let state = FileState {
             config,
             hub,
             dir: Arc::new(dir),
             work: Arc::new(Semaphore::new(IMAGE_JOBS)),
             quota: Arc::new(Mutex::new(())),
-        })
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(sweep::run(state.clone()));
+        }
+        Ok(state)
     }
 
     /// Where file `id` is (its thumbnail with `thumb`).
@@ -105,22 +109,8 @@ fn is_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The wire form of an upload.
-pub(crate) fn attachment(row: &UploadRow) -> Attachment {
-    let url = format!("/files/{}", row.id);
-    Attachment {
-        id: row.id.clone(),
-        name: row.name.clone(),
-        size: row.size,
-        mime: row.mime.clone(),
-        thumb_url: row.thumb.then(|| format!("{url}/thumb")),
-        url,
-        width: row.dimensions.map(|d| d.0),
-        height: row.dimensions.map(|d| d.1),
-    }
-}
-
-/// Who a file request speaks as, when `ask` is allowed it: an API token
+/// Who a file request speaks as (`None`: a visitor), when `ask` is
+/// allowed it: an API token
 /// (`Authorization: Bearer`) or the page's cookies (session or guest
 /// identity), which for an upload must come from the chat's own page
 /// (`Origin` or `Sec-Fetch-Site`). The answer otherwise: `Err`.
@@ -129,7 +119,7 @@ async fn requester(
     headers: &HeaderMap,
     mut client: Client,
     ask: FileAsk,
-) -> Result<Arc<str>, Refused> {
+) -> Result<Option<Arc<str>>, Refused> {
     let upload = ask == FileAsk::Upload;
     if let Some(token) = accounts::bearer(headers) {
         match accounts::signed_by_token(&state.hub, token).await {

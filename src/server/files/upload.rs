@@ -11,7 +11,7 @@
 //! leaves no file behind ([`super::Doomed`]).
 
 use super::picture::{self, Kind, Refusal};
-use super::{attachment, filename, requester, Doomed, FileState};
+use super::{filename, requester, Doomed, FileState};
 use crate::server::accounts::refuse_json;
 use crate::server::cookies::random_hex;
 use crate::server::hub::FileAsk;
@@ -192,7 +192,9 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 pub(super) async fn upload(State(state): State<FileState>, req: Request) -> Response {
     let client = super::client_of(&req, &state.config);
     let identity = match requester(&state, req.headers(), client, FileAsk::Upload).await {
-        Ok(identity) => identity,
+        // An upload is allowed only to an identity.
+        Ok(Some(identity)) => identity,
+        Ok(None) => return super::Refused::Unauthorized("no identity").response(),
         Err(refused) => return refused.response(),
     };
     let max = state.config.max_upload_bytes;
@@ -295,7 +297,7 @@ pub(super) async fn upload(State(state): State<FileState>, req: Request) -> Resp
     in_place.into_iter().for_each(Doomed::keep);
     drop(part_doomed);
     tracing::debug!(id = %row.id, size = row.size, mime = %row.mime, "file uploaded");
-    (StatusCode::CREATED, Json(attachment(&row))).into_response()
+    (StatusCode::CREATED, Json(row.attachment())).into_response()
 }
 
 /// Re-makes the image at `part` off the async workers, one job at a time

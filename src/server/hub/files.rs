@@ -24,20 +24,24 @@ pub(crate) enum FileAsk {
 }
 
 impl Hub {
-    /// The identity `client` speaks as if `ask` is allowed it; `None`: no.
-    pub(super) fn on_file(&self, client: &Client, ask: &FileAsk) -> Option<Arc<str>> {
-        let identity = self.identity_of(client)?;
-        let mut viewer = self.viewer_of(Some(&identity));
+    /// Whether `ask` is allowed `client`: `Some` with the identity it
+    /// speaks as (`None` inside: a visitor without one, who may read a
+    /// public room's files), or `None`: no.
+    pub(super) fn on_file(&self, client: &Client, ask: &FileAsk) -> Option<Option<Arc<str>>> {
+        let identity = self.identity_of(client);
+        let mut viewer = self.viewer_of(identity.as_deref());
         if viewer.banned {
             return None;
         }
         viewer.token_rooms = client.account.as_ref().and_then(|s| s.rooms.as_deref());
         let allowed = match ask {
-            FileAsk::Upload => true,
+            FileAsk::Upload => identity.is_some(),
             FileAsk::Fetch {
                 uploader,
                 room: None,
-            } => **uploader == *identity,
+            } => identity
+                .as_deref()
+                .is_some_and(|me| me == uploader.as_str()),
             FileAsk::Fetch {
                 room: Some(room), ..
             } => self.authorize(&viewer, room, Act::Read).is_ok(),
@@ -47,9 +51,13 @@ impl Hub {
 }
 
 impl HubHandle {
-    /// The identity `client` speaks as, if `ask` is allowed it (`None`
-    /// too when the hub is gone: unknown means no).
-    pub(crate) async fn file_access(&self, client: Client, ask: FileAsk) -> Option<Arc<str>> {
+    /// Whether `ask` is allowed `client`, and as whom (see
+    /// [`Hub::on_file`]); `None` too when the hub is gone: unknown means no.
+    pub(crate) async fn file_access(
+        &self,
+        client: Client,
+        ask: FileAsk,
+    ) -> Option<Option<Arc<str>>> {
         let (reply, answer) = oneshot::channel();
         let command = Command::File { client, ask, reply };
         self.commands.send(command).await.ok()?;

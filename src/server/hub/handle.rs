@@ -104,6 +104,11 @@ impl HubHandle {
             .await
     }
 
+    /// True once the hub task has ended (the server stopped).
+    pub(crate) fn stopped(&self) -> bool {
+        self.commands.is_closed()
+    }
+
     /// True when `token` (an identity cookie's) proves a known identity;
     /// false too when the hub is gone.
     pub(crate) async fn knows(&self, token: &str) -> bool {

@@ -188,8 +188,8 @@ enum Command {
         client: Client,
         /// What.
         ask: FileAsk,
-        /// The identity it speaks as, if allowed.
-        reply: oneshot::Sender<Option<Arc<str>>>,
+        /// Whether allowed, and the identity it speaks as.
+        reply: oneshot::Sender<Option<Option<Arc<str>>>>,
     },
     /// Once a second: send the `member_count` frames that are due.
     Tick,
@@ -623,7 +623,8 @@ impl Hub {
                 text,
                 nonce,
                 reply_to,
-            } => return self.on_send(conn, room, text, nonce, reply_to),
+                attachments,
+            } => return self.on_send(conn, room, text, nonce, reply_to, attachments),
             Request::Edit { .. } if !ready => return Err(ProtocolError::hello_required()),
             Request::Edit { room, id, text } => {
                 return self.on_change(conn, &room, id, changes::Asked::Edit(text))

@@ -14,14 +14,14 @@ use super::rooms::Room;
 use super::{unavailable, ConnId, Hub, Reply};
 use crate::protocol::{
     sanitize_text, validate_nonce, validate_room_ref, ChatMessage, ClientFrame, ProtocolError,
-    ServerFrame,
+    ServerFrame, MAX_ATTACHMENTS,
 };
 use crate::render::render_html;
 use crate::server::payload::encode_json;
 use crate::server::payload::Payload;
 use crate::server::stats;
 use crate::store::group_commit::{Done, Job};
-use crate::store::{now_ms, NewMessage, StoreReader, Stored};
+use crate::store::{now_ms, NewMessage, StoreError, StoreReader, Stored};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -88,6 +88,8 @@ pub(crate) enum Request {
         nonce: Option<String>,
         /// *1.2*: the message it answers.
         reply_to: Option<u64>,
+        /// *1.2* (section 5): the uploads posted with it.
+        attachments: Vec<String>,
     },
     /// *1.2*: an `edit`, its text checked and rendered already.
     Edit {
@@ -112,11 +114,13 @@ impl Request {
                 text,
                 nonce,
                 reply_to,
+                attachments,
             } => Request::Send {
                 room,
                 text: check_text(&text),
                 nonce,
                 reply_to,
+                attachments,
             },
             ClientFrame::Edit { room, id, text } => Request::Edit {
                 room,
@@ -155,6 +159,7 @@ fn new_message(
         author: Some(author.to_owned()),
         nonce: nonce.map(str::to_owned),
         reply_to: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -169,6 +174,25 @@ pub(super) fn encode_committed(done: &[Done<Tag>]) -> Vec<Option<Payload>> {
         .collect()
 }
 
+/// *1.2* (section 5): at most [`MAX_ATTACHMENTS`] upload ids, each of the
+/// shape the server makes, none twice.
+fn check_attachments(ids: &[String]) -> Result<(), ProtocolError> {
+    if ids.len() > MAX_ATTACHMENTS {
+        return Err(ProtocolError::bad_request(&format!(
+            "a message carries at most {MAX_ATTACHMENTS} attachments"
+        )));
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let shaped = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !shaped || ids[..i].contains(id) {
+            return Err(ProtocolError::bad_request(&format!(
+                "{id:?} is not an upload id, or is given twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Hub {
     pub(super) fn on_send(
         &mut self,
@@ -177,6 +201,7 @@ impl Hub {
         text: Checked,
         nonce: Option<String>,
         reply_to: Option<u64>,
+        attachments: Vec<String>,
     ) -> Result<(), ProtocolError> {
         let (rate, burst) = (self.config.rate_per_sec, self.config.rate_burst);
         if !self.session(conn)?.sends.take(rate, burst) {
@@ -185,6 +210,8 @@ impl Hub {
         self.joined_to(conn, &room, Act::Post)?;
         let text = text?;
         let stored_nonce = validate_nonce(nonce.as_deref())?;
+        // *1.2* (section 5): whose they are is checked as they are stored.
+        check_attachments(&attachments)?;
         // *1.2*: a reply answers a message the room has (perhaps deleted).
         let last = self.rooms.get(room.as_str()).map_or(0, |r| r.last_id);
         if reply_to.is_some_and(|id| id == 0 || id > last) {
@@ -200,6 +227,7 @@ impl Hub {
         let user = session.name.to_string();
         let mut message = new_message(room, user, text, &author, stored_nonce);
         message.reply_to = reply_to;
+        message.attachments = attachments;
         self.queue(Job::Message {
             tag: (Poster::Conn(conn), nonce),
             message,
@@ -392,7 +420,12 @@ impl Hub {
                     by_room[slot].1.push(json);
                 }
                 Err(e) => {
-                    let error = unavailable(e).with_nonce(nonce.as_deref());
+                    let error = match e {
+                        // *1.2* (section 5): an attachment that is not the sender's.
+                        StoreError::Refused(why) => ProtocolError::bad_request(&why),
+                        e => unavailable(e),
+                    };
+                    let error = error.with_nonce(nonce.as_deref());
                     match poster {
                         Poster::Conn(conn) => {
                             if let Some(s) = self.sessions.get(&conn) {
@@ -437,7 +470,8 @@ impl Hub {
         r.catching = true;
         let name = room.to_owned();
         let read = move |reader: &dyn StoreReader| {
-            let messages = reader.range(&name, from, upto)?;
+            let mut messages = reader.range(&name, from, upto)?;
+            reader.attach_files(&name, from, upto, &mut messages)?;
             let last = messages.last().map(|m| (m.id, m.ts));
             let users: Vec<String> = messages.iter().map(|m| m.user.clone()).collect();
             let frames: Vec<Payload> = messages

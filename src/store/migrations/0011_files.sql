@@ -18,3 +18,10 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_by_identity ON uploads (identity);
 CREATE INDEX uploads_unposted ON uploads (created_ms) WHERE room IS NULL;
 CREATE INDEX uploads_by_message ON uploads (room, message) WHERE room IS NOT NULL;
+
+-- Files whose message went (deleted, purged, past retention) or that were
+-- never posted: their rows are gone, their bytes wait here for the sweeper
+-- (server/files/sweep.rs), which removes them and then these rows.
+CREATE TABLE files_gone (
+    id TEXT PRIMARY KEY
+) WITHOUT ROWID;

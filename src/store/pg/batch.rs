@@ -49,12 +49,32 @@ impl PgWriter {
                 continue;
             }
             let id = last + 1;
+            // *1.2* (section 5): the attachments are the author's, and now
+            // posted (a refusal changes nothing and uses no id).
+            let attachments = match msg.attachments.is_empty() {
+                true => Vec::new(),
+                false => match super::super::files::claim_pg(
+                    &mut tx,
+                    msg.author.as_deref(),
+                    &msg.attachments,
+                    &msg.room,
+                    id,
+                ) {
+                    Ok(attachments) => attachments,
+                    Err(refusal @ StoreError::Refused(_)) => {
+                        results.push(Err(refusal));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
             rooms.insert(msg.room.clone(), (room_id, id));
             let reply = msg
                 .reply_to
                 .and_then(|to| replies.get(&(room_id, to)).cloned());
             rows.push(room_id, id, msg, &reply);
-            let message = msg.stored_with(id, reply);
+            let mut message = msg.stored_with(id, reply);
+            message.attachments = attachments;
             if let Some(key) = key {
                 staged.insert(key, message.clone());
             }

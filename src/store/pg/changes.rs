@@ -153,6 +153,11 @@ impl ChangeSql for Sql<'_, '_> {
             "DELETE FROM reactions WHERE room_id = $1 AND msg_id = $2",
             &[&room_id, &(id as i64)],
         )?;
+        // *1.2* (section 5): its files go with it.
+        let filter = "room = (SELECT name FROM rooms WHERE id = $1) AND message = $2";
+        for sql in crate::store::files::gone_statements(filter) {
+            self.0.execute(&sql, &[&room_id, &(id as i64)])?;
+        }
         Ok(())
     }
 

@@ -339,6 +339,10 @@ impl StoreReader for PgReader {
         self.again(|r| super::files::read_usage_pg(r.conn.borrow_mut().get()?, identity))
     }
 
+    fn files_gone(&self) -> Result<Vec<String>, StoreError> {
+        self.again(|r| super::files::read_gone_pg(r.conn.borrow_mut().get()?))
+    }
+
     fn search(&self, search: &Search) -> Result<Found, StoreError> {
         self.again(|r| r.search_once(search))
     }
@@ -617,6 +621,25 @@ impl PgWriter {
                 .reply_to
                 .and_then(|to| replies.get(&(room_id, to)).cloned());
             let mut one = tx.savepoint("one")?;
+            // *1.2* (section 5): the attachments are the author's, and now posted.
+            let attachments = match msg.attachments.is_empty() {
+                true => Ok(Vec::new()),
+                false => super::files::claim_pg(
+                    &mut one,
+                    msg.author.as_deref(),
+                    &msg.attachments,
+                    room,
+                    id,
+                ),
+            };
+            let attachments = match attachments {
+                Ok(attachments) => attachments,
+                Err(refusal) => {
+                    one.rollback()?;
+                    results.push(Err(refusal));
+                    continue;
+                }
+            };
             let inserted = match insert(&mut one, room_id, id, msg, &reply) {
                 Ok(()) => one.commit(),
                 Err(e) => {
@@ -631,8 +654,10 @@ impl PgWriter {
                 }
                 Ok(()) => {
                     staged.insert(msg.room.clone(), (room_id, id));
+                    let mut message = msg.stored_with(id, reply);
+                    message.attachments = attachments;
                     results.push(Ok(Stored {
-                        message: msg.stored_with(id, reply),
+                        message,
                         repeat: false,
                     }));
                 }
@@ -774,6 +799,13 @@ impl StoreWriter for PgWriter {
                     ),
                     &[&room_id],
                 )?;
+            }
+            // *1.2* (section 5): and their files.
+            let filter = "room = (SELECT name FROM rooms WHERE id = $1) AND message < \
+                 (SELECT COALESCE(MIN(id), (SELECT last_id + 1 FROM rooms WHERE id = $1)) \
+                  FROM messages WHERE room_id = $1)";
+            for sql in super::files::gone_statements(filter) {
+                tx.execute(&sql, &[&room_id])?;
             }
         }
         tx.commit()?;

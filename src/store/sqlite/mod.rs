@@ -316,6 +316,10 @@ impl StoreReader for SqliteReader {
         super::files::read_usage_sqlite(&self.conn, identity)
     }
 
+    fn files_gone(&self) -> Result<Vec<String>, StoreError> {
+        super::files::read_gone_sqlite(&self.conn)
+    }
+
     fn search(&self, search: &Search) -> Result<Found, StoreError> {
         // The index first (CROSS JOIN keeps that order), read newest first
         // by its rowid (`seq`): the page's LIMIT stops the scan.
@@ -498,6 +502,13 @@ impl StoreWriter for SqliteWriter {
                 ))?
                 .execute([room_id])?;
             }
+            // *1.2* (section 5): and their files.
+            let filter = "room = (SELECT name FROM rooms WHERE id = ?1) AND message < \
+                 (SELECT COALESCE(MIN(id), (SELECT last_id + 1 FROM rooms WHERE id = ?1)) \
+                  FROM messages WHERE room_id = ?1)";
+            for sql in super::files::gone_statements(filter) {
+                tx.prepare_cached(&sql)?.execute([room_id])?;
+            }
         }
         tx.commit()?;
         Ok(removed)
@@ -610,6 +621,28 @@ impl SqliteWriter {
             if isolate {
                 tx.execute_batch("SAVEPOINT one")?;
             }
+            // *1.2* (section 5): the attachments are the author's, and now posted.
+            let attachments = match msg.attachments.is_empty() {
+                true => Ok(Vec::new()),
+                false => super::files::claim_sqlite(
+                    &tx,
+                    msg.author.as_deref(),
+                    &msg.attachments,
+                    room,
+                    id,
+                ),
+            };
+            let attachments = match attachments {
+                Ok(attachments) => attachments,
+                Err(refusal @ StoreError::Refused(_)) => {
+                    if isolate {
+                        tx.execute_batch("RELEASE one")?;
+                    }
+                    results.push(Err(refusal));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let reply = match msg.reply_to {
                 Some(to) => changes::reply_snapshot(&tx, room_id, to)?,
                 None => None,
@@ -636,8 +669,10 @@ impl SqliteWriter {
                         tx.execute_batch("RELEASE one")?;
                     }
                     staged.insert(room, (room_id, id));
+                    let mut message = msg.stored_with(id, reply);
+                    message.attachments = attachments;
                     results.push(Ok(Stored {
-                        message: msg.stored_with(id, reply),
+                        message,
                         repeat: false,
                     }));
                 }

@@ -47,6 +47,7 @@ fn msg(room: &str, text: &str) -> NewMessage {
         author: None,
         nonce: None,
         reply_to: None,
+        attachments: Vec::new(),
     }
 }
 

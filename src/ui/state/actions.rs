@@ -211,6 +211,7 @@ impl Chat {
                         text: p.text.clone(),
                         nonce: Some(p.nonce.clone()),
                         reply_to: p.reply_to,
+                        attachments: Vec::new(),
                     });
                 }
             }
