@@ -639,6 +639,7 @@ pub async fn status_of(addr: SocketAddr, request: &str) -> String {
     answer_to(addr, request).await.0
 }
 pub mod accounts;
+pub mod files;
 pub mod http;
 pub mod live;
 pub mod pg;

@@ -1,0 +1,64 @@
+//! *1.2* (section 5) on two servers sharing one PostgreSQL database and
+//! one files directory (`CHAT_FILES_DIR`, as a network file system shares
+//! it): a file uploaded through one node is posted and served through the
+//! other, with the same access decision there.
+
+mod common;
+
+use common::files::*;
+use common::pg::PgCluster;
+use common::TestServer;
+use image::ImageFormat;
+
+#[tokio::test]
+async fn a_file_uploaded_through_one_node_is_posted_and_served_through_the_other() {
+    let cluster = PgCluster::start();
+    let shared = tempfile::tempdir().unwrap();
+    let node = || chat::Config {
+        files_dir: Some(shared.path().to_owned()),
+        password_memory_kib: 64,
+        ..cluster.node()
+    };
+    let a = TestServer::start(node()).await;
+    let b = TestServer::start(node()).await;
+    // An account: her session holds on both nodes, with a socket on each.
+    let ann = common::http::signed_up(&a, "Ann").await;
+    let (mut ann_a, _) = common::signed_socket(&a, &ann).await;
+    ann_a.join("general").await;
+    let mut reader_b = b.member("reader", "general").await;
+
+    let up = upload(&a, &ann, "map.jpg", &picture(640, 480, ImageFormat::Jpeg)).await;
+    assert_eq!(up.status, 201);
+    let file = up.json();
+    let url = file["url"].as_str().unwrap();
+    // Not posted yet: hers alone, on either node.
+    assert_eq!(fetch(&b, &ann, url).await.status, 200);
+    assert_eq!(fetch(&b, "", url).await.status, 404);
+
+    // Posted through b.
+    let (mut ann_b, _) = common::signed_socket(&b, &ann).await;
+    ann_b.join("general").await;
+    let id = file["id"].as_str().unwrap();
+    let sent = post_with(&mut ann_b, "general", "where we meet", &[id]).await;
+    assert_eq!(sent["attachments"][0]["id"], id, "{sent}");
+    // Node a delivers it with its attachment, read from the database.
+    let at_a = ann_a.recv_type("message").await;
+    assert_eq!(at_a["attachments"][0], file);
+    assert_eq!(
+        reader_b.recv_type("message").await["attachments"][0]["id"],
+        id
+    );
+    for node in [&a, &b] {
+        let got = fetch(node, "", url).await;
+        assert_eq!(
+            (got.status, got.header("content-type")),
+            (200, Some("image/jpeg"))
+        );
+        assert_eq!(
+            fetch(node, "", file["thumb_url"].as_str().unwrap())
+                .await
+                .status,
+            200
+        );
+    }
+}
