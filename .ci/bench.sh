@@ -183,6 +183,34 @@ for key, name in [("largest-contentful-paint", "Largest Contentful Paint"),
 PY
   rm -rf "$out"
 }
+# Protocol 1.2 section 5: uploads. One 10 MB upload at a time (the
+# server's memory while it streams in), one 12-megapixel JPEG at a time
+# (the upload's time is its re-making and thumbnail), and 10 uploads at
+# once (1 MB of noise, and 12-megapixel JPEGs) while a pair chats at 20/s;
+# medians of $RUNS runs. `BENCH_ONLY=files` runs these alone.
+upload_runs() {
+  local title=$1; shift
+  local out; out=$(mktemp)
+  for run in $(seq "$RUNS"); do
+    CHAT_UPLOAD_QUOTA_MB=4194304 start_server
+    echo "== $title (run $run of $RUNS)"
+    $LG uploads --url "$URL" --server-pid $SERVER "$@" | tee -a "$out"
+    stop_server
+  done
+  echo "-- medians of $RUNS runs: $title"
+  echo "   uploads/s: $(grep -o 'stored ([0-9.]*/s' "$out" | tr -d '(/s' | awk '{print $2}' | median)"
+  echo "   upload median: $(grep -o 'took median [0-9.]*' "$out" | awk '{print $3}' | median) ms"
+  echo "   server RSS growth: $(grep -o '([0-9]* KiB more' "$out" | tr -d '(' | awk '{print $1}' | median) KiB"
+  echo "   pair p99 alone: $(grep -o 'alone p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $6}' | median) ms"
+  echo "   pair p99 during: $(grep -o 'during p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $6}' | median) ms"
+  rm -f "$out"
+}
+files_benches() {
+  upload_runs "uploads: one 10 MB file at a time (1.2)" --uploaders 1 --size 10000000 --seconds 5
+  upload_runs "uploads: one 12-megapixel JPEG at a time (1.2)" --uploaders 1 --image --seconds 5
+  upload_runs "uploads: 10 at once, 1 MB each, a pair chatting (1.2)" --uploaders 10 --size 1000000 --seconds 10
+  upload_runs "uploads: 10 12-megapixel JPEGs at once, a pair chatting (1.2)" --uploaders 10 --image --seconds 10
+}
 if [ "${BENCH_ONLY:-}" = lighthouse ]; then
   lighthouse_runs
   exit 0
@@ -202,6 +230,10 @@ if [ "${BENCH_ONLY:-}" = deflate ]; then
   deflate_benches
   exit 0
 fi
+if [ "${BENCH_ONLY:-}" = files ]; then
+  files_benches
+  exit 0
+fi
 if [ "${BENCH_ONLY:-}" = changes ]; then
   repeat "latency: 1000 members, 100 messages/s" \
     $LG fanout --url "$URL" --room lat --members 1000 --senders 4 --rate 100 --seconds 10
@@ -218,6 +250,7 @@ repeat "latency: 1000 members, 100 messages/s" \
 changes_benches
 live_benches
 deflate_benches
+files_benches
 lighthouse_runs
 scenario "persisted and delivered: 100 members, as fast as delivered" \
   $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10

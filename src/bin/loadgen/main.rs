@@ -21,6 +21,11 @@
 //! loadgen fanout|idle|wire … --deflate (WebSocket members offer
 //!                permessage-deflate; fanout reports bytes per frame on the wire)
 //! loadgen wire   --url ws://127.0.0.1:3000/ws [--size 100] [--room wire]
+//! loadgen uploads --url ws://127.0.0.1:3000/ws [--uploaders 10] [--size N | --image]
+//!                [--seconds 10] [--rate 20] [--server-pid PID]
+//!
+//! `uploads`: see [`uploads`] (*1.2*: uploads a second, the server's memory,
+//! and the pair's latency while they run).
 //!
 //! `wire`: see [`wire`] (bytes on the wire for a live message and for a
 //! `joined` of 50 messages, with and without permessage-deflate).
@@ -67,6 +72,7 @@ mod idle;
 mod live;
 mod purge;
 mod signins;
+mod uploads;
 mod wire;
 mod ws;
 
@@ -120,6 +126,10 @@ struct Args {
     /// (`/live`, Server-Sent Events) instead of the WebSocket (`fanout`,
     /// `idle`).
     live: bool,
+    /// *1.2*: identities uploading at once (`uploads`).
+    uploaders: usize,
+    /// *1.2*: upload a 12-megapixel JPEG instead of `--size` bytes of noise.
+    image: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -144,10 +154,12 @@ fn parse_args() -> Result<Args, String> {
         attempts: 100.0,
         changes: 0.0,
         live: false,
+        uploaders: 10,
+        image: false,
     };
     let mut it = std::env::args().skip(1);
-    const MODES: [&str; 8] = [
-        "fanout", "idle", "seed", "hostile", "worst", "signins", "purge", "wire",
+    const MODES: [&str; 9] = [
+        "fanout", "idle", "seed", "hostile", "worst", "signins", "purge", "wire", "uploads",
     ];
     args.mode = it
         .next()
@@ -169,6 +181,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if flag == "--live" {
             args.live = true;
+            continue;
+        }
+        if flag == "--image" {
+            args.image = true;
             continue;
         }
         if flag == "--deflate" {
@@ -194,6 +210,7 @@ fn parse_args() -> Result<Args, String> {
             "--loaders" => args.loaders = value()?.parse().map_err(|_| bad("loaders"))?,
             "--attempts" => args.attempts = value()?.parse().map_err(|_| bad("attempts"))?,
             "--changes" => args.changes = value()?.parse().map_err(|_| bad("changes"))?,
+            "--uploaders" => args.uploaders = value()?.parse().map_err(|_| bad("uploaders"))?,
             "--server-pid" => {
                 let pids = value()?;
                 args.server_pids = pids
@@ -210,10 +227,14 @@ fn parse_args() -> Result<Args, String> {
     if args.rooms == 0 || args.rooms > args.members {
         return Err("need 1 <= rooms <= members".into());
     }
-    if matches!(args.mode.as_str(), "hostile" | "signins" | "purge") && args.rate <= 0.0 {
+    if matches!(
+        args.mode.as_str(),
+        "hostile" | "signins" | "purge" | "uploads"
+    ) && args.rate <= 0.0
+    {
         args.rate = 20.0;
     }
-    if args.sources == 0 && args.mode != "hostile" && args.mode != "signins" {
+    if args.sources == 0 && !matches!(args.mode.as_str(), "hostile" | "signins" | "uploads") {
         args.sources = args.members.div_ceil(20_000);
     }
     if args.sources > 250 && args.mode != "signins" {
@@ -239,6 +260,7 @@ async fn main() {
         "signins" => signins::signins(&args).await,
         "purge" => purge::purge(&args).await,
         "wire" => wire::wire(&args).await,
+        "uploads" => uploads::uploads(&args).await,
         _ => fanout::fanout(&args).await,
     };
     if let Err(e) = result {
