@@ -629,3 +629,20 @@ async fn an_upload_never_posted_is_removed_after_its_time() {
         404
     );
 }
+
+#[tokio::test]
+async fn search_results_carry_their_messages_files() {
+    let (server, _dir) = start(fast()).await;
+    let (mut ws, ann) = guest(&server, "ann").await;
+    ws.join("general").await;
+    let up = upload(&server, &ann, "minutes.txt", b"we met").await.json();
+    let id = up["id"].as_str().unwrap();
+    post_with(&mut ws, "general", "zebrafish minutes", &[id]).await;
+    let results = answer(
+        &mut ws,
+        serde_json::json!({"type": "search", "query": "zebrafish"}),
+        "results",
+    )
+    .await;
+    assert_eq!(results["messages"][0]["attachments"][0], up, "{results}");
+}

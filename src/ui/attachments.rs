@@ -61,7 +61,7 @@ fn one(a: Attachment) -> impl IntoView {
         }
         _ => leptos::either::Either::Right(view! {
             <a class="file" href=a.url download=a.name.clone() data-testid="file">
-                <span class="name">{a.name}</span>
+                <span class="name">{a.name.clone()}</span>
                 <span class="meta">{format!("{} · {}", a.mime, size_text(a.size))}</span>
             </a>
         }),

@@ -7,6 +7,7 @@
 //! most every 3 s, and a counter appears near the 2,000-character limit.
 
 use super::state::Chat;
+use super::uploads::{AttachButton, UploadList};
 use super::{FormError, PageData};
 use crate::protocol::{ErrorCode, MAX_TEXT_CHARS};
 use leptos::ev::{KeyboardEvent, SubmitEvent};
@@ -54,14 +55,23 @@ pub fn Composer(data: PageData) -> impl IntoView {
         {
             return;
         }
-        if text.with_untracked(|t| t.trim().is_empty()) {
+        // *1.2* (section 5): the files uploaded go with it.
+        let files = match chat.ready_uploads() {
+            Ok(files) => files,
+            Err(e) => return error.set(Some(e)),
+        };
+        if text.with_untracked(|t| t.trim().is_empty()) && files.is_empty() {
             error.set(None);
             return;
         }
-        match chat.post(&text.get_untracked()) {
+        let sent = files.len();
+        match chat.post_with(&text.get_untracked(), files) {
             Ok(()) => {
                 text.set(String::new());
                 error.set(None);
+                if sent > 0 {
+                    chat.uploads.set(Vec::new());
+                }
             }
             Err(e) => error.set(Some(e)),
         }
@@ -152,13 +162,27 @@ pub fn Composer(data: PageData) -> impl IntoView {
                         chat.typing();
                     }
                     on:keydown=on_keydown
+                    on:paste=move |ev: leptos::ev::ClipboardEvent| {
+                        // *1.2* (section 5): a pasted image (or file) is uploaded.
+                        #[cfg(feature = "hydrate")]
+                        if let Some(files) = ev.clipboard_data().and_then(|d| d.files()) {
+                            if files.length() > 0 {
+                                ev.prevent_default();
+                                chat.upload_files(&files);
+                            }
+                        }
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = ev;
+                    }
                 >
                     {initial_text}
                 </textarea>
+                <AttachButton />
                 <button type="submit" class="send" data-testid="send">
                     "Send"
                 </button>
             </div>
+            <UploadList />
             <div class="composer-foot">
                 <p id="text-error" class="field-error" role="alert" data-testid="text-error">
                     {move || error.get()}

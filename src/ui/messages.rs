@@ -2,6 +2,7 @@
 //! pending messages, scroll-back, auto-scroll and the "new messages" pill)
 //! and the typing line.
 
+use super::attachments::Attachments;
 use super::mentions::{mark, mentions};
 use super::message_menu::{EditBox, MessageMenu, Quote, Reactions};
 use super::state::{Chat, Entry, Pending};
@@ -403,6 +404,7 @@ fn MessageRow(row: Row) -> impl IntoView {
                         <EditBox m=editable.clone() />
                     </Show>
                     {edited}
+                    <Attachments files=m.attachments.clone() />
                     <Reactions room=m.room.clone() id reactions=m.reactions.clone() />
                     <MessageMenu m=menu />
                 </li>
@@ -431,6 +433,7 @@ fn PendingRow(p: Pending) -> impl IntoView {
                 <span class="state">{if failed { "not sent" } else { "sending…" }}</span>
             </div>
             <div class="text plain">{p.text}</div>
+            <Attachments files=p.attachments />
             {p
                 .error
                 .map(|error| {

@@ -22,6 +22,7 @@
 //! `server::pages`). With JavaScript the same form is taken over and speaks
 //! the WebSocket protocol.
 
+mod attachments;
 mod composer;
 #[cfg(feature = "hydrate")]
 mod fallback;
@@ -41,6 +42,7 @@ mod search;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod state;
+pub mod uploads;
 
 use crate::protocol::{ChatMessage, ErrorCode, GENERAL_ROOM};
 #[cfg(feature = "hydration-check")]
@@ -211,7 +213,30 @@ fn ChatPage(data: PageData, #[prop(default = true)] live: bool) -> impl IntoView
                     })}
             </div>
             <rooms::Sidebar/>
-            <main class="pane" aria-labelledby="room-title">
+            <main
+                class="pane"
+                aria-labelledby="room-title"
+                on:dragover=move |ev: leptos::ev::DragEvent| {
+                    // *1.2* (section 5): files dropped onto the room are uploaded.
+                    #[cfg(feature = "hydrate")]
+                    if ev.data_transfer().is_some_and(|d| d.types().includes(&"Files".into(), 0)) {
+                        ev.prevent_default();
+                    }
+                    #[cfg(not(feature = "hydrate"))]
+                    let _ = ev;
+                }
+                on:drop=move |ev: leptos::ev::DragEvent| {
+                    #[cfg(feature = "hydrate")]
+                    if let Some(files) = ev.data_transfer().and_then(|d| d.files()) {
+                        if files.length() > 0 {
+                            ev.prevent_default();
+                            expect_context::<state::Chat>().upload_files(&files);
+                        }
+                    }
+                    #[cfg(not(feature = "hydrate"))]
+                    let _ = ev;
+                }
+            >
                 <messages::RoomHeader/>
                 <search::SearchResults/>
                 <messages::MessageList/>

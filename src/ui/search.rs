@@ -74,6 +74,7 @@ fn result(chat: Chat, m: ChatMessage) -> impl IntoView {
             </a>
             // The server's `html`: every character of the input escaped.
             <div class="text" inner_html=m.html></div>
+            <super::attachments::Attachments files=m.attachments />
         </li>
     }
 }

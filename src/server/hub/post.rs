@@ -117,7 +117,11 @@ impl Request {
                 attachments,
             } => Request::Send {
                 room,
-                text: check_text(&text),
+                // *1.2* (section 5): files may go without a word.
+                text: match text.trim().is_empty() && !attachments.is_empty() {
+                    true => Ok((String::new(), String::new())),
+                    false => check_text(&text),
+                },
                 nonce,
                 reply_to,
                 attachments,

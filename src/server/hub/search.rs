@@ -98,11 +98,14 @@ impl Hub {
         let (outbox, identity) = (session.outbox.clone(), session.identity.clone());
         let read = move |reader: &dyn StoreReader| {
             let mut found = reader.search(&search)?;
-            // *1.2*: each hit's reactions (at most a page of small reads).
+            // *1.2*: each hit's reactions and files (at most a page of small reads).
             for hit in &mut found.hits {
                 let m = &mut hit.message;
                 let rows = reader.reactions(&m.room, m.id, m.id, identity.as_deref())?;
                 crate::store::changes::attach(std::slice::from_mut(m), rows);
+                // *1.2* (section 5): and its files.
+                let room = m.room.clone();
+                reader.attach_files(&room, m.id, m.id, std::slice::from_mut(m))?;
             }
             if found.stopped && found.hits.is_empty() {
                 return Ok(Err(ProtocolError::new(

@@ -3,7 +3,7 @@
 
 use super::{normalize_room, now_ms, Chat, Conn, Pending, Room, ROOM_RULE, TYPING_EVERY_MS};
 use crate::protocol::{
-    is_valid_room, sanitize_text, validate_name, ClientFrame, Visibility, GENERAL_ROOM,
+    is_valid_room, sanitize_text, validate_name, Attachment, ClientFrame, Visibility, GENERAL_ROOM,
     HISTORY_DEFAULT_LIMIT,
 };
 use leptos::prelude::*;
@@ -173,7 +173,15 @@ impl Chat {
     /// pending is sent again with the same nonce: the server posts a nonce
     /// once (protocol 1.1), so each message is posted exactly once.
     pub fn post(&self, raw: &str) -> Result<(), String> {
-        let text = sanitize_text(raw).map_err(|e| e.message)?;
+        self.post_with(raw, Vec::new())
+    }
+
+    /// [`Chat::post`] with files (*1.2*, section 5): then the text may be empty.
+    pub fn post_with(&self, raw: &str, attachments: Vec<Attachment>) -> Result<(), String> {
+        let text = match raw.trim().is_empty() && !attachments.is_empty() {
+            true => String::new(),
+            false => sanitize_text(raw).map_err(|e| e.message)?,
+        };
         let Some(room) = self.room(&self.current.get_untracked()) else {
             return Err("join a room first".to_owned());
         };
@@ -185,6 +193,7 @@ impl Chat {
                 sent_on: None,
                 error: None,
                 reply_to: self.replying.get_untracked().map(|r| r.id),
+                attachments,
             })
         });
         self.replying.set(None);
@@ -211,7 +220,7 @@ impl Chat {
                         text: p.text.clone(),
                         nonce: Some(p.nonce.clone()),
                         reply_to: p.reply_to,
-                        attachments: Vec::new(),
+                        attachments: p.attachments.iter().map(|a| a.id.clone()).collect(),
                     });
                 }
             }

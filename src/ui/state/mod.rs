@@ -153,6 +153,8 @@ pub struct Chat {
     pub admin: RwSignal<bool>,
     /// *1.2* (section 4): the audit log as last read, while it is open.
     pub audit: RwSignal<Option<AuditView>>,
+    /// *1.2* (section 5): files uploaded or on their way, for the next message.
+    pub uploads: RwSignal<Vec<crate::ui::uploads::Upload>>,
     /// History pages asked for to reach [`Chat::target`].
     seek_pages: StoredValue<u32>,
     /// The connection, once a driver installed one.
@@ -229,6 +231,7 @@ impl Chat {
             target: RwSignal::new(None),
             replying: RwSignal::new(None),
             editing: RwSignal::new(None),
+            uploads: RwSignal::new(Vec::new()),
             seek_pages: StoredValue::new(0),
             link: StoredValue::new(None),
             session: StoredValue::new(0),
@@ -292,6 +295,11 @@ impl Chat {
             mine.push(room);
             mine.sort_by(|a, b| a.room.cmp(&b.room));
         });
+    }
+
+    /// A number no other upload of this page has.
+    pub fn next_upload_key(&self) -> u64 {
+        self.next_seq()
     }
 
     fn next_seq(&self) -> u64 {

@@ -66,6 +66,8 @@ pub struct Pending {
     pub error: Option<String>,
     /// *1.2*: the message it answers.
     pub reply_to: Option<u64>,
+    /// *1.2* (section 5): the files posted with it.
+    pub attachments: Vec<crate::protocol::Attachment>,
 }
 
 /// A joined room.
