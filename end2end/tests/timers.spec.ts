@@ -48,7 +48,11 @@ async function routed(page: Page) {
 async function loadPaused(page: Page) {
   await page.clock.install();
   await page.goto("/");
-  await page.clock.pauseAt(Date.now() + 1_000);
+  // A second ahead of the page's own clock (the test's Date.now() may
+  // already be behind it when the page took over a second to load: "Cannot
+  // fast-forward to the past", seen in CI).
+  const now = await page.evaluate(() => Date.now());
+  await page.clock.pauseAt(now + 1_000);
 }
 
 /** Lets the page handle what real time brought (socket events), then reads `value`. */

@@ -92,6 +92,40 @@ fn refused(id: &str) -> StoreError {
     ))
 }
 
+/// What a claim of uploads checks and writes, the same in both stores.
+struct Claim<'a> {
+    /// The message's author.
+    author: Option<&'a str>,
+    /// The uploads.
+    ids: &'a [String],
+    /// The message's room.
+    room: &'a str,
+    /// The message's id.
+    message: u64,
+}
+
+impl Claim<'_> {
+    /// `row`, as found for `id`, if it is the author's and not posted.
+    fn check(&self, id: &str, row: Option<UploadRow>) -> Result<UploadRow, StoreError> {
+        match row {
+            Some(row) if Some(row.identity.as_str()) == self.author && row.posted.is_none() => {
+                Ok(row)
+            }
+            _ => Err(refused(id)),
+        }
+    }
+
+    /// The change that records them as posted.
+    fn change(&self) -> FileChange {
+        FileChange::Attach {
+            ids: self.ids.to_vec(),
+            identity: self.author.unwrap_or_default().to_owned(),
+            room: self.room.to_owned(),
+            message: self.message,
+        }
+    }
+}
+
 /// Checks that each of `ids` is `author`'s and not posted, and records
 /// them as posted with message `message` of `room`: their attachments, in
 /// the order of `ids`, or [`StoreError::Refused`] with nothing changed.
@@ -104,23 +138,18 @@ pub(super) fn claim_sqlite(
     room: &str,
     message: u64,
 ) -> Result<Vec<Attachment>, StoreError> {
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        let mut rows = read_sqlite(tx, &FileQuery::ById(id.clone()))?;
-        match rows.pop() {
-            Some(row) if Some(row.identity.as_str()) == author && row.posted.is_none() => {
-                found.push(row)
-            }
-            _ => return Err(refused(id)),
-        }
-    }
-    let change = FileChange::Attach {
-        ids: ids.to_vec(),
-        identity: author.unwrap_or_default().to_owned(),
-        room: room.to_owned(),
+    let claim = Claim {
+        author,
+        ids,
+        room,
         message,
     };
-    save_sqlite(tx, &change)?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = read_sqlite(tx, &FileQuery::ById(id.clone()))?.pop();
+        found.push(claim.check(id, row)?);
+    }
+    save_sqlite(tx, &claim.change())?;
     Ok(found.iter().map(UploadRow::attachment).collect())
 }
 
@@ -133,31 +162,25 @@ pub(super) fn claim_pg(
     room: &str,
     message: u64,
 ) -> Result<Vec<Attachment>, StoreError> {
-    let mut found = Vec::with_capacity(ids.len());
+    let claim = Claim {
+        author,
+        ids,
+        room,
+        message,
+    };
     let sql = format!("SELECT {COLUMNS} FROM uploads WHERE id = $1 FOR UPDATE");
+    let mut found = Vec::with_capacity(ids.len());
     for id in ids {
-        let rows = tx.query(&sql, &[id])?;
-        let row = match rows.first() {
+        let row = match tx.query(&sql, &[id])?.first() {
             Some(r) => Some(row_of(
                 |i| Ok(r.try_get::<_, Option<i64>>(i)?),
                 |i| Ok(r.try_get::<_, Option<String>>(i)?),
             )?),
             None => None,
         };
-        match row {
-            Some(row) if Some(row.identity.as_str()) == author && row.posted.is_none() => {
-                found.push(row)
-            }
-            _ => return Err(refused(id)),
-        }
+        found.push(claim.check(id, row)?);
     }
-    let change = FileChange::Attach {
-        ids: ids.to_vec(),
-        identity: author.unwrap_or_default().to_owned(),
-        room: room.to_owned(),
-        message,
-    };
-    save_pg(tx, &change)?;
+    save_pg(tx, &claim.change())?;
     Ok(found.iter().map(UploadRow::attachment).collect())
 }
 
