@@ -105,6 +105,16 @@ struct Claim<'a> {
 }
 
 impl Claim<'_> {
+    /// What storing `msg` as message `id` claims.
+    fn of(msg: &super::NewMessage, id: u64) -> Claim<'_> {
+        Claim {
+            author: msg.author.as_deref(),
+            ids: &msg.attachments,
+            room: &msg.room,
+            message: id,
+        }
+    }
+
     /// `row`, as found for `id`, if it is the author's and not posted.
     fn check(&self, id: &str, row: Option<UploadRow>) -> Result<UploadRow, StoreError> {
         match row {
@@ -126,28 +136,25 @@ impl Claim<'_> {
     }
 }
 
-/// Checks that each of `ids` is `author`'s and not posted, and records
-/// them as posted with message `message` of `room`: their attachments, in
-/// the order of `ids`, or [`StoreError::Refused`] with nothing changed.
-/// Inside the transaction that stores the message (SQLite's is
-/// immediate: no other writer comes between the check and the update).
+/// Checks that each of `msg`'s attachments is its author's and not
+/// posted, and records them as posted with `msg` as message `id`: their
+/// attachments, in the order given (none when it has none), or
+/// [`StoreError::Refused`] with nothing changed. Inside the transaction
+/// that stores the message (SQLite's is immediate: no other writer comes
+/// between the check and the update).
 pub(super) fn claim_sqlite(
     tx: &rusqlite::Transaction,
-    author: Option<&str>,
-    ids: &[String],
-    room: &str,
-    message: u64,
+    msg: &super::NewMessage,
+    id: u64,
 ) -> Result<Vec<Attachment>, StoreError> {
-    let claim = Claim {
-        author,
-        ids,
-        room,
-        message,
-    };
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        let row = read_sqlite(tx, &FileQuery::ById(id.clone()))?.pop();
-        found.push(claim.check(id, row)?);
+    let claim = Claim::of(msg, id);
+    if claim.ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::with_capacity(claim.ids.len());
+    for upload in claim.ids {
+        let row = read_sqlite(tx, &FileQuery::ById(upload.clone()))?.pop();
+        found.push(claim.check(upload, row)?);
     }
     save_sqlite(tx, &claim.change())?;
     Ok(found.iter().map(UploadRow::attachment).collect())
@@ -157,28 +164,24 @@ pub(super) fn claim_sqlite(
 /// that two nodes cannot post one upload twice.
 pub(super) fn claim_pg(
     tx: &mut postgres::Transaction,
-    author: Option<&str>,
-    ids: &[String],
-    room: &str,
-    message: u64,
+    msg: &super::NewMessage,
+    id: u64,
 ) -> Result<Vec<Attachment>, StoreError> {
-    let claim = Claim {
-        author,
-        ids,
-        room,
-        message,
-    };
+    let claim = Claim::of(msg, id);
+    if claim.ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let sql = format!("SELECT {COLUMNS} FROM uploads WHERE id = $1 FOR UPDATE");
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        let row = match tx.query(&sql, &[id])?.first() {
+    let mut found = Vec::with_capacity(claim.ids.len());
+    for upload in claim.ids {
+        let row = match tx.query(&sql, &[upload])?.first() {
             Some(r) => Some(row_of(
                 |i| Ok(r.try_get::<_, Option<i64>>(i)?),
                 |i| Ok(r.try_get::<_, Option<String>>(i)?),
             )?),
             None => None,
         };
-        found.push(claim.check(id, row)?);
+        found.push(claim.check(upload, row)?);
     }
     save_pg(tx, &claim.change())?;
     Ok(found.iter().map(UploadRow::attachment).collect())
@@ -245,11 +248,41 @@ fn row_of(
     })
 }
 
-/// Statements that let the uploads matching `filter` (a condition on
-/// `uploads`, with the caller's placeholders) go with their message: their
-/// ids into `files_gone`, for the sweeper to remove the bytes, then the
-/// rows. Run in the transaction that deletes or expires the messages.
-pub fn gone_statements(filter: &str) -> [String; 2] {
+/// Which uploads go with their messages (see [`gone_statements`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// Those of message `2` of the room with row id `1` (a deletion).
+    Message,
+    /// Those of the room with row id `1` older than its oldest message
+    /// left (retention).
+    Expired,
+    /// Upload `1` (never posted).
+    Id,
+}
+
+impl Gone {
+    /// The condition on `uploads`, with `?n` or `$n` placeholders as
+    /// `mark` says.
+    fn filter(self, mark: char) -> String {
+        let room = format!("room = (SELECT name FROM rooms WHERE id = {mark}1)");
+        match self {
+            Gone::Message => format!("{room} AND message = {mark}2"),
+            Gone::Expired => format!(
+                "{room} AND message < (SELECT COALESCE(MIN(id), \
+                 (SELECT last_id + 1 FROM rooms WHERE id = {mark}1)) \
+                 FROM messages WHERE room_id = {mark}1)"
+            ),
+            Gone::Id => format!("id = {mark}1"),
+        }
+    }
+}
+
+/// Statements that let the uploads `which` names go (with `?n` or `$n`
+/// placeholders as `mark` says): their ids into `files_gone`, for the
+/// sweeper to remove the bytes, then the rows. Run in the transaction that
+/// deletes or expires the messages.
+pub fn gone_statements(which: Gone, mark: char) -> [String; 2] {
+    let filter = which.filter(mark);
     [
         format!("INSERT INTO files_gone (id) SELECT id FROM uploads WHERE {filter} ON CONFLICT DO NOTHING"),
         format!("DELETE FROM uploads WHERE {filter}"),
@@ -440,7 +473,7 @@ pub(super) fn save_sqlite(
             }
         }
         FileChange::Remove(ids) => {
-            for sql in gone_statements("id = ?1") {
+            for sql in gone_statements(Gone::Id, '?') {
                 let mut stmt = tx.prepare_cached(&sql)?;
                 for id in ids {
                     stmt.execute([id])?;
@@ -503,7 +536,7 @@ pub(super) fn save_pg(
             }
         }
         FileChange::Remove(ids) => {
-            for sql in gone_statements("id = $1") {
+            for sql in gone_statements(Gone::Id, '$') {
                 for id in ids {
                     tx.execute(&sql, &[id])?;
                 }

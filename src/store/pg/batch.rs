@@ -51,22 +51,13 @@ impl PgWriter {
             let id = last + 1;
             // *1.2* (section 5): the attachments are the author's, and now
             // posted (a refusal changes nothing and uses no id).
-            let attachments = match msg.attachments.is_empty() {
-                true => Vec::new(),
-                false => match super::super::files::claim_pg(
-                    &mut tx,
-                    msg.author.as_deref(),
-                    &msg.attachments,
-                    &msg.room,
-                    id,
-                ) {
-                    Ok(attachments) => attachments,
-                    Err(refusal @ StoreError::Refused(_)) => {
-                        results.push(Err(refusal));
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                },
+            let attachments = match super::super::files::claim_pg(&mut tx, msg, id) {
+                Ok(attachments) => attachments,
+                Err(refusal @ StoreError::Refused(_)) => {
+                    results.push(Err(refusal));
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             rooms.insert(msg.room.clone(), (room_id, id));
             let reply = msg

@@ -154,8 +154,8 @@ impl ChangeSql for Sql<'_, '_> {
             &[&room_id, &(id as i64)],
         )?;
         // *1.2* (section 5): its files go with it.
-        let filter = "room = (SELECT name FROM rooms WHERE id = $1) AND message = $2";
-        for sql in crate::store::files::gone_statements(filter) {
+        use crate::store::files::{gone_statements, Gone};
+        for sql in gone_statements(Gone::Message, '$') {
             self.0.execute(&sql, &[&room_id, &(id as i64)])?;
         }
         Ok(())

@@ -622,16 +622,7 @@ impl PgWriter {
                 .and_then(|to| replies.get(&(room_id, to)).cloned());
             let mut one = tx.savepoint("one")?;
             // *1.2* (section 5): the attachments are the author's, and now posted.
-            let attachments = match msg.attachments.is_empty() {
-                true => Ok(Vec::new()),
-                false => super::files::claim_pg(
-                    &mut one,
-                    msg.author.as_deref(),
-                    &msg.attachments,
-                    room,
-                    id,
-                ),
-            };
+            let attachments = super::files::claim_pg(&mut one, msg, id);
             let attachments = match attachments {
                 Ok(attachments) => attachments,
                 Err(refusal) => {
@@ -801,10 +792,7 @@ impl StoreWriter for PgWriter {
                 )?;
             }
             // *1.2* (section 5): and their files.
-            let filter = "room = (SELECT name FROM rooms WHERE id = $1) AND message < \
-                 (SELECT COALESCE(MIN(id), (SELECT last_id + 1 FROM rooms WHERE id = $1)) \
-                  FROM messages WHERE room_id = $1)";
-            for sql in super::files::gone_statements(filter) {
+            for sql in super::files::gone_statements(super::files::Gone::Expired, '$') {
                 tx.execute(&sql, &[&room_id])?;
             }
         }

@@ -158,8 +158,8 @@ impl ChangeSql for Sql<'_> {
             .prepare_cached("DELETE FROM reactions WHERE room_id = ?1 AND msg_id = ?2")?
             .execute(params![room_id, id as i64])?;
         // *1.2* (section 5): its files go with it.
-        let filter = "room = (SELECT name FROM rooms WHERE id = ?1) AND message = ?2";
-        for sql in crate::store::files::gone_statements(filter) {
+        use crate::store::files::{gone_statements, Gone};
+        for sql in gone_statements(Gone::Message, '?') {
             self.0
                 .prepare_cached(&sql)?
                 .execute(params![room_id, id as i64])?;

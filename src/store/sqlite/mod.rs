@@ -503,10 +503,7 @@ impl StoreWriter for SqliteWriter {
                 .execute([room_id])?;
             }
             // *1.2* (section 5): and their files.
-            let filter = "room = (SELECT name FROM rooms WHERE id = ?1) AND message < \
-                 (SELECT COALESCE(MIN(id), (SELECT last_id + 1 FROM rooms WHERE id = ?1)) \
-                  FROM messages WHERE room_id = ?1)";
-            for sql in super::files::gone_statements(filter) {
+            for sql in super::files::gone_statements(super::files::Gone::Expired, '?') {
                 tx.prepare_cached(&sql)?.execute([room_id])?;
             }
         }
@@ -622,16 +619,7 @@ impl SqliteWriter {
                 tx.execute_batch("SAVEPOINT one")?;
             }
             // *1.2* (section 5): the attachments are the author's, and now posted.
-            let attachments = match msg.attachments.is_empty() {
-                true => Ok(Vec::new()),
-                false => super::files::claim_sqlite(
-                    &tx,
-                    msg.author.as_deref(),
-                    &msg.attachments,
-                    room,
-                    id,
-                ),
-            };
+            let attachments = super::files::claim_sqlite(&tx, msg, id);
             let attachments = match attachments {
                 Ok(attachments) => attachments,
                 Err(refusal @ StoreError::Refused(_)) => {
