@@ -2,20 +2,8 @@
 // real browsers, driven by the keyboard: edit with Up, react, reply,
 // delete; a moderator bans a flooding browser and deletes its messages,
 // which disappear from a third; the topic and the audit log are text.
-import { test, expect, type Page, type Browser } from "@playwright/test";
-import { chooseName, guarded, hydrated, joinRoom, send, texts, uid, watchConsole } from "./helpers";
-
-/** A fresh guest browser named `name` in `room`, with XSS guards. */
-async function guest(browser: Browser, name: string, room: string) {
-  const page = await (await browser.newContext()).newPage();
-  const { dialogs } = await guarded(page);
-  const problems = watchConsole(page);
-  await page.goto("/");
-  await hydrated(page);
-  await chooseName(page, name);
-  await joinRoom(page, room);
-  return { page, dialogs, problems };
-}
+import { test, expect, type Page } from "@playwright/test";
+import { guest, send, texts, uid } from "./helpers";
 
 /** The message row whose text is `text`. */
 function row(page: Page, text: string) {

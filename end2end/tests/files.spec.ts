@@ -3,9 +3,9 @@
 // and a way to cancel; the image shown in a second browser with its place
 // kept before it loads; crafted files shown as downloads, nothing of them
 // running.
-import { test, expect, type Browser, type Page } from "@playwright/test";
+import { test, expect, type Page } from "@playwright/test";
 import { deflateSync } from "node:zlib";
-import { chooseName, guarded, hydrated, joinRoom, send, uid, watchConsole } from "./helpers";
+import { guest, hydrated, send, uid } from "./helpers";
 
 /** The CRC-32 PNG chunks carry. */
 function crc32(bytes: Buffer): number {
@@ -39,18 +39,6 @@ function png(w: number, h: number): Buffer {
     chunk("IDAT", deflateSync(raw)),
     chunk("IEND", Buffer.alloc(0)),
   ]);
-}
-
-/** A fresh guest browser named `name` in `room`, with XSS guards. */
-async function guest(browser: Browser, name: string, room: string) {
-  const page = await (await browser.newContext()).newPage();
-  const { dialogs } = await guarded(page);
-  const problems = watchConsole(page);
-  await page.goto("/");
-  await hydrated(page);
-  await chooseName(page, name);
-  await joinRoom(page, room);
-  return { page, dialogs, problems };
 }
 
 /** Gives `page` `name` (bytes `b64`, type `type`) by `how`: paste or drop. */

@@ -1,6 +1,6 @@
 // Shared helpers for the browser suite: console watching, naming, sending,
 // reading the message list, and a protocol-level WebSocket client.
-import { expect, type Page, type APIRequestContext } from "@playwright/test";
+import { expect, type Browser, type Page, type APIRequestContext } from "@playwright/test";
 import WebSocket from "ws";
 import { spawn, type ChildProcess } from "node:child_process";
 
@@ -244,4 +244,16 @@ export async function stopServer(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
   await exited;
+}
+
+/** A fresh guest browser named `name` in `room`, with XSS guards and its console watched. */
+export async function guest(browser: Browser, name: string, room: string) {
+  const page = await (await browser.newContext()).newPage();
+  const { dialogs } = await guarded(page);
+  const problems = watchConsole(page);
+  await page.goto("/");
+  await hydrated(page);
+  await chooseName(page, name);
+  await joinRoom(page, room);
+  return { page, dialogs, problems };
 }
