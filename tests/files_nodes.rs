@@ -62,3 +62,38 @@ async fn a_file_uploaded_through_one_node_is_posted_and_served_through_the_other
         );
     }
 }
+
+#[tokio::test]
+async fn uploads_through_both_nodes_at_once_never_pass_the_quota_together() {
+    let cluster = PgCluster::start();
+    let shared = tempfile::tempdir().unwrap();
+    let node = || chat::Config {
+        files_dir: Some(shared.path().to_owned()),
+        password_memory_kib: 64,
+        upload_quota_bytes: 10_000,
+        ..cluster.node()
+    };
+    let a = std::sync::Arc::new(TestServer::start(node()).await);
+    let b = std::sync::Arc::new(TestServer::start(node()).await);
+    let ann = common::http::signed_up(&a, "Ann").await;
+    // Twelve files of 2,000 bytes at once, six through each node: five fit.
+    let sent: Vec<_> = (0..12)
+        .map(|n| {
+            let (node, ann) = (if n % 2 == 0 { a.clone() } else { b.clone() }, ann.clone());
+            tokio::spawn(async move { upload(&node, &ann, &format!("{n}.bin"), &[7; 2000]).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for up in sent {
+        statuses.push(up.await.unwrap().status);
+    }
+    statuses.sort();
+    assert_eq!(statuses, [[201; 5].as_slice(), &[507; 7]].concat());
+    // At the bound, through the other node: one byte more is refused.
+    let full = upload(&b, &ann, "more.bin", &[7; 1]).await;
+    assert_eq!(full.status, 507);
+    assert!(full.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("10000 bytes are used"));
+}

@@ -159,6 +159,16 @@ pub struct Config {
     pub upload_quota_bytes: u64,
     /// *1.2*: images of more pixels are refused (`CHAT_MAX_IMAGE_MEGAPIXELS`).
     pub max_image_pixels: u64,
+    /// *1.2*: uploads one identity may start a minute (`CHAT_UPLOADS_PER_MIN`).
+    pub upload_rate_per_min: f64,
+    /// *1.2*: and at once (`CHAT_UPLOAD_BURST`).
+    pub upload_burst: f64,
+    /// *1.2*: uploads one address may start a minute (`CHAT_UPLOADS_ADDR_PER_MIN`).
+    pub upload_addr_rate_per_min: f64,
+    /// *1.2*: and at once (`CHAT_UPLOAD_ADDR_BURST`).
+    pub upload_addr_burst: f64,
+    /// *1.2*: images that may wait while one is re-made (`CHAT_IMAGE_QUEUE`).
+    pub image_queue: usize,
     /// *1.2*: how long an upload's body may take (`CHAT_UPLOAD_TIMEOUT_SECS`).
     pub upload_timeout: Duration,
     /// *1.2*: uploads not posted within this are removed (a day).
@@ -367,6 +377,11 @@ impl Config {
             max_upload_bytes: s.max_upload_mb << 20,
             upload_quota_bytes: s.upload_quota_mb << 20,
             max_image_pixels: s.max_image_megapixels * 1_000_000,
+            upload_rate_per_min: s.uploads_per_min,
+            upload_burst: s.upload_burst,
+            upload_addr_rate_per_min: s.uploads_addr_per_min,
+            upload_addr_burst: s.upload_addr_burst,
+            image_queue: s.image_queue,
             upload_timeout: secs(s.upload_timeout_secs),
             files_dir: s.files_dir,
             unposted_ttl: Duration::from_secs(24 * 3600),

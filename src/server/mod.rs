@@ -135,6 +135,8 @@ pub struct App {
     config: Arc<Config>,
     /// The admin routes' state (for the operations listener).
     admin: accounts::AdminState,
+    /// The uploads' image queue (its depth is a metric).
+    images: Arc<files::ImageQueue>,
 }
 
 impl App {
@@ -218,8 +220,10 @@ impl App {
                 path: config.files_dir(),
                 cause: format!("cannot make the files directory: {e}"),
             })?;
+        let images = files.images.clone();
         Ok(App {
             router: router(leptos_options, ws, live, accounts, files),
+            images,
             hub,
             config,
             admin,
@@ -236,7 +240,7 @@ impl App {
     /// public one.
     pub fn ops_router(&self) -> Router {
         let admin = accounts::admin_router(self.admin.clone());
-        ops::router(self.hub.clone())
+        ops::router(self.hub.clone(), self.images.clone())
             .merge(admin)
             .layer(axum::middleware::from_fn_with_state(
                 self.config.clone(),

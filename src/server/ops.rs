@@ -12,6 +12,7 @@
 //! is logged, not shown). A result is reused for [`HEALTH_REUSE`], so
 //! frequent probes cost one write a second at most.
 
+use super::files::ImageQueue;
 use super::hub::HubHandle;
 use super::stats;
 use axum::extract::State;
@@ -39,12 +40,15 @@ pub(crate) struct OpsState {
     last: Arc<Mutex<Option<(Instant, Health)>>>,
     /// Serialises probes: those that come while one runs wait for its result.
     probing: Arc<tokio::sync::Mutex<()>>,
+    /// The images being re-made (for `chat_image_jobs`).
+    images: Arc<ImageQueue>,
 }
 
 /// `/healthz` and `/metrics`.
-pub(crate) fn router(hub: HubHandle) -> Router {
+pub(crate) fn router(hub: HubHandle, images: Arc<ImageQueue>) -> Router {
     let state = OpsState {
         hub,
+        images,
         last: Arc::default(),
         probing: Arc::default(),
     };
@@ -93,12 +97,13 @@ async fn healthz(State(ops): State<OpsState>) -> Response {
 }
 
 /// `GET /metrics`.
-async fn metrics(State(OpsState { hub, .. }): State<OpsState>) -> Response {
+async fn metrics(State(OpsState { hub, images, .. }): State<OpsState>) -> Response {
     let Some(recorder) = stats::install() else {
         return (StatusCode::NOT_FOUND, "metrics are off\n").into_response();
     };
     metrics::gauge!(stats::CONNECTIONS).set(hub.gauge.live() as f64);
     metrics::gauge!(stats::HUB_QUEUE).set(hub.queue_depth() as f64);
+    metrics::gauge!(stats::IMAGE_JOBS).set(images.depth() as f64);
     recorder.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -204,6 +204,21 @@ pub struct Settings {
     /// *1.2*: images of more pixels than this are refused, megapixels (1 to 500)
     #[arg(long, env = "CHAT_MAX_IMAGE_MEGAPIXELS", default_value = "50", value_parser = megapixels)]
     pub max_image_megapixels: u64,
+    /// *1.2*: uploads one identity may start per minute (above 0)
+    #[arg(long, env = "CHAT_UPLOADS_PER_MIN", default_value = "30", value_parser = positive)]
+    pub uploads_per_min: f64,
+    /// And their burst (at least 1)
+    #[arg(long, env = "CHAT_UPLOAD_BURST", default_value = "10", value_parser = burst)]
+    pub upload_burst: f64,
+    /// *1.2*: uploads one address may start per minute, all identities (above 0)
+    #[arg(long, env = "CHAT_UPLOADS_ADDR_PER_MIN", default_value = "300", value_parser = positive)]
+    pub uploads_addr_per_min: f64,
+    /// And their burst (at least 1)
+    #[arg(long, env = "CHAT_UPLOAD_ADDR_BURST", default_value = "100", value_parser = burst)]
+    pub upload_addr_burst: f64,
+    /// *1.2*: images that may wait to be re-made while one is (0 to 10000)
+    #[arg(long, env = "CHAT_IMAGE_QUEUE", default_value = "16", value_parser = image_queue)]
+    pub image_queue: usize,
     /// *1.2*: an upload's body must arrive within this, s (0.01 to 86400)
     #[arg(long, env = "CHAT_UPLOAD_TIMEOUT_SECS", default_value = "600", value_parser = seconds)]
     pub upload_timeout_secs: f64,
@@ -432,6 +447,11 @@ fn mebibytes(s: &str) -> Result<u64, String> {
 /// An identity's quota, MiB (at most 4 TiB).
 fn quota_mebibytes(s: &str) -> Result<u64, String> {
     within(s, 1, 4 << 20)
+}
+
+/// Images waiting to be re-made.
+fn image_queue(s: &str) -> Result<usize, String> {
+    within(s, 0, 10_000).map(|v| v as usize)
 }
 
 /// An image's most pixels, millions.

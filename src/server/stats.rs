@@ -14,6 +14,7 @@
 //! | `chat_store_commit_seconds` | histogram | time of one group commit (its messages in one transaction) |
 //! | `chat_hub_queue_depth` | gauge | commands waiting for the hub |
 //! | `chat_commit_queue_depth` | gauge | jobs waiting for the commit thread (sampled each second) |
+//! | `chat_image_jobs` | gauge | uploaded images being re-made or waiting to be (at most 1 + `CHAT_IMAGE_QUEUE`) |
 //!
 //! The hot path records per commit, not per member: one counter add of
 //! `members × messages` per room and commit.
@@ -53,6 +54,7 @@ pub(crate) const REFUSED_HOSTS: &str = "chat_refused_hosts_total";
 pub(crate) const COMMIT_SECONDS: &str = "chat_store_commit_seconds";
 pub(crate) const HUB_QUEUE: &str = "chat_hub_queue_depth";
 pub(crate) const COMMIT_QUEUE: &str = "chat_commit_queue_depth";
+pub(crate) const IMAGE_JOBS: &str = "chat_image_jobs";
 
 /// Counts a client frame refused with `code`.
 pub(crate) fn refused_frame(code: ErrorCode) {

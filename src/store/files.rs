@@ -190,8 +190,18 @@ pub(super) fn claim_pg(
 /// A change to the uploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileChange {
-    /// A new upload.
-    Save(UploadRow),
+    /// A new upload, if its identity's files then take at most `quota`
+    /// bytes in all; otherwise [`StoreError::Refused`] (with
+    /// [`over_quota`]'s words) and nothing changes. The check and the
+    /// insert are one transaction, and with PostgreSQL under a lock per
+    /// identity: uploads through several nodes at once cannot together
+    /// pass the quota.
+    Save {
+        /// The upload.
+        row: UploadRow,
+        /// Most bytes its identity may keep.
+        quota: u64,
+    },
     /// Uploads posted with a message: each must be `identity`'s and not
     /// posted before, or nothing changes (the change fails).
     Attach {
@@ -209,6 +219,23 @@ pub enum FileChange {
     Remove(Vec<String>),
     /// Gone files whose bytes were removed: out of `files_gone`.
     Swept(Vec<String>),
+}
+
+/// Why an upload does not fit in its identity's `quota` (`used` bytes
+/// kept, `size` more asked for).
+pub fn over_quota(quota: u64, used: u64, size: u64) -> String {
+    format!(
+        "your files may take {} MiB in all: {used} bytes are used, this one is {size} bytes",
+        quota >> 20
+    )
+}
+
+/// [`FileChange::Save`]'s check, once `used` is read.
+fn fits(row: &UploadRow, quota: u64, used: u64) -> Result<(), StoreError> {
+    match used.saturating_add(row.size) > quota {
+        true => Err(StoreError::Refused(over_quota(quota, used, row.size))),
+        false => Ok(()),
+    }
 }
 
 /// Why an [`FileChange::Attach`] failed.
@@ -392,6 +419,11 @@ pub(super) fn read_pg(
 
 /// The bytes of files an identity keeps (a CAST: PostgreSQL's SUM of
 /// BIGINT is NUMERIC).
+/// The first key of the advisory lock one identity's uploads are stored
+/// under in PostgreSQL (the second is its hash): a value no other lock of
+/// the chat uses ("up").
+const UPLOAD_LOCK: i32 = 0x7570;
+
 const USAGE: &str = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE identity = ";
 
 /// The bytes of files `identity` keeps, in SQLite.
@@ -437,7 +469,10 @@ pub(super) fn save_sqlite(
 ) -> Result<(), StoreError> {
     use rusqlite::params;
     match change {
-        FileChange::Save(u) => {
+        FileChange::Save { row: u, quota } => {
+            // SQLite's transaction is immediate: no other writer comes
+            // between the sum and the insert.
+            fits(u, *quota, read_usage_sqlite(tx, &u.identity)?)?;
             let (w, h, room, message) = columns(u);
             tx.prepare_cached(&format!(
                 "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
@@ -496,7 +531,18 @@ pub(super) fn save_pg(
     change: &FileChange,
 ) -> Result<(), StoreError> {
     match change {
-        FileChange::Save(u) => {
+        FileChange::Save { row: u, quota } => {
+            // One identity's uploads are stored one at a time, whichever
+            // node they come through (the lock is held to the commit), so
+            // the sum read next holds every upload committed before.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&UPLOAD_LOCK, &u.identity],
+            )?;
+            let used: i64 = tx
+                .query_one(&format!("{USAGE}$1"), &[&u.identity])?
+                .try_get(0)?;
+            fits(u, *quota, as_u64(used))?;
             let (w, h, room, message) = columns(u);
             tx.execute(
                 &format!(

@@ -144,6 +144,8 @@ pub fn fast() -> Config {
         search_rate_per_sec: 100_000.0,
         search_burst: 100_000.0,
         new_rooms_per_min: 100_000.0,
+        upload_burst: 100_000.0,
+        upload_addr_burst: 100_000.0,
         ..Config::default()
     }
 }

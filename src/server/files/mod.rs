@@ -10,6 +10,8 @@
 //!   (or, not posted yet, anyone but its uploader), exactly as for a
 //!   missing file; headers that keep any file from running as a page.
 //! - Names made safe ([`filename`]).
+//! - Uploads per person and per address (429), and the images waiting to
+//!   be re-made (503 past the queue's bound) ([`limits`]).
 //!
 //! Where the bytes are: a directory, `files/` in the data directory
 //! unless `CHAT_FILES_DIR` says otherwise; several nodes (PostgreSQL)
@@ -20,6 +22,7 @@
 //! both ways with a few KiB in memory.
 
 mod filename;
+mod limits;
 mod picture;
 mod serve;
 mod sweep;
@@ -37,11 +40,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::{Mutex, Semaphore};
 
-/// Images re-made at once (each may hold `CHAT_MAX_IMAGE_MEGAPIXELS` × 4
-/// bytes of pixels); the rest wait their turn.
-const IMAGE_JOBS: usize = 1;
+pub(crate) use limits::ImageQueue;
 
 /// What the file routes need.
 #[derive(Clone)]
@@ -52,11 +52,10 @@ pub(crate) struct FileState {
     hub: HubHandle,
     /// The files directory.
     dir: Arc<PathBuf>,
-    /// Places for image jobs ([`IMAGE_JOBS`]).
-    work: Arc<Semaphore>,
-    /// Held from an upload's quota check to its row being stored, so two
-    /// uploads of one identity cannot both fit in what is left.
-    quota: Arc<Mutex<()>>,
+    /// Uploads per identity and per address.
+    limits: Arc<limits::UploadLimits>,
+    /// Images being re-made and waiting to be.
+    pub(crate) images: Arc<ImageQueue>,
 }
 
 impl FileState {
@@ -66,11 +65,11 @@ impl FileState {
         let dir = config.files_dir();
         std::fs::create_dir_all(dir.join("tmp"))?;
         let state = FileState {
+            limits: Arc::new(limits::UploadLimits::new(&config)),
+            images: Arc::new(ImageQueue::new(&config)),
             config,
             hub,
             dir: Arc::new(dir),
-            work: Arc::new(Semaphore::new(IMAGE_JOBS)),
-            quota: Arc::new(Mutex::new(())),
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(sweep::run(state.clone()));

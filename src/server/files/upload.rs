@@ -1,13 +1,16 @@
 //! `POST /api/v1/uploads`: the file's bytes as the body (with
 //! `X-Filename`, percent-encoded UTF-8), or `multipart/form-data` with one
-//! `file` part. In order: who may upload ([`super::requester`]); a declared
-//! length past the limit is refused before a byte is read; the body is
+//! `file` part. In order: who may upload ([`super::requester`]); their
+//! allowance and their address's (429, [`super::limits`]); a declared
+//! length past the limit, or past what the quota leaves, is refused
+//! before a byte is read; the body is
 //! written to `tmp/` as it arrives, counting, and cut off one byte past
 //! the limit (413); the type is sniffed from the first bytes (`infer`),
 //! whatever the client said; an image is re-made on the blocking pool
 //! ([`super::picture`]; 413 past the pixel limit, 422 when it cannot be
-//! read); the identity's quota is checked (507); the files are moved into
-//! place and the row is stored. Anything refused or abandoned on the way
+//! read; 503 when too many wait); the files are moved into place and the
+//! row is stored, if the identity's quota holds it (507, decided by the
+//! store). Anything refused or abandoned on the way
 //! leaves no file behind ([`super::Doomed`]).
 
 use super::picture::{self, Kind, Refusal};
@@ -16,8 +19,9 @@ use crate::server::accounts::refuse_json;
 use crate::server::cookies::random_hex;
 use crate::server::hub::FileAsk;
 use crate::store::accounts::AccountChange;
-use crate::store::files::{FileChange, UploadRow};
+use crate::store::files::{over_quota as over_quota_words, FileChange, UploadRow};
 use crate::store::now_ms;
+use crate::store::StoreError;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -205,18 +209,35 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// `POST /api/v1/uploads`.
 pub(super) async fn upload(State(state): State<FileState>, req: Request) -> Response {
     let client = super::client_of(&req, &state.config);
+    let addr = client.addr;
     let identity = match requester(&state, req.headers(), client, FileAsk::Upload).await {
         // An upload is allowed only to an identity.
         Ok(Some(identity)) => identity,
         Ok(None) => return super::Refused::Unauthorized("no identity").response(),
         Err(refused) => return refused.response(),
     };
+    if let Err(limited) = state.limits.take(&identity, addr) {
+        return limited.response();
+    }
     let max = state.config.max_upload_bytes;
     // A multipart body is a little larger than its file: only the raw
     // body's declared length says the file is too large.
     let multipart = is_multipart(req.headers());
-    if !multipart && declared_length(req.headers()).is_some_and(|len| len > max) {
+    let declared = declared_length(req.headers()).filter(|_| !multipart);
+    if declared.is_some_and(|len| len > max) {
         return too_large(max);
+    }
+    // Refused before the body when it cannot fit (the store checks again,
+    // and decides, when the row is stored).
+    let quota = state.config.upload_quota_bytes;
+    let who = identity.to_string();
+    let used = match state.hub.read_accounts(move |r| r.upload_usage(&who)).await {
+        Ok(used) => used,
+        Err(_) => return unavailable(),
+    };
+    let least = declared.unwrap_or(0);
+    if used.saturating_add(least) > quota {
+        return over_quota(over_quota_words(quota, used, least));
     }
     let given_name = header_name(req.headers());
     let id = random_hex(16);
@@ -277,26 +298,6 @@ pub(super) async fn upload(State(state): State<FileState>, req: Request) -> Resp
         }
         None => placed.push((part.clone(), final_path)),
     }
-    let quota = state.quota.clone();
-    let _turn = quota.lock().await;
-    let who = identity.to_string();
-    let used = match state.hub.read_accounts(move |r| r.upload_usage(&who)).await {
-        Ok(used) => used,
-        Err(_) => return unavailable(),
-    };
-    let quota_bytes = state.config.upload_quota_bytes;
-    if used.saturating_add(row.size) > quota_bytes {
-        return refuse_json(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "quota_exceeded",
-            format!(
-                "your files may take {} MiB in all: {} bytes are used, this one is {} bytes",
-                quota_bytes >> 20,
-                used,
-                row.size
-            ),
-        );
-    }
     let mut in_place = Vec::new();
     for (from, to) in &placed {
         in_place.push(Doomed::new(to));
@@ -304,9 +305,14 @@ pub(super) async fn upload(State(state): State<FileState>, req: Request) -> Resp
             return disk_failed(&e);
         }
     }
-    let change = AccountChange::File(FileChange::Save(row.clone()));
-    if state.hub.save_accounts(vec![change], true).await.is_err() {
-        return unavailable();
+    let change = AccountChange::File(FileChange::Save {
+        row: row.clone(),
+        quota,
+    });
+    match state.hub.save_accounts(vec![change], true).await {
+        Ok(()) => {}
+        Err(StoreError::Refused(why)) => return over_quota(why),
+        Err(_) => return unavailable(),
     }
     in_place.into_iter().for_each(Doomed::keep);
     drop(part_doomed);
@@ -314,8 +320,8 @@ pub(super) async fn upload(State(state): State<FileState>, req: Request) -> Resp
     (StatusCode::CREATED, Json(row.attachment())).into_response()
 }
 
-/// Re-makes the image at `part` off the async workers, one job at a time
-/// ([`super::IMAGE_JOBS`]).
+/// Re-makes the image at `part` off the async workers, when its turn
+/// comes in the [`super::ImageQueue`] (503 when the queue is full).
 async fn remake(state: &FileState, kind: Kind, part: &Path, id: &str) -> Result<Remade, Response> {
     let tmp = state.dir.join("tmp");
     let (image, thumb) = (
@@ -323,7 +329,8 @@ async fn remake(state: &FileState, kind: Kind, part: &Path, id: &str) -> Result<
         tmp.join(format!("{id}.small")),
     );
     let (image_doomed, thumb_doomed) = (Doomed::new(&image), Doomed::new(&thumb));
-    let Ok(_turn) = state.work.clone().acquire_owned().await else {
+    let place = state.images.admit().map_err(|full| full.response())?;
+    let Some(_turn) = place.turn().await else {
         return Err(unavailable());
     };
     let max_pixels = state.config.max_image_pixels;
@@ -369,6 +376,11 @@ struct Remade {
     /// Both removed when this is dropped: after they were moved into
     /// place that finds nothing, before it they go.
     _doomed: [Doomed; 2],
+}
+
+/// 507 `quota_exceeded`.
+fn over_quota(why: String) -> Response {
+    refuse_json(StatusCode::INSUFFICIENT_STORAGE, "quota_exceeded", why)
 }
 
 fn disk_failed(e: &std::io::Error) -> Response {

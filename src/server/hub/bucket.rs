@@ -32,6 +32,12 @@ impl Bucket {
         self.tokens >= 1.0
     }
 
+    /// How long until [`Bucket::take`] would take one (zero when it would now).
+    pub(crate) fn wait(&mut self, rate: f64, burst: f64) -> std::time::Duration {
+        self.refill(Instant::now(), rate, burst);
+        std::time::Duration::from_secs_f64(((1.0 - self.tokens).max(0.0) / rate).min(1e9))
+    }
+
     /// Brings `tokens` up to `now`.
     fn refill(&mut self, now: Instant, rate: f64, burst: f64) {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
