@@ -101,6 +101,7 @@ changes_benches() {
   echo "   answered: $(grep -o 'answered after [0-9.]*' "$out" | awk '{print $3}' | median) ms"
   echo "   every deleted frame at a reader: $(grep -o 'reader after [0-9.]*' "$out" | awk '{print $3}' | median) ms"
   echo "   pair p99 during: $(grep -o 'during p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $6}' | median) ms"
+  echo "   downloads: $(grep -o 's: [0-9.]* MB/s; server RSS' "$out" | awk '{print $2}' | median) MB/s, server RSS growth $(grep -o '([0-9]* KiB more at most' "$out" | tr -d '(' | awk '{print $1}' | median) KiB"
   rm -f "$out"
 }
 idle() {
@@ -192,7 +193,9 @@ upload_runs() {
   local title=$1; shift
   local out; out=$(mktemp)
   for run in $(seq "$RUNS"); do
-    CHAT_UPLOAD_QUOTA_MB=4194304 start_server
+    # The uploads' own limits off: these measure the server's cost.
+    CHAT_UPLOAD_QUOTA_MB=4194304 CHAT_UPLOADS_PER_MIN=1000000 CHAT_UPLOAD_BURST=1000000 \
+      CHAT_UPLOADS_ADDR_PER_MIN=1000000 CHAT_UPLOAD_ADDR_BURST=1000000 start_server
     echo "== $title (run $run of $RUNS)"
     $LG uploads --url "$URL" --server-pid $SERVER "$@" | tee -a "$out"
     stop_server
@@ -203,6 +206,7 @@ upload_runs() {
   echo "   server RSS growth: $(grep -o '([0-9]* KiB more' "$out" | tr -d '(' | awk '{print $1}' | median) KiB"
   echo "   pair p99 alone: $(grep -o 'alone p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $6}' | median) ms"
   echo "   pair p99 during: $(grep -o 'during p50 [0-9.]* ms p99 [0-9.]*' "$out" | awk '{print $6}' | median) ms"
+  echo "   downloads: $(grep -o 's: [0-9.]* MB/s; server RSS' "$out" | awk '{print $2}' | median) MB/s, server RSS growth $(grep -o '([0-9]* KiB more at most' "$out" | tr -d '(' | awk '{print $1}' | median) KiB"
   rm -f "$out"
 }
 files_benches() {

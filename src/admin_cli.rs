@@ -12,11 +12,12 @@
 //! one request, `Connection: close`, a JSON answer with a length; no HTTP
 //! client crate is worth its weight for that.
 
+use crate::store::backup::Manifest;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `chat admin`'s flags and commands.
@@ -91,6 +92,19 @@ enum Command {
         /// The account's name
         name: String,
     },
+    /// Back the running server up into DIR (missing or empty): its database and files, and a manifest
+    Backup {
+        /// Where (made if missing)
+        dir: PathBuf,
+    },
+    /// Restore a backup into an empty data directory (no server needed; start one on it after)
+    Restore {
+        /// The backup's directory
+        dir: PathBuf,
+        /// Where its files go [default: files/ in the data directory]
+        #[arg(long, env = "CHAT_FILES_DIR", value_name = "DIR")]
+        files_dir: Option<PathBuf>,
+    },
 }
 
 /// Runs `chat admin` with `args` (the program name first, then `admin`);
@@ -131,6 +145,13 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
         .data_dir
         .clone()
         .unwrap_or_else(crate::store::default_data_dir);
+    if let Command::Restore {
+        dir: from,
+        files_dir,
+    } = &cli.command
+    {
+        return restore(from, &dir, files_dir.as_deref());
+    }
     let secret_path = dir.join(crate::server::SECRET_FILE);
     let secret = std::fs::read_to_string(&secret_path).map_err(|e| {
         Failure::Unreachable(format!(
@@ -245,6 +266,48 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
             ask("POST", "/admin/end-sessions", Some(json!({"name": name})))?;
             Ok(format!("{name:?} is signed out everywhere"))
         }
+        Command::Backup { dir } => {
+            let dir = std::path::absolute(&dir)
+                .map_err(|e| Failure::Refused(format!("{}: {e}", dir.display())))?;
+            let made = ask("POST", "/admin/backup", Some(json!({"dir": dir})))?;
+            let manifest: Manifest = serde_json::from_value(made)
+                .map_err(|e| Failure::Refused(format!("the server's answer: {e}")))?;
+            Ok(format!(
+                "backed up into {}: {}",
+                dir.display(),
+                summary(&manifest)
+            ))
+        }
+        Command::Restore { .. } => unreachable!("restored above"),
+    }
+}
+
+/// What a manifest says, in a line.
+fn summary(m: &Manifest) -> String {
+    let c = &m.content;
+    format!(
+        "schema {}, {} rooms, {} messages, {} identities ({} accounts), {} uploads ({} bytes of files)",
+        c.schema,
+        c.rooms.len(),
+        c.messages,
+        c.identities,
+        c.accounts,
+        c.uploads,
+        c.file_bytes
+    )
+}
+
+/// `chat admin restore`: here, not through a server (none may run on an
+/// empty data directory).
+fn restore(from: &Path, data_dir: &Path, files: Option<&Path>) -> Result<String, Failure> {
+    let files = files.map_or_else(|| data_dir.join("files"), Path::to_owned);
+    match crate::store::backup::restore_sqlite(from, data_dir, &files) {
+        Ok(manifest) => Ok(format!(
+            "restored into {}: {}; start the server on it",
+            data_dir.display(),
+            summary(&manifest)
+        )),
+        Err(e) => Err(Failure::Refused(e.to_string())),
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod backup;
 pub mod changes;
 pub mod files;
 pub mod grants;

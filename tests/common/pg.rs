@@ -23,7 +23,7 @@ enum Where {
 }
 
 /// Where Debian keeps the server programs (not on PATH).
-fn bin(program: &str) -> PathBuf {
+pub fn bin(program: &str) -> PathBuf {
     let debian = Path::new("/usr/lib/postgresql");
     let newest = std::fs::read_dir(debian)
         .ok()

@@ -68,32 +68,102 @@ async fn identity(url: &str, name: &str) -> Result<String, String> {
     }
 }
 
-/// One upload: its status.
-async fn upload(addr: &str, cookie: &str, body: &[u8]) -> Result<u16, String> {
+/// One request over a fresh connection, read to its end: the status and
+/// the body's length and bytes (the body is dropped past 64 KiB: only
+/// an upload's answer is read).
+async fn request(addr: &str, head: &str, body: &[u8]) -> Result<(u16, usize, Vec<u8>), String> {
     let mut socket = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
+    socket
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    socket.write_all(body).await.map_err(|e| e.to_string())?;
+    let (mut kept, mut total, mut buf) = (Vec::new(), 0, vec![0; 64 * 1024]);
+    loop {
+        let n = socket.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+        if kept.len() < 64 * 1024 {
+            kept.extend_from_slice(&buf[..n]);
+        }
+    }
+    let line = String::from_utf8_lossy(&kept[..kept.len().min(16)]).into_owned();
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {line:?}"))?;
+    Ok((status, total, kept))
+}
+
+/// One upload: its status, and the stored file's id.
+async fn upload(addr: &str, cookie: &str, body: &[u8]) -> Result<(u16, Option<String>), String> {
     let head = format!(
         "POST /api/v1/uploads HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
          Cookie: {cookie}\r\nSec-Fetch-Site: same-origin\r\nX-Filename: bench.bin\r\n\
          Content-Length: {}\r\n\r\n",
         body.len()
     );
-    socket
-        .write_all(head.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    socket.write_all(body).await.map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    socket
-        .read_to_end(&mut answer)
-        .await
-        .map_err(|e| e.to_string())?;
-    let line = String::from_utf8_lossy(&answer[..answer.len().min(16)]).into_owned();
-    line.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {line:?}"))
+    let (status, _, answer) = request(addr, &head, body).await?;
+    let id = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .and_then(|at| serde_json::from_slice::<serde_json::Value>(&answer[at + 4..]).ok())
+        .and_then(|v| v["id"].as_str().map(str::to_owned));
+    Ok((status, id))
+}
+
+/// One download of file `id`: the bytes received (head included).
+async fn download(addr: &str, cookie: &str, id: &str) -> Result<usize, String> {
+    let head = format!(
+        "GET /files/{id} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n"
+    );
+    match request(addr, &head, b"").await? {
+        (200, total, _) => Ok(total),
+        (status, ..) => Err(format!("download answered {status}")),
+    }
+}
+
+/// Each uploader downloads its last upload, over and over, for
+/// `seconds`: the bytes a second, and the server's RSS growth (peak)
+/// over what it was before.
+async fn downloads(
+    addr: &str,
+    files: Vec<(String, String)>,
+    seconds: f64,
+    pid: Option<u32>,
+) -> Result<(f64, u64, u64), String> {
+    let before = pid.map_or(0, rss_kib);
+    let peak = Arc::new(AtomicU64::new(before));
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for (cookie, id) in files {
+        let (addr, peak) = (addr.to_owned(), peak.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut bytes = 0;
+            while Instant::now() < until {
+                bytes += download(&addr, &cookie, &id).await?;
+                if let Some(pid) = pid {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                }
+            }
+            Ok::<usize, String>(bytes)
+        }));
+    }
+    let mut bytes = 0;
+    for task in tasks {
+        bytes += task.await.map_err(|e| e.to_string())??;
+    }
+    let peak = peak.load(Ordering::Relaxed);
+    Ok((
+        bytes as f64 / seconds / 1e6,
+        before,
+        peak.saturating_sub(before),
+    ))
 }
 
 pub(crate) async fn uploads(args: &Args) -> Result<(), String> {
@@ -123,29 +193,33 @@ pub(crate) async fn uploads(args: &Args) -> Result<(), String> {
         })
     });
     let started = Instant::now();
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<tokio::task::JoinHandle<Option<(String, String)>>> = Vec::new();
     for cookie in cookies {
         let (addr, body, stop) = (addr.clone(), body.clone(), stop.clone());
         let (done, failed, times) = (done.clone(), failed.clone(), times.clone());
         tasks.push(tokio::spawn(async move {
+            let mut last = None;
             while !stop.load(Ordering::Relaxed) {
                 let at = Instant::now();
                 match upload(&addr, &cookie, &body).await {
-                    Ok(201) => {
+                    Ok((201, id)) => {
                         done.fetch_add(1, Ordering::Relaxed);
                         times.lock().unwrap().push(at.elapsed().as_secs_f64() * 1e3);
+                        last = id.or(last);
                     }
                     _ => {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
+            last.map(|id| (cookie, id))
         }));
     }
     let during = pair.measure(args).await?;
     stop.store(true, Ordering::Relaxed);
+    let mut files = Vec::new();
     for task in tasks {
-        let _ = task.await;
+        files.extend(task.await.ok().flatten());
     }
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(sampler) = sampler {
@@ -179,6 +253,12 @@ pub(crate) async fn uploads(args: &Args) -> Result<(), String> {
         during.0,
         during.1,
         alone.2 && during.2,
+    );
+    let (uploaders, seconds) = (files.len(), args.seconds.min(5.0));
+    let (rate, before, more) = downloads(&addr, files, seconds, pid).await?;
+    println!(
+        "downloads: {uploaders} at once from the files directory for {seconds} s: \
+         {rate:.1} MB/s; server RSS {before} KiB before ({more} KiB more at most)"
     );
     Ok(())
 }

@@ -77,6 +77,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/admin/invites", post(invite))
         .route("/admin/end-sessions", post(end_sessions))
         .route("/admin/audit", get(audit))
+        .route("/admin/backup", post(backup))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorized,
@@ -390,4 +391,46 @@ async fn end_sessions(State(state): State<AdminState>, Json(asked): Json<Named>)
         return busy();
     }
     Json(json!({"ok": true})).into_response()
+}
+
+/// `POST /admin/backup`'s body.
+#[derive(Debug, Deserialize)]
+struct BackupAsked {
+    /// Where to write it: an absolute path, missing or empty.
+    dir: std::path::PathBuf,
+}
+
+/// `POST /admin/backup`: the store and its files copied into `dir` while
+/// the chat goes on ([`crate::store::backup`]), on the blocking pool;
+/// the manifest, or why not. PostgreSQL's store is backed up with its
+/// own tools (README "Backups").
+async fn backup(State(state): State<AdminState>, Json(asked): Json<BackupAsked>) -> Response {
+    use crate::store::backup::{backup_sqlite, BackupError};
+    let config = state.accounts.config.clone();
+    if config.store.database_url.is_some() {
+        return refuse_json(
+            StatusCode::CONFLICT,
+            "postgres",
+            "this server stores in PostgreSQL: back it up with pg_dump, and copy its files directory (README: Backups)",
+        );
+    }
+    if !asked.dir.is_absolute() {
+        return refuse_json(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the backup directory must be an absolute path",
+        );
+    }
+    let db = config.store.data_dir.join(crate::store::DB_FILE);
+    let files = config.files_dir();
+    let job = move || backup_sqlite(&db, &files, &asked.dir);
+    match tokio::task::spawn_blocking(job).await {
+        Ok(Ok(manifest)) => Json(manifest).into_response(),
+        Ok(Err(BackupError::Refused(why))) => refuse_json(StatusCode::CONFLICT, "refused", why),
+        Ok(Err(BackupError::Failed(why))) => {
+            tracing::error!(why, "backup failed");
+            refuse_json(StatusCode::INTERNAL_SERVER_ERROR, "failed", why)
+        }
+        Err(_) => busy(),
+    }
 }
