@@ -97,6 +97,18 @@ enum Command {
         /// Where (made if missing)
         dir: PathBuf,
     },
+    /// Write one room's history, or every room's, as JSON (the protocol's message objects) or a self-contained HTML page
+    Export {
+        /// Only this room
+        #[arg(long)]
+        room: Option<String>,
+        /// json or html
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Where [default: standard output]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Restore a backup into an empty data directory (no server needed; start one on it after)
     Restore {
         /// The backup's directory
@@ -118,7 +130,9 @@ pub fn main(args: impl IntoIterator<Item = String>) -> i32 {
     let cli = AdminCli::parse_from(args);
     match run(cli) {
         Ok(said) => {
-            println!("{said}");
+            if !said.is_empty() {
+                println!("{said}");
+            }
             0
         }
         Err(Failure::Refused(why)) => {
@@ -160,7 +174,7 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
         ))
     })?;
     let ask = |method: &str, path: &str, body: Option<Value>| {
-        request(cli.ops_addr, secret.trim(), method, path, body)
+        request(cli.ops_addr, secret.trim(), method, path, body, ANSWER_WAIT)
     };
     match cli.command {
         Command::CreateUser { name, admin } => {
@@ -269,7 +283,16 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
         Command::Backup { dir } => {
             let dir = std::path::absolute(&dir)
                 .map_err(|e| Failure::Refused(format!("{}: {e}", dir.display())))?;
-            let made = ask("POST", "/admin/backup", Some(json!({"dir": dir})))?;
+            // A large database takes a while: the server answers when done.
+            let asked = Some(json!({"dir": dir}));
+            let made = request(
+                cli.ops_addr,
+                secret.trim(),
+                "POST",
+                "/admin/backup",
+                asked,
+                LONG_WAIT,
+            )?;
             let manifest: Manifest = serde_json::from_value(made)
                 .map_err(|e| Failure::Refused(format!("the server's answer: {e}")))?;
             Ok(format!(
@@ -277,6 +300,28 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
                 dir.display(),
                 summary(&manifest)
             ))
+        }
+        Command::Export { room, format, out } => {
+            let mut path = format!("/admin/export?format={}", url_escape(&format));
+            if let Some(room) = &room {
+                path.push_str(&format!("&room={}", url_escape(room)));
+            }
+            let bytes = match &out {
+                Some(file) => {
+                    let mut f = std::fs::File::create(file).map_err(|e| {
+                        Failure::Refused(format!("cannot write {}: {e}", file.display()))
+                    })?;
+                    download(cli.ops_addr, secret.trim(), &path, &mut f, &format)?
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    download(cli.ops_addr, secret.trim(), &path, &mut stdout, &format)?
+                }
+            };
+            Ok(match out {
+                Some(file) => format!("exported {bytes} bytes into {}", file.display()),
+                None => String::new(),
+            })
         }
         Command::Restore { .. } => unreachable!("restored above"),
     }
@@ -366,12 +411,18 @@ fn no_echo() -> Option<libc::termios> {
 }
 
 /// One request to the operations listener; the JSON answer of a 2xx.
+/// How long an ordinary admin request may take to be answered.
+const ANSWER_WAIT: Duration = Duration::from_secs(30);
+/// How long a backup, or a pause within an export, may take.
+const LONG_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 fn request(
     addr: SocketAddr,
     secret: &str,
     method: &str,
     path: &str,
     body: Option<Value>,
+    wait: Duration,
 ) -> Result<Value, Failure> {
     let unreachable = |e: std::io::Error| {
         Failure::Unreachable(format!(
@@ -380,7 +431,7 @@ fn request(
     };
     let mut stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = stream.set_read_timeout(Some(wait));
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {secret}\r\n\
@@ -407,4 +458,79 @@ fn request(
         .map(str::to_owned)
         .unwrap_or_else(|| format!("HTTP {status}: {body}"));
     Err(Failure::Refused(why))
+}
+
+/// `GET path` of an export in `format` streamed into `out` (HTTP/1.0, so
+/// the body ends with the connection and is not chunked); the bytes
+/// written, or the refusal. A server that stops midway only closes the
+/// connection: an export is whole when it ends as its format ends.
+fn download(
+    addr: SocketAddr,
+    secret: &str,
+    path: &str,
+    out: &mut dyn Write,
+    format: &str,
+) -> Result<u64, Failure> {
+    let unreachable = |e: std::io::Error| {
+        Failure::Unreachable(format!(
+            "no chat server answers on {addr} (CHAT_OPS_ADDR): {e}"
+        ))
+    };
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
+    let _ = stream.set_read_timeout(Some(LONG_WAIT));
+    let head =
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {secret}\r\n\r\n");
+    stream.write_all(head.as_bytes()).map_err(unreachable)?;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).map_err(unreachable)?;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(unreachable)?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if status != 200 {
+        let mut body = String::new();
+        let _ = reader.read_to_string(&mut body);
+        let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        return Err(Failure::Refused(
+            json["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("HTTP {status}: {body}")),
+        ));
+    }
+    let stopped = |e: std::io::Error| Failure::Refused(format!("the export stopped: {e}"));
+    let (mut copied, mut tail, mut buf) = (0u64, Vec::new(), vec![0; 64 * 1024]);
+    loop {
+        let n = reader.read(&mut buf).map_err(stopped)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n]).map_err(stopped)?;
+        copied += n as u64;
+        tail.extend_from_slice(&buf[..n]);
+        let keep = tail.len().saturating_sub(16);
+        tail.drain(..keep);
+    }
+    out.flush().map_err(stopped)?;
+    let end: &[u8] = if format == "html" {
+        b"</html>\n"
+    } else {
+        b"]}\n"
+    };
+    if !tail.ends_with(end) {
+        return Err(Failure::Refused(format!(
+            "the export stopped after {copied} bytes (see the server's log); what was written is incomplete"
+        )));
+    }
+    Ok(copied)
 }

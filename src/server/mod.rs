@@ -23,6 +23,7 @@
 //! - [`hosts`]: the `Host` every request names and the `Origin` of upgrades
 //!   and form posts.
 //! - [`files`]: *1.2* uploads, images re-made, files served.
+//! - [`export`]: `chat admin export`, a room's history (or all) as JSON or HTML, streamed.
 
 mod accounts;
 mod admission;
@@ -31,6 +32,7 @@ mod conn;
 mod cookies;
 mod deflate;
 mod entry;
+mod export;
 mod files;
 mod frame;
 mod headers;

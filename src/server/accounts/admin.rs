@@ -78,6 +78,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/admin/end-sessions", post(end_sessions))
         .route("/admin/audit", get(audit))
         .route("/admin/backup", post(backup))
+        .route("/admin/export", get(crate::server::export::export))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorized,
