@@ -104,10 +104,18 @@ impl Sink {
         }
         if self.size - self.behind.1 >= WRITE_BEHIND {
             self.out.flush().await.map_err(Cut::Disk)?;
-            let (fd, (waited, started), now) = (self.out.as_raw_fd(), self.behind, self.size);
-            // The file outlives the call: it is awaited here.
-            let _ =
-                tokio::task::spawn_blocking(move || write_behind(fd, waited, started, now)).await;
+            // A descriptor of its own: the call may outlive this upload
+            // (a client that goes away drops the task, not the call).
+            let file = self
+                .out
+                .try_clone()
+                .await
+                .map_err(Cut::Disk)?
+                .into_std()
+                .await;
+            let ((waited, started), now) = (self.behind, self.size);
+            let pace = move || write_behind(&file, waited, started, now);
+            let _ = tokio::task::spawn_blocking(pace).await;
             self.behind = (started, now);
         }
         Ok(())
@@ -134,14 +142,15 @@ const WRITE_BEHIND: u64 = 1 << 20;
 /// 10 uploads at loopback speed left hundreds of MB dirty, and the chat
 /// pair's p99 went from 20 to 300–480 ms while they ran (`make bench`,
 /// `BENCH_ONLY=files`).
-fn write_behind(fd: std::os::fd::RawFd, waited: u64, started: u64, now: u64) {
+fn write_behind(file: &std::fs::File, waited: u64, started: u64, now: u64) {
     use libc::{
         sync_file_range, SYNC_FILE_RANGE_WAIT_AFTER, SYNC_FILE_RANGE_WAIT_BEFORE,
         SYNC_FILE_RANGE_WRITE,
     };
     let wait = SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
-    // SAFETY: plain system calls on a descriptor the caller keeps open;
-    // a failure (a file system without it) only loses the pacing.
+    let fd = file.as_raw_fd();
+    // SAFETY: plain system calls on a descriptor `file` keeps open; a
+    // failure (a file system without it) only loses the pacing.
     unsafe {
         if started > waited {
             sync_file_range(fd, waited as i64, (started - waited) as i64, wait);
