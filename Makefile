@@ -32,7 +32,7 @@ test: setup
 
 # Then the server-level suites again with the PostgreSQL store (each
 # server on a throw-away cluster of its own; Debian's postgresql).
-PG_SUITES = --test hub --test identities --test pages --test faults --test connections --test store --test watch --test search --test reads --test accounts --test admin --test tokens --test access --test changes --test moderation --test files --test upload_limits
+PG_SUITES = --test hub --test identities --test pages --test faults --test connections --test store --test watch --test search --test reads --test accounts --test admin --test tokens --test access --test changes --test moderation --test files --test upload_limits --test personal
 # And the protocol suites once more with every client on the fallback
 # transport (1.2 section 6: Server-Sent Events and POSTs instead of /ws).
 LIVE_SUITES = --test hub --test identities --test connections --test watch --test search --test reads --test accounts --test tokens --test access --test changes --test moderation --test files

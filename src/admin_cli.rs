@@ -109,6 +109,19 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Write everything the server keeps about an account (its archive, as from its account page) as JSON
+    UserData {
+        /// The account's name
+        name: String,
+        /// Where [default: standard output]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Delete an account: sessions end, the name is freed, uploads go, messages kept as "deleted user" or removed (CHAT_DELETED_USER_MESSAGES)
+    DeleteUser {
+        /// The account's name
+        name: String,
+    },
     /// Restore a backup into an empty data directory (no server needed; start one on it after)
     Restore {
         /// The backup's directory
@@ -306,22 +319,27 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
             if let Some(room) = &room {
                 path.push_str(&format!("&room={}", url_escape(room)));
             }
-            let bytes = match &out {
-                Some(file) => {
-                    let mut f = std::fs::File::create(file).map_err(|e| {
-                        Failure::Refused(format!("cannot write {}: {e}", file.display()))
-                    })?;
-                    download(cli.ops_addr, secret.trim(), &path, &mut f, &format)?
-                }
-                None => {
-                    let mut stdout = std::io::stdout().lock();
-                    download(cli.ops_addr, secret.trim(), &path, &mut stdout, &format)?
-                }
-            };
-            Ok(match out {
-                Some(file) => format!("exported {bytes} bytes into {}", file.display()),
-                None => String::new(),
-            })
+            save(cli.ops_addr, secret.trim(), &path, out.as_deref(), &format)
+        }
+        Command::UserData { name, out } => {
+            let path = format!("/admin/user-data?name={}", url_escape(&name));
+            save(cli.ops_addr, secret.trim(), &path, out.as_deref(), "json")
+        }
+        Command::DeleteUser { name } => {
+            // Removing many messages takes a while: the server answers when done.
+            let asked = Some(json!({"name": name}));
+            let done = request(
+                cli.ops_addr,
+                secret.trim(),
+                "POST",
+                "/admin/delete-user",
+                asked,
+                LONG_WAIT,
+            )?;
+            Ok(format!(
+                "{name:?} is deleted; its messages are {}",
+                done["messages"].as_str().unwrap_or("kept")
+            ))
         }
         Command::Restore { .. } => unreachable!("restored above"),
     }
@@ -458,6 +476,25 @@ fn request(
         .map(str::to_owned)
         .unwrap_or_else(|| format!("HTTP {status}: {body}"));
     Err(Failure::Refused(why))
+}
+
+/// [`download`] into `out` (standard output when `None`); what to print.
+fn save(
+    addr: SocketAddr,
+    secret: &str,
+    path: &str,
+    out: Option<&Path>,
+    format: &str,
+) -> Result<String, Failure> {
+    let Some(file) = out else {
+        let mut stdout = std::io::stdout().lock();
+        download(addr, secret, path, &mut stdout, format)?;
+        return Ok(String::new());
+    };
+    let mut f = std::fs::File::create(file)
+        .map_err(|e| Failure::Refused(format!("cannot write {}: {e}", file.display())))?;
+    let bytes = download(addr, secret, path, &mut f, format)?;
+    Ok(format!("wrote {bytes} bytes into {}", file.display()))
 }
 
 /// `GET path` of an export in `format` streamed into `out` (HTTP/1.0, so

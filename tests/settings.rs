@@ -87,6 +87,7 @@ fn a_value_out_of_bounds_stops_the_server_naming_the_variable() {
         ("CHAT_OUTBOUND_BYTES", "65535"),
         ("CHAT_MAX_ROOMS", "0"),
         ("CHAT_SYNC", "sometimes"),
+        ("CHAT_DELETED_USER_MESSAGES", "hide"),
     ] {
         let out = chat(&[], &[(var, std::ffi::OsStr::new(value))]);
         assert_eq!(out.status.code(), Some(2), "{var}={value}");

@@ -157,6 +157,9 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// *1.2*: the most bytes of files one identity keeps (`CHAT_UPLOAD_QUOTA_MB`).
     pub upload_quota_bytes: u64,
+    /// A deleted account's messages stay, shown as "deleted user" (else
+    /// they are purged; `CHAT_DELETED_USER_MESSAGES`).
+    pub keep_deleted_users_messages: bool,
     /// *1.2*: images of more pixels are refused (`CHAT_MAX_IMAGE_MEGAPIXELS`).
     pub max_image_pixels: u64,
     /// *1.2*: uploads one identity may start a minute (`CHAT_UPLOADS_PER_MIN`).
@@ -376,6 +379,7 @@ impl Config {
             edit_window: s.edit_window_mins.map(|m| Duration::from_secs(m * 60)),
             max_upload_bytes: s.max_upload_mb << 20,
             upload_quota_bytes: s.upload_quota_mb << 20,
+            keep_deleted_users_messages: s.deleted_user_messages,
             max_image_pixels: s.max_image_megapixels * 1_000_000,
             upload_rate_per_min: s.uploads_per_min,
             upload_burst: s.upload_burst,

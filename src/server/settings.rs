@@ -201,6 +201,9 @@ pub struct Settings {
     /// *1.2*: the most bytes of files one identity may keep, MiB (1 to 4194304)
     #[arg(long, env = "CHAT_UPLOAD_QUOTA_MB", default_value = "1024", value_parser = quota_mebibytes)]
     pub upload_quota_mb: u64,
+    /// A deleted account's messages: keep (shown as "deleted user") or remove
+    #[arg(long, env = "CHAT_DELETED_USER_MESSAGES", default_value = "keep", value_parser = keep_remove)]
+    pub deleted_user_messages: bool,
     /// *1.2*: images of more pixels than this are refused, megapixels (1 to 500)
     #[arg(long, env = "CHAT_MAX_IMAGE_MEGAPIXELS", default_value = "50", value_parser = megapixels)]
     pub max_image_megapixels: u64,
@@ -494,6 +497,15 @@ fn outbound(s: &str) -> Result<usize, String> {
 /// An origin or host, as compared: lower case, no trailing `/`.
 fn origin(s: &str) -> Result<String, String> {
     Ok(s.trim().trim_end_matches('/').to_ascii_lowercase())
+}
+
+/// `keep` (true) or `remove`.
+fn keep_remove(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "keep" => Ok(true),
+        "remove" => Ok(false),
+        _ => Err("expected keep or remove".into()),
+    }
 }
 
 fn sync(s: &str) -> Result<SyncMode, String> {

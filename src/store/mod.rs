@@ -21,6 +21,7 @@ pub mod files;
 pub mod grants;
 pub mod group_commit;
 pub mod moderation;
+pub mod personal;
 pub mod pg;
 pub mod pool;
 pub mod reads;
@@ -375,6 +376,12 @@ pub trait StoreReader: Send + 'static {
     /// (A store without files has none.)
     fn uploads(&self, _query: &files::FileQuery) -> Result<Vec<files::UploadRow>, StoreError> {
         Ok(Vec::new())
+    }
+
+    /// A page of a person's own data ([`personal`]). A store that keeps
+    /// no accounts (a test's) fails: unknown means no.
+    fn personal(&self, _query: &personal::PersonalQuery) -> Result<personal::Page, StoreError> {
+        Err(no_accounts())
     }
 
     /// *1.2* (section 5): files whose bytes are to be removed (at most 1000).

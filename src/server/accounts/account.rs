@@ -321,7 +321,7 @@ pub(super) async fn revoke_token(State(state): State<AccountState>, req: Request
 }
 
 /// A `POST` to the account page: same origin, a live session, its form.
-async fn account_form<T: serde::de::DeserializeOwned + Default>(
+pub(super) async fn account_form<T: serde::de::DeserializeOwned + Default>(
     state: &AccountState,
     req: Request,
 ) -> Result<(Live, T), Response> {

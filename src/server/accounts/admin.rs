@@ -79,6 +79,8 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/admin/audit", get(audit))
         .route("/admin/backup", post(backup))
         .route("/admin/export", get(crate::server::export::export))
+        .route("/admin/user-data", get(super::personal::admin_download))
+        .route("/admin/delete-user", post(super::personal::admin_delete))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorized,
@@ -132,7 +134,7 @@ async fn new_password(
 }
 
 /// The account named `name`, or the answer saying there is none.
-async fn account_named(state: &AdminState, name: &str) -> Result<AccountRow, Response> {
+pub(super) async fn account_named(state: &AdminState, name: &str) -> Result<AccountRow, Response> {
     let no_such = || {
         refuse_json(
             StatusCode::NOT_FOUND,

@@ -12,6 +12,7 @@
 mod account;
 mod admin;
 mod password;
+mod personal;
 mod routes;
 mod sessions;
 mod tokens;

@@ -62,6 +62,8 @@ pub(crate) fn router(state: AccountState) -> Router {
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/tokens", post(account::make_token))
         .route("/account/tokens/revoke", post(account::revoke_token))
+        .route("/account/data", post(super::personal::download))
+        .route("/account/delete", post(super::personal::delete_own))
         .with_state(state)
 }
 

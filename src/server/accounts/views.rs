@@ -270,6 +270,25 @@ pub(super) fn account(options: &LeptosOptions, page: AccountView) -> String {
             </thead>
             <tbody>{rows}</tbody>
         </table>
+        <h3>"Your data"</h3>
+        <p>
+            "Everything this chat keeps about you (your name, messages, reactions, "
+            "read marks, rooms, sessions, tokens and uploads), as one JSON file."
+        </p>
+        <form method="post" action="/account/data" class="inline-form">
+            <button type="submit">"Download your data"</button>
+        </form>
+        <h3>"Delete your account"</h3>
+        <p>
+            "Every session ends, your name is free for anyone, your uploads are removed, "
+            "and your messages stay as \"deleted user\" or are removed, as this chat is set up. "
+            "It cannot be undone."
+        </p>
+        <form method="post" action="/account/delete" class="account-form">
+            <label for="delete-password">"Your password, to confirm"</label>
+            <input id="delete-password" name="password" type="password" autocomplete="current-password" required/>
+            <button type="submit">"Delete my account"</button>
+        </form>
     };
     document(options, "Your account", body.into_any())
 }

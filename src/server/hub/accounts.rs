@@ -156,6 +156,8 @@ pub(crate) enum AccountCommand {
         /// Its identity.
         identity: Arc<str>,
     },
+    /// Delete an account or a guest identity ([`super::erase`]).
+    Erase(super::erase::Erasing),
     /// End sessions: stored, and their connections here and on every node closed.
     End {
         /// Which.
@@ -189,6 +191,7 @@ impl Hub {
                 };
                 let _ = reply.send(identity.map(|i| i.name.to_string()));
             }
+            AccountCommand::Erase(erasing) => self.on_erase(erasing),
             AccountCommand::End { ending, done } => {
                 self.queue_accounts(vec![ending.change()], done);
                 self.end_sessions(&ending);
@@ -200,7 +203,7 @@ impl Hub {
     /// Queues account changes after every identity change the hub holds,
     /// so they are stored in that order; a full queue answers `done` with
     /// the refusal.
-    fn queue_accounts(&mut self, changes: Vec<AccountChange>, done: Option<Committed>) {
+    pub(super) fn queue_accounts(&mut self, changes: Vec<AccountChange>, done: Option<Committed>) {
         let fresh = self.registry.take_changes();
         self.publish_identities(&fresh);
         let mut identities: Vec<_> = self.unsaved.drain(..).collect();
@@ -424,7 +427,7 @@ impl Hub {
 }
 
 /// The cluster's word for `ending`.
-fn ending_event(ending: &Ending) -> crate::store::pg::cluster::Ended {
+pub(super) fn ending_event(ending: &Ending) -> crate::store::pg::cluster::Ended {
     use crate::store::pg::cluster::Ended;
     match ending {
         Ending::One { identity, hash } => Ended {
@@ -510,6 +513,22 @@ impl HubHandle {
             ending,
             done: Some(done),
         });
+        self.account_command(command, Some(stored)).await
+    }
+
+    /// Deletes an account or guest identity (see [`super::erase`]):
+    /// `rooms` are where it posted (purged unless `keep`); resolves once
+    /// all is stored.
+    pub(crate) async fn erase(
+        &self,
+        identity: Arc<str>,
+        name: String,
+        keep: bool,
+        rooms: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let (done, stored) = oneshot::channel();
+        let erasing = super::erase::Erasing::new(identity, name, keep, rooms, done);
+        let command = Command::Account(AccountCommand::Erase(erasing));
         self.account_command(command, Some(stored)).await
     }
 

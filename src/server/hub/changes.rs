@@ -98,7 +98,14 @@ impl Hub {
     pub(super) fn on_changed(&mut self, done: Vec<ChangeDone<super::post::Tag>>) {
         let mut told: Vec<(String, u64, u64)> = Vec::new();
         for ((poster, _), result) in done {
-            let Poster::Conn(conn) = poster else { continue };
+            let conn = match poster {
+                Poster::Conn(conn) => conn,
+                Poster::Erased(erasing) => {
+                    self.erased(erasing, result, &mut told);
+                    continue;
+                }
+                Poster::Form(..) => continue,
+            };
             match result {
                 Ok(Changed::Applied {
                     room,
@@ -127,12 +134,7 @@ impl Hub {
                     done,
                     next,
                 }) => {
-                    let frames: Vec<Payload> = frames.iter().map(encode_json).collect();
-                    // In chunks, as a room's messages are delivered: a
-                    // purge of thousands is many small frames.
-                    for chunk in frames.chunks(256) {
-                        self.deliver_messages(&room, chunk);
-                    }
+                    self.deliver_purged(&room, &frames);
                     // A full chunk: the next goes to the back of the queue
                     // (others' messages are stored in between); the last
                     // answers the moderator.

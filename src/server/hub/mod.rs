@@ -59,6 +59,7 @@ mod accounts;
 mod bucket;
 mod changes;
 mod directory;
+mod erase;
 mod fatal;
 mod files;
 mod handle;

@@ -57,6 +57,9 @@ pub(super) enum Poster {
     /// A form post, answered with the stored message or the error, and
     /// the token to set in its cookie.
     Form(Reply<Posted>, Option<String>),
+    /// A deleted account's purge, room after room; nobody is answered
+    /// until the last ([`super::erase`]).
+    Erased(super::erase::Erasing),
 }
 
 /// What travels with a message through the store: its poster and nonce.
@@ -240,12 +243,21 @@ impl Hub {
 
     /// Hands a job to the commit thread without waiting.
     pub(super) fn queue(&self, job: Job<Tag>) -> Result<(), ProtocolError> {
-        let Some(writer) = &self.writer else {
+        if self.writer.is_none() {
             return Err(ProtocolError::unavailable("the server is shutting down"));
-        };
-        writer.try_send(job).map_err(|_| {
+        }
+        self.writer_send(job).map_err(|_| {
             ProtocolError::unavailable("the server is too busy to store this; try again")
         })
+    }
+
+    /// Hands `job` to the commit thread, or back when it cannot take it
+    /// (full, or shutting down).
+    pub(super) fn writer_send(&self, job: Job<Tag>) -> Result<(), Job<Tag>> {
+        match &self.writer {
+            Some(writer) => writer.try_send(job).map_err(|e| e.into_inner()),
+            None => Err(job),
+        }
     }
 
     /// A form post: checked, then queued; answered once stored (or refused).
@@ -387,7 +399,7 @@ impl Hub {
                                 s.outbox.push(std::slice::from_ref(&json));
                             }
                         }
-                        Poster::Conn(_) => {}
+                        Poster::Conn(_) | Poster::Erased(_) => {}
                     }
                     if repeat {
                         continue;
@@ -437,6 +449,7 @@ impl Hub {
                             }
                         }
                         Poster::Form(reply, _) => drop(reply.send(Err(error))),
+                        Poster::Erased(_) => {}
                     }
                 }
             }

@@ -402,6 +402,12 @@ impl Registry {
         self.by_id.insert(identity.id.clone(), identity);
     }
 
+    /// Forgets identity `id` now, whatever holds it (its account is being
+    /// deleted: its connections were closed first): its name is free.
+    pub(super) fn forget_now(&mut self, id: &str) {
+        self.forget(id);
+    }
+
     fn forget(&mut self, id: &str) {
         let Some(identity) = self.by_id.remove(id) else {
             return;

@@ -37,33 +37,35 @@ mod listen;
 pub use handoff::{Handoff, LiveNotice, Posted};
 pub use listen::{listen, Notice};
 
-/// The schema, applied once (version 1 in `chat_schema`).
-const SCHEMA: &str = include_str!("schema.sql");
-/// Version 2: the tables nodes share besides messages ([`cluster`]).
-const SCHEMA_2: &str = include_str!("cluster.sql");
-/// Version 3: full-text search ([`crate::store::search`]) and read marks
-/// ([`crate::store::reads`]).
-const SCHEMA_3: &str = include_str!("search_reads.sql");
-/// Schema version 4: the order search reads in.
-const SCHEMA_4: &str = include_str!("search_order.sql");
-/// Version 5: accounts, sessions and failed sign-ins (`store::accounts`).
-const SCHEMA_5: &str = include_str!("accounts.sql");
-/// Version 6: invites and API tokens (`store::grants`).
-const SCHEMA_6: &str = include_str!("grants.sql");
-/// Version 7: who may see each room, and memberships (`store::access`).
-const SCHEMA_7: &str = include_str!("room_access.sql");
-/// Version 8: messages that change (`store::changes`).
-const SCHEMA_8: &str = include_str!("changes.sql");
-/// Version 9: bans, mutes, room settings and the audit log
-/// (`store::moderation`).
-const SCHEMA_9: &str = include_str!("moderation.sql");
-/// Version 10: fallback sessions and the POSTs handed between nodes
-/// ([`Handoff`]).
-const SCHEMA_10: &str = include_str!("live.sql");
-/// Version 11: uploaded files (protocol 1.2 section 5).
-const SCHEMA_11: &str = include_str!("files.sql");
+/// The schema's versions in order: version N is `SCHEMAS[N - 1]`, and
+/// `chat_schema` records the newest applied.
+const SCHEMAS: &[&str] = &[
+    include_str!("schema.sql"),
+    // 2: the tables nodes share besides messages ([`cluster`]).
+    include_str!("cluster.sql"),
+    // 3: full-text search (`store::search`) and read marks (`store::reads`).
+    include_str!("search_reads.sql"),
+    // 4: the order search reads in.
+    include_str!("search_order.sql"),
+    // 5: accounts, sessions and failed sign-ins (`store::accounts`).
+    include_str!("accounts.sql"),
+    // 6: invites and API tokens (`store::grants`).
+    include_str!("grants.sql"),
+    // 7: who may see each room, and memberships (`store::access`).
+    include_str!("room_access.sql"),
+    // 8: messages that change (`store::changes`).
+    include_str!("changes.sql"),
+    // 9: bans, mutes, room settings and the audit log (`store::moderation`).
+    include_str!("moderation.sql"),
+    // 10: fallback sessions and the POSTs handed between nodes ([`Handoff`]).
+    include_str!("live.sql"),
+    // 11: uploaded files (protocol 1.2 section 5).
+    include_str!("files.sql"),
+    // 12: a person's messages and reactions by author (`store::personal`).
+    include_str!("personal.sql"),
+];
 /// The newest schema version this server knows.
-pub const SCHEMA_VERSION: i32 = 11;
+pub const SCHEMA_VERSION: i32 = SCHEMAS.len() as i32;
 /// The advisory lock nodes take while they check and apply the schema.
 const SCHEMA_LOCK: i64 = 0x6368_6174; // "chat"
 /// The channel of the notices a commit sends: `node \t last id \t room`.
@@ -171,60 +173,13 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let version: Option<i32> = tx
         .query_opt("SELECT version FROM chat_schema", &[])?
         .map(|row| row.get(0));
-    if version.is_none() {
-        tx.batch_execute(SCHEMA)?;
-        tx.execute("INSERT INTO chat_schema (version) VALUES (1)", &[])?;
-        tracing::info!("applied the PostgreSQL schema");
-    }
-    if version.unwrap_or(1) < 2 {
-        tx.batch_execute(SCHEMA_2)?;
-        tx.execute("UPDATE chat_schema SET version = 2", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 2");
-    }
-    if version.unwrap_or(1) < 3 {
-        tx.batch_execute(SCHEMA_3)?;
-        tx.execute("UPDATE chat_schema SET version = 3", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 3");
-    }
-    if version.unwrap_or(1) < 4 {
-        tx.batch_execute(SCHEMA_4)?;
-        tx.execute("UPDATE chat_schema SET version = 4", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 4");
-    }
-    if version.unwrap_or(1) < 5 {
-        tx.batch_execute(SCHEMA_5)?;
-        tx.execute("UPDATE chat_schema SET version = 5", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 5");
-    }
-    if version.unwrap_or(1) < 6 {
-        tx.batch_execute(SCHEMA_6)?;
-        tx.execute("UPDATE chat_schema SET version = 6", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 6");
-    }
-    if version.unwrap_or(1) < 7 {
-        tx.batch_execute(SCHEMA_7)?;
-        tx.execute("UPDATE chat_schema SET version = 7", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 7");
-    }
-    if version.unwrap_or(1) < 8 {
-        tx.batch_execute(SCHEMA_8)?;
-        tx.execute("UPDATE chat_schema SET version = 8", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 8");
-    }
-    if version.unwrap_or(1) < 9 {
-        tx.batch_execute(SCHEMA_9)?;
-        tx.execute("UPDATE chat_schema SET version = 9", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 9");
-    }
-    if version.unwrap_or(1) < 10 {
-        tx.batch_execute(SCHEMA_10)?;
-        tx.execute("UPDATE chat_schema SET version = 10", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 10");
-    }
-    if version.unwrap_or(1) < 11 {
-        tx.batch_execute(SCHEMA_11)?;
-        tx.execute("UPDATE chat_schema SET version = 11", &[])?;
-        tracing::info!("applied the PostgreSQL schema's version 11");
+    let applied = version.unwrap_or(0);
+    for (i, sql) in SCHEMAS.iter().enumerate().skip(applied.max(0) as usize) {
+        let next = i as i32 + 1;
+        tx.batch_execute(sql)?;
+        tx.execute("DELETE FROM chat_schema", &[])?;
+        tx.execute("INSERT INTO chat_schema (version) VALUES ($1)", &[&next])?;
+        tracing::info!("applied the PostgreSQL schema's version {next}");
     }
     if let Some(found) = version.filter(|&v| v > SCHEMA_VERSION) {
         return Err(StoreError::Open {
@@ -333,6 +288,10 @@ impl StoreReader for PgReader {
 
     fn uploads(&self, query: &FileQuery) -> Result<Vec<UploadRow>, StoreError> {
         self.again(|r| super::files::read_pg(r.conn.borrow_mut().get()?, query))
+    }
+
+    fn personal(&self, query: &super::personal::PersonalQuery) -> Result<super::personal::Page, StoreError> {
+        self.again(|r| super::personal::read_pg(r.conn.borrow_mut().get()?, query))
     }
 
     fn upload_usage(&self, identity: &str) -> Result<u64, StoreError> {

@@ -53,6 +53,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_changes.sql"),
     include_str!("../migrations/0010_moderation.sql"),
     include_str!("../migrations/0011_files.sql"),
+    include_str!("../migrations/0012_personal.sql"),
 ];
 
 impl From<rusqlite::Error> for StoreError {
@@ -310,6 +311,10 @@ impl StoreReader for SqliteReader {
 
     fn uploads(&self, query: &FileQuery) -> Result<Vec<UploadRow>, StoreError> {
         super::files::read_sqlite(&self.conn, query)
+    }
+
+    fn personal(&self, query: &super::personal::PersonalQuery) -> Result<super::personal::Page, StoreError> {
+        super::personal::read_sqlite(&self.conn, query)
     }
 
     fn upload_usage(&self, identity: &str) -> Result<u64, StoreError> {
