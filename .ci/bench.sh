@@ -29,7 +29,7 @@ wait_for_server() {
   echo "server did not start" >&2; exit 1
 }
 start_server() {
-  LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn CHAT_OPS_ADDR=127.0.0.1:0 \
+  LEPTOS_SITE_ADDR=127.0.0.1:$PORT LEPTOS_OUTPUT_NAME=chat RUST_LOG=warn CHAT_OPS_ADDR=${OPS_ADDR:-127.0.0.1:0} \
     CHAT_RATE_PER_SEC=1000000 CHAT_RATE_BURST=1000000 CHAT_DATA_DIR="$DATA" \
     CHAT_SYNC=full CHAT_MAX_IDENTITIES=200000 CHAT_IDENTITY_BURST=1000000 \
     CHAT_IDENTITY_NET_BURST=1000000 CHAT_IDENTITY_SERVER_BURST=1000000 \
@@ -215,6 +215,46 @@ files_benches() {
   upload_runs "uploads: 10 at once, 1 MB each, a pair chatting (1.2)" --uploaders 10 --size 1000000 --seconds 10
   upload_runs "uploads: 10 12-megapixel JPEGs at once, a pair chatting (1.2)" --uploaders 10 --image --seconds 10
 }
+# Issue 26: a backup of a 1,000,000-message database (`chat admin backup`)
+# and an export of a 100,000-message room (`chat admin export`), each
+# while a pair chats at 20/s: the command's time, the backup's size, the
+# server's peak memory over what it was, the pair's p99. One seeded data
+# directory, $RUNS runs of each. `BENCH_ONLY=keep` runs these alone.
+keep_benches() {
+  local ops=127.0.0.1:$((PORT + 1)) out; out=$(mktemp)
+  OPS_ADDR=$ops start_server
+  local seeded=$SECONDS
+  $LG seed --url "$URL" --messages 900000 --room big | tail -1
+  $LG seed --url "$URL" --messages 100000 --room hundred | tail -1
+  echo "seeded 1,000,000 messages in $((SECONDS - seeded)) s"
+  local admin="./target/release/chat admin --data-dir $DATA --ops-addr $ops"
+  for run in $(seq "$RUNS"); do
+    local into="$DATA/../backup-$run-$$"
+    echo "== backup of 1,000,000 messages while a pair chats (run $run of $RUNS)"
+    $LG during --url "$URL" --server-pid $SERVER --seconds 15 -- $admin backup "$into" | tee -a "$out.backup"
+    echo "   size: $(du -sb "$into" | cut -f1) B" | tee -a "$out.size"
+    rm -rf "$into"
+    echo "== export of a 100,000-message room while a pair chats (run $run of $RUNS)"
+    $LG during --url "$URL" --server-pid $SERVER --seconds 10 -- \
+      $admin export --room hundred --out "$DATA/export.json" | tee -a "$out.export"
+    echo "   size: $(stat -c %s "$DATA/export.json") B"
+    rm -f "$DATA/export.json"
+  done
+  stop_server
+  for what in backup export; do
+    echo "-- medians of $RUNS runs: $what"
+    echo "   took: $(grep -o 'took [0-9.]* ms' "$out.$what" | awk '{print $2}' | median) ms"
+    echo "   server RSS growth: $(grep -o '([0-9]* KiB more' "$out.$what" | tr -d '(' | awk '{print $1}' | median) KiB"
+    echo "   pair p99 alone: $(grep -o 'alone p50 [0-9.]* ms p99 [0-9.]*' "$out.$what" | awk '{print $6}' | median) ms"
+    echo "   pair p99 during: $(grep -o 'during p50 [0-9.]* ms p99 [0-9.]*' "$out.$what" | awk '{print $6}' | median) ms"
+  done
+  echo "   backup size: $(grep -o 'size: [0-9]*' "$out.size" | awk '{print $2}' | median) B"
+  rm -f "$out" "$out.backup" "$out.export" "$out.size"
+}
+if [ "${BENCH_ONLY:-}" = keep ]; then
+  keep_benches
+  exit 0
+fi
 if [ "${BENCH_ONLY:-}" = lighthouse ]; then
   lighthouse_runs
   exit 0
@@ -255,6 +295,7 @@ changes_benches
 live_benches
 deflate_benches
 files_benches
+keep_benches
 lighthouse_runs
 scenario "persisted and delivered: 100 members, as fast as delivered" \
   $LG fanout --url "$URL" --room dur --members 100 --senders 8 --window 256 --seconds 10

@@ -121,11 +121,18 @@ fn empty_dir(dir: &Path, what: &str) -> Result<(), BackupError> {
     fs::create_dir_all(dir).map_err(|e| failed("cannot make", dir, e))
 }
 
+/// Held by a backup from its snapshot until its last file is copied, and
+/// by the files sweeper while it removes files: a file whose message went
+/// after the snapshot was taken is still there to copy (the snapshot
+/// still has the message). Blocking code only, on either side.
+pub static FILES_HELD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Backs up the database at `db` (its data directory's `chat.sqlite3`)
 /// and the files under `files` into `dest` (missing or empty). Blocking:
 /// run it off the async workers.
 pub fn backup_sqlite(db: &Path, files: &Path, dest: &Path) -> Result<Manifest, BackupError> {
     empty_dir(dest, "the backup directory")?;
+    let _held = FILES_HELD.lock().unwrap_or_else(|e| e.into_inner());
     let copy = dest.join(DB_FILE);
     let source = Connection::open_with_flags(
         db,

@@ -24,6 +24,12 @@
 //! loadgen uploads --url ws://127.0.0.1:3000/ws [--uploaders 10] [--size N | --image]
 //!                [--seconds 10] [--rate 20] [--server-pid PID]
 //!
+//! loadgen during --url ws://127.0.0.1:3000/ws [--seconds 10] [--rate 20] [--server-pid PID]
+//!                -- COMMAND ARGS…
+//!
+//! `during`: see [`during`] (an operator's command, such as a backup or an
+//! export: its time, the server's memory, and the pair's latency meanwhile).
+//!
 //! `uploads`: see [`uploads`] (*1.2*: uploads a second, the server's memory,
 //! and the pair's latency while they run).
 //!
@@ -66,6 +72,7 @@
 //! The server needs a high rate limit for this: `CHAT_RATE_PER_SEC=1000000
 //! CHAT_RATE_BURST=1000000`. `make bench` runs the standard scenarios.
 
+mod during;
 mod fanout;
 mod hostile;
 mod idle;
@@ -130,6 +137,8 @@ struct Args {
     uploaders: usize,
     /// *1.2*: upload a 12-megapixel JPEG instead of `--size` bytes of noise.
     image: bool,
+    /// What `during` runs (everything after `--`).
+    command: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -156,10 +165,12 @@ fn parse_args() -> Result<Args, String> {
         live: false,
         uploaders: 10,
         image: false,
+        command: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
-    const MODES: [&str; 9] = [
+    const MODES: [&str; 10] = [
         "fanout", "idle", "seed", "hostile", "worst", "signins", "purge", "wire", "uploads",
+        "during",
     ];
     args.mode = it
         .next()
@@ -175,6 +186,10 @@ fn parse_args() -> Result<Args, String> {
         args.room = "general".into();
     }
     while let Some(flag) = it.next() {
+        if flag == "--" {
+            args.command = it.by_ref().collect();
+            break;
+        }
         if flag == "--spin" {
             args.spin = true;
             continue;
@@ -229,12 +244,17 @@ fn parse_args() -> Result<Args, String> {
     }
     if matches!(
         args.mode.as_str(),
-        "hostile" | "signins" | "purge" | "uploads"
+        "hostile" | "signins" | "purge" | "uploads" | "during"
     ) && args.rate <= 0.0
     {
         args.rate = 20.0;
     }
-    if args.sources == 0 && !matches!(args.mode.as_str(), "hostile" | "signins" | "uploads") {
+    if args.sources == 0
+        && !matches!(
+            args.mode.as_str(),
+            "hostile" | "signins" | "uploads" | "during"
+        )
+    {
         args.sources = args.members.div_ceil(20_000);
     }
     if args.sources > 250 && args.mode != "signins" {
@@ -261,6 +281,7 @@ async fn main() {
         "purge" => purge::purge(&args).await,
         "wire" => wire::wire(&args).await,
         "uploads" => uploads::uploads(&args).await,
+        "during" => during::during(&args).await,
         _ => fanout::fanout(&args).await,
     };
     if let Err(e) = result {

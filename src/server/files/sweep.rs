@@ -61,6 +61,10 @@ async fn sweep(state: &FileState) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let (dir, old) = (state.dir.clone(), state.config.upload_timeout * 2);
     let swept = tokio::task::spawn_blocking(move || {
+        // Not while a backup copies the files its snapshot names.
+        let _held = crate::store::backup::FILES_HELD
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let mut swept = Vec::with_capacity(gone.len());
         for id in gone {
             let thumb = dir.join(format!("{id}.thumb"));
