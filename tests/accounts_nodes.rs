@@ -69,3 +69,54 @@ async fn an_account_made_on_one_node_is_the_same_person_on_the_other() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn an_account_deleted_on_one_node_is_gone_on_the_other_and_its_name_free_there() {
+    let cluster = PgCluster::start();
+    let config = || chat::Config {
+        password_memory_kib: 64,
+        ..cluster.node()
+    };
+    let (a, b) = (
+        TestServer::start(config()).await,
+        TestServer::start(config()).await,
+    );
+    let made = form(
+        &a,
+        "/signup",
+        &[("name", "Ada"), ("password", PASSWORD)],
+        "",
+    )
+    .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let laptop = session_cookie(&made);
+    let signed = form(&b, "/login", &[("name", "ada"), ("password", PASSWORD)], "").await;
+    let phone = session_cookie(&signed);
+    let (mut on_b, welcome) = signed_socket(&b, &phone).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let mut other = b.client().await;
+    other
+        .expect_error(json!({"type": "hello", "name": "Ada"}), "name_taken")
+        .await;
+
+    let gone = form(&a, "/account/delete", &[("password", PASSWORD)], &laptop).await;
+    assert_eq!(gone.status, 303, "{}", gone.body);
+    // Its socket on the other node closes, and the name is free there.
+    let (code, _) = on_b.closed().await;
+    assert_eq!(code, chat::protocol::CLOSE_SESSION_ENDED);
+    let mut taken = None;
+    for _ in 0..200 {
+        let mut c = b.client().await;
+        c.send(json!({"type": "hello", "name": "Ada"})).await;
+        let answer = c.recv().await;
+        if answer["type"] == "welcome" {
+            taken = Some(answer);
+            break;
+        }
+        // The other node hears of the deletion a moment later.
+        assert_eq!(answer["code"], "name_taken", "{answer}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let taken = taken.expect("the name is free on the other node");
+    assert_ne!(taken["user"]["id"], welcome["user"]["id"]);
+}

@@ -102,7 +102,10 @@ async fn a_persons_archive_holds_everything_of_theirs_and_nothing_of_anyone_else
         !got.body.contains("bob's secret") && !got.body.contains("bobs-plans"),
         "nothing of another's private room"
     );
-    assert!(!got.body.contains("bob in public"), "nor another's messages");
+    assert!(
+        !got.body.contains("bob in public"),
+        "nor another's messages"
+    );
     assert_eq!(
         data["reactions"],
         json!([{"room": "general", "id": bobs["id"], "emoji": "👍"}])
@@ -116,7 +119,10 @@ async fn a_persons_archive_holds_everything_of_theirs_and_nothing_of_anyone_else
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         data = archive(&server, &cookie).await.1;
     }
-    assert_eq!(data["read_marks"], json!([{"room": "general", "last_read": 3}]));
+    assert_eq!(
+        data["read_marks"],
+        json!([{"room": "general", "last_read": 3}])
+    );
     assert_eq!(data["uploads"][0]["id"], file_id);
     assert_eq!(data["uploads"][0]["name"], "notes.txt");
     assert_eq!(data["uploads"][0]["room"], "general");
@@ -130,19 +136,30 @@ async fn a_persons_archive_holds_everything_of_theirs_and_nothing_of_anyone_else
     assert_eq!(standings, [("anns-room", "owner"), ("general", "member")]);
     let session = &data["sessions"][0];
     assert!(session["used_ms"].as_u64().unwrap() > 0, "{session}");
-    assert!(!got.body.contains(&cookie["chat_session=".len()..]), "no session id");
+    assert!(
+        !got.body.contains(&cookie["chat_session=".len()..]),
+        "no session id"
+    );
 
     // The admin's copy is the same archive (but for its time).
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ann.json");
-    let (status, said, err) =
-        admin_cli(&server, &["user-data", "Ann", "--out", out.to_str().unwrap()], "").await;
+    let (status, said, err) = admin_cli(
+        &server,
+        &["user-data", "Ann", "--out", out.to_str().unwrap()],
+        "",
+    )
+    .await;
     assert_eq!(status, 0, "{said}{err}");
     let mut by_admin: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     by_admin["exported_ms"] = data["exported_ms"].clone();
     assert_eq!(by_admin, data);
     let (status, _, err) = admin_cli(&server, &["user-data", "Nobody"], "").await;
-    assert_eq!((status, err.contains("no account is named")), (1, true), "{err}");
+    assert_eq!(
+        (status, err.contains("no account is named")),
+        (1, true),
+        "{err}"
+    );
 
     // A request from another site gets nothing.
     let cross = common::http::http(
@@ -165,27 +182,67 @@ async fn deleting_an_account_ends_its_sessions_frees_its_name_removes_its_upload
     ann.join("general").await;
     let file = upload(&server, &cookie, "me.txt", b"mine").await.json();
     let path = format!("/files/{}", file["id"].as_str().unwrap());
-    let posted = post_with(&mut ann, "general", "kept words", &[file["id"].as_str().unwrap()]).await;
+    let posted = post_with(
+        &mut ann,
+        "general",
+        "kept words",
+        &[file["id"].as_str().unwrap()],
+    )
+    .await;
     bob.recv_type("message").await;
     assert_eq!(fetch(&server, "", &path).await.status, 200);
 
-    let wrong = form(&server, "/account/delete", &[("password", "not it at all")], &cookie).await;
+    let wrong = form(
+        &server,
+        "/account/delete",
+        &[("password", "not it at all")],
+        &cookie,
+    )
+    .await;
     assert_eq!(wrong.status, 422, "{}", wrong.body);
     assert!(wrong.body.contains("not deleted"), "{}", wrong.body);
-    assert_eq!(form(&server, "/account/data", &[], &cookie).await.status, 200, "still there");
+    assert_eq!(
+        form(&server, "/account/data", &[], &cookie).await.status,
+        200,
+        "still there"
+    );
 
-    let gone = form(&server, "/account/delete", &[("password", PASSWORD)], &cookie).await;
+    let gone = form(
+        &server,
+        "/account/delete",
+        &[("password", PASSWORD)],
+        &cookie,
+    )
+    .await;
     assert_eq!(gone.status, 303, "{}", gone.body);
     assert_eq!(gone.set_cookie("chat_session").as_deref(), Some(""));
     let (code, _) = ann.closed().await;
     assert_eq!(code, chat::protocol::CLOSE_SESSION_ENDED);
     let again = form(&server, "/account/data", &[], &cookie).await;
-    assert_eq!((again.status, again.header("location")), (303, Some("/login")));
-    let sign_in = form(&server, "/login", &[("name", "Ann"), ("password", PASSWORD)], "").await;
+    assert_eq!(
+        (again.status, again.header("location")),
+        (303, Some("/login"))
+    );
+    let sign_in = form(
+        &server,
+        "/login",
+        &[("name", "Ann"), ("password", PASSWORD)],
+        "",
+    )
+    .await;
     assert_ne!(sign_in.status, 303, "no account to sign in to");
-    assert_eq!(fetch(&server, "", &path).await.status, 404, "its uploads go");
+    assert_eq!(
+        fetch(&server, "", &path).await.status,
+        404,
+        "its uploads go"
+    );
 
-    let history = answer(&mut bob, json!({"type": "history", "room": "general"}), "history").await;
+    let history = answer(
+        &mut bob,
+        json!({"type": "history", "room": "general"}),
+        "history",
+    )
+    .await;
     let kept = history["messages"]
         .as_array()
         .unwrap()
@@ -193,8 +250,14 @@ async fn deleting_an_account_ends_its_sessions_frees_its_name_removes_its_upload
         .find(|m| m["id"] == posted["id"])
         .unwrap()
         .clone();
-    assert_eq!((kept["user"].as_str(), kept["text"].as_str()), (Some("deleted user"), Some("kept words")));
-    assert!(kept["attachments"].as_array().is_none_or(|a| a.is_empty()), "{kept}");
+    assert_eq!(
+        (kept["user"].as_str(), kept["text"].as_str()),
+        (Some("deleted user"), Some("kept words"))
+    );
+    assert!(
+        kept["attachments"].as_array().is_none_or(|a| a.is_empty()),
+        "{kept}"
+    );
     // The name is free: someone else signs up with it.
     let (_, _) = account(&server, "Ann").await;
 }
@@ -230,7 +293,12 @@ async fn an_admin_deletes_an_account_and_with_remove_its_messages_go_from_every_
         let deleted = bob.recv_type("deleted").await;
         assert_eq!(&deleted["id"], id, "{deleted}");
     }
-    let history = answer(&mut bob, json!({"type": "history", "room": "general"}), "history").await;
+    let history = answer(
+        &mut bob,
+        json!({"type": "history", "room": "general"}),
+        "history",
+    )
+    .await;
     let left: Vec<(&Value, bool)> = history["messages"]
         .as_array()
         .unwrap()
@@ -245,14 +313,27 @@ async fn an_admin_deletes_an_account_and_with_remove_its_messages_go_from_every_
     let out = dir.path().join("room.json");
     let (status, _, err) = admin_cli(
         &server,
-        &["export", "--room", "anns-room", "--out", out.to_str().unwrap()],
+        &[
+            "export",
+            "--room",
+            "anns-room",
+            "--out",
+            out.to_str().unwrap(),
+        ],
         "",
     )
     .await;
     assert_eq!(status, 0, "{err}");
     let export: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let messages = export["rooms"][0]["messages"].as_array().unwrap();
-    assert!(!messages.is_empty() && messages.iter().all(|m| m["deleted"] == true), "{export}");
+    assert!(
+        !messages.is_empty() && messages.iter().all(|m| m["deleted"] == true),
+        "{export}"
+    );
     let (status, _, err) = admin_cli(&server, &["delete-user", "Ann"], "").await;
-    assert_eq!((status, err.contains("no account is named")), (1, true), "{err}");
+    assert_eq!(
+        (status, err.contains("no account is named")),
+        (1, true),
+        "{err}"
+    );
 }

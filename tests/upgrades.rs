@@ -366,11 +366,22 @@ fn make_postgres_fixtures() {
         drop(client);
         let out = pg_fixture(version);
         let dumped = std::process::Command::new(common::pg::bin("pg_dump"))
-            .args(["--no-owner", "--no-privileges", "--format=plain", "-d", &url, "-f"])
+            .args([
+                "--no-owner",
+                "--no-privileges",
+                "--format=plain",
+                "-d",
+                &url,
+                "-f",
+            ])
             .arg(&out)
             .output()
             .unwrap();
-        assert!(dumped.status.success(), "{}", String::from_utf8_lossy(&dumped.stderr));
+        assert!(
+            dumped.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dumped.stderr)
+        );
         println!("{} from {rev}", out.display());
     }
 }

@@ -97,7 +97,17 @@ impl Part {
                 "SELECT id, id, name, size, mime, width, height, created_ms, room, message
                  FROM uploads WHERE identity = $1 AND id > $2 ORDER BY id LIMIT 500",
                 1,
-                &["id", "name", "size", "mime", "width", "height", "created_ms", "room", "message"],
+                &[
+                    "id",
+                    "name",
+                    "size",
+                    "mime",
+                    "width",
+                    "height",
+                    "created_ms",
+                    "room",
+                    "message",
+                ],
             ),
             Part::Posted => (
                 "SELECT r.id, r.name FROM rooms r
@@ -231,15 +241,20 @@ pub fn read_pg(client: &mut postgres::Client, query: &PersonalQuery) -> Result<P
         for (i, column) in row.columns().iter().enumerate() {
             let t = column.type_();
             values.push(if *t == Type::INT8 {
-                row.try_get::<_, Option<i64>>(i)?.map_or(Value::Null, Value::from)
+                row.try_get::<_, Option<i64>>(i)?
+                    .map_or(Value::Null, Value::from)
             } else if *t == Type::INT4 {
-                row.try_get::<_, Option<i32>>(i)?.map_or(Value::Null, Value::from)
+                row.try_get::<_, Option<i32>>(i)?
+                    .map_or(Value::Null, Value::from)
             } else if *t == Type::INT2 {
-                row.try_get::<_, Option<i16>>(i)?.map_or(Value::Null, Value::from)
+                row.try_get::<_, Option<i16>>(i)?
+                    .map_or(Value::Null, Value::from)
             } else if *t == Type::BOOL {
-                row.try_get::<_, Option<bool>>(i)?.map_or(Value::Null, Value::from)
+                row.try_get::<_, Option<bool>>(i)?
+                    .map_or(Value::Null, Value::from)
             } else {
-                row.try_get::<_, Option<String>>(i)?.map_or(Value::Null, Value::from)
+                row.try_get::<_, Option<String>>(i)?
+                    .map_or(Value::Null, Value::from)
             });
         }
         out.push(values);
@@ -268,14 +283,20 @@ pub fn erase_statements(keep: bool, pg: bool) -> Vec<&'static str> {
         out.push("DELETE FROM name_keys WHERE identity = $1");
     }
     if keep {
-        out.push(r#"UPDATE messages SET "user" = $2, author = NULL, nonce = NULL WHERE author = $1"#);
+        out.push(
+            r#"UPDATE messages SET "user" = $2, author = NULL, nonce = NULL WHERE author = $1"#,
+        );
         out.push(r#"UPDATE reactions SET "user" = $2 WHERE identity = $1"#);
     }
     out
 }
 
 /// Applies the deletion of `identity`'s account in SQLite's open transaction.
-pub fn erase_sqlite(tx: &rusqlite::Transaction, identity: &str, keep: bool) -> Result<(), StoreError> {
+pub fn erase_sqlite(
+    tx: &rusqlite::Transaction,
+    identity: &str,
+    keep: bool,
+) -> Result<(), StoreError> {
     for sql in erase_statements(keep, false) {
         let sql = sql.replace('$', "?");
         if sql.contains("?2") {
@@ -288,7 +309,11 @@ pub fn erase_sqlite(tx: &rusqlite::Transaction, identity: &str, keep: bool) -> R
 }
 
 /// Applies the deletion of `identity`'s account in PostgreSQL's open transaction.
-pub fn erase_pg(tx: &mut postgres::Transaction, identity: &str, keep: bool) -> Result<(), StoreError> {
+pub fn erase_pg(
+    tx: &mut postgres::Transaction,
+    identity: &str,
+    keep: bool,
+) -> Result<(), StoreError> {
     for sql in erase_statements(keep, true) {
         if sql.contains("$2") {
             tx.execute(sql, &[&identity, &DELETED_USER])?;

@@ -31,7 +31,10 @@ pub(crate) async fn during(args: &Args) -> Result<(), String> {
     let alone = pair.measure(args).await?;
     let pid = args.server_pids.first().copied();
     let before = pid.map_or(0, rss_kib);
-    let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(before)));
+    let (stop, peak) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(before)),
+    );
     let sampler = pid.map(|pid| {
         let (stop, peak) = (stop.clone(), peak.clone());
         tokio::spawn(async move {
@@ -46,12 +49,11 @@ pub(crate) async fn during(args: &Args) -> Result<(), String> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let started = Instant::now();
     let (name, rest) = (program.clone(), rest.to_vec());
-    let ran = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&name).args(&rest).output()
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("{program}: {e}"))?;
+    let ran =
+        tokio::task::spawn_blocking(move || std::process::Command::new(&name).args(&rest).output())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{program}: {e}"))?;
     let took = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     if let Some(sampler) = sampler {

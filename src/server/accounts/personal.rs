@@ -137,7 +137,11 @@ async fn delete(state: &AccountState, identity: &str, name: String) -> Result<()
     let mut after = Some(Vec::new());
     while let Some(from) = after.filter(|_| !keep) {
         let page = read_page(&state.hub, identity, Part::Posted, from).await?;
-        rooms.extend(page.rows.iter().filter_map(|r| r["room"].as_str().map(str::to_owned)));
+        rooms.extend(
+            page.rows
+                .iter()
+                .filter_map(|r| r["room"].as_str().map(str::to_owned)),
+        );
         after = page.next;
     }
     state

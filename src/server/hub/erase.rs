@@ -73,7 +73,11 @@ impl Erasing {
     }
 
     fn fail(&mut self, why: &str) {
-        tracing::warn!(identity = &*self.identity, why, "an account's deletion stopped");
+        tracing::warn!(
+            identity = &*self.identity,
+            why,
+            "an account's deletion stopped"
+        );
         if let Some(done) = self.done.take() {
             let _ = done.send(Err(StoreError::Failed(format!(
                 "{why}; the account is not yet deleted: try again"
@@ -93,6 +97,7 @@ impl Hub {
         self.end_sessions(&ending);
         self.publish(Event::SessionsEnded(ending_event(&ending)));
         self.registry.forget_now(&erasing.identity);
+        self.publish(Event::Erased(erasing.identity.to_string()));
         self.erase_next(erasing);
     }
 

@@ -123,6 +123,7 @@ impl Hub {
             Remote::Identity(row) => self.registry.merge_remote(row),
             Remote::SessionsEnded(ended) => self.end_sessions(&super::accounts::ending_of(ended)),
             Remote::Account { identity, role } => self.registry.set_account(&identity, role),
+            Remote::Erased(identity) => self.registry.forget_now(&identity),
             Remote::Access(event) => self.remote_access(event),
             Remote::Changed { room, from, to } => self.remote_changed(&room, from, to),
             Remote::Moderation(change) => self.enact(&change),

@@ -290,7 +290,10 @@ impl StoreReader for PgReader {
         self.again(|r| super::files::read_pg(r.conn.borrow_mut().get()?, query))
     }
 
-    fn personal(&self, query: &super::personal::PersonalQuery) -> Result<super::personal::Page, StoreError> {
+    fn personal(
+        &self,
+        query: &super::personal::PersonalQuery,
+    ) -> Result<super::personal::Page, StoreError> {
         self.again(|r| super::personal::read_pg(r.conn.borrow_mut().get()?, query))
     }
 

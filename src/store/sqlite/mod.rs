@@ -313,7 +313,10 @@ impl StoreReader for SqliteReader {
         super::files::read_sqlite(&self.conn, query)
     }
 
-    fn personal(&self, query: &super::personal::PersonalQuery) -> Result<super::personal::Page, StoreError> {
+    fn personal(
+        &self,
+        query: &super::personal::PersonalQuery,
+    ) -> Result<super::personal::Page, StoreError> {
         super::personal::read_sqlite(&self.conn, query)
     }
 

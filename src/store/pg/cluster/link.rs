@@ -54,6 +54,7 @@ impl Mirror {
             | Event::Identity(_)
             | Event::SessionsEnded(_)
             | Event::Account { .. }
+            | Event::Erased(_)
             | Event::Access(_)
             | Event::Changed { .. }
             | Event::Moderation(_) => None,

@@ -83,6 +83,9 @@ pub enum Event {
         /// Its role.
         role: crate::store::accounts::Role,
     },
+    /// An account was deleted: every node forgets its identity (its name
+    /// is free everywhere; the store deletes it).
+    Erased(String),
     /// *1.2*: a standing in a room changed (the store holds it).
     Access(crate::store::access::AccessEvent),
     /// *1.2*: changes `from..=to` of `room`'s change log were committed
@@ -166,6 +169,8 @@ pub enum Remote {
         /// Its role.
         role: crate::store::accounts::Role,
     },
+    /// An account was deleted on another node.
+    Erased(String),
     /// *1.2*: a standing in a room changed on another node.
     Access(crate::store::access::AccessEvent),
     /// *1.2*: another node committed changes `from..=to` of `room`.

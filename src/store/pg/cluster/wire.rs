@@ -53,6 +53,10 @@ pub(crate) enum Wire {
         i: String,
         r: String,
     },
+    Erased {
+        n: String,
+        i: String,
+    },
     Access {
         n: String,
         r: String,
@@ -165,6 +169,7 @@ pub(crate) fn parse(payload: &str, me: &str) -> Option<Result<Remote, ()>> {
         Wire::Bye { n, c } => (n.clone(), Remote::Bye { node: n, conn: c }),
         Wire::Typing { n, r, u } => (n, Remote::Typing { room: r, name: u }),
         Wire::Identity { n, i } => (n, Remote::Identity(i.row()?)),
+        Wire::Erased { n, i } => (n, Remote::Erased(i)),
         Wire::Account { n, i, r } => (
             n,
             Remote::Account {
@@ -237,6 +242,10 @@ pub(crate) fn notice(n: &str, event: &Event) -> String {
             u: name.clone(),
         },
         Event::Identity(row) => Wire::Identity { n, i: row.into() },
+        Event::Erased(identity) => Wire::Erased {
+            n,
+            i: identity.clone(),
+        },
         Event::Account { identity, role } => Wire::Account {
             n,
             i: identity.clone(),
@@ -325,6 +334,7 @@ mod tests {
                 identity: "i".into(),
                 role: Role::Admin,
             },
+            Event::Erased("i".into()),
             Event::Access(access()),
             Event::Access(AccessEvent {
                 standing: None,
@@ -377,6 +387,7 @@ mod tests {
                 identity: "i".into(),
                 role: Role::Admin,
             },
+            Remote::Erased("i".into()),
             Remote::Access(access()),
             Remote::Access(AccessEvent {
                 standing: None,
