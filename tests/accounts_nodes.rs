@@ -73,14 +73,7 @@ async fn an_account_made_on_one_node_is_the_same_person_on_the_other() {
 #[tokio::test]
 async fn an_account_deleted_on_one_node_is_gone_on_the_other_and_its_name_free_there() {
     let cluster = PgCluster::start();
-    let config = || chat::Config {
-        password_memory_kib: 64,
-        ..cluster.node()
-    };
-    let (a, b) = (
-        TestServer::start(config()).await,
-        TestServer::start(config()).await,
-    );
+    let (a, b) = cluster.two_account_nodes().await;
     let made = form(
         &a,
         "/signup",

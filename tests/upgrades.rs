@@ -43,45 +43,7 @@ fn every_shipped_sqlite_schema_opens_migrated_with_its_messages_identities_and_r
             database_url: None,
         })
         .unwrap_or_else(|e| panic!("version {version}: {e}"));
-        let got: Vec<(u64, String, String)> = r
-            .range("general", 1, 10)
-            .unwrap()
-            .into_iter()
-            .map(|m| (m.id, m.user, m.text))
-            .collect();
-        let want: Vec<(u64, String, String)> = TEXTS
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (i as u64 + 1, "Ann".to_owned(), t.to_string()))
-            .collect();
-        assert_eq!(got, want, "version {version}: messages");
-        if version >= 2 {
-            let ids = r.identities().unwrap();
-            assert!(
-                ids.iter().any(|i| i.id == "id-ann" && i.name == "Ann"),
-                "version {version}: {ids:?}"
-            );
-        }
-        if version >= 4 {
-            assert_eq!(
-                r.last_read("id-ann", "general").unwrap(),
-                Some(2),
-                "version {version}: read mark"
-            );
-        }
-        // It takes new messages after its old ones.
-        let next = w.append(&[NewMessage {
-            room: "general".into(),
-            user: "Bob".into(),
-            text: "after the upgrade".into(),
-            html: "after the upgrade".into(),
-            ts: 10_000,
-            author: None,
-            nonce: None,
-            reply_to: None,
-            attachments: Vec::new(),
-        }]);
-        assert_eq!(next[0].as_ref().unwrap().message.id, 4, "version {version}");
+        holds_its_rows(version, &r, &mut w, (2, 4));
         drop((r, w));
         let conn = Connection::open(data.join(chat::store::DB_FILE)).unwrap();
         let now: i64 = conn
@@ -93,6 +55,56 @@ fn every_shipped_sqlite_schema_opens_migrated_with_its_messages_identities_and_r
             "version {version}: migrated"
         );
     }
+}
+
+/// What a migrated fixture of `version` must hold: `TEXTS` in `general`,
+/// Ann's identity from schema version `since.0` on, her read mark from
+/// `since.1` on; and its next message gets id 4.
+fn holds_its_rows(
+    version: usize,
+    r: &dyn StoreReader,
+    w: &mut dyn StoreWriter,
+    since: (usize, usize),
+) {
+    let got: Vec<(u64, String, String)> = r
+        .range("general", 1, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.id, m.user, m.text))
+        .collect();
+    let want: Vec<(u64, String, String)> = TEXTS
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i as u64 + 1, "Ann".to_owned(), t.to_string()))
+        .collect();
+    assert_eq!(got, want, "version {version}: messages");
+    if version >= since.0 {
+        let ids = r.identities().unwrap();
+        assert!(
+            ids.iter().any(|i| i.id == "id-ann" && i.name == "Ann"),
+            "version {version}: {ids:?}"
+        );
+    }
+    if version >= since.1 {
+        assert_eq!(
+            r.last_read("id-ann", "general").unwrap(),
+            Some(2),
+            "version {version}: read mark"
+        );
+    }
+    // It takes new messages after its old ones.
+    let next = w.append(&[NewMessage {
+        room: "general".into(),
+        user: "Bob".into(),
+        text: "after the upgrade".into(),
+        html: "after the upgrade".into(),
+        ts: 10_000,
+        author: None,
+        nonce: None,
+        reply_to: None,
+        attachments: Vec::new(),
+    }]);
+    assert_eq!(next[0].as_ref().unwrap().message.id, 4, "version {version}");
 }
 
 /// `git show REV:PATH`.
@@ -271,42 +283,7 @@ fn every_shipped_postgres_schema_opens_migrated_with_its_messages_identities_and
         };
         let (r, mut w) = chat::store::pg::open(&url, &options, "node-a")
             .unwrap_or_else(|e| panic!("version {version}: {e}"));
-        let got: Vec<(u64, String, String)> = r
-            .range("general", 1, 10)
-            .unwrap()
-            .into_iter()
-            .map(|m| (m.id, m.user, m.text))
-            .collect();
-        let want: Vec<(u64, String, String)> = TEXTS
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (i as u64 + 1, "Ann".to_owned(), t.to_string()))
-            .collect();
-        assert_eq!(got, want, "version {version}: messages");
-        let ids = r.identities().unwrap();
-        assert!(
-            ids.iter().any(|i| i.id == "id-ann" && i.name == "Ann"),
-            "version {version}: {ids:?}"
-        );
-        if version >= 3 {
-            assert_eq!(
-                r.last_read("id-ann", "general").unwrap(),
-                Some(2),
-                "version {version}: read mark"
-            );
-        }
-        let next = w.append(&[NewMessage {
-            room: "general".into(),
-            user: "Bob".into(),
-            text: "after the upgrade".into(),
-            html: "after the upgrade".into(),
-            ts: 10_000,
-            author: None,
-            nonce: None,
-            reply_to: None,
-            attachments: Vec::new(),
-        }]);
-        assert_eq!(next[0].as_ref().unwrap().message.id, 4, "version {version}");
+        holds_its_rows(version, &r, &mut w, (1, 3));
         drop((r, w));
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         let now: i32 = client

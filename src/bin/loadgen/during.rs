@@ -5,22 +5,11 @@
 //! latency alone and while the command runs (issue 26).
 
 use super::hostile::Pair;
+use super::uploads::rss_kib;
 use super::Args;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The server's resident memory (KiB), 0 when it cannot be read.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 pub(crate) async fn during(args: &Args) -> Result<(), String> {
     let Some((program, rest)) = args.command.split_first() else {

@@ -112,24 +112,11 @@ pub(super) async fn change_password(State(state): State<AccountState>, req: Requ
     if let Err(p) = check_length(&form.password) {
         return refuse(p.message()).await;
     }
-    let identity = live.signed.identity.to_string();
-    let account = state
-        .hub
-        .read_accounts(move |r| r.account(&AccountQuery::ByIdentity(identity)))
-        .await;
-    let Ok(Some(account)) = account else {
-        return busy();
+    let account = match password_is(&state, &live, &form.current).await {
+        Ok((true, account)) => account,
+        Ok((false, _)) => return refuse("The current password is not right.".into()).await,
+        Err(answer) => return answer,
     };
-    let current: String = form.current.chars().take(MAX_PASSWORD_CHARS).collect();
-    match state
-        .hasher
-        .verify(current, Some(account.password.clone()))
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return refuse("The current password is not right.".into()).await,
-        Err(Busy) => return busy(),
-    }
     let name = state
         .hub
         .name_of(live.signed.identity.clone())
@@ -157,6 +144,33 @@ pub(super) async fn change_password(State(state): State<AccountState>, req: Requ
     }
     let done = "The password is changed; every other device is signed out.".to_owned();
     account_page(&state, &live, StatusCode::OK, Some(done), None, None).await
+}
+
+/// Whether `typed` is the password of `live`'s account (the row read
+/// beside the hub, the hash checked on the hasher's threads), with the
+/// account; or the answer when the store or the hasher is busy.
+pub(super) async fn password_is(
+    state: &AccountState,
+    live: &Live,
+    typed: &str,
+) -> Result<(bool, AccountRow), Response> {
+    let identity = live.signed.identity.to_string();
+    let account = state
+        .hub
+        .read_accounts(move |r| r.account(&AccountQuery::ByIdentity(identity)))
+        .await;
+    let Ok(Some(account)) = account else {
+        return Err(busy());
+    };
+    let typed: String = typed.chars().take(MAX_PASSWORD_CHARS).collect();
+    match state
+        .hasher
+        .verify(typed, Some(account.password.clone()))
+        .await
+    {
+        Ok(right) => Ok((right, account)),
+        Err(Busy) => Err(busy()),
+    }
 }
 
 /// The form ending one session from the account page.

@@ -7,7 +7,6 @@
 
 use super::admin::AdminState;
 use super::routes::{busy, home, refuse_json, AccountState};
-use super::{Busy, MAX_PASSWORD_CHARS};
 use crate::server::cookies;
 use crate::server::hub::HubHandle;
 use crate::store::accounts::{AccountQuery, AccountRow};
@@ -179,18 +178,9 @@ pub(super) async fn delete_own(State(state): State<AccountState>, req: Request) 
         Err(answer) => return answer,
     };
     let identity = live.signed.identity.to_string();
-    let id = identity.clone();
-    let account = state
-        .hub
-        .read_accounts(move |r| r.account(&AccountQuery::ByIdentity(id)))
-        .await;
-    let Ok(Some(account)) = account else {
-        return busy();
-    };
-    let typed: String = form.password.chars().take(MAX_PASSWORD_CHARS).collect();
-    match state.hasher.verify(typed, Some(account.password)).await {
-        Ok(true) => {}
-        Ok(false) => {
+    match super::account::password_is(&state, &live, &form.password).await {
+        Ok((true, _)) => {}
+        Ok((false, _)) => {
             let wrong = "The password is not right; the account is not deleted.".to_owned();
             return super::account::account_page(
                 &state,
@@ -202,7 +192,7 @@ pub(super) async fn delete_own(State(state): State<AccountState>, req: Request) 
             )
             .await;
         }
-        Err(Busy) => return busy(),
+        Err(answer) => return answer,
     }
     let name = state
         .hub
