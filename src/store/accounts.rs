@@ -133,16 +133,10 @@ pub enum AccountChange {
     },
     /// An invite or API token change ([`super::grants`]).
     Grant(GrantChange),
-    /// The account of `identity` is deleted ([`super::personal`]): its
+    /// The account of this identity is deleted ([`super::personal`]): its
     /// sessions, tokens, read marks, standings, uploads and identity go;
-    /// its messages show [`super::personal::DELETED_USER`] when `keep`.
-    Erase {
-        /// The identity id.
-        identity: String,
-        /// Its messages stay, under the deleted user's name (else the hub
-        /// purges them).
-        keep: bool,
-    },
+    /// the messages it has left show [`super::personal::DELETED_USER`].
+    Erase(String),
     /// *1.2*: a room's kind or a standing in it ([`super::access`]).
     Access(super::access::AccessChange),
     /// *1.2* (section 5): an upload saved, posted or removed ([`super::files`]).
@@ -246,8 +240,8 @@ pub fn save_sqlite(
                 super::grants::save_sqlite(&tx, change)?;
                 0
             }
-            AccountChange::Erase { identity, keep } => {
-                super::personal::erase_sqlite(&tx, identity, *keep)?;
+            AccountChange::Erase(identity) => {
+                super::personal::erase_sqlite(&tx, identity)?;
                 0
             }
             AccountChange::Access(change) => {
@@ -345,8 +339,8 @@ pub fn save_pg(client: &mut postgres::Client, changes: &[AccountChange]) -> Resu
                 super::grants::save_pg(&mut tx, change)?;
                 0
             }
-            AccountChange::Erase { identity, keep } => {
-                super::personal::erase_pg(&mut tx, identity, *keep)?;
+            AccountChange::Erase(identity) => {
+                super::personal::erase_pg(&mut tx, identity)?;
                 0
             }
             AccountChange::Access(change) => {

@@ -262,13 +262,14 @@ pub fn read_pg(client: &mut postgres::Client, query: &PersonalQuery) -> Result<P
     Ok(page(out, width, names))
 }
 
-/// What deleting `$1`'s account changes, in order (`$2`: the name kept
-/// messages show, when they are kept; the hub deletes them otherwise, as
-/// a purge, so every member sees them go). Sessions, tokens, the account,
-/// read marks and standings go; the uploads' rows go and their bytes are
-/// left to the sweeper (as a deleted message's); the identity goes, so its
-/// name is free.
-pub fn erase_statements(keep: bool, pg: bool) -> Vec<&'static str> {
+/// What deleting `$1`'s account changes, in order. Sessions, tokens, the
+/// account, read marks and standings go; the uploads' rows go and their
+/// bytes are left to the sweeper (as a deleted message's); the identity
+/// goes, so its name is free. Its messages are no one's any more: those
+/// not deleted show `$2` (the deleted user's name). With
+/// `CHAT_DELETED_USER_MESSAGES=remove` the hub has purged them first, so
+/// only one posted meanwhile is left to show it.
+pub fn erase_statements(pg: bool) -> Vec<&'static str> {
     let mut out = vec![
         "DELETE FROM sessions WHERE identity = $1",
         "DELETE FROM api_tokens WHERE identity = $1",
@@ -282,22 +283,17 @@ pub fn erase_statements(keep: bool, pg: bool) -> Vec<&'static str> {
     if pg {
         out.push("DELETE FROM name_keys WHERE identity = $1");
     }
-    if keep {
-        out.push(
-            r#"UPDATE messages SET "user" = $2, author = NULL, nonce = NULL WHERE author = $1"#,
-        );
-        out.push(r#"UPDATE reactions SET "user" = $2 WHERE identity = $1"#);
-    }
+    out.push(
+        r#"UPDATE messages SET "user" = $2 WHERE author = $1 AND CAST(deleted AS INTEGER) = 0"#,
+    );
+    out.push("UPDATE messages SET author = NULL, nonce = NULL WHERE author = $1");
+    out.push(r#"UPDATE reactions SET "user" = $2 WHERE identity = $1"#);
     out
 }
 
 /// Applies the deletion of `identity`'s account in SQLite's open transaction.
-pub fn erase_sqlite(
-    tx: &rusqlite::Transaction,
-    identity: &str,
-    keep: bool,
-) -> Result<(), StoreError> {
-    for sql in erase_statements(keep, false) {
+pub fn erase_sqlite(tx: &rusqlite::Transaction, identity: &str) -> Result<(), StoreError> {
+    for sql in erase_statements(false) {
         let sql = sql.replace('$', "?");
         if sql.contains("?2") {
             tx.prepare_cached(&sql)?.execute([identity, DELETED_USER])?;
@@ -309,12 +305,8 @@ pub fn erase_sqlite(
 }
 
 /// Applies the deletion of `identity`'s account in PostgreSQL's open transaction.
-pub fn erase_pg(
-    tx: &mut postgres::Transaction,
-    identity: &str,
-    keep: bool,
-) -> Result<(), StoreError> {
-    for sql in erase_statements(keep, true) {
+pub fn erase_pg(tx: &mut postgres::Transaction, identity: &str) -> Result<(), StoreError> {
+    for sql in erase_statements(true) {
         if sql.contains("$2") {
             tx.execute(sql, &[&identity, &DELETED_USER])?;
         } else {

@@ -156,7 +156,7 @@ pub(crate) enum AccountCommand {
         /// Its identity.
         identity: Arc<str>,
     },
-    /// Delete an account or a guest identity ([`super::erase`]).
+    /// Delete an account ([`super::erase`]).
     Erase(super::erase::Erasing),
     /// End sessions: stored, and their connections here and on every node closed.
     End {
@@ -516,7 +516,7 @@ impl HubHandle {
         self.account_command(command, Some(stored)).await
     }
 
-    /// Deletes an account or guest identity (see [`super::erase`]):
+    /// Deletes an account (see [`super::erase`]):
     /// `rooms` are where it posted (purged unless `keep`); resolves once
     /// all is stored.
     pub(crate) async fn erase(

@@ -1,5 +1,5 @@
-//! Deleting a person's account (or a guest identity): from the account
-//! page, or by an admin (`chat admin delete-user`).
+//! Deleting a person's account: from the account page, or by an admin
+//! (`chat admin delete-user`).
 //!
 //! At once: every session ends (here and on every node, connections
 //! closed) and the registry forgets the identity, so its name is free and
@@ -27,8 +27,6 @@ pub(crate) struct Erasing {
     identity: Arc<str>,
     /// Its display name (what a purge's frames and log say).
     name: String,
-    /// Whether its messages stay (under the deleted user's name).
-    keep: bool,
     /// Rooms whose messages are still to be purged (the last first).
     rooms: Vec<String>,
     /// Told once it is all stored.
@@ -51,7 +49,6 @@ impl Erasing {
         Erasing {
             identity,
             name,
-            keep,
             rooms,
             done: Some(done),
         }
@@ -110,10 +107,7 @@ impl Hub {
                 self.queue_erasing(erasing, change);
             }
             None => {
-                let change = AccountChange::Erase {
-                    identity: erasing.identity.to_string(),
-                    keep: erasing.keep,
-                };
+                let change = AccountChange::Erase(erasing.identity.to_string());
                 let done = erasing.done.take();
                 self.queue_accounts(vec![change], done);
             }
