@@ -119,14 +119,13 @@ impl Hub {
             tag: (Poster::Erased(erasing), None),
             change,
         };
-        if let Err(e) = self.writer_send(job) {
-            if let Job::Change {
-                tag: (Poster::Erased(mut erasing), _),
-                ..
-            } = e
-            {
-                erasing.fail("the server is too busy");
-            }
+        let refused = self.writer_send(job).map_err(|job| *job);
+        if let Err(Job::Change {
+            tag: (Poster::Erased(mut erasing), _),
+            ..
+        }) = refused
+        {
+            erasing.fail("the server is too busy");
         }
     }
 

@@ -253,10 +253,10 @@ impl Hub {
 
     /// Hands `job` to the commit thread, or back when it cannot take it
     /// (full, or shutting down).
-    pub(super) fn writer_send(&self, job: Job<Tag>) -> Result<(), Job<Tag>> {
+    pub(super) fn writer_send(&self, job: Job<Tag>) -> Result<(), Box<Job<Tag>>> {
         match &self.writer {
-            Some(writer) => writer.try_send(job).map_err(|e| e.into_inner()),
-            None => Err(job),
+            Some(writer) => writer.try_send(job).map_err(|e| Box::new(e.into_inner())),
+            None => Err(Box::new(job)),
         }
     }
 
