@@ -236,6 +236,11 @@ async fn deleting_an_account_ends_its_sessions_frees_its_name_removes_its_upload
         404,
         "its uploads go"
     );
+    let bytes = server
+        .data_dir
+        .join("files")
+        .join(file["id"].as_str().unwrap());
+    common::files::removed(&bytes).await;
 
     let history = answer(
         &mut bob,

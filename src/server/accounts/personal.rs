@@ -147,7 +147,10 @@ async fn delete(state: &AccountState, identity: &str, name: String) -> Result<()
         .hub
         .erase(Arc::from(identity), name, keep, rooms)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // Its uploads are in `files_gone` now: their bytes go at once.
+    state.hub.files_gone.notify_one();
+    Ok(())
 }
 
 /// `POST /account/data`: the signed-in person's archive.

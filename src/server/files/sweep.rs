@@ -1,5 +1,7 @@
 //! The files that are gone leave the files directory: every
-//! [`Config::files_sweep_every`](crate::server::config::Config), uploads
+//! [`Config::files_sweep_every`](crate::server::config::Config), and
+//! within [`NUDGED_GAP`] of a message with files being deleted or purged
+//! (the hub's `files_gone`), uploads
 //! never posted within [`Config::unposted_ttl`] lose their rows (into
 //! `files_gone`), then the bytes of every file in `files_gone` (posted
 //! with a message since deleted, purged or past retention, or never
@@ -17,19 +19,28 @@ use std::time::{Duration, SystemTime};
 /// Unposted uploads removed per sweep (the rest at the next).
 const UNPOSTED_BATCH: usize = 500;
 
+/// The least time between two sweeps: a flood of deletions costs a sweep
+/// (two reads, a write) a second, not one each.
+pub(super) const NUDGED_GAP: Duration = Duration::from_secs(1);
+
 /// Sweeps until the hub stops.
 pub(super) async fn run(state: FileState) {
     let every = state.config.files_sweep_every;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let nudged = state.hub.files_gone.clone();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = nudged.notified() => {}
+        }
         if state.hub.stopped() {
             return;
         }
         if let Err(e) = sweep(&state).await {
             tracing::warn!(error = %e, "the files sweep stopped early; it goes on next time");
         }
+        tokio::time::sleep(NUDGED_GAP.min(every)).await;
     }
 }
 

@@ -116,6 +116,9 @@ impl Hub {
                     if moderated {
                         self.audit_deletion(conn, &room, &frame);
                     }
+                    if matches!(frame, crate::protocol::ServerFrame::Deleted { .. }) {
+                        self.files_gone.notify_one();
+                    }
                     self.deliver_messages(&room, &[encode_json(&frame)]);
                     match told
                         .iter_mut()

@@ -164,6 +164,9 @@ impl Hub {
     /// room's messages are delivered: a purge of thousands is many small
     /// frames.
     pub(super) fn deliver_purged(&self, room: &str, frames: &[crate::protocol::ServerFrame]) {
+        if !frames.is_empty() {
+            self.files_gone.notify_one();
+        }
         let frames: Vec<Payload> = frames.iter().map(encode_json).collect();
         for chunk in frames.chunks(256) {
             self.deliver_messages(room, chunk);

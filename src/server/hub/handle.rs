@@ -27,6 +27,9 @@ pub(crate) struct HubHandle {
     pub(super) threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     /// Set when the hub task or the commit thread died.
     pub(super) fatal: Arc<Fatal>,
+    /// *1.2*: notified when files may have gone with their messages (the
+    /// files sweeper waits on it, besides its timer).
+    pub(crate) files_gone: Arc<tokio::sync::Notify>,
 }
 
 impl HubHandle {

@@ -256,6 +256,7 @@ pub(crate) fn spawn(
     hub.cluster = publisher.map(Cluster::new);
     hub.commands = Some(commands.downgrade());
     let reader = hub.reader.clone();
+    let files_gone = hub.files_gone.clone();
     // The ticker holds a weak sender, so the hub still ends with its handles.
     let ticker = commands.downgrade();
     tokio::spawn(async move {
@@ -293,6 +294,7 @@ pub(crate) fn spawn(
                 .collect(),
         )),
         fatal,
+        files_gone,
     })
 }
 
@@ -338,6 +340,9 @@ struct Hub {
     commands: Option<mpsc::WeakSender<Command>>,
     /// Queue to the group-commit thread; `None` once shutting down.
     writer: Option<mpsc::Sender<Job<Tag>>>,
+    /// *1.2*: told once a message with files may have gone (deleted,
+    /// purged): the files sweeper wakes, so the bytes leave in seconds.
+    files_gone: Arc<tokio::sync::Notify>,
     /// Live connections.
     sessions: HashMap<ConnId, Session>,
     /// Known rooms with their live members (and, *1.2*, their standings).
@@ -410,6 +415,7 @@ impl Hub {
             reader: Arc::new(pool),
             commands: None,
             writer: Some(writer),
+            files_gone: Arc::default(),
             sessions: HashMap::new(),
             rooms,
             mine: standings::Mine::default(),
