@@ -8,17 +8,18 @@
 //! and a cluster's nodes hear of every change (sessions ended here close on
 //! every node). With no server running, it says so and changes nothing.
 //!
-//! Its HTTP is a few lines over a plain `TcpStream` to a loopback port:
-//! one request, `Connection: close`, a JSON answer with a length; no HTTP
-//! client crate is worth its weight for that.
+//! Its HTTP ([`http`]) is a few lines over a plain `TcpStream` to a
+//! loopback port; no HTTP client crate is worth its weight for that.
+
+mod http;
 
 use crate::store::backup::Manifest;
 use clap::{Parser, Subcommand};
+use http::{request, save, url_escape, ANSWER_WAIT, LONG_WAIT};
 use serde_json::{json, Value};
-use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// `chat admin`'s flags and commands.
 #[derive(Debug, Parser)]
@@ -189,6 +190,11 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
     let ask = |method: &str, path: &str, body: Option<Value>| {
         request(cli.ops_addr, secret.trim(), method, path, body, ANSWER_WAIT)
     };
+    // What takes a while (a backup, removing many messages): the server
+    // answers when done.
+    let ask_long = |method: &str, path: &str, body: Option<Value>| {
+        request(cli.ops_addr, secret.trim(), method, path, body, LONG_WAIT)
+    };
     match cli.command {
         Command::CreateUser { name, admin } => {
             let password = read_password()?;
@@ -296,16 +302,7 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
         Command::Backup { dir } => {
             let dir = std::path::absolute(&dir)
                 .map_err(|e| Failure::Refused(format!("{}: {e}", dir.display())))?;
-            // A large database takes a while: the server answers when done.
-            let asked = Some(json!({"dir": dir}));
-            let made = request(
-                cli.ops_addr,
-                secret.trim(),
-                "POST",
-                "/admin/backup",
-                asked,
-                LONG_WAIT,
-            )?;
+            let made = ask_long("POST", "/admin/backup", Some(json!({"dir": dir})))?;
             let manifest: Manifest = serde_json::from_value(made)
                 .map_err(|e| Failure::Refused(format!("the server's answer: {e}")))?;
             Ok(format!(
@@ -326,16 +323,7 @@ fn run(cli: AdminCli) -> Result<String, Failure> {
             save(cli.ops_addr, secret.trim(), &path, out.as_deref(), "json")
         }
         Command::DeleteUser { name } => {
-            // Removing many messages takes a while: the server answers when done.
-            let asked = Some(json!({"name": name}));
-            let done = request(
-                cli.ops_addr,
-                secret.trim(),
-                "POST",
-                "/admin/delete-user",
-                asked,
-                LONG_WAIT,
-            )?;
+            let done = ask_long("POST", "/admin/delete-user", Some(json!({"name": name})))?;
             Ok(format!(
                 "{name:?} is deleted; its messages are {}",
                 done["messages"].as_str().unwrap_or("kept")
@@ -372,17 +360,6 @@ fn restore(from: &Path, data_dir: &Path, files: Option<&Path>) -> Result<String,
         )),
         Err(e) => Err(Failure::Refused(e.to_string())),
     }
-}
-
-/// `s` for a URL's query (room names are ASCII letters, digits, `-`, `_`;
-/// anything else is escaped).
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The password, from standard input: asked for without echo on a
@@ -426,148 +403,4 @@ fn no_echo() -> Option<libc::termios> {
         libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &attrs);
         Some(saved)
     }
-}
-
-/// One request to the operations listener; the JSON answer of a 2xx.
-/// How long an ordinary admin request may take to be answered.
-const ANSWER_WAIT: Duration = Duration::from_secs(30);
-/// How long a backup, or a pause within an export, may take.
-const LONG_WAIT: Duration = Duration::from_secs(24 * 3600);
-
-fn request(
-    addr: SocketAddr,
-    secret: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    wait: Duration,
-) -> Result<Value, Failure> {
-    let unreachable = |e: std::io::Error| {
-        Failure::Unreachable(format!(
-            "no chat server answers on {addr} (CHAT_OPS_ADDR): {e}"
-        ))
-    };
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
-    let _ = stream.set_read_timeout(Some(wait));
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {secret}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).map_err(unreachable)?;
-    stream.write_all(body.as_bytes()).map_err(unreachable)?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(unreachable)?;
-    let answer = String::from_utf8_lossy(&answer);
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    if (200..300).contains(&status) {
-        return Ok(json);
-    }
-    let why = json["message"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("HTTP {status}: {body}"));
-    Err(Failure::Refused(why))
-}
-
-/// [`download`] into `out` (standard output when `None`); what to print.
-fn save(
-    addr: SocketAddr,
-    secret: &str,
-    path: &str,
-    out: Option<&Path>,
-    format: &str,
-) -> Result<String, Failure> {
-    let Some(file) = out else {
-        let mut stdout = std::io::stdout().lock();
-        download(addr, secret, path, &mut stdout, format)?;
-        return Ok(String::new());
-    };
-    let mut f = std::fs::File::create(file)
-        .map_err(|e| Failure::Refused(format!("cannot write {}: {e}", file.display())))?;
-    let bytes = download(addr, secret, path, &mut f, format)?;
-    Ok(format!("wrote {bytes} bytes into {}", file.display()))
-}
-
-/// `GET path` of an export in `format` streamed into `out` (HTTP/1.0, so
-/// the body ends with the connection and is not chunked); the bytes
-/// written, or the refusal. A server that stops midway only closes the
-/// connection: an export is whole when it ends as its format ends.
-fn download(
-    addr: SocketAddr,
-    secret: &str,
-    path: &str,
-    out: &mut dyn Write,
-    format: &str,
-) -> Result<u64, Failure> {
-    let unreachable = |e: std::io::Error| {
-        Failure::Unreachable(format!(
-            "no chat server answers on {addr} (CHAT_OPS_ADDR): {e}"
-        ))
-    };
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(unreachable)?;
-    let _ = stream.set_read_timeout(Some(LONG_WAIT));
-    let head =
-        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {secret}\r\n\r\n");
-    stream.write_all(head.as_bytes()).map_err(unreachable)?;
-    let mut reader = std::io::BufReader::new(stream);
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).map_err(unreachable)?;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).map_err(unreachable)?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-    }
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    if status != 200 {
-        let mut body = String::new();
-        let _ = reader.read_to_string(&mut body);
-        let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        return Err(Failure::Refused(
-            json["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("HTTP {status}: {body}")),
-        ));
-    }
-    let stopped = |e: std::io::Error| Failure::Refused(format!("the export stopped: {e}"));
-    let (mut copied, mut tail, mut buf) = (0u64, Vec::new(), vec![0; 64 * 1024]);
-    loop {
-        let n = reader.read(&mut buf).map_err(stopped)?;
-        if n == 0 {
-            break;
-        }
-        out.write_all(&buf[..n]).map_err(stopped)?;
-        copied += n as u64;
-        tail.extend_from_slice(&buf[..n]);
-        let keep = tail.len().saturating_sub(16);
-        tail.drain(..keep);
-    }
-    out.flush().map_err(stopped)?;
-    let end: &[u8] = if format == "html" {
-        b"</html>\n"
-    } else {
-        b"]}\n"
-    };
-    if !tail.ends_with(end) {
-        return Err(Failure::Refused(format!(
-            "the export stopped after {copied} bytes (see the server's log); what was written is incomplete"
-        )));
-    }
-    Ok(copied)
 }
