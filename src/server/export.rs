@@ -72,16 +72,9 @@ pub(crate) async fn export(
         }
     }
     rooms.sort_by(|a, b| a.name.cmp(&b.name));
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::spawn(async move {
-        if let Err(why) = write(&hub, format, &rooms, &tx).await {
-            tracing::warn!(why, "export cut short");
-            let _ = tx.send(Err(std::io::Error::other(why))).await;
-        }
+    let body = streamed("an export", move |out| async move {
+        write(&hub, format, &rooms, &out).await
     });
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    }));
     let kind = match format {
         Format::Json => "application/json",
         Format::Html => "text/html; charset=utf-8",
@@ -89,18 +82,50 @@ pub(crate) async fn export(
     ([(header::CONTENT_TYPE, kind)], body).into_response()
 }
 
-/// Sends the export of `rooms` on `tx`, a page at a time.
+/// Where a streamed body's writer sends its chunks ([`streamed`]).
+pub(crate) struct Chunks(tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl Chunks {
+    /// Sends `text` on, once the reader has room for it; fails when the
+    /// reader went away.
+    pub(crate) async fn send(&self, text: String) -> Result<(), String> {
+        self.0
+            .send(Ok(Bytes::from(text)))
+            .await
+            .map_err(|_| "the reader went away".to_owned())
+    }
+}
+
+/// A body that `write` writes, on a task of its own, a chunk at a time:
+/// at most 4 chunks wait for a slow reader, so memory stays bounded
+/// whatever is written. A write that fails (`what`, logged) ends the body
+/// with an error: the reader sees it cut short, never a whole-looking end.
+pub(crate) fn streamed<F, W>(what: &'static str, write: W) -> Body
+where
+    W: FnOnce(Chunks) -> F + Send + 'static,
+    F: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let failed = tx.clone();
+    tokio::spawn(async move {
+        if let Err(why) = write(Chunks(tx)).await {
+            tracing::warn!(why, "{what} cut short");
+            let _ = failed.send(Err(std::io::Error::other(why))).await;
+        }
+    });
+    Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }))
+}
+
+/// Sends the export of `rooms` on `out`, a page at a time.
 async fn write(
     hub: &crate::server::hub::HubHandle,
     format: Format,
     rooms: &[RoomRow],
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    out: &Chunks,
 ) -> Result<(), String> {
-    let send = |text: String| async move {
-        tx.send(Ok(Bytes::from(text)))
-            .await
-            .map_err(|_| "the reader went away".to_owned())
-    };
+    let send = |text: String| out.send(text);
     send(start(format, now_ms())).await?;
     for (i, room) in rooms.iter().enumerate() {
         send(room_start(format, room, i == 0)).await?;

@@ -8,12 +8,12 @@
 use super::admin::AdminState;
 use super::routes::{busy, home, refuse_json, AccountState};
 use crate::server::cookies;
+use crate::server::export::{streamed, Chunks};
 use crate::server::hub::HubHandle;
 use crate::store::accounts::{AccountQuery, AccountRow};
 use crate::store::grants::GrantQuery;
 use crate::store::now_ms;
 use crate::store::personal::{Cursor, Part, PersonalQuery};
-use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +21,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-type Chunks = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 /// `identity`'s archive as a download (`chat-data-<name>.json`).
 async fn archive(hub: HubHandle, identity: String) -> Response {
@@ -55,16 +53,9 @@ async fn archive(hub: HubHandle, identity: String) -> Response {
             "label": t.label, "rooms": t.rooms, "created_ms": t.created_ms,
         })).collect::<Vec<_>>(),
     });
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::spawn(async move {
-        if let Err(why) = write(&hub, &identity, head, &tx).await {
-            tracing::warn!(why, "a personal archive cut short");
-            let _ = tx.send(Err(std::io::Error::other(why))).await;
-        }
+    let body = streamed("a personal archive", move |out| async move {
+        write(&hub, &identity, head, &out).await
     });
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    }));
     let file: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -82,12 +73,8 @@ async fn archive(hub: HubHandle, identity: String) -> Response {
 }
 
 /// Sends the archive: `head`'s fields, then each part a page at a time.
-async fn write(hub: &HubHandle, identity: &str, head: Value, tx: &Chunks) -> Result<(), String> {
-    let send = |text: String| async move {
-        tx.send(Ok(Bytes::from(text)))
-            .await
-            .map_err(|_| "the reader went away".to_owned())
-    };
+async fn write(hub: &HubHandle, identity: &str, head: Value, out: &Chunks) -> Result<(), String> {
+    let send = |text: String| out.send(text);
     let head = serde_json::to_string(&head).expect("JSON serialises");
     send(head[..head.len() - 1].to_owned()).await?;
     for part in Part::ALL {
