@@ -118,10 +118,10 @@ async fn read_page(
 /// Deletes `identity`'s account: the rooms it posted in are read first
 /// (they are purged when its messages go).
 async fn delete(state: &AccountState, identity: &str, name: String) -> Result<(), String> {
-    let keep = state.config.keep_deleted_users_messages;
+    // Kept messages need no rooms read: none is purged.
+    let mut after = (!state.config.keep_deleted_users_messages).then(Vec::new);
     let mut rooms = Vec::new();
-    let mut after = Some(Vec::new());
-    while let Some(from) = after.filter(|_| !keep) {
+    while let Some(from) = after {
         let page = read_page(&state.hub, identity, Part::Posted, from).await?;
         rooms.extend(
             page.rows
@@ -132,7 +132,7 @@ async fn delete(state: &AccountState, identity: &str, name: String) -> Result<()
     }
     state
         .hub
-        .erase(Arc::from(identity), name, keep, rooms)
+        .erase(Arc::from(identity), name, rooms)
         .await
         .map_err(|e| e.to_string())?;
     // Its uploads are in `files_gone` now: their bytes go at once.

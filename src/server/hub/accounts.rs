@@ -516,18 +516,17 @@ impl HubHandle {
         self.account_command(command, Some(stored)).await
     }
 
-    /// Deletes an account (see [`super::erase`]):
-    /// `rooms` are where it posted (purged unless `keep`); resolves once
-    /// all is stored.
+    /// Deletes an account (see [`super::erase`]): its messages in
+    /// `rooms` are purged first (none: they are kept); resolves once all
+    /// is stored.
     pub(crate) async fn erase(
         &self,
         identity: Arc<str>,
         name: String,
-        keep: bool,
         rooms: Vec<String>,
     ) -> Result<(), StoreError> {
         let (done, stored) = oneshot::channel();
-        let erasing = super::erase::Erasing::new(identity, name, keep, rooms, done);
+        let erasing = super::erase::Erasing::new(identity, name, rooms, done);
         let command = Command::Account(AccountCommand::Erase(erasing));
         self.account_command(command, Some(stored)).await
     }

@@ -34,17 +34,14 @@ pub(crate) struct Erasing {
 }
 
 impl Erasing {
-    /// A deletion of `identity` (named `name`); `rooms`: where it posted.
+    /// A deletion of `identity` (named `name`); `rooms`: where its
+    /// messages are to be purged (none when they are kept).
     pub(crate) fn new(
         identity: Arc<str>,
         name: String,
-        keep: bool,
         mut rooms: Vec<String>,
         done: Committed,
     ) -> Erasing {
-        if keep {
-            rooms.clear();
-        }
         rooms.reverse();
         Erasing {
             identity,
