@@ -5,10 +5,8 @@
 //! latency alone and while the command runs (issue 26).
 
 use super::hostile::Pair;
-use super::uploads::rss_kib;
+use super::uploads::RssPeak;
 use super::Args;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) async fn during(args: &Args) -> Result<(), String> {
@@ -19,20 +17,7 @@ pub(crate) async fn during(args: &Args) -> Result<(), String> {
     let mut pair = Pair::join(&args.urls[0], &tag).await?;
     let alone = pair.measure(args).await?;
     let pid = args.server_pids.first().copied();
-    let before = pid.map_or(0, rss_kib);
-    let (stop, peak) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(before)),
-    );
-    let sampler = pid.map(|pid| {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-    });
+    let memory = RssPeak::start(pid, Duration::from_millis(10));
     let pair_args = args.clone();
     let measured = tokio::spawn(async move { pair.measure(&pair_args).await });
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -44,10 +29,7 @@ pub(crate) async fn during(args: &Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("{program}: {e}"))?;
     let took = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    if let Some(sampler) = sampler {
-        let _ = sampler.await;
-    }
+    let (before, peak) = memory.stop().await;
     if !ran.status.success() {
         return Err(format!(
             "{program} failed: {}{}",
@@ -56,7 +38,6 @@ pub(crate) async fn during(args: &Args) -> Result<(), String> {
         ));
     }
     let during = measured.await.map_err(|e| e.to_string())??;
-    let peak = peak.load(Ordering::Relaxed);
     println!(
         "the command took {:.0} ms{}; server RSS {before} KiB before, {peak} KiB at most \
          ({} KiB more); the pair at {}/s: alone p50 {:.1} ms p99 {:.1} ms, during p50 {:.1} ms \

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The server's resident memory, KiB (0 when it cannot be read).
-pub(crate) fn rss_kib(pid: u32) -> u64 {
+fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -24,6 +24,51 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The server's resident memory sampled on a task of its own until
+/// stopped: what it was at the start, and its highest (KiB; 0 and 0
+/// without a pid).
+pub(crate) struct RssPeak {
+    before: u64,
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RssPeak {
+    /// Starts sampling `pid`'s memory every `every`.
+    pub(crate) fn start(pid: Option<u32>, every: Duration) -> RssPeak {
+        let before = pid.map_or(0, rss_kib);
+        let (peak, stop) = (
+            Arc::new(AtomicU64::new(before)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let task = pid.map(|pid| {
+            let (peak, stop) = (peak.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    tokio::time::sleep(every).await;
+                }
+            })
+        });
+        RssPeak {
+            before,
+            peak,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops sampling: the memory at the start and the highest seen (KiB).
+    pub(crate) async fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+        (self.before, self.peak.load(Ordering::Relaxed))
+    }
 }
 
 /// The file each upload sends.
@@ -181,17 +226,7 @@ pub(crate) async fn uploads(args: &Args) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let times = Arc::new(Mutex::new(Vec::new()));
-    let before = pid.map_or(0, rss_kib);
-    let peak = Arc::new(AtomicU64::new(before));
-    let sampler = pid.map(|pid| {
-        let (stop, peak) = (stop.clone(), peak.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    });
+    let memory = RssPeak::start(pid, Duration::from_millis(20));
     let started = Instant::now();
     let mut tasks: Vec<tokio::task::JoinHandle<Option<(String, String)>>> = Vec::new();
     for cookie in cookies {
@@ -222,9 +257,7 @@ pub(crate) async fn uploads(args: &Args) -> Result<(), String> {
         files.extend(task.await.ok().flatten());
     }
     let elapsed = started.elapsed().as_secs_f64();
-    if let Some(sampler) = sampler {
-        let _ = sampler.await;
-    }
+    let (before, peak) = memory.stop().await;
     let mut times = times.lock().unwrap().clone();
     times.sort_by(f64::total_cmp);
     let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
@@ -245,8 +278,8 @@ pub(crate) async fn uploads(args: &Args) -> Result<(), String> {
         n as f64 / elapsed,
         n as f64 * body.len() as f64 / elapsed / 1e6,
         failed.load(Ordering::Relaxed),
-        peak.load(Ordering::Relaxed),
-        peak.load(Ordering::Relaxed).saturating_sub(before),
+        peak,
+        peak.saturating_sub(before),
         args.rate,
         alone.0,
         alone.1,
