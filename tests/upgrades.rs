@@ -119,6 +119,16 @@ fn git_show(rev: &str, path: &str) -> Option<String> {
         .then(|| String::from_utf8(out.stdout).unwrap())
 }
 
+/// Where schema version `version` (of the files `paths`, in order)
+/// shipped: the tree just before version N+1's file was added (the
+/// newest: as it is now).
+fn shipped_at(paths: &[String], version: usize) -> String {
+    match paths.get(version) {
+        Some(next) => format!("{}^", added_in(next)),
+        None => "HEAD".to_owned(),
+    }
+}
+
 /// The commit that added `path` (the oldest one touching it with `A`).
 fn added_in(path: &str) -> String {
     let out = std::process::Command::new("git")
@@ -169,12 +179,7 @@ fn make_fixtures() {
     assert_eq!(paths.len(), MIGRATIONS.len());
     std::fs::create_dir_all(fixtures()).unwrap();
     for version in 1..=paths.len() {
-        // Version N as it shipped: the tree just before migration N+1
-        // was added (the newest: as it is now).
-        let rev = match paths.get(version) {
-            Some(next) => format!("{}^", added_in(next)),
-            None => "HEAD".to_owned(),
-        };
+        let rev = shipped_at(&paths, version);
         let out = fixture(version);
         let _ = std::fs::remove_file(&out);
         let conn = Connection::open(&out).unwrap();
@@ -300,10 +305,7 @@ fn make_postgres_fixtures() {
     let paths = pg_schema_paths();
     let cluster = common::pg::PgCluster::start();
     for version in 1..=paths.len() {
-        let rev = match paths.get(version) {
-            Some(next) => format!("{}^", added_in(next)),
-            None => "HEAD".to_owned(),
-        };
+        let rev = shipped_at(&paths, version);
         let url = database(&cluster, &format!("make{version}"));
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         for path in &paths[..version] {
