@@ -6,15 +6,14 @@
 mod common;
 
 use common::files::{fetch, post_with, upload};
-use common::http::{accounts_config, form, hello_with, signed_up, token, PASSWORD};
+use common::http::{accounts_config, form, signed_up, token, PASSWORD};
 use common::*;
 use serde_json::{json, Value};
 
 /// A signed-in account's socket, said hello, and its cookie.
 async fn account(server: &TestServer, name: &str) -> (Client, String) {
     let cookie = signed_up(server, name).await;
-    let (ws, welcome) = hello_with(server, &cookie, "").await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let (ws, _) = signed_socket(server, &cookie).await;
     (ws, cookie)
 }
 
