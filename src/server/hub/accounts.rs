@@ -516,22 +516,7 @@ impl HubHandle {
         self.account_command(command, Some(stored)).await
     }
 
-    /// Deletes an account (see [`super::erase`]): its messages in
-    /// `rooms` are purged first (none: they are kept); resolves once all
-    /// is stored.
-    pub(crate) async fn erase(
-        &self,
-        identity: Arc<str>,
-        name: String,
-        rooms: Vec<String>,
-    ) -> Result<(), StoreError> {
-        let (done, stored) = oneshot::channel();
-        let erasing = super::erase::Erasing::new(identity, name, rooms, done);
-        let command = Command::Account(AccountCommand::Erase(erasing));
-        self.account_command(command, Some(stored)).await
-    }
-
-    async fn account_command(
+    pub(super) async fn account_command(
         &self,
         command: Command,
         stored: Option<oneshot::Receiver<Result<(), StoreError>>>,

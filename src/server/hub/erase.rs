@@ -9,9 +9,9 @@
 //! [`AccountChange::Erase`] comes last, so a deletion cut short (a full
 //! queue) leaves the account for a second try to finish.
 
-use super::accounts::{ending_event, Committed, Ending};
+use super::accounts::{ending_event, AccountCommand, Committed, Ending};
 use super::post::Poster;
-use super::Hub;
+use super::{Command, Hub, HubHandle};
 use crate::server::payload::{encode_json, Payload};
 use crate::store::accounts::AccountChange;
 use crate::store::changes::{ChangeKind, ChangeRequest, Changed};
@@ -19,6 +19,7 @@ use crate::store::group_commit::Job;
 use crate::store::pg::cluster::Event;
 use crate::store::{now_ms, StoreError};
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// A deletion under way: what is left of it.
 #[derive(Debug)]
@@ -36,12 +37,7 @@ pub(crate) struct Erasing {
 impl Erasing {
     /// A deletion of `identity` (named `name`); `rooms`: where its
     /// messages are to be purged (none when they are kept).
-    pub(crate) fn new(
-        identity: Arc<str>,
-        name: String,
-        mut rooms: Vec<String>,
-        done: Committed,
-    ) -> Erasing {
+    fn new(identity: Arc<str>, name: String, mut rooms: Vec<String>, done: Committed) -> Erasing {
         rooms.reverse();
         Erasing {
             identity,
@@ -168,5 +164,22 @@ impl Hub {
         for chunk in frames.chunks(256) {
             self.deliver_messages(room, chunk);
         }
+    }
+}
+
+impl HubHandle {
+    /// Deletes an account (see the module): its messages in
+    /// `rooms` are purged first (none: they are kept); resolves once all
+    /// is stored.
+    pub(crate) async fn erase(
+        &self,
+        identity: Arc<str>,
+        name: String,
+        rooms: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let (done, stored) = oneshot::channel();
+        let erasing = Erasing::new(identity, name, rooms, done);
+        let command = Command::Account(AccountCommand::Erase(erasing));
+        self.account_command(command, Some(stored)).await
     }
 }
